@@ -1,0 +1,80 @@
+/* advise.h: pure functions from a stage's measured figures to a verdict: class, model, workers, reasons. */
+#ifndef POOLPROF_ADVISE_H
+#define POOLPROF_ADVISE_H
+
+/*
+ * Nothing here reads /proc, a clock or a file: the merge measures, these
+ * functions decide, and the Criterion tests drive them with synthetic figures.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine.h"
+
+enum prof_class { PROF_CLASS_IDLE, PROF_CLASS_IO, PROF_CLASS_MIXED, PROF_CLASS_CPU };
+enum prof_model { PROF_MODEL_SEQUENTIAL, PROF_MODEL_THREADS, PROF_MODEL_PROCESSES, PROF_MODEL_ASYNC, PROF_MODEL_HYBRID };
+
+/* The seeds' thresholds on CPU / wall. */
+#define PROF_SEED_IO_BELOW 0.4
+#define PROF_SEED_CPU_ABOVE 0.7
+
+/* What the merge measured for one stage. Times in seconds; a figure that was
+ * not measured is 0 and its *_measured flag says so. */
+struct prof_stage_figures {
+    const char *name;
+    int nprocesses;          /* processes with at least one thread in the stage */
+    int nthreads;            /* threads that spent time in the stage */
+    int python;              /* a process of the stage runs CPython (it has a GIL) */
+    double wall_s;           /* first entry to last exit of the stage */
+    double thread_s;         /* sum over threads of time spent in the stage */
+    double cpu_s;            /* on-CPU time (user + system) */
+    double runq_s;           /* runnable but waiting for a CPU (schedstat) */
+    int lock_measured;       /* the shim timed lock waits in every process of the stage */
+    double lock_wait_s;      /* blocked on mutexes, semaphores, condvars other than the GIL */
+    double gil_wait_s;       /* blocked waiting for a CPython GIL */
+    double hottest_lock_hold_fraction; /* hold time of the hottest lock over thread_s; 0 if unknown */
+    int ipc_measured;
+    double ipc_s;            /* time moving bytes between processes of the tree */
+    uint64_t rss_growth_bytes;
+    uint64_t per_worker_bytes; /* memory one more worker costs (USS/PSS), 0 if unknown */
+};
+
+struct prof_seed_verdict {
+    enum prof_class cls;     /* by cpu_wall_ratio alone, with the seeds' thresholds */
+    enum prof_model model;   /* <0.4 threads, >0.7 processes, otherwise hybrid */
+    int workers;             /* CPU: physical cores; I/O: usable CPUs x 4 (the top of the seeds' 2-4) */
+};
+
+#define PROF_MAX_REASONS 8
+#define PROF_REASON_BYTES 320
+
+struct prof_verdict {
+    enum prof_class cls;
+    double cpu_wall_ratio;   /* cpu_s / thread_s: the seeds' figure */
+    double demand_ratio;     /* (cpu_s + runq_s) / (thread_s - lock and GIL waits): what class is judged on */
+    enum prof_model model;
+    int workers;
+    struct prof_seed_verdict seed;
+    int nreasons;
+    char reasons[PROF_MAX_REASONS][PROF_REASON_BYTES];
+};
+
+/* Judge one stage. Returns 0 or PROF_EINVAL (NULL argument, negative time). */
+int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m,
+                      struct prof_verdict *out);
+
+/* Judge the whole run: its own figures, plus the verdicts of the named stages
+ * (markers, thread names, process roles). When stages that carry a real share
+ * of the run want different models, the run is hybrid. */
+int prof_advise_overall(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
+                        const double *stage_thread_s, size_t nstages, const struct prof_machine *m,
+                        struct prof_verdict *out);
+
+/* Does memory keep climbing through the run rather than level off? t in
+ * seconds, rss in bytes, n samples in time order. Returns 1, 0, or PROF_EINVAL. */
+int prof_rss_leak_suspected(const double *t, const uint64_t *rss, size_t n);
+
+const char *prof_class_name(enum prof_class c);   /* "cpu-bound", "io-bound", "mixed", "idle" */
+const char *prof_model_name(enum prof_model m);   /* "threads", "processes", ... */
+
+#endif
