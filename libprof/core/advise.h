@@ -49,6 +49,7 @@ struct prof_seed_verdict {
 #define PROF_REASON_BYTES 320
 
 struct prof_verdict {
+    const char *name;        /* the stage's name (borrowed from the figures) */
     enum prof_class cls;
     double cpu_wall_ratio;   /* cpu_s / thread_s: the seeds' figure */
     double demand_ratio;     /* (cpu_s + runq_s) / (thread_s - lock and GIL waits): what class is judged on */

@@ -7,7 +7,7 @@
 
 #define PROF_REPORT_SCHEMA "poolprof.report/1"
 
-/* Merge RUNDIR (run.json, monitor.rec, proc/*.rec) into the model, judge it
+/* Merge RUNDIR (run.json, monitor.rec, the proc/ records) into the model, judge it
  * (advise), and build the report. Also writes RUNDIR/rss.csv and
  * RUNDIR/report.json. Returns 0 or PROF_E*; *out is a new reference. */
 int prof_report_from_rundir(const char *rundir, json_t **out);

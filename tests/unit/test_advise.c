@@ -1,0 +1,647 @@
+/* test_advise.c: drives the verdict functions with synthetic figures, one test per branch of the rules. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/advise.h"
+#include "prof.h"
+
+/* A 2-CPU machine with plenty of memory and no quota, like the CI VM. */
+static struct prof_machine machine2(void)
+{
+    struct prof_machine m = {0};
+    m.online_cpus = 2;
+    m.affinity_cpus = 2;
+    m.physical_cores = 2;
+    m.usable_cpus = 2;
+    m.mem_total_bytes = 8ull << 30;
+    m.mem_available_bytes = 6ull << 30;
+    m.nofile_limit = 1024;
+    m.clock_ticks = 100;
+    m.page_size = 4096;
+    return m;
+}
+
+static struct prof_stage_figures stage(const char *name, double thread_s, double cpu_s)
+{
+    struct prof_stage_figures f = {0};
+    f.name = name;
+    f.nprocesses = 1;
+    f.nthreads = 1;
+    f.wall_s = thread_s;
+    f.thread_s = thread_s;
+    f.cpu_s = cpu_s;
+    f.lock_measured = 1;
+    return f;
+}
+
+/* Does any reason contain the text? */
+static int has_reason(const struct prof_verdict *v, const char *text)
+{
+    for (int i = 0; i < v->nreasons; i++)
+        if (strstr(v->reasons[i], text))
+            return 1;
+    return 0;
+}
+
+static void dump(const struct prof_verdict *v)
+{
+    for (int i = 0; i < v->nreasons; i++)
+        cr_log_info("reason %d: %s", i, v->reasons[i]);
+}
+
+Test(advise_names, classes_and_models)
+{
+    cr_assert_str_eq(prof_class_name(PROF_CLASS_CPU), "cpu-bound");
+    cr_assert_str_eq(prof_class_name(PROF_CLASS_IO), "io-bound");
+    cr_assert_str_eq(prof_class_name(PROF_CLASS_MIXED), "mixed");
+    cr_assert_str_eq(prof_class_name(PROF_CLASS_IDLE), "idle");
+    cr_assert_str_eq(prof_model_name(PROF_MODEL_THREADS), "threads");
+    cr_assert_str_eq(prof_model_name(PROF_MODEL_PROCESSES), "processes");
+    cr_assert_str_eq(prof_model_name(PROF_MODEL_ASYNC), "async");
+    cr_assert_str_eq(prof_model_name(PROF_MODEL_HYBRID), "hybrid");
+    cr_assert_str_eq(prof_model_name(PROF_MODEL_SEQUENTIAL), "sequential");
+}
+
+Test(advise_stage, io_stage_gets_threads)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("fetch", 2.0, 0.1);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_geq(v.workers, 8);
+    /* N = 2 x (1 + 1.9 / 0.1) = 40 */
+    cr_assert_eq(v.workers, 40);
+    cr_assert_float_eq(v.cpu_wall_ratio, 0.05, 1e-9);
+    cr_assert_eq(v.seed.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.seed.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.seed.workers, 8);
+    cr_assert(has_reason(&v, "the work is waiting"));
+    cr_assert(has_reason(&v, "ignores the measured split"));
+    cr_assert_leq(v.nreasons, PROF_MAX_REASONS);
+}
+
+Test(advise_stage, io_formula_follows_split_and_cpus)
+{
+    /* In an io-bound stage wait > 1.5 x compute, so the formula is always above the floor of 2 x usable. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("disk", 1.0, 0.35);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 6); /* ceil(2 x (1 + 0.65 / 0.35)) */
+    m.usable_cpus = m.affinity_cpus = 1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 3); /* ceil(1 x 2.857) */
+    /* GIL and lock waits are not I/O: they leave the wait term. */
+    m = machine2();
+    f = stage("db", 1.0, 0.1);
+    f.lock_wait_s = 0.5;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.workers, 10); /* 2 x (1 + 0.4 / 0.1) */
+}
+
+Test(advise_stage, io_capped_by_open_files)
+{
+    struct prof_machine m = machine2();
+    m.nofile_limit = 64;
+    struct prof_stage_figures f = stage("fetch", 2.0, 0.02); /* raw N = 2 x 100 = 200 */
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 32);
+    cr_assert(has_reason(&v, "open-file limit"));
+}
+
+Test(advise_stage, io_lock_caveat)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("db", 4.0, 0.2);
+    f.lock_wait_s = 1.6; /* 40% on a lock, the rest I/O */
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert(has_reason(&v, "waits on locks"));
+}
+
+Test(advise_stage, huge_wait_goes_async)
+{
+    struct prof_machine m = machine2();
+    m.nofile_limit = 65536;
+    struct prof_stage_figures f = stage("crawler", 100.0, 0.05);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.workers, 4000); /* 2 x (1 + 99.95 / 0.05) */
+    cr_assert(has_reason(&v, "event loop"));
+
+    f.cpu_s = 0.002; /* 2 x 50000 -> capped at 10000 */
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.workers, 10000);
+
+    m.nofile_limit = 1024; /* every wait holds a descriptor */
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.workers, 512);
+}
+
+Test(advise_stage, cpython_single_thread_gets_processes)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("primes", 3.0, 2.95);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, m.usable_cpus);
+    cr_assert_eq(v.seed.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.seed.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.seed.workers, 2);
+    cr_assert(has_reason(&v, "CPython"));
+    cr_assert(has_reason(&v, "the work is computation"));
+}
+
+Test(advise_stage, gil_bound_threads_are_cpu_bound)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("gil", 8.0, 2.0);
+    f.python = 1;
+    f.nthreads = 4;
+    f.wall_s = 2.0;
+    f.gil_wait_s = 6.0;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.cpu_wall_ratio, 0.25, 1e-9);
+    cr_assert_float_eq(v.demand_ratio, 1.0, 1e-9);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+    /* The seeds read 0.25 as I/O-bound; the verdict says why it is not. */
+    cr_assert_eq(v.seed.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.seed.model, PROF_MODEL_THREADS);
+    cr_assert(has_reason(&v, "the seeds' CPU/wall of 0.25 reads as io-bound"));
+    cr_assert(has_reason(&v, "thread time includes 75% GIL wait, not I/O"));
+    cr_assert(has_reason(&v, "waits for the GIL"));
+}
+
+Test(advise_stage, native_parallel_threads_get_threads)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("free-worker", 4.0, 3.9);
+    f.nthreads = 2;
+    f.lock_wait_s = 0.01;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, m.usable_cpus);
+    cr_assert_eq(v.seed.model, PROF_MODEL_PROCESSES);
+    cr_assert(has_reason(&v, "processes would add IPC for nothing"));
+    cr_assert(has_reason(&v, "threads scale without IPC"));
+    cr_assert_not(has_reason(&v, "not measured"));
+
+    f.lock_measured = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert(has_reason(&v, "not measured"));
+}
+
+Test(advise_stage, native_global_lock_gets_processes)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("locked-worker", 4.0, 2.0);
+    f.nthreads = 2;
+    f.lock_wait_s = 2.0;
+    f.hottest_lock_hold_fraction = 0.5;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+    cr_assert(has_reason(&v, "serialize on a lock"));
+    cr_assert(has_reason(&v, "includes 50% lock wait"));
+}
+
+Test(advise_stage, hot_lock_hold_alone_serializes)
+{
+    /* One thread that does all its work under a lock: no wait yet, but more threads would queue. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("holder", 2.0, 1.9);
+    f.hottest_lock_hold_fraction = 0.9;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert(has_reason(&v, "hottest lock held 90%"));
+}
+
+Test(advise_stage, quota_below_cores)
+{
+    struct prof_machine m = machine2();
+    m.quota_cpus = 0.5;
+    m.usable_cpus = 1;
+    struct prof_stage_figures f = stage("primes", 3.0, 2.9);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_eq(v.seed.workers, 2); /* the seeds count physical cores */
+    cr_assert(has_reason(&v, "cgroup quota 0.50 CPUs"));
+    cr_assert(has_reason(&v, "the seeds count 2 physical cores"));
+    cr_assert(has_reason(&v, "1 worker: one per usable CPU"));
+}
+
+Test(advise_stage, usable_cpus_fallback)
+{
+    /* A machine struct without usable_cpus falls back to affinity, never to 0 workers. */
+    struct prof_machine m = {0};
+    m.affinity_cpus = 3;
+    struct prof_stage_figures f = stage("native", 1.0, 0.95);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 3);
+    cr_assert_eq(v.seed.workers, 3); /* no physical cores known: usable CPUs */
+    m.affinity_cpus = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 1);
+}
+
+Test(advise_stage, memory_caps_processes)
+{
+    struct prof_machine m = machine2();
+    m.usable_cpus = m.affinity_cpus = m.online_cpus = m.physical_cores = 8;
+    m.mem_available_bytes = 3ull << 30;
+    struct prof_stage_figures f = stage("model", 10.0, 9.8);
+    f.python = 1;
+    f.per_worker_bytes = 1ull << 30;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 3);
+    cr_assert(has_reason(&v, "3.0 GiB of memory available / 1.0 GiB per worker"));
+
+    /* A cgroup limit below what the kernel reports available wins. */
+    m.cgroup_mem_limit_bytes = 2ull << 30;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 2);
+
+    /* Not even one worker fits: still one (the stage runs today). */
+    f.per_worker_bytes = 4ull << 30;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 1);
+
+    /* Memory per worker unknown: no cap. */
+    f.per_worker_bytes = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 8);
+}
+
+Test(advise_stage, ipc_heavy_pool_gets_threads)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("pool", 4.0, 3.6);
+    f.python = 1;
+    f.nprocesses = 3;
+    f.ipc_measured = 1;
+    f.ipc_s = 1.2; /* 30% */
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 2);
+    cr_assert(has_reason(&v, "IPC is 30% of thread time"));
+
+    /* Not measured: the seeds' IPC rule cannot apply. */
+    f.ipc_measured = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+}
+
+Test(advise_stage, runq_counts_as_cpu_demand)
+{
+    /* 4 native threads on 2 CPUs: half their time runnable but not running. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("oversubscribed", 8.0, 3.9);
+    f.nthreads = 4;
+    f.runq_s = 3.9;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.seed.cls, PROF_CLASS_MIXED);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert(has_reason(&v, "waiting for a CPU"));
+}
+
+Test(advise_stage, mixed_python_gets_hybrid)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("etl", 2.0, 1.1); /* 0.55 */
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_MIXED);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID);
+    cr_assert_eq(v.workers, 4); /* ceil(2 x (1 + 0.9/1.1)) = 4, the floor */
+    cr_assert(has_reason(&v, "CPU part: 2 workers"));
+    cr_assert(has_reason(&v, "I/O part: "));
+    cr_assert_eq(v.seed.cls, PROF_CLASS_MIXED);
+    cr_assert_eq(v.seed.model, PROF_MODEL_HYBRID);
+    cr_assert_eq(v.seed.workers, 8);
+}
+
+Test(advise_stage, mixed_native_free_threads)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("compress-upload", 2.0, 1.0);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_MIXED);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 4);
+    cr_assert(has_reason(&v, "the seeds decouple mixed stages"));
+}
+
+Test(advise_stage, idle)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("waiter", 5.0, 0.0004);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_eq(v.seed.cls, PROF_CLASS_IO);
+    cr_assert(has_reason(&v, "under 1 ms of CPU"));
+
+    struct prof_stage_figures z = stage("empty", 0.0, 0.0);
+    cr_assert_eq(prof_advise_stage(&z, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_float_eq(v.cpu_wall_ratio, 0.0, 1e-12);
+}
+
+Test(advise_stage, invalid)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("x", 1.0, 0.5);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(NULL, &m, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_stage(&f, NULL, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_stage(&f, &m, NULL), PROF_EINVAL);
+    f.cpu_s = -1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
+    f.cpu_s = NAN;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
+    f.cpu_s = 0.5;
+    f.gil_wait_s = -0.1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
+}
+
+/* The seeds' two-stage pipeline: fetch on threads, transform on processes. */
+static void pipeline(struct prof_verdict st[2], double share[2], const struct prof_machine *m,
+                     double fetch_s, double transform_s)
+{
+    struct prof_stage_figures fetch = stage("fetch", fetch_s, fetch_s * 0.05);
+    fetch.python = 1;
+    fetch.nthreads = 2;
+    struct prof_stage_figures transform = stage("transform", transform_s, transform_s * 0.97);
+    transform.python = 1;
+    transform.nprocesses = 2;
+    transform.nthreads = 2;
+    cr_assert_eq(prof_advise_stage(&fetch, m, &st[0]), 0);
+    cr_assert_eq(prof_advise_stage(&transform, m, &st[1]), 0);
+    cr_assert_eq(st[0].model, PROF_MODEL_THREADS);
+    cr_assert_eq(st[1].model, PROF_MODEL_PROCESSES);
+    share[0] = fetch_s;
+    share[1] = transform_s;
+}
+
+Test(advise_overall, hybrid_from_two_stages)
+{
+    struct prof_machine m = machine2();
+    struct prof_verdict st[2];
+    double share[2];
+    pipeline(st, share, &m, 1.2, 4.5);
+    struct prof_stage_figures all = stage("overall", 6.0, 4.5);
+    all.python = 1;
+    all.nprocesses = 3;
+    all.nthreads = 5;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    struct prof_verdict own;
+    cr_assert_eq(prof_advise_stage(&all, &m, &own), 0);
+    cr_assert_eq(v.workers, own.workers);
+    cr_assert(has_reason(&v, "stage fetch (io-bound, 21% of stage thread time) wants threads x"));
+    cr_assert(has_reason(&v, "stage transform (cpu-bound, 79% of stage thread time) wants processes x 2"));
+}
+
+Test(advise_overall, tiny_disagreeing_stage_is_ignored)
+{
+    struct prof_machine m = machine2();
+    struct prof_verdict st[2];
+    double share[2];
+    pipeline(st, share, &m, 0.2, 4.5); /* fetch carries 4% */
+    struct prof_stage_figures all = stage("overall", 4.8, 4.4);
+    all.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+}
+
+Test(advise_overall, idle_stage_is_ignored_and_agreeing_stages_keep_own)
+{
+    struct prof_machine m = machine2();
+    struct prof_verdict st[3];
+    double share[3] = {3.0, 3.0, 3.0};
+    struct prof_stage_figures a = stage("a", 3.0, 2.9), b = stage("b", 3.0, 2.8), idle = stage("main", 3.0, 0.0);
+    a.python = b.python = 1;
+    cr_assert_eq(prof_advise_stage(&a, &m, &st[0]), 0);
+    cr_assert_eq(prof_advise_stage(&b, &m, &st[1]), 0);
+    cr_assert_eq(prof_advise_stage(&idle, &m, &st[2]), 0);
+    cr_assert_eq(st[2].model, PROF_MODEL_SEQUENTIAL);
+    struct prof_stage_figures all = stage("overall", 9.0, 5.7);
+    all.python = 1;
+    all.lock_wait_s = 3.0; /* the main thread joins */
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 3, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+}
+
+Test(advise_overall, no_stages_is_own_verdict)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures all = stage("overall", 2.0, 0.1);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, NULL, NULL, 0, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+}
+
+Test(advise_overall, invalid)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures all = stage("overall", 2.0, 0.1);
+    struct prof_verdict st[1] = {{0}}, v;
+    double share[1] = {-1.0};
+    cr_assert_eq(prof_advise_overall(NULL, st, share, 1, &m, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_overall(&all, NULL, share, 1, &m, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_overall(&all, st, NULL, 1, &m, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_overall(&all, st, share, 1, NULL, &v), PROF_EINVAL);
+    cr_assert_eq(prof_advise_overall(&all, st, share, 1, &m, NULL), PROF_EINVAL);
+    cr_assert_eq(prof_advise_overall(&all, st, share, 1, &m, &v), PROF_EINVAL);
+}
+
+#define MIB (1ull << 20)
+
+Test(rss_leak, linear_growth)
+{
+    /* c_rss_growth: 8 MiB every 10 ms, sampled every 20 ms. */
+    double t[21];
+    uint64_t rss[21];
+    for (int i = 0; i < 21; i++) {
+        t[i] = 0.02 * i;
+        rss[i] = 2 * MIB + (uint64_t)i * 16 * MIB;
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 21), 1);
+}
+
+Test(rss_leak, noisy_linear_growth)
+{
+    double t[30];
+    uint64_t rss[30];
+    for (int i = 0; i < 30; i++) {
+        t[i] = 0.1 * i;
+        rss[i] = 50 * MIB + (uint64_t)i * 4 * MIB + ((i % 3 == 0) ? 0 : MIB); /* small dips every third sample */
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 30), 1);
+}
+
+Test(rss_leak, plateau)
+{
+    double t[30];
+    uint64_t rss[30];
+    for (int i = 0; i < 30; i++) {
+        t[i] = 0.1 * i;
+        rss[i] = 20 * MIB + (uint64_t)(i < 12 ? i : 12) * 25 * MIB;
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 30), 0);
+}
+
+Test(rss_leak, levelling_off)
+{
+    /* Growth that slows like a filling cache: the last third grows at well under half the average rate. */
+    double t[40];
+    uint64_t rss[40];
+    for (int i = 0; i < 40; i++) {
+        t[i] = 0.05 * i;
+        rss[i] = 10 * MIB + (uint64_t)(400.0 * MIB * (1.0 - exp(-i / 6.0)));
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 40), 0);
+}
+
+Test(rss_leak, grow_then_free)
+{
+    double t[20];
+    uint64_t rss[20];
+    for (int i = 0; i < 20; i++) {
+        t[i] = 0.1 * i;
+        rss[i] = 20 * MIB + (uint64_t)(i < 10 ? i : 19 - i) * 30 * MIB;
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 20), 0);
+
+    /* Freed most of it near the end, still above the start: churn, not a leak. */
+    for (int i = 0; i < 20; i++)
+        rss[i] = 20 * MIB + (uint64_t)(i < 15 ? i * 20 : 100) * MIB;
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 20), 0);
+}
+
+Test(rss_leak, sawtooth_churn)
+{
+    /* Allocate 100 MiB, free 90, repeat: net growth, but it keeps falling. */
+    double t[40];
+    uint64_t rss[40];
+    uint64_t base = 20 * MIB;
+    for (int i = 0; i < 40; i++) {
+        t[i] = 0.05 * i;
+        rss[i] = base + (i % 2 ? 100 * MIB : 0);
+        if (i % 2)
+            base += 10 * MIB;
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 40), 0);
+}
+
+Test(rss_leak, small_growth)
+{
+    double t[10];
+    uint64_t rss[10];
+    for (int i = 0; i < 10; i++) {
+        t[i] = i;
+        rss[i] = 30 * MIB + (uint64_t)i * MIB; /* 9 MiB: below 16 MiB */
+    }
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 10), 0);
+    for (int i = 0; i < 10; i++)
+        rss[i] = 1024 * MIB + (uint64_t)i * 10 * MIB; /* 90 MiB of 1 GiB: below 20% */
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 10), 0);
+}
+
+Test(rss_leak, too_few_samples)
+{
+    double t[4] = {0, 1, 2, 3};
+    uint64_t rss[4] = {10 * MIB, 100 * MIB, 200 * MIB, 300 * MIB};
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 4), 0);
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 0), 0);
+}
+
+Test(rss_leak, zero_span_and_uneven_sampling)
+{
+    double t[6] = {1, 1, 1, 1, 1, 1};
+    uint64_t rss[6] = {10 * MIB, 50 * MIB, 90 * MIB, 130 * MIB, 170 * MIB, 210 * MIB};
+    cr_assert_eq(prof_rss_leak_suspected(t, rss, 6), 0);
+    /* Only the last sample falls in the last third: the slope uses the last two. */
+    double u[6] = {0, 0.1, 0.2, 0.3, 0.4, 3.0};
+    cr_assert_eq(prof_rss_leak_suspected(u, rss, 6), 0); /* 40 MiB in 2.6 s after 160 MiB in 0.4 s: levelled */
+    rss[5] = 900 * MIB;
+    cr_assert_eq(prof_rss_leak_suspected(u, rss, 6), 1);
+}
+
+Test(rss_leak, invalid)
+{
+    double t[5] = {0, 1, 2, 3, 4};
+    uint64_t rss[5] = {0};
+    cr_assert_eq(prof_rss_leak_suspected(NULL, rss, 5), PROF_EINVAL);
+    cr_assert_eq(prof_rss_leak_suspected(t, NULL, 5), PROF_EINVAL);
+    double back[5] = {0, 1, 3, 2, 4};
+    cr_assert_eq(prof_rss_leak_suspected(back, rss, 5), PROF_EINVAL);
+    double nan_t[5] = {0, 1, NAN, 3, 4};
+    cr_assert_eq(prof_rss_leak_suspected(nan_t, rss, 5), PROF_EINVAL);
+}
