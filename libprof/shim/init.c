@@ -1,0 +1,268 @@
+/* init.c: shim start-up: real symbols, configuration from the environment, the process record file, fork. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/rundir.h"
+#include "shim.h"
+
+struct shim_real shim_real;
+int shim_resolved;
+struct prof_shm_header *shim_hdr;
+int shim_active;
+int shim_python;
+char shim_dir[SHIM_PATH_MAX];
+char shim_path[SHIM_PATH_MAX];
+long shim_clk_tck = 100;
+pthread_key_t shim_key;
+unsigned char shim_slot_final[PROF_SHM_MAX_THREADS];
+SHIM_TLS struct prof_shm_thread *shim_tls_slot;
+
+/*
+ * Recursion guards are per thread, and nothing here takes a lock: dlsym may
+ * call malloc, a preloaded allocator may call pthread_mutex_lock, which lands
+ * back here. The reentered call must fall through (the lock interposers have
+ * malloc-free fallbacks), never wait for the outer one.
+ */
+static SHIM_TLS int tls_in_resolve;
+static SHIM_TLS int tls_in_init;
+static int init_state; /* 0 not started, 1 running, 2 done */
+
+void shim_resolve(void)
+{
+    if (__atomic_load_n(&shim_resolved, __ATOMIC_ACQUIRE) || tls_in_resolve)
+        return;
+    tls_in_resolve = 1;
+    struct shim_real r;
+#define NEXT(field, name) *(void **)&r.field = dlsym(RTLD_NEXT, name)
+    NEXT(pthread_create, "pthread_create");
+    NEXT(mutex_lock, "pthread_mutex_lock");
+    NEXT(mutex_timedlock, "pthread_mutex_timedlock");
+    NEXT(sem_wait, "sem_wait");
+    NEXT(sem_timedwait, "sem_timedwait");
+    NEXT(sem_clockwait, "sem_clockwait");
+    /* Plain dlsym hands back the pre-2.3.2 condvar ABI, which is not the one programs link against. */
+    *(void **)&r.cond_wait = dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
+    *(void **)&r.cond_timedwait = dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
+    if (!r.cond_wait)
+        NEXT(cond_wait, "pthread_cond_wait");
+    if (!r.cond_timedwait)
+        NEXT(cond_timedwait, "pthread_cond_timedwait");
+    NEXT(cond_clockwait, "pthread_cond_clockwait");
+    NEXT(exit, "exit");
+    NEXT(uexit, "_exit");
+    NEXT(uExit, "_Exit");
+    NEXT(execve, "execve");
+    NEXT(execvpe, "execvpe");
+    NEXT(fexecve, "fexecve");
+    NEXT(execveat, "execveat");
+    NEXT(posix_spawn, "posix_spawn");
+    NEXT(posix_spawnp, "posix_spawnp");
+    NEXT(wait, "wait");
+    NEXT(waitpid, "waitpid");
+    NEXT(wait3, "wait3");
+    NEXT(wait4, "wait4");
+    NEXT(waitid, "waitid");
+    NEXT(libc_start_main, "__libc_start_main");
+#undef NEXT
+    /* Racing first callers store identical pointers; the flag publishes them. */
+    shim_real = r;
+    __atomic_store_n(&shim_resolved, 1, __ATOMIC_RELEASE);
+    tls_in_resolve = 0;
+}
+
+static void shim_thread_dtor(void *unused);
+
+struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
+{
+    const size_t size = sizeof(struct prof_shm_header);
+    char path[SHIM_PATH_MAX + 64];
+    char *p = shim_stpcpy(path, shim_dir);
+    p = shim_stpcpy(p, "/proc/");
+    p = shim_fmt_u64(p, (uint64_t)pid);
+    p = shim_stpcpy(p, "-");
+    p = shim_fmt_u64(p, start_ns);
+    shim_stpcpy(p, ".rec");
+
+    void *map = MAP_FAILED;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        /* Allocated up front: a full disk fails here, never as SIGBUS in the target later. */
+        if (posix_fallocate(fd, 0, (off_t)size) == 0)
+            map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (map == MAP_FAILED)
+            unlink(path);
+    }
+    uint32_t flags = 0;
+    if (map == MAP_FAILED) {
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED)
+            return NULL;
+        flags = PROF_PROC_ANON;
+    }
+    struct prof_shm_header *h = map;
+    h->version = PROF_SHM_VERSION;
+    h->size = (uint32_t)size;
+    h->pid = pid;
+    h->flags = flags;
+    h->start_ns = start_ns;
+    h->start_realtime_ns = shim_clock_ns(CLOCK_REALTIME);
+    return h;
+}
+
+static void shim_claim_main(struct prof_shm_header *h, uint64_t now)
+{
+    struct prof_shm_thread *t = &h->threads[0];
+    t->tid = gettid();
+    t->start_ns = now;
+    h->nthreads = 1;
+    __atomic_store_n(&t->state, PROF_THREAD_RUNNING, __ATOMIC_RELEASE);
+    shim_tls_slot = t;
+}
+
+/*
+ * The child of fork() must stop writing its parent's (shared) record before
+ * fork() returns: new file, slot 0 for the calling thread, parent unmapped.
+ * Runs between fork and the child's code: no malloc, no stdio.
+ */
+static void shim_atfork_child(void)
+{
+    struct prof_shm_header *old = shim_hdr;
+    if (!old)
+        return;
+    int saved = errno;
+    uint64_t now = shim_mono_ns();
+    struct prof_shm_header *h = shim_record_map(getpid(), now);
+    if (h) {
+        h->ppid = old->pid;
+        h->flags |= PROF_PROC_FORKED | (old->flags & PROF_PROC_PYTHON);
+        memcpy(h->exe, old->exe, sizeof h->exe);
+        memcpy(h->argv, old->argv, sizeof h->argv);
+        h->argc = old->argc;
+        memset(shim_slot_final, 0, sizeof shim_slot_final);
+        shim_proc_end_reset();
+        shim_claim_main(h, now);
+        __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
+    } else {
+        shim_tls_slot = NULL;
+    }
+    __atomic_store_n(&shim_hdr, h, __ATOMIC_RELEASE);
+    munmap(old, sizeof *old);
+    /* The thread-end destructor needs a non-NULL value; it reads shim_tls_slot, never this. */
+    if (h)
+        pthread_setspecific(shim_key, h);
+    errno = saved;
+}
+
+static void shim_fill_identity(struct prof_shm_header *h)
+{
+    ssize_t n = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
+    h->exe[n > 0 ? n : 0] = '\0';
+
+    char buf[PROF_SHM_ARGV_BYTES];
+    ssize_t len = shim_read_file("/proc/self/cmdline", buf, sizeof buf);
+    if (len < 0)
+        len = 0;
+    /* shim_read_file keeps one byte for a NUL: a full buffer means truncated, cut at the last NUL. */
+    if ((size_t)len >= sizeof buf - 1) {
+        while (len > 0 && buf[len - 1] != '\0')
+            len--;
+    }
+    uint32_t argc = 0;
+    for (ssize_t i = 0; i < len; i++)
+        argc += buf[i] == '\0';
+    memcpy(h->argv, buf, (size_t)len);
+    h->argc = argc;
+}
+
+static int shim_copy_env(char *dst, size_t cap, const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v || strlen(v) >= cap)
+        return -1;
+    strcpy(dst, v);
+    return 0;
+}
+
+void shim_init(void)
+{
+    if (SHIM_LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2))
+        return;
+    shim_resolve();
+    if (tls_in_init || tls_in_resolve)
+        return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&init_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return; /* another thread is on it; meanwhile this one passes through */
+    tls_in_init = 1;
+    int saved = errno;
+
+    if (shim_copy_env(shim_dir, sizeof shim_dir - 64, PROF_ENV_DIR) == 0) {
+        if (shim_copy_env(shim_path, sizeof shim_path, PROF_ENV_SHIM) != 0) {
+            Dl_info info;
+            if (dladdr((void *)shim_init, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
+                strlen(info.dli_fname) < sizeof shim_path)
+                strcpy(shim_path, info.dli_fname);
+        }
+        if (shim_path[0]) {
+            shim_exec_prepare();
+            shim_active = 1;
+        }
+    }
+    if (shim_active) {
+        long tck = sysconf(_SC_CLK_TCK);
+        if (tck > 0)
+            shim_clk_tck = tck;
+        uint64_t now = shim_mono_ns();
+        struct prof_shm_header *h = shim_record_map(getpid(), now);
+        if (h && pthread_key_create(&shim_key, shim_thread_dtor) == 0) {
+            h->ppid = getppid();
+            shim_fill_identity(h);
+            /* Both Pythons export it: Debian's from the executable, pyenv's from libpython3.11.so. */
+            if (dlsym(RTLD_DEFAULT, "_PyRuntime")) {
+                h->flags |= PROF_PROC_PYTHON;
+                shim_python = 1;
+            }
+            dlerror(); /* leave no pending dlerror() for the target */
+            shim_claim_main(h, now);
+            pthread_setspecific(shim_key, h);
+            pthread_atfork(NULL, NULL, shim_atfork_child);
+            __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
+            __atomic_store_n(&shim_hdr, h, __ATOMIC_RELEASE);
+        }
+    }
+    errno = saved;
+    tls_in_init = 0;
+    __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+}
+
+/* A thread's end, however it comes (return, pthread_exit, cancellation): TSD destructors run for all three. */
+static void shim_thread_dtor(void *unused)
+{
+    (void)unused;
+    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_header *h = shim_hdr;
+    if (!t || !h)
+        return;
+    shim_tls_slot = NULL;
+    size_t idx = (size_t)(t - h->threads);
+    if (t < h->threads || idx >= PROF_SHM_MAX_THREADS)
+        return;
+    if (__atomic_exchange_n(&shim_slot_final[idx], 1, __ATOMIC_ACQ_REL))
+        return; /* the process-end snapshot took it first */
+    int saved = errno;
+    shim_thread_fill_self(t, shim_mono_ns());
+    __atomic_store_n(&t->state, PROF_THREAD_ENDED, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+__attribute__((constructor(101))) static void shim_ctor(void)
+{
+    shim_init();
+}

@@ -1,0 +1,113 @@
+/* wait.c: children this process reaps with wait*(): the only place a killed grandchild's status is seen. */
+#include <errno.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "shim.h"
+
+static void shim_child_reaped(pid_t pid, int status)
+{
+    if (pid <= 0 || !(WIFEXITED(status) || WIFSIGNALED(status)) || !shim_owner())
+        return;
+    struct prof_shm_header *h = shim_hdr;
+    uint32_t n = __atomic_load_n(&h->nchildren, __ATOMIC_RELAXED);
+    do {
+        if (n >= PROF_SHM_MAX_CHILDREN) {
+            __atomic_fetch_add(&h->dropped_children, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    } while (!__atomic_compare_exchange_n(&h->nchildren, &n, n + 1, 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
+    struct prof_shm_child *c = &h->children[n];
+    c->status = status;
+    c->t_ns = shim_mono_ns();
+    /* pid last: a reader that sees it sees the status. */
+    __atomic_store_n(&c->pid, pid, __ATOMIC_RELEASE);
+}
+
+SHIM_EXPORT pid_t wait(int *status)
+{
+    shim_init();
+    int st = 0;
+    pid_t r = shim_real.wait(&st);
+    if (r > 0) {
+        if (status)
+            *status = st;
+        int saved = errno;
+        shim_child_reaped(r, st);
+        errno = saved;
+    }
+    return r;
+}
+
+SHIM_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+    shim_init();
+    int st = 0;
+    pid_t r = shim_real.waitpid(pid, &st, options);
+    if (r > 0) {
+        if (status)
+            *status = st;
+        int saved = errno;
+        shim_child_reaped(r, st);
+        errno = saved;
+    }
+    return r;
+}
+
+SHIM_EXPORT pid_t wait3(int *status, int options, struct rusage *ru)
+{
+    shim_init();
+    int st = 0;
+    pid_t r = shim_real.wait3(&st, options, ru);
+    if (r > 0) {
+        if (status)
+            *status = st;
+        int saved = errno;
+        shim_child_reaped(r, st);
+        errno = saved;
+    }
+    return r;
+}
+
+SHIM_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    shim_init();
+    int st = 0;
+    pid_t r = shim_real.wait4(pid, &st, options, ru);
+    if (r > 0) {
+        if (status)
+            *status = st;
+        int saved = errno;
+        shim_child_reaped(r, st);
+        errno = saved;
+    }
+    return r;
+}
+
+SHIM_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
+{
+    shim_init();
+    siginfo_t local;
+    siginfo_t *si = info;
+    if (!si) {
+        memset(&local, 0, sizeof local);
+        si = &local;
+    }
+    int r = shim_real.waitid(idtype, id, si, options);
+    /* WNOWAIT leaves the child to be reaped (and recorded) by a later call. */
+    if (r == 0 && !(options & WNOWAIT) && si->si_pid > 0) {
+        int saved = errno;
+        int st = -1;
+        if (si->si_code == CLD_EXITED)
+            st = (si->si_status & 0xff) << 8;
+        else if (si->si_code == CLD_KILLED)
+            st = si->si_status & 0x7f;
+        else if (si->si_code == CLD_DUMPED)
+            st = (si->si_status & 0x7f) | 0x80;
+        if (st >= 0)
+            shim_child_reaped(si->si_pid, st);
+        errno = saved;
+    }
+    return r;
+}
