@@ -9,7 +9,7 @@ static int render_json(const json_t *report, FILE *out)
 {
     if (!report || !out)
         return PROF_EINVAL;
-    if (json_dumpf(report, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+    if (json_dumpf(report, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0)
         return PROF_EIO;
     if (fputc('\n', out) == EOF)
         return PROF_EIO;

@@ -1,4 +1,4 @@
-/* report_terminal.c: the terminal exporter: a compact human summary of a report, 80 columns wide. */
+/* report_terminal.c: the terminal exporter: a compact human summary of a report, readable in 80 columns. */
 #include <string.h>
 #include <stdio.h>
 #include <jansson.h>
@@ -6,11 +6,206 @@
 #include "prof.h"
 #include "core/report.h"
 
+#define WIDTH 80
+
+static double num(const json_t *o, const char *path)
+{
+    char key[64];
+    const json_t *v = o;
+    const char *p = path;
+
+    while (v && *p) {
+        size_t n = strcspn(p, ".");
+        if (n >= sizeof key)
+            return 0;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        v = json_object_get(v, key);
+        p += n + (p[n] == '.');
+    }
+    return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static const char *str(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : dflt;
+}
+
+static int boolean(const json_t *o, const char *key)
+{
+    return json_is_true(json_object_get(o, key));
+}
+
+static const char *bytes(char *buf, size_t n, double b)
+{
+    const char *unit[] = {"B", "kB", "MB", "GB", "TB"};
+    int u = 0;
+    double x = b < 0 ? -b : b;
+    while (x >= 1000 && u < 4) {
+        x /= 1000;
+        u++;
+    }
+    snprintf(buf, n, "%s%.*f %s", b < 0 ? "-" : "", u ? 1 : 0, x, unit[u]);
+    return buf;
+}
+
+/* Bounded append: a line that would overflow is cut, never overrun. */
+static void cat(char *dst, size_t cap, const char *src)
+{
+    size_t o = strnlen(dst, cap);
+    while (*src && o + 1 < cap)
+        dst[o++] = *src++;
+    if (o < cap)
+        dst[o] = '\0';
+}
+
+/* Copy for one terminal line: control bytes (newlines in argv) become spaces, and the cut
+ * at cols bytes never splits a UTF-8 sequence. */
+static const char *oneline(char *dst, size_t cap, const char *src, size_t cols)
+{
+    size_t n = 0;
+    if (cols >= cap)
+        cols = cap - 1;
+    for (; src && src[n] && n < cols; n++)
+        dst[n] = (unsigned char)src[n] < 0x20 || src[n] == 0x7f ? ' ' : src[n];
+    if (src && src[n])
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    dst[n] = '\0';
+    return dst;
+}
+
+/* A long stage name keeps its head and its tail (" (forked)" tells two roles apart). */
+static const char *elide(char *dst, size_t cap, const char *src, size_t cols)
+{
+    size_t n = strlen(src), tail = 16;
+    if (n <= cols || cols < tail + 8)
+        return oneline(dst, cap, src, cols);
+    const char *t = src + n - tail;
+    while (t > src && ((unsigned char)*t & 0xC0) == 0x80)
+        t--; /* start the tail on a character boundary */
+    char head[2 * WIDTH];
+    size_t tl = strlen(t);
+    oneline(head, sizeof head, src, cols > tl + 3 ? cols - tl - 3 : 0);
+    char tailbuf[2 * WIDTH];
+    oneline(tailbuf, sizeof tailbuf, t, sizeof tailbuf - 1);
+    dst[0] = '\0';
+    cat(dst, cap, head);
+    cat(dst, cap, "...");
+    cat(dst, cap, tailbuf);
+    return dst;
+}
+
+/* Word-wrap text at WIDTH with an indent: reasons are sentences, not columns. */
+static void wrap(FILE *out, int indent, const char *text)
+{
+    int col = fprintf(out, "%*s", indent, ""), first = 1;
+
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        int w = (int)strcspn(p, " ");
+        if (!w)
+            break;
+        if (!first && col + 1 + w > WIDTH) {
+            col = fprintf(out, "\n%*s", indent, "") - 1;
+            first = 1;
+        }
+        if (!first) {
+            fputc(' ', out);
+            col++;
+        }
+        col += fprintf(out, "%.*s", w, p);
+        first = 0;
+        p += w;
+    }
+    fputc('\n', out);
+}
+
+static void stage(FILE *out, const json_t *s)
+{
+    const json_t *rec = json_object_get(s, "recommendation");
+    const json_t *seed = json_object_get(rec, "seed_rule");
+    const json_t *lock = json_object_get(s, "lock");
+    const json_t *rss = json_object_get(s, "rss");
+    const json_t *reasons = json_object_get(rec, "reasons");
+    char head[2 * WIDTH], name[2 * WIDTH], verdict[64], sverdict[96], b1[32], b2[32], site[64];
+    const char *src = str(s, "source", "");
+    int named = strcmp(src, "overall") != 0;
+
+    elide(name, sizeof name, str(s, "name", "?"), WIDTH - (named ? strlen(src) + 3 : 0));
+    head[0] = '\0';
+    cat(head, sizeof head, name);
+    if (named) {
+        cat(head, sizeof head, " [");
+        cat(head, sizeof head, src);
+        cat(head, sizeof head, "]");
+    }
+    fprintf(out, "\n%s\n", head);
+    fprintf(out, "  %-10s CPU/wall %.2f   %d proc, %d thr   lock wait %.1f%%%s%s\n", str(s, "class", "?"),
+            num(s, "cpu_wall_ratio"), (int)num(s, "processes"), (int)num(s, "threads"),
+            100 * num(lock, "wait_fraction"), boolean(lock, "gil") ? " (GIL)" : "",
+            boolean(lock, "measured") ? "" : " (not measured)");
+    snprintf(verdict, sizeof verdict, "%s x %d", str(rec, "model", "?"), (int)num(rec, "workers"));
+    snprintf(sverdict, sizeof sverdict, "%s x %d (%s)", str(seed, "model", "?"), (int)num(seed, "workers"),
+             str(seed, "class", "?"));
+    fprintf(out, "  verdict: %-22s seeds' rule: %s\n", verdict, sverdict);
+    if (json_array_size(reasons))
+        wrap(out, 4, json_string_value(json_array_get(reasons, 0)));
+    const json_t *hot = json_object_get(lock, "hottest");
+    if (json_is_object(hot))
+        fprintf(out, "  hottest lock: %s (%.3f s waited)\n", oneline(site, sizeof site, str(hot, "site", "?"), 50),
+                num(hot, "wait_seconds"));
+    if (num(rss, "peak_bytes") <= 0)
+        fprintf(out, "  RSS: not sampled\n");
+    else
+        fprintf(out, "  RSS: %s%s, peak %s%s\n", num(rss, "growth_bytes") > 0 ? "+" : "",
+                bytes(b1, sizeof b1, num(rss, "growth_bytes")), bytes(b2, sizeof b2, num(rss, "peak_bytes")),
+                boolean(rss, "leak_suspected") ? " -- LEAK SUSPECTED (keeps climbing)" : "");
+}
+
 static int render_terminal(const json_t *report, FILE *out)
 {
     if (!report || !out)
         return PROF_EINVAL;
-    return 0;
+    const json_t *cmd = json_object_get(report, "command");
+    const json_t *ex = json_object_get(report, "exit");
+    const json_t *mc = json_object_get(report, "machine");
+    const json_t *ms = json_object_get(report, "measurement");
+    char cmdline[4 * WIDTH] = "", shown[WIDTH + 1], exitbuf[48], dir[WIDTH + 1];
+    size_t o = 0, i;
+    json_t *v;
+
+    json_array_foreach(cmd, i, v) {
+        int w = snprintf(cmdline + o, sizeof cmdline - o, "%s%s", i ? " " : "", json_string_value(v) ? json_string_value(v) : "");
+        if (w < 0 || (size_t)w >= sizeof cmdline - o) {
+            o = sizeof cmdline - 1;
+            break;
+        }
+        o += (size_t)w;
+    }
+    if (json_is_integer(json_object_get(ex, "signal")))
+        snprintf(exitbuf, sizeof exitbuf, "killed by signal %d", (int)num(ex, "signal"));
+    else if (json_is_integer(json_object_get(ex, "code")))
+        snprintf(exitbuf, sizeof exitbuf, "exit %d", (int)num(ex, "code"));
+    else
+        snprintf(exitbuf, sizeof exitbuf, "exit unknown");
+
+    fprintf(out, "poolprof: %s\n", oneline(shown, sizeof shown, cmdline, WIDTH - 10));
+    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu processes\n", num(report, "wall_seconds"), exitbuf,
+            (int)num(mc, "usable_cpus"), json_array_size(json_object_get(report, "processes")));
+    if (json_array_size(json_object_get(ms, "static_pids")))
+        fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
+    json_t *errs = json_object_get(ms, "errors");
+    if (json_array_size(errs))
+        fprintf(out, "  %zu recording problems (see measurement.errors in the report)\n", json_array_size(errs));
+
+    stage(out, json_object_get(report, "overall"));
+    json_array_foreach(json_object_get(report, "stages"), i, v)
+        stage(out, v);
+    fprintf(out, "\nreport: %s/report.json\n", oneline(dir, sizeof dir, str(report, "run_dir", "."), WIDTH - 20));
+    return ferror(out) ? PROF_EIO : 0;
 }
 
 const struct prof_exporter prof_exporter_terminal = {

@@ -1,13 +1,551 @@
 /* report.c: from a run directory to the report JSON: merge, stages, advice, and the files the merge leaves behind. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 
 #include "prof.h"
+#include "core/advise.h"
+#include "core/model.h"
 #include "core/report.h"
+
+#ifndef POOLPROF_VERSION
+#define POOLPROF_VERSION "unknown"
+#endif
+
+/* A stage being gathered: the threads that belong to it, summed as they are added. */
+struct stage {
+    char *name;
+    const char *source;      /* "overall", "thread-name", "process-role" */
+    struct prof_process **procs;
+    size_t nprocs;
+    int nthreads;
+    double first_s, last_s;
+    double thread_s, cpu_s, user_s, sys_s, runq_s, lock_wait_s, gil_wait_s;
+    uint64_t vcsw, ivcsw;
+    struct prof_stage_figures fig;
+    struct prof_verdict verdict;
+    uint64_t rss_start, rss_peak, rss_growth;
+    int leak;
+    const struct prof_process *hot_proc; /* owner of the hottest contended lock */
+};
+
+struct stages {
+    struct stage **v;       /* pointers: a stage is held while others are added */
+    size_t n;
+};
+
+static struct stage *stage_find(struct stages *S, const char *source, const char *name)
+{
+    for (size_t i = 0; i < S->n; i++)
+        if (strcmp(S->v[i]->source, source) == 0 && strcmp(S->v[i]->name, name) == 0)
+            return S->v[i];
+    struct stage **nv = realloc(S->v, (S->n + 1) * sizeof *nv);
+    if (!nv)
+        return NULL;
+    S->v = nv;
+    struct stage *s = calloc(1, sizeof *s);
+    if (!s || !(s->name = strdup(name))) {
+        free(s);
+        return NULL;
+    }
+    s->source = source;
+    s->first_s = -1;
+    S->v[S->n++] = s;
+    return s;
+}
+
+static int stage_add_proc(struct stage *s, struct prof_process *p)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i] == p)
+            return 0;
+    struct prof_process **np = realloc(s->procs, (s->nprocs + 1) * sizeof *np);
+    if (!np)
+        return PROF_ENOMEM;
+    s->procs = np;
+    s->procs[s->nprocs++] = p;
+    return 0;
+}
+
+static int stage_add(struct stage *s, struct prof_process *p, const struct prof_thread *t)
+{
+    if (stage_add_proc(s, p))
+        return PROF_ENOMEM;
+    s->nthreads++;
+    if (s->first_s < 0 || t->start_s < s->first_s)
+        s->first_s = t->start_s;
+    if (t->end_s > s->last_s)
+        s->last_s = t->end_s;
+    s->thread_s += t->end_s - t->start_s;
+    s->cpu_s += (double)t->cpu_ns / 1e9;
+    s->user_s += (double)t->utime_ns / 1e9;
+    s->sys_s += (double)t->stime_ns / 1e9;
+    s->runq_s += (double)t->runq_ns / 1e9;
+    s->lock_wait_s += (double)t->lock_wait_ns / 1e9;
+    s->gil_wait_s += (double)t->gil_wait_ns / 1e9;
+    s->vcsw += t->vcsw;
+    s->ivcsw += t->ivcsw;
+    return 0;
+}
+
+/* Figures that depend on the stage's set of processes: interpreter, lock coverage, memory. */
+static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    int measured = s->nprocs > 0;
+    uint64_t worker_mem = 0;
+    int nworker_mem = 0;
+
+    memset(f, 0, sizeof *f);
+    f->name = s->name;
+    f->nprocesses = (int)s->nprocs;
+    f->nthreads = s->nthreads;
+    f->wall_s = wall_s;
+    f->thread_s = s->thread_s;
+    f->cpu_s = s->cpu_s;
+    f->runq_s = s->runq_s;
+    f->lock_wait_s = s->lock_wait_s;
+    f->gil_wait_s = s->gil_wait_s;
+    s->hot_proc = NULL;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const struct prof_process *p = s->procs[i];
+        if (p->python)
+            f->python = 1;
+        if (!p->shim || p->is_static)
+            measured = 0;
+        if (p->have_hottest && (!s->hot_proc || p->hottest.wait_ns > s->hot_proc->hottest.wait_ns))
+            s->hot_proc = p;
+        /* What one more worker process costs is what it does not share: USS, else PSS. */
+        uint64_t w = p->uss_peak ? p->uss_peak : p->pss_peak;
+        if (w) {
+            worker_mem += w;
+            nworker_mem++;
+        }
+    }
+    f->lock_measured = measured;
+    if (s->hot_proc && s->thread_s > 0)
+        f->hottest_lock_hold_fraction = (double)s->hot_proc->hottest.hold_ns / 1e9 / s->thread_s;
+    f->ipc_measured = 0; /* pipes and sockets between the tree's processes: not measured yet */
+    f->ipc_s = 0;
+    /* A thread of a named stage is not a process: its marginal memory is not measured. */
+    if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
+        f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
+
+    double *t = NULL;
+    uint64_t *rss = NULL;
+    size_t n = 0;
+    int rc = prof_run_rss_series(m, s->procs, s->nprocs, &t, &rss, &n);
+    if (rc == PROF_ENOMEM)
+        return rc;
+    s->rss_start = n ? rss[0] : 0;
+    s->rss_peak = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rss[i] > s->rss_peak)
+            s->rss_peak = rss[i];
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->rss_peak > s->rss_peak)
+            s->rss_peak = s->procs[i]->rss_peak; /* VmHWM catches a peak between two samples */
+    s->rss_growth = n && s->rss_peak > s->rss_start ? s->rss_peak - s->rss_start : 0;
+    s->leak = n ? prof_rss_leak_suspected(t, rss, n) == 1 : 0;
+    f->rss_growth_bytes = s->rss_growth;
+    free(t);
+    free(rss);
+    return 0;
+}
+
+static void stages_free(struct stages *S)
+{
+    for (size_t i = 0; i < S->n; i++) {
+        free(S->v[i]->name);
+        free(S->v[i]->procs);
+        free(S->v[i]);
+    }
+    free(S->v);
+    S->v = NULL;
+    S->n = 0;
+}
+
+static int cmp_stage(const void *a, const void *b)
+{
+    const struct stage *x = *(struct stage *const *)a, *y = *(struct stage *const *)b;
+    int sx = strcmp(x->source, "thread-name") == 0 ? 0 : 1, sy = strcmp(y->source, "thread-name") == 0 ? 0 : 1;
+    if (sx != sy)
+        return sx - sy;
+    if (x->first_s != y->first_s)
+        return x->first_s < y->first_s ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* overall, thread names that differ from their process's name, and process roles when there are several processes. */
+static int build_stages(const struct prof_run *m, struct stage *overall, struct stages *S)
+{
+    int rc;
+
+    memset(overall, 0, sizeof *overall);
+    overall->name = strdup("overall");
+    overall->source = "overall";
+    overall->first_s = -1;
+    if (!overall->name)
+        return PROF_ENOMEM;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        struct stage *role = NULL;
+        /* A process belongs to overall and to its role even when no thread of it was seen (RSS only). */
+        if ((rc = stage_add_proc(overall, p)))
+            return rc;
+        if (m->nprocs > 1 && (!(role = stage_find(S, "process-role", p->role)) || (rc = stage_add_proc(role, p))))
+            return role ? rc : PROF_ENOMEM;
+        for (size_t k = 0; k < p->nthreads; k++) {
+            const struct prof_thread *t = &p->threads[k];
+            if ((rc = stage_add(overall, p, t)))
+                return rc;
+            if (t->name[0] && strcmp(t->name, p->comm) != 0) {
+                struct stage *s = stage_find(S, "thread-name", t->name);
+                if (!s || (rc = stage_add(s, p, t)))
+                    return s ? rc : PROF_ENOMEM;
+            }
+            if (role && (rc = stage_add(role, p, t)))
+                return rc;
+        }
+    }
+    qsort(S->v, S->n, sizeof *S->v, cmp_stage);
+    if ((rc = stage_finish(m, overall, m->wall_s)))
+        return rc;
+    for (size_t i = 0; i < S->n; i++) {
+        struct stage *s = S->v[i];
+        double wall = s->last_s - (s->first_s > 0 ? s->first_s : 0);
+        if ((rc = stage_finish(m, s, wall > 0 ? wall : 0)))
+            return rc;
+    }
+    return 0;
+}
+
+static int judge(const struct prof_run *m, struct stage *overall, struct stages *S)
+{
+    int rc;
+    struct prof_verdict *v = calloc(S->n ? S->n : 1, sizeof *v);
+    double *ts = calloc(S->n ? S->n : 1, sizeof *ts);
+
+    if (!v || !ts) {
+        free(v);
+        free(ts);
+        return PROF_ENOMEM;
+    }
+    for (size_t i = 0; i < S->n; i++) {
+        if ((rc = prof_advise_stage(&S->v[i]->fig, &m->machine, &S->v[i]->verdict)))
+            goto out;
+        v[i] = S->v[i]->verdict;
+        ts[i] = S->v[i]->thread_s;
+    }
+    rc = prof_advise_overall(&overall->fig, v, ts, S->n, &m->machine, &overall->verdict);
+out:
+    free(v);
+    free(ts);
+    return rc;
+}
+
+/* ---- JSON ---- */
+
+static json_t *jint_or_null(long long x)
+{
+    return x >= 0 ? json_integer(x) : json_null();
+}
+
+/* Seconds rounded to the microsecond: more digits would claim a precision no clock here has. */
+static json_t *jsec(double s)
+{
+    return json_real((double)(long long)(s * 1e6 + (s >= 0 ? 0.5 : -0.5)) / 1e6);
+}
+
+static json_t *jratio(double x)
+{
+    return json_real((double)(long long)(x * 1e4 + 0.5) / 1e4);
+}
+
+static json_t *jstrings(char **v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static json_t *machine_json(const struct prof_machine *mc)
+{
+    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "usable_cpus",
+                     mc->usable_cpus, "online_cpus", mc->online_cpus, "quota_cpus", mc->quota_cpus,
+                     "affinity_cpus", mc->affinity_cpus, "cgroup_version", mc->cgroup_version, "physical_cores",
+                     mc->physical_cores, "mem_total_bytes", (json_int_t)mc->mem_total_bytes, "mem_available_bytes",
+                     (json_int_t)mc->mem_available_bytes, "cgroup_mem_limit_bytes",
+                     (json_int_t)mc->cgroup_mem_limit_bytes, "nofile_limit", (json_int_t)mc->nofile_limit,
+                     "clock_ticks", (json_int_t)mc->clock_ticks, "page_size", (json_int_t)mc->page_size);
+}
+
+static json_t *hottest_json(const struct stage *s)
+{
+    const struct prof_process *p = s->hot_proc;
+    if (!p)
+        return json_null();
+    char site[PROF_SHM_SITE_BYTES + 32];
+    if (p->hottest.site[0])
+        snprintf(site, sizeof site, "%s", p->hottest.site);
+    else
+        snprintf(site, sizeof site, "0x%llx", (unsigned long long)p->hottest.site_pc);
+    return json_pack("{s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "pid", p->pid, "address",
+                     (json_int_t)p->hottest.addr, "wait_seconds", jsec((double)p->hottest.wait_ns / 1e9),
+                     "hold_seconds", jsec((double)p->hottest.hold_ns / 1e9), "acquisitions",
+                     (json_int_t)p->hottest.acquisitions, "contended", (json_int_t)p->hottest.contended);
+}
+
+static json_t *stage_json(const struct stage *s)
+{
+    const struct prof_verdict *v = &s->verdict;
+    const struct prof_stage_figures *f = &s->fig;
+    double waits = f->lock_wait_s + f->gil_wait_s;
+    json_t *pids = json_array(), *reasons = json_array();
+
+    for (size_t i = 0; i < s->nprocs; i++)
+        json_array_append_new(pids, json_integer(s->procs[i]->pid));
+    for (int i = 0; i < v->nreasons; i++)
+        json_array_append_new(reasons, json_string(v->reasons[i]));
+
+    json_t *lock = json_pack("{s:o, s:o, s:o, s:b, s:b, s:o}", "wait_seconds", jsec(f->lock_wait_s),
+                             "gil_wait_seconds", jsec(f->gil_wait_s), "wait_fraction",
+                             jratio(f->thread_s > 0 ? waits / f->thread_s : 0), "gil", f->python, "measured",
+                             f->lock_measured, "hottest", hottest_json(s));
+    json_t *ipc = json_pack("{s:I, s:o, s:o, s:b}", "bytes", (json_int_t)0, "seconds", jsec(0), "fraction",
+                            jratio(0), "measured", 0);
+    json_t *rss = json_pack("{s:I, s:I, s:I, s:b, s:I}", "start_bytes", (json_int_t)s->rss_start, "peak_bytes",
+                            (json_int_t)s->rss_peak, "growth_bytes", (json_int_t)s->rss_growth, "leak_suspected",
+                            s->leak, "per_worker_bytes", (json_int_t)f->per_worker_bytes);
+    json_t *rec = json_pack("{s:s, s:i, s:o, s:{s:s, s:s, s:i}}", "model", prof_model_name(v->model), "workers",
+                            v->workers, "reasons", reasons, "seed_rule", "class", prof_class_name(v->seed.cls),
+                            "model", prof_model_name(v->seed.model), "workers", v->seed.workers);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(s->name));
+    json_object_set_new(o, "source", json_string(s->source));
+    json_object_set_new(o, "class", json_string(prof_class_name(v->cls)));
+    json_object_set_new(o, "cpu_wall_ratio", jratio(v->cpu_wall_ratio));
+    json_object_set_new(o, "demand_ratio", jratio(v->demand_ratio));
+    json_object_set_new(o, "processes", json_integer(f->nprocesses));
+    json_object_set_new(o, "pids", pids);
+    json_object_set_new(o, "threads", json_integer(f->nthreads));
+    json_object_set_new(o, "wall_seconds", jsec(f->wall_s));
+    json_object_set_new(o, "thread_seconds", jsec(f->thread_s));
+    json_object_set_new(o, "cpu_seconds", jsec(f->cpu_s));
+    json_object_set_new(o, "user_seconds", jsec(s->user_s));
+    json_object_set_new(o, "system_seconds", jsec(s->sys_s));
+    json_object_set_new(o, "runq_seconds", jsec(f->runq_s));
+    json_object_set_new(o, "lock", lock);
+    json_object_set_new(o, "ipc", ipc);
+    json_object_set_new(o, "rss", rss);
+    json_object_set_new(o, "ctx_switches",
+                        json_pack("{s:I, s:I}", "voluntary", (json_int_t)s->vcsw, "involuntary", (json_int_t)s->ivcsw));
+    json_object_set_new(o, "recommendation", rec);
+    return o;
+}
+
+static json_t *thread_json(const struct prof_thread *t)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "tid", json_integer(t->tid));
+    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "start_seconds", jsec(t->start_s));
+    json_object_set_new(o, "end_seconds", jsec(t->end_s));
+    json_object_set_new(o, "ended_by", json_string(t->ended_by));
+    json_object_set_new(o, "wall_seconds", jsec(t->end_s - t->start_s));
+    json_object_set_new(o, "cpu_seconds", jsec((double)t->cpu_ns / 1e9));
+    json_object_set_new(o, "user_seconds", jsec((double)t->utime_ns / 1e9));
+    json_object_set_new(o, "system_seconds", jsec((double)t->stime_ns / 1e9));
+    json_object_set_new(o, "runq_seconds", jsec((double)t->runq_ns / 1e9));
+    json_object_set_new(o, "voluntary_ctx_switches", json_integer((json_int_t)t->vcsw));
+    json_object_set_new(o, "involuntary_ctx_switches", json_integer((json_int_t)t->ivcsw));
+    json_object_set_new(o, "lock_wait_seconds", jsec((double)t->lock_wait_ns / 1e9));
+    json_object_set_new(o, "gil_wait_seconds", jsec((double)t->gil_wait_ns / 1e9));
+    json_object_set_new(o, "lock_acquisitions", json_integer((json_int_t)t->lock_acquisitions));
+    json_object_set_new(o, "lock_contended", json_integer((json_int_t)t->lock_contended));
+    json_object_set_new(o, "sources", json_pack("{s:b, s:b}", "shim", t->from_shim, "monitor", t->from_monitor));
+    return o;
+}
+
+static json_t *process_json(const struct prof_run *m, const struct prof_process *p)
+{
+    const struct prof_image *last = p->nimages ? &p->images[p->nimages - 1] : NULL;
+    json_t *chain = json_array(), *threads = json_array();
+
+    for (size_t i = 0; i < p->nimages; i++) {
+        const struct prof_image *im = &p->images[i];
+        json_array_append_new(chain, json_pack("{s:s, s:o, s:o, s:b, s:b}", "exe", im->exe ? im->exe : "", "argv",
+                                               jstrings(im->argv, im->argc), "start_seconds",
+                                               jsec(prof_run_seconds(m, im->t_ns)), "shim", im->from_shim,
+                                               "static", im->is_static));
+    }
+    for (size_t i = 0; i < p->nthreads; i++)
+        json_array_append_new(threads, thread_json(&p->threads[i]));
+
+    json_t *o = json_object();
+    json_object_set_new(o, "pid", json_integer(p->pid));
+    json_object_set_new(o, "ppid", jint_or_null(p->ppid > 0 ? p->ppid : -1));
+    json_object_set_new(o, "role", json_string(p->role));
+    json_object_set_new(o, "name", json_string(p->comm));
+    json_object_set_new(o, "argv", last ? jstrings(last->argv, last->argc) : json_array());
+    json_object_set_new(o, "exe", json_string(last && last->exe ? last->exe : ""));
+    json_object_set_new(o, "exec_chain", chain);
+    json_object_set_new(o, "forked", json_boolean(p->forked));
+    json_object_set_new(o, "shim", json_boolean(p->shim));
+    json_object_set_new(o, "static", json_boolean(p->is_static));
+    json_object_set_new(o, "python", json_boolean(p->python));
+    json_object_set_new(o, "start_seconds", jsec(p->start_s));
+    json_object_set_new(o, "end_seconds", jsec(p->end_s));
+    json_object_set_new(o, "wall_seconds", jsec(p->end_s - p->start_s));
+    json_object_set_new(o, "exit",
+                        json_pack("{s:s, s:o, s:o, s:o, s:o}", "how", p->exit_how, "status",
+                                  jint_or_null(p->exit_status), "code", jint_or_null(p->exit_code), "signal",
+                                  jint_or_null(p->exit_signal),
+                                  "source", p->exit_source ? json_string(p->exit_source) : json_null()));
+    json_object_set_new(o, "rss",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)p->nrss,
+                                  "start_bytes", (json_int_t)p->rss_start, "peak_bytes", (json_int_t)p->rss_peak,
+                                  "end_bytes", (json_int_t)p->rss_end, "growth_bytes",
+                                  (json_int_t)(p->nrss && p->rss_peak > p->rss_start ? p->rss_peak - p->rss_start : 0),
+                                  "vm_hwm_bytes", (json_int_t)p->vm_hwm, "pss_peak_bytes", (json_int_t)p->pss_peak,
+                                  "uss_peak_bytes", (json_int_t)p->uss_peak));
+    json_object_set_new(o, "threads", threads);
+    return o;
+}
+
+static json_t *measurement_json(const struct prof_run *m)
+{
+    json_t *shim = json_array(), *st = json_array(), *none = json_array();
+    json_t *notes = json_deep_copy(m->notes);
+
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct prof_process *p = m->procs[i];
+        if (p->is_static)
+            json_array_append_new(st, json_integer(p->pid));
+        else if (p->shim)
+            json_array_append_new(shim, json_integer(p->pid));
+        else
+            json_array_append_new(none, json_integer(p->pid));
+        if (p->is_static) {
+            char buf[256];
+            snprintf(buf, sizeof buf,
+                     "pid %d (%.80s) is statically linked: the shim could not load; its figures come from /proc only",
+                     p->pid, p->role);
+            json_array_append_new(notes, json_string(buf));
+        }
+    }
+    if (json_array_size(none)) {
+        json_array_append_new(notes, json_string("processes listed under no_shim_pids ran without the shim "
+                                                 "(it exec'd too briefly, or failed to load): figures from /proc only"));
+    }
+    json_t *opts = json_object_get(m->run, "options");
+    json_t *preload = json_object_get(opts, "preload");
+    json_t *shim_path = json_object_get(m->run, "shim");
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms, "preload",
+                     json_is_boolean(preload) ? json_incref(preload) : json_null(), "shim",
+                     json_is_string(shim_path) ? json_incref(shim_path) : json_null(), "shim_pids", shim,
+                     "static_pids", st, "no_shim_pids", none, "notes", notes, "errors", json_deep_copy(m->errors));
+}
+
+static json_t *exit_json(const struct prof_run *m)
+{
+    json_t *e = json_object_get(m->run, "exit");
+    json_t *o = json_object();
+    const char *keys[] = {"status", "code", "signal"};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(e, keys[i]);
+        json_object_set_new(o, keys[i], json_is_integer(v) ? json_incref(v) : json_null());
+    }
+    return o;
+}
+
+static json_t *build_json(const struct prof_run *m, const struct stage *overall, const struct stages *S)
+{
+    json_t *r = json_object(), *stages = json_array(), *procs = json_array();
+    json_t *cmd = json_object_get(m->run, "command"), *cwd = json_object_get(m->run, "cwd");
+    json_t *ver = json_object_get(m->run, "poolprof_version");
+
+    for (size_t i = 0; i < S->n; i++)
+        json_array_append_new(stages, stage_json(S->v[i]));
+    for (size_t i = 0; i < m->nprocs; i++)
+        json_array_append_new(procs, process_json(m, m->procs[i]));
+    json_object_set_new(r, "schema", json_string(PROF_REPORT_SCHEMA));
+    json_object_set_new(r, "poolprof_version", json_string(POOLPROF_VERSION));
+    json_object_set_new(r, "recorded_by", json_is_string(ver) ? json_incref(ver) : json_null());
+    json_object_set_new(r, "command", json_is_array(cmd) ? json_deep_copy(cmd) : json_array());
+    json_object_set_new(r, "cwd", json_is_string(cwd) ? json_incref(cwd) : json_null());
+    json_object_set_new(r, "run_dir", json_string(m->rundir));
+    json_object_set_new(r, "root_pid", m->root_pid > 0 ? json_integer(m->root_pid) : json_null());
+    uint64_t rt = 0;
+    json_t *rtv = json_object_get(m->run, "start_realtime_ns");
+    if (json_is_integer(rtv) && json_integer_value(rtv) > 0)
+        rt = (uint64_t)json_integer_value(rtv);
+    json_object_set_new(r, "start_realtime_ns", rt ? json_integer((json_int_t)rt) : json_null());
+    json_object_set_new(r, "wall_seconds", jsec(m->wall_s));
+    json_object_set_new(r, "exit", exit_json(m));
+    json_object_set_new(r, "machine", machine_json(&m->machine));
+    json_object_set_new(r, "measurement", measurement_json(m));
+    json_object_set_new(r, "overall", stage_json(overall));
+    json_object_set_new(r, "stages", stages);
+    json_object_set_new(r, "processes", procs);
+    return r;
+}
+
+static int write_report(const char *rundir, const json_t *r)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(path, sizeof path, "%s/report.json", rundir);
+    snprintf(tmp, sizeof tmp, "%s/.report.json.tmp", rundir);
+    if (json_dump_file(r, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0) {
+        int e = prof_err_from_errno(errno ? errno : EIO);
+        unlink(tmp);
+        return e;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = prof_err_from_errno(errno);
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}
 
 int prof_report_from_rundir(const char *rundir, json_t **out)
 {
+    struct prof_run m;
+    struct stage overall;
+    struct stages S = {0};
+    int rc;
+
     if (!rundir || !out)
         return PROF_EINVAL;
     *out = NULL;
-    return PROF_ENOTSUP; /* replaced by the merge within the hour */
+    memset(&overall, 0, sizeof overall);
+    if ((rc = prof_run_load(rundir, &m)))
+        goto out;
+    if ((rc = prof_run_write_rss_csv(&m)))
+        /* The report stands without the CSV; say so rather than lose the run. */
+        json_array_append_new(m.errors, json_sprintf("rss.csv not written: %s", prof_strerror(rc)));
+    if ((rc = build_stages(&m, &overall, &S)) || (rc = judge(&m, &overall, &S)))
+        goto out;
+    json_t *r = build_json(&m, &overall, &S);
+    if (!r) {
+        rc = PROF_ENOMEM;
+        goto out;
+    }
+    if ((rc = write_report(rundir, r))) {
+        json_decref(r);
+        goto out;
+    }
+    *out = r;
+out:
+    free(overall.name);
+    free(overall.procs);
+    stages_free(&S);
+    prof_run_free(&m);
+    return rc;
 }

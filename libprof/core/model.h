@@ -1,0 +1,132 @@
+/* model.h: the merged run (processes, exec chains, threads, RSS series) that the merge builds and the report reads. */
+#ifndef POOLPROF_MODEL_H
+#define POOLPROF_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "core/machine.h"
+#include "shm.h"
+
+/* One exec image of a process, as the shim (proc/PID-START.rec) or the monitor (N/E lines) saw it. */
+struct prof_image {
+    uint64_t t_ns;          /* image start (shim) or first observation (monitor) */
+    char *exe;
+    char **argv;
+    int argc;
+    int from_shim;
+    int from_monitor;
+    int is_static;          /* the monitor said static=1: the shim cannot load */
+    int forked;             /* the shim image began with fork(), not exec */
+};
+
+struct prof_rss_sample {
+    uint64_t t_ns;
+    uint64_t rss;
+};
+
+struct prof_mem_sample {
+    uint64_t t_ns;
+    uint64_t pss, uss, swap;
+};
+
+struct prof_thread {
+    int tid;
+    char name[16];
+    uint64_t name_t_ns;     /* when `name` was observed: the latest non-empty name wins */
+    uint64_t shim_start_ns, shim_end_ns;  /* 0 = not recorded */
+    int shim_state;         /* prof_thread_state in the latest image that had the thread */
+    uint64_t shim_img_ns;   /* start of that image */
+    uint64_t first_sample_ns, last_sample_ns; /* monitor T lines, 0 = none */
+    uint64_t start_ticks_ns; /* monitor start_ticks converted to monotonic ns, 0 = none */
+    /* Kernel counters are cumulative for the task (they survive exec): max over sources. */
+    uint64_t shim_cpu_ns, mon_cpu_ns;
+    uint64_t utime_ns, stime_ns, runq_ns, vcsw, ivcsw;
+    /* Shim counters restart with each image: summed over images. */
+    uint64_t lock_wait_ns, gil_wait_ns, lock_acquisitions, lock_contended;
+    int from_shim, from_monitor;
+    /* Derived by prof_run_load. */
+    uint64_t cpu_ns;
+    double start_s, end_s;
+    const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */
+};
+
+struct prof_lock_site {
+    char site[PROF_SHM_SITE_BYTES];
+    uint64_t addr, site_pc;
+    uint32_t kind;
+    uint64_t acquisitions, contended, wait_ns, hold_ns;
+};
+
+struct prof_process {
+    int pid, ppid;
+    struct prof_image *images;  /* exec chain, time order, consecutive duplicates merged */
+    size_t nimages;
+    int nrecs;                  /* proc/PID-START.rec files read for this pid */
+    int shim;                   /* at least one image recorded by the shim */
+    int is_static;              /* an image the monitor saw static=1 */
+    int python;
+    int forked;                 /* began with fork() and never exec'd */
+    uint64_t first_seen_ns, last_seen_ns;
+    uint64_t shim_start_ns, mon_start_ns;
+    /* End evidence, in order of preference. */
+    int have_z; int z_status; uint64_t z_t_ns;
+    int have_child; int child_status; uint64_t child_t_ns; int child_reaper;
+    int have_shim_exit; int shim_exit_code; uint32_t shim_end_how; uint64_t shim_end_ns;
+    uint64_t shim_last_img_ns;  /* start of the latest image the shim recorded */
+    uint64_t gone_ns;
+    uint32_t dropped_threads, dropped_children;
+    /* Threads, RSS and memory samples. */
+    struct prof_thread *threads; size_t nthreads;
+    struct prof_rss_sample *rss; size_t nrss;
+    struct prof_mem_sample *mem; size_t nmem;
+    uint64_t vm_hwm, shim_rss_end;
+    struct prof_lock_site hottest;  /* hottest contended lock (by wait), site[0]==0 when none */
+    int have_hottest;
+    /* Derived by prof_run_load. */
+    char *role;                 /* last image's argv joined (80 chars), or "<parent role> (forked)" */
+    char comm[16];              /* the main thread's name: the process name */
+    double start_s, end_s;
+    const char *exit_how;       /* "exited", "killed", "vanished" */
+    const char *exit_source;    /* "poolprof", "parent", "shim", NULL */
+    int exit_status;            /* raw wait status, -1 when unknown */
+    int exit_code, exit_signal; /* -1 when not applicable */
+    uint64_t rss_start, rss_peak, rss_end, pss_peak, uss_peak;
+};
+
+struct prof_run {
+    char *rundir;
+    json_t *run;                /* run.json */
+    uint64_t start_ns, end_ns;
+    double wall_s;
+    int root_pid;
+    struct prof_machine machine;
+    int interval_ms;
+    long ticks_per_sec;
+    struct prof_process **procs;
+    size_t nprocs;
+    json_t *notes;              /* array of strings: how figures were obtained */
+    json_t *errors;             /* array of strings: records skipped, lines ignored */
+};
+
+#define PROF_ROLE_MAX 80
+
+/* Read RUNDIR into *m. Returns 0 or PROF_E* (run.json missing or malformed);
+ * damaged monitor lines or process records are skipped and listed in m->errors. */
+int prof_run_load(const char *rundir, struct prof_run *m);
+void prof_run_free(struct prof_run *m);
+
+/* Seconds since the run started for a monotonic time. */
+double prof_run_seconds(const struct prof_run *m, uint64_t t_ns);
+
+/* Total resident bytes of a set of processes over time, one point per sample
+ * interval, a process counting from its first sample to its last. *t and *rss
+ * are malloc'd (free both); *n may be 0. Returns 0 or PROF_ENOMEM. */
+int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
+                          double **t, uint64_t **rss, size_t *n);
+
+/* Write RUNDIR/rss.csv. Returns 0 or PROF_E*. */
+int prof_run_write_rss_csv(const struct prof_run *m);
+
+#endif

@@ -1,0 +1,557 @@
+/* test_merge.c: the merge turns synthetic run directories (run.json, monitor.rec, shim records) into the right report. */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prof.h"
+#include "shm.h"
+#include "core/report.h"
+
+#define T0 1000000000000ull /* run start, CLOCK_MONOTONIC ns */
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+static char dir[64];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    char path[128];
+    strcpy(dir, "/tmp/poolprof-merge-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/proc", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+}
+
+static void teardown(void)
+{
+    if (dir[0] && !getenv("KEEP"))
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(merge, .init = setup, .fini = teardown);
+
+/* run.json as the CLI writes it; exit_status < 0 leaves "exit" out (poolprof died). */
+static void write_run(int root_pid, uint64_t end_ns, int exit_status)
+{
+    char path[128];
+    json_t *machine = json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "online_cpus", 2,
+                                "affinity_cpus", 2, "quota_cpus", 0.0, "cgroup_version", 1, "physical_cores", 2,
+                                "usable_cpus", 2, "mem_total_bytes", (json_int_t)4000000000,
+                                "mem_available_bytes", (json_int_t)3000000000, "cgroup_mem_limit_bytes",
+                                (json_int_t)0, "nofile_limit", (json_int_t)1024, "clock_ticks", (json_int_t)100,
+                                "page_size", (json_int_t)4096);
+    json_t *run = json_pack("{s:s, s:s, s:[s, s], s:s, s:I, s:I, s:I, s:i, s:{s:i, s:b}, s:s, s:o}", "format",
+                            "poolprof.run/1", "poolprof_version", "0.1.0", "command", "prog", "arg", "cwd", "/tmp",
+                            "start_ns", (json_int_t)T0, "end_ns", (json_int_t)end_ns, "start_realtime_ns",
+                            (json_int_t)1700000000000000000ll, "root_pid", root_pid, "options", "interval_ms", 20,
+                            "preload", 1, "shim", "/x/libprof.so", "machine", machine);
+    if (exit_status >= 0) {
+        json_t *ex = json_object();
+        json_object_set_new(ex, "status", json_integer(exit_status));
+        json_object_set_new(ex, "code", WIFEXITED(exit_status) ? json_integer(WEXITSTATUS(exit_status)) : json_null());
+        json_object_set_new(ex, "signal", WIFSIGNALED(exit_status) ? json_integer(WTERMSIG(exit_status)) : json_null());
+        json_object_set_new(run, "exit", ex);
+    }
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    cr_assert_eq(json_dump_file(run, path, 0), 0);
+    json_decref(run);
+}
+
+static void write_file(const char *name, const void *buf, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+static void write_monitor(const char *text)
+{
+    write_file("monitor.rec", text, strlen(text));
+}
+
+static struct prof_shm_header *rec_new(int pid, int ppid, uint64_t start, uint64_t end, uint32_t end_how,
+                                       int exit_code, uint32_t flags, const char *exe, int argc, ...)
+{
+    struct prof_shm_header *h = calloc(1, sizeof *h);
+    cr_assert_not_null(h);
+    h->magic = PROF_SHM_MAGIC;
+    h->version = PROF_SHM_VERSION;
+    h->size = sizeof *h;
+    h->pid = pid;
+    h->ppid = ppid;
+    h->flags = flags;
+    h->end_how = end_how;
+    h->start_ns = start;
+    h->end_ns = end;
+    h->exit_code = exit_code;
+    snprintf(h->exe, sizeof h->exe, "%s", exe);
+    va_list ap;
+    va_start(ap, argc);
+    size_t o = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = va_arg(ap, const char *);
+        memcpy(h->argv + o, a, strlen(a) + 1);
+        o += strlen(a) + 1;
+    }
+    va_end(ap);
+    h->argc = (uint32_t)argc;
+    return h;
+}
+
+static struct prof_shm_thread *rec_thread(struct prof_shm_header *h, int tid, const char *name, uint64_t start,
+                                          uint64_t end, uint32_t state, uint64_t cpu_ns)
+{
+    struct prof_shm_thread *t = &h->threads[h->nthreads++];
+    t->tid = tid;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->start_ns = start;
+    t->end_ns = end;
+    t->cpu_ns = cpu_ns;
+    t->utime_us = cpu_ns / 1000;
+    t->state = state;
+    return t;
+}
+
+static void rec_write(struct prof_shm_header *h, size_t len)
+{
+    char name[96];
+    snprintf(name, sizeof name, "proc/%d-%llu.rec", h->pid, (unsigned long long)h->start_ns);
+    write_file(name, h, len ? len : sizeof *h);
+    free(h);
+}
+
+static json_t *report(void)
+{
+    json_t *r = NULL;
+    int rc = prof_report_from_rundir(dir, &r);
+    cr_assert_eq(rc, 0, "prof_report_from_rundir: %s", prof_strerror(rc));
+    cr_assert_not_null(r);
+    if (getenv("SHOW"))
+        prof_exporter_json.render(r, stderr);
+    return r;
+}
+
+static json_t *proc_by_pid(json_t *r, int pid)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(r, "processes"), i, p)
+        if (json_integer_value(json_object_get(p, "pid")) == pid)
+            return p;
+    cr_assert_fail("no process %d in the report", pid);
+    return NULL;
+}
+
+static json_t *stage_by_name(json_t *r, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(r, "stages"), i, s)
+        if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
+            return s;
+    return NULL;
+}
+
+static double dget(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    cr_assert(json_is_number(v), "%s.%s is not a number", a, b ? b : "");
+    return json_number_value(v);
+}
+
+static int has_string_containing(json_t *arr, const char *needle)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+        if (strstr(json_string_value(v), needle))
+            return 1;
+    return 0;
+}
+
+Test(merge, killed_child_status_from_parents_children_entry)
+{
+    /* The parent (root) forks a worker and reaps it after SIGKILL; poolprof reaps the parent. */
+    write_run(100, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(100, 1, T0 + 1 * MS, T0 + 1900 * MS, PROF_END_EXIT, 0, 0, "/usr/bin/prog", 2,
+                                        "prog", "arg");
+    rec_thread(h, 100, "prog", T0 + 1 * MS, T0 + 1900 * MS, PROF_THREAD_ENDED, 100 * MS);
+    h->children[0] = (struct prof_shm_child){.pid = 101, .status = SIGKILL, .t_ns = T0 + 1500 * MS};
+    h->nchildren = 1;
+    rec_write(h, 0);
+    h = rec_new(101, 100, T0 + 100 * MS, 0, PROF_END_RUNNING, 0, PROF_PROC_FORKED, "/usr/bin/prog", 2, "prog", "arg");
+    rec_thread(h, 101, "prog", T0 + 100 * MS, 0, PROF_THREAD_RUNNING, 0);
+    rec_write(h, 0);
+    write_monitor("V version=1\n"
+                  "S t=1000000000000 interval_ms=20 ticks_per_sec=100 page_size=4096\n"
+                  "N t=1000002000000 pid=100 ppid=1 start_ticks=1 exe=/usr/bin/prog argv=prog,arg static=0\n"
+                  "N t=1000110000000 pid=101 ppid=100 start_ticks=2 exe=/usr/bin/prog argv=prog,arg static=0\n"
+                  "T t=1001400000000 pid=101 tid=101 name=prog cpu=1200000000 runq=0 slices=3 utime=1200000000 "
+                  "stime=0 vcsw=1 ivcsw=2 start_ticks=2\n"
+                  "G t=1001510000000 pid=101\n"
+                  "Z t=1001950000000 pid=100 status=0\n");
+    json_t *r = report();
+
+    json_t *child = proc_by_pid(r, 101), *ex = json_object_get(child, "exit");
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "how")), "killed");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "signal")), SIGKILL);
+    cr_assert(json_is_null(json_object_get(ex, "code")));
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "parent");
+    cr_assert_float_eq(dget(child, "end_seconds", NULL), 1.5, 1e-6, "ended when its parent reaped it");
+    cr_assert_str_eq(json_string_value(json_object_get(child, "role")), "prog arg (forked)");
+    cr_assert(json_is_true(json_object_get(child, "forked")));
+    cr_assert_eq(json_integer_value(json_object_get(child, "ppid")), 100);
+
+    json_t *parent = proc_by_pid(r, 100);
+    ex = json_object_get(parent, "exit");
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "how")), "exited");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "code")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "poolprof");
+
+    /* Two processes: one stage per role, and the worker's CPU came from the monitor alone. */
+    json_t *fork_stage = stage_by_name(r, "prog arg (forked)");
+    cr_assert_not_null(fork_stage);
+    cr_assert_str_eq(json_string_value(json_object_get(fork_stage, "source")), "process-role");
+    cr_assert_float_eq(dget(fork_stage, "cpu_seconds", NULL), 1.2, 1e-6);
+    cr_assert_not_null(stage_by_name(r, "prog arg"));
+    cr_assert_float_eq(dget(r, "wall_seconds", NULL), 2.0, 1e-9);
+    json_decref(r);
+}
+
+Test(merge, vanished_process_without_any_status)
+{
+    write_run(100, T0 + 1 * SEC, -1);
+    write_monitor("V version=1\n"
+                  "N t=1000001000000 pid=100 ppid=1 start_ticks=1 exe=/bin/x argv=x static=0\n"
+                  "R t=1000500000000 pid=100 rss=1000000\n");
+    json_t *r = report();
+    json_t *p = proc_by_pid(r, 100), *ex = json_object_get(p, "exit");
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "how")), "vanished");
+    cr_assert(json_is_null(json_object_get(ex, "source")));
+    cr_assert_float_eq(dget(p, "end_seconds", NULL), 0.5, 1e-6, "ends when last seen");
+    cr_assert(json_is_null(json_object_get(json_object_get(r, "exit"), "code")));
+    json_decref(r);
+}
+
+Test(merge, shim_exit_record_when_nobody_reaped)
+{
+    write_run(100, T0 + 1 * SEC, -1);
+    struct prof_shm_header *h = rec_new(100, 1, T0, T0 + 800 * MS, PROF_END_UNDERSCORE_EXIT, 3, 0, "/bin/x", 1, "x");
+    rec_thread(h, 100, "x", T0, T0 + 800 * MS, PROF_THREAD_SNAPSHOT, 10 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *ex = json_object_get(proc_by_pid(r, 100), "exit");
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "how")), "exited");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "code")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "shim");
+    json_decref(r);
+}
+
+Test(merge, exec_chain_is_one_process)
+{
+    /* sh -c 'python3 x.py' execs python: two shim images and the monitor's N/E lines, one pid. */
+    write_run(200, T0 + 3 * SEC, 0);
+    struct prof_shm_header *h =
+        rec_new(200, 1, T0 + 1 * MS, T0 + 10 * MS, PROF_END_EXEC, 0, 0, "/usr/bin/dash", 3, "sh", "-c", "python3 x.py");
+    rec_thread(h, 200, "sh", T0 + 1 * MS, T0 + 10 * MS, PROF_THREAD_SNAPSHOT, 2 * MS);
+    rec_write(h, 0);
+    h = rec_new(200, 1, T0 + 11 * MS, T0 + 2900 * MS, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3.11", 2,
+                "python3", "x.py");
+    rec_thread(h, 200, "python3", T0 + 11 * MS, T0 + 2900 * MS, PROF_THREAD_ENDED, 2500 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n"
+                  "N t=1000005000000 pid=200 ppid=1 start_ticks=1 exe=/usr/bin/dash argv=sh,-c,python3%20x.py static=0\n"
+                  "E t=1000030000000 pid=200 exe=/usr/bin/python3.11 argv=python3,x.py static=0\n"
+                  "T t=1001000000000 pid=200 tid=200 name=python3 cpu=900000000 runq=0 slices=1 utime=900000000 "
+                  "stime=0 vcsw=0 ivcsw=0 start_ticks=1\n"
+                  "Z t=1002950000000 pid=200 status=0\n");
+    json_t *r = report();
+    cr_assert_eq(json_array_size(json_object_get(r, "processes")), 1);
+    json_t *p = proc_by_pid(r, 200);
+    json_t *chain = json_object_get(p, "exec_chain");
+    cr_assert_eq(json_array_size(chain), 2, "shim and monitor images merge into sh -> python3");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(chain, 0), "exe")), "/usr/bin/dash");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(chain, 0), "argv"), 2)),
+                     "python3 x.py");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "role")), "python3 x.py");
+    cr_assert(json_is_true(json_object_get(p, "python")));
+    cr_assert_eq(json_array_size(json_object_get(p, "threads")), 1, "exec keeps the main thread");
+    json_t *t = json_array_get(json_object_get(p, "threads"), 0);
+    cr_assert_float_eq(dget(t, "cpu_seconds", NULL), 2.5, 1e-6);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "name")), "python3");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "ended_by")), "shim-exit");
+    /* One process: no role stages; the main thread's name is the process name: no thread stages. */
+    cr_assert_eq(json_array_size(json_object_get(r, "stages")), 0);
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert(json_is_true(json_object_get(json_object_get(ov, "lock"), "gil")));
+    cr_assert_str_eq(json_string_value(json_object_get(ov, "name")), "overall");
+    json_decref(r);
+}
+
+Test(merge, thread_name_stage_spans_processes)
+{
+    write_run(300, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(300, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/a", 1, "a");
+    rec_thread(h, 300, "a", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 10 * MS);
+    struct prof_shm_thread *t = rec_thread(h, 301, "fetch", T0 + 100 * MS, T0 + 1100 * MS, PROF_THREAD_ENDED, 100 * MS);
+    t->lock_wait_ns = 200 * MS;
+    rec_thread(h, 302, "fetch", T0 + 200 * MS, T0 + 1200 * MS, PROF_THREAD_ENDED, 100 * MS);
+    h->locks[0] = (struct prof_shm_lock){.addr = 0x1000, .contended = 5, .acquisitions = 50, .wait_ns = 200 * MS,
+                                         .hold_ns = 50 * MS, .site = "worker+0x12"};
+    rec_write(h, 0);
+    h = rec_new(310, 300, T0 + 50 * MS, T0 + 1900 * MS, PROF_END_EXIT, 0, 0, "/bin/b", 2, "b", "--child");
+    rec_thread(h, 310, "b", T0 + 50 * MS, T0 + 1900 * MS, PROF_THREAD_ENDED, 10 * MS);
+    t = rec_thread(h, 311, "fetch", T0 + 300 * MS, T0 + 1800 * MS, PROF_THREAD_ENDED, 300 * MS);
+    t->gil_wait_ns = 100 * MS;
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+
+    json_t *s = stage_by_name(r, "fetch");
+    cr_assert_not_null(s, "threads named fetch form a stage");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "source")), "thread-name");
+    cr_assert_eq(json_integer_value(json_object_get(s, "processes")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(s, "threads")), 3);
+    cr_assert_float_eq(dget(s, "thread_seconds", NULL), 3.5, 1e-6);
+    cr_assert_float_eq(dget(s, "cpu_seconds", NULL), 0.5, 1e-6);
+    cr_assert_float_eq(dget(s, "wall_seconds", NULL), 1.7, 1e-6, "first entry 0.1 s to last exit 1.8 s");
+    json_t *lock = json_object_get(s, "lock");
+    cr_assert_float_eq(dget(lock, "wait_seconds", NULL), 0.2, 1e-6);
+    cr_assert_float_eq(dget(lock, "gil_wait_seconds", NULL), 0.1, 1e-6);
+    cr_assert_float_eq(dget(lock, "wait_fraction", NULL), 0.3 / 3.5, 1e-4);
+    cr_assert(json_is_true(json_object_get(lock, "measured")));
+    cr_assert(json_is_false(json_object_get(lock, "gil")), "no process runs CPython");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(lock, "hottest"), "site")), "worker+0x12");
+    cr_assert_not_null(stage_by_name(r, "a"), "role stage for process a");
+    cr_assert_not_null(stage_by_name(r, "b --child"), "role stage for process b");
+    cr_assert_null(stage_by_name(r, "b"), "a main thread's name is not a stage");
+    json_t *ipc = json_object_get(s, "ipc");
+    cr_assert(json_is_false(json_object_get(ipc, "measured")));
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 0);
+    cr_assert(json_is_string(json_object_get(json_object_get(s, "recommendation"), "model")));
+    cr_assert(json_is_null(json_object_get(json_object_get(stage_by_name(r, "b --child"), "lock"), "hottest")));
+    json_decref(r);
+}
+
+Test(merge, cpu_is_max_of_shim_and_monitor)
+{
+    write_run(400, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(400, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/c", 1, "c");
+    rec_thread(h, 400, "c", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 100 * MS);
+    rec_thread(h, 401, "crunch", T0 + 10 * MS, T0 + 1 * SEC, PROF_THREAD_ENDED, 500 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n"
+                  "T t=1000900000000 pid=400 tid=400 name=c cpu=300000000 runq=7000000 slices=1 utime=0 stime=0 "
+                  "vcsw=4 ivcsw=5 start_ticks=1\n"
+                  "T t=1000900000000 pid=400 tid=401 name=crunch cpu=200000000 runq=0 slices=1 utime=0 stime=0 "
+                  "vcsw=0 ivcsw=0 start_ticks=1\n");
+    json_t *r = report();
+    json_t *threads = json_object_get(proc_by_pid(r, 400), "threads");
+    cr_assert_float_eq(dget(json_array_get(threads, 0), "cpu_seconds", NULL), 0.3, 1e-6, "monitor ahead of shim");
+    cr_assert_float_eq(dget(json_array_get(threads, 0), "runq_seconds", NULL), 0.007, 1e-6);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(threads, 0), "involuntary_ctx_switches")), 5);
+    cr_assert_float_eq(dget(json_array_get(threads, 1), "cpu_seconds", NULL), 0.5, 1e-6, "shim ahead of monitor");
+    cr_assert_float_eq(dget(json_object_get(r, "overall"), "cpu_seconds", NULL), 0.8, 1e-6);
+    json_t *crunch = stage_by_name(r, "crunch");
+    cr_assert_not_null(crunch);
+    cr_assert_float_eq(dget(crunch, "cpu_wall_ratio", NULL), 0.5 / 0.99, 1e-3);
+    json_decref(r);
+}
+
+Test(merge, torn_last_monitor_line_is_ignored)
+{
+    write_run(500, T0 + 1 * SEC, 0);
+    write_monitor("V version=1\n"
+                  "N t=1000001000000 pid=500 ppid=1 start_ticks=1 exe=/bin/d argv=d static=1\n"
+                  "R t=1000100000000 pid=500 rss=1000000\n"
+                  "R t=1000200000000 pid=500 rss=2000000\n"
+                  "R t=1000300000000 pid=500 rss=99999");
+    json_t *r = report();
+    json_t *p = proc_by_pid(r, 500);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(p, "rss"), "samples")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(p, "rss"), "peak_bytes")), 2000000);
+    json_t *ms = json_object_get(r, "measurement");
+    cr_assert(has_string_containing(json_object_get(ms, "notes"), "torn last line"));
+    /* static=1: the report says the figures come from /proc only. */
+    cr_assert(json_is_true(json_object_get(p, "static")));
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(ms, "static_pids"), 0)), 500);
+    cr_assert(has_string_containing(json_object_get(ms, "notes"), "/proc only"));
+    cr_assert(json_is_false(json_object_get(json_object_get(json_object_get(r, "overall"), "lock"), "measured")));
+    json_decref(r);
+}
+
+Test(merge, truncated_and_foreign_records_are_skipped)
+{
+    write_run(600, T0 + 1 * SEC, 0);
+    struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 900 * MS, PROF_END_EXIT, 0, 0, "/bin/e", 1, "e");
+    rec_thread(h, 600, "e", T0, T0 + 900 * MS, PROF_THREAD_ENDED, 100 * MS);
+    rec_write(h, 0);
+    h = rec_new(601, 600, T0 + 5 * MS, 0, 0, 0, PROF_PROC_FORKED, "/bin/e", 1, "e");
+    rec_write(h, 4096); /* cut short, e.g. a full disk before posix_fallocate */
+    h = rec_new(602, 600, T0 + 6 * MS, 0, 0, 0, 0, "/bin/e", 1, "e");
+    h->magic = 0xdeadbeef;
+    rec_write(h, 0);
+    h = rec_new(603, 600, T0 + 7 * MS, 0, 0, 0, 0, "/bin/e", 1, "e");
+    h->version = 99;
+    rec_write(h, 0);
+    write_file("proc/empty.rec", "", 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    cr_assert_eq(json_array_size(json_object_get(r, "processes")), 1);
+    json_t *errs = json_object_get(json_object_get(r, "measurement"), "errors");
+    cr_assert(has_string_containing(errs, "truncated"));
+    cr_assert(has_string_containing(errs, "not a poolprof process record"));
+    cr_assert(has_string_containing(errs, "version 99"));
+    json_decref(r);
+}
+
+Test(merge, rss_growth_and_peak_from_samples_and_vm_hwm)
+{
+    write_run(700, T0 + 1 * SEC, 0);
+    struct prof_shm_header *h = rec_new(700, 1, T0, T0 + 950 * MS, PROF_END_EXIT, 0, 0, "/bin/f", 1, "f");
+    rec_thread(h, 700, "f", T0, T0 + 950 * MS, PROF_THREAD_ENDED, 100 * MS);
+    h->vm_hwm_bytes = 45000000;
+    h->rss_end_bytes = 44000000;
+    rec_write(h, 0);
+    write_monitor("V version=1\n"
+                  "S t=1000000000000 interval_ms=20 ticks_per_sec=100 page_size=4096\n"
+                  "R t=1000100000000 pid=700 rss=10000000\n"
+                  "M t=1000100000000 pid=700 pss=9000000 uss=8000000 swap=0\n"
+                  "R t=1000300000000 pid=700 rss=20000000\n"
+                  "R t=1000500000000 pid=700 rss=30000000\n"
+                  "R t=1000700000000 pid=700 rss=40000000\n"
+                  "M t=1000700000000 pid=700 pss=39000000 uss=38000000 swap=0\n");
+    json_t *r = report();
+    json_t *rss = json_object_get(proc_by_pid(r, 700), "rss");
+    cr_assert_eq(json_integer_value(json_object_get(rss, "start_bytes")), 10000000);
+    cr_assert_eq(json_integer_value(json_object_get(rss, "peak_bytes")), 45000000, "VmHWM beats the samples");
+    cr_assert_eq(json_integer_value(json_object_get(rss, "growth_bytes")), 35000000);
+    cr_assert_eq(json_integer_value(json_object_get(rss, "end_bytes")), 44000000);
+    cr_assert_eq(json_integer_value(json_object_get(rss, "pss_peak_bytes")), 39000000);
+    json_t *orss = json_object_get(json_object_get(r, "overall"), "rss");
+    cr_assert_eq(json_integer_value(json_object_get(orss, "growth_bytes")), 35000000);
+    cr_assert_eq(json_integer_value(json_object_get(orss, "per_worker_bytes")), 38000000, "USS peak");
+    cr_assert(json_is_boolean(json_object_get(orss, "leak_suspected")));
+
+    char path[128], line[128];
+    snprintf(path, sizeof path, "%s/rss.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "rss.csv written");
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_str_eq(line, "t_seconds,pid,rss_bytes,pss_bytes\n");
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_str_eq(line, "0.100000,700,10000000,9000000\n");
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_str_eq(line, "0.300000,700,20000000,\n", "no M line at 0.3 s: empty pss");
+    int rows = 2;
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    cr_assert_eq(rows, 4);
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    cr_assert_eq(access(path, R_OK), 0, "report.json written");
+    json_decref(r);
+}
+
+Test(merge, steady_climb_is_a_leak_and_plateau_is_not)
+{
+    /* 320 MB over 2 s, sampled every 20 ms, never freed. */
+    write_run(800, T0 + 2100 * MS, 0);
+    size_t cap = 200 * 64, o = 0;
+    char *mon = malloc(cap);
+    o += (size_t)snprintf(mon + o, cap - o, "V version=1\nS t=%llu interval_ms=20 ticks_per_sec=100 page_size=4096\n",
+                          T0);
+    for (int i = 0; i <= 100; i++)
+        o += (size_t)snprintf(mon + o, cap - o, "R t=%llu pid=800 rss=%llu\n", T0 + (unsigned long long)i * 20 * MS,
+                              5000000ull + (unsigned long long)i * 3200000ull);
+    write_monitor(mon);
+    json_t *r = report();
+    json_t *orss = json_object_get(json_object_get(r, "overall"), "rss");
+    cr_assert_eq(json_integer_value(json_object_get(orss, "growth_bytes")), 320000000);
+    cr_assert(json_is_true(json_object_get(orss, "leak_suspected")));
+    json_decref(r);
+
+    o = (size_t)snprintf(mon, cap, "V version=1\n");
+    for (int i = 0; i <= 100; i++)
+        o += (size_t)snprintf(mon + o, cap - o, "R t=%llu pid=800 rss=%llu\n", T0 + (unsigned long long)i * 20 * MS,
+                              i < 10 ? 5000000ull + (unsigned long long)i * 30000000ull : 305000000ull);
+    write_monitor(mon);
+    free(mon);
+    r = report();
+    orss = json_object_get(json_object_get(r, "overall"), "rss");
+    cr_assert(json_is_false(json_object_get(orss, "leak_suspected")), "levels off after startup");
+    json_decref(r);
+}
+
+Test(merge, report_shape_has_the_reference_fields)
+{
+    write_run(900, T0 + 1 * SEC, 0);
+    write_monitor("V version=1\n"
+                  "N t=1000001000000 pid=900 ppid=1 start_ticks=1 exe=/bin/g argv=g static=0\n"
+                  "T t=1000900000000 pid=900 tid=900 name=g cpu=850000000 runq=0 slices=1 utime=850000000 "
+                  "stime=0 vcsw=0 ivcsw=0 start_ticks=1\n"
+                  "Z t=1000990000000 pid=900 status=0\n");
+    json_t *r = report();
+    cr_assert_str_eq(json_string_value(json_object_get(r, "schema")), PROF_REPORT_SCHEMA);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "machine"), "usable_cpus")), 2);
+    json_t *ov = json_object_get(r, "overall");
+    const char *need[] = {"name", "class", "cpu_wall_ratio", "lock", "ipc", "rss", "recommendation"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        cr_assert_not_null(json_object_get(ov, need[i]), "overall.%s", need[i]);
+    cr_assert(json_is_number(json_object_get(json_object_get(ov, "lock"), "wait_fraction")));
+    cr_assert(json_is_boolean(json_object_get(json_object_get(ov, "lock"), "gil")));
+    cr_assert(json_object_get(json_object_get(ov, "lock"), "hottest") != NULL);
+    cr_assert(json_is_integer(json_object_get(json_object_get(ov, "ipc"), "bytes")));
+    cr_assert(json_is_number(json_object_get(json_object_get(ov, "ipc"), "fraction")));
+    cr_assert(json_is_integer(json_object_get(json_object_get(ov, "rss"), "growth_bytes")));
+    cr_assert(json_is_string(json_object_get(json_object_get(ov, "recommendation"), "model")));
+    cr_assert(json_is_integer(json_object_get(json_object_get(ov, "recommendation"), "workers")));
+    cr_assert_str_eq(json_string_value(json_object_get(ov, "class")), "cpu-bound");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "exit"), "code")), 0);
+
+    /* Both exporters render it; the terminal one stays within 80 columns. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
+    fclose(mem);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        cr_assert_leq(strlen(line), 80, "line too wide: %s", line);
+    free(buf);
+    cr_assert_eq(prof_exporter_find("json"), &prof_exporter_json);
+    cr_assert_null(prof_exporter_find("yaml"));
+    json_decref(r);
+}
+
+Test(merge, missing_or_bad_run_json_is_an_error)
+{
+    json_t *r = (json_t *)1;
+    cr_assert_eq(prof_report_from_rundir(dir, &r), PROF_ENOENT);
+    cr_assert_null(r);
+    write_file("run.json", "{\"format\": \"something/else\"}", 28);
+    cr_assert_eq(prof_report_from_rundir(dir, &r), PROF_EFORMAT);
+    write_file("run.json", "{not json", 9);
+    cr_assert_eq(prof_report_from_rundir(dir, &r), PROF_EFORMAT);
+    cr_assert_eq(prof_report_from_rundir(NULL, &r), PROF_EINVAL);
+}
