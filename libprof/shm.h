@@ -37,6 +37,7 @@
 #define PROF_SHM_PATH_BYTES 512
 #define PROF_SHM_NAME_BYTES 64
 #define PROF_SHM_SITE_BYTES 128
+#define PROF_SHM_STAGE_DEPTH 8   /* nesting kept per thread; deeper begins are counted, not timed */
 
 /* prof_shm_header.flags */
 #define PROF_PROC_PYTHON 0x1u    /* the image runs CPython (_PyRuntime found) */
@@ -77,6 +78,35 @@ struct prof_shm_thread {
     uint64_t lock_wait_ns;   /* time blocked acquiring locks other than the GIL */
     uint64_t gil_wait_ns;    /* time blocked waiting for a CPython GIL */
     uint64_t reserved[8];
+    /*
+     * Appended for issue 3. Waits are wall time spent inside the call.
+     * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
+     * disk (regular files, block devices), ttys. Regular-file writes land in
+     * the page cache: their bytes count, their time is not measured.
+     * IPC = pipes, FIFOs, socketpairs and UNIX sockets between processes of
+     * the profiled tree. A poll/ppoll/select on exactly one descriptor is a
+     * blocking wait on that descriptor (CPython's socket timeouts work that
+     * way): its time goes to that descriptor's category, not to evloop.
+     */
+    uint64_t io_wait_ns;     /* network + disk: time in I/O calls (file writes untimed) */
+    uint64_t io_bytes;       /* bytes moved by I/O calls, both directions */
+    uint64_t io_calls;
+    uint64_t net_wait_ns;    /* the network (and outside-pipe/tty) part of io_wait_ns */
+    uint64_t net_bytes;      /* the network part of io_bytes */
+    uint64_t ipc_ns;         /* time in IPC calls, both directions */
+    uint64_t ipc_bytes_sent;
+    uint64_t ipc_bytes_received;
+    uint64_t ipc_calls;
+    uint64_t evloop_wait_ns; /* epoll_wait/epoll_pwait, and poll/select on 0 or >= 2 descriptors */
+    uint64_t evloop_calls;
+    uint64_t join_wait_ns;   /* pthread_join & co: idle waiting for a thread, NOT in lock_wait_ns */
+    uint64_t rwlock_rd_wait_ns; /* the read-lock part of lock_wait_ns */
+    uint64_t rwlock_wr_wait_ns; /* the write-lock part of lock_wait_ns */
+    uint64_t spin_wait_ns;      /* the spinlock part of lock_wait_ns (on CPU, spinning) */
+    uint32_t stage_depth;    /* open stage markers (may exceed PROF_SHM_STAGE_DEPTH) */
+    uint32_t stage_pad;
+    uint8_t stage_stack[PROF_SHM_STAGE_DEPTH]; /* stage indices (into stages[]), outermost first */
+    uint64_t stage_reserved[4];
 };
 
 /* A child this process reaped with wait*(): the only place a killed grandchild's signal is seen. */
@@ -86,7 +116,25 @@ struct prof_shm_child {
     uint64_t t_ns;
 };
 
-/* A lock seen contended (issue: lock contention). Keyed by address; slot claimed with CAS on addr. */
+/* prof_shm_lock.kind */
+enum prof_lock_kind {
+    PROF_LOCK_MUTEX = 1,     /* pthread_mutex_lock / timedlock: hold time measured */
+    PROF_LOCK_RWLOCK = 2,    /* pthread_rwlock_*: wait only (read and write waits both) */
+    PROF_LOCK_SPIN = 3,      /* pthread_spin_lock: wait only */
+    PROF_LOCK_SEM = 4,       /* sem_wait/timedwait/clockwait: wait only (CPython threading.Lock) */
+    PROF_LOCK_COND = 5,      /* condition variable (not the GIL): wait only */
+};
+
+/*
+ * A lock seen contended (issue: lock contention). Keyed by address; slot claimed with CAS on addr.
+ * A lock enters the table on its first contended acquisition; from then on every acquisition
+ * of it is counted (acquisitions), and for mutexes the hold time (acquire to unlock, outermost
+ * level for recursive mutexes) and owner changes (acquired by another thread than the previous
+ * owner). wait_ns and contended cover the contended acquisitions after it entered the table,
+ * including the first. site_pc: return address in the caller of the lock function, the one of
+ * (up to 4 tracked) call sites with the most wait; site: "function+0xoff (module)" filled at
+ * process end (libunwind, reads .symtab so static functions resolve), "" if not resolved.
+ */
 struct prof_shm_lock {
     uint64_t addr;           /* 0 = free slot */
     uint32_t kind;           /* enum prof_lock_kind, see libprof/shim */
@@ -98,6 +146,53 @@ struct prof_shm_lock {
     uint64_t owner_changes;
     uint64_t site_pc;        /* return address of the hottest contended acquisition */
     char site[PROF_SHM_SITE_BYTES]; /* symbolised lazily: function name (+file:line) */
+};
+
+/*
+ * A stage marked with prof_stage_begin/end in this process image (issue 3). Slot claimed by CAS
+ * of name_hash (FNV-1a of the name, never 0), then name written, then `ready` stored (release):
+ * readers skip slots with ready == 0. The same name in several processes is one stage for the merge.
+ *
+ * Attribution is "self" (innermost): while a thread has stages open, everything it does is
+ * charged to the innermost one; an outer stage's figures exclude the time spent in stages nested
+ * in it. self_ns summed over a thread's stages never exceeds its wall time. incl_ns is the
+ * inclusive begin-to-end time (counted in every open stage; a stage nested in itself counts twice).
+ * The wait and byte fields are deltas of the thread's own counters (prof_shm_thread) taken while
+ * the stage was innermost, so they use the same definitions.
+ *
+ * CPU: CLOCK_THREAD_CPUTIME_ID costs ~200 ns here, so it is read only for entries of a stage whose
+ * mean incl duration is >= 100 us or still unknown (its first 4 entries); other entries get
+ * cpu = self time - (lock + gil + io + ipc + evloop + join waits) inside, an upper bound
+ * (it also counts run-queue wait and untimed sleeps). cpu_exact_entries tells how many are exact;
+ * cpu_exact_ns / cpu_exact_self_ns is the measured CPU ratio of the exact ones.
+ */
+struct prof_shm_stage {
+    uint64_t name_hash;      /* 0 = free */
+    uint32_t ready;          /* name valid */
+    uint32_t threads;        /* distinct threads of this image that entered it */
+    char name[PROF_SHM_NAME_BYTES]; /* NUL-terminated, truncated to 63 bytes */
+    uint64_t entries;        /* begins (entries still open at the end were closed there) */
+    uint64_t exits;          /* ends, including the closes at thread/process end */
+    uint64_t closed_at_end;  /* of exits: closed because the thread or process ended inside */
+    uint64_t self_ns;        /* wall time while innermost, summed over threads */
+    uint64_t incl_ns;        /* wall time begin..end, summed over entries */
+    uint64_t cpu_ns;         /* exact + estimated CPU while innermost */
+    uint64_t cpu_exact_entries;
+    uint64_t cpu_exact_ns;   /* the measured part of cpu_ns */
+    uint64_t cpu_exact_self_ns; /* self_ns of the exactly measured entries */
+    uint64_t lock_wait_ns;
+    uint64_t gil_wait_ns;
+    uint64_t io_wait_ns;
+    uint64_t io_bytes;
+    uint64_t net_wait_ns;
+    uint64_t ipc_ns;
+    uint64_t ipc_bytes_sent;
+    uint64_t ipc_bytes_received;
+    uint64_t evloop_wait_ns;
+    uint64_t join_wait_ns;
+    uint64_t first_begin_ns; /* CLOCK_MONOTONIC */
+    uint64_t last_end_ns;
+    uint64_t reserved[4];
 };
 
 struct prof_shm_header {
@@ -125,6 +220,12 @@ struct prof_shm_header {
     struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];
     struct prof_shm_lock locks[PROF_SHM_MAX_LOCKS];
     struct prof_shm_thread threads[PROF_SHM_MAX_THREADS];
+    /* Appended for issue 3. */
+    uint32_t nstages;        /* stage slots claimed (approximate; scan all with name_hash != 0) */
+    uint32_t dropped_stages; /* begins whose name found no free slot (table full) */
+    uint64_t stage_overflow; /* begins beyond PROF_SHM_STAGE_DEPTH: counted here, not timed */
+    uint64_t header_reserved2[6];
+    struct prof_shm_stage stages[PROF_SHM_MAX_STAGES];
 };
 
 #endif

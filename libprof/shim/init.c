@@ -89,12 +89,12 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     shim_stpcpy(p, ".rec");
 
     void *map = MAP_FAILED;
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
         /* Allocated up front: a full disk fails here, never as SIGBUS in the target later. */
         if (posix_fallocate(fd, 0, (off_t)size) == 0)
             map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
+        shim_sys_close(fd);
         if (map == MAP_FAILED)
             unlink(path);
     }

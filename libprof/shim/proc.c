@@ -10,19 +10,19 @@ ssize_t shim_read_file(const char *path, char *buf, size_t cap)
 {
     if (cap == 0)
         return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = shim_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     size_t got = 0;
     while (got + 1 < cap) {
-        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        ssize_t n = shim_sys_read(fd, buf + got, cap - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         got += (size_t)n;
     }
-    close(fd);
+    shim_sys_close(fd);
     buf[got] = '\0';
     return (ssize_t)got;
 }

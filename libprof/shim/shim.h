@@ -2,12 +2,19 @@
 #ifndef POOLPROF_SHIM_H
 #define POOLPROF_SHIM_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/poll.h>
 #include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +58,58 @@ struct shim_real {
     int (*waitid)(idtype_t, id_t, siginfo_t *, int);
     int (*libc_start_main)(int (*)(int, char **, char **), int, char **, void (*)(void),
                            void (*)(void), void (*)(void), void *);
+    /* issue 3: locks */
+    int (*mutex_unlock)(pthread_mutex_t *);
+    int (*rw_rdlock)(pthread_rwlock_t *);
+    int (*rw_wrlock)(pthread_rwlock_t *);
+    int (*rw_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
+    int (*rw_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
+    int (*rw_clockrdlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+    int (*rw_clockwrlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+    int (*spin_lock)(pthread_spinlock_t *);
+    int (*join)(pthread_t, void **);
+    int (*timedjoin)(pthread_t, void **, const struct timespec *);
+    int (*clockjoin)(pthread_t, void **, clockid_t, const struct timespec *);
+    /* issue 3: I/O and IPC */
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*pread)(int, void *, size_t, off_t);
+    ssize_t (*pwrite)(int, const void *, size_t, off_t);
+    ssize_t (*preadv)(int, const struct iovec *, int, off_t);
+    ssize_t (*pwritev)(int, const struct iovec *, int, off_t);
+    ssize_t (*preadv2)(int, const struct iovec *, int, off_t, int);
+    ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    ssize_t (*splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*close)(int);
+    int (*close_range)(unsigned int, unsigned int, int);
+    void (*closefrom)(int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*socket)(int, int, int);
+    int (*socketpair)(int, int, int, int[2]);
+    int (*pipe)(int[2]);
+    int (*pipe2)(int[2], int);
+    int (*open)(const char *, int, ...);
+    int (*openat)(int, const char *, int, ...);
 };
 
 extern struct shim_real shim_real;
@@ -82,6 +141,24 @@ void shim_proc_end_reset(void);
 /* 1 when called in the process that owns shim_hdr (not a vfork child or raw clone). */
 int shim_owner(void);
 
+/* stage.c */
+/* A thread's slot is (re)claimed: forget any stage state a previous user of the index left. */
+void shim_stage_thread_start(size_t idx);
+/* Close every stage the thread of slot `t` has open (thread or process end). self: t is ours. */
+void shim_stage_close_all(struct prof_shm_header *h, struct prof_shm_thread *t, int self, uint64_t now);
+/* fork child: carry the forking thread's open stages into the child's new record (slot 0). */
+void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt,
+                     struct prof_shm_header *h, struct prof_shm_thread *t, uint64_t now);
+
+/* lock.c */
+void shim_lock_fork_child(void);
+/* Process end: name each lock's hottest call site (libunwind). Not for vfork/raw fork children. */
+void shim_lock_symbolise(struct prof_shm_header *h);
+
+/* io.c */
+/* RUNDIR/proc has a record of process `pid`: it belongs to the profiled tree. */
+int shim_pid_in_tree(pid_t pid);
+
 /* exec.c */
 void shim_exec_prepare(void);
 
@@ -95,6 +172,22 @@ char *shim_stpcpy(char *dst, const char *src);
 uint64_t shim_parse_u64(const char *s, const char **end);
 /* Value of a "Key:   123" line of a /proc status file, 0 if absent. */
 uint64_t shim_status_field(const char *buf, const char *key);
+
+/* The shim's own descriptor work bypasses its interposers: raw system calls, errno set as usual. */
+static inline int shim_sys_open(const char *path, int flags, int mode)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+static inline ssize_t shim_sys_read(int fd, void *buf, size_t n)
+{
+    return (ssize_t)syscall(SYS_read, fd, buf, n);
+}
+
+static inline int shim_sys_close(int fd)
+{
+    return (int)syscall(SYS_close, fd);
+}
 
 static inline uint64_t shim_clock_ns(clockid_t c)
 {

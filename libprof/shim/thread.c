@@ -217,7 +217,7 @@ static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now)
     pid_t self = gettid();
     shim_snapshot_one(h, self, self, now);
     /* Raw getdents64 on a stack buffer: opendir would malloc, and this may run right after fork. */
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = shim_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         return;
     char buf[4096] __attribute__((aligned(8)));
@@ -235,7 +235,7 @@ static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now)
             shim_snapshot_one(h, (pid_t)tid, self, now);
         }
     }
-    close(fd);
+    shim_sys_close(fd);
 }
 
 void shim_proc_end(uint32_t how)

@@ -16,7 +16,7 @@ for code in 12 13 14 15; do
 done
 expect_eq "plain fork child exit 11" "$(q $R "sorted(p['exit']['code'] for p in procs(r, lambda p: p['exit'].get('code') == 11))")" "[11]"
 expect_eq "killed child reported killed by 9" \
-  "$(q $R "[(p['exit']['signal'], p['exit']['killed']) for p in procs(r, lambda p: p['argv'][-1:] == ['hang'])]")" '[[9, true]]'
+  "$(q $R "[(p['exit']['signal'], p['exit']['how']) for p in procs(r, lambda p: p['argv'][-1:] == ['hang'])]")" '[[9, "killed"]]'
 # CPU of children is counted: 5 children x 100 ms + the fork child 100 ms
 expect_near "overall cpu_seconds" "$(q $R 'r["overall"]["cpu_seconds"]')" 0.6 0.25 0.08
 
