@@ -180,6 +180,8 @@ static int cmp_stage(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+static void prune_minor_roles(const struct prof_run *m, const struct stage *overall, struct stages *S);
+
 /* overall, thread names that differ from their process's name, and process roles when there are several processes. */
 static int build_stages(const struct prof_run *m, struct stage *overall, struct stages *S)
 {
@@ -221,7 +223,56 @@ static int build_stages(const struct prof_run *m, struct stage *overall, struct 
         if ((rc = stage_finish(m, s, wall > 0 ? wall : 0)))
             return rc;
     }
+    prune_minor_roles(m, overall, S);
     return 0;
+}
+
+/*
+ * Process roles exist to compare the parts of a tree. Launchers and helpers
+ * (a pyenv shim's dozens of bash and readlink processes, `sh -c`) carry
+ * nothing worth a verdict and drown the ones that matter, so a role is kept
+ * only when it holds at least PROF_ROLE_MIN_SHARE of the run's CPU or thread
+ * time; and when fewer than two roles are left, none is kept: one role is
+ * the overall stage again.
+ */
+#define PROF_ROLE_MIN_SHARE 0.05
+
+static void prune_minor_roles(const struct prof_run *m, const struct stage *overall, struct stages *S)
+{
+    size_t kept = 0, roles = 0, dropped = 0;
+
+    for (size_t i = 0; i < S->n; i++) {
+        struct stage *s = S->v[i];
+        if (strcmp(s->source, "process-role") != 0)
+            continue;
+        roles++;
+        if (s->cpu_s >= PROF_ROLE_MIN_SHARE * overall->cpu_s || s->thread_s >= PROF_ROLE_MIN_SHARE * overall->thread_s)
+            kept++;
+    }
+    for (size_t i = 0; i < S->n;) {
+        struct stage *s = S->v[i];
+        int minor = strcmp(s->source, "process-role") == 0 &&
+                    (kept < 2 || (s->cpu_s < PROF_ROLE_MIN_SHARE * overall->cpu_s &&
+                                  s->thread_s < PROF_ROLE_MIN_SHARE * overall->thread_s));
+        if (!minor) {
+            i++;
+            continue;
+        }
+        free(s->name);
+        free(s->procs);
+        free(s);
+        memmove(&S->v[i], &S->v[i + 1], (S->n - i - 1) * sizeof *S->v);
+        S->n--;
+        dropped++;
+    }
+    if (dropped && m->notes)
+        json_array_append_new(m->notes,
+                              kept < 2 ? json_sprintf("%zu process roles not reported as stages: fewer than two carry "
+                                                      "%d%% of the run's CPU or thread time",
+                                                      roles, (int)(PROF_ROLE_MIN_SHARE * 100))
+                                       : json_sprintf("%zu minor process roles (under %d%% of the run's CPU and thread "
+                                                      "time each) not reported as stages; they count in overall",
+                                                      dropped, (int)(PROF_ROLE_MIN_SHARE * 100)));
 }
 
 static int judge(const struct prof_run *m, struct stage *overall, struct stages *S)
