@@ -81,7 +81,8 @@ struct prof_shm_thread {
     /*
      * Appended for issue 3. Waits are wall time spent inside the call.
      * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
-     * disk (regular files, block devices), ttys. Regular-file writes land in
+     * disk (regular files, block devices); character devices (ttys, /dev/null)
+     * and eventfd/epoll/timerfd are not counted. Regular-file writes land in
      * the page cache: their bytes count, their time is not measured.
      * IPC = pipes, FIFOs, socketpairs and UNIX sockets between processes of
      * the profiled tree. A poll/ppoll/select on exactly one descriptor is a
@@ -91,7 +92,7 @@ struct prof_shm_thread {
     uint64_t io_wait_ns;     /* network + disk: time in I/O calls (file writes untimed) */
     uint64_t io_bytes;       /* bytes moved by I/O calls, both directions */
     uint64_t io_calls;
-    uint64_t net_wait_ns;    /* the network (and outside-pipe/tty) part of io_wait_ns */
+    uint64_t net_wait_ns;    /* the network (and outside-pipe/socket) part of io_wait_ns */
     uint64_t net_bytes;      /* the network part of io_bytes */
     uint64_t ipc_ns;         /* time in IPC calls, both directions */
     uint64_t ipc_bytes_sent;

@@ -68,6 +68,56 @@ void shim_resolve(void)
     NEXT(wait4, "wait4");
     NEXT(waitid, "waitid");
     NEXT(libc_start_main, "__libc_start_main");
+    NEXT(mutex_unlock, "pthread_mutex_unlock");
+    NEXT(rw_rdlock, "pthread_rwlock_rdlock");
+    NEXT(rw_wrlock, "pthread_rwlock_wrlock");
+    NEXT(rw_timedrdlock, "pthread_rwlock_timedrdlock");
+    NEXT(rw_timedwrlock, "pthread_rwlock_timedwrlock");
+    NEXT(rw_clockrdlock, "pthread_rwlock_clockrdlock");
+    NEXT(rw_clockwrlock, "pthread_rwlock_clockwrlock");
+    NEXT(spin_lock, "pthread_spin_lock");
+    NEXT(join, "pthread_join");
+    NEXT(timedjoin, "pthread_timedjoin_np");
+    NEXT(clockjoin, "pthread_clockjoin_np");
+    NEXT(read, "read");
+    NEXT(write, "write");
+    NEXT(readv, "readv");
+    NEXT(writev, "writev");
+    NEXT(pread, "pread64");
+    NEXT(pwrite, "pwrite64");
+    NEXT(preadv, "preadv64");
+    NEXT(pwritev, "pwritev64");
+    NEXT(preadv2, "preadv64v2");
+    NEXT(pwritev2, "pwritev64v2");
+    NEXT(send, "send");
+    NEXT(recv, "recv");
+    NEXT(sendto, "sendto");
+    NEXT(recvfrom, "recvfrom");
+    NEXT(sendmsg, "sendmsg");
+    NEXT(recvmsg, "recvmsg");
+    NEXT(splice, "splice");
+    NEXT(connect, "connect");
+    NEXT(accept, "accept");
+    NEXT(accept4, "accept4");
+    NEXT(poll, "poll");
+    NEXT(ppoll, "ppoll");
+    NEXT(select, "select");
+    NEXT(pselect, "pselect");
+    NEXT(epoll_wait, "epoll_wait");
+    NEXT(epoll_pwait, "epoll_pwait");
+    NEXT(close, "close");
+    NEXT(close_range, "close_range");
+    NEXT(closefrom, "closefrom");
+    NEXT(dup, "dup");
+    NEXT(dup2, "dup2");
+    NEXT(dup3, "dup3");
+    NEXT(fcntl, "fcntl");
+    NEXT(socket, "socket");
+    NEXT(socketpair, "socketpair");
+    NEXT(pipe, "pipe");
+    NEXT(pipe2, "pipe2");
+    NEXT(open, "open");
+    NEXT(openat, "openat");
 #undef NEXT
     /* Racing first callers store identical pointers; the flag publishes them. */
     shim_real = r;
@@ -146,7 +196,10 @@ static void shim_atfork_child(void)
         h->argc = old->argc;
         memset(shim_slot_final, 0, sizeof shim_slot_final);
         shim_proc_end_reset();
+        struct prof_shm_thread *oldt = shim_tls_slot;
         shim_claim_main(h, now);
+        shim_lock_fork_child();
+        shim_stage_fork(old, oldt, h, shim_tls_slot, now);
         __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
     } else {
         shim_tls_slot = NULL;
@@ -257,7 +310,9 @@ static void shim_thread_dtor(void *unused)
     if (__atomic_exchange_n(&shim_slot_final[idx], 1, __ATOMIC_ACQ_REL))
         return; /* the process-end snapshot took it first */
     int saved = errno;
-    shim_thread_fill_self(t, shim_mono_ns());
+    uint64_t now = shim_mono_ns();
+    shim_stage_close_all(h, t, 1, now);
+    shim_thread_fill_self(t, now);
     __atomic_store_n(&t->state, PROF_THREAD_ENDED, __ATOMIC_RELEASE);
     errno = saved;
 }

@@ -1,6 +1,12 @@
 /* lock.c: time blocked in mutexes, semaphores and condition variables, per thread; CPython's GIL apart. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #include "shim.h"
 
@@ -51,12 +57,243 @@ static int fallback_cond_wait(pthread_mutex_t *m)
     return fallback_mutex_lock(m, NULL);
 }
 
+/*
+ * Only for a mutex unlocked while this thread resolves the real symbols
+ * (dlsym reentered through a preloaded allocator): glibc's unlock for the
+ * kinds allocators use, on the public layout of pthread_mutex_t. Robust,
+ * priority-inheritance and priority-protect mutexes are refused.
+ */
+static int fallback_mutex_unlock(pthread_mutex_t *m)
+{
+    struct __pthread_mutex_s *d = &m->__data;
+    int kind = d->__kind & 0x7f;
+    if (kind & 0x70)
+        return EINVAL;
+    int type = kind & 3;
+    if (type == PTHREAD_MUTEX_RECURSIVE_NP) {
+        if (d->__owner != gettid())
+            return EPERM;
+        if (--d->__count)
+            return 0;
+    } else if (type == PTHREAD_MUTEX_ERRORCHECK_NP) {
+        if (d->__owner != gettid() || d->__lock == 0)
+            return EPERM;
+    }
+    d->__owner = 0;
+    d->__nusers--;
+    int old = __atomic_exchange_n(&d->__lock, 0, __ATOMIC_RELEASE);
+    if (old > 1)
+        syscall(SYS_futex, &d->__lock, (d->__kind & 128) ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1);
+    return 0;
+}
+
 static inline void shim_account(struct prof_shm_thread *t, uint64_t t0, int acquired)
 {
     t->lock_wait_ns += shim_mono_ns() - t0;
     t->lock_contended++;
     if (acquired)
         t->lock_acquisitions++;
+}
+
+/*
+ * The per-lock table. A lock enters h->locks[] (CAS on addr) at its first
+ * contended acquisition. The fast paths look it up in a private, dense copy
+ * of the addresses (lk_addr): one load when no lock was ever contended, a
+ * hash and a probe or two otherwise. Mutex figures are updated by the
+ * thread holding the mutex (so plain adds); other kinds use atomic adds.
+ */
+#define LK_PROBES 8
+#define LK_SITES 4
+
+struct lk_priv {
+    int32_t owner;        /* tid holding it (mutex), 0 if none seen */
+    int32_t last_owner;
+    uint32_t depth;       /* recursive levels held by owner */
+    uint64_t t_acq;
+    uintptr_t site_pc[LK_SITES];
+    uint64_t site_wait[LK_SITES];
+};
+
+static uintptr_t lk_addr[PROF_SHM_MAX_LOCKS];
+static struct lk_priv lk_priv[PROF_SHM_MAX_LOCKS];
+static int lk_any;
+
+void shim_lock_fork_child(void)
+{
+    /* The child's record starts with an empty table. */
+    memset(lk_addr, 0, sizeof lk_addr);
+    memset(lk_priv, 0, sizeof lk_priv);
+    lk_any = 0;
+}
+
+static inline unsigned lk_hash(const void *a)
+{
+    uint64_t x = (uint64_t)(uintptr_t)a;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    return (unsigned)(x >> 40) % PROF_SHM_MAX_LOCKS;
+}
+
+static inline int lk_lookup(const void *a)
+{
+    if (SHIM_LIKELY(!__atomic_load_n(&lk_any, __ATOMIC_RELAXED)))
+        return -1;
+    unsigned i = lk_hash(a);
+    for (int k = 0; k < LK_PROBES; k++, i = (i + 1) % PROF_SHM_MAX_LOCKS) {
+        uintptr_t v = __atomic_load_n(&lk_addr[i], __ATOMIC_ACQUIRE);
+        if (v == (uintptr_t)a)
+            return (int)i;
+        if (!v)
+            return -1;
+    }
+    return -1;
+}
+
+static int lk_claim(const void *a, uint32_t kind)
+{
+    struct prof_shm_header *h = shim_hdr;
+    if (!h)
+        return -1;
+    unsigned i = lk_hash(a);
+    for (int k = 0; k < LK_PROBES; k++, i = (i + 1) % PROF_SHM_MAX_LOCKS) {
+        struct prof_shm_lock *l = &h->locks[i];
+        uint64_t cur = __atomic_load_n(&l->addr, __ATOMIC_ACQUIRE);
+        if (cur == 0) {
+            if (__atomic_compare_exchange_n(&l->addr, &cur, (uint64_t)(uintptr_t)a, 0,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                l->kind = kind;
+                cur = (uint64_t)(uintptr_t)a;
+            }
+        }
+        if (cur == (uint64_t)(uintptr_t)a) {
+            __atomic_store_n(&lk_addr[i], (uintptr_t)a, __ATOMIC_RELEASE);
+            __atomic_store_n(&lk_any, 1, __ATOMIC_RELAXED);
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Charge a contended wait to call site pc; the site with the most wait becomes site_pc. */
+static void lk_site(int i, uintptr_t pc, uint64_t wait)
+{
+    struct lk_priv *p = &lk_priv[i];
+    int j, best = 0;
+    for (j = 0; j < LK_SITES; j++)
+        if (p->site_pc[j] == pc || !p->site_pc[j])
+            break;
+    if (j == LK_SITES) {
+        /* full: the least waited-on candidate gives way */
+        j = 0;
+        for (int k = 1; k < LK_SITES; k++)
+            if (p->site_wait[k] < p->site_wait[j])
+                j = k;
+        p->site_wait[j] = 0;
+    }
+    p->site_pc[j] = pc;
+    p->site_wait[j] += wait;
+    for (int k = 1; k < LK_SITES; k++)
+        if (p->site_wait[k] > p->site_wait[best])
+            best = k;
+    shim_hdr->locks[i].site_pc = p->site_pc[best];
+}
+
+/* A tracked mutex was acquired by thread t (at `now`, 0: read the clock). */
+static void lk_mutex_acquired(int i, struct prof_shm_thread *t, uint64_t now)
+{
+    struct lk_priv *p = &lk_priv[i];
+    struct prof_shm_lock *l = &shim_hdr->locks[i];
+    l->acquisitions++;
+    if (p->owner == t->tid && p->depth) {
+        p->depth++;
+        return;
+    }
+    p->owner = t->tid;
+    p->depth = 1;
+    p->t_acq = now ? now : shim_mono_ns();
+    if (p->last_owner != t->tid) {
+        if (p->last_owner)
+            l->owner_changes++;
+        p->last_owner = t->tid;
+    }
+}
+
+/* Thread t gives up tracked mutex i (unlock, or a condition wait releasing it): hold ends. */
+static void lk_mutex_released(int i, struct prof_shm_thread *t, uint64_t now, int all)
+{
+    struct lk_priv *p = &lk_priv[i];
+    if (p->owner != t->tid || !p->depth)
+        return;
+    if (!all && --p->depth)
+        return;
+    p->depth = 0;
+    p->owner = 0;
+    shim_hdr->locks[i].hold_ns += (now ? now : shim_mono_ns()) - p->t_acq;
+}
+
+static void lk_contended(const void *a, uint32_t kind, uintptr_t pc, uint64_t wait)
+{
+    int i = lk_claim(a, kind);
+    if (i < 0)
+        return;
+    struct prof_shm_lock *l = &shim_hdr->locks[i];
+    if (kind == PROF_LOCK_MUTEX) {
+        l->contended++;
+        l->wait_ns += wait;
+    } else {
+        __atomic_fetch_add(&l->contended, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&l->wait_ns, wait, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&l->acquisitions, 1, __ATOMIC_RELAXED);
+    }
+    lk_site(i, pc, wait);
+}
+
+/* An uncontended acquisition of a non-mutex lock: counted if the lock is in the table. */
+static inline void lk_fast_other(const void *a)
+{
+    int i = lk_lookup(a);
+    if (SHIM_UNLIKELY(i >= 0))
+        __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+}
+
+#define SHIM_CALLER() ((uintptr_t)__builtin_return_address(0))
+
+/* The contended path of lock and timedlock: timed, and the lock enters the table. */
+static __attribute__((noinline)) int shim_mutex_slow(struct prof_shm_thread *t, pthread_mutex_t *m,
+                                                     const struct timespec *abs, uintptr_t pc)
+{
+    uint64_t t0 = shim_mono_ns();
+    int r = abs ? shim_real.mutex_timedlock(m, abs) : shim_real.mutex_lock(m);
+    uint64_t t1 = shim_mono_ns();
+    int acquired = r == 0 || r == EOWNERDEAD;
+    t->lock_wait_ns += t1 - t0;
+    t->lock_contended++;
+    if (!acquired)
+        return r;
+    t->lock_acquisitions++;
+    int saved = errno;
+    lk_contended(m, PROF_LOCK_MUTEX, pc, t1 - t0);
+    int i = lk_lookup(m);
+    if (i >= 0)
+        lk_mutex_acquired(i, t, t1);
+    errno = saved;
+    return r;
+}
+
+SHIM_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    int i = lk_lookup(m);
+    if (SHIM_UNLIKELY(i >= 0)) {
+        struct prof_shm_thread *t = shim_tls_slot;
+        if (t)
+            lk_mutex_released(i, t, 0, 0);
+    }
+    if (SHIM_UNLIKELY(!shim_real.mutex_unlock)) {
+        shim_resolve();
+        if (!shim_real.mutex_unlock)
+            return fallback_mutex_unlock(m);
+    }
+    return shim_real.mutex_unlock(m);
 }
 
 SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
@@ -71,14 +308,15 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
         return shim_real.mutex_lock(m);
     int r = pthread_mutex_trylock(m);
     if (SHIM_LIKELY(r != EBUSY)) {
-        if (r == 0 || r == EOWNERDEAD)
+        if (r == 0 || r == EOWNERDEAD) {
             t->lock_acquisitions++;
+            int i = lk_lookup(m);
+            if (SHIM_UNLIKELY(i >= 0))
+                lk_mutex_acquired(i, t, 0);
+        }
         return r;
     }
-    uint64_t t0 = shim_mono_ns();
-    r = shim_real.mutex_lock(m);
-    shim_account(t, t0, r == 0 || r == EOWNERDEAD);
-    return r;
+    return shim_mutex_slow(t, m, NULL, SHIM_CALLER());
 }
 
 SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
@@ -93,13 +331,35 @@ SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespe
         return shim_real.mutex_timedlock(m, abs);
     int r = pthread_mutex_trylock(m);
     if (SHIM_LIKELY(r != EBUSY)) {
-        if (r == 0 || r == EOWNERDEAD)
+        if (r == 0 || r == EOWNERDEAD) {
             t->lock_acquisitions++;
+            int i = lk_lookup(m);
+            if (SHIM_UNLIKELY(i >= 0))
+                lk_mutex_acquired(i, t, 0);
+        }
         return r;
     }
+    return shim_mutex_slow(t, m, abs, SHIM_CALLER());
+}
+
+/* The blocking path of the sem_*wait family: timed, and the semaphore enters the table. */
+static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, sem_t *s, int which,
+                                                   clockid_t clock, const struct timespec *abs,
+                                                   uintptr_t pc)
+{
     uint64_t t0 = shim_mono_ns();
-    r = shim_real.mutex_timedlock(m, abs);
-    shim_account(t, t0, r == 0 || r == EOWNERDEAD);
+    int r = which == 0 ? shim_real.sem_wait(s)
+            : which == 1 ? shim_real.sem_timedwait(s, abs)
+                         : shim_real.sem_clockwait(s, clock, abs);
+    uint64_t t1 = shim_mono_ns();
+    t->lock_wait_ns += t1 - t0;
+    t->lock_contended++;
+    if (r == 0) {
+        t->lock_acquisitions++;
+        int saved = errno;
+        lk_contended(s, PROF_LOCK_SEM, pc, t1 - t0);
+        errno = saved;
+    }
     return r;
 }
 
@@ -117,13 +377,11 @@ SHIM_EXPORT int sem_wait(sem_t *s)
     int saved = errno;
     if (SHIM_LIKELY(sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
+        lk_fast_other(s);
         return 0;
     }
     errno = saved;
-    uint64_t t0 = shim_mono_ns();
-    int r = shim_real.sem_wait(s);
-    shim_account(t, t0, r == 0);
-    return r;
+    return shim_sem_slow(t, s, 0, 0, NULL, SHIM_CALLER());
 }
 
 SHIM_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
@@ -139,13 +397,11 @@ SHIM_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
     int saved = errno;
     if (SHIM_LIKELY(sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
+        lk_fast_other(s);
         return 0;
     }
     errno = saved;
-    uint64_t t0 = shim_mono_ns();
-    int r = shim_real.sem_timedwait(s, abs);
-    shim_account(t, t0, r == 0);
-    return r;
+    return shim_sem_slow(t, s, 1, 0, abs, SHIM_CALLER());
 }
 
 SHIM_EXPORT int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *abs)
@@ -161,13 +417,36 @@ SHIM_EXPORT int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *
     int saved = errno;
     if (SHIM_LIKELY(sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
+        lk_fast_other(s);
         return 0;
     }
     errno = saved;
-    uint64_t t0 = shim_mono_ns();
-    int r = shim_real.sem_clockwait(s, clock, abs);
-    shim_account(t, t0, r == 0);
-    return r;
+    return shim_sem_slow(t, s, 2, clock, abs, SHIM_CALLER());
+}
+
+/* A condition wait releases its mutex inside libc: the hold pauses; returns the table index or -1. */
+static inline int lk_cond_release(pthread_mutex_t *m, struct prof_shm_thread *t, uint64_t now)
+{
+    int i = lk_lookup(m);
+    if (SHIM_UNLIKELY(i >= 0)) {
+        struct lk_priv *p = &lk_priv[i];
+        if (p->owner != t->tid || !p->depth)
+            return -1;
+        shim_hdr->locks[i].hold_ns += now - p->t_acq;
+        p->owner = 0;
+    }
+    return i;
+}
+
+static inline void lk_cond_reacquire(int i, struct prof_shm_thread *t)
+{
+    if (SHIM_LIKELY(i < 0))
+        return;
+    struct lk_priv *p = &lk_priv[i];
+    int saved = errno;
+    p->owner = t->tid;
+    p->t_acq = shim_mono_ns();
+    errno = saved;
 }
 
 SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
@@ -181,8 +460,10 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
     if (!t)
         return shim_real.cond_wait(c, m);
     uint64_t t0 = shim_mono_ns();
+    int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_wait(c, m);
     shim_account(t, t0, r == 0);
+    lk_cond_reacquire(i, t);
     return r;
 }
 
@@ -231,8 +512,10 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
     uint64_t t0 = shim_mono_ns();
     /* A timed wait's clock is a condattr we cannot read: the deadline's magnitude tells. */
     int gil = shim_gil_wait(CLOCK_MONOTONIC, abs, t0);
+    int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_timedwait(c, m, abs);
     shim_account_cond(t, t0, gil, r == 0 || r == ETIMEDOUT);
+    lk_cond_reacquire(i, t);
     return r;
 }
 
@@ -249,7 +532,244 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cl
         return shim_real.cond_clockwait(c, m, clock, abs);
     uint64_t t0 = shim_mono_ns();
     int gil = shim_gil_wait(clock, abs, t0);
+    int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_clockwait(c, m, clock, abs);
     shim_account_cond(t, t0, gil, r == 0 || r == ETIMEDOUT);
+    lk_cond_reacquire(i, t);
     return r;
+}
+
+/* Read and write acquisitions are timed apart: a write-heavy rwlock serializes like a mutex. */
+static int fallback_rwlock(pthread_rwlock_t *l, int wr)
+{
+    int r;
+    while ((r = wr ? pthread_rwlock_trywrlock(l) : pthread_rwlock_tryrdlock(l)) == EBUSY)
+        sched_yield();
+    return r;
+}
+
+static __attribute__((noinline)) int shim_rwlock_slow(struct prof_shm_thread *t, pthread_rwlock_t *l,
+                                                      int wr, int which, clockid_t clock,
+                                                      const struct timespec *abs, uintptr_t pc)
+{
+    uint64_t t0 = shim_mono_ns();
+    int r;
+    if (which == 0)
+        r = wr ? shim_real.rw_wrlock(l) : shim_real.rw_rdlock(l);
+    else if (which == 1)
+        r = wr ? shim_real.rw_timedwrlock(l, abs) : shim_real.rw_timedrdlock(l, abs);
+    else
+        r = wr ? shim_real.rw_clockwrlock(l, clock, abs) : shim_real.rw_clockrdlock(l, clock, abs);
+    uint64_t dt = shim_mono_ns() - t0;
+    t->lock_wait_ns += dt;
+    if (wr)
+        t->rwlock_wr_wait_ns += dt;
+    else
+        t->rwlock_rd_wait_ns += dt;
+    t->lock_contended++;
+    if (r == 0) {
+        t->lock_acquisitions++;
+        int saved = errno;
+        lk_contended(l, PROF_LOCK_RWLOCK, pc, dt);
+        errno = saved;
+    }
+    return r;
+}
+
+#define SHIM_RWLOCK(fname, field, wr, which, params, args, clock, abs)                   \
+    SHIM_EXPORT int fname params                                                         \
+    {                                                                                    \
+        if (SHIM_UNLIKELY(!shim_real.field)) {                                           \
+            shim_resolve();                                                              \
+            if (!shim_real.field)                                                        \
+                return fallback_rwlock(l, wr);                                           \
+        }                                                                                \
+        struct prof_shm_thread *t = shim_tls_slot;                                       \
+        if (!t)                                                                          \
+            return shim_real.field args;                                                 \
+        int r = wr ? pthread_rwlock_trywrlock(l) : pthread_rwlock_tryrdlock(l);          \
+        if (SHIM_LIKELY(r != EBUSY)) {                                                   \
+            if (r == 0) {                                                                \
+                t->lock_acquisitions++;                                                  \
+                lk_fast_other(l);                                                        \
+            }                                                                            \
+            return r;                                                                    \
+        }                                                                                \
+        return shim_rwlock_slow(t, l, wr, which, clock, abs, SHIM_CALLER());             \
+    }
+
+SHIM_RWLOCK(pthread_rwlock_rdlock, rw_rdlock, 0, 0, (pthread_rwlock_t * l), (l), 0, NULL)
+SHIM_RWLOCK(pthread_rwlock_wrlock, rw_wrlock, 1, 0, (pthread_rwlock_t * l), (l), 0, NULL)
+SHIM_RWLOCK(pthread_rwlock_timedrdlock, rw_timedrdlock, 0, 1,
+            (pthread_rwlock_t * l, const struct timespec *abs), (l, abs), 0, abs)
+SHIM_RWLOCK(pthread_rwlock_timedwrlock, rw_timedwrlock, 1, 1,
+            (pthread_rwlock_t * l, const struct timespec *abs), (l, abs), 0, abs)
+SHIM_RWLOCK(pthread_rwlock_clockrdlock, rw_clockrdlock, 0, 2,
+            (pthread_rwlock_t * l, clockid_t clock, const struct timespec *abs), (l, clock, abs),
+            clock, abs)
+SHIM_RWLOCK(pthread_rwlock_clockwrlock, rw_clockwrlock, 1, 2,
+            (pthread_rwlock_t * l, clockid_t clock, const struct timespec *abs), (l, clock, abs),
+            clock, abs)
+
+/* A spinning wait is on CPU: counted as lock wait (it is serialization) and in spin_wait_ns apart. */
+SHIM_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+    if (SHIM_UNLIKELY(!shim_real.spin_lock)) {
+        shim_resolve();
+        if (!shim_real.spin_lock) {
+            while (pthread_spin_trylock(l) == EBUSY)
+                __builtin_ia32_pause();
+            return 0;
+        }
+    }
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!t)
+        return shim_real.spin_lock(l);
+    int r = pthread_spin_trylock(l);
+    if (SHIM_LIKELY(r != EBUSY)) {
+        if (r == 0) {
+            t->lock_acquisitions++;
+            lk_fast_other((const void *)l);
+        }
+        return r;
+    }
+    uint64_t t0 = shim_mono_ns();
+    r = shim_real.spin_lock(l);
+    uint64_t dt = shim_mono_ns() - t0;
+    t->lock_wait_ns += dt;
+    t->spin_wait_ns += dt;
+    t->lock_contended++;
+    t->lock_acquisitions++;
+    int saved = errno;
+    lk_contended((const void *)l, PROF_LOCK_SPIN, SHIM_CALLER(), dt);
+    errno = saved;
+    return r;
+}
+
+/* Waiting for another thread to finish is idle, not contention: join_wait_ns, never lock_wait_ns. */
+SHIM_EXPORT int pthread_join(pthread_t th, void **ret)
+{
+    shim_resolve();
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!shim_real.join)
+        return pthread_clockjoin_np(th, ret, CLOCK_MONOTONIC, NULL);
+    if (!t)
+        return shim_real.join(th, ret);
+    uint64_t t0 = shim_mono_ns();
+    int r = shim_real.join(th, ret);
+    t->join_wait_ns += shim_mono_ns() - t0;
+    return r;
+}
+
+SHIM_EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs)
+{
+    shim_resolve();
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!shim_real.timedjoin)
+        return ENOSYS;
+    if (!t)
+        return shim_real.timedjoin(th, ret, abs);
+    uint64_t t0 = shim_mono_ns();
+    int r = shim_real.timedjoin(th, ret, abs);
+    t->join_wait_ns += shim_mono_ns() - t0;
+    return r;
+}
+
+SHIM_EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clock,
+                                     const struct timespec *abs)
+{
+    shim_resolve();
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!shim_real.clockjoin)
+        return ENOSYS;
+    if (!t)
+        return shim_real.clockjoin(th, ret, clock, abs);
+    uint64_t t0 = shim_mono_ns();
+    int r = shim_real.clockjoin(th, ret, clock, abs);
+    t->join_wait_ns += shim_mono_ns() - t0;
+    return r;
+}
+
+static char *shim_fmt_hex(char *dst, uint64_t v)
+{
+    char tmp[17];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    dst = shim_stpcpy(dst, "0x");
+    while (n)
+        *dst++ = tmp[--n];
+    *dst = '\0';
+    return dst;
+}
+
+/*
+ * libunwind's local get_proc_name reads the module's .symtab, so static
+ * functions (the usual `worker`) resolve where dladdr (.dynsym only) fails.
+ * Runs once per image at its end, outside the hot paths.
+ */
+void shim_lock_symbolise(struct prof_shm_header *h)
+{
+    unw_accessors_t *acc = NULL;
+    /* libunwind reads files and takes locks: none of that is the target's. */
+    struct prof_shm_thread *self = shim_tls_slot;
+    shim_tls_slot = NULL;
+    for (int i = 0; i < PROF_SHM_MAX_LOCKS; i++) {
+        struct prof_shm_lock *l = &h->locks[i];
+        if (!l->addr || !l->contended || !l->site_pc || l->site[0])
+            continue;
+        if (!acc)
+            acc = unw_get_accessors(unw_local_addr_space);
+        /* pc - 1: a call that ends its function returns past it. */
+        uintptr_t pc = (uintptr_t)l->site_pc;
+        char name[PROF_SHM_SITE_BYTES] = "";
+        unw_word_t off = 0;
+        if (acc && acc->get_proc_name &&
+            acc->get_proc_name(unw_local_addr_space, pc - 1, name, 96, &off, NULL) == 0)
+            off += 1;
+        else
+            name[0] = '\0';
+        const char *mod = NULL;
+        Dl_info info;
+        if (dladdr((void *)(pc - 1), &info) && info.dli_fname) {
+            mod = strrchr(info.dli_fname, '/');
+            mod = mod ? mod + 1 : info.dli_fname;
+            if (!name[0] && info.dli_sname && info.dli_saddr) {
+                size_t n = strlen(info.dli_sname);
+                if (n > 95)
+                    n = 95;
+                memcpy(name, info.dli_sname, n);
+                name[n] = '\0';
+                off = pc - (uintptr_t)info.dli_saddr;
+            } else if (!name[0] && info.dli_fbase) {
+                off = pc - (uintptr_t)info.dli_fbase; /* module-relative: still a usable site */
+            }
+        }
+        char site[PROF_SHM_SITE_BYTES + 128];
+        char *p = site;
+        if (name[0]) {
+            p = shim_stpcpy(p, name);
+            p = shim_stpcpy(p, "+");
+        }
+        p = shim_fmt_hex(p, off);
+        if (mod) {
+            p = shim_stpcpy(p, " (");
+            size_t room = (size_t)(site + sizeof site - p) - 2;
+            size_t n = strlen(mod);
+            if (n > room)
+                n = room;
+            memcpy(p, mod, n);
+            p += n;
+            p = shim_stpcpy(p, ")");
+        }
+        size_t n = (size_t)(p - site);
+        if (n > PROF_SHM_SITE_BYTES - 1)
+            n = PROF_SHM_SITE_BYTES - 1;
+        memcpy(l->site, site, n);
+        l->site[n] = '\0';
+    }
+    dlerror();
+    shim_tls_slot = self;
 }

@@ -31,6 +31,7 @@ static void *shim_thread_start(void *p)
     void *arg = tramp[idx].arg;
     t->tid = gettid();
     t->start_ns = shim_mono_ns();
+    shim_stage_thread_start(idx);
     __atomic_store_n(&t->state, PROF_THREAD_RUNNING, __ATOMIC_RELEASE);
     shim_tls_slot = t;
     pthread_setspecific(shim_key, t);
@@ -194,6 +195,7 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
     }
     if (__atomic_exchange_n(&shim_slot_final[idx], 1, __ATOMIC_ACQ_REL))
         return;
+    shim_stage_close_all(h, t, tid == self, now);
     if (tid == self) {
         if (fresh)
             t->start_ns = h->start_ns;
@@ -247,6 +249,7 @@ void shim_proc_end(uint32_t how)
     struct prof_shm_header *h = shim_hdr;
     int saved = errno;
     shim_snapshot_threads(h, shim_mono_ns());
+    shim_lock_symbolise(h);
     char buf[4096];
     if (shim_read_file("/proc/self/status", buf, sizeof buf) > 0) {
         h->vm_hwm_bytes = shim_status_field(buf, "VmHWM") * 1024u;
