@@ -155,8 +155,18 @@ static void stage(FILE *out, const json_t *s)
         wrap(out, 4, json_string_value(json_array_get(reasons, 0)));
     const json_t *hot = json_object_get(lock, "hottest");
     if (json_is_object(hot))
-        fprintf(out, "  hottest lock: %s (%.3f s waited)\n", oneline(site, sizeof site, str(hot, "site", "?"), 50),
-                num(hot, "wait_seconds"));
+        fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n", oneline(site, sizeof site, str(hot, "site", "?"), 36),
+                str(hot, "kind", "?"), num(hot, "wait_seconds"));
+    const json_t *io = json_object_get(s, "io"), *ipc = json_object_get(s, "ipc");
+    /* Only when measured and non-zero: a line of zeros says nothing a reader needs. */
+    if (boolean(io, "measured") && (num(io, "wait_seconds") > 0 || num(io, "bytes") > 0 || num(ipc, "bytes") > 0 ||
+                                    num(ipc, "seconds") > 0))
+        fprintf(out, "  I/O wait %.2f s (%s)   IPC %s sent, %.2f s = %.0f%% of busy\n", num(io, "wait_seconds"),
+                bytes(b1, sizeof b1, num(io, "bytes")), bytes(b2, sizeof b2, num(ipc, "bytes")), num(ipc, "seconds"),
+                100 * num(ipc, "fraction"));
+    if (num(s, "join_wait_seconds") > 0 || num(s, "evloop_wait_seconds") > 0)
+        fprintf(out, "  idle: %.2f s joining threads, %.2f s in an event loop\n", num(s, "join_wait_seconds"),
+                num(s, "evloop_wait_seconds"));
     if (num(rss, "peak_bytes") <= 0)
         fprintf(out, "  RSS: not sampled\n");
     else

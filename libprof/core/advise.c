@@ -22,8 +22,11 @@
  *     that does not serialize: threads (processes would add IPC for nothing).
  *     Workers = usable CPUs (affinity and cgroup quota), for processes capped
  *     at available memory / memory per worker when that is known.
- *     When the shim measured IPC above the seeds' 15% of thread time, a
- *     process pool would pay it on every task: threads instead.
+ *     When the shim measured IPC above the seeds' 15% of busy time
+ *     (ipc_base_s: CPU + IPC + I/O wait, which idle pool threads do not
+ *     dilute; thread time when 0), a process pool would pay it on every
+ *     task: threads instead. The same holds for a mixed stage's hybrid, and
+ *     for a run whose stages disagree: above 15% it stays on threads.
  *  4. io-bound: wait = off-CPU time not on locks or the run queue, compute =
  *     CPU time; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
  *     (the bottom of the seeds' cores x 2-4), at most 256 threads and half the
@@ -174,7 +177,7 @@ struct split {
     int serialized;   /* threads of this stage take turns on a lock or the GIL */
     double wait;      /* off-CPU, not on locks, not in the run queue: I/O and sleep, s */
     double compute;   /* CPU time, s */
-    double ipc_frac;  /* IPC time / thread time, 0 when not measured */
+    double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -301,8 +304,8 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
         if (v->model == PROF_MODEL_ASYNC)
             add_reason(v, "the seeds' thread pool stops at cores x 4; %.0f simultaneous waits are an event loop's job", io->raw);
         else if (v->model == PROF_MODEL_THREADS && s->ipc_frac > SEED_IPC_ABOVE)
-            add_reason(v, "the seeds' CPU rule says processes, but their own 15%% IPC rule overrides it: IPC is %d%% of thread time",
-                       pct(s->ipc_frac));
+            add_reason(v, "the seeds' CPU rule says processes, but their own 15%% IPC rule overrides it: IPC is %d%% of %s",
+                       pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_PROCESSES)
             add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this native code waits on locks %d%% of its time, so threads scale without IPC",
                        pct(s->serial));
@@ -341,7 +344,7 @@ static int figures_invalid(const struct prof_stage_figures *f)
 {
     return f->nprocesses < 0 || f->nthreads < 0 || bad(f->wall_s) || bad(f->thread_s) || bad(f->cpu_s) ||
            bad(f->runq_s) || bad(f->lock_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
-           bad(f->ipc_s);
+           bad(f->ipc_s) || bad(f->ipc_base_s);
 }
 
 int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m, struct prof_verdict *out)
@@ -359,7 +362,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     s.serialized = s.serial > SERIAL_WAIT_ABOVE || f->hottest_lock_hold_fraction > SERIAL_HOLD_ABOVE;
     s.wait = nonneg(f->thread_s - f->cpu_s - f->runq_s - s.lockgil);
     s.compute = f->cpu_s;
-    s.ipc_frac = f->ipc_measured ? f->ipc_s / th : 0;
+    s.ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
 
     out->cpu_wall_ratio = f->thread_s > TINY_S ? f->cpu_s / f->thread_s : 0;
     double denom = f->thread_s - s.lockgil;
@@ -399,8 +402,8 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
                 /* The seeds' 15% rule: a process pool pays IPC on every task. */
                 out->model = PROF_MODEL_THREADS;
                 out->workers = s.u;
-                add_reason(out, "but IPC is %d%% of thread time, above the seeds' 15%%: a process pool would spend it copying data; threads share memory (they serialize too: shared memory or zero-copy buffers would keep processes worth it)",
-                           pct(s.ipc_frac));
+                add_reason(out, "but IPC is %d%% of %s, above the seeds' 15%%: a process pool would spend it copying data; threads share memory (they serialize too: shared memory or zero-copy buffers would keep processes worth it)",
+                           pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
             }
         } else {
             out->model = PROF_MODEL_THREADS;
@@ -440,6 +443,13 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
                        f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
             cpu_workers_reason(out, f, m, s.u, mem_cap, "CPU part: ");
             io_pool_reason(out, &s, m, &io, "I/O part: ");
+            if (s.ipc_frac > SEED_IPC_ABOVE) {
+                /* The seeds' 15% rule: the process half of a hybrid pays IPC on every task. */
+                out->model = io.model == PROF_MODEL_ASYNC ? PROF_MODEL_ASYNC : PROF_MODEL_THREADS;
+                add_reason(out, "but IPC is %d%% of %s, above the seeds' 15%%: the process half would spend it copying data; one %s pool shares memory",
+                           pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time",
+                           prof_model_name(out->model));
+            }
         } else {
             /* Native code that runs in parallel: the thread-pool formula already
              * accounts for the compute share, so one pool serves both parts. */
@@ -484,6 +494,14 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     }
     if (!differ)
         return 0;
+    double base = overall->ipc_base_s > TINY_S ? overall->ipc_base_s : overall->thread_s;
+    double ipc_frac = overall->ipc_measured && base > TINY_S ? overall->ipc_s / base : 0;
+    if (ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID) {
+        /* Splitting the run into per-stage pools would keep processes, and with them the IPC. */
+        add_reason(out, "stages want different models, but IPC is %d%% of the run's busy time, above the seeds' 15%%: pools of processes would keep paying it, so the run stays on %s",
+                   pct(ipc_frac), prof_model_name(out->model));
+        return 0;
+    }
 
     /* Stages that want different pools: one pool for the whole run would be
      * wrong for at least one of them, so each stage runs on its own. */

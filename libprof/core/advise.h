@@ -35,6 +35,7 @@ struct prof_stage_figures {
     double hottest_lock_hold_fraction; /* hold time of the hottest lock over thread_s; 0 if unknown */
     int ipc_measured;
     double ipc_s;            /* time moving bytes between processes of the tree */
+    double ipc_base_s;       /* denominator of the IPC share (busy time); 0 = thread_s */
     uint64_t rss_growth_bytes;
     uint64_t per_worker_bytes; /* memory one more worker costs (USS/PSS), 0 if unknown */
 };

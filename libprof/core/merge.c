@@ -242,6 +242,62 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
+int prof_lock_kind_serializes(uint32_t kind)
+{
+    return kind == PROF_LOCK_MUTEX || kind == PROF_LOCK_RWLOCK || kind == PROF_LOCK_SPIN;
+}
+
+/* Is lock (kind, wait) hotter than the current pick? A semaphore an executor parks idle workers on
+ * can out-wait any mutex; it says nothing about serialization, so the kind ranks first. */
+static int lock_hotter(uint32_t kind, uint64_t wait_ns, uint32_t cur_kind, uint64_t cur_wait_ns)
+{
+    int a = prof_lock_kind_serializes(kind), b = prof_lock_kind_serializes(cur_kind);
+    if (a != b)
+        return a > b;
+    return wait_ns > cur_wait_ns;
+}
+
+/* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
+static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
+{
+    for (int i = 0; i < PROF_SHM_MAX_STAGES; i++) {
+        const struct prof_shm_stage *g = &h->stages[i];
+        if (!g->name_hash || !g->ready)
+            continue;
+        size_t n = strnlen(g->name, sizeof g->name);
+        if (n == 0 || n >= sizeof g->name)
+            continue; /* never NUL-terminated: not a name the shim finished writing */
+        struct prof_marker *k = NULL;
+        for (size_t j = 0; j < p->nmarkers && !k; j++)
+            if (strcmp(p->markers[j].name, g->name) == 0)
+                k = &p->markers[j];
+        if (!k) {
+            if (!(k = PUSH(p->markers, p->nmarkers)))
+                return PROF_ENOMEM;
+            memcpy(k->name, g->name, n + 1);
+        }
+        k->threads += g->threads;
+        k->entries += g->entries;
+        k->self_ns += g->self_ns;
+        k->incl_ns += g->incl_ns;
+        k->cpu_ns += g->cpu_ns;
+        k->lock_wait_ns += g->lock_wait_ns;
+        k->gil_wait_ns += g->gil_wait_ns;
+        k->io_wait_ns += g->io_wait_ns;
+        k->io_bytes += g->io_bytes;
+        k->net_wait_ns += g->net_wait_ns;
+        k->ipc_ns += g->ipc_ns;
+        k->ipc_bytes_sent += g->ipc_bytes_sent;
+        k->ipc_bytes_received += g->ipc_bytes_received;
+        k->evloop_wait_ns += g->evloop_wait_ns;
+        k->join_wait_ns += g->join_wait_ns;
+        if (g->first_begin_ns && (!k->first_begin_ns || g->first_begin_ns < k->first_begin_ns))
+            k->first_begin_ns = g->first_begin_ns;
+        k->last_end_ns = umax(k->last_end_ns, g->last_end_ns);
+    }
+    return 0;
+}
+
 static int add_shim_record(struct loader *L, const struct prof_shm_header *h, const char *fname)
 {
     struct prof_process *p = proc_get(L, h->pid);
@@ -313,6 +369,15 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->gil_wait_ns += s->gil_wait_ns;
         t->lock_acquisitions += s->lock_acquisitions;
         t->lock_contended += s->lock_contended;
+        t->io_wait_ns += s->io_wait_ns;
+        t->io_bytes += s->io_bytes;
+        t->net_wait_ns += s->net_wait_ns;
+        t->net_bytes += s->net_bytes;
+        t->ipc_ns += s->ipc_ns;
+        t->ipc_bytes_sent += s->ipc_bytes_sent;
+        t->ipc_bytes_received += s->ipc_bytes_received;
+        t->evloop_wait_ns += s->evloop_wait_ns;
+        t->join_wait_ns += s->join_wait_ns;
         seen(p, s->end_ns);
     }
 
@@ -332,7 +397,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         const struct prof_shm_lock *k = &h->locks[i];
         if (!k->addr || !k->contended)
             continue;
-        if (p->have_hottest && k->wait_ns <= p->hottest.wait_ns)
+        if (p->have_hottest && !lock_hotter(k->kind, k->wait_ns, p->hottest.kind, p->hottest.wait_ns))
             continue;
         p->have_hottest = 1;
         memcpy(p->hottest.site, k->site, sizeof p->hottest.site);
@@ -345,7 +410,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         p->hottest.wait_ns = k->wait_ns;
         p->hottest.hold_ns = k->hold_ns;
     }
-    return 0;
+    return add_markers(p, h);
 }
 
 /* Read one record; a damaged or foreign file is noted and skipped, never trusted. */
@@ -1094,6 +1159,7 @@ void prof_run_free(struct prof_run *m)
         free(p->rss);
         free(p->mem);
         free(p->role);
+        free(p->markers);
         free(p);
     }
     free(m->procs);

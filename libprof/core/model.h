@@ -45,6 +45,9 @@ struct prof_thread {
     uint64_t utime_ns, stime_ns, runq_ns, vcsw, ivcsw;
     /* Shim counters restart with each image: summed over images. */
     uint64_t lock_wait_ns, gil_wait_ns, lock_acquisitions, lock_contended;
+    uint64_t io_wait_ns, io_bytes, net_wait_ns, net_bytes;   /* network + disk; net is the network part */
+    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received;     /* between processes of the tree */
+    uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
     int from_shim, from_monitor;
     /* Derived by prof_run_load. */
     uint64_t cpu_ns;
@@ -58,6 +61,19 @@ struct prof_lock_site {
     uint32_t kind;
     uint64_t acquisitions, contended, wait_ns, hold_ns;
 };
+
+/* A stage marked with prof_stage_begin/end in one process, summed over its images (shm.h prof_shm_stage). */
+struct prof_marker {
+    char name[PROF_SHM_NAME_BYTES];
+    uint32_t threads;
+    uint64_t entries, self_ns, incl_ns, cpu_ns, lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns;
+    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received, evloop_wait_ns, join_wait_ns;
+    uint64_t first_begin_ns, last_end_ns;
+};
+
+/* Locks that serialize threads (mutex, rwlock, spinlock) rank above semaphores and condvars, which
+ * CPython executors use to park idle workers: 1 for the former, 0 for the rest. */
+int prof_lock_kind_serializes(uint32_t kind);
 
 struct prof_process {
     int pid, ppid;
@@ -82,8 +98,9 @@ struct prof_process {
     struct prof_rss_sample *rss; size_t nrss;
     struct prof_mem_sample *mem; size_t nmem;
     uint64_t vm_hwm, shim_rss_end;
-    struct prof_lock_site hottest;  /* hottest contended lock (by wait), site[0]==0 when none */
+    struct prof_lock_site hottest;  /* hottest contended lock: serializing kinds first, then by wait */
     int have_hottest;
+    struct prof_marker *markers; size_t nmarkers; /* marker stages of this process, by name */
     /* Derived by prof_run_load. */
     char *role;                 /* last image's argv joined (80 chars), or "<parent role> (forked)" */
     char comm[16];              /* the main thread's name: the process name */

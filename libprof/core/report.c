@@ -19,13 +19,17 @@
 /* A stage being gathered: the threads that belong to it, summed as they are added. */
 struct stage {
     char *name;
-    const char *source;      /* "overall", "thread-name", "process-role" */
+    const char *source;      /* "overall", "marker", "thread-name", "process-role" */
     struct prof_process **procs;
     size_t nprocs;
     int nthreads;
     double first_s, last_s;
     double thread_s, cpu_s, user_s, sys_s, runq_s, lock_wait_s, gil_wait_s;
     uint64_t vcsw, ivcsw;
+    /* Shim figures (0 where the shim did not run). */
+    double io_wait_s, net_wait_s, ipc_s, evloop_s, join_s;
+    uint64_t io_bytes, ipc_sent, ipc_recv;
+    double busy_s;           /* the IPC fraction's denominator: cpu + ipc + I/O wait */
     struct prof_stage_figures fig;
     struct prof_verdict verdict;
     uint64_t rss_start, rss_peak, rss_growth;
@@ -89,6 +93,43 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
     s->gil_wait_s += (double)t->gil_wait_ns / 1e9;
     s->vcsw += t->vcsw;
     s->ivcsw += t->ivcsw;
+    s->io_wait_s += (double)t->io_wait_ns / 1e9;
+    s->net_wait_s += (double)t->net_wait_ns / 1e9;
+    s->io_bytes += t->io_bytes;
+    s->ipc_s += (double)t->ipc_ns / 1e9;
+    s->ipc_sent += t->ipc_bytes_sent;
+    s->ipc_recv += t->ipc_bytes_received;
+    s->evloop_s += (double)t->evloop_wait_ns / 1e9;
+    s->join_s += (double)t->join_wait_ns / 1e9;
+    return 0;
+}
+
+/* One process's share of a marker stage: its self time (innermost), so nested stages never count twice. */
+static int stage_add_marker(const struct prof_run *m, struct stage *s, struct prof_process *p,
+                            const struct prof_marker *k)
+{
+    if (stage_add_proc(s, p))
+        return PROF_ENOMEM;
+    s->nthreads += (int)k->threads;
+    if (k->first_begin_ns) {
+        double b = prof_run_seconds(m, k->first_begin_ns);
+        if (s->first_s < 0 || b < s->first_s)
+            s->first_s = b;
+    }
+    if (k->last_end_ns && prof_run_seconds(m, k->last_end_ns) > s->last_s)
+        s->last_s = prof_run_seconds(m, k->last_end_ns);
+    s->thread_s += (double)k->self_ns / 1e9;
+    s->cpu_s += (double)k->cpu_ns / 1e9;
+    s->lock_wait_s += (double)k->lock_wait_ns / 1e9;
+    s->gil_wait_s += (double)k->gil_wait_ns / 1e9;
+    s->io_wait_s += (double)k->io_wait_ns / 1e9;
+    s->net_wait_s += (double)k->net_wait_ns / 1e9;
+    s->io_bytes += k->io_bytes;
+    s->ipc_s += (double)k->ipc_ns / 1e9;
+    s->ipc_sent += k->ipc_bytes_sent;
+    s->ipc_recv += k->ipc_bytes_received;
+    s->evloop_s += (double)k->evloop_wait_ns / 1e9;
+    s->join_s += (double)k->join_wait_ns / 1e9;
     return 0;
 }
 
@@ -105,7 +146,8 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->nprocesses = (int)s->nprocs;
     f->nthreads = s->nthreads;
     f->wall_s = wall_s;
-    f->thread_s = s->thread_s;
+    /* Joining a thread is idle waiting, neither work nor contention: judged as if the joiner were gone. */
+    f->thread_s = s->thread_s - s->join_s > 0 ? s->thread_s - s->join_s : 0;
     f->cpu_s = s->cpu_s;
     f->runq_s = s->runq_s;
     f->lock_wait_s = s->lock_wait_s;
@@ -117,7 +159,11 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
             f->python = 1;
         if (!p->shim || p->is_static)
             measured = 0;
-        if (p->have_hottest && (!s->hot_proc || p->hottest.wait_ns > s->hot_proc->hottest.wait_ns))
+        if (p->have_hottest &&
+            (!s->hot_proc ||
+             prof_lock_kind_serializes(p->hottest.kind) > prof_lock_kind_serializes(s->hot_proc->hottest.kind) ||
+             (prof_lock_kind_serializes(p->hottest.kind) == prof_lock_kind_serializes(s->hot_proc->hottest.kind) &&
+              p->hottest.wait_ns > s->hot_proc->hottest.wait_ns)))
             s->hot_proc = p;
         /* What one more worker process costs is what it does not share: USS, else PSS. */
         uint64_t w = p->uss_peak ? p->uss_peak : p->pss_peak;
@@ -129,8 +175,17 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->lock_measured = measured;
     if (s->hot_proc && s->thread_s > 0)
         f->hottest_lock_hold_fraction = (double)s->hot_proc->hottest.hold_ns / 1e9 / s->thread_s;
-    f->ipc_measured = 0; /* pipes and sockets between the tree's processes: not measured yet */
-    f->ipc_s = 0;
+    /*
+     * IPC share: IPC time over busy time (cpu + IPC + I/O wait), not over thread time. A pool's
+     * threads spend much of their life idle (joins, executor queues, the GIL, locks), and that
+     * idle time would dilute the seeds' "IPC over 15% of stage latency" until it never fires;
+     * the busy time is what the stage's work actually took. IPC time is wall time in the calls
+     * (a worker blocked reading its next task counts), serialization CPU is not in it yet.
+     */
+    f->ipc_measured = measured;
+    f->ipc_s = s->ipc_s;
+    s->busy_s = s->cpu_s + s->ipc_s + s->io_wait_s;
+    f->ipc_base_s = s->busy_s;
     /* A thread of a named stage is not a process: its marginal memory is not measured. */
     if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
         f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
@@ -172,7 +227,8 @@ static void stages_free(struct stages *S)
 static int cmp_stage(const void *a, const void *b)
 {
     const struct stage *x = *(struct stage *const *)a, *y = *(struct stage *const *)b;
-    int sx = strcmp(x->source, "thread-name") == 0 ? 0 : 1, sy = strcmp(y->source, "thread-name") == 0 ? 0 : 1;
+    int sx = strcmp(x->source, "marker") == 0 ? 0 : strcmp(x->source, "thread-name") == 0 ? 1 : 2;
+    int sy = strcmp(y->source, "marker") == 0 ? 0 : strcmp(y->source, "thread-name") == 0 ? 1 : 2;
     if (sx != sy)
         return sx - sy;
     if (x->first_s != y->first_s)
@@ -212,6 +268,11 @@ static int build_stages(const struct prof_run *m, struct stage *overall, struct 
             }
             if (role && (rc = stage_add(role, p, t)))
                 return rc;
+        }
+        for (size_t k = 0; k < p->nmarkers; k++) {
+            struct stage *s = stage_find(S, "marker", p->markers[k].name);
+            if (!s || (rc = stage_add_marker(m, s, p, &p->markers[k])))
+                return s ? rc : PROF_ENOMEM;
         }
     }
     qsort(S->v, S->n, sizeof *S->v, cmp_stage);
@@ -286,13 +347,20 @@ static int judge(const struct prof_run *m, struct stage *overall, struct stages 
         free(ts);
         return PROF_ENOMEM;
     }
+    size_t nmarkers = 0, n = 0;
+    for (size_t i = 0; i < S->n; i++)
+        nmarkers += strcmp(S->v[i]->source, "marker") == 0;
     for (size_t i = 0; i < S->n; i++) {
         if ((rc = prof_advise_stage(&S->v[i]->fig, &m->machine, &S->v[i]->verdict)))
             goto out;
-        v[i] = S->v[i]->verdict;
-        ts[i] = S->v[i]->thread_s;
+        /* Stages the program marked itself are its own split of the work: when there are any, they
+         * alone decide whether the run is hybrid (thread names and roles cut across them). */
+        if (nmarkers && strcmp(S->v[i]->source, "marker") != 0)
+            continue;
+        v[n] = S->v[i]->verdict;
+        ts[n++] = S->v[i]->fig.thread_s;
     }
-    rc = prof_advise_overall(&overall->fig, v, ts, S->n, &m->machine, &overall->verdict);
+    rc = prof_advise_overall(&overall->fig, v, ts, n, &m->machine, &overall->verdict);
 out:
     free(v);
     free(ts);
@@ -336,6 +404,23 @@ static json_t *machine_json(const struct prof_machine *mc)
                      "clock_ticks", (json_int_t)mc->clock_ticks, "page_size", (json_int_t)mc->page_size);
 }
 
+static const char *lock_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case PROF_LOCK_MUTEX:
+        return "mutex";
+    case PROF_LOCK_RWLOCK:
+        return "rwlock";
+    case PROF_LOCK_SPIN:
+        return "spinlock";
+    case PROF_LOCK_SEM:
+        return "semaphore";
+    case PROF_LOCK_COND:
+        return "condvar";
+    }
+    return "unknown";
+}
+
 static json_t *hottest_json(const struct stage *s)
 {
     const struct prof_process *p = s->hot_proc;
@@ -346,7 +431,8 @@ static json_t *hottest_json(const struct stage *s)
         snprintf(site, sizeof site, "%s", p->hottest.site);
     else
         snprintf(site, sizeof site, "0x%llx", (unsigned long long)p->hottest.site_pc);
-    return json_pack("{s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "pid", p->pid, "address",
+    return json_pack("{s:s, s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "kind",
+                     lock_kind_name(p->hottest.kind), "pid", p->pid, "address",
                      (json_int_t)p->hottest.addr, "wait_seconds", jsec((double)p->hottest.wait_ns / 1e9),
                      "hold_seconds", jsec((double)p->hottest.hold_ns / 1e9), "acquisitions",
                      (json_int_t)p->hottest.acquisitions, "contended", (json_int_t)p->hottest.contended);
@@ -368,8 +454,13 @@ static json_t *stage_json(const struct stage *s)
                              "gil_wait_seconds", jsec(f->gil_wait_s), "wait_fraction",
                              jratio(f->thread_s > 0 ? waits / f->thread_s : 0), "gil", f->python, "measured",
                              f->lock_measured, "hottest", hottest_json(s));
-    json_t *ipc = json_pack("{s:I, s:o, s:o, s:b}", "bytes", (json_int_t)0, "seconds", jsec(0), "fraction",
-                            jratio(0), "measured", 0);
+    json_t *ipc = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
+                            (json_int_t)s->ipc_sent, "bytes_received", (json_int_t)s->ipc_recv, "seconds",
+                            jsec(f->ipc_s), "busy_seconds", jsec(s->busy_s), "fraction",
+                            jratio(s->busy_s > 0 ? f->ipc_s / s->busy_s : 0), "measured", f->ipc_measured);
+    json_t *io = json_pack("{s:o, s:I, s:o, s:b}", "wait_seconds", jsec(s->io_wait_s), "bytes",
+                           (json_int_t)s->io_bytes, "network_wait_seconds", jsec(s->net_wait_s), "measured",
+                           f->ipc_measured);
     json_t *rss = json_pack("{s:I, s:I, s:I, s:b, s:I}", "start_bytes", (json_int_t)s->rss_start, "peak_bytes",
                             (json_int_t)s->rss_peak, "growth_bytes", (json_int_t)s->rss_growth, "leak_suspected",
                             s->leak, "per_worker_bytes", (json_int_t)f->per_worker_bytes);
@@ -393,6 +484,9 @@ static json_t *stage_json(const struct stage *s)
     json_object_set_new(o, "runq_seconds", jsec(f->runq_s));
     json_object_set_new(o, "lock", lock);
     json_object_set_new(o, "ipc", ipc);
+    json_object_set_new(o, "io", io);
+    json_object_set_new(o, "evloop_wait_seconds", jsec(s->evloop_s));
+    json_object_set_new(o, "join_wait_seconds", jsec(s->join_s));
     json_object_set_new(o, "rss", rss);
     json_object_set_new(o, "ctx_switches",
                         json_pack("{s:I, s:I}", "voluntary", (json_int_t)s->vcsw, "involuntary", (json_int_t)s->ivcsw));
@@ -419,6 +513,14 @@ static json_t *thread_json(const struct prof_thread *t)
     json_object_set_new(o, "gil_wait_seconds", jsec((double)t->gil_wait_ns / 1e9));
     json_object_set_new(o, "lock_acquisitions", json_integer((json_int_t)t->lock_acquisitions));
     json_object_set_new(o, "lock_contended", json_integer((json_int_t)t->lock_contended));
+    json_object_set_new(o, "io_wait_seconds", jsec((double)t->io_wait_ns / 1e9));
+    json_object_set_new(o, "io_bytes", json_integer((json_int_t)t->io_bytes));
+    json_object_set_new(o, "network_wait_seconds", jsec((double)t->net_wait_ns / 1e9));
+    json_object_set_new(o, "ipc_seconds", jsec((double)t->ipc_ns / 1e9));
+    json_object_set_new(o, "ipc_bytes_sent", json_integer((json_int_t)t->ipc_bytes_sent));
+    json_object_set_new(o, "ipc_bytes_received", json_integer((json_int_t)t->ipc_bytes_received));
+    json_object_set_new(o, "evloop_wait_seconds", jsec((double)t->evloop_wait_ns / 1e9));
+    json_object_set_new(o, "join_wait_seconds", jsec((double)t->join_wait_ns / 1e9));
     json_object_set_new(o, "sources", json_pack("{s:b, s:b}", "shim", t->from_shim, "monitor", t->from_monitor));
     return o;
 }

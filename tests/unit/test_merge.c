@@ -130,6 +130,23 @@ static struct prof_shm_thread *rec_thread(struct prof_shm_header *h, int tid, co
     return t;
 }
 
+/* A marker stage slot as the shim leaves it: ready, one begin..end per thread. */
+static struct prof_shm_stage *rec_stage(struct prof_shm_header *h, const char *name, uint32_t threads, uint64_t first,
+                                        uint64_t last, uint64_t self_ns, uint64_t cpu_ns)
+{
+    struct prof_shm_stage *g = &h->stages[h->nstages++];
+    g->name_hash = 0xcbf29ce484222325ull ^ (uint64_t)h->nstages;
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->ready = 1;
+    g->threads = threads;
+    g->entries = g->exits = threads;
+    g->first_begin_ns = first;
+    g->last_end_ns = last;
+    g->self_ns = g->incl_ns = self_ns;
+    g->cpu_ns = cpu_ns;
+    return g;
+}
+
 static void rec_write(struct prof_shm_header *h, size_t len)
 {
     char name[96];
@@ -347,7 +364,7 @@ Test(merge, thread_name_stage_spans_processes)
     cr_assert_not_null(stage_by_name(r, "b --child"), "role stage for process b");
     cr_assert_null(stage_by_name(r, "b"), "a main thread's name is not a stage");
     json_t *ipc = json_object_get(s, "ipc");
-    cr_assert(json_is_false(json_object_get(ipc, "measured")));
+    cr_assert(json_is_true(json_object_get(ipc, "measured")), "the shim ran in both processes");
     cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 0);
     cr_assert(json_is_string(json_object_get(json_object_get(s, "recommendation"), "model")));
     cr_assert(json_is_null(json_object_get(json_object_get(stage_by_name(r, "b --child"), "lock"), "hottest")));
@@ -554,4 +571,126 @@ Test(merge, missing_or_bad_run_json_is_an_error)
     write_file("run.json", "{not json", 9);
     cr_assert_eq(prof_report_from_rundir(dir, &r), PROF_EFORMAT);
     cr_assert_eq(prof_report_from_rundir(NULL, &r), PROF_EINVAL);
+}
+
+Test(merge, marker_stage_spans_processes_with_ipc_and_io)
+{
+    write_run(400, T0 + 5 * SEC, 0);
+    struct prof_shm_header *h = rec_new(400, 1, T0, T0 + 5 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3",
+                                        2, "python3", "pipe.py");
+    struct prof_shm_thread *t = rec_thread(h, 400, "python3", T0, T0 + 5 * SEC, PROF_THREAD_ENDED, 300 * MS);
+    t->ipc_bytes_sent = 5000000;
+    t->ipc_ns = 20 * MS;
+    rec_thread(h, 401, "python3", T0 + 100 * MS, T0 + 1200 * MS, PROF_THREAD_ENDED, 10 * MS);
+    /* fetch: waits on the network; a lock wait inside it is not I/O. */
+    struct prof_shm_stage *g = rec_stage(h, "mk-fetch", 2, T0 + 100 * MS, T0 + 1100 * MS, 2 * SEC, 20 * MS);
+    g->io_wait_ns = g->net_wait_ns = 1900 * MS;
+    g->io_bytes = 60000;
+    g->lock_wait_ns = 50 * MS;
+    /* transform in the parent too (its share of the pool's tasks). */
+    g = rec_stage(h, "mk-transform", 1, T0 + 1200 * MS, T0 + 2 * SEC, 1 * SEC, 950 * MS);
+    g->ipc_ns = 10 * MS;
+    g->ipc_bytes_sent = 1000;
+    g->ipc_bytes_received = 3000000;
+    rec_write(h, 0);
+    h = rec_new(410, 400, T0 + 1100 * MS, T0 + 4500 * MS, PROF_END_EXIT, 0, PROF_PROC_PYTHON | PROF_PROC_FORKED,
+                "/usr/bin/python3", 2, "python3", "pipe.py");
+    rec_thread(h, 410, "python3", T0 + 1100 * MS, T0 + 4500 * MS, PROF_THREAD_ENDED, 2 * SEC);
+    g = rec_stage(h, "mk-transform", 1, T0 + 1300 * MS, T0 + 4 * SEC, 2 * SEC, 1900 * MS);
+    g->ipc_ns = 30 * MS;
+    g->ipc_bytes_sent = 2000000;
+    g->ipc_bytes_received = 4000000;
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+
+    json_t *tr = stage_by_name(r, "mk-transform");
+    cr_assert_not_null(tr, "a marker name is a stage");
+    cr_assert_str_eq(json_string_value(json_object_get(tr, "source")), "marker");
+    cr_assert_eq(json_integer_value(json_object_get(tr, "processes")), 2, "one stage across both processes");
+    cr_assert_eq(json_integer_value(json_object_get(tr, "threads")), 2);
+    cr_assert_float_eq(dget(tr, "thread_seconds", NULL), 3.0, 1e-6, "self time summed over processes");
+    cr_assert_float_eq(dget(tr, "cpu_seconds", NULL), 2.85, 1e-6);
+    cr_assert_float_eq(dget(tr, "wall_seconds", NULL), 2.8, 1e-6, "first begin 1.2 s to last end 4.0 s");
+    json_t *ipc = json_object_get(tr, "ipc");
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 2001000, "bytes that crossed: those sent");
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes_sent")), 2001000);
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes_received")), 7000000);
+    cr_assert_float_eq(dget(ipc, "seconds", NULL), 0.04, 1e-6);
+    cr_assert_float_eq(dget(ipc, "fraction", NULL), 0.04 / (2.85 + 0.04), 1e-4, "IPC over busy time");
+    cr_assert(json_is_true(json_object_get(ipc, "measured")));
+    cr_assert_str_eq(json_string_value(json_object_get(tr, "class")), "cpu-bound");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(tr, "recommendation"), "model")), "processes");
+
+    json_t *fe = stage_by_name(r, "mk-fetch");
+    cr_assert_not_null(fe);
+    cr_assert_eq(json_integer_value(json_object_get(fe, "processes")), 1);
+    json_t *io = json_object_get(fe, "io");
+    cr_assert_float_eq(dget(io, "wait_seconds", NULL), 1.9, 1e-6);
+    cr_assert_float_eq(dget(io, "network_wait_seconds", NULL), 1.9, 1e-6);
+    cr_assert_eq(json_integer_value(json_object_get(io, "bytes")), 60000);
+    cr_assert_float_eq(dget(json_object_get(fe, "lock"), "wait_seconds", NULL), 0.05, 1e-6);
+    cr_assert_str_eq(json_string_value(json_object_get(fe, "class")), "io-bound");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(fe, "recommendation"), "model")), "threads");
+
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ov, "recommendation"), "model")), "hybrid",
+                     "marker stages that want different models make the run hybrid");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(ov, "ipc"), "bytes")), 5000000,
+                 "overall IPC comes from the threads' own counters");
+    json_decref(r);
+}
+
+Test(merge, join_wait_is_idle_not_lock_nor_work)
+{
+    write_run(500, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(500, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/j", 1, "j");
+    struct prof_shm_thread *t = rec_thread(h, 500, "j", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 50 * MS);
+    t->join_wait_ns = 1900 * MS;
+    rec_thread(h, 501, "j", T0 + 50 * MS, T0 + 1950 * MS, PROF_THREAD_ENDED, 1850 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert_float_eq(dget(ov, "join_wait_seconds", NULL), 1.9, 1e-6);
+    cr_assert_float_eq(dget(ov, "thread_seconds", NULL), 2.0, 1e-6, "3.9 s alive, less the 1.9 s joining");
+    cr_assert_float_eq(dget(json_object_get(ov, "lock"), "wait_seconds", NULL), 0, 1e-9, "a join is not a lock wait");
+    cr_assert_str_eq(json_string_value(json_object_get(ov, "class")), "cpu-bound",
+                     "1.9 s of CPU in 2.0 s of non-idle thread time (3.9 s with the join would read mixed)");
+    cr_assert_gt(dget(ov, "cpu_wall_ratio", NULL), 0.9);
+    json_decref(r);
+}
+
+Test(merge, hottest_lock_prefers_a_mutex_over_a_semaphore)
+{
+    write_run(600, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/l", 1, "l");
+    rec_thread(h, 600, "l", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * SEC);
+    h->locks[0] = (struct prof_shm_lock){.addr = 0x2000, .kind = PROF_LOCK_SEM, .contended = 40, .acquisitions = 40,
+                                         .wait_ns = 1500 * MS, .site = "executor_queue_get"};
+    h->locks[1] = (struct prof_shm_lock){.addr = 0x3000, .kind = PROF_LOCK_MUTEX, .contended = 9, .acquisitions = 90,
+                                         .wait_ns = 100 * MS, .hold_ns = 300 * MS, .site = "worker_update"};
+    h->locks[2] = (struct prof_shm_lock){.addr = 0x4000, .kind = PROF_LOCK_COND, .contended = 3, .acquisitions = 3,
+                                         .wait_ns = 1800 * MS, .site = "cond_idle"};
+    rec_write(h, 0);
+    /* Another process whose only contended lock is a semaphore with far more wait. */
+    h = rec_new(610, 600, T0 + 10 * MS, T0 + 1900 * MS, PROF_END_EXIT, 0, 0, "/bin/m", 1, "m");
+    rec_thread(h, 610, "m", T0 + 10 * MS, T0 + 1900 * MS, PROF_THREAD_ENDED, 1 * SEC);
+    h->locks[0] = (struct prof_shm_lock){.addr = 0x5000, .kind = PROF_LOCK_SEM, .contended = 80, .acquisitions = 80,
+                                         .wait_ns = 1800 * MS, .site = "other_sem"};
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+
+    json_t *hot = json_object_get(json_object_get(json_object_get(r, "overall"), "lock"), "hottest");
+    cr_assert(json_is_object(hot));
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "site")), "worker_update");
+    cr_assert_eq(json_integer_value(json_object_get(hot, "pid")), 600);
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "mutex");
+    hot = json_object_get(json_object_get(stage_by_name(r, "m"), "lock"), "hottest");
+    cr_assert(json_is_object(hot), "a semaphore is still reported when it is all there is");
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "site")), "other_sem");
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
+    json_decref(r);
 }
