@@ -7,4 +7,4 @@ if [[ ! -x $ref ]]; then
   exit 1
 fi
 cd "$(mktemp -d)"
-"$ref" "$POOLPROF" ${REFERENCE_WORKLOADS:-io_fetch_seq cpu_primes_seq c_parallel_cpu c_rss_growth}
+"$ref" "$POOLPROF" ${REFERENCE_WORKLOADS:-}
