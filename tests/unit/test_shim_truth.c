@@ -1,0 +1,91 @@
+/* test_shim_truth.c: the shim's figures against ground truth from small programs run through poolprof. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Run `poolprof run -- CMD` into a fresh directory and load its report. */
+static json_t *profile(const char *cmd)
+{
+    char dir[] = "/tmp/poolprof-truth.XXXXXX", line[8192];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(line, sizeof line, "cd %s && %s/poolprof run -o %s/run --json %s/r.json -- %s >%s/out 2>%s/err", dir,
+             POOLPROF_BUILD_DIR, dir, dir, cmd, dir, dir);
+    int st = system(line);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "poolprof run failed: %s", line);
+    snprintf(line, sizeof line, "%s/r.json", dir);
+    json_error_t err;
+    json_t *r = json_load_file(line, 0, &err);
+    cr_assert_not_null(r, "report unreadable: %s", err.text);
+    snprintf(line, sizeof line, "rm -rf %s", dir);
+    if (system(line) != 0)
+        cr_log_warn("could not remove %s", dir);
+    return r;
+}
+
+static json_t *stage(json_t *r, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(r, "stages"), i, s) if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0) return s;
+    cr_assert_fail("no stage %s", name);
+    return NULL;
+}
+
+static double num(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    cr_assert(json_is_number(v), "%s.%s is not a number", a, b ? b : "");
+    return json_number_value(v);
+}
+
+/* |got - want| <= max(rel * want, abs) */
+#define assert_near(got, want, rel, abs_)                                                                    \
+    cr_assert(fabs((got) - (want)) <= fmax((rel) * fabs(want), (abs_)), "%s = %g, want %g ± max(%g rel, %g)", \
+              #got, (double)(got), (double)(want), (double)(rel), (double)(abs_))
+
+Test(shim_truth, mutex_held_300ms_is_waited_300ms)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/lock_hold");
+    json_t *w = stage(r, "waiter");
+    assert_near(num(w, "lock", "wait_seconds"), 0.300, 0.10, 0.03);
+    json_t *hot = json_object_get(json_object_get(w, "lock"), "hottest");
+    cr_assert(json_is_object(hot), "the contended mutex is reported");
+    assert_near(num(stage(r, "holder"), "lock", "wait_seconds"), 0.0, 0.0, 0.01);
+    json_decref(r);
+}
+
+Test(shim_truth, pipe_carries_exactly_ten_million_bytes)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/pipe_bytes reused.dat");
+    json_t *ipc = json_object_get(json_object_get(r, "overall"), "ipc");
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 10000000, "ipc.bytes = %lld",
+                 (long long)json_integer_value(json_object_get(ipc, "bytes")));
+    cr_assert(json_is_true(json_object_get(ipc, "measured")));
+    /* the 4096 bytes written through the reused descriptor went to a file */
+    cr_assert_geq(num(json_object_get(r, "overall"), "io", "bytes"), 4096);
+    json_decref(r);
+}
+
+Test(shim_truth, gil_bound_python_threads)
+{
+    json_t *r = profile("/usr/bin/python3 -c 'import threading\n"
+                        "def f():\n"
+                        "    n = 0\n"
+                        "    for i in range(3000000): n += i\n"
+                        "t = [threading.Thread(target=f) for _ in range(4)]\n"
+                        "[x.start() for x in t]; [x.join() for x in t]'");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert(json_is_true(json_object_get(json_object_get(o, "lock"), "gil")));
+    /* four threads on one GIL: most of their time is GIL wait, and the stage is CPU-bound, not I/O-bound */
+    cr_assert_gt(num(o, "lock", "gil_wait_seconds"), 0.3 * num(o, "thread_seconds", NULL));
+    cr_assert_str_eq(json_string_value(json_object_get(o, "class")), "cpu-bound");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(o, "recommendation"), "model")), "processes");
+    json_decref(r);
+}
