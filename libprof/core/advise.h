@@ -32,7 +32,7 @@ struct prof_stage_figures {
     int lock_measured;       /* the shim timed lock waits in every process of the stage */
     double lock_wait_s;      /* blocked on mutexes, semaphores, condvars other than the GIL */
     double gil_wait_s;       /* blocked waiting for a CPython GIL */
-    double hottest_lock_hold_fraction; /* hold time of the hottest lock over thread_s; 0 if unknown */
+    double hottest_lock_hold_fraction; /* hold time of the hottest contended lock over the stage's wall time; 0 if unknown */
     int ipc_measured;
     double ipc_s;            /* time moving bytes between processes of the tree */
     double ipc_base_s;       /* denominator of the IPC share (busy time); 0 = thread_s */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -173,8 +174,13 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
         }
     }
     f->lock_measured = measured;
-    if (s->hot_proc && s->thread_s > 0)
-        f->hottest_lock_hold_fraction = (double)s->hot_proc->hottest.hold_ns / 1e9 / s->thread_s;
+    /*
+     * A global lock is one that is held for most of the stage's wall time while other threads
+     * want it: hold over wall, not over thread time, so the figure does not drop when a busy
+     * machine stretches the threads' lives with run-queue waits.
+     */
+    if (s->hot_proc && f->wall_s > 0 && s->nthreads >= 2)
+        f->hottest_lock_hold_fraction = fmin(1.0, (double)s->hot_proc->hottest.hold_ns / 1e9 / f->wall_s);
     /*
      * IPC share: IPC time over busy time (cpu + IPC + I/O wait), not over thread time. A pool's
      * threads spend much of their life idle (joins, executor queues, the GIL, locks), and that
