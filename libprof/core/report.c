@@ -121,6 +121,20 @@ static int stage_add_marker(const struct prof_run *m, struct stage *s, struct pr
         s->last_s = prof_run_seconds(m, k->last_end_ns);
     s->thread_s += (double)k->self_ns / 1e9;
     s->cpu_s += (double)k->cpu_ns / 1e9;
+    /*
+     * The shim cannot see run-queue waits inside a marked region (schedstat is per thread,
+     * not per region); on a loaded machine they would pass for waiting and turn a CPU stage
+     * I/O-bound. Attribute the process's measured run-queue share of thread time to the
+     * stage's self time in proportion.
+     */
+    double runq = 0, life = 0;
+    for (size_t i = 0; i < p->nthreads; i++) {
+        runq += (double)p->threads[i].runq_ns / 1e9;
+        if (p->threads[i].end_s > p->threads[i].start_s)
+            life += p->threads[i].end_s - p->threads[i].start_s;
+    }
+    if (life > 0)
+        s->runq_s += fmin(1.0, runq / life) * (double)k->self_ns / 1e9;
     s->lock_wait_s += (double)k->lock_wait_ns / 1e9;
     s->gil_wait_s += (double)k->gil_wait_ns / 1e9;
     s->io_wait_s += (double)k->io_wait_ns / 1e9;
