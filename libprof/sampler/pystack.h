@@ -1,0 +1,53 @@
+/* pystack.h: CPython 3.11 stacks and GIL state of another process, read with process_vm_readv without stopping it. */
+#ifndef POOLPROF_PYSTACK_H
+#define POOLPROF_PYSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Structure offsets come from the CPython headers installed on the build
+ * machine (python3.11-dev), compiled into a generated header at build time,
+ * never typed in by hand. Works for a statically linked interpreter
+ * (Debian's /usr/bin/python3.11: _PyRuntime in the executable's .dynsym)
+ * and for a shared libpython3.11.so (pyenv's python3). Every read may race
+ * with the target: a torn read yields a shorter stack or PROF_EAGAIN-like
+ * failure, never a crash or a wrong pointer dereferenced locally.
+ */
+struct prof_py;
+
+struct prof_py_frame {
+    const char *func;      /* co_name          (owned by the prof_py; stable until prof_py_close) */
+    const char *qualname;  /* co_qualname */
+    const char *file;      /* co_filename */
+    int line;              /* current line, from prev_instr and co_linetable; 0 if unknown */
+};
+
+struct prof_py_thread {
+    pid_t tid;             /* PyThreadState.native_thread_id */
+    int holds_gil;         /* the GIL is locked and this thread state is its last holder */
+    size_t nframes;
+    const struct prof_py_frame *frames;   /* innermost first */
+};
+
+/* Recognise CPython in pid (executable or a mapped libpython3.X.so). Returns
+ * 0; PROF_ENOENT when pid is not a CPython process (no _PyRuntime symbol);
+ * PROF_ENOTSUP when it is CPython but not 3.11 (why receives a one-line reason,
+ * e.g. "CPython 3.12 is not supported (3.11 only)"); PROF_ESRCH if pid is gone;
+ * PROF_ACCES when its memory cannot be read. */
+int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap);
+void prof_py_close(struct prof_py *py);
+
+/* Read every thread state of the main interpreter. *threads is owned by py and
+ * valid until the next call. Returns 0, PROF_ESRCH (process gone) or PROF_EIO
+ * (memory changed under us: try again next tick). */
+int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, size_t *n);
+
+/* The GIL's condition variable and mutex in the target (&_PyRuntime.ceval.gil.cond
+ * and .mutex) with their sizes: a thread blocked in futex() on an address inside
+ * either is waiting for the GIL. */
+void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_len,
+                       uint64_t *mutex, uint64_t *mutex_len);
+
+#endif

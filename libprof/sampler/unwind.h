@@ -1,0 +1,54 @@
+/* unwind.h: native stacks of a traced thread, copied while it is stopped and unwound with libunwind after it resumes. */
+#ifndef POOLPROF_UNWIND_H
+#define POOLPROF_UNWIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/*
+ * The caller stops the thread (PTRACE_INTERRUPT), calls prof_unw_capture
+ * (registers + the top of the stack, copied with process_vm_readv), resumes
+ * it, and only then calls prof_unw_unwind: the stop lasts as long as the copy,
+ * not the unwind. Unwinding goes through libunwind with our own accessors:
+ * stack reads come from the copy, other reads (.eh_frame, .eh_frame_hdr,
+ * read-only data) from a page cache of the process's read-only file mappings,
+ * read once. Frames are module + file offset; names are the merge's job.
+ */
+struct prof_unw;
+
+#define PROF_UNW_STACK_BYTES (64 * 1024)
+#define PROF_UNW_MAX_FRAMES 128
+
+struct prof_unw_snap {
+    pid_t tid;
+    struct user_regs_struct regs;
+    uint64_t sp;                /* address of stack[0] */
+    size_t len;                 /* bytes copied (may be less near the top of the mapping) */
+    unsigned char stack[PROF_UNW_STACK_BYTES];
+};
+
+struct prof_unw_frame {
+    uint32_t module;            /* index for prof_unw_module_path; UINT32_MAX = not in a file mapping */
+    uint64_t offset;            /* file offset within the module (pc for anonymous memory, e.g. a JIT) */
+};
+
+/* One unwinder per process (address space). 0 or PROF_E*. */
+int prof_unw_open(pid_t pid, struct prof_unw **out);
+void prof_unw_close(struct prof_unw *u);
+/* The address space changed (exec, dlopen/munmap suspected): re-read /proc/PID/maps and drop caches. */
+void prof_unw_invalidate(struct prof_unw *u);
+
+/* tid must be in a ptrace-stop of the calling thread. 0 or PROF_ESRCH/PROF_EIO. */
+int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap);
+
+/* Unwind a snapshot: frames innermost first (frames[0] is the pc). 0 or PROF_E*;
+ * a partial stack (unwinding stopped early) is still 0 with *n >= 1. */
+int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap,
+                    struct prof_unw_frame *frames, size_t cap, size_t *n);
+
+/* Path of a module index (as in /proc/PID/maps); NULL when out of range. */
+const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module);
+
+#endif
