@@ -1,0 +1,782 @@
+/* pystack.c: reads the thread states, Python frames and GIL holder of a running CPython 3.11 process with process_vm_readv. */
+
+/*
+ * Nothing here stops the target: every structure is read while it may be
+ * changing. So every remote pointer is only ever handed back to
+ * process_vm_readv (never dereferenced here), every loop has a hard cap, and
+ * objects are checked against their type object (PyCode_Type, PyUnicode_Type,
+ * PyBytes_Type, when the binary exports them) before they are believed.
+ * The layout numbers come from py311_offsets.h, generated from the CPython
+ * headers at build time (pyoffsets_gen.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/elfsym.h"
+#include "prof.h"
+#include "py311_offsets.h"
+#include "pystack.h"
+
+#define MAX_THREADS 1024
+#define MAX_FRAMES 256
+#define MAX_STR_CHARS 1024           /* longer names and paths are cut, not refused */
+#define MAX_LINETABLE (64 * 1024)    /* a larger location table is not read: line 0 */
+#define CODE_CACHE_LIMIT 16384       /* entries before the cache is dropped and refilled */
+#define ARENA_CHUNK (64 * 1024)
+
+/* Fixed part of the structures we read, rounded up to cover the last field used. */
+#define TSTATE_READ (PY311_OFF_TSTATE_NATIVE_THREAD_ID + PY311_SIZE_TSTATE_NATIVE_THREAD_ID)
+#define IFRAME_READ (PY311_OFF_IFRAME_LOCALSPLUS)
+#define CODE_READ (PY311_OFF_CODE_CODE_ADAPTIVE)
+#define STR_HDR_READ (PY311_SIZE_COMPACT_UNICODE_OBJECT)
+
+/* Interned strings: arena storage plus an open-addressing set, so equal strings share one copy. */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct code_entry {
+    uint64_t addr;                 /* remote PyCodeObject*; 0 = empty slot */
+    uint64_t filename, name, qualname, linetable;   /* remote pointers seen when cached */
+    int firstlineno;
+    int firsttraceable;
+    const char *func, *qual, *file;  /* interned */
+    unsigned char *lt;             /* local copy of co_linetable, NULL when unreadable */
+    size_t ltlen;
+};
+
+struct prof_py {
+    pid_t pid;
+    uint64_t runtime;              /* &_PyRuntime in the target */
+    uint64_t code_type, unicode_type, bytes_type;   /* 0 = unknown, check skipped */
+
+    struct arena_chunk *arena;
+    const char **strset;
+    size_t strset_cap, strset_n;
+
+    struct code_entry *codes;
+    size_t codes_cap, codes_n;
+
+    struct prof_py_thread *threads;     /* MAX_THREADS */
+    struct prof_py_frame *frames;       /* MAX_FRAMES per thread, allocated as threads appear */
+    size_t frames_cap;
+
+    unsigned char code_hdrs[MAX_FRAMES][CODE_READ];   /* scratch for read_frames */
+};
+
+/* ---- remote reads ---- */
+
+/* Read len bytes at remote addr. 0, PROF_ESRCH (gone), PROF_EACCES, or PROF_EIO (unmapped / short). */
+static int rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len)
+{
+    if (addr == 0 || addr + len < addr)
+        return PROF_EIO;
+    struct iovec local = {buf, len};
+    struct iovec remote = {(void *)(uintptr_t)addr, len};
+    ssize_t n = process_vm_readv(py->pid, &local, 1, &remote, 1, 0);
+    if (n == (ssize_t)len)
+        return 0;
+    if (n < 0 && (errno == ESRCH || errno == EPERM || errno == EACCES))
+        return prof_err_from_errno(errno);
+    return PROF_EIO;
+}
+
+static uint64_t get_u64(const unsigned char *b, size_t off)
+{
+    uint64_t v;
+    memcpy(&v, b + off, sizeof(v));
+    return v;
+}
+
+static int64_t get_i64(const unsigned char *b, size_t off)
+{
+    int64_t v;
+    memcpy(&v, b + off, sizeof(v));
+    return v;
+}
+
+static int32_t get_i32(const unsigned char *b, size_t off)
+{
+    int32_t v;
+    memcpy(&v, b + off, sizeof(v));
+    return v;
+}
+
+/* ---- string interning ---- */
+
+static uint64_t str_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;  /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static char *arena_alloc(struct prof_py *py, size_t len)
+{
+    struct arena_chunk *c = py->arena;
+    if (!c || c->cap - c->used < len) {
+        size_t cap = len > ARENA_CHUNK ? len : ARENA_CHUNK;
+        c = malloc(sizeof(*c) + cap);
+        if (!c)
+            return NULL;
+        c->next = py->arena;
+        c->used = 0;
+        c->cap = cap;
+        py->arena = c;
+    }
+    char *p = c->data + c->used;
+    c->used += len;
+    return p;
+}
+
+/* A copy of s[0..len) that lives until prof_py_close; equal strings return the same pointer. */
+static const char *intern(struct prof_py *py, const char *s, size_t len)
+{
+    if (py->strset_n * 2 >= py->strset_cap) {
+        size_t ncap = py->strset_cap ? py->strset_cap * 2 : 1024;
+        const char **nset = calloc(ncap, sizeof(*nset));
+        if (!nset)
+            return NULL;
+        for (size_t i = 0; i < py->strset_cap; i++) {
+            const char *o = py->strset[i];
+            if (!o)
+                continue;
+            size_t j = str_hash(o, strlen(o)) & (ncap - 1);
+            while (nset[j])
+                j = (j + 1) & (ncap - 1);
+            nset[j] = o;
+        }
+        free(py->strset);
+        py->strset = nset;
+        py->strset_cap = ncap;
+    }
+    size_t j = str_hash(s, len) & (py->strset_cap - 1);
+    while (py->strset[j]) {
+        const char *o = py->strset[j];
+        if (strncmp(o, s, len) == 0 && o[len] == '\0')
+            return o;
+        j = (j + 1) & (py->strset_cap - 1);
+    }
+    char *p = arena_alloc(py, len + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    py->strset[j] = p;
+    py->strset_n++;
+    return p;
+}
+
+/* Append code point cp to out as UTF-8; returns bytes written (0 if it does not fit). */
+static size_t put_utf8(char *out, size_t room, uint32_t cp)
+{
+    if (cp < 0x80 && room >= 1) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800 && room >= 2) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp >= 0x800 && cp < 0x10000 && room >= 3) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    if (cp >= 0x10000 && cp < 0x110000 && room >= 4) {
+        out[0] = (char)(0xF0 | (cp >> 18));
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (char)(0x80 | (cp & 0x3F));
+        return 4;
+    }
+    return 0;
+}
+
+/* Read a compact str object at addr and intern it as UTF-8. NULL when it is not a readable compact str. */
+static const char *read_str(struct prof_py *py, uint64_t addr)
+{
+    unsigned char hdr[STR_HDR_READ];
+    /* The ASCII header is the shorter one; the compact header is only needed for non-ASCII. */
+    if (rd(py, addr, hdr, PY311_SIZE_ASCII_OBJECT) < 0)
+        return NULL;
+    if (py->unicode_type && get_u64(hdr, PY311_OFF_OBJECT_TYPE) != py->unicode_type)
+        return NULL;
+    int64_t len = get_i64(hdr, PY311_OFF_UNICODE_LENGTH);
+    uint32_t state;
+    memcpy(&state, hdr + PY311_OFF_UNICODE_STATE, sizeof(state));
+    if (len < 0 || !(state & PY311_UNICODE_COMPACT_MASK) || !(state & PY311_UNICODE_READY_MASK))
+        return NULL;
+    if (len > MAX_STR_CHARS)
+        len = MAX_STR_CHARS;
+    unsigned kind = (state & PY311_UNICODE_KIND_MASK) >> PY311_UNICODE_KIND_SHIFT;
+    uint64_t data = addr + ((state & PY311_UNICODE_ASCII_MASK) ? PY311_SIZE_ASCII_OBJECT
+                                                                 : PY311_SIZE_COMPACT_UNICODE_OBJECT);
+    if (kind != 1 && kind != 2 && kind != 4)
+        return NULL;
+    unsigned char raw[MAX_STR_CHARS * 4];
+    char out[MAX_STR_CHARS * 4];
+    size_t o = 0;
+    if (len && rd(py, data, raw, (size_t)len * kind) < 0)
+        return NULL;
+    for (int64_t i = 0; i < len; i++) {
+        uint32_t cp;
+        if (kind == 1) {
+            cp = raw[i];
+        } else if (kind == 2) {
+            uint16_t c;
+            memcpy(&c, raw + i * 2, 2);
+            cp = c;
+        } else {
+            memcpy(&cp, raw + i * 4, 4);
+        }
+        size_t w = put_utf8(out + o, sizeof(out) - o, cp);
+        if (!w)
+            break;
+        o += w;
+    }
+    return intern(py, out, o);
+}
+
+/* ---- code object cache ---- */
+
+static void codes_drop(struct prof_py *py)
+{
+    for (size_t i = 0; i < py->codes_cap; i++)
+        free(py->codes[i].lt);
+    free(py->codes);
+    py->codes = NULL;
+    py->codes_cap = py->codes_n = 0;
+}
+
+static struct code_entry *codes_slot(struct prof_py *py, uint64_t addr)
+{
+    size_t j = (size_t)((addr >> 4) * 0x9E3779B97F4A7C15ULL) & (py->codes_cap - 1);
+    while (py->codes[j].addr && py->codes[j].addr != addr)
+        j = (j + 1) & (py->codes_cap - 1);
+    return &py->codes[j];
+}
+
+/* Make room for one more entry; a cache past its limit is dropped (addresses get reused after free). */
+static int codes_reserve(struct prof_py *py)
+{
+    if (py->codes_n >= CODE_CACHE_LIMIT)
+        codes_drop(py);
+    if (py->codes_cap && (py->codes_n + 1) * 2 <= py->codes_cap)
+        return 0;
+    size_t ncap = py->codes_cap ? py->codes_cap * 2 : 256;
+    struct code_entry *old = py->codes;
+    size_t ocap = py->codes_cap;
+    py->codes = calloc(ncap, sizeof(*py->codes));
+    if (!py->codes) {
+        py->codes = old;
+        return PROF_ENOMEM;
+    }
+    py->codes_cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i].addr)
+            *codes_slot(py, old[i].addr) = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+/*
+ * The cached entry for the code object whose header (CODE_READ bytes) is hdr.
+ * Code objects are immutable, so a hit needs only the header we already read
+ * to match what was cached: same address, same name/file/linetable pointers
+ * and first line. A freed and reused address almost never matches all five.
+ */
+static const struct code_entry *code_get(struct prof_py *py, uint64_t addr, const unsigned char *hdr)
+{
+    if (py->code_type && get_u64(hdr, PY311_OFF_OBJECT_TYPE) != py->code_type)
+        return NULL;
+    uint64_t filename = get_u64(hdr, PY311_OFF_CODE_FILENAME);
+    uint64_t name = get_u64(hdr, PY311_OFF_CODE_NAME);
+    uint64_t qualname = get_u64(hdr, PY311_OFF_CODE_QUALNAME);
+    uint64_t linetable = get_u64(hdr, PY311_OFF_CODE_LINETABLE);
+    int firstlineno = get_i32(hdr, PY311_OFF_CODE_FIRSTLINENO);
+
+    if (py->codes_cap) {
+        struct code_entry *e = codes_slot(py, addr);
+        if (e->addr == addr) {
+            if (e->filename == filename && e->name == name && e->qualname == qualname &&
+                e->linetable == linetable && e->firstlineno == firstlineno)
+                return e;
+            /* Same address, another object: replace in place. */
+            free(e->lt);
+            memset(e, 0, sizeof(*e));
+            py->codes_n--;
+        }
+    }
+
+    struct code_entry n = {0};
+    n.addr = addr;
+    n.filename = filename;
+    n.name = name;
+    n.qualname = qualname;
+    n.linetable = linetable;
+    n.firstlineno = firstlineno;
+    n.firsttraceable = get_i32(hdr, PY311_OFF_CODE_FIRSTTRACEABLE);
+    n.func = read_str(py, name);
+    n.file = read_str(py, filename);
+    n.qual = read_str(py, qualname);
+    if (!n.func || !n.file)
+        return NULL;  /* torn or not a code object: do not cache */
+    if (!n.qual)
+        n.qual = n.func;
+
+    unsigned char bh[PY311_OFF_BYTES_SVAL];
+    if (rd(py, linetable, bh, sizeof(bh)) == 0 &&
+        (!py->bytes_type || get_u64(bh, PY311_OFF_OBJECT_TYPE) == py->bytes_type)) {
+        int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
+        if (len > 0 && len <= MAX_LINETABLE) {
+            n.lt = malloc((size_t)len);
+            if (n.lt && rd(py, linetable + PY311_OFF_BYTES_SVAL, n.lt, (size_t)len) == 0) {
+                n.ltlen = (size_t)len;
+            } else {
+                free(n.lt);
+                n.lt = NULL;
+            }
+        }
+    }
+
+    if (codes_reserve(py) < 0) {
+        free(n.lt);
+        return NULL;
+    }
+    struct code_entry *e = codes_slot(py, addr);
+    *e = n;
+    py->codes_n++;
+    return e;
+}
+
+/* ---- line numbers ---- */
+
+/* 3.11 location table varint: 6-bit groups, low first, bit 6 set on all but the last. */
+static int lt_varint(const unsigned char *p, size_t len, size_t *i, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int shift = 0; shift < 32; shift += 6) {
+        if (*i >= len)
+            return -1;
+        unsigned char b = p[(*i)++];
+        v |= (uint32_t)(b & 63) << shift;
+        if (!(b & 64)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int lt_svarint(const unsigned char *p, size_t len, size_t *i, int *out)
+{
+    uint32_t u;
+    if (lt_varint(p, len, i, &u) < 0)
+        return -1;
+    *out = (u & 1) ? -(int)(u >> 1) : (int)(u >> 1);
+    return 0;
+}
+
+/*
+ * The line of code unit `index`, by walking the 3.11 location table
+ * (Objects/locations.md): each entry starts with a byte 1CCCCLLL, code C and
+ * length L+1 code units. Codes 0-9 (short form) and 10-12 (one-line form,
+ * line delta C-10) carry column bytes; 13 has only a signed line delta; 14
+ * (long form) has a line delta, end line delta and two columns; 15 means no
+ * location. Returns 0 when index is outside the table or the table is bad.
+ */
+static int line_for(const struct code_entry *c, long index)
+{
+    const unsigned char *p = c->lt;
+    size_t len = c->ltlen, i = 0;
+    long addr = 0;
+    int line = c->firstlineno;
+
+    if (!p || index < 0)
+        return 0;
+    while (i < len) {
+        unsigned char b = p[i++];
+        if (!(b & 0x80))
+            return 0;
+        int code = (b >> 3) & 15;
+        long n = (b & 7) + 1;
+        int delta = 0, has_line = 1;
+        uint32_t u;
+        if (code <= 9) {
+            i += 1;
+        } else if (code <= 12) {
+            delta = code - 10;
+            i += 2;
+        } else if (code == 13) {
+            if (lt_svarint(p, len, &i, &delta) < 0)
+                return 0;
+        } else if (code == 14) {
+            if (lt_svarint(p, len, &i, &delta) < 0 || lt_varint(p, len, &i, &u) < 0 ||
+                lt_varint(p, len, &i, &u) < 0 || lt_varint(p, len, &i, &u) < 0)
+                return 0;
+        } else {
+            has_line = 0;
+        }
+        line += delta;
+        if (index < addr + n)
+            return has_line && line > 0 ? line : 0;
+        addr += n;
+    }
+    return 0;
+}
+
+/* ---- open ---- */
+
+struct candidate {
+    char path[PATH_MAX];     /* as in /proc/PID/maps */
+    uint64_t start, end, pgoff;   /* the mapping with the lowest file offset */
+    int is_exe;
+};
+
+static void set_why(char *why, size_t whycap, const char *fmt, unsigned a, unsigned b)
+{
+    if (why && whycap)
+        snprintf(why, whycap, fmt, a, b);
+}
+
+/* Open the ELF of a mapped file as the target sees it (its root, or the mapping itself if the path is gone). */
+static int open_mapped_elf(pid_t pid, const struct candidate *c, struct prof_elf **e)
+{
+    char p[PATH_MAX + 64];
+    int rc;
+
+    if (c->is_exe) {
+        snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
+        if ((rc = prof_elf_open(p, e)) == 0)
+            return 0;
+    }
+    rc = PROF_ENOENT;
+    if (snprintf(p, sizeof(p), "/proc/%d/root%s", (int)pid, c->path) < (int)sizeof(p) &&
+        (rc = prof_elf_open(p, e)) == 0)
+        return 0;
+    /* The file was replaced or deleted since it was mapped: open the mapping itself. */
+    snprintf(p, sizeof(p), "/proc/%d/map_files/%llx-%llx", (int)pid, (unsigned long long)c->start,
+             (unsigned long long)c->end);
+    int rc2 = prof_elf_open(p, e);
+    return rc2 == 0 ? 0 : rc;
+}
+
+/* Collect the executable and any libpython3.* from /proc/PID/maps. */
+static int scan_maps(pid_t pid, struct candidate *cands, size_t cap, size_t *n)
+{
+    char path[64], exe[PATH_MAX], line[PATH_MAX + 256];
+    ssize_t el;
+
+    *n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    el = readlink(path, exe, sizeof(exe) - 1);
+    if (el < 0) {
+        if (errno == ENOENT && kill(pid, 0) < 0 && errno == ESRCH)
+            return PROF_ESRCH;
+        el = 0;  /* kernel thread or no permission: fall back to libpython only */
+    }
+    exe[el] = '\0';
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? PROF_ESRCH : prof_err_from_errno(errno);
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long start, end, pgoff;
+        int pos = 0;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &pgoff, &pos) < 4 || !pos)
+            continue;
+        char *p = line + pos;
+        p[strcspn(p, "\n")] = '\0';
+        if (p[0] != '/')
+            continue;
+        const char *base = strrchr(p, '/') + 1;
+        int is_exe = el > 0 && strcmp(p, exe) == 0;
+        if (!is_exe && strncmp(base, "libpython3.", 11) != 0)
+            continue;
+        size_t i;
+        for (i = 0; i < *n; i++)
+            if (strcmp(cands[i].path, p) == 0)
+                break;
+        if (i == *n) {
+            if (*n == cap)
+                continue;
+            snprintf(cands[i].path, sizeof(cands[i].path), "%s", p);
+            cands[i].start = start;
+            cands[i].end = end;
+            cands[i].pgoff = pgoff;
+            cands[i].is_exe = is_exe;
+            (*n)++;
+        } else if (pgoff < cands[i].pgoff) {
+            cands[i].start = start;
+            cands[i].end = end;
+            cands[i].pgoff = pgoff;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Load bias of a mapped ELF: start of its lowest mapping minus the page of the link-time address there. */
+static int load_bias(const struct prof_elf *e, const struct candidate *c, uint64_t *bias)
+{
+    uint64_t v;
+    long pg = sysconf(_SC_PAGESIZE);
+
+    if (!prof_elf_is_dyn(e)) {
+        *bias = 0;
+        return 0;
+    }
+    if (prof_elf_offset_to_vaddr(e, c->pgoff, &v) < 0)
+        return PROF_ENOENT;
+    *bias = c->start - (v & ~(uint64_t)(pg - 1));
+    return 0;
+}
+
+static uint64_t sym_addr(const struct prof_elf *e, const char *name, uint64_t bias)
+{
+    uint64_t v;
+    return prof_elf_symbol_value(e, name, &v) == 0 && v ? v + bias : 0;
+}
+
+int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap)
+{
+    struct candidate cands[4];
+    size_t ncand;
+    int rc;
+
+    if (!out || pid <= 0)
+        return PROF_EINVAL;
+    *out = NULL;
+    if (why && whycap)
+        why[0] = '\0';
+    if ((rc = scan_maps(pid, cands, 4, &ncand)) < 0)
+        return rc;
+
+    struct prof_py *py = calloc(1, sizeof(*py));
+    if (!py)
+        return PROF_ENOMEM;
+    py->pid = pid;
+
+    uint64_t version_addr = 0;
+    const char *lib = NULL;
+    for (size_t i = 0; i < ncand && !py->runtime; i++) {
+        struct prof_elf *e;
+        uint64_t bias;
+        if (open_mapped_elf(pid, &cands[i], &e) < 0)
+            continue;
+        if (load_bias(e, &cands[i], &bias) == 0 && (py->runtime = sym_addr(e, "_PyRuntime", bias))) {
+            version_addr = sym_addr(e, "Py_Version", bias);
+            py->code_type = sym_addr(e, "PyCode_Type", bias);
+            py->unicode_type = sym_addr(e, "PyUnicode_Type", bias);
+            py->bytes_type = sym_addr(e, "PyBytes_Type", bias);
+            lib = strrchr(cands[i].path, '/') + 1;
+        }
+        prof_elf_close(e);
+    }
+    if (!py->runtime) {
+        free(py);
+        return kill(pid, 0) < 0 && errno == ESRCH ? PROF_ESRCH : PROF_ENOENT;
+    }
+
+    /* Py_Version (3.11+) is PY_VERSION_HEX; without it the interpreter predates 3.11. */
+    unsigned long ver = 0;
+    if (!version_addr) {
+        unsigned a = 0, b = 0;
+        if (sscanf(lib, "libpython%u.%u", &a, &b) == 2 || sscanf(lib, "python%u.%u", &a, &b) == 2)
+            set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", a, b);
+        else
+            set_why(why, whycap, "CPython older than 3.11 is not supported (no Py_Version)", 0, 0);
+        free(py);
+        return PROF_ENOTSUP;
+    }
+    if ((rc = rd(py, version_addr, &ver, sizeof(ver))) < 0) {
+        free(py);
+        return rc == PROF_EIO ? PROF_EACCES : rc;
+    }
+    if ((ver >> 16) != (PY311_HEADERS_VERSION_HEX >> 16)) {
+        set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", (unsigned)(ver >> 24) & 0xff,
+                (unsigned)(ver >> 16) & 0xff);
+        free(py);
+        return PROF_ENOTSUP;
+    }
+
+    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
+    if (!py->threads) {
+        free(py);
+        return PROF_ENOMEM;
+    }
+    *out = py;
+    return 0;
+}
+
+void prof_py_close(struct prof_py *py)
+{
+    if (!py)
+        return;
+    codes_drop(py);
+    while (py->arena) {
+        struct arena_chunk *c = py->arena;
+        py->arena = c->next;
+        free(c);
+    }
+    free(py->strset);
+    free(py->threads);
+    free(py->frames);
+    free(py);
+}
+
+/* ---- sampling ---- */
+
+/* Walk one thread's frame chain from its current _PyCFrame into out[0..MAX_FRAMES). */
+static size_t read_frames(struct prof_py *py, uint64_t cframe, struct prof_py_frame *out)
+{
+    unsigned char cf[PY311_OFF_CFRAME_CURRENT_FRAME + 8];
+    uint64_t fr, fr_addr[MAX_FRAMES], code_addr[MAX_FRAMES], prev_instr[MAX_FRAMES];
+    unsigned char owner[MAX_FRAMES];
+    size_t nf = 0, n = 0;
+
+    if (!cframe || rd(py, cframe, cf, sizeof(cf)) < 0)
+        return 0;
+    fr = get_u64(cf, PY311_OFF_CFRAME_CURRENT_FRAME);
+    /* The cap ends a cycle; a frame pointing at itself or an earlier frame ends it sooner. */
+    while (fr && nf < MAX_FRAMES) {
+        unsigned char f[IFRAME_READ];
+        if (rd(py, fr, f, sizeof(f)) < 0)
+            break;
+        fr_addr[nf] = fr;
+        code_addr[nf] = get_u64(f, PY311_OFF_IFRAME_CODE);
+        prev_instr[nf] = get_u64(f, PY311_OFF_IFRAME_PREV_INSTR);
+        owner[nf] = f[PY311_OFF_IFRAME_OWNER];
+        nf++;
+        uint64_t prev = get_u64(f, PY311_OFF_IFRAME_PREVIOUS);
+        for (size_t k = 0; k < nf && prev; k++)
+            if (fr_addr[k] == prev)
+                prev = 0;
+        fr = prev;
+    }
+    if (!nf)
+        return 0;
+
+    /* All code object headers of the chain in one system call. */
+    unsigned char (*hdrs)[CODE_READ] = py->code_hdrs;
+    struct iovec local[MAX_FRAMES], remote[MAX_FRAMES];
+    for (size_t k = 0; k < nf; k++) {
+        local[k] = (struct iovec){hdrs[k], CODE_READ};
+        remote[k] = (struct iovec){(void *)(uintptr_t)code_addr[k], CODE_READ};
+    }
+    ssize_t got = process_vm_readv(py->pid, local, nf, remote, nf, 0);
+    if (got < 0)
+        got = 0;
+
+    for (size_t k = 0; k < nf; k++) {
+        if ((size_t)got < (k + 1) * CODE_READ) {
+            /* The batch stops at the first failed iovec; retry the rest one by one. */
+            if (rd(py, code_addr[k], hdrs[k], CODE_READ) < 0)
+                continue;
+        }
+        const struct code_entry *c = code_get(py, code_addr[k], hdrs[k]);
+        if (!c)
+            continue;
+        uint64_t code_start = code_addr[k] + PY311_OFF_CODE_CODE_ADAPTIVE;
+        long index = -1;
+        if (prev_instr[k] >= code_start)
+            index = (long)((prev_instr[k] - code_start) / PY311_SIZE_CODEUNIT);
+        /* Incomplete frames (before their RESUME) are not shown by CPython's own tracebacks either. */
+        if (owner[k] != PY311_FRAME_OWNED_BY_GENERATOR && index < (long)c->firsttraceable)
+            continue;
+        out[n].func = c->func;
+        out[n].qualname = c->qual;
+        out[n].file = c->file;
+        out[n].line = line_for(c, index);
+        n++;
+    }
+    return n;
+}
+
+int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, size_t *n)
+{
+    unsigned char rt[PY311_OFF_RUNTIME_INTERP_MAIN + 8];
+    unsigned char gil[PY311_OFF_RUNTIME_GIL_LOCKED + PY311_SIZE_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER];
+    unsigned char is[PY311_OFF_INTERP_THREADS_HEAD + 8];
+    int rc;
+
+    if (!py || !threads || !n)
+        return PROF_EINVAL;
+    *threads = py->threads;
+    *n = 0;
+    if ((rc = rd(py, py->runtime, rt, sizeof(rt))) < 0)
+        return rc == PROF_ESRCH ? rc : PROF_EIO;
+    if ((rc = rd(py, py->runtime + PY311_OFF_RUNTIME_GIL_LAST_HOLDER, gil, sizeof(gil))) < 0)
+        return rc == PROF_ESRCH ? rc : PROF_EIO;
+    uint64_t holder = get_u64(gil, 0);
+    int locked = get_i32(gil, PY311_OFF_RUNTIME_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER) == 1;
+
+    uint64_t interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_MAIN);
+    if (!interp)
+        interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_HEAD);
+    if (!interp)
+        return 0;  /* not initialised yet, or finalised */
+    if ((rc = rd(py, interp, is, sizeof(is))) < 0)
+        return rc == PROF_ESRCH ? rc : PROF_EIO;
+
+    uint64_t ts = get_u64(is, PY311_OFF_INTERP_THREADS_HEAD);
+    size_t nt = 0;
+    while (ts && nt < MAX_THREADS) {
+        unsigned char t[TSTATE_READ];
+        if ((rc = rd(py, ts, t, sizeof(t))) < 0) {
+            if (rc == PROF_ESRCH)
+                return rc;
+            break;  /* a thread state freed under us: keep what we have */
+        }
+        if (nt == py->frames_cap / MAX_FRAMES) {
+            size_t ncap = py->frames_cap ? py->frames_cap * 2 : 16 * MAX_FRAMES;
+            struct prof_py_frame *nfr = realloc(py->frames, ncap * sizeof(*nfr));
+            if (!nfr)
+                return PROF_ENOMEM;
+            py->frames = nfr;
+            py->frames_cap = ncap;
+        }
+        struct prof_py_thread *th = &py->threads[nt];
+        th->tid = (pid_t)get_u64(t, PY311_OFF_TSTATE_NATIVE_THREAD_ID);
+        th->holds_gil = locked && holder == ts;
+        th->nframes = read_frames(py, get_u64(t, PY311_OFF_TSTATE_CFRAME), py->frames + nt * MAX_FRAMES);
+        nt++;
+        uint64_t next = get_u64(t, PY311_OFF_TSTATE_NEXT);
+        if (next == ts)
+            break;
+        ts = next;
+    }
+    /* frames may have moved with realloc: point each thread at its slice only now. */
+    for (size_t i = 0; i < nt; i++)
+        py->threads[i].frames = py->frames + i * MAX_FRAMES;
+    *n = nt;
+    return 0;
+}
+
+void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_len,
+                       uint64_t *mutex, uint64_t *mutex_len)
+{
+    uint64_t base = py ? py->runtime : 0;
+    if (cond)
+        *cond = base ? base + PY311_OFF_RUNTIME_GIL_COND : 0;
+    if (cond_len)
+        *cond_len = PY311_SIZE_GIL_COND;
+    if (mutex)
+        *mutex = base ? base + PY311_OFF_RUNTIME_GIL_MUTEX : 0;
+    if (mutex_len)
+        *mutex_len = PY311_SIZE_GIL_MUTEX;
+}
