@@ -29,12 +29,16 @@ struct prof_unw_snap {
     unsigned char stack[PROF_UNW_STACK_BYTES];
 };
 
+/* frames[0] holds the pc; every later frame holds a return address, kept raw:
+ * the merge subtracts 1 before symbolising it (the call may be the last
+ * instruction of its function). Module indices stay valid for the life of the
+ * unwinder, across invalidations. vDSO frames count as anonymous memory. */
 struct prof_unw_frame {
     uint32_t module;            /* index for prof_unw_module_path; UINT32_MAX = not in a file mapping */
     uint64_t offset;            /* file offset within the module (pc for anonymous memory, e.g. a JIT) */
 };
 
-/* One unwinder per process (address space). 0 or PROF_E*. */
+/* One unwinder per process (address space), used by one thread at a time. 0 or PROF_E*. */
 int prof_unw_open(pid_t pid, struct prof_unw **out);
 void prof_unw_close(struct prof_unw *u);
 /* The address space changed (exec, dlopen/munmap suspected): re-read /proc/PID/maps and drop caches. */

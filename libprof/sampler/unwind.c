@@ -1,0 +1,948 @@
+/* unwind.c: native stacks of a traced thread: a fast register + stack copy while it is stopped, unwound afterwards with libunwind's remote API and our own accessors. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libunwind.h>
+
+#include "prof.h"
+#include "unwind.h"
+
+/*
+ * libunwind exports the .eh_frame_hdr binary search but does not declare it
+ * (it is how libunwind-ptrace finds procedure info). Same symbol that
+ * libunwind-ptrace itself calls; present in libunwind 1.x for x86_64.
+ */
+extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t *di,
+                                              unw_proc_info_t *pi, int need_unwind_info, void *arg);
+
+/* Pointer encodings of .eh_frame_hdr (LSB, "DWARF Extensions"); libunwind's dwarf-eh.h is not installed. */
+#define DW_EH_PE_absptr 0x00
+#define DW_EH_PE_udata2 0x02
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_udata8 0x04
+#define DW_EH_PE_sdata2 0x0a
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_sdata8 0x0c
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+#define DW_EH_PE_omit 0xff
+
+#define MAP_R 1u
+#define MAP_W 2u
+#define MAP_X 4u
+
+/* The contents of a module's file (or of the vDSO), mapped once: the "page
+ * cache" that .eh_frame, .eh_frame_hdr and code reads are served from. */
+struct unw_image {
+    const unsigned char *base;
+    size_t size;
+    int mmapped;                /* 1: munmap, 0: free (vDSO copy) */
+};
+
+/* One loaded copy of an ELF object: consecutive mappings of one file starting
+ * at file offset 0 (or the vDSO). Two dlopens of one file are two instances. */
+struct unw_inst {
+    uint32_t module;            /* path index; UINT32_MAX for the vDSO */
+    uint64_t start;             /* address of the offset-0 mapping */
+    uint64_t first_map;         /* index into maps of that mapping */
+    int loaded;                 /* 0: not tried yet, 1: image (maybe NULL) and di resolved */
+    struct unw_image img;
+    int have_di;
+    unw_dyn_info_t di;
+    uint64_t relro_lo, relro_hi; /* written by the loader then made read-only: the file is stale there */
+    /* No .eh_frame_hdr (gcc -static links without one): our own search table
+     * built from .eh_frame, served to libunwind at a made-up address. */
+    int32_t *synth;             /* pairs (ip - segbase, fde - segbase), sorted, + 8 bytes of padding */
+    size_t synth_bytes;
+    uint64_t synth_id;
+};
+
+struct unw_map {
+    uint64_t start, end, pgoff;
+    uint32_t module;            /* path index, UINT32_MAX if not a file mapping */
+    uint32_t inst;              /* instance index, UINT32_MAX if none */
+    unsigned prot;
+};
+
+struct prof_unw {
+    pid_t pid;
+    unw_addr_space_t as;
+    long pagesize;
+
+    struct unw_map *maps;       /* sorted by start (as in /proc/PID/maps) */
+    size_t nmaps;
+    struct unw_inst *insts;
+    size_t ninsts;
+    size_t last_hit;            /* maps index of the last lookup: most reads hit the same mapping */
+
+    /* Append-only for the life of the unwinder, so that module indices
+     * already handed out stay valid across invalidations. */
+    char **paths;
+    size_t npaths, cappaths;
+
+    struct timespec last_reload;
+    uint64_t next_synth_id;
+};
+
+/* Synthetic tables live above the user address space (kernel half on
+ * x86_64), 4 GiB apart: no target read can ever land there. */
+#define SYNTH_BASE 0xffff800000000000ull
+#define SYNTH_ADDR(id) (SYNTH_BASE + ((uint64_t)(id) << 32))
+
+/* Per-unwind context given to libunwind as the accessors' arg. */
+struct unw_ctx {
+    struct prof_unw *u;
+    const struct prof_unw_snap *snap;
+    uint64_t stack_lo, stack_hi; /* the stack mapping (beyond the copy the stack is stale) */
+    int reloaded;                /* maps re-read during this unwind already */
+};
+
+/* ---- maps ------------------------------------------------------------- */
+
+static uint32_t path_intern(struct prof_unw *u, const char *path)
+{
+    for (size_t i = 0; i < u->npaths; i++)
+        if (strcmp(u->paths[i], path) == 0)
+            return (uint32_t)i;
+    if (u->npaths == u->cappaths) {
+        size_t cap = u->cappaths ? u->cappaths * 2 : 64;
+        char **p = realloc(u->paths, cap * sizeof(*p));
+        if (!p)
+            return UINT32_MAX;
+        u->paths = p;
+        u->cappaths = cap;
+    }
+    char *s = strdup(path);
+    if (!s)
+        return UINT32_MAX;
+    u->paths[u->npaths] = s;
+    return (uint32_t)u->npaths++;
+}
+
+static void image_release(struct unw_image *img)
+{
+    if (!img->base)
+        return;
+    if (img->mmapped)
+        munmap((void *)img->base, img->size);
+    else
+        free((void *)img->base);
+    img->base = NULL;
+    img->size = 0;
+}
+
+static void insts_release(struct unw_inst *insts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        image_release(&insts[i].img);
+        free(insts[i].synth);
+    }
+    free(insts);
+}
+
+static char *read_whole(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r < 0) {
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+        n += (size_t)r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/*
+ * Re-read /proc/PID/maps. When keep is set (a lazy reload for a suspected
+ * dlopen), instances that are still mapped at the same place keep their
+ * image and unwind table; after an exec (keep = 0) everything is dropped.
+ */
+static int maps_load(struct prof_unw *u, int keep)
+{
+    char path[64];
+    size_t len;
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)u->pid);
+    char *text = read_whole(path, &len);
+    if (!text)
+        return errno == ENOENT || errno == ESRCH ? PROF_ESRCH : prof_err_from_errno(errno);
+
+    size_t nlines = 0;
+    for (size_t i = 0; i < len; i++)
+        nlines += text[i] == '\n';
+    struct unw_map *maps = calloc(nlines + 1, sizeof(*maps));
+    struct unw_inst *insts = calloc(nlines + 1, sizeof(*insts));
+    if (!maps || !insts) {
+        free(text);
+        free(maps);
+        free(insts);
+        return PROF_ENOMEM;
+    }
+
+    size_t nm = 0, ni = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        unsigned long long start, end, pgoff;
+        char perms[8];
+        int off = 0;
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &pgoff, &off) < 4)
+            continue;
+        const char *name = off > 0 ? line + off : "";
+        struct unw_map *m = &maps[nm];
+        m->start = start;
+        m->end = end;
+        m->pgoff = pgoff;
+        m->prot = (perms[0] == 'r' ? MAP_R : 0) | (perms[1] == 'w' ? MAP_W : 0) | (perms[2] == 'x' ? MAP_X : 0);
+        m->module = UINT32_MAX;
+        m->inst = UINT32_MAX;
+        if (name[0] == '/') {
+            m->module = path_intern(u, name);
+            /* A mapping at offset 0 starts a new loaded copy; later offsets of
+             * the same file continue the one before. */
+            if (pgoff == 0) {
+                insts[ni] = (struct unw_inst){.module = m->module, .start = start, .first_map = nm};
+                m->inst = (uint32_t)ni++;
+            } else if (ni > 0 && insts[ni - 1].module == m->module) {
+                m->inst = (uint32_t)(ni - 1);
+            }
+        } else if (strcmp(name, "[vdso]") == 0) {
+            insts[ni] = (struct unw_inst){.module = UINT32_MAX, .start = start, .first_map = nm};
+            m->inst = (uint32_t)ni++;
+        }
+        nm++;
+    }
+    free(text);
+
+    if (keep) {
+        /* Carry over what was already read for objects that did not move. */
+        for (size_t i = 0; i < ni; i++)
+            for (size_t j = 0; j < u->ninsts; j++) {
+                struct unw_inst *o = &u->insts[j];
+                if (o->loaded && o->module == insts[i].module && o->start == insts[i].start) {
+                    uint64_t fm = insts[i].first_map;
+                    insts[i] = *o;
+                    insts[i].first_map = fm;
+                    o->img.base = NULL;
+                    o->synth = NULL;
+                    break;
+                }
+            }
+    }
+    insts_release(u->insts, u->ninsts);
+    free(u->maps);
+    u->maps = maps;
+    u->nmaps = nm;
+    u->insts = insts;
+    u->ninsts = ni;
+    u->last_hit = 0;
+    clock_gettime(CLOCK_MONOTONIC, &u->last_reload);
+    return 0;
+}
+
+static struct unw_map *map_find(struct prof_unw *u, uint64_t addr)
+{
+    if (u->nmaps == 0)
+        return NULL;
+    struct unw_map *m = &u->maps[u->last_hit];
+    if (addr >= m->start && addr < m->end)
+        return m;
+    size_t lo = 0, hi = u->nmaps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < u->maps[mid].start)
+            hi = mid;
+        else if (addr >= u->maps[mid].end)
+            lo = mid + 1;
+        else {
+            u->last_hit = mid;
+            return &u->maps[mid];
+        }
+    }
+    return NULL;
+}
+
+/* An ip outside every known mapping: maybe a dlopen since the last read.
+ * At most once per unwind, and not more often than every 50 ms, so that a
+ * garbage return address does not turn every sample into a /proc read. */
+static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
+{
+    struct prof_unw *u = c->u;
+    struct unw_map *m = map_find(u, addr);
+    if (m || c->reloaded)
+        return m;
+    c->reloaded = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (now.tv_sec - u->last_reload.tv_sec) * 1000 + (now.tv_nsec - u->last_reload.tv_nsec) / 1000000;
+    if (ms < 50 || maps_load(u, 1) < 0)
+        return NULL;
+    return map_find(u, addr);
+}
+
+/* ---- module images and unwind tables ---------------------------------- */
+
+static int image_open(struct prof_unw *u, struct unw_inst *in, struct unw_image *img)
+{
+    const struct unw_map *m = &u->maps[in->first_map];
+    if (in->module == UINT32_MAX) {
+        /* The vDSO is a complete ELF image in memory, never on disk: copy it once. */
+        size_t size = m->end - m->start;
+        unsigned char *buf = malloc(size);
+        if (!buf)
+            return PROF_ENOMEM;
+        struct iovec l = {buf, size}, r = {(void *)(uintptr_t)m->start, size};
+        if (process_vm_readv(u->pid, &l, 1, &r, 1, 0) != (ssize_t)size) {
+            free(buf);
+            return PROF_EIO;
+        }
+        *img = (struct unw_image){buf, size, 0};
+        return 0;
+    }
+    /* map_files names the very inode that is mapped (even if deleted or
+     * replaced on disk since); /proc/PID/root/... covers other mount
+     * namespaces when map_files is not permitted. */
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof(p), "/proc/%d/map_files/%llx-%llx", (int)u->pid, (unsigned long long)m->start,
+             (unsigned long long)m->end);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(p, sizeof(p), "/proc/%d/root%s", (int)u->pid, u->paths[in->module]);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        fd = open(u->paths[in->module], O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return prof_err_from_errno(errno);
+    struct stat st;
+    void *base = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED)
+        return PROF_EIO;
+    *img = (struct unw_image){base, (size_t)st.st_size, 1};
+    return 0;
+}
+
+static size_t enc_size(unsigned char enc)
+{
+    if (enc == DW_EH_PE_omit)
+        return 0;
+    switch (enc & 0x0f) {
+    case DW_EH_PE_absptr:
+    case DW_EH_PE_udata8:
+    case DW_EH_PE_sdata8:
+        return 8;
+    case DW_EH_PE_udata4:
+    case DW_EH_PE_sdata4:
+        return 4;
+    case DW_EH_PE_udata2:
+    case DW_EH_PE_sdata2:
+        return 2;
+    }
+    return SIZE_MAX;
+}
+
+static int read_uleb(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Decode a pointer of .eh_frame at image position p, whose target address is
+ * at (for pc-relative encodings). Only what FDE initial locations use. */
+static int read_enc(const unsigned char **p, const unsigned char *end, unsigned char enc, uint64_t at,
+                    uint64_t *v)
+{
+    size_t n = enc_size(enc);
+    if (n == SIZE_MAX || n == 0 || (size_t)(end - *p) < n)
+        return -1;
+    uint64_t x = 0;
+    switch (enc & 0x0f) {
+    case DW_EH_PE_udata2: { uint16_t t; memcpy(&t, *p, 2); x = t; break; }
+    case DW_EH_PE_sdata2: { int16_t t; memcpy(&t, *p, 2); x = (uint64_t)(int64_t)t; break; }
+    case DW_EH_PE_udata4: { uint32_t t; memcpy(&t, *p, 4); x = t; break; }
+    case DW_EH_PE_sdata4: { int32_t t; memcpy(&t, *p, 4); x = (uint64_t)(int64_t)t; break; }
+    default: memcpy(&x, *p, 8); break;
+    }
+    *p += n;
+    switch (enc & 0x70) {
+    case 0x00: break;                  /* absptr */
+    case DW_EH_PE_pcrel: x += at; break;
+    default: return -1;                /* textrel/datarel/funcrel: not used for FDE locations on x86_64 */
+    }
+    *v = x;
+    return 0;
+}
+
+static int synth_cmp(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The pointer encoding a CIE gives its FDEs ('R' augmentation); omit if unparsable. */
+static unsigned char cie_fde_enc(const unsigned char *p, const unsigned char *end)
+{
+    uint32_t len32, id;
+    memcpy(&len32, p, 4);
+    memcpy(&id, p + 4, 4);
+    if (id != 0 || len32 < 5 || len32 > (size_t)(end - p - 4))
+        return DW_EH_PE_omit;
+    const unsigned char *q = p + 8, *next = p + 4 + len32;
+    unsigned char version = *q++;
+    const char *aug = (const char *)q;
+    size_t al = strnlen(aug, (size_t)(next - q));
+    q += al + 1;
+    uint64_t v;
+    if (q >= next || read_uleb(&q, next, &v) < 0 || read_uleb(&q, next, &v) < 0)
+        return DW_EH_PE_omit;
+    if (version == 1)
+        q++;
+    else if (read_uleb(&q, next, &v) < 0)
+        return DW_EH_PE_omit;
+    if (aug[0] != 'z')
+        return DW_EH_PE_absptr;
+    if (read_uleb(&q, next, &v) < 0)
+        return DW_EH_PE_omit;
+    for (size_t k = 1; k < al && q < next; k++) {
+        if (aug[k] == 'R')
+            return *q;
+        if (aug[k] == 'L') {
+            q++;
+        } else if (aug[k] == 'P') {
+            size_t ps = enc_size(*q++);
+            if (ps == SIZE_MAX)
+                return DW_EH_PE_omit;
+            q += ps;
+        }
+    }
+    return DW_EH_PE_absptr;
+}
+
+/* Build the binary search table .eh_frame_hdr would have held: walk every
+ * CIE/FDE of .eh_frame (found through the section headers). */
+static void synth_build(struct prof_unw *u, struct unw_inst *in, uint64_t bias)
+{
+    const unsigned char *b = in->img.base;
+    size_t size = in->img.size;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)b;
+    if (!eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
+        (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum || eh->e_shstrndx >= eh->e_shnum)
+        return;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(b + eh->e_shoff), *ef = NULL;
+    const Elf64_Shdr *str = &sh[eh->e_shstrndx];
+    if (str->sh_offset > size || size - str->sh_offset < str->sh_size)
+        return;
+    for (unsigned i = 0; i < eh->e_shnum && !ef; i++)
+        if (sh[i].sh_type == SHT_PROGBITS && sh[i].sh_name < str->sh_size &&
+            strncmp((const char *)b + str->sh_offset + sh[i].sh_name, ".eh_frame", str->sh_size - sh[i].sh_name) ==
+                0)
+            ef = &sh[i];
+    if (!ef || ef->sh_offset > size || size - ef->sh_offset < ef->sh_size || ef->sh_size < 8)
+        return;
+
+    const unsigned char *sec = b + ef->sh_offset, *end = sec + ef->sh_size;
+    uint64_t secaddr = bias + ef->sh_addr; /* also the table's segbase */
+    size_t cap = 256, n = 0;
+    int32_t *t = malloc(cap * 8 + 8);
+    /* The CIE of the previous FDE: consecutive FDEs usually share one. */
+    const unsigned char *cie_at = NULL;
+    unsigned char fde_enc = DW_EH_PE_omit;
+    for (const unsigned char *p = sec; t && end - p >= 4;) {
+        uint32_t len32;
+        memcpy(&len32, p, 4);
+        if (len32 == 0 || len32 == 0xffffffffu) /* terminator, or 64-bit DWARF (not emitted on x86_64) */
+            break;
+        const unsigned char *rec = p + 4, *next = rec + len32;
+        if (len32 > (size_t)(end - rec) || len32 < 4)
+            break;
+        uint32_t id;
+        memcpy(&id, rec, 4);
+        const unsigned char *q = rec + 4;
+        if (id == 0)
+            goto skip;
+        {
+            /* ld merges identical CIEs, so an FDE's CIE may be far before it. */
+            if (id > (size_t)(rec - sec) || (size_t)(end - (rec - id)) < 8)
+                goto skip;
+            const unsigned char *cie = rec - id;
+            if (cie != cie_at) {
+                cie_at = cie;
+                fde_enc = cie_fde_enc(cie, end);
+            }
+            if (fde_enc == DW_EH_PE_omit)
+                goto skip;
+            uint64_t pc;
+            if (read_enc(&q, next, fde_enc, secaddr + (uint64_t)(q - sec), &pc) < 0 || pc == 0)
+                goto skip;
+            int64_t ipo = (int64_t)(pc - secaddr), fo = (int64_t)(p - sec);
+            if (ipo < INT32_MIN || ipo > INT32_MAX)
+                goto skip;
+            if (n == cap) {
+                int32_t *nt = realloc(t, cap * 2 * 8 + 8);
+                if (!nt) {
+                    free(t);
+                    t = NULL;
+                    break;
+                }
+                t = nt;
+                cap *= 2;
+            }
+            t[2 * n] = (int32_t)ipo;
+            t[2 * n + 1] = (int32_t)fo;
+            n++;
+        }
+    skip:
+        p = next;
+    }
+    if (!t || n == 0) {
+        free(t);
+        return;
+    }
+    qsort(t, n, 8, synth_cmp);
+    memset(&t[2 * n], 0, 8);
+    in->synth = t;
+    in->synth_bytes = n * 8;
+    in->synth_id = ++u->next_synth_id;
+    in->di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+    in->di.u.rti.segbase = secaddr;
+    in->di.u.rti.table_data = SYNTH_ADDR(in->synth_id);
+    in->di.u.rti.table_len = n * 8 / sizeof(unw_word_t);
+    in->have_di = 1;
+}
+
+/* Resolve an instance once: its image, load bias, RELRO range and the
+ * .eh_frame_hdr search table (as target addresses, served back to libunwind
+ * from the image by access_mem), else one built from .eh_frame. Without
+ * either have_di stays 0 and libunwind falls back to frame pointers. */
+static void inst_load(struct prof_unw *u, struct unw_inst *in)
+{
+    in->loaded = 1;
+    if (image_open(u, in, &in->img) < 0)
+        return;
+    const unsigned char *b = in->img.base;
+    size_t size = in->img.size;
+    if (size < sizeof(Elf64_Ehdr))
+        return;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)b;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+        eh->e_phoff > size || (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum)
+        return;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(b + eh->e_phoff);
+    const Elf64_Phdr *first = NULL, *hdr = NULL, *relro = NULL;
+    uint64_t lo = UINT64_MAX, hi = 0, page = (uint64_t)u->pagesize;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD) {
+            if (!first || ph[i].p_offset < first->p_offset)
+                first = &ph[i];
+            if (ph[i].p_vaddr < lo)
+                lo = ph[i].p_vaddr;
+            if (ph[i].p_vaddr + ph[i].p_memsz > hi)
+                hi = ph[i].p_vaddr + ph[i].p_memsz;
+        } else if (ph[i].p_type == PT_GNU_EH_FRAME) {
+            hdr = &ph[i];
+        } else if (ph[i].p_type == PT_GNU_RELRO) {
+            relro = &ph[i];
+        }
+    }
+    if (!first || first->p_offset >= page)
+        return;
+    /* The offset-0 mapping holds the first PT_LOAD's page: that fixes the bias
+     * (0 for ET_EXEC, the load address for PIE and shared objects). */
+    uint64_t bias = in->start - (first->p_vaddr & ~(page - 1));
+    if (relro) {
+        in->relro_lo = bias + relro->p_vaddr;
+        in->relro_hi = in->relro_lo + relro->p_memsz;
+    }
+    memset(&in->di, 0, sizeof(in->di));
+    in->di.start_ip = bias + lo;
+    in->di.end_ip = bias + hi;
+    const unsigned char *h = hdr && hdr->p_offset <= size && size - hdr->p_offset >= 4 ? b + hdr->p_offset : NULL;
+    size_t s1 = h ? enc_size(h[1]) : SIZE_MAX, s2 = h ? enc_size(h[2]) : SIZE_MAX;
+    if (!h || h[0] != 1 /* version */ || h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4) || s1 == SIZE_MAX ||
+        s2 == 0 || s2 == SIZE_MAX || hdr->p_offset + 4 + s1 + s2 > size) {
+        synth_build(u, in, bias);
+        return;
+    }
+    uint64_t fde_count = 0;
+    if (s2 == 8)
+        memcpy(&fde_count, h + 4 + s1, 8);
+    else if (s2 == 4) {
+        uint32_t v;
+        memcpy(&v, h + 4 + s1, 4);
+        fde_count = v;
+    } else {
+        uint16_t v;
+        memcpy(&v, h + 4 + s1, 2);
+        fde_count = v;
+    }
+    if (fde_count == 0 || fde_count > (size - hdr->p_offset) / 8)
+        return;
+    in->di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+    in->di.u.rti.name_ptr = 0;
+    /* For the search table, "data-relative" means relative to .eh_frame_hdr. */
+    in->di.u.rti.segbase = bias + hdr->p_vaddr;
+    in->di.u.rti.table_data = bias + hdr->p_vaddr + 4 + s1 + s2;
+    in->di.u.rti.table_len = fde_count * 8 / sizeof(unw_word_t);
+    in->have_di = 1;
+}
+
+/* ---- libunwind accessors ---------------------------------------------- */
+
+static int live_read(struct prof_unw *u, uint64_t addr, unw_word_t *val)
+{
+    struct iovec l = {val, sizeof(*val)}, r = {(void *)(uintptr_t)addr, sizeof(*val)};
+    return process_vm_readv(u->pid, &l, 1, &r, 1, 0) == (ssize_t)sizeof(*val) ? 0 : -UNW_EINVAL;
+}
+
+static int synth_read(struct prof_unw *u, uint64_t addr, unw_word_t *val)
+{
+    uint64_t id = (addr - SYNTH_BASE) >> 32, off = addr & 0xffffffffu;
+    for (size_t i = 0; i < u->ninsts; i++) {
+        struct unw_inst *in = &u->insts[i];
+        if (in->synth && in->synth_id == id) {
+            if (off >= in->synth_bytes)
+                return -UNW_EINVAL;
+            memcpy(val, (const unsigned char *)in->synth + off, sizeof(*val)); /* padded by 8 */
+            return 0;
+        }
+    }
+    return -UNW_EINVAL;
+}
+
+static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
+{
+    (void)as;
+    struct unw_ctx *c = arg;
+    const struct prof_unw_snap *s = c->snap;
+    if (write)
+        return -UNW_EINVAL;
+    if (addr >= SYNTH_BASE)
+        return synth_read(c->u, addr, val);
+    if (addr >= s->sp && addr - s->sp <= s->len && s->len - (addr - s->sp) >= sizeof(*val)) {
+        memcpy(val, s->stack + (addr - s->sp), sizeof(*val));
+        return 0;
+    }
+    /* The rest of the stack kept changing after the copy: refuse rather than
+     * splice another moment's frames into this one. */
+    if (addr >= c->stack_lo && addr < c->stack_hi)
+        return -UNW_EINVAL;
+    struct prof_unw *u = c->u;
+    struct unw_map *m = map_find(u, addr);
+    if (m && m->inst != UINT32_MAX && !(m->prot & MAP_W)) {
+        struct unw_inst *in = &u->insts[m->inst];
+        if (!in->loaded)
+            inst_load(u, in);
+        uint64_t off = addr - m->start + m->pgoff;
+        if (in->img.base && !(addr >= in->relro_lo && addr < in->relro_hi) && off < in->img.size &&
+            in->img.size - off >= sizeof(*val)) {
+            memcpy(val, in->img.base + off, sizeof(*val));
+            return 0;
+        }
+    }
+    /* Writable or anonymous memory (a personality pointer, JIT code): read it
+     * live; rare, since libunwind caches the register rules per ip. */
+    if (!m)
+        return -UNW_EINVAL;
+    return live_read(u, addr, val);
+}
+
+static int acc_access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
+{
+    (void)as;
+    const struct user_regs_struct *r = &((struct unw_ctx *)arg)->snap->regs;
+    if (write)
+        return -UNW_EREADONLYREG;
+    switch (reg) {
+    case UNW_X86_64_RAX: *val = r->rax; break;
+    case UNW_X86_64_RDX: *val = r->rdx; break;
+    case UNW_X86_64_RCX: *val = r->rcx; break;
+    case UNW_X86_64_RBX: *val = r->rbx; break;
+    case UNW_X86_64_RSI: *val = r->rsi; break;
+    case UNW_X86_64_RDI: *val = r->rdi; break;
+    case UNW_X86_64_RBP: *val = r->rbp; break;
+    case UNW_X86_64_RSP: *val = r->rsp; break;
+    case UNW_X86_64_R8: *val = r->r8; break;
+    case UNW_X86_64_R9: *val = r->r9; break;
+    case UNW_X86_64_R10: *val = r->r10; break;
+    case UNW_X86_64_R11: *val = r->r11; break;
+    case UNW_X86_64_R12: *val = r->r12; break;
+    case UNW_X86_64_R13: *val = r->r13; break;
+    case UNW_X86_64_R14: *val = r->r14; break;
+    case UNW_X86_64_R15: *val = r->r15; break;
+    case UNW_X86_64_RIP: *val = r->rip; break;
+    default:
+        return -UNW_EBADREG;
+    }
+    return 0;
+}
+
+static int acc_access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg)
+{
+    (void)as, (void)reg, (void)val, (void)write, (void)arg;
+    return -UNW_EBADREG;
+}
+
+static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need_unwind_info,
+                              void *arg)
+{
+    struct unw_ctx *c = arg;
+    struct unw_map *m = map_find_reload(c, ip);
+    if (!m || m->inst == UINT32_MAX)
+        return -UNW_ENOINFO;
+    struct unw_inst *in = &c->u->insts[m->inst];
+    if (!in->loaded)
+        inst_load(c->u, in);
+    if (!in->have_di || ip < in->di.start_ip || ip >= in->di.end_ip)
+        return -UNW_ENOINFO;
+    return _Ux86_64_dwarf_search_unwind_table(as, ip, &in->di, pi, need_unwind_info, arg);
+}
+
+/* Only called for dynamically registered unwind info, which we never report;
+ * libunwind frees the DWARF info of table lookups itself. */
+static void acc_put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
+{
+    (void)as, (void)pi, (void)arg;
+}
+
+static int acc_get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *arg)
+{
+    (void)as, (void)addr, (void)arg;
+    return -UNW_ENOINFO;
+}
+
+static int acc_resume(unw_addr_space_t as, unw_cursor_t *cur, void *arg)
+{
+    (void)as, (void)cur, (void)arg;
+    return -UNW_EINVAL;
+}
+
+static int acc_get_proc_name(unw_addr_space_t as, unw_word_t addr, char *buf, size_t len, unw_word_t *off,
+                             void *arg)
+{
+    (void)as, (void)addr, (void)buf, (void)len, (void)off, (void)arg;
+    return -UNW_ENOINFO; /* names are the merge's job */
+}
+
+static unw_accessors_t accessors = {
+    .find_proc_info = acc_find_proc_info,
+    .put_unwind_info = acc_put_unwind_info,
+    .get_dyn_info_list_addr = acc_get_dyn_info_list_addr,
+    .access_mem = acc_access_mem,
+    .access_reg = acc_access_reg,
+    .access_fpreg = acc_access_fpreg,
+    .resume = acc_resume,
+    .get_proc_name = acc_get_proc_name,
+};
+
+/* ---- public API ------------------------------------------------------- */
+
+int prof_unw_open(pid_t pid, struct prof_unw **out)
+{
+    if (pid <= 0 || !out)
+        return PROF_EINVAL;
+    struct prof_unw *u = calloc(1, sizeof(*u));
+    if (!u)
+        return PROF_ENOMEM;
+    u->pid = pid;
+    u->pagesize = sysconf(_SC_PAGESIZE);
+    if (u->pagesize <= 0)
+        u->pagesize = 4096;
+    int rc = maps_load(u, 0);
+    if (rc < 0) {
+        prof_unw_close(u);
+        return rc;
+    }
+    u->as = unw_create_addr_space(&accessors, 0);
+    if (!u->as) {
+        prof_unw_close(u);
+        return PROF_ENOMEM;
+    }
+    /* The register rules per ip are cached in the address space: after
+     * warm-up a step needs no .eh_frame lookup at all. */
+    unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+    *out = u;
+    return 0;
+}
+
+void prof_unw_close(struct prof_unw *u)
+{
+    if (!u)
+        return;
+    if (u->as)
+        unw_destroy_addr_space(u->as);
+    insts_release(u->insts, u->ninsts);
+    free(u->maps);
+    for (size_t i = 0; i < u->npaths; i++)
+        free(u->paths[i]);
+    free(u->paths);
+    free(u);
+}
+
+void prof_unw_invalidate(struct prof_unw *u)
+{
+    if (!u)
+        return;
+    /* After an exec nothing cached may be trusted: the same addresses now
+     * hold other code. A failed read (the process is gone) leaves no maps. */
+    if (maps_load(u, 0) < 0) {
+        insts_release(u->insts, u->ninsts);
+        free(u->maps);
+        u->insts = NULL;
+        u->maps = NULL;
+        u->ninsts = u->nmaps = 0;
+        u->last_hit = 0;
+    }
+    if (u->as)
+        unw_flush_cache(u->as, 0, 0);
+}
+
+int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
+{
+    if (!u || !snap)
+        return PROF_EINVAL;
+    if (ptrace(PTRACE_GETREGS, tid, NULL, &snap->regs) < 0)
+        return errno == ESRCH ? PROF_ESRCH : PROF_EIO;
+    snap->tid = tid;
+    snap->sp = snap->regs.rsp;
+    snap->len = 0;
+
+    /*
+     * One remote iovec per page: process_vm_readv stops at the first element
+     * it cannot read, so the copy ends exactly at the top of the stack's
+     * mapping without knowing where that is (no /proc read here: the thread
+     * is stopped while we work).
+     */
+    uint64_t page = (uint64_t)u->pagesize;
+    struct iovec remote[PROF_UNW_STACK_BYTES / 4096 + 2];
+    size_t nr = 0, want = PROF_UNW_STACK_BYTES;
+    uint64_t a = snap->sp;
+    while (want > 0 && nr < sizeof(remote) / sizeof(remote[0])) {
+        uint64_t chunk = page - (a & (page - 1));
+        if (chunk > want)
+            chunk = want;
+        remote[nr].iov_base = (void *)(uintptr_t)a;
+        remote[nr].iov_len = chunk;
+        nr++;
+        a += chunk;
+        want -= chunk;
+    }
+    struct iovec local = {snap->stack, PROF_UNW_STACK_BYTES - want};
+    ssize_t r = process_vm_readv(tid, &local, 1, remote, nr, 0);
+    if (r < 0) {
+        if (errno == ESRCH)
+            return PROF_ESRCH;
+        /* An unreadable sp: the pc alone is still a sample. */
+        return errno == EFAULT ? 0 : PROF_EIO;
+    }
+    snap->len = (size_t)r;
+    return 0;
+}
+
+static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
+{
+    struct unw_map *m = map_find_reload(c, ip);
+    if (m && m->module != UINT32_MAX) {
+        f->module = m->module;
+        f->offset = ip - m->start + m->pgoff;
+    } else {
+        f->module = UINT32_MAX;
+        f->offset = ip;
+    }
+}
+
+int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
+                    size_t cap, size_t *n)
+{
+    if (!u || !snap || !frames || !n || cap == 0)
+        return PROF_EINVAL;
+    *n = 0;
+    struct unw_ctx c = {.u = u, .snap = snap};
+    struct unw_map *sm = map_find(u, snap->sp);
+    if (sm) {
+        c.stack_lo = sm->start;
+        c.stack_hi = sm->end;
+    } else {
+        /* A thread started after the maps were read: its stack is not
+         * listed; treat the usual thread-stack span around sp as stale. */
+        c.stack_lo = snap->sp > 65536 ? snap->sp - 65536 : 0;
+        c.stack_hi = snap->sp + 8 * 1024 * 1024;
+    }
+
+    unw_cursor_t cur;
+    if (unw_init_remote(&cur, u->as, &c) < 0) {
+        frame_of(&c, snap->regs.rip, &frames[0]);
+        *n = 1;
+        return 0;
+    }
+    size_t k = 0;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+            break;
+        /* Frames after the first hold return addresses, kept raw. */
+        frame_of(&c, ip, &frames[k++]);
+    } while (k < cap && unw_step(&cur) > 0);
+    if (k == 0) {
+        frame_of(&c, snap->regs.rip, &frames[0]);
+        k = 1;
+    }
+    *n = k;
+    return 0;
+}
+
+const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module)
+{
+    if (!u || module >= u->npaths)
+        return NULL;
+    return u->paths[module];
+}

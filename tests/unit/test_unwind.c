@@ -1,0 +1,307 @@
+/* test_unwind.c: the native unwinder against fixtures whose threads sit in known stacks, dynamic and static. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/elfsym.h"
+#include "prof.h"
+#include "unwind.h"
+
+#define FIXTURES POOLPROF_BUILD_DIR "/tests/fixtures/"
+#define MAX_NAMES 64
+
+struct fixture {
+    pid_t pid;
+    pid_t reader;               /* the thread blocked in read(2) */
+};
+
+/* First word of /proc/PID/task/TID/syscall: a syscall number, or "running". */
+static void task_syscall(pid_t pid, pid_t tid, char *line, size_t len)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+    FILE *fp = fopen(path, "r");
+    line[0] = '\0';
+    if (fp) {
+        if (!fgets(line, (int)len, fp))
+            line[0] = '\0';
+        fclose(fp);
+    }
+}
+
+/* Start a known_stack fixture, wait for "ready" and for its second thread to sit in read(2). */
+static void fixture_start(const char *name, struct fixture *f)
+{
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        /* A failed assertion ends the test process: take the fixture along. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(name, name, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char buf[16] = {0};
+    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "fixture %s did not start", name);
+    close(out[0]);
+    cr_assert_str_eq(buf, "ready\n");
+    f->pid = pid;
+    f->reader = 0;
+
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && atoi(de->d_name) != pid)
+            f->reader = atoi(de->d_name);
+    closedir(d);
+    cr_assert_gt(f->reader, 0, "no second thread");
+
+    /* main spins in level_c once "ready" is written; syscall 0 is read on
+     * x86_64: wait until the reader is inside it. */
+    for (int i = 0; i < 500; i++) {
+        char a[256];
+        task_syscall(pid, f->reader, a, sizeof(a));
+        if (strncmp(a, "0 ", 2) == 0)
+            return;
+        usleep(10000);
+    }
+    cr_assert_fail("the fixture's threads never reached their known stacks");
+}
+
+static void fixture_stop(struct fixture *f)
+{
+    kill(f->pid, SIGKILL);
+    /* The leader is reaped only after its traced threads: reap those too. */
+    pid_t r;
+    while ((r = waitpid(-1, NULL, __WALL)) > 0 && r != f->pid)
+        ;
+}
+
+static void seize(pid_t tid)
+{
+    cr_assert_eq(ptrace(PTRACE_SEIZE, tid, NULL, NULL), 0, "PTRACE_SEIZE %d: %s", (int)tid, strerror(errno));
+}
+
+/* Stop tid, copy its registers and stack, resume it. */
+static void sample(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
+{
+    int st;
+    cr_assert_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+    cr_assert_eq(waitpid(tid, &st, __WALL), tid);
+    cr_assert(WIFSTOPPED(st), "tid %d not stopped (status %#x)", (int)tid, st);
+    cr_assert_eq(prof_unw_capture(u, tid, snap), 0);
+    cr_assert_eq(ptrace(PTRACE_CONT, tid, NULL, NULL), 0);
+}
+
+/* Function names of the frames, innermost first; "?" where unknown. Return
+ * addresses (every frame but the first) are looked up at ip - 1, as the merge does. */
+static size_t symbolise(struct prof_unw *u, const struct prof_unw_frame *fr, size_t n, const char **names)
+{
+    for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
+        names[i] = "?";
+        const char *path = prof_unw_module_path(u, fr[i].module);
+        struct prof_elf *e;
+        if (!path || prof_elf_open(path, &e) != 0)
+            continue;
+        uint64_t va, off;
+        const char *name;
+        if (prof_elf_offset_to_vaddr(e, fr[i].offset - (i > 0), &va) == 0 &&
+            prof_elf_symbolize(e, va, &name, &off) == 0)
+            names[i] = strdup(name);
+        prof_elf_close(e);
+    }
+    return n < MAX_NAMES ? n : MAX_NAMES;
+}
+
+static void names_free(const char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], "?") != 0)
+            free((char *)names[i]);
+}
+
+static char *names_join(const char **names, size_t n)
+{
+    static char buf[4096];
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        strncat(buf, names[i], sizeof(buf) - strlen(buf) - 4);
+        if (i + 1 < n)
+            strncat(buf, " <- ", sizeof(buf) - strlen(buf) - 1);
+    }
+    return buf;
+}
+
+/* want[] appear in this order (innermost first), want[0] being frame `first` or later. */
+static int in_order(const char **names, size_t n, const char *const *want, size_t nwant)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w < nwant; i++)
+        if (strcmp(names[i], want[w]) == 0)
+            w++;
+    return w == nwant;
+}
+
+static void unwind_and_check(struct prof_unw *u, const struct prof_unw_snap *snap, const char *const *want,
+                             size_t nwant, int innermost)
+{
+    struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
+    size_t n = 0;
+    const char *names[MAX_NAMES];
+    cr_assert_eq(prof_unw_unwind(u, snap, fr, PROF_UNW_MAX_FRAMES, &n), 0);
+    cr_assert_geq(n, 1);
+    size_t k = symbolise(u, fr, n, names);
+    cr_assert(in_order(names, k, want, nwant), "stack %s lacks the expected frames", names_join(names, k));
+    if (innermost)
+        cr_assert_str_eq(names[0], want[0], "innermost frame %s, stack %s", names[0], names_join(names, k));
+    names_free(names, k);
+}
+
+static const char *const spinning[] = {"level_c", "level_b", "level_a", "main"};
+static const char *const reading[] = {"blocked_in_read", "thread_main"};
+
+static void known_stacks(const char *fixture)
+{
+    struct fixture f;
+    fixture_start(fixture, &f);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
+    seize(f.pid);
+    seize(f.reader);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    cr_assert_not_null(snap);
+
+    /* Several samples each: the first fills libunwind's caches, the later ones use them. */
+    for (int i = 0; i < 20; i++) {
+        sample(u, f.pid, snap);
+        cr_assert_gt(snap->len, 0);
+        unwind_and_check(u, snap, spinning, 4, 1);
+        sample(u, f.reader, snap);
+        unwind_and_check(u, snap, reading, 2, 0);
+    }
+
+    /* After an invalidation (what the sampler does on exec) everything is read again. */
+    prof_unw_invalidate(u);
+    sample(u, f.pid, snap);
+    unwind_and_check(u, snap, spinning, 4, 1);
+
+    free(snap);
+    prof_unw_close(u);
+    fixture_stop(&f);
+}
+
+Test(unwind, dynamic_known_stacks, .timeout = 30)
+{
+    known_stacks(FIXTURES "known_stack");
+}
+
+Test(unwind, static_known_stacks, .timeout = 30)
+{
+    known_stacks(FIXTURES "static_known_stack");
+}
+
+Test(unwind, frames_name_file_offsets)
+{
+    struct fixture f;
+    fixture_start(FIXTURES "known_stack", &f);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
+    seize(f.pid);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    sample(u, f.pid, snap);
+    struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
+    size_t n;
+    cr_assert_eq(prof_unw_unwind(u, snap, fr, PROF_UNW_MAX_FRAMES, &n), 0);
+    /* The pc is in the executable's text, as a file offset. */
+    const char *path = prof_unw_module_path(u, fr[0].module);
+    cr_assert_not_null(path);
+    cr_assert(strstr(path, "/known_stack") != NULL, "pc in %s", path);
+    cr_assert_lt(fr[0].offset, 1u << 24, "a file offset, not an address");
+    cr_assert_null(prof_unw_module_path(u, UINT32_MAX));
+    /* A capped unwind stops at the cap. */
+    cr_assert_eq(prof_unw_unwind(u, snap, fr, 2, &n), 0);
+    cr_assert_eq(n, 2);
+    free(snap);
+    prof_unw_close(u);
+    fixture_stop(&f);
+}
+
+Test(unwind, errors)
+{
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(0, &u), PROF_EINVAL);
+    /* A pid that does not exist: fork a child and reap it. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    cr_assert_eq(prof_unw_open(pid, &u), PROF_ESRCH);
+    cr_assert_eq(prof_unw_open(getpid(), &u), 0);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    /* Not traced by us: no registers. */
+    cr_assert_eq(prof_unw_capture(u, pid, snap), PROF_ESRCH);
+    free(snap);
+    prof_unw_close(u);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Not a benchmark (bench/unwind_micro.c is): a loose bound that catches a
+ * /proc read or an allocation creeping into the stop window. */
+Test(unwind, stop_window_is_short, .timeout = 60)
+{
+    struct fixture f;
+    fixture_start(FIXTURES "known_stack", &f);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
+    seize(f.pid);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    enum { N = 200 };
+    static uint64_t t[N];
+    for (int i = 0; i < N; i++) {
+        int st;
+        cr_assert_eq(ptrace(PTRACE_INTERRUPT, f.pid, NULL, NULL), 0);
+        cr_assert_eq(waitpid(f.pid, &st, __WALL), f.pid);
+        uint64_t t0 = now_ns();
+        cr_assert_eq(prof_unw_capture(u, f.pid, snap), 0);
+        t[i] = now_ns() - t0;
+        cr_assert_eq(ptrace(PTRACE_CONT, f.pid, NULL, NULL), 0);
+    }
+    qsort(t, N, sizeof(t[0]), cmp_u64);
+    cr_log_info("capture p50 %llu ns", (unsigned long long)t[N / 2]);
+    cr_assert_lt(t[N / 2], 500000, "capture p50 %llu ns", (unsigned long long)t[N / 2]);
+    free(snap);
+    prof_unw_close(u);
+    fixture_stop(&f);
+}
