@@ -5,5 +5,6 @@
 /* argv[0] is the command name; the return value is poolprof's exit status. */
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -81,6 +82,44 @@ uint64_t monitor_realtime_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* Exits the sampler thread reaped for us (see monitor_child_reaped). */
+static pthread_mutex_t handed_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { pid_t pid; int status; uint64_t t; } handed[256];
+static size_t nhanded;
+
+void monitor_child_reaped(void *ctx, pid_t pid, int status)
+{
+    (void)ctx;
+    pthread_mutex_lock(&handed_mu);
+    if (nhanded < sizeof handed / sizeof *handed)
+        handed[nhanded++] = (typeof(handed[0])){pid, status, monitor_now_ns()};
+    pthread_mutex_unlock(&handed_mu);
+}
+
+void monitor_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+/* Attach: the root is someone else's child; it has ended once it is gone or a zombie. */
+static int root_ended(pid_t root)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)root);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
 }
 
 void monitor_forward_signal(int sig)
@@ -858,27 +897,67 @@ static void scan(int procfd, int filesfd, uint64_t t)
  */
 static void reap(const struct monitor_opts *o, struct monitor_result *res, int *root_done, uint64_t t)
 {
+    pthread_mutex_lock(&handed_mu);
+    for (size_t i = 0; i < nhanded; i++) {
+        pid_t pid = handed[i].pid;
+        struct mproc *p = rec_err ? NULL : proc_find(pid, NULL);
+        out("Z t=%llu pid=%d status=%d\n", (unsigned long long)handed[i].t, (int)pid, handed[i].status);
+        if (p)
+            p->dead = 1;
+        if (pid == o->root && !o->attached) {
+            res->root_status = handed[i].status;
+            res->root_end_ns = handed[i].t;
+            *root_done = 1;
+        }
+    }
+    nhanded = 0;
+    pthread_mutex_unlock(&handed_mu);
+    size_t next = 0; /* per-pid pass, once P_ALL shows a tracee's ptrace stop */
     for (;;) {
         siginfo_t si;
         si.si_pid = 0;
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+        /*
+         * The sampler thread traces our children, and a tracer in the parent's own
+         * thread group makes the parent see their ptrace stops too: look without
+         * consuming (WNOWAIT) and take only exits, never a stop that is the tracer's.
+         */
+        int r0;
+        if (next == 0)
+            r0 = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD);
+        else if (next <= nprocs)
+            r0 = waitid(P_PID, (id_t)procs[next - 1]->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WNOTHREAD);
+        else
+            return;
+        if (r0 < 0) {
             if (errno == EINTR)
                 continue;
-            return;
+            if (next == 0)
+                return;
+            next++;
+            continue;
         }
-        if (si.si_pid == 0)
-            return;
+        if (si.si_pid == 0 || (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED)) {
+            if (next == 0 && si.si_pid == 0)
+                return;
+            next++;
+            continue;
+        }
         pid_t pid = si.si_pid;
         struct mproc *p = rec_err ? NULL : proc_find(pid, NULL);
         if (p)
             proc_sample_threads(p, t);
         int status;
         pid_t r;
+        /* A zombie: this wait can only return its exit. */
         do
-            r = waitpid(pid, &status, WNOHANG);
+            r = waitpid(pid, &status, WNOHANG | __WNOTHREAD);
         while (r < 0 && errno == EINTR);
-        if (r != pid)
-            return;
+        if (r != pid) {
+            if (next == 0)
+                return;
+            next++;
+            continue;
+        }
         out("Z t=%llu pid=%d status=%d\n", (unsigned long long)t, (int)pid, status);
         if (p)
             p->dead = 1;
@@ -965,9 +1044,16 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
 
     for (;;) {
         t = monitor_now_ns();
-        forward_signals(o->root, root_done);
+        if (stop_requested || (o->deadline_ns && t >= o->deadline_ns))
+            break;
+        if (!o->attached)
+            forward_signals(o->root, root_done);
         int was_done = root_done;
         reap(o, res, &root_done, t);
+        if (o->attached && !root_done && root_ended(o->root)) {
+            root_done = 1;
+            res->root_end_ns = t;
+        }
         if (rec_err) {
             if (root_done)
                 break;
@@ -1004,6 +1090,8 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
                 break;
         }
         uint64_t d = next_sample < next_scan ? next_sample : next_scan;
+        if (o->deadline_ns && o->deadline_ns < d)
+            d = o->deadline_ns;
         struct timespec ts = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
         /* EINTR (a signal to forward) just wakes us early. */
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);

@@ -12,6 +12,8 @@ struct monitor_opts {
     const char *root_exe;      /* resolved path, used when /proc no longer shows it */
     char *const *root_argv;    /* what was exec'd, same fallback */
     int root_static;
+    int attached;              /* poolprof attach: the root is not our child; it ends when /proc loses it */
+    uint64_t deadline_ns;      /* stop watching at this CLOCK_MONOTONIC time (0: none) */
 };
 
 struct monitor_result {
@@ -29,6 +31,13 @@ int monitor_open(const char *rundir, int interval_ms);
  * outcome is in *res. Never fails because of the target's races.
  */
 int monitor_run(const struct monitor_opts *o, struct monitor_result *res);
+
+/* Thread-safe: the sampler's wait reaped pid, a child of ours, with this raw status
+ * (a tracer in our own process reaps our children): the monitor treats it as its own reap. */
+void monitor_child_reaped(void *ctx, pid_t pid, int status);
+
+/* Async-signal-safe: stop watching at the next wake-up (attach: duration over, Ctrl-C). */
+void monitor_request_stop(void);
 
 /* Async-signal-safe: ask the monitor to forward sig to the root at its next wake-up. */
 void monitor_forward_signal(int sig);

@@ -15,6 +15,7 @@ static int cmd_version(int argc, char **argv);
 
 static const struct cmd commands[] = {
     {"run", cmd_run, "run a command under the profiler and report per-stage verdicts"},
+    {"attach", cmd_attach, "profile a running process and its descendants, then detach and report"},
     {"report", cmd_report, "merge a run directory again and render its report"},
     {"help", cmd_help, "show this help, or a command's help (poolprof help run)"},
     {"version", cmd_version, "print the version"},

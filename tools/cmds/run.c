@@ -22,14 +22,12 @@
 #include "core/report.h"
 #include "core/rundir.h"
 #include "monitor.h"
+#include "sampler/sampler.h"
+#include "session.h"
 #include "prof.h"
 
 extern char **environ;
 
-#define DEFAULT_INTERVAL_MS 20
-#define EXIT_USAGE 2
-#define EXIT_NOTFOUND 127
-#define RUN_JSON_RESERVE (16 * 1024) /* far more than run.json needs, unless the command line is huge */
 
 /*
  * Signals poolprof forwards to the target; SIGPIPE, which it ignores for
@@ -39,42 +37,29 @@ extern char **environ;
 static const int handled[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGCHLD};
 #define NHANDLED (sizeof handled / sizeof *handled)
 
-struct run {
-    const char *out_dir;     /* -o as given */
-    const char *json_path;
-    int force;
-    int interval_ms;
-    char **cmd;              /* argv of the target */
-    char exe[PATH_MAX];      /* resolved program */
-    int is_static;
-    char shim[PATH_MAX];     /* absolute path of libprof.so, "" when not found */
-    char rundir[PATH_MAX];
-    int rundir_created;
-    char cwd[PATH_MAX];
-    struct prof_machine machine;
-    pid_t root;
-    uint64_t start_ns, start_realtime_ns, end_ns;
-    int done;
-    int status;
-    int recording_error;
-};
-
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: poolprof run [-o RUNDIR] [--json FILE] [--force] [--interval MS] -- CMD [ARGS...]\n"
+            "usage: poolprof run [-o RUNDIR] [--json FILE] [--force] [--interval MS] [--rate HZ]\n"
+            "                    [--stacks native,python|native|python|none] [--no-sample] [--no-preload]\n"
+            "                    -- CMD [ARGS...]\n"
             "\n"
             "Run CMD with the profiling shim preloaded into it and every descendant, watch the\n"
-            "process tree from /proc, then merge the run into a report (terminal summary on stderr).\n"
+            "process tree from /proc and sample it with ptrace, then merge the run into a report\n"
+            "(terminal summary on stderr).\n"
             "\n"
             "  -o, --output RUNDIR  run directory (default ./poolprof-YYYYmmdd-HHMMSS)\n"
             "  --json FILE          also write the report (schema %s) to FILE\n"
             "  --force              reuse a non-empty RUNDIR (its previous run files are removed)\n"
             "  --interval MS        memory sampling interval in milliseconds (default %d)\n"
+            "  --rate HZ            sampler ticks per second, jittered +-20%% (default %d)\n"
+            "  --stacks LIST        stacks the sampler takes (default native,python)\n"
+            "  --no-sample          do not run the ptrace sampler (the shim and /proc only)\n"
+            "  --no-preload         do not preload the shim (the sampler and /proc only)\n"
             "  -h, --help           this help\n"
             "\n"
             "poolprof exits with CMD's status (128+N when CMD was killed by signal N).\n",
-            PROF_REPORT_SCHEMA, DEFAULT_INTERVAL_MS);
+            PROF_REPORT_SCHEMA, DEFAULT_INTERVAL_MS, DEFAULT_RATE_HZ);
 }
 
 /* ---- the command ------------------------------------------------------------ */
@@ -158,224 +143,6 @@ static void find_shim(char *out, size_t cap)
     }
 }
 
-/* ---- the run directory ---------------------------------------------------- */
-
-static const char *const run_files[] = {"run.json", "run.json.tmp", "monitor.rec", "rss.csv", "report.json"};
-
-static int dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int empty = 1;
-
-    if (!d)
-        return -1;
-    while (empty && (e = readdir(d)))
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-    closedir(d);
-    return empty;
-}
-
-/* Remove what a run writes (nothing else the user keeps there); for --force and for runs that never started. */
-static void rundir_clear(const char *dir)
-{
-    char path[PATH_MAX + 300];
-
-    for (size_t i = 0; i < sizeof run_files / sizeof *run_files; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
-        unlink(path);
-    }
-    snprintf(path, sizeof path, "%s/proc", dir);
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlinkat(dirfd(d), e->d_name, 0);
-        }
-        closedir(d);
-        rmdir(path);
-    }
-}
-
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0)
-        return errno;
-    return 0;
-}
-
-/* Create (or, with --force, reuse) RUNDIR and RUNDIR/proc; prints its own error. 0 or -1. */
-static int rundir_prepare(struct run *r)
-{
-    char path[PATH_MAX + 16];
-    int err;
-
-    if (r->out_dir) {
-        if (snprintf(path, sizeof path, "%s%s%s", r->out_dir[0] == '/' ? "" : r->cwd,
-                     r->out_dir[0] == '/' ? "" : "/", r->out_dir) >= (int)sizeof path) {
-            fprintf(stderr, "poolprof: %s: path too long\n", r->out_dir);
-            return -1;
-        }
-        struct stat st;
-        if (stat(path, &st) == 0) {
-            if (!S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "poolprof: %s: not a directory\n", r->out_dir);
-                return -1;
-            }
-            if (!dir_is_empty(path)) {
-                if (!r->force) {
-                    fprintf(stderr, "poolprof: %s: run directory not empty (use --force to reuse it)\n",
-                            r->out_dir);
-                    return -1;
-                }
-                rundir_clear(path);
-            }
-        } else if ((err = mkdir_p(path)) != 0) {
-            fprintf(stderr, "poolprof: %s: cannot create run directory: %s\n", r->out_dir, strerror(err));
-            return -1;
-        } else {
-            r->rundir_created = 1;
-        }
-    } else {
-        char stamp[64];
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        strftime(stamp, sizeof stamp, "poolprof-%Y%m%d-%H%M%S", &tm);
-        for (int n = 1;; n++) {
-            char name[96];
-            if (n == 1)
-                snprintf(name, sizeof name, "%s", stamp);
-            else
-                snprintf(name, sizeof name, "%s-%d", stamp, n);
-            if (snprintf(path, sizeof path, "%s/%s", r->cwd, name) >= (int)sizeof path) {
-                fprintf(stderr, "poolprof: current directory path too long\n");
-                return -1;
-            }
-            if (mkdir(path, 0755) == 0)
-                break;
-            if (errno != EEXIST || n > 1000) {
-                fprintf(stderr, "poolprof: %s: cannot create run directory: %s\n", path, strerror(errno));
-                return -1;
-            }
-        }
-        r->rundir_created = 1;
-    }
-    if (!realpath(path, r->rundir)) {
-        fprintf(stderr, "poolprof: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/proc", r->rundir);
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* The run never started: leave no half-made run directory behind. */
-static void rundir_discard(struct run *r)
-{
-    if (!r->rundir[0])
-        return;
-    rundir_clear(r->rundir);
-    if (r->rundir_created)
-        rmdir(r->rundir);
-}
-
-/* ---- run.json ------------------------------------------------------------- */
-
-static json_t *machine_json(const struct prof_machine *m)
-{
-    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:I, s:I}",
-                     "online_cpus", m->online_cpus, "affinity_cpus", m->affinity_cpus, "quota_cpus",
-                     m->quota_cpus, "cgroup_version", m->cgroup_version, "physical_cores", m->physical_cores,
-                     "usable_cpus", m->usable_cpus, "mem_total_bytes", (json_int_t)m->mem_total_bytes,
-                     "mem_available_bytes", (json_int_t)m->mem_available_bytes, "cgroup_mem_limit_bytes",
-                     (json_int_t)m->cgroup_mem_limit_bytes, "nofile_limit",
-                     /* unlimited does not fit a JSON integer: null */
-                     m->nofile_limit > (uint64_t)INT64_MAX ? json_null() : json_integer((json_int_t)m->nofile_limit),
-                     "clock_ticks", (json_int_t)m->clock_ticks, "page_size", (json_int_t)m->page_size);
-}
-
-/* Write run.json through a temporary file, so a reader never sees half of it. 0 or errno. */
-static int run_json_write(const struct run *r)
-{
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
-    json_t *cmd = json_array();
-
-    for (char **a = r->cmd; *a; a++)
-        json_array_append_new(cmd, json_string(*a));
-    json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:{s:i, s:b}, s:o, s:o, s:b}", "format",
-                          PROF_RUN_FORMAT, "poolprof_version", POOLPROF_VERSION, "command", cmd, "cwd", r->cwd,
-                          "start_ns", (json_int_t)r->start_ns, "start_realtime_ns",
-                          (json_int_t)r->start_realtime_ns, "root_pid", (json_int_t)r->root, "options",
-                          "interval_ms", r->interval_ms, "preload", r->shim[0] != '\0', "shim",
-                          r->shim[0] ? json_string(r->shim) : json_null(), "machine", machine_json(&r->machine),
-                          "static", r->is_static);
-    if (!j)
-        return ENOMEM;
-    if (r->end_ns)
-        json_object_set_new(j, "end_ns", json_integer((json_int_t)r->end_ns));
-    if (r->done) {
-        int st = r->status;
-        json_object_set_new(j, "exit",
-                            json_pack("{s:i, s:o, s:o}", "status", st,
-                                      "code", WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null(),
-                                      "signal", WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null()));
-    }
-    if (r->recording_error)
-        json_object_set_new(j, "recording_error", json_string(strerror(r->recording_error)));
-
-    snprintf(path, sizeof path, "%s/run.json", r->rundir);
-    snprintf(tmp, sizeof tmp, "%s/run.json.tmp", r->rundir);
-    /* No O_TRUNC: the temp file may be the reservation made below, written in place. */
-    int err = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        err = errno ? errno : EIO;
-        if (fd >= 0)
-            close(fd);
-    } else {
-        if (json_dumpf(j, f, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 || fputc('\n', f) == EOF ||
-            fflush(f) != 0 || ftruncate(fd, ftello(f)) < 0)
-            err = errno ? errno : EIO;
-        if (fclose(f) != 0 && !err)
-            err = errno ? errno : EIO;
-        if (!err && rename(tmp, path) < 0)
-            err = errno;
-        if (err)
-            unlink(tmp);
-    }
-    /*
-     * Reserve the blocks of the final rewrite now: if the target fills the
-     * disk, run.json can still say how the run ended and that recording stopped.
-     */
-    if (!err && !r->done) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            posix_fallocate(fd, 0, RUN_JSON_RESERVE);
-            close(fd);
-        }
-    }
-    json_decref(j);
-    return err;
-}
-
 /* ---- process start ----------------------------------------------------------- */
 
 /* The target's environment: ours, with the shim appended to LD_PRELOAD and told where to write. */
@@ -437,15 +204,6 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
      */
     if (sig != SIGPIPE && sig != SIGCHLD && si && si->si_code <= 0)
         monitor_forward_signal(sig);
-}
-
-static int exit_code_of(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 1;
 }
 
 static void print_exec_error(const char *cmd, int err)
@@ -516,6 +274,8 @@ static int parse_args(struct run *r, int argc, char **argv)
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'}, {"json", required_argument, NULL, 'j'},
         {"force", no_argument, NULL, 'f'},        {"interval", required_argument, NULL, 'i'},
+        {"no-sample", no_argument, NULL, 'S'},    {"no-preload", no_argument, NULL, 'P'},
+        {"rate", required_argument, NULL, 'r'},   {"stacks", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int c;
@@ -545,6 +305,20 @@ static int parse_args(struct run *r, int argc, char **argv)
             r->interval_ms = (int)v;
             break;
         }
+        case 'S':
+            r->sample = 0;
+            break;
+        case 'P':
+            r->preload = 0;
+            break;
+        case 'r':
+            if (session_parse_rate("run", optarg, &r->rate_hz) < 0)
+                return EXIT_USAGE;
+            break;
+        case 's':
+            if (session_parse_stacks("run", optarg, &r->native, &r->python) < 0)
+                return EXIT_USAGE;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -573,6 +347,9 @@ int cmd_run(int argc, char **argv)
 
     memset(r, 0, sizeof *r);
     r->interval_ms = DEFAULT_INTERVAL_MS;
+    r->sample = r->preload = 1;
+    r->rate_hz = DEFAULT_RATE_HZ;
+    r->native = r->python = 1;
     if ((rc = parse_args(r, argc, argv)) >= 0)
         return rc;
     if (!r->cmd[0]) {
@@ -589,22 +366,23 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "poolprof: cannot read the current directory: %s\n", strerror(errno));
         return EXIT_USAGE;
     }
-    find_shim(r->shim, sizeof r->shim);
-    if (!r->shim[0])
+    if (r->preload)
+        find_shim(r->shim, sizeof r->shim);
+    if (!r->shim[0] && r->preload)
         fprintf(stderr, "poolprof: libprof.so not found beside poolprof: measuring from /proc only\n");
-    if (rundir_prepare(r) < 0)
+    if (session_rundir_prepare(r) < 0)
         return EXIT_USAGE;
     prof_machine_read(&r->machine);
     char **env = target_env(r);
     if (!env) {
         fprintf(stderr, "poolprof: out of memory\n");
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_USAGE;
     }
     if ((err = monitor_open(r->rundir, r->interval_ms)) < 0) {
         fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, prof_strerror(err));
         target_env_free(env, r);
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_USAGE;
     }
 
@@ -635,14 +413,14 @@ int cmd_run(int argc, char **argv)
     if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
         fprintf(stderr, "poolprof: pipe: %s\n", strerror(errno));
         target_env_free(env, r);
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_USAGE;
     }
     r->root = start_target(r, env, saved, &nofile, go, ep);
     if (r->root < 0) {
         fprintf(stderr, "poolprof: fork: %s\n", strerror(errno));
         target_env_free(env, r);
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_USAGE;
     }
     close(go[0]);
@@ -650,12 +428,23 @@ int cmd_run(int argc, char **argv)
     target_env_free(env, r);
     r->start_realtime_ns = monitor_realtime_ns();
     r->start_ns = monitor_now_ns();
-    if ((err = run_json_write(r)) != 0) {
+    if ((err = session_json_write(r)) != 0) {
         fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, strerror(err));
         kill(r->root, SIGKILL);
         waitpid(r->root, NULL, 0);
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_USAGE;
+    }
+    /* The sampler seizes the target while it waits for go: nothing it does is missed. */
+    struct prof_sampler *sampler = NULL;
+    if (r->sample) {
+        struct prof_sampler_opts so = {.rundir = r->rundir, .root = r->root, .rate_hz = r->rate_hz,
+                                       .native = r->native, .python = r->python, .follow = 1,
+                                       .reaped = monitor_child_reaped};
+        if ((err = prof_sampler_start(&so, &sampler)) < 0)
+            fprintf(stderr, "poolprof: sampler not started: %s\n", prof_strerror(err));
+        else if (prof_sampler_note(sampler))
+            fprintf(stderr, "poolprof: %s\n", prof_sampler_note(sampler));
     }
     /* Go, and learn whether the exec worked. */
     while (write(go[1], "g", 1) < 0 && errno == EINTR)
@@ -669,8 +458,9 @@ int cmd_run(int argc, char **argv)
     close(ep[0]);
     if (n == (ssize_t)sizeof exec_err) {
         print_exec_error(r->cmd[0], exec_err);
+        prof_sampler_stop(sampler);
         waitpid(r->root, NULL, 0);
-        rundir_discard(r);
+        session_rundir_discard(r);
         return EXIT_NOTFOUND;
     }
 
@@ -684,34 +474,18 @@ int cmd_run(int argc, char **argv)
     };
     struct monitor_result res;
     monitor_run(&mo, &res);
+    if (sampler && (err = prof_sampler_stop(sampler)) < 0)
+        fprintf(stderr, "poolprof: sampler recording stopped: %s\n", prof_strerror(err));
     r->done = 1;
     r->status = res.root_status;
     r->end_ns = monitor_now_ns();
     r->recording_error = res.recording_error;
-    int code = exit_code_of(r->status);
+    int code = session_exit_code(r->status);
     if (r->recording_error)
         fprintf(stderr, "poolprof: recording stopped: %s\n", strerror(r->recording_error));
-    if ((err = run_json_write(r)) != 0)
+    if ((err = session_json_write(r)) != 0)
         fprintf(stderr, "poolprof: %s/run.json: cannot rewrite: %s\n", r->rundir, strerror(err));
 
-    json_t *report = NULL;
-    err = prof_report_from_rundir(r->rundir, &report);
-    if (err < 0) {
-        fprintf(stderr, "poolprof: %s: merge failed: %s\n", r->rundir, prof_strerror(err));
-        return code;
-    }
-    if (r->json_path) {
-        FILE *f = fopen(r->json_path, "we");
-        int bad = !f;
-        if (f) {
-            bad = prof_exporter_json.render(report, f) < 0;
-            bad |= fclose(f) != 0;
-        }
-        if (bad)
-            fprintf(stderr, "poolprof: %s: cannot write report\n", r->json_path);
-    }
-    if (prof_exporter_terminal.render(report, stderr) < 0)
-        fprintf(stderr, "poolprof: cannot render the summary\n");
-    json_decref(report);
+    session_report(r);
     return code;
 }

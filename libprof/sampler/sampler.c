@@ -1,0 +1,1447 @@
+/* sampler.c: the tracer thread: seize and follow the tree with ptrace, sample thread states and stacks, write sampler.rec. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "monrec.h"
+#include "procstate.h"
+#include "prof.h"
+#include "pystack.h"
+#include "samprec.h"
+#include "sampler.h"
+#include "unwind.h"
+
+#define TICK_SIG (SIGRTMIN + 5)
+#define FLUSH_NS 100000000ULL
+#define PROC_SCAN_NS 50000000ULL
+#define MAX_LOCK_WORDS 16
+#define STOP_HIST_US 2000
+#define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
+
+struct sthr {
+    pid_t tid;
+    int fd_sched, fd_stat, fd_sys;
+    int seized;         /* PTRACE_SEIZE succeeded (or auto-attached) */
+    int listening;      /* in a group-stop we keep with PTRACE_LISTEN */
+    int interrupting;   /* a PTRACE_INTERRUPT of ours is pending */
+    int dead;
+    int have_base;
+    uint64_t cpu, runq, t;          /* schedstat at the last tick */
+    enum prof_tstate state;         /* seen at the last tick */
+    enum prof_tstate blocked;       /* latest blocked cause, for off-CPU time seen while running */
+    uint64_t blocked_addr;
+    uint32_t stack, blocked_stack;  /* latest stack; stack of the latest blocked episode */
+    uint64_t stack_cpu;             /* schedstat cpu when `stack` was taken */
+    struct prof_syscall sc;         /* the syscall of the current blocked episode */
+    uint64_t py_n, py_held, py_held_cpu;
+    int py_dirty;
+};
+
+struct lockword {
+    uint64_t addr, ticks, held;
+};
+
+struct sproc {
+    pid_t pid, ppid;
+    int dead;
+    int ours;           /* a child of this process: our wait reaps it, so its status is handed over */
+    int execd;
+    uint64_t born_ns;   /* fork event time, for the attach-latency figure; 0 = found by scan */
+    int sampled;
+    struct sthr *thr;
+    size_t nthr, capthr;
+    struct prof_py *py;
+    int py_tried;
+    uint64_t gil_cond, gil_cond_len, gil_mutex, gil_mutex_len;
+    struct prof_unw *unw;
+    struct lockword locks[MAX_LOCK_WORDS];
+    int nlocks;
+    int locks_dirty;
+};
+
+/* One aggregated sample bucket, flushed as a C line. */
+struct bucket {
+    pid_t pid, tid;
+    uint8_t state;
+    uint32_t stack;
+    uint64_t addr;
+    uint64_t n, ns;
+    int used;
+};
+
+struct strtab {
+    char **keys;
+    uint32_t *ids;
+    size_t cap, n;
+};
+
+struct prof_sampler {
+    struct prof_sampler_opts o;
+    char rundir[PATH_MAX];
+    pthread_t thread;
+    pid_t tracer_tid;
+    FILE *rec;
+    int rec_err;
+    atomic_int stop;
+    atomic_int idle;
+    atomic_int root_exited;
+    atomic_int root_status;
+    int follow;                 /* ptrace in use */
+    char note[256];
+    /* start handshake */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;
+    int start_err;
+    /* tree */
+    struct sproc **procs;
+    size_t nprocs, capprocs;
+    /* aggregation */
+    struct bucket *buckets;
+    size_t capb, nb;
+    struct strtab stacks, modules;
+    /* self-report */
+    uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
+    uint64_t stop_hist[STOP_HIST_US + 1];
+    uint64_t stop_max;
+    uint64_t seed;
+    timer_t timer;
+    int have_timer;
+    uint64_t next_scan;
+    struct prof_unw_snap *snap;
+    char *buf;                  /* scratch for stack keys */
+    size_t bufcap;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- record output ------------------------------------------------------- */
+
+static void out(struct prof_sampler *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct prof_sampler *s, const char *fmt, ...)
+{
+    if (!s->rec || s->rec_err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vfprintf(s->rec, fmt, ap) < 0)
+        s->rec_err = errno ? errno : EIO;
+    va_end(ap);
+}
+
+static void flush_file(struct prof_sampler *s)
+{
+    if (s->rec && !s->rec_err && fflush(s->rec) != 0)
+        s->rec_err = errno ? errno : EIO;
+}
+
+/* Escape into a static-per-call buffer owned by the caller. */
+static const char *esc(char *dst, size_t cap, const char *src)
+{
+    if (prof_rec_escape(dst, cap, src, strlen(src)) < 0)
+        dst[cap - 1] = '\0';
+    return dst;
+}
+
+/* ---- string interning (stacks, modules) ----------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* id for key (1-based); *fresh = 1 when it was new. 0 on allocation failure. */
+static uint32_t strtab_intern(struct strtab *t, const char *key, int *fresh)
+{
+    *fresh = 0;
+    if (t->n * 2 >= t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 1024;
+        char **nk = calloc(nc, sizeof *nk);
+        uint32_t *ni = calloc(nc, sizeof *ni);
+        if (!nk || !ni) {
+            free(nk);
+            free(ni);
+            return 0;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->keys[i])
+                continue;
+            size_t j = hash_str(t->keys[i]) & (nc - 1);
+            while (nk[j])
+                j = (j + 1) & (nc - 1);
+            nk[j] = t->keys[i];
+            ni[j] = t->ids[i];
+        }
+        free(t->keys);
+        free(t->ids);
+        t->keys = nk;
+        t->ids = ni;
+        t->cap = nc;
+    }
+    size_t j = hash_str(key) & (t->cap - 1);
+    while (t->keys[j]) {
+        if (strcmp(t->keys[j], key) == 0)
+            return t->ids[j];
+        j = (j + 1) & (t->cap - 1);
+    }
+    char *k = strdup(key);
+    if (!k)
+        return 0;
+    t->keys[j] = k;
+    t->ids[j] = (uint32_t)++t->n;
+    *fresh = 1;
+    return t->ids[j];
+}
+
+static void strtab_free(struct strtab *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->keys[i]);
+    free(t->keys);
+    free(t->ids);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- sample buckets --------------------------------------------------------- */
+
+static void bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
+                       uint64_t addr, uint64_t n, uint64_t ns)
+{
+    if (!n && !ns)
+        return;
+    if (s->nb * 2 >= s->capb) {
+        size_t nc = s->capb ? s->capb * 2 : 1024;
+        struct bucket *nbk = calloc(nc, sizeof *nbk);
+        if (!nbk)
+            return;
+        for (size_t i = 0; i < s->capb; i++) {
+            struct bucket *b = &s->buckets[i];
+            if (!b->used)
+                continue;
+            uint64_t h = ((uint64_t)b->tid * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)b->stack << 8) ^ b->state ^ b->addr;
+            size_t j = h & (nc - 1);
+            while (nbk[j].used)
+                j = (j + 1) & (nc - 1);
+            nbk[j] = *b;
+        }
+        free(s->buckets);
+        s->buckets = nbk;
+        s->capb = nc;
+    }
+    uint64_t h = ((uint64_t)tid * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)stack << 8) ^ (uint64_t)st ^ addr;
+    size_t j = h & (s->capb - 1);
+    while (s->buckets[j].used) {
+        struct bucket *b = &s->buckets[j];
+        if (b->tid == tid && b->pid == pid && b->state == st && b->stack == stack && b->addr == addr) {
+            b->n += n;
+            b->ns += ns;
+            return;
+        }
+        j = (j + 1) & (s->capb - 1);
+    }
+    struct bucket *b = &s->buckets[j];
+    *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .used = 1};
+    s->nb++;
+}
+
+static void stop_percentile(const struct prof_sampler *s, double q, uint64_t *ns)
+{
+    uint64_t want = (uint64_t)(q * (double)s->stops), seen = 0;
+    for (int i = 0; i <= STOP_HIST_US; i++) {
+        seen += s->stop_hist[i];
+        if (seen > want || (seen == s->stops && seen)) {
+            *ns = i == STOP_HIST_US ? s->stop_max : (uint64_t)i * 1000ULL + 500ULL;
+            return;
+        }
+    }
+    *ns = 0;
+}
+
+static void flush_records(struct prof_sampler *s, uint64_t t)
+{
+    for (size_t i = 0; i < s->capb; i++) {
+        struct bucket *b = &s->buckets[i];
+        if (!b->used)
+            continue;
+        out(s, "C t=%llu pid=%d tid=%d state=%s stack=%u addr=%llx n=%llu ns=%llu\n", (unsigned long long)t,
+            (int)b->pid, (int)b->tid, prof_tstate_name(b->state), b->stack, (unsigned long long)b->addr,
+            (unsigned long long)b->n, (unsigned long long)b->ns);
+        b->used = 0;
+    }
+    s->nb = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        for (size_t k = 0; k < p->nthr; k++) {
+            struct sthr *th = &p->thr[k];
+            if (!th->py_dirty)
+                continue;
+            th->py_dirty = 0;
+            out(s, "G t=%llu pid=%d tid=%d n=%llu held=%llu held_cpu=%llu\n", (unsigned long long)t, (int)p->pid,
+                (int)th->tid, (unsigned long long)th->py_n, (unsigned long long)th->py_held,
+                (unsigned long long)th->py_held_cpu);
+        }
+        /* Drop ended threads: thread churn must not make every lookup slower. */
+        size_t w = 0;
+        for (size_t k = 0; k < p->nthr; k++)
+            if (!p->thr[k].dead)
+                p->thr[w++] = p->thr[k];
+        p->nthr = w;
+        if (p->locks_dirty) {
+            p->locks_dirty = 0;
+            for (int k = 0; k < p->nlocks; k++)
+                out(s, "Q t=%llu pid=%d addr=%llx ticks=%llu held=%llu\n", (unsigned long long)t, (int)p->pid,
+                    (unsigned long long)p->locks[k].addr, (unsigned long long)p->locks[k].ticks,
+                    (unsigned long long)p->locks[k].held);
+        }
+    }
+    uint64_t p50, p99;
+    stop_percentile(s, 0.5, &p50);
+    stop_percentile(s, 0.99, &p99);
+    double el = (double)(t - s->t0) / 1e9;
+    out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
+           "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu attach_latency_max_ns=%llu\n",
+        (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
+        (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
+        (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
+        (unsigned long long)s->unwind_frames, (unsigned long long)s->unwind_ns,
+        (unsigned long long)s->attach_latency_max);
+    flush_file(s);
+}
+
+/* ---- the tree ------------------------------------------------------------- */
+
+static struct sproc *proc_find(struct prof_sampler *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->pid == pid && !s->procs[i]->dead)
+            return s->procs[i];
+    return NULL;
+}
+
+static struct sthr *thr_find(struct prof_sampler *s, pid_t tid, struct sproc **pp)
+{
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        if (p->dead)
+            continue;
+        for (size_t k = 0; k < p->nthr; k++)
+            if (p->thr[k].tid == tid && !p->thr[k].dead) {
+                if (pp)
+                    *pp = p;
+                return &p->thr[k];
+            }
+    }
+    return NULL;
+}
+
+static int open_task_file(pid_t pid, pid_t tid, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void thr_close(struct sthr *th)
+{
+    if (th->fd_sched >= 0)
+        close(th->fd_sched);
+    if (th->fd_stat >= 0)
+        close(th->fd_stat);
+    if (th->fd_sys >= 0)
+        close(th->fd_sys);
+    th->fd_sched = th->fd_stat = th->fd_sys = -1;
+}
+
+static struct sthr *thr_add(struct sproc *p, pid_t tid)
+{
+    for (size_t k = 0; k < p->nthr; k++)
+        if (p->thr[k].tid == tid && !p->thr[k].dead)
+            return &p->thr[k];
+    if (p->nthr == p->capthr) {
+        size_t nc = p->capthr ? p->capthr * 2 : 8;
+        struct sthr *n = realloc(p->thr, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        p->thr = n;
+        p->capthr = nc;
+    }
+    struct sthr *th = &p->thr[p->nthr++];
+    memset(th, 0, sizeof *th);
+    th->tid = tid;
+    th->fd_sched = open_task_file(p->pid, tid, "schedstat");
+    th->fd_stat = open_task_file(p->pid, tid, "stat");
+    th->fd_sys = open_task_file(p->pid, tid, "syscall");
+    th->state = th->blocked = PROF_TS_OTHER;
+    return th;
+}
+
+static void thr_gone(struct sthr *th)
+{
+    th->dead = 1;
+    th->seized = 0;
+    thr_close(th);
+}
+
+static void proc_python(struct prof_sampler *s, struct sproc *p)
+{
+    char why[160] = "";
+    if (p->py) {
+        prof_py_close(p->py);
+        p->py = NULL;
+    }
+    p->py_tried = 1;
+    int r = s->o.python ? prof_py_open(p->pid, &p->py, why, sizeof why) : PROF_ENOENT;
+    char e[400];
+    if (r == 0)
+        prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
+    else
+        p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+    out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
+        r == 0 ? 311 : 0, r == PROF_ENOTSUP ? esc(e, sizeof e, why) : "");
+}
+
+static struct sproc *proc_add(struct prof_sampler *s, pid_t pid, pid_t ppid, uint64_t born)
+{
+    struct sproc *p = proc_find(s, pid);
+    if (p)
+        return p;
+    if (s->nprocs == s->capprocs) {
+        size_t nc = s->capprocs ? s->capprocs * 2 : 16;
+        struct sproc **n = realloc(s->procs, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        s->procs = n;
+        s->capprocs = nc;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->pid = pid;
+    p->ppid = ppid;
+    p->born_ns = born;
+    s->procs[s->nprocs++] = p;
+    return p;
+}
+
+static void proc_gone(struct prof_sampler *s, struct sproc *p)
+{
+    (void)s;
+    p->dead = 1;
+    for (size_t k = 0; k < p->nthr; k++)
+        if (!p->thr[k].dead)
+            thr_gone(&p->thr[k]);
+    if (p->py) {
+        prof_py_close(p->py);
+        p->py = NULL;
+    }
+    if (p->unw) {
+        prof_unw_close(p->unw);
+        p->unw = NULL;
+    }
+}
+
+/* A thread is gone: drop it, and the process when it was its last. */
+static void tid_gone(struct prof_sampler *s, pid_t tid)
+{
+    struct sproc *p;
+    struct sthr *th = thr_find(s, tid, &p);
+    if (!th)
+        return;
+    thr_gone(th);
+    int alive = 0;
+    for (size_t k = 0; k < p->nthr; k++)
+        alive |= !p->thr[k].dead;
+    if (!alive)
+        proc_gone(s, p);
+}
+
+static int seize(pid_t tid)
+{
+    if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_OPTS) == 0)
+        return 0;
+    return -errno;
+}
+
+static int list_tasks(pid_t pid, pid_t **v, size_t *n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    *n = 0;
+    *v = NULL;
+    if (!d)
+        return -errno;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            pid_t *nv = realloc(*v, cap * sizeof *nv);
+            if (!nv)
+                break;
+            *v = nv;
+        }
+        (*v)[(*n)++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Take every thread of pid under watch (seizing them when following). Threads
+ * may appear and vanish meanwhile: list again until nothing new shows up. */
+static void proc_take_threads(struct prof_sampler *s, struct sproc *p)
+{
+    for (int round = 0; round < 8; round++) {
+        pid_t *v;
+        size_t n;
+        if (list_tasks(p->pid, &v, &n) < 0) {
+            free(v);
+            return;
+        }
+        int fresh = 0;
+        for (size_t i = 0; i < n; i++) {
+            int known = 0;
+            for (size_t k = 0; k < p->nthr; k++)
+                known |= p->thr[k].tid == v[i] && !p->thr[k].dead;
+            if (known)
+                continue;
+            struct sthr *th = thr_add(p, v[i]);
+            if (!th)
+                continue;
+            fresh = 1;
+            if (s->follow) {
+                int r = seize(v[i]);
+                th->seized = r == 0;
+                /* EPERM on an already-traced thread (a debugger, or a clone we
+                 * were about to hear of) is not an error: /proc still works. */
+            }
+        }
+        free(v);
+        if (!fresh)
+            return;
+    }
+}
+
+static pid_t stat_ppid(pid_t pid, unsigned long long *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')'); /* a name may hold ')' and spaces */
+    if (!rp)
+        return -1;
+    int ppid = -1;
+    char st;
+    if (sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
+        return -1;
+    if (start) {
+        char *q = rp + 2;
+        for (int f = 3; f < 22 && q; f++)
+            q = strchr(q + 1, ' ');
+        *start = q ? strtoull(q + 1, NULL, 10) : 0;
+    }
+    return (pid_t)ppid;
+}
+
+/* Find processes of the tree that no event told us of (attach to a running
+ * program, /proc-only mode, forks by threads we could not seize). */
+static void scan_tree(struct prof_sampler *s)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    pid_t self = getpid();
+    for (int again = 1; again;) {
+        again = 0;
+        rewinddir(d);
+        while ((e = readdir(d))) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9')
+                continue;
+            pid_t pid = (pid_t)atoi(e->d_name);
+            if (pid == self || proc_find(s, pid))
+                continue;
+            pid_t pp = stat_ppid(pid, NULL);
+            if (pp <= 0 || !proc_find(s, pp))
+                continue;
+            struct sproc *p = proc_add(s, pid, pp, 0);
+            if (!p)
+                continue;
+            proc_take_threads(s, p);
+            proc_python(s, p);
+            again = 1; /* its own children may be listed before it */
+        }
+    }
+    closedir(d);
+}
+
+/* ---- ptrace events -------------------------------------------------------------- */
+
+static int is_thread_of(pid_t pid, pid_t tid)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/task/%d", (int)pid, (int)tid);
+    return stat(path, &st) == 0;
+}
+
+static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event)
+{
+    if (!parent)
+        return;
+    int thread = event == PTRACE_EVENT_CLONE && is_thread_of(parent->pid, id);
+    if (thread) {
+        struct sthr *th = thr_add(parent, id);
+        if (th)
+            th->seized = 1;
+        return;
+    }
+    struct sproc *p = proc_add(s, id, parent->pid, now_ns());
+    if (!p)
+        return;
+    struct sthr *th = thr_add(p, id);
+    if (th)
+        th->seized = 1;
+    proc_python(s, p); /* a fork of CPython is CPython until it execs */
+}
+
+static void on_exec(struct prof_sampler *s, pid_t tid)
+{
+    struct sproc *p;
+    struct sthr *th = thr_find(s, tid, &p);
+    unsigned long former = 0;
+    if (!th) {
+        /* The leader's tid is the pid after exec; a non-leader execing keeps only that. */
+        p = proc_find(s, tid);
+        if (!p)
+            return;
+    }
+    ptrace(PTRACE_GETEVENTMSG, tid, 0, &former);
+    /* Every other thread is gone; the execing thread now has the pid as tid. */
+    for (size_t k = 0; k < p->nthr; k++)
+        if (p->thr[k].tid != p->pid && !p->thr[k].dead)
+            thr_gone(&p->thr[k]);
+    struct sthr *lead = NULL;
+    for (size_t k = 0; k < p->nthr; k++)
+        if (p->thr[k].tid == p->pid && !p->thr[k].dead)
+            lead = &p->thr[k];
+    if (!lead)
+        lead = thr_add(p, p->pid);
+    if (lead) {
+        lead->seized = 1;
+        lead->stack = lead->blocked_stack = 0;
+        lead->stack_cpu = 0;
+    }
+    p->execd = 1;
+    if (p->unw)
+        prof_unw_invalidate(p->unw);
+    p->nlocks = 0;
+    proc_python(s, p);
+}
+
+/* Handle one wait status of a tracee. Returns 1 if it was our own
+ * PTRACE_INTERRUPT stop (left stopped for the caller), else 0. */
+static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
+{
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        struct sproc *lp = proc_find(s, tid);
+        if (lp && lp->ours && s->o.reaped)
+            s->o.reaped(s->o.reaped_ctx, tid, st);
+        tid_gone(s, tid);
+        return 0;
+    }
+    if (!WIFSTOPPED(st))
+        return 0;
+    int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+    struct sproc *p = NULL;
+    struct sthr *th = thr_find(s, tid, &p);
+    unsigned long msg = 0;
+    switch (event) {
+    case PTRACE_EVENT_CLONE:
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg)
+            new_task(s, p, (pid_t)msg, event);
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 0;
+    case PTRACE_EVENT_EXEC:
+        on_exec(s, tid);
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 0;
+    case PTRACE_EVENT_EXIT:
+        /* Still alive here: learn whether its parent is us (then our wait will reap it). */
+        if (p && tid == p->pid)
+            p->ours = stat_ppid(p->pid, NULL) == getpid();
+        if (p && tid == p->pid && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
+            out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, (int)msg);
+            if (p->pid == s->o.root) {
+                atomic_store(&s->root_status, (int)msg);
+                atomic_store(&s->root_exited, 1);
+            }
+        }
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 0;
+    case PTRACE_EVENT_STOP:
+        if (!th) {
+            /* A new thread or child reporting in before its parent's event: keep it running. */
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            return 0;
+        }
+        if (th->interrupting && (sig == SIGTRAP || sig == 0)) {
+            th->interrupting = 0;
+            if (mine)
+                return 1;
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            return 0;
+        }
+        if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+            /* A group-stop (the user's ^Z, a SIGSTOP): the tracee stays stopped, as without us. */
+            th->listening = 1;
+            ptrace(PTRACE_LISTEN, tid, 0, 0);
+            return 0;
+        }
+        th->listening = 0;
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 0;
+    default:
+        /* Signal-delivery-stop: the target's own signal, delivered unchanged. */
+        if (th)
+            th->listening = 0;
+        ptrace(PTRACE_CONT, tid, 0, (void *)(long)sig);
+        return 0;
+    }
+}
+
+/* Stop tid with PTRACE_INTERRUPT and wait for that stop. 1 if stopped (the
+ * caller must PTRACE_CONT), 0 if it went away or could not be stopped. */
+static int interrupt_wait(struct prof_sampler *s, struct sthr *th)
+{
+    if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
+        return 0;
+    th->interrupting = 1;
+    for (int i = 0; i < 8; i++) {
+        int st;
+        pid_t r = waitpid(th->tid, &st, __WALL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return 0;
+        }
+        pid_t tid = th->tid;
+        if (handle_status(s, tid, st, 1))
+            return 1;
+        if (th->dead || !th->seized)
+            return 0;
+    }
+    return 0;
+}
+
+/* ---- /proc reads -------------------------------------------------------------- */
+
+static ssize_t pread_text(int fd, char *buf, size_t cap)
+{
+    if (fd < 0)
+        return -1;
+    ssize_t n = pread(fd, buf, cap - 1, 0);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq)
+{
+    char buf[128];
+    if (pread_text(th->fd_sched, buf, sizeof buf) <= 0)
+        return -1;
+    unsigned long long a, b;
+    if (sscanf(buf, "%llu %llu", &a, &b) != 2)
+        return -1;
+    *cpu = a;
+    *runq = b;
+    return 0;
+}
+
+static char read_state(struct sthr *th)
+{
+    char buf[1024];
+    if (pread_text(th->fd_stat, buf, sizeof buf) <= 0)
+        return 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+static int unix_inode(pid_t pid, unsigned long ino)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/net/unix", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long i;
+        /* Num RefCount Protocol Flags Type St Inode Path */
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu", &i) == 1 && i == ino)
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Does another live process of the tree hold descriptor link (a pipe)? */
+static int shared_in_tree(struct prof_sampler *s, pid_t self, const char *link)
+{
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        if (p->dead || p->pid == self)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd", (int)p->pid);
+        DIR *d = opendir(path);
+        if (!d)
+            continue;
+        struct dirent *e;
+        int hit = 0;
+        while (!hit && (e = readdir(d))) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            char fp[320], l[128];
+            snprintf(fp, sizeof fp, "/proc/%d/fd/%s", (int)p->pid, e->d_name);
+            ssize_t n = readlink(fp, l, sizeof l - 1);
+            if (n > 0) {
+                l[n] = '\0';
+                hit = strcmp(l, link) == 0;
+            }
+        }
+        closedir(d);
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+static int live_procs(struct prof_sampler *s)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        n += !s->procs[i]->dead;
+    return n;
+}
+
+static enum prof_fdkind fd_kind(struct prof_sampler *s, struct sproc *p, int fd)
+{
+    if (fd < 0)
+        return PROF_FD_UNKNOWN;
+    char path[64], link[256];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)p->pid, fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0)
+        return PROF_FD_UNKNOWN;
+    link[n] = '\0';
+    int isunix = 0, shared = 0;
+    if (strncmp(link, "socket:[", 8) == 0) {
+        isunix = unix_inode(p->pid, strtoul(link + 8, NULL, 10));
+        /* A unix socket's peer has its own inode: any other live process of the tree counts. */
+        shared = isunix && live_procs(s) > 1;
+    } else if (strncmp(link, "pipe:[", 6) == 0) {
+        shared = shared_in_tree(s, p->pid, link);
+    }
+    return prof_fdkind_from_link(link, isunix, shared);
+}
+
+static int read_mem(pid_t pid, uint64_t addr, void *dst, size_t len)
+{
+    struct iovec l = {dst, len}, r = {(void *)(uintptr_t)addr, len};
+    return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int in_range(uint64_t a, uint64_t base, uint64_t len)
+{
+    return len && a >= base && a < base + len;
+}
+
+/* Blocked cause of a thread from its stat and syscall files. */
+static enum prof_tstate classify(struct prof_sampler *s, struct sproc *p, struct sthr *th, char state,
+                                 uint64_t *addr)
+{
+    char buf[256];
+    struct prof_syscall sc;
+    *addr = 0;
+    if (pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &sc) < 0)
+        return prof_tstate_classify(state, NULL, PROF_FD_UNKNOWN, 0);
+    th->sc = sc;
+    enum prof_fdkind fk = PROF_FD_UNKNOWN;
+    int gil = 0;
+    uint64_t fds, nfds;
+    if (sc.state == 1 && sc.nr == SYS_futex) {
+        *addr = sc.args[0];
+        gil = in_range(sc.args[0], p->gil_cond, p->gil_cond_len) || in_range(sc.args[0], p->gil_mutex, p->gil_mutex_len);
+    } else if (prof_syscall_is_poll(&sc, &fds, &nfds)) {
+        if (nfds == 1) {
+            int pfd[2];
+            if (read_mem(p->pid, fds, pfd, sizeof pfd) == 0)
+                fk = fd_kind(s, p, pfd[0]);
+        }
+    } else {
+        fk = fd_kind(s, p, prof_syscall_fd(&sc));
+    }
+    return prof_tstate_classify(state, &sc, fk, gil);
+}
+
+/* ---- stacks ---------------------------------------------------------------------- */
+
+static int buf_reserve(struct prof_sampler *s, size_t need)
+{
+    if (need <= s->bufcap)
+        return 0;
+    size_t nc = s->bufcap ? s->bufcap : 4096;
+    while (nc < need)
+        nc *= 2;
+    char *n = realloc(s->buf, nc);
+    if (!n)
+        return -1;
+    s->buf = n;
+    s->bufcap = nc;
+    return 0;
+}
+
+static uint32_t module_id(struct prof_sampler *s, const char *path)
+{
+    int fresh;
+    uint32_t id = strtab_intern(&s->modules, path, &fresh);
+    if (fresh) {
+        char e[PATH_MAX * 3 + 1];
+        out(s, "L id=%u path=%s\n", id, esc(e, sizeof e, path));
+    }
+    return id;
+}
+
+/* Intern a stack (native frames of unw, Python frames) and return its id. */
+static uint32_t stack_id(struct prof_sampler *s, struct sproc *p, const struct prof_unw_frame *nf, size_t nn,
+                         const struct prof_py_thread *pt)
+{
+    if (!nn && (!pt || !pt->nframes))
+        return 0;
+    size_t len = 0;
+    if (buf_reserve(s, 64 + nn * 40 + (pt ? pt->nframes * 3 * 400 : 0)) < 0)
+        return 0;
+    char *b = s->buf;
+    len += (size_t)sprintf(b + len, "native=");
+    for (size_t i = 0; i < nn; i++) {
+        const char *path = nf[i].module == UINT32_MAX ? NULL : prof_unw_module_path(p->unw, nf[i].module);
+        if (path)
+            len += (size_t)sprintf(b + len, "%s%u.%llx", i ? "," : "", module_id(s, path),
+                                   (unsigned long long)nf[i].offset);
+        else
+            len += (size_t)sprintf(b + len, "%s-.%llx", i ? "," : "", (unsigned long long)nf[i].offset);
+    }
+    len += (size_t)sprintf(b + len, " py=");
+    if (pt) {
+        for (size_t i = 0; i < pt->nframes; i++) {
+            const struct prof_py_frame *f = &pt->frames[i];
+            char raw[700], e[2100];
+            int m = snprintf(raw, sizeof raw, "%s\t%s\t%d", f->qualname ? f->qualname : (f->func ? f->func : "?"),
+                             f->file ? f->file : "?", f->line);
+            if (m < 0)
+                continue;
+            if (prof_rec_escape(e, sizeof e, raw, strlen(raw)) < 0)
+                continue;
+            len += (size_t)sprintf(b + len, "%s%s", i ? "," : "", e);
+        }
+    }
+    int fresh;
+    uint32_t id = strtab_intern(&s->stacks, b, &fresh);
+    if (fresh)
+        out(s, "K id=%u %s\n", id, b);
+    return id;
+}
+
+static void note_stop(struct prof_sampler *s, uint64_t ns)
+{
+    s->stops++;
+    uint64_t us = ns / 1000;
+    s->stop_hist[us < STOP_HIST_US ? us : STOP_HIST_US]++;
+    if (ns > s->stop_max)
+        s->stop_max = ns;
+}
+
+/* Native frames of a seized thread: stop, copy, resume, then unwind. */
+static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
+{
+    if (!s->o.native || !s->follow || !th->seized || th->listening)
+        return 0;
+    if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
+        p->unw = NULL;
+        return 0;
+    }
+    uint64_t t0 = now_ns();
+    if (!interrupt_wait(s, th))
+        return 0;
+    int r = prof_unw_capture(p->unw, th->tid, s->snap);
+    ptrace(PTRACE_CONT, th->tid, 0, 0);
+    uint64_t t1 = now_ns();
+    note_stop(s, t1 - t0);
+    if (r < 0) {
+        s->errors++;
+        return 0;
+    }
+    size_t n = 0;
+    if (prof_unw_unwind(p->unw, s->snap, fr, PROF_UNW_MAX_FRAMES, &n) < 0)
+        n = 0;
+    s->unwind_ns += now_ns() - t1;
+    s->unwind_frames += n;
+    return n;
+}
+
+/* ---- one tick ------------------------------------------------------------- */
+
+static void note_lock_word(struct sproc *p, uint64_t addr)
+{
+    for (int k = 0; k < p->nlocks; k++)
+        if (p->locks[k].addr == addr)
+            return;
+    if (p->nlocks < MAX_LOCK_WORDS)
+        p->locks[p->nlocks++] = (struct lockword){.addr = addr};
+}
+
+static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struct prof_unw_frame *fr)
+{
+    const struct prof_py_thread *pts = NULL;
+    size_t npt = 0;
+    if (p->py && prof_py_sample(p->py, &pts, &npt) < 0)
+        npt = 0;
+    /* Lock words seen contended: held or not at this tick (a nonzero futex word is a held lock). */
+    for (int k = 0; k < p->nlocks; k++) {
+        int v;
+        if (read_mem(p->pid, p->locks[k].addr, &v, sizeof v) == 0) {
+            p->locks[k].ticks++;
+            p->locks[k].held += v != 0;
+            p->locks_dirty = 1;
+        }
+    }
+    if (!p->sampled) {
+        p->sampled = 1;
+        if (p->born_ns && t - p->born_ns > s->attach_latency_max)
+            s->attach_latency_max = t - p->born_ns;
+    }
+    for (size_t k = 0; k < p->nthr; k++) {
+        struct sthr *th = &p->thr[k];
+        if (th->dead)
+            continue;
+        uint64_t cpu, runq;
+        if (read_schedstat(th, &cpu, &runq) < 0) {
+            /* Gone between the event and the read (or reaped by the parent's
+             * monitor before we saw the exit): expected, not an error. */
+            thr_gone(th);
+            continue;
+        }
+        const struct prof_py_thread *pt = NULL;
+        for (size_t i = 0; i < npt; i++)
+            if (pts[i].tid == th->tid)
+                pt = &pts[i];
+        if (!th->have_base) {
+            th->have_base = 1;
+            th->cpu = cpu;
+            th->runq = runq;
+            th->t = t;
+            th->stack_cpu = (uint64_t)-1;
+        }
+        uint64_t dt = t - th->t, dcpu = cpu - th->cpu, drunq = runq - th->runq;
+        if (cpu < th->cpu)
+            dcpu = 0;
+        if (runq < th->runq)
+            drunq = 0;
+        enum prof_tstate st = th->state;
+        uint64_t addr = th->blocked_addr;
+        int fresh_state = dcpu || drunq || th->stack_cpu == (uint64_t)-1;
+        if (fresh_state) {
+            char c = read_state(th);
+            st = classify(s, p, th, c, &addr);
+            if (st == PROF_TS_RUNNING && c == 'R' && dcpu == 0 && drunq > 0)
+                st = PROF_TS_RUNQ;
+        }
+        /* A stack when the thread ran since the last one; otherwise it keeps its last stack. */
+        uint32_t stack = th->stack;
+        if (cpu != th->stack_cpu || (pt && pt->nframes)) {
+            size_t nn = cpu != th->stack_cpu ? native_stack(s, p, th, fr) : 0;
+            uint32_t id = stack_id(s, p, fr, nn, pt);
+            if (id) {
+                stack = id;
+                if (nn || !s->o.native || !th->seized)
+                    th->stack_cpu = cpu;
+            }
+        }
+        th->stack = stack;
+        int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
+        if (blocked) {
+            th->blocked = st;
+            th->blocked_stack = stack;
+            th->blocked_addr = addr;
+            if ((st == PROF_TS_LOCK || st == PROF_TS_GIL) && addr)
+                note_lock_word(p, addr);
+        }
+        if (pt) {
+            th->py_n++;
+            if (pt->holds_gil) {
+                th->py_held++;
+                th->py_held_cpu += st == PROF_TS_RUNNING;
+            }
+            th->py_dirty = 1;
+        }
+        uint64_t off = dt > dcpu + drunq ? dt - dcpu - drunq : 0;
+        if (dt) {
+            bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
+            bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
+            if (blocked)
+                bucket_add(s, p->pid, th->tid, st, stack, addr, 1, off);
+            else if (off)
+                bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
+        }
+        th->state = st;
+        th->cpu = cpu;
+        th->runq = runq;
+        th->t = t;
+    }
+}
+
+static void tick(struct prof_sampler *s, uint64_t t)
+{
+    static struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
+    s->ticks++;
+    if (!s->follow && t >= s->next_scan) {
+        /* Without ptrace events, threads and children are found by looking. */
+        for (size_t i = 0; i < s->nprocs; i++) {
+            struct sproc *p = s->procs[i];
+            if (p->dead)
+                continue;
+            char path[64];
+            snprintf(path, sizeof path, "/proc/%d", (int)p->pid);
+            if (access(path, F_OK) < 0) {
+                proc_gone(s, p);
+                continue;
+            }
+            proc_take_threads(s, p);
+        }
+        scan_tree(s);
+        s->next_scan = t + PROC_SCAN_NS;
+    }
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (!s->procs[i]->dead)
+            tick_proc(s, s->procs[i], t, fr);
+}
+
+/* ---- the thread ---------------------------------------------------------------- */
+
+static void on_tick_signal(int sig)
+{
+    (void)sig;
+}
+
+static void arm(struct prof_sampler *s, uint64_t deadline)
+{
+    if (!s->have_timer)
+        return;
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(deadline / 1000000000ULL);
+    its.it_value.tv_nsec = (long)(deadline % 1000000000ULL);
+    its.it_interval.tv_nsec = 1000000; /* a wake-up lost before waitpid blocks costs at most 1 ms */
+    timer_settime(s->timer, TIMER_ABSTIME, &its, NULL);
+}
+
+static uint64_t jitter(struct prof_sampler *s, uint64_t period)
+{
+    s->seed = s->seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    double u = (double)(s->seed >> 11) / (double)(1ULL << 53); /* [0, 1) */
+    return (uint64_t)((double)period * (0.8 + 0.4 * u));
+}
+
+static int any_seized(struct prof_sampler *s)
+{
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        if (p->dead)
+            continue;
+        for (size_t k = 0; k < p->nthr; k++)
+            if (!p->thr[k].dead && p->thr[k].seized)
+                return 1;
+    }
+    return 0;
+}
+
+/* Stop every tracee and detach it, re-delivering a signal it was stopped for.
+ * Bounded: what is left when the deadline passes is released by the kernel
+ * when this thread exits. */
+static void detach_all(struct prof_sampler *s)
+{
+    if (!s->follow)
+        return;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        for (size_t k = 0; k < p->nthr && !p->dead; k++) {
+            struct sthr *th = &p->thr[k];
+            if (th->dead || !th->seized)
+                continue;
+            if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
+                th->seized = 0;
+        }
+    }
+    uint64_t deadline = now_ns() + 500000000ULL;
+    arm(s, now_ns() + 20000000ULL);
+    while (any_seized(s) && now_ns() < deadline) {
+        int st;
+        pid_t tid = waitpid(-1, &st, __WALL | __WNOTHREAD);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            struct sproc *lp = proc_find(s, tid);
+            if (lp && lp->ours && s->o.reaped)
+                s->o.reaped(s->o.reaped_ctx, tid, st);
+            tid_gone(s, tid);
+            continue;
+        }
+        if (!WIFSTOPPED(st))
+            continue;
+        int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+        unsigned long msg = 0;
+        struct sproc *p = NULL;
+        struct sthr *th = thr_find(s, tid, &p);
+        if ((event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) &&
+            ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg) {
+            /* The new task is attached too: it will report a stop, and we detach it then. */
+            new_task(s, p, (pid_t)msg, event);
+        }
+        int inject = event == 0 ? sig : 0;
+        if (event == PTRACE_EVENT_STOP && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) &&
+            th && !th->interrupting)
+            inject = 0; /* group-stop: detaching leaves it stopped, as the user asked */
+        ptrace(PTRACE_DETACH, tid, 0, (void *)(long)inject);
+        if (th)
+            th->seized = 0;
+    }
+}
+
+static void *sampler_main(void *arg)
+{
+    struct prof_sampler *s = arg;
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, TICK_SIG);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    s->tracer_tid = (pid_t)syscall(SYS_gettid);
+    struct sigevent sev = {0};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = TICK_SIG;
+    sev._sigev_un._tid = s->tracer_tid;
+    s->have_timer = timer_create(CLOCK_MONOTONIC, &sev, &s->timer) == 0;
+
+    s->t0 = now_ns();
+    s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
+    struct sproc *root = proc_add(s, s->o.root, 0, 0);
+    s->follow = s->o.follow;
+    if (root && s->follow) {
+        int r = seize(s->o.root);
+        if (r < 0) {
+            s->follow = 0;
+            snprintf(s->note, sizeof s->note,
+                     "ptrace refused for pid %d (%s): sampling from /proc only, without native stacks or following by events",
+                     (int)s->o.root,
+                     r == -EPERM ? "not permitted: another tracer, or ptrace_scope/permissions" : strerror(-r));
+        } else {
+            struct sthr *th = thr_add(root, s->o.root);
+            if (th)
+                th->seized = 1;
+        }
+    }
+    if (root) {
+        proc_take_threads(s, root);
+        proc_python(s, root);
+        scan_tree(s);
+    }
+    out(s, "O t=%llu rate_hz=%d stacks=%s ptrace=%d why=", (unsigned long long)now_ns(), s->o.rate_hz,
+        s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none",
+        s->follow);
+    if (s->note[0]) {
+        char e[800];
+        out(s, "%s", esc(e, sizeof e, s->note));
+    }
+    out(s, "\n");
+    flush_file(s);
+    pthread_mutex_lock(&s->mu);
+    s->started = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+
+    uint64_t period = 1000000000ULL / (uint64_t)(s->o.rate_hz > 0 ? s->o.rate_hz : 100);
+    uint64_t t = now_ns();
+    uint64_t next_tick = t + jitter(s, period), next_flush = t + FLUSH_NS;
+    while (!atomic_load(&s->stop)) {
+        t = now_ns();
+        if (t >= next_tick) {
+            if (t - next_tick > period / 2)
+                s->late++;
+            tick(s, t);
+            next_tick += jitter(s, period);
+            if (next_tick <= t)
+                next_tick = t + jitter(s, period);
+        }
+        if (t >= next_flush) {
+            flush_records(s, t);
+            next_flush = t + FLUSH_NS;
+        }
+        atomic_store(&s->idle, live_procs(s) == 0);
+        uint64_t d = next_tick < next_flush ? next_tick : next_flush;
+        arm(s, d);
+        if (atomic_load(&s->stop))
+            break;
+        int st;
+        pid_t tid = s->follow ? waitpid(-1, &st, __WALL | __WNOTHREAD) : -1;
+        if (tid > 0) {
+            handle_status(s, tid, st, 0);
+            continue;
+        }
+        if (tid < 0 && s->follow && errno == EINTR)
+            continue;
+        /* Nothing traced (all gone, or /proc-only): sleep to the deadline. */
+        struct timespec ts = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
+    detach_all(s);
+    if (s->have_timer)
+        timer_delete(s->timer);
+    flush_records(s, now_ns());
+    return NULL;
+}
+
+int prof_sampler_start(const struct prof_sampler_opts *o, struct prof_sampler **out_s)
+{
+    struct prof_sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return PROF_ENOMEM;
+    s->o = *o;
+    snprintf(s->rundir, sizeof s->rundir, "%s", o->rundir);
+    s->o.rundir = s->rundir;
+    s->snap = malloc(sizeof *s->snap);
+    if (!s->snap) {
+        free(s);
+        return PROF_ENOMEM;
+    }
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sampler.rec", o->rundir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || !(s->rec = fdopen(fd, "w"))) {
+        int e = prof_err_from_errno(errno);
+        if (fd >= 0)
+            close(fd);
+        free(s->snap);
+        free(s);
+        return e;
+    }
+    setvbuf(s->rec, NULL, _IOFBF, 1 << 16);
+    out(s, "V version=%d\n", PROF_SAMPREC_VERSION);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_tick_signal; /* no SA_RESTART: the signal must break waitpid */
+    sigemptyset(&sa.sa_mask);
+    sigaction(TICK_SIG, &sa, NULL);
+    /* Only the sampler thread takes the tick signal. */
+    sigset_t ts;
+    sigemptyset(&ts);
+    sigaddset(&ts, TICK_SIG);
+    pthread_sigmask(SIG_BLOCK, &ts, NULL);
+
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        fclose(s->rec);
+        free(s->snap);
+        free(s);
+        return PROF_ENOMEM;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!s->started)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    *out_s = s;
+    return 0;
+}
+
+const char *prof_sampler_note(const struct prof_sampler *s)
+{
+    return s->note[0] ? s->note : NULL;
+}
+
+int prof_sampler_root_exit(struct prof_sampler *s, int *status)
+{
+    if (!atomic_load(&s->root_exited))
+        return 0;
+    *status = atomic_load(&s->root_status);
+    return 1;
+}
+
+int prof_sampler_idle(struct prof_sampler *s)
+{
+    return atomic_load(&s->idle);
+}
+
+int prof_sampler_stop(struct prof_sampler *s)
+{
+    if (!s)
+        return 0;
+    atomic_store(&s->stop, 1);
+    pthread_kill(s->thread, TICK_SIG);
+    pthread_join(s->thread, NULL);
+    int err = s->rec_err;
+    if (s->rec && fclose(s->rec) != 0 && !err)
+        err = errno ? errno : EIO;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_gone(s, s->procs[i]);
+        free(s->procs[i]->thr);
+        free(s->procs[i]);
+    }
+    free(s->procs);
+    free(s->buckets);
+    strtab_free(&s->stacks);
+    strtab_free(&s->modules);
+    free(s->snap);
+    free(s->buf);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    return err ? prof_err_from_errno(err) : 0;
+}

@@ -1,0 +1,41 @@
+/* samprec.h: the text format of RUNDIR/sampler.rec, what the ptrace sampler saw of every thread of the tree. */
+#ifndef POOLPROF_SAMPREC_H
+#define POOLPROF_SAMPREC_H
+
+/*
+ * Same grammar and escaping as monitor.rec (monrec.h): TYPE SP key=value...,
+ * t= is CLOCK_MONOTONIC ns, lines flushed at least every 100 ms so a killed
+ * poolprof leaves a readable file; a reader ignores a torn last line and
+ * unknown keys and types.
+ *
+ *   V version=1
+ *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 why=
+ *       sampler settings; ptrace=0 when seizing was refused (why: one line),
+ *       and the sampler fell back to /proc-only (and Python) sampling
+ *   P t= pid= ppid= python=0|311 pyerr=     a process the sampler watches (again after an exec)
+ *   X t= pid= status=                       the process's exit status, from PTRACE_EVENT_EXIT
+ *   L id= path=                             a module (file mapping) of native frames
+ *   K id= native= py=                       a stack, defined once before first use:
+ *       native: list of MOD.OFF (module id, hex file offset; MOD '-' = anonymous, OFF = pc),
+ *       innermost first; frames after the first are return addresses.
+ *       py: list of "qualname<TAB>file<TAB>line" elements, innermost first.
+ *   C t= pid= tid= state= stack= addr= n= ns=
+ *       samples since the last flush for one thread in one state with one stack:
+ *       n samples (ticks at which the thread was seen in this state), ns the time
+ *       they stand for. stack=0: none. addr= (hex) the futex a lock/gil wait was on.
+ *       state: running, runq, gil, lock, sync, net, disk, ipc, evloop, sleep, other
+ *       Time per tick is exact where schedstat gives it: the on-CPU delta goes to
+ *       running, the run-queue delta to runq, the rest of the interval to the
+ *       blocked cause seen at the tick.
+ *   G t= pid= tid= n= held= held_cpu=       CPython: ticks at which the thread was
+ *       seen, ticks at which it held the GIL, and of those, ticks it was on CPU (cumulative)
+ *   Q t= pid= addr= ticks= held=            a futex word seen contended, read at every
+ *       tick since: ticks read, ticks it was nonzero (held) (cumulative)
+ *   H t= ticks= late= errors= stops= stop_p50_ns= stop_p99_ns= stop_max_ns= achieved_hz=
+ *     unwind_frames= unwind_ns= attach_latency_max_ns=
+ *       self-report (cumulative; the latest line counts)
+ */
+
+#define PROF_SAMPREC_VERSION 1
+
+#endif
