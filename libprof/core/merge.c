@@ -1142,6 +1142,8 @@ int prof_run_load(const char *rundir, struct prof_run *m)
         return rc;
     if ((rc = load_records(&L)) == 0 && (rc = load_monitor(&L)) == 0)
         rc = finish(&L);
+    if (rc == 0)
+        rc = prof_run_load_samples(m);
     free(L.reaped);
     return rc;
 }
@@ -1164,6 +1166,8 @@ void prof_run_free(struct prof_run *m)
     }
     free(m->procs);
     free(m->rundir);
+    prof_samples_free(m->samples);
+    json_decref(m->sampler);
     json_decref(m->run);
     json_decref(m->notes);
     json_decref(m->errors);

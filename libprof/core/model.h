@@ -8,6 +8,9 @@
 
 #include "core/machine.h"
 #include "shm.h"
+#include "procstate.h"
+
+struct prof_samples;
 
 /* One exec image of a process, as the shim (proc/PID-START.rec) or the monitor (N/E lines) saw it. */
 struct prof_image {
@@ -49,6 +52,11 @@ struct prof_thread {
     uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received;     /* between processes of the tree */
     uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
     int from_shim, from_monitor;
+    /* The ptrace sampler (sampler.rec): time per state (procstate.h order), ticks seen in it. */
+    int from_sampler;
+    uint64_t smp_ns[PROF_TS_COUNT], smp_n[PROF_TS_COUNT];
+    uint64_t py_ticks, py_held, py_held_cpu;   /* CPython: ticks seen, holding the GIL, holding it on CPU */
+    uint64_t serialize_ns;                     /* on-CPU time in serializer frames (pickle, json, marshal) */
     /* Derived by prof_run_load. */
     uint64_t cpu_ns;
     double start_s, end_s;
@@ -101,6 +109,8 @@ struct prof_process {
     struct prof_lock_site hottest;  /* hottest contended lock: serializing kinds first, then by wait */
     int have_hottest;
     struct prof_marker *markers; size_t nmarkers; /* marker stages of this process, by name */
+    int sampled;                /* the sampler watched it */
+    int hottest_from_sampler;   /* `hottest` was inferred from futex waits, not timed by the shim */
     /* Derived by prof_run_load. */
     char *role;                 /* last image's argv joined (80 chars), or "<parent role> (forked)" */
     char comm[16];              /* the main thread's name: the process name */
@@ -123,6 +133,8 @@ struct prof_run {
     long ticks_per_sec;
     struct prof_process **procs;
     size_t nprocs;
+    json_t *sampler;            /* the sampler's settings and self-report (sampler.rec O and H lines), or NULL */
+    struct prof_samples *samples; /* stacks and per-stack samples, for the folded files (samples.c) */
     json_t *notes;              /* array of strings: how figures were obtained */
     json_t *errors;             /* array of strings: records skipped, lines ignored */
 };
@@ -142,6 +154,15 @@ double prof_run_seconds(const struct prof_run *m, uint64_t t_ns);
  * are malloc'd (free both); *n may be 0. Returns 0 or PROF_ENOMEM. */
 int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
                           double **t, uint64_t **rss, size_t *n);
+
+/* Read RUNDIR/sampler.rec into the loaded run m (samples.c): per-thread states, the GIL,
+ * contended futexes, the sampler's self-report. A missing file is no error. 0 or PROF_ENOMEM. */
+int prof_run_load_samples(struct prof_run *m);
+void prof_samples_free(struct prof_samples *s);
+
+/* Write RUNDIR/stacks.folded (on-CPU samples) and RUNDIR/stacks-offcpu.folded (off-CPU time in
+ * microseconds, the state as the leaf frame), symbolising each unique address once. 0 or PROF_E*. */
+int prof_run_write_folded(const struct prof_run *m);
 
 /* Write RUNDIR/rss.csv. Returns 0 or PROF_E*. */
 int prof_run_write_rss_csv(const struct prof_run *m);

@@ -36,6 +36,11 @@ struct stage {
     uint64_t rss_start, rss_peak, rss_growth;
     int leak;
     const struct prof_process *hot_proc; /* owner of the hottest contended lock */
+    /* The sampler's figures (sampler.rec), for threads it watched. */
+    int nsampled_threads;
+    double smp_s[PROF_TS_COUNT];
+    uint64_t py_running_ticks, py_held_cpu;
+    double serialize_s;
 };
 
 struct stages {
@@ -102,6 +107,16 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
     s->ipc_recv += t->ipc_bytes_received;
     s->evloop_s += (double)t->evloop_wait_ns / 1e9;
     s->join_s += (double)t->join_wait_ns / 1e9;
+    if (t->from_sampler) {
+        s->nsampled_threads++;
+        for (int i = 0; i < PROF_TS_COUNT; i++)
+            s->smp_s[i] += (double)t->smp_ns[i] / 1e9;
+        if (t->py_ticks) {
+            s->py_running_ticks += t->smp_n[PROF_TS_RUNNING];
+            s->py_held_cpu += t->py_held_cpu;
+        }
+        s->serialize_s += (double)t->serialize_ns / 1e9;
+    }
     return 0;
 }
 
@@ -172,7 +187,7 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
         const struct prof_process *p = s->procs[i];
         if (p->python)
             f->python = 1;
-        if (!p->shim || p->is_static)
+        if ((!p->shim || p->is_static) && !p->sampled)
             measured = 0;
         if (p->have_hottest &&
             (!s->hot_proc ||
@@ -188,6 +203,10 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
         }
     }
     f->lock_measured = measured;
+    measured = s->nprocs > 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (!s->procs[i]->shim || s->procs[i]->is_static)
+            measured = 0;
     /*
      * A global lock is one that is held for most of the stage's wall time while other threads
      * want it: hold over wall, not over thread time, so the figure does not drop when a busy
@@ -474,10 +493,11 @@ static json_t *stage_json(const struct stage *s)
                              "gil_wait_seconds", jsec(f->gil_wait_s), "wait_fraction",
                              jratio(f->thread_s > 0 ? waits / f->thread_s : 0), "gil", f->python, "measured",
                              f->lock_measured, "hottest", hottest_json(s));
-    json_t *ipc = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
+    json_t *ipc = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
                             (json_int_t)s->ipc_sent, "bytes_received", (json_int_t)s->ipc_recv, "seconds",
                             jsec(f->ipc_s), "busy_seconds", jsec(s->busy_s), "fraction",
-                            jratio(s->busy_s > 0 ? f->ipc_s / s->busy_s : 0), "measured", f->ipc_measured);
+                            jratio(s->busy_s > 0 ? f->ipc_s / s->busy_s : 0), "measured", f->ipc_measured,
+                            "serialize_seconds", s->nsampled_threads ? jsec(s->serialize_s) : json_null());
     json_t *io = json_pack("{s:o, s:I, s:o, s:b}", "wait_seconds", jsec(s->io_wait_s), "bytes",
                            (json_int_t)s->io_bytes, "network_wait_seconds", jsec(s->net_wait_s), "measured",
                            f->ipc_measured);
@@ -511,6 +531,29 @@ static json_t *stage_json(const struct stage *s)
     json_object_set_new(o, "ctx_switches",
                         json_pack("{s:I, s:I}", "voluntary", (json_int_t)s->vcsw, "involuntary", (json_int_t)s->ivcsw));
     json_object_set_new(o, "recommendation", rec);
+    /* Where the figures came from: the shim's exact timings, the sampler's ticks, or both. */
+    int shim = 0, plain = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        if (s->procs[i]->shim && !s->procs[i]->is_static)
+            shim++;
+        else
+            plain++;
+    }
+    const char *wsrc = shim && !plain ? "shim" : shim ? "shim+sampler" : s->nsampled_threads ? "sampler" : "none";
+    json_object_set_new(o, "sources", json_pack("{s:s, s:s, s:s}", "cpu", "schedstat", "waits",
+                                                strcmp(s->source, "marker") == 0 ? "shim" : wsrc, "states",
+                                                s->nsampled_threads ? "sampler" : "none"));
+    if (s->nsampled_threads) {
+        json_t *st = json_object();
+        for (int i = 0; i < PROF_TS_COUNT; i++)
+            json_object_set_new(st, prof_tstate_name(i), jsec(s->smp_s[i]));
+        json_object_set_new(o, "states", st);
+    } else {
+        json_object_set_new(o, "states", json_null());
+    }
+    json_object_set_new(o, "gil_held_share",
+                        s->py_running_ticks ? jratio(fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks))
+                                            : json_null());
     return o;
 }
 
@@ -619,7 +662,8 @@ static json_t *measurement_json(const struct prof_run *m)
     json_t *opts = json_object_get(m->run, "options");
     json_t *preload = json_object_get(opts, "preload");
     json_t *shim_path = json_object_get(m->run, "shim");
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms, "preload",
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms,
+                     "sampler", m->sampler ? json_deep_copy(m->sampler) : json_null(), "preload",
                      json_is_boolean(preload) ? json_incref(preload) : json_null(), "shim",
                      json_is_string(shim_path) ? json_incref(shim_path) : json_null(), "shim_pids", shim,
                      "static_pids", st, "no_shim_pids", none, "notes", notes, "errors", json_deep_copy(m->errors));
@@ -700,6 +744,8 @@ int prof_report_from_rundir(const char *rundir, json_t **out)
     memset(&overall, 0, sizeof overall);
     if ((rc = prof_run_load(rundir, &m)))
         goto out;
+    if ((rc = prof_run_write_folded(&m)))
+        json_array_append_new(m.errors, json_sprintf("folded stacks not written: %s", prof_strerror(rc)));
     if ((rc = prof_run_write_rss_csv(&m)))
         /* The report stands without the CSV; say so rather than lose the run. */
         json_array_append_new(m.errors, json_sprintf("rss.csv not written: %s", prof_strerror(rc)));
