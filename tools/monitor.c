@@ -119,7 +119,34 @@ static int root_ended(pid_t root)
         return 1;
     buf[n] = '\0';
     char *rp = strrchr(buf, ')');
-    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+    if (!rp || rp[1] != ' ' || rp[2] == 'X')
+        return 1;
+    if (rp[2] != 'Z')
+        return 0;
+    /* A zombie leader (main called pthread_exit) while other threads run on: not ended. */
+    snprintf(path, sizeof path, "/proc/%d/task", (int)root);
+    DIR *d = opendir(path);
+    if (!d)
+        return 1;
+    int live = 0;
+    struct dirent *e;
+    while (!live && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || atoi(e->d_name) == (int)root)
+            continue;
+        char tp[300];
+        snprintf(tp, sizeof tp, "/proc/%d/task/%s/stat", (int)root, e->d_name);
+        int tfd = open(tp, O_RDONLY | O_CLOEXEC);
+        ssize_t tn = tfd >= 0 ? read(tfd, buf, sizeof buf - 1) : -1;
+        if (tfd >= 0)
+            close(tfd);
+        if (tn <= 0)
+            continue;
+        buf[tn] = '\0';
+        char *tr = strrchr(buf, ')');
+        live = tr && tr[1] == ' ' && tr[2] != 'Z' && tr[2] != 'X';
+    }
+    closedir(d);
+    return !live;
 }
 
 void monitor_forward_signal(int sig)

@@ -40,14 +40,20 @@ struct sthr {
     int listening;      /* in a group-stop we keep with PTRACE_LISTEN */
     int interrupting;   /* a PTRACE_INTERRUPT of ours is pending */
     int dead;
+    int exiting;        /* PTRACE_EVENT_EXIT seen */
     int have_base;
     uint64_t cpu, runq, t;          /* schedstat at the last tick */
+    uint64_t debt;                  /* schedstat time reported beyond the wall time so far */
     enum prof_tstate state;         /* seen at the last tick */
     enum prof_tstate blocked;       /* latest blocked cause, for off-CPU time seen while running */
     uint64_t blocked_addr;
     uint32_t stack, blocked_stack;  /* latest stack; stack of the latest blocked episode */
     uint64_t stack_cpu;             /* schedstat cpu when `stack` was taken */
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
+    struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
+    int have_stack_sc;
+    struct prof_unw_frame *nat;     /* latest native frames (a thread that did not run keeps them) */
+    size_t nnat;
     uint64_t py_n, py_held, py_held_cpu;
     int py_dirty;
 };
@@ -61,6 +67,8 @@ struct sproc {
     int dead;
     int ours;           /* a child of this process: our wait reaps it, so its status is handed over */
     int execd;
+    int x_pending;      /* the leader left with pthread_exit (status 0) while threads ran on: X waits */
+    int x_msg;          /* the latest exit status seen for a thread of it */
     uint64_t born_ns;   /* fork event time, for the attach-latency figure; 0 = found by scan */
     int sampled;
     struct sthr *thr;
@@ -403,6 +411,9 @@ static void thr_gone(struct sthr *th)
     th->dead = 1;
     th->seized = 0;
     thr_close(th);
+    free(th->nat);
+    th->nat = NULL;
+    th->nnat = 0;
 }
 
 static void proc_python(struct prof_sampler *s, struct sproc *p)
@@ -463,6 +474,8 @@ static void proc_gone(struct prof_sampler *s, struct sproc *p)
     }
 }
 
+static void x_line(struct prof_sampler *s, struct sproc *p, int status);
+
 /* A thread is gone: drop it, and the process when it was its last. */
 static void tid_gone(struct prof_sampler *s, pid_t tid)
 {
@@ -474,8 +487,11 @@ static void tid_gone(struct prof_sampler *s, pid_t tid)
     int alive = 0;
     for (size_t k = 0; k < p->nthr; k++)
         alive |= !p->thr[k].dead;
-    if (!alive)
+    if (!alive) {
+        if (p->x_pending) /* no thread reported the status that ended it */
+            x_line(s, p, p->x_msg);
         proc_gone(s, p);
+    }
 }
 
 static int seize(pid_t tid)
@@ -512,6 +528,8 @@ static int list_tasks(pid_t pid, pid_t **v, size_t *n)
     return 0;
 }
 
+static char task_state(pid_t pid, pid_t tid);
+
 /* Take every thread of pid under watch (seizing them when following). Threads
  * may appear and vanish meanwhile: list again until nothing new shows up. */
 static void proc_take_threads(struct prof_sampler *s, struct sproc *p)
@@ -537,6 +555,11 @@ static void proc_take_threads(struct prof_sampler *s, struct sproc *p)
             if (s->follow) {
                 int r = seize(v[i]);
                 th->seized = r == 0;
+                if (r < 0 && task_state(p->pid, v[i]) == 'Z') {
+                    th->exiting = 1;
+                    if (v[i] == p->pid)
+                        p->x_pending = 1; /* the status comes with the last thread's exit */
+                }
                 /* EPERM on an already-traced thread (a debugger, or a clone we
                  * were about to hear of) is not an error: /proc still works. */
             }
@@ -617,11 +640,29 @@ static int is_thread_of(pid_t pid, pid_t tid)
     return stat(path, &st) == 0;
 }
 
+/* Tgid of a task from /proc/ID/status, or -1 when it is gone. */
+static pid_t tgid_of(pid_t id)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *t = strstr(buf, "\nTgid:");
+    return t ? (pid_t)atoi(t + 6) : -1;
+}
+
 static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event)
 {
     if (!parent)
         return;
     int thread = event == PTRACE_EVENT_CLONE && is_thread_of(parent->pid, id);
+    if (event == PTRACE_EVENT_CLONE && !thread && tgid_of(id) != id)
+        return; /* a short-lived thread already gone (it is no process): nothing to watch */
     if (thread) {
         struct sthr *th = thr_add(parent, id);
         if (th)
@@ -662,13 +703,53 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
     if (lead) {
         lead->seized = 1;
         lead->stack = lead->blocked_stack = 0;
+        lead->nnat = 0; /* the old image's frames mean nothing in the new one */
+        lead->have_stack_sc = 0;
         lead->stack_cpu = 0;
     }
     p->execd = 1;
+    p->x_pending = 0; /* a thread exec'd: the leader's exit was de_thread's, not the process's */
     if (p->unw)
         prof_unw_invalidate(p->unw);
     p->nlocks = 0;
     proc_python(s, p);
+}
+
+static void x_line(struct prof_sampler *s, struct sproc *p, int status)
+{
+    p->x_pending = 0;
+    out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, status);
+    if (p->pid == s->o.root) {
+        atomic_store(&s->root_status, status);
+        atomic_store(&s->root_exited, 1);
+    }
+}
+
+/* Does a thread of p other than tid still run (not exiting, not killed by a group exit)? */
+static int threads_run_on(struct sproc *p, pid_t tid)
+{
+    for (size_t k = 0; k < p->nthr; k++) {
+        struct sthr *o = &p->thr[k];
+        if (o->dead || o->exiting || o->tid == tid)
+            continue;
+        char path[96], buf[2048];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)p->pid, (int)o->tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        const char *st = strstr(buf, "\nState:\t"), *pnd = strstr(buf, "\nSigPnd:\t");
+        if (st && (st[8] == 'Z' || st[8] == 'X'))
+            continue;
+        if (pnd && (strtoull(pnd + 9, NULL, 16) & (1ULL << (SIGKILL - 1))))
+            continue; /* zapped by exit_group */
+        return 1;
+    }
+    return 0;
 }
 
 /* Handle one wait status of a tracee. Returns 1 if it was our own
@@ -704,11 +785,19 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
         /* Still alive here: learn whether its parent is us (then our wait will reap it). */
         if (p && tid == p->pid)
             p->ours = stat_ppid(p->pid, NULL) == getpid();
-        if (p && tid == p->pid && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
-            out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, (int)msg);
-            if (p->pid == s->o.root) {
-                atomic_store(&s->root_status, (int)msg);
-                atomic_store(&s->root_exited, 1);
+        if (p && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
+            if (th)
+                th->exiting = 1;
+            if (tid == p->pid && msg == 0 && threads_run_on(p, tid)) {
+                /* A zombie leader: main called pthread_exit (or exit_group(0) whose
+                 * other threads are not killed yet). The process's status is that of
+                 * the thread that ends it; status 0 is kept in case none reports. */
+                p->x_pending = 1;
+                p->x_msg = 0;
+            } else if (tid == p->pid || (p->x_pending && !threads_run_on(p, tid))) {
+                x_line(s, p, (int)msg);
+            } else if (p->x_pending) {
+                p->x_msg = (int)msg;
             }
         }
         ptrace(PTRACE_CONT, tid, 0, 0);
@@ -1058,12 +1147,15 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
     }
     if (!p->sampled) {
         p->sampled = 1;
-        if (p->born_ns && t - p->born_ns > s->attach_latency_max)
-            s->attach_latency_max = t - p->born_ns;
+        /* A child forked during this tick (its event handled while a sibling
+         * was stopped) is born after t: it is sampled now, latency ~0. */
+        uint64_t lat = t > p->born_ns ? t - p->born_ns : 0;
+        if (p->born_ns && lat > s->attach_latency_max)
+            s->attach_latency_max = lat;
     }
     for (size_t k = 0; k < p->nthr; k++) {
         struct sthr *th = &p->thr[k];
-        if (th->dead)
+        if (th->dead || th->exiting) /* an exited leader stays a zombie while its threads run */
             continue;
         uint64_t cpu, runq;
         if (read_schedstat(th, &cpu, &runq) < 0) {
@@ -1102,16 +1194,35 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             if (st == PROF_TS_RUNNING && c == 'R' && dcpu == 0 && drunq > 0)
                 st = PROF_TS_RUNQ;
         }
-        /* A stack when the thread ran since the last one; otherwise it keeps its last stack. */
-        uint32_t stack = th->stack;
-        if (cpu != th->stack_cpu || (pt && pt->nframes)) {
-            size_t nn = cpu != th->stack_cpu ? native_stack(s, p, th, fr) : 0;
-            uint32_t id = stack_id(s, p, fr, nn, pt);
-            if (id) {
-                stack = id;
-                if (nn || !s->o.native || !th->seized)
-                    th->stack_cpu = cpu;
+        /*
+         * Native frames when the thread ran since its last ones; otherwise it keeps them.
+         * A thread still blocked in the same call as at its last stack has not moved,
+         * whatever CPU our own stop of it cost (a stop wakes it briefly): one stop per
+         * blocking episode, not one per tick.
+         */
+        int blocked_now = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
+        int same_wait = blocked_now && th->have_stack_sc && th->stack_sc.state == 1 && th->sc.state == 1 &&
+                        th->stack_sc.nr == th->sc.nr && memcmp(th->stack_sc.args, th->sc.args, sizeof th->sc.args) == 0 &&
+                        cpu - th->stack_cpu < 2000000;
+        if (cpu != th->stack_cpu && !same_wait && s->o.native && s->follow && th->seized) {
+            size_t nn = native_stack(s, p, th, fr);
+            if (nn) {
+                if (!th->nat)
+                    th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat);
+                if (th->nat) {
+                    memcpy(th->nat, fr, nn * sizeof *fr);
+                    th->nnat = nn;
+                }
+                th->stack_cpu = cpu;
+                th->stack_sc = th->sc;
+                th->have_stack_sc = blocked_now;
             }
+        }
+        uint32_t stack = th->stack;
+        if (th->nnat || (pt && pt->nframes)) {
+            uint32_t id = stack_id(s, p, th->nat, th->nnat, pt);
+            if (id)
+                stack = id;
         }
         th->stack = stack;
         int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
@@ -1130,7 +1241,19 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             }
             th->py_dirty = 1;
         }
-        uint64_t off = dt > dcpu + drunq ? dt - dcpu - drunq : 0;
+        /* schedstat comes in lumps (run_delay lands when the thread gets a CPU, the
+         * runtime of a running thread at the scheduler tick), so one interval can
+         * report more CPU + run-queue time than it lasted and the next one less:
+         * the excess is owed and repaid from later off-CPU time, not counted twice. */
+        uint64_t off = 0;
+        if (dt >= dcpu + drunq) {
+            off = dt - dcpu - drunq;
+            uint64_t repay = off < th->debt ? off : th->debt;
+            off -= repay;
+            th->debt -= repay;
+        } else {
+            th->debt += dcpu + drunq - dt;
+        }
         if (dt) {
             bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
             bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
@@ -1265,6 +1388,21 @@ static void detach_all(struct prof_sampler *s)
     }
 }
 
+/* The state letter of /proc/PID/task/TID/stat, or 0. */
+static char task_state(pid_t pid, pid_t tid)
+{
+    char buf[1024];
+    int fd = open_task_file(pid, tid, "stat");
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
 static void *sampler_main(void *arg)
 {
     struct prof_sampler *s = arg;
@@ -1285,13 +1423,24 @@ static void *sampler_main(void *arg)
     s->follow = s->o.follow;
     if (root && s->follow) {
         int r = seize(s->o.root);
+        /* A zombie leader (main called pthread_exit) cannot be seized, its threads can. */
+        int zombie = r == -EPERM && task_state(s->o.root, s->o.root) == 'Z';
+        if (zombie) {
+            struct sthr *th = thr_add(root, s->o.root);
+            if (th)
+                th->exiting = 1;
+            root->x_pending = 1; /* the status comes with the last thread's exit */
+            proc_take_threads(s, root);
+            if (any_seized(s))
+                r = 0;
+        }
         if (r < 0) {
             s->follow = 0;
             snprintf(s->note, sizeof s->note,
                      "ptrace refused for pid %d (%s): sampling from /proc only, without native stacks or following by events",
                      (int)s->o.root,
                      r == -EPERM ? "not permitted: another tracer, or ptrace_scope/permissions" : strerror(-r));
-        } else {
+        } else if (!zombie) {
             struct sthr *th = thr_add(root, s->o.root);
             if (th)
                 th->seized = 1;
