@@ -30,7 +30,8 @@
 #define FLUSH_NS 100000000ULL
 #define PROC_SCAN_NS 50000000ULL
 #define MAX_LOCK_WORDS 16
-#define STOP_HIST_US 2000
+#define STOP_HIST_US 2000          /* 1 us buckets up to 2 ms, then 100 us buckets up to 100 ms */
+#define STOP_HIST_N (STOP_HIST_US + 980)
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 struct sthr {
@@ -52,6 +53,7 @@ struct sthr {
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
     struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
     int have_stack_sc;
+    uint64_t py_sig;                /* Python frames behind `stack` */
     struct prof_unw_frame *nat;     /* latest native frames (a thread that did not run keeps them) */
     size_t nnat;
     uint64_t py_n, py_held, py_held_cpu;
@@ -125,12 +127,13 @@ struct prof_sampler {
     struct strtab stacks, modules;
     /* self-report */
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
-    uint64_t stop_hist[STOP_HIST_US + 1];
+    uint64_t stop_hist[STOP_HIST_N + 1];
     uint64_t stop_max;
     uint64_t seed;
     timer_t timer;
     int have_timer;
     uint64_t next_scan;
+    uint64_t next_tick;         /* pulled forward when a new process appears */
     struct prof_unw_snap *snap;
     char *buf;                  /* scratch for stack keys */
     size_t bufcap;
@@ -278,10 +281,12 @@ static void bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_t
 static void stop_percentile(const struct prof_sampler *s, double q, uint64_t *ns)
 {
     uint64_t want = (uint64_t)(q * (double)s->stops), seen = 0;
-    for (int i = 0; i <= STOP_HIST_US; i++) {
+    for (int i = 0; i <= STOP_HIST_N; i++) {
         seen += s->stop_hist[i];
         if (seen > want || (seen == s->stops && seen)) {
-            *ns = i == STOP_HIST_US ? s->stop_max : (uint64_t)i * 1000ULL + 500ULL;
+            *ns = i == STOP_HIST_N ? s->stop_max
+                  : i < STOP_HIST_US ? (uint64_t)i * 1000ULL + 500ULL
+                                     : (uint64_t)STOP_HIST_US * 1000ULL + (uint64_t)(i - STOP_HIST_US) * 100000ULL + 50000ULL;
             return;
         }
     }
@@ -672,6 +677,9 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     struct sproc *p = proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
+    /* A short-lived pool worker must not wait a whole period for its first sample. */
+    if (s->next_tick > p->born_ns + 1000000ULL)
+        s->next_tick = p->born_ns + 1000000ULL;
     struct sthr *th = thr_add(p, id);
     if (th)
         th->seized = 1;
@@ -983,18 +991,35 @@ static int in_range(uint64_t a, uint64_t base, uint64_t len)
 }
 
 /* Blocked cause of a thread from its stat and syscall files. */
-static enum prof_tstate classify(struct prof_sampler *s, struct sproc *p, struct sthr *th, char state,
+static enum prof_tstate classify(struct prof_sampler *s, struct sproc *p, struct sthr *th, char *statep,
                                  uint64_t *addr)
 {
     char buf[256];
     struct prof_syscall sc;
     *addr = 0;
-    if (pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &sc) < 0)
-        return prof_tstate_classify(state, NULL, PROF_FD_UNKNOWN, 0);
+    /* syscall first: "running" settles it, and stat (the costlier read) is only for blocked threads. */
+    if (pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &sc) < 0) {
+        *statep = read_state(th);
+        return prof_tstate_classify(*statep, NULL, PROF_FD_UNKNOWN, 0);
+    }
+    if (sc.state == 0) {
+        *statep = 'R';
+        th->sc = sc;
+        return PROF_TS_RUNNING;
+    }
+    char state = *statep = read_state(th);
     /* A sleep, poll or timed futex wait that a stop of ours (PTRACE_INTERRUPT for a
      * stack) broke is resumed by the kernel as restart_syscall: still the same wait. */
     if (sc.state == 1 && sc.nr == SYS_restart_syscall && th->sc.state == 1 && th->sc.nr != SYS_restart_syscall)
         sc = th->sc;
+    /* Still in the same blocking call as at the last look (woken by our stop, or a spurious
+     * wake-up): the same cause, without reading descriptors again. */
+    if (sc.state == 1 && th->sc.state == 1 && sc.nr == th->sc.nr &&
+        memcmp(sc.args, th->sc.args, sizeof sc.args) == 0 && th->state != PROF_TS_RUNNING &&
+        th->state != PROF_TS_RUNQ && (state == 'S' || state == 'D')) {
+        *addr = th->blocked_addr;
+        return th->blocked;
+    }
     th->sc = sc;
     enum prof_fdkind fk = PROF_FD_UNKNOWN;
     int gil = 0;
@@ -1086,7 +1111,8 @@ static void note_stop(struct prof_sampler *s, uint64_t ns)
 {
     s->stops++;
     uint64_t us = ns / 1000;
-    s->stop_hist[us < STOP_HIST_US ? us : STOP_HIST_US]++;
+    uint64_t b = us < STOP_HIST_US ? us : STOP_HIST_US + (us - STOP_HIST_US) / 100;
+    s->stop_hist[b < STOP_HIST_N ? b : STOP_HIST_N]++;
     if (ns > s->stop_max)
         s->stop_max = ns;
 }
@@ -1189,8 +1215,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         uint64_t addr = th->blocked_addr;
         int fresh_state = dcpu || drunq || th->stack_cpu == (uint64_t)-1;
         if (fresh_state) {
-            char c = read_state(th);
-            st = classify(s, p, th, c, &addr);
+            char c = 0;
+            st = classify(s, p, th, &c, &addr);
             if (st == PROF_TS_RUNNING && c == 'R' && dcpu == 0 && drunq > 0)
                 st = PROF_TS_RUNQ;
         }
@@ -1204,9 +1230,11 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         int same_wait = blocked_now && th->have_stack_sc && th->stack_sc.state == 1 && th->sc.state == 1 &&
                         th->stack_sc.nr == th->sc.nr && memcmp(th->stack_sc.args, th->sc.args, sizeof th->sc.args) == 0 &&
                         cpu - th->stack_cpu < 2000000;
+        int native_new = 0;
         if (cpu != th->stack_cpu && !same_wait && s->o.native && s->follow && th->seized) {
             size_t nn = native_stack(s, p, th, fr);
             if (nn) {
+                native_new = 1;
                 if (!th->nat)
                     th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat);
                 if (th->nat) {
@@ -1218,11 +1246,19 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 th->have_stack_sc = blocked_now;
             }
         }
+        /* Python frames' strings are interned by the reader: pointers and lines identify them. */
+        uint64_t sig = 1469598103934665603ULL;
+        for (size_t i = 0; pt && i < pt->nframes; i++) {
+            sig = (sig ^ (uint64_t)(uintptr_t)pt->frames[i].qualname) * 1099511628211ULL;
+            sig = (sig ^ (uint64_t)(uintptr_t)pt->frames[i].file) * 1099511628211ULL;
+            sig = (sig ^ (uint64_t)(unsigned)pt->frames[i].line) * 1099511628211ULL;
+        }
         uint32_t stack = th->stack;
-        if (th->nnat || (pt && pt->nframes)) {
+        if ((th->nnat || (pt && pt->nframes)) && (native_new || sig != th->py_sig || !th->stack)) {
             uint32_t id = stack_id(s, p, th->nat, th->nnat, pt);
             if (id)
                 stack = id;
+            th->py_sig = sig;
         }
         th->stack = stack;
         int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
@@ -1467,23 +1503,24 @@ static void *sampler_main(void *arg)
 
     uint64_t period = 1000000000ULL / (uint64_t)(s->o.rate_hz > 0 ? s->o.rate_hz : 100);
     uint64_t t = now_ns();
-    uint64_t next_tick = t + jitter(s, period), next_flush = t + FLUSH_NS;
+    s->next_tick = t + jitter(s, period);
+    uint64_t next_flush = t + FLUSH_NS;
     while (!atomic_load(&s->stop)) {
         t = now_ns();
-        if (t >= next_tick) {
-            if (t - next_tick > period / 2)
+        if (t >= s->next_tick) {
+            if (t - s->next_tick > period / 2)
                 s->late++;
             tick(s, t);
-            next_tick += jitter(s, period);
-            if (next_tick <= t)
-                next_tick = t + jitter(s, period);
+            s->next_tick += jitter(s, period);
+            if (s->next_tick <= t)
+                s->next_tick = t + jitter(s, period);
         }
         if (t >= next_flush) {
             flush_records(s, t);
             next_flush = t + FLUSH_NS;
         }
         atomic_store(&s->idle, live_procs(s) == 0);
-        uint64_t d = next_tick < next_flush ? next_tick : next_flush;
+        uint64_t d = s->next_tick < next_flush ? s->next_tick : next_flush;
         arm(s, d);
         if (atomic_load(&s->stop))
             break;

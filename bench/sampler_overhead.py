@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""sampler_overhead.py: wall-time overhead and self-report of the ptrace sampler on the reference workloads.
+
+usage: bench/sampler_overhead.py [--poolprof build/poolprof] [--rounds 5] [--workloads a,b] [--quick]
+                                 [--seed N] [--python /usr/bin/python3]
+
+Configurations, all run in the same rounds (each round runs every configuration of a
+workload once, in a freshly shuffled order, so all see the same machine noise):
+
+  plain        the command, unprofiled
+  states-1k    poolprof run --no-preload --stacks none   --rate 1000   (thread states only)
+  native-100   poolprof run --no-preload --stacks native --rate 100
+  native-1k    poolprof run --no-preload --stacks native --rate 1000
+  python-100   poolprof run --no-preload --stacks python --rate 100    (Python workloads only)
+  strace       strace -c -f -o /dev/null CMD                           (reference point)
+  perf-stat    perf stat -o /dev/null -- CMD     (software events only on this VM; reference)
+
+Wall time is measured around the whole command (for poolprof: start, merge and report
+included, what a user waits for); the ratio is median(config) / median(plain) of the
+same invocation. From every poolprof run the last H line of RUNDIR/sampler.rec gives the
+sampler's self-report; the tables show the median over rounds (attach latency: also the
+worst). Targets are marked PASS/MISS. The Markdown goes to stdout, progress to stderr.
+The machine is shared and noisy: compare ratios, not times.
+"""
+import argparse, json, os, random, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "reference"))
+
+# key, label, poolprof args (None: not poolprof), python only, wall-ratio target
+CONFIGS = [
+    ("plain", "plain", None, False, None),
+    ("states-1k", "states 1 kHz", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, 1.01),
+    ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01),
+    ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05),
+    ("python-100", "python 100 Hz", ["--no-preload", "--stacks", "python", "--rate", "100"], True, 1.01),
+    ("strace", "strace -c -f", None, False, None),
+    ("perf-stat", "perf stat", None, False, None),
+]
+LABEL = {c[0]: c[1] for c in CONFIGS}
+UNWIND_NS_PER_FRAME = 500.0
+STOP_P50_US = 30.0
+STOP_P99_US = 1000.0
+ATTACH_MS = 10.0
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def last_h_line(path):
+    """Fields of the last complete H line of sampler.rec (a torn last line is ignored)."""
+    h = None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if not line.startswith("H ") or not line.endswith("\n"):
+                    continue
+                kv = {}
+                for tok in line.split()[1:]:
+                    k, _, v = tok.partition("=")
+                    try:
+                        kv[k] = float(v)
+                    except ValueError:
+                        pass
+                h = kv
+    except OSError:
+        pass
+    return h
+
+
+def timed(argv, env, cwd, timeout):
+    """Run argv in its own session; (wall s, exit code). A timeout kills that session only."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        rc = "timeout"
+    return time.perf_counter() - t, rc
+
+
+def med(v):
+    return statistics.median(v) if v else None
+
+
+def fmt(v, spec, none="–"):
+    return none if v is None else format(v, spec)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--poolprof", default=os.path.join(HERE, "..", "build", "poolprof"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--workloads", default="", help="comma-separated names (default: all in expected.json)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds, a smoke test of the benchmark (not for the README)")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the per-round order shuffle")
+    ap.add_argument("--python", default="/usr/bin/python3")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per single run before it is killed")
+    a = ap.parse_args()
+    rounds = 2 if a.quick else a.rounds
+    if rounds < 1:
+        ap.error("--rounds wants at least 1")
+    poolprof = os.path.abspath(a.poolprof)
+    if not os.access(poolprof, os.X_OK):
+        print(f"sampler_overhead: no poolprof executable at {poolprof} (use --poolprof)", file=sys.stderr)
+        return 2
+    spec = json.load(open(os.path.join(REF, "expected.json")))["workloads"]
+    names = [n for n in a.workloads.split(",") if n] or list(spec)
+    for n in names:
+        if n not in spec:
+            print(f"sampler_overhead: unknown workload '{n}' (known: {', '.join(spec)})", file=sys.stderr)
+            return 2
+    configs = [c for c in CONFIGS if not (c[0] == "strace" and not shutil.which("strace"))
+               and not (c[0] == "perf-stat" and not shutil.which("perf"))]
+    skipped_tools = sorted({"strace", "perf-stat"} - {c[0] for c in configs})
+    rng = random.Random(a.seed)
+
+    work = tempfile.mkdtemp(prefix="poolprof-sbench.")
+    portfile = os.path.join(work, "port")
+    server = subprocess.Popen([a.python, os.path.join(REF, "slow_http.py"), portfile, "40"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}   # name -> key -> {"wall": [...], "h": [...], "fail": n}
+    cfg_of = {}    # name -> configs used
+    t_start = time.time()
+    try:
+        for _ in range(200):
+            if os.path.exists(portfile) and open(portfile).read().strip():
+                break
+            time.sleep(0.05)
+        env = dict(os.environ, REF_PORT=open(portfile).read().strip())
+        cmds = {}
+        for name in names:
+            kind, file = spec[name]["run"]
+            if kind == "c":
+                exe = os.path.join(work, file)
+                subprocess.run(["cc", "-O2", "-g", "-pthread", "-o", exe, os.path.join(REF, "workloads", file + ".c")],
+                               check=True)
+                cmds[name] = [exe]
+            else:
+                cmds[name] = [a.python, os.path.join(REF, "workloads", file)]
+            cfg_of[name] = [c for c in configs if kind != "c" or not c[3]]
+            results[name] = {c[0]: {"wall": [], "h": [], "fail": 0} for c in cfg_of[name]}
+        seq = 0
+        for name in names:
+            cmd = cmds[name]
+            # One warm-up of the plain command (page cache, pyc files), not counted.
+            timed(cmd, env, work, a.timeout)
+            for rnd in range(rounds):
+                order = list(cfg_of[name])
+                rng.shuffle(order)
+                for key, _label, pp_args, _py, _target in order:
+                    rundir = None
+                    if key == "plain":
+                        argv = cmd
+                    elif key == "strace":
+                        argv = ["strace", "-c", "-f", "-o", "/dev/null", *cmd]
+                    elif key == "perf-stat":
+                        argv = ["perf", "stat", "-o", "/dev/null", "--", *cmd]
+                    else:
+                        seq += 1
+                        rundir = os.path.join(work, f"run-{seq}")
+                        argv = [poolprof, "run", *pp_args, "-o", rundir, "--", *cmd]
+                    wall, rc = timed(argv, env, work, a.timeout)
+                    r = results[name][key]
+                    if rc != 0:
+                        r["fail"] += 1
+                        print(f"  {name} {key} round {rnd + 1}: exit {rc}", file=sys.stderr)
+                    else:
+                        r["wall"].append(wall)
+                    if rundir:
+                        h = last_h_line(os.path.join(rundir, "sampler.rec"))
+                        if h:
+                            r["h"].append(h)
+                        shutil.rmtree(rundir, ignore_errors=True)
+                print(f"{name}: round {rnd + 1}/{rounds} done ({time.time() - t_start:.0f} s)", file=sys.stderr,
+                      flush=True)
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start)
+    return 0
+
+
+def summarize(r):
+    """Medians of a poolprof configuration's self-report over its runs."""
+    hs = r["h"]
+    if not hs:
+        return None
+    g = lambda k: [h.get(k, 0.0) for h in hs]
+    stops = med(g("stops"))
+    per_frame = [h["unwind_ns"] / h["unwind_frames"] for h in hs if h.get("unwind_frames")]
+    attach = [h["attach_latency_max_ns"] / 1e6 for h in hs if h.get("attach_latency_max_ns")]
+    late_pct = [100.0 * h.get("late", 0) / h["ticks"] for h in hs if h.get("ticks")]
+    return {
+        "stops": stops,
+        "p50": med([h["stop_p50_ns"] / 1e3 for h in hs if h.get("stops")]),
+        "p99": med([h["stop_p99_ns"] / 1e3 for h in hs if h.get("stops")]),
+        "hz": med(g("achieved_hz")),
+        "late": med(g("late")),
+        "late_pct": med(late_pct),
+        "errors": med(g("errors")),
+        "errors_max": max(g("errors")),
+        "unwind": med(per_frame),
+        "attach": med(attach),
+        "attach_max": max(attach) if attach else None,
+        "n": len(hs),
+    }
+
+
+def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
+    keys = [c[0] for c in CONFIGS if any(c[0] in results[n] for n in names)]
+    target = {c[0]: c[4] for c in CONFIGS}
+    worst = {}  # target label -> (value, workload/config, ok)
+
+    def track(label, value, where, ok):
+        cur = worst.get(label)
+        if cur is None or (not ok and cur[2]) or (ok == cur[2] and value > cur[0]):
+            worst[label] = (value, where, ok)
+
+    print(f"Sampler overhead, `bench/sampler_overhead.py --rounds {rounds}` ({time.strftime('%Y-%m-%d')}, "
+          f"{os.cpu_count()} CPUs, {elapsed / 60:.0f} min): median wall time over {rounds} interleaved rounds, "
+          f"ratio = median(config) / median(plain).")
+    if skipped_tools:
+        print(f"\n(not installed, skipped: {', '.join(skipped_tools)})")
+    print()
+    print("| workload | plain s | " + " | ".join(LABEL[k] for k in keys if k != "plain") + " |")
+    print("|---|---|" + "---|" * (len(keys) - 1))
+    ratios = {k: [] for k in keys}
+    for n in names:
+        base = med(results[n]["plain"]["wall"]) if "plain" in results[n] else None
+        cells = [fmt(base, ".3f")]
+        for k in keys:
+            if k == "plain":
+                continue
+            r = results[n].get(k)
+            if r is None:
+                cells.append("n/a")
+                continue
+            m = med(r["wall"])
+            if m is None or not base:
+                cells.append("failed")
+                continue
+            q = m / base
+            ratios[k].append(q)
+            c = f"{q:.3f}"
+            if target[k] is not None:
+                ok = q <= target[k]
+                c += f" {verdict(ok)}"
+                track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok)
+            if r["fail"]:
+                c += f" ({r['fail']} failed)"
+            cells.append(c)
+        print(f"| {n} | " + " | ".join(cells) + " |")
+    print("| median | | " + " | ".join(
+        (fmt(med(ratios[k]), ".3f") + (f" {verdict(med(ratios[k]) <= target[k])}" if target[k] and ratios[k] else ""))
+        for k in keys if k != "plain") + " |")
+    print()
+    print("Targets: states 1 kHz ≤ 1.01, native 100 Hz ≤ 1.01, native 1 kHz ≤ 1.05, python 100 Hz ≤ 1.01 "
+          "(strace and perf stat: reference points, no target).")
+    print()
+    print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst):")
+    print()
+    print("| workload | config | stops | stop p50 µs | stop p99 µs | achieved Hz | late ticks | errors "
+          "| unwind ns/frame | attach max ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in names:
+        for k in keys:
+            r = results[n].get(k)
+            if r is None or not r["h"]:
+                continue
+            s = summarize(r)
+            where = f"{n}, {LABEL[k]}"
+            p50 = p99 = unw = att = "–"
+            if s["p50"] is not None:
+                ok = s["p50"] <= STOP_P50_US
+                track(f"stop p50 ≤ {STOP_P50_US:.0f} µs", s["p50"], where, ok)
+                p50 = f"{s['p50']:.1f} {verdict(ok)}"
+            if s["p99"] is not None:
+                ok = s["p99"] <= STOP_P99_US
+                track(f"stop p99 ≤ {STOP_P99_US:.0f} µs", s["p99"], where, ok)
+                p99 = f"{s['p99']:.1f} {verdict(ok)}"
+            if s["unwind"] is not None:
+                ok = s["unwind"] <= UNWIND_NS_PER_FRAME
+                track(f"unwind ≤ {UNWIND_NS_PER_FRAME:.0f} ns/frame", s["unwind"], where, ok)
+                unw = f"{s['unwind']:.0f} {verdict(ok)}"
+            if s["attach"] is not None:
+                ok = s["attach_max"] <= ATTACH_MS
+                track(f"child sampled ≤ {ATTACH_MS:.0f} ms after fork", s["attach_max"], where, ok)
+                att = f"{s['attach']:.2f} / {s['attach_max']:.2f} {verdict(ok)}"
+            late = f"{s['late']:.0f} ({s['late_pct']:.1f}%)" if s["late_pct"] is not None else fmt(s["late"], ".0f")
+            err = f"{s['errors']:.0f}" + (f" (max {s['errors_max']:.0f})" if s["errors_max"] != s["errors"] else "")
+            print(f"| {n} | {LABEL[k]} | {s['stops']:.0f} | {p50} | {p99} | {s['hz']:.0f} | {late} | {err} "
+                  f"| {unw} | {att} |")
+    print()
+    print("Worst case per target:")
+    print()
+    print("| target | worst | where | result |")
+    print("|---|---|---|---|")
+    for label, (v, where, ok) in worst.items():
+        print(f"| {label} | {v:.3f} | {where} | {verdict(ok)} |" if "ratio" in label
+              else f"| {label} | {v:.1f} | {where} | {verdict(ok)} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
