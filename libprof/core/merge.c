@@ -16,6 +16,7 @@
 #include "monrec.h"
 #include "shm.h"
 #include "core/model.h"
+#include "core/recline.h"
 #include "core/rundir.h"
 
 #define DEFAULT_INTERVAL_MS 20
@@ -481,55 +482,6 @@ static int load_records(struct loader *L)
 
 /* ---- monitor.rec ---- */
 
-#define MAX_FIELDS 24
-
-struct fields {
-    int n;
-    const char *key[MAX_FIELDS];
-    char *val[MAX_FIELDS];
-};
-
-static char *field(struct fields *f, const char *key)
-{
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->key[i], key) == 0)
-            return f->val[i];
-    return NULL;
-}
-
-static int field_u64(struct fields *f, const char *key, uint64_t *out)
-{
-    char *v = field(f, key), *end;
-    if (!v || !*v)
-        return -1;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || *v == '-')
-        return -1;
-    *out = x;
-    return 0;
-}
-
-static int field_int(struct fields *f, const char *key, long long *out)
-{
-    char *v = field(f, key), *end;
-    if (!v || !*v)
-        return -1;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = x;
-    return 0;
-}
-
-static uint64_t field_u64_or0(struct fields *f, const char *key)
-{
-    uint64_t x = 0;
-    field_u64(f, key, &x);
-    return x;
-}
-
 /* Split "a,b,c" (escaped elements) into an argv of unescaped strings. */
 static int parse_argv(struct prof_image *im, char *list)
 {
@@ -554,7 +506,7 @@ static int parse_argv(struct prof_image *im, char *list)
     return 0;
 }
 
-static int mon_image(struct loader *L, struct prof_process *p, struct fields *f, uint64_t t)
+static int mon_image(struct loader *L, struct prof_process *p, struct prof_fields *f, uint64_t t)
 {
     struct prof_image *im = PUSH(p->images, p->nimages);
     if (!im)
@@ -562,10 +514,10 @@ static int mon_image(struct loader *L, struct prof_process *p, struct fields *f,
     im->t_ns = t;
     im->from_monitor = 1;
     uint64_t st = 0;
-    im->is_static = field_u64(f, "static", &st) == 0 && st == 1;
+    im->is_static = prof_field_u64(f, "static", &st) == 0 && st == 1;
     if (im->is_static)
         p->is_static = 1;
-    char *exe = field(f, "exe");
+    char *exe = prof_field(f, "exe");
     if (exe) {
         size_t n = prof_rec_unescape(exe);
         im->exe = dupn(exe, n);
@@ -575,7 +527,7 @@ static int mon_image(struct loader *L, struct prof_process *p, struct fields *f,
     if (!im->exe)
         return PROF_ENOMEM;
     (void)L;
-    return parse_argv(im, field(f, "argv"));
+    return parse_argv(im, prof_field(f, "argv"));
 }
 
 static uint64_t ticks_to_ns(const struct prof_run *m, uint64_t ticks)
@@ -585,24 +537,24 @@ static uint64_t ticks_to_ns(const struct prof_run *m, uint64_t ticks)
 }
 
 /* One parsed line; returns 0, 1 for a line that is malformed (counted), or PROF_ENOMEM. */
-static int mon_line(struct loader *L, char type, struct fields *f)
+static int mon_line(struct loader *L, char type, struct prof_fields *f)
 {
     struct prof_run *m = L->m;
     uint64_t t = 0, x = 0;
     long long pid = 0;
 
     if (type == 'S') {
-        if (field_u64(f, "interval_ms", &x) == 0 && x > 0)
+        if (prof_field_u64(f, "interval_ms", &x) == 0 && x > 0)
             m->interval_ms = (int)x;
-        if (field_u64(f, "ticks_per_sec", &x) == 0 && x > 0)
+        if (prof_field_u64(f, "ticks_per_sec", &x) == 0 && x > 0)
             m->ticks_per_sec = (long)x;
-        if (field_u64(f, "page_size", &x) == 0 && x > 0)
+        if (prof_field_u64(f, "page_size", &x) == 0 && x > 0)
             L->page_size = (long)x;
         return 0;
     }
     if (!strchr("NERMTGZ", type))
         return 0; /* unknown types are skipped by design */
-    if (field_u64(f, "t", &t) != 0 || field_int(f, "pid", &pid) != 0 || pid <= 0 || pid > INT_MAX)
+    if (prof_field_u64(f, "t", &t) != 0 || prof_field_int(f, "pid", &pid) != 0 || pid <= 0 || pid > INT_MAX)
         return 1;
     struct prof_process *p = proc_get(L, (int)pid);
     if (!p)
@@ -614,9 +566,9 @@ static int mon_line(struct loader *L, char type, struct fields *f)
         long long ppid = -1;
         if (!p->mon_start_ns || t < p->mon_start_ns)
             p->mon_start_ns = t;
-        if (field_int(f, "ppid", &ppid) == 0 && !p->shim)
+        if (prof_field_int(f, "ppid", &ppid) == 0 && !p->shim)
             p->ppid = (int)ppid;
-        if (field_u64(f, "start_ticks", &x) == 0 && x > 0) {
+        if (prof_field_u64(f, "start_ticks", &x) == 0 && x > 0) {
             /* The kernel's start time: tick-granular but not late like the observation. */
             uint64_t st = ticks_to_ns(m, x);
             uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
@@ -628,7 +580,7 @@ static int mon_line(struct loader *L, char type, struct fields *f)
     case 'E':
         return mon_image(L, p, f, t);
     case 'R': {
-        if (field_u64(f, "rss", &x) != 0)
+        if (prof_field_u64(f, "rss", &x) != 0)
             return 1;
         struct prof_rss_sample *s = PUSH(p->rss, p->nrss);
         if (!s)
@@ -642,14 +594,14 @@ static int mon_line(struct loader *L, char type, struct fields *f)
         if (!s)
             return PROF_ENOMEM;
         s->t_ns = t;
-        s->pss = field_u64_or0(f, "pss");
-        s->uss = field_u64_or0(f, "uss");
-        s->swap = field_u64_or0(f, "swap");
+        s->pss = prof_field_u64_or0(f, "pss");
+        s->uss = prof_field_u64_or0(f, "uss");
+        s->swap = prof_field_u64_or0(f, "swap");
         return 0;
     }
     case 'T': {
         long long tid = 0;
-        if (field_int(f, "tid", &tid) != 0 || tid <= 0 || tid > INT_MAX)
+        if (prof_field_int(f, "tid", &tid) != 0 || tid <= 0 || tid > INT_MAX)
             return 1;
         struct prof_thread *th = thread_get(p, (int)tid);
         if (!th)
@@ -658,18 +610,18 @@ static int mon_line(struct loader *L, char type, struct fields *f)
         if (!th->first_sample_ns || t < th->first_sample_ns)
             th->first_sample_ns = t;
         th->last_sample_ns = umax(th->last_sample_ns, t);
-        char *name = field(f, "name");
+        char *name = prof_field(f, "name");
         if (name) {
             size_t n = prof_rec_unescape(name);
             set_name(th, name, n, t);
         }
-        th->mon_cpu_ns = umax(th->mon_cpu_ns, field_u64_or0(f, "cpu"));
-        th->runq_ns = umax(th->runq_ns, field_u64_or0(f, "runq"));
-        th->utime_ns = umax(th->utime_ns, field_u64_or0(f, "utime"));
-        th->stime_ns = umax(th->stime_ns, field_u64_or0(f, "stime"));
-        th->vcsw = umax(th->vcsw, field_u64_or0(f, "vcsw"));
-        th->ivcsw = umax(th->ivcsw, field_u64_or0(f, "ivcsw"));
-        if (field_u64(f, "start_ticks", &x) == 0 && x > 0)
+        th->mon_cpu_ns = umax(th->mon_cpu_ns, prof_field_u64_or0(f, "cpu"));
+        th->runq_ns = umax(th->runq_ns, prof_field_u64_or0(f, "runq"));
+        th->utime_ns = umax(th->utime_ns, prof_field_u64_or0(f, "utime"));
+        th->stime_ns = umax(th->stime_ns, prof_field_u64_or0(f, "stime"));
+        th->vcsw = umax(th->vcsw, prof_field_u64_or0(f, "vcsw"));
+        th->ivcsw = umax(th->ivcsw, prof_field_u64_or0(f, "ivcsw"));
+        if (prof_field_u64(f, "start_ticks", &x) == 0 && x > 0)
             th->start_ticks_ns = ticks_to_ns(m, x);
         return 0;
     }
@@ -679,7 +631,7 @@ static int mon_line(struct loader *L, char type, struct fields *f)
         return 0;
     case 'Z': {
         long long st = 0;
-        if (field_int(f, "status", &st) != 0)
+        if (prof_field_int(f, "status", &st) != 0)
             return 1;
         p->have_z = 1;
         p->z_status = (int)st;
@@ -691,27 +643,6 @@ static int mon_line(struct loader *L, char type, struct fields *f)
 }
 
 /* Tokenise one line in place: TYPE SP key=value { SP key=value }. Values stay escaped until used. */
-static int tokenize(char *line, char *type, struct fields *f)
-{
-    char *save = NULL, *tok = strtok_r(line, " ", &save);
-    if (!tok || tok[1] != '\0')
-        return -1;
-    *type = tok[0];
-    f->n = 0;
-    while ((tok = strtok_r(NULL, " ", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            return -1;
-        *eq = '\0';
-        if (f->n < MAX_FIELDS) {
-            f->key[f->n] = tok;
-            f->val[f->n] = eq + 1;
-            f->n++;
-        }
-    }
-    return 0;
-}
-
 static int load_monitor(struct loader *L)
 {
     struct prof_run *m = L->m;
@@ -739,14 +670,14 @@ static int load_monitor(struct loader *L)
         if (len == 0)
             continue;
         char type;
-        struct fields f;
-        if (tokenize(line, &type, &f) != 0) {
+        struct prof_fields f;
+        if (prof_rec_tokenize(line, &type, &f) != 0) {
             bad++;
             continue;
         }
         if (lineno == 1) {
             uint64_t v = 0;
-            if (type != 'V' || field_u64(&f, "version", &v) != 0 || v != PROF_MONREC_VERSION) {
+            if (type != 'V' || prof_field_u64(&f, "version", &v) != 0 || v != PROF_MONREC_VERSION) {
                 add_string(m->errors, "monitor.rec: skipped: not monitor format version %d", PROF_MONREC_VERSION);
                 break;
             }

@@ -13,6 +13,7 @@
 #include "core/elfsym.h"
 #include "core/model.h"
 #include "core/procstate.h"
+#include "core/recline.h"
 
 struct sframe_py {
     char *qual, *file;
@@ -53,46 +54,9 @@ struct prof_samples {
     struct sentry *ent; size_t nent, capent;
 };
 
-#define MAX_FIELDS 24
-struct fields {
-    int n;
-    const char *key[MAX_FIELDS];
-    char *val[MAX_FIELDS];
-};
-
-static char *field(struct fields *f, const char *key)
+static uint64_t fu64(struct prof_fields *f, const char *key)
 {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->key[i], key) == 0)
-            return f->val[i];
-    return NULL;
-}
-
-static uint64_t fu64(struct fields *f, const char *key)
-{
-    char *v = field(f, key);
-    return v ? strtoull(v, NULL, 10) : 0;
-}
-
-static int tokenize(char *line, char *type, struct fields *f)
-{
-    char *save = NULL, *tok = strtok_r(line, " ", &save);
-    if (!tok || tok[1] != '\0')
-        return -1;
-    *type = tok[0];
-    f->n = 0;
-    while ((tok = strtok_r(NULL, " ", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            return -1;
-        *eq = '\0';
-        if (f->n < MAX_FIELDS) {
-            f->key[f->n] = tok;
-            f->val[f->n] = eq + 1;
-            f->n++;
-        }
-    }
-    return 0;
+    return prof_field_u64_or0(f, key);
 }
 
 static void *grow(void *p, size_t *cap, size_t n, size_t elem)
@@ -144,10 +108,10 @@ static const char *module_path(const struct prof_samples *S, int id)
     return NULL;
 }
 
-static int parse_stack(struct prof_samples *S, struct fields *f)
+static int parse_stack(struct prof_samples *S, struct prof_fields *f)
 {
     struct sstack st = {.id = (uint32_t)fu64(f, "id"), .serialize = -1};
-    char *nat = field(f, "native"), *py = field(f, "py");
+    char *nat = prof_field(f, "native"), *py = prof_field(f, "py");
     if (!st.id)
         return 1;
     if (nat && *nat) {
@@ -401,8 +365,8 @@ int prof_run_load_samples(struct prof_run *m)
             break; /* torn last line: the sampler was writing it when it stopped */
         line[--len] = '\0';
         char type;
-        struct fields f;
-        if (!len || tokenize(line, &type, &f) != 0) {
+        struct prof_fields f;
+        if (!len || prof_rec_tokenize(line, &type, &f) != 0) {
             bad += len > 0;
             continue;
         }
@@ -415,7 +379,7 @@ int prof_run_load_samples(struct prof_run *m)
         }
         switch (type) {
         case 'O': {
-            char *why = field(&f, "why"), *stacks = field(&f, "stacks");
+            char *why = prof_field(&f, "why"), *stacks = prof_field(&f, "stacks");
             if (why)
                 prof_rec_unescape(why);
             json_object_set_new(info, "rate_hz", json_integer((json_int_t)fu64(&f, "rate_hz")));
@@ -434,7 +398,7 @@ int prof_run_load_samples(struct prof_run *m)
             break;
         }
         case 'L': {
-            char *pth = field(&f, "path");
+            char *pth = prof_field(&f, "path");
             struct smodule *v = grow(S->mods, &S->capmods, S->nmods, sizeof *v);
             if (!v || !pth) {
                 rc = v ? 0 : PROF_ENOMEM;
@@ -451,7 +415,7 @@ int prof_run_load_samples(struct prof_run *m)
                 bad++, rc = 0;
             break;
         case 'C': {
-            char *st = field(&f, "state"), *addr = field(&f, "addr");
+            char *st = prof_field(&f, "state"), *addr = prof_field(&f, "addr");
             int state = st ? prof_tstate_from_name(st) : -1;
             if (state < 0) {
                 bad++;
@@ -478,7 +442,7 @@ int prof_run_load_samples(struct prof_run *m)
             break;
         }
         case 'Q': {
-            char *addr = field(&f, "addr");
+            char *addr = prof_field(&f, "addr");
             json_array_append_new(qlines, json_pack("{s:I, s:I, s:I, s:I}", "pid", (json_int_t)fu64(&f, "pid"), "addr",
                                                     (json_int_t)(addr ? strtoull(addr, NULL, 16) : 0), "ticks",
                                                     (json_int_t)fu64(&f, "ticks"), "held", (json_int_t)fu64(&f, "held")));
@@ -486,7 +450,7 @@ int prof_run_load_samples(struct prof_run *m)
         }
         case 'H': {
             uint64_t frames = fu64(&f, "unwind_frames");
-            char *hz = field(&f, "achieved_hz");
+            char *hz = prof_field(&f, "achieved_hz");
             json_object_set_new(info, "ticks", json_integer((json_int_t)fu64(&f, "ticks")));
             json_object_set_new(info, "achieved_hz", json_real(hz ? strtod(hz, NULL) : 0));
             json_object_set_new(info, "late_ticks", json_integer((json_int_t)fu64(&f, "late")));

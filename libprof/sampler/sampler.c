@@ -674,6 +674,9 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
             th->seized = 1;
         return;
     }
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->pid == id && s->procs[i]->dead)
+            return; /* adopted from its own events and already gone: this fork event is late */
     struct sproc *p = proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
@@ -777,6 +780,25 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
     struct sproc *p = NULL;
     struct sthr *th = thr_find(s, tid, &p);
     unsigned long msg = 0;
+    if (!th) {
+        /*
+         * A task whose creator's clone/fork event we have not handled yet (waits come in
+         * any order): adopt it now from /proc, or a child that forks and exits at once
+         * would lose its exit status.
+         */
+        pid_t tg = tgid_of(tid);
+        if (tg == tid) {
+            struct sproc *par = proc_find(s, stat_ppid(tid, NULL));
+            if (par)
+                new_task(s, par, tid, PTRACE_EVENT_FORK);
+        } else if (tg > 0) {
+            struct sproc *own = proc_find(s, tg);
+            struct sthr *t2 = own ? thr_add(own, tid) : NULL;
+            if (t2)
+                t2->seized = 1;
+        }
+        th = thr_find(s, tid, &p);
+    }
     switch (event) {
     case PTRACE_EVENT_CLONE:
     case PTRACE_EVENT_FORK:

@@ -1,0 +1,68 @@
+/* recline.c: the text-record line splitter shared by the monitor.rec and sampler.rec readers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/recline.h"
+
+char *prof_field(struct prof_fields *f, const char *key)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->key[i], key) == 0)
+            return f->val[i];
+    return NULL;
+}
+
+int prof_field_u64(struct prof_fields *f, const char *key, uint64_t *out)
+{
+    char *v = prof_field(f, key), *end;
+    if (!v || !*v)
+        return -1;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || *v == '-')
+        return -1;
+    *out = x;
+    return 0;
+}
+
+int prof_field_int(struct prof_fields *f, const char *key, long long *out)
+{
+    char *v = prof_field(f, key), *end;
+    if (!v || !*v)
+        return -1;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+uint64_t prof_field_u64_or0(struct prof_fields *f, const char *key)
+{
+    uint64_t x = 0;
+    prof_field_u64(f, key, &x);
+    return x;
+}
+
+int prof_rec_tokenize(char *line, char *type, struct prof_fields *f)
+{
+    char *save = NULL, *tok = strtok_r(line, " ", &save);
+    if (!tok || tok[1] != '\0')
+        return -1;
+    *type = tok[0];
+    f->n = 0;
+    while ((tok = strtok_r(NULL, " ", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        if (f->n < PROF_REC_MAX_FIELDS) {
+            f->key[f->n] = tok;
+            f->val[f->n] = eq + 1;
+            f->n++;
+        }
+    }
+    return 0;
+}
