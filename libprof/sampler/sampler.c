@@ -134,6 +134,8 @@ struct prof_sampler {
     int have_timer;
     uint64_t next_scan;
     uint64_t next_tick;         /* pulled forward when a new process appears */
+    struct { pid_t tid; int status; } deferred[256]; /* events that arrived during a tick */
+    size_t ndeferred;
     struct prof_unw_snap *snap;
     char *buf;                  /* scratch for stack keys */
     size_t bufcap;
@@ -878,13 +880,34 @@ static int interrupt_wait(struct prof_sampler *s, struct sthr *th)
                 continue;
             return 0;
         }
-        pid_t tid = th->tid;
-        if (handle_status(s, tid, st, 1))
+        if (WIFSTOPPED(st) && ((unsigned)st >> 16) == PTRACE_EVENT_STOP && WSTOPSIG(st) == SIGTRAP) {
+            th->interrupting = 0;
             return 1;
-        if (th->dead || !th->seized)
-            return 0;
+        }
+        /*
+         * Another event came first (a clone, an exec, an exit, a signal). Handling it here
+         * would change the thread and process tables under the tick that called us (new
+         * threads, a re-opened CPython reader): keep it for after the tick. The thread
+         * waits in that stop until then; our interrupt stays pending and is let go later.
+         */
+        if (s->ndeferred < sizeof s->deferred / sizeof *s->deferred) {
+            s->deferred[s->ndeferred].tid = r;
+            s->deferred[s->ndeferred].status = st;
+            s->ndeferred++;
+        } else {
+            handle_status(s, r, st, 0); /* cannot happen in practice: one per stop, 256 slots */
+        }
+        return 0;
     }
     return 0;
+}
+
+/* Events kept back during a tick (see interrupt_wait). */
+static void handle_deferred(struct prof_sampler *s)
+{
+    for (size_t i = 0; i < s->ndeferred; i++)
+        handle_status(s, s->deferred[i].tid, s->deferred[i].status, 0);
+    s->ndeferred = 0;
 }
 
 /* ---- /proc reads -------------------------------------------------------------- */
@@ -1351,6 +1374,7 @@ static void tick(struct prof_sampler *s, uint64_t t)
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead)
             tick_proc(s, s->procs[i], t, fr);
+    handle_deferred(s);
 }
 
 /* ---- the thread ---------------------------------------------------------------- */
