@@ -277,6 +277,18 @@ void session_report(const struct run *r)
     json_decref(report);
 }
 
+int session_parse_interval(const char *cmd, const char *arg, int *ms)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > 60000) {
+        fprintf(stderr, "poolprof: %s: --interval wants milliseconds between 1 and 60000, not '%s'\n", cmd, arg);
+        return -1;
+    }
+    *ms = (int)v;
+    return 0;
+}
+
 int session_parse_rate(const char *cmd, const char *arg, int *rate)
 {
     char *end;

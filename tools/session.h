@@ -51,6 +51,8 @@ int session_json_write(const struct run *r);
 /* poolprof's exit status for the target's raw wait status (128+N for signal N). */
 int session_exit_code(int status);
 void session_report(const struct run *r);
+/* Parse --interval MS (1..60000); 0 or -1 (message printed, prefixed with cmd). */
+int session_parse_interval(const char *cmd, const char *arg, int *ms);
 /* Parse --rate HZ / --stacks LIST values; 0 or -1 (message printed, prefixed with cmd). */
 int session_parse_rate(const char *cmd, const char *arg, int *rate);
 int session_parse_stacks(const char *cmd, const char *arg, int *native, int *python);

@@ -117,15 +117,10 @@ int cmd_attach(int argc, char **argv)
             if (session_parse_stacks("attach", optarg, &r->native, &r->python) < 0)
                 return EXIT_USAGE;
             break;
-        case 'i': {
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end || v < 1 || v > 60000) {
-                fprintf(stderr, "poolprof: attach: --interval wants milliseconds between 1 and 60000, not '%s'\n", optarg);
+        case 'i':
+            if (session_parse_interval("attach", optarg, &r->interval_ms) < 0)
                 return EXIT_USAGE;
-            }
-            r->interval_ms = (int)v;
             break;
-        }
         case 'h':
             usage(stdout);
             return 0;

@@ -293,18 +293,12 @@ static int parse_args(struct run *r, int argc, char **argv)
         case 'f':
             r->force = 1;
             break;
-        case 'i': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end || v < 1 || v > 60000) {
-                fprintf(stderr, "poolprof: run: --interval wants milliseconds between 1 and 60000, not '%s'\n",
-                        optarg);
+        case 'i':
+            if (session_parse_interval("run", optarg, &r->interval_ms) < 0) {
                 usage(stderr);
                 return EXIT_USAGE;
             }
-            r->interval_ms = (int)v;
             break;
-        }
         case 'S':
             r->sample = 0;
             break;
