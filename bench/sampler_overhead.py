@@ -209,7 +209,10 @@ def summarize(r):
         "late_pct": med(late_pct),
         "errors": med(g("errors")),
         "errors_max": max(g("errors")),
-        "unwind": med(per_frame),
+        "unwind_mean": med(per_frame),
+        "unwind": med([h["unwind_p50_ns_per_frame"] for h in hs if h.get("unwind_p50_ns_per_frame")]),
+        "irq50": med([h["irq_p50_ns"] / 1e3 for h in hs if h.get("irq_p50_ns")]),
+        "irq99": med([h["irq_p99_ns"] / 1e3 for h in hs if h.get("irq_p99_ns")]),
         "attach": med(attach),
         "attach_max": max(attach) if attach else None,
         "n": len(hs),
@@ -270,8 +273,8 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
     print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst):")
     print()
     print("| workload | config | stops | stop p50 µs | stop p99 µs | achieved Hz | late ticks | errors "
-          "| unwind ns/frame | attach max ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         for k in keys:
             r = results[n].get(k)
@@ -280,6 +283,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
             s = summarize(r)
             where = f"{n}, {LABEL[k]}"
             p50 = p99 = unw = att = "–"
+            irq = f"{s['irq50']:.1f} / {s['irq99']:.1f}" if s["irq50"] is not None and s["irq99"] is not None else "–"
             if s["p50"] is not None:
                 ok = s["p50"] <= STOP_P50_US
                 track(f"stop p50 ≤ {STOP_P50_US:.0f} µs", s["p50"], where, ok)
@@ -291,7 +295,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
             if s["unwind"] is not None:
                 ok = s["unwind"] <= UNWIND_NS_PER_FRAME
                 track(f"unwind ≤ {UNWIND_NS_PER_FRAME:.0f} ns/frame", s["unwind"], where, ok)
-                unw = f"{s['unwind']:.0f} {verdict(ok)}"
+                unw = f"{s['unwind']:.0f} {verdict(ok)}" + (f" ({s['unwind_mean']:.0f})" if s["unwind_mean"] is not None else "")
             if s["attach"] is not None:
                 ok = s["attach_max"] <= ATTACH_MS
                 track(f"child sampled ≤ {ATTACH_MS:.0f} ms after fork", s["attach_max"], where, ok)
@@ -299,7 +303,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
             late = f"{s['late']:.0f} ({s['late_pct']:.1f}%)" if s["late_pct"] is not None else fmt(s["late"], ".0f")
             err = f"{s['errors']:.0f}" + (f" (max {s['errors_max']:.0f})" if s["errors_max"] != s["errors"] else "")
             print(f"| {n} | {LABEL[k]} | {s['stops']:.0f} | {p50} | {p99} | {s['hz']:.0f} | {late} | {err} "
-                  f"| {unw} | {att} |")
+                  f"| {unw} | {irq} | {att} |")
     print()
     print("Worst case per target:")
     print()

@@ -385,6 +385,8 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "rate_hz", json_integer((json_int_t)fu64(&f, "rate_hz")));
             json_object_set_new(info, "stacks", json_string(stacks ? stacks : "none"));
             json_object_set_new(info, "ptrace", json_boolean(fu64(&f, "ptrace")));
+            char *sched = prof_field(&f, "sched");
+            json_object_set_new(info, "sched", json_string(sched ? sched : "normal"));
             json_object_set_new(info, "note", why && *why ? json_string(why) : json_null());
             break;
         }
@@ -461,6 +463,9 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "stop_max_us", json_real((double)fu64(&f, "stop_max_ns") / 1e3));
             json_object_set_new(info, "unwind_ns_per_frame",
                                 json_real(frames ? (double)fu64(&f, "unwind_ns") / (double)frames : 0));
+            json_object_set_new(info, "unwind_p50_ns_per_frame", json_real((double)fu64(&f, "unwind_p50_ns_per_frame")));
+            json_object_set_new(info, "interrupt_to_resume_p50_us", json_real((double)fu64(&f, "irq_p50_ns") / 1e3));
+            json_object_set_new(info, "interrupt_to_resume_p99_us", json_real((double)fu64(&f, "irq_p99_ns") / 1e3));
             json_object_set_new(info, "new_process_latency_max_ms",
                                 json_real((double)fu64(&f, "attach_latency_max_ns") / 1e6));
             break;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -69,6 +71,7 @@ struct sproc {
     int dead;
     int ours;           /* a child of this process: our wait reaps it, so its status is handed over */
     int execd;
+    uint64_t gen;       /* images seen (exec count): stack hashes never match across images */
     int x_pending;      /* the leader left with pthread_exit (status 0) while threads ran on: X waits */
     int x_msg;          /* the latest exit status seen for a thread of it */
     uint64_t born_ns;   /* fork event time, for the attach-latency figure; 0 = found by scan */
@@ -100,6 +103,11 @@ struct strtab {
     size_t cap, n;
 };
 
+struct fastent {
+    uint64_t h;
+    uint32_t id;
+};
+
 struct prof_sampler {
     struct prof_sampler_opts o;
     char rundir[PATH_MAX];
@@ -125,9 +133,15 @@ struct prof_sampler {
     struct bucket *buckets;
     size_t capb, nb;
     struct strtab stacks, modules;
+    struct fastent *fast;       /* frame hash -> stack id, in front of `stacks` */
+    size_t fast_cap, fast_n;
     /* self-report */
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
     uint64_t stop_hist[STOP_HIST_N + 1];
+    uint64_t irq_hist[STOP_HIST_N + 1], irqs;
+    uint64_t unw_hist[1001];    /* per-frame unwind cost of each stack, 10 ns buckets */
+    uint64_t unws;
+    const char *sched;          /* the tracer thread's scheduling: "fifo", "nice" or "normal" */
     uint64_t stop_max;
     uint64_t seed;
     timer_t timer;
@@ -280,19 +294,33 @@ static void bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_t
     s->nb++;
 }
 
+static uint64_t hist_percentile(const uint64_t *hist, uint64_t total, double q, uint64_t max)
+{
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (int i = 0; i <= STOP_HIST_N; i++) {
+        seen += hist[i];
+        if (seen > want || (seen == total && seen))
+            return i == STOP_HIST_N ? max
+                   : i < STOP_HIST_US ? (uint64_t)i * 1000ULL + 500ULL
+                                      : (uint64_t)STOP_HIST_US * 1000ULL + (uint64_t)(i - STOP_HIST_US) * 100000ULL + 50000ULL;
+    }
+    return 0;
+}
+
 static void stop_percentile(const struct prof_sampler *s, double q, uint64_t *ns)
 {
-    uint64_t want = (uint64_t)(q * (double)s->stops), seen = 0;
-    for (int i = 0; i <= STOP_HIST_N; i++) {
-        seen += s->stop_hist[i];
-        if (seen > want || (seen == s->stops && seen)) {
-            *ns = i == STOP_HIST_N ? s->stop_max
-                  : i < STOP_HIST_US ? (uint64_t)i * 1000ULL + 500ULL
-                                     : (uint64_t)STOP_HIST_US * 1000ULL + (uint64_t)(i - STOP_HIST_US) * 100000ULL + 50000ULL;
-            return;
-        }
+    *ns = hist_percentile(s->stop_hist, s->stops, q, s->stop_max);
+}
+
+static uint64_t unw_p50(const struct prof_sampler *s)
+{
+    uint64_t want = s->unws / 2, seen = 0;
+    for (int i = 0; i <= 1000; i++) {
+        seen += s->unw_hist[i];
+        if (seen > want)
+            return (uint64_t)i * 10 + 5;
     }
-    *ns = 0;
+    return 0;
 }
 
 static void flush_records(struct prof_sampler *s, uint64_t t)
@@ -337,11 +365,14 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
     stop_percentile(s, 0.99, &p99);
     double el = (double)(t - s->t0) / 1e9;
     out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
-           "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu attach_latency_max_ns=%llu\n",
+           "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
+           "attach_latency_max_ns=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
-        (unsigned long long)s->unwind_frames, (unsigned long long)s->unwind_ns,
+        (unsigned long long)s->unwind_frames, (unsigned long long)s->unwind_ns, (unsigned long long)unw_p50(s),
+        (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.5, s->stop_max),
+        (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.99, s->stop_max),
         (unsigned long long)s->attach_latency_max);
     flush_file(s);
 }
@@ -721,6 +752,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         lead->stack_cpu = 0;
     }
     p->execd = 1;
+    p->gen++;
     p->x_pending = 0; /* a thread exec'd: the leader's exit was de_thread's, not the process's */
     if (p->unw)
         prof_unw_invalidate(p->unw);
@@ -1118,6 +1150,23 @@ static uint32_t stack_id(struct prof_sampler *s, struct sproc *p, const struct p
 {
     if (!nn && (!pt || !pt->nframes))
         return 0;
+    /* Fast path: a stack seen before is found by a hash of its frames, without building its text. */
+    uint64_t h = (1469598103934665603ULL ^ (uint64_t)p->pid) * 1099511628211ULL ^ p->gen;
+    for (size_t i = 0; i < nn; i++) {
+        h = (h ^ nf[i].module) * 1099511628211ULL;
+        h = (h ^ nf[i].offset) * 1099511628211ULL;
+    }
+    for (size_t i = 0; pt && i < pt->nframes; i++) {
+        h = (h ^ (uint64_t)(uintptr_t)pt->frames[i].qualname) * 1099511628211ULL;
+        h = (h ^ (uint64_t)(uintptr_t)pt->frames[i].file) * 1099511628211ULL;
+        h = (h ^ (uint64_t)(unsigned)pt->frames[i].line) * 1099511628211ULL;
+    }
+    h |= 1; /* 0 marks an empty slot */
+    if (s->fast_cap) {
+        for (size_t j = h & (s->fast_cap - 1); s->fast[j].h; j = (j + 1) & (s->fast_cap - 1))
+            if (s->fast[j].h == h)
+                return s->fast[j].id;
+    }
     size_t len = 0;
     if (buf_reserve(s, 64 + nn * 40 + (pt ? pt->nframes * 3 * 400 : 0)) < 0)
         return 0;
@@ -1149,7 +1198,43 @@ static uint32_t stack_id(struct prof_sampler *s, struct sproc *p, const struct p
     uint32_t id = strtab_intern(&s->stacks, b, &fresh);
     if (fresh)
         out(s, "K id=%u %s\n", id, b);
+    /* The hash is per process (module ids and CPython string addresses are): keyed with the pid. */
+    if (id && (s->fast_n + 1) * 2 > s->fast_cap) {
+        size_t nc = s->fast_cap ? s->fast_cap * 2 : 4096;
+        struct fastent *nf2 = calloc(nc, sizeof *nf2);
+        if (nf2) {
+            for (size_t i = 0; i < s->fast_cap; i++) {
+                if (!s->fast[i].h)
+                    continue;
+                size_t j = s->fast[i].h & (nc - 1);
+                while (nf2[j].h)
+                    j = (j + 1) & (nc - 1);
+                nf2[j] = s->fast[i];
+            }
+            free(s->fast);
+            s->fast = nf2;
+            s->fast_cap = nc;
+        }
+    }
+    if (id && (s->fast_n + 1) * 2 <= s->fast_cap) {
+        size_t j = h & (s->fast_cap - 1);
+        while (s->fast[j].h)
+            j = (j + 1) & (s->fast_cap - 1);
+        s->fast[j].h = h;
+        s->fast[j].id = id;
+        s->fast_n++;
+    }
     return id;
+}
+
+/* Interrupt to resume: the stop window plus the time the thread took to reach its stop
+ * (it runs meanwhile; under CPU contention it may first wait for a CPU). */
+static void note_irq(struct prof_sampler *s, uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    uint64_t b = us < STOP_HIST_US ? us : STOP_HIST_US + (us - STOP_HIST_US) / 100;
+    s->irq_hist[b < STOP_HIST_N ? b : STOP_HIST_N]++;
+    s->irqs++;
 }
 
 static void note_stop(struct prof_sampler *s, uint64_t ns)
@@ -1174,10 +1259,14 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
     uint64_t t0 = now_ns();
     if (!interrupt_wait(s, th))
         return 0;
+    /* Held stopped from the moment the stop was reported (the tracer runs at a higher
+     * priority where allowed, so that is when the thread stopped) until it is resumed. */
+    uint64_t ts = now_ns();
     int r = prof_unw_capture(p->unw, th->tid, s->snap);
     ptrace(PTRACE_CONT, th->tid, 0, 0);
     uint64_t t1 = now_ns();
-    note_stop(s, t1 - t0);
+    note_stop(s, t1 - ts);
+    note_irq(s, t1 - t0);
     if (r < 0) {
         s->errors++;
         return 0;
@@ -1185,8 +1274,14 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
     size_t n = 0;
     if (prof_unw_unwind(p->unw, s->snap, fr, PROF_UNW_MAX_FRAMES, &n) < 0)
         n = 0;
-    s->unwind_ns += now_ns() - t1;
+    uint64_t du = now_ns() - t1;
+    s->unwind_ns += du;
     s->unwind_frames += n;
+    if (n) {
+        uint64_t b = du / n / 10;
+        s->unw_hist[b < 1000 ? b : 1000]++;
+        s->unws++;
+    }
     return n;
 }
 
@@ -1493,6 +1588,19 @@ static void *sampler_main(void *arg)
     sigdelset(&all, TICK_SIG);
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     s->tracer_tid = (pid_t)syscall(SYS_gettid);
+    /*
+     * A tracee is held stopped until the tracer resumes it: if the tracer waits for a CPU
+     * behind the target's own threads, so does the stopped thread. Run above them where
+     * allowed (the tracer sleeps between ticks and the kernel's real-time throttling bounds
+     * it regardless), else at a better nice level.
+     */
+    struct sched_param sp = {.sched_priority = 1};
+    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0)
+        s->sched = "fifo";
+    else if (setpriority(PRIO_PROCESS, (id_t)s->tracer_tid, -10) == 0)
+        s->sched = "nice";
+    else
+        s->sched = "normal";
     struct sigevent sev = {0};
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = TICK_SIG;
@@ -1533,7 +1641,7 @@ static void *sampler_main(void *arg)
         proc_python(s, root);
         scan_tree(s);
     }
-    out(s, "O t=%llu rate_hz=%d stacks=%s ptrace=%d why=", (unsigned long long)now_ns(), s->o.rate_hz,
+    out(s, "O t=%llu rate_hz=%d sched=%s stacks=%s ptrace=%d why=", (unsigned long long)now_ns(), s->o.rate_hz, s->sched,
         s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none",
         s->follow);
     if (s->note[0]) {
@@ -1678,6 +1786,7 @@ int prof_sampler_stop(struct prof_sampler *s)
     free(s->procs);
     free(s->buckets);
     strtab_free(&s->stacks);
+    free(s->fast);
     strtab_free(&s->modules);
     free(s->snap);
     free(s->buf);

@@ -111,6 +111,9 @@ struct unw_ctx {
 
 /* ---- maps ------------------------------------------------------------- */
 
+/* The unwinder whose rules the calling thread's libunwind cache holds (see prof_unw_unwind). */
+static __thread const struct prof_unw *cache_owner;
+
 static uint32_t path_intern(struct prof_unw *u, const char *path)
 {
     for (size_t i = 0; i < u->npaths; i++)
@@ -807,15 +810,21 @@ int prof_unw_open(pid_t pid, struct prof_unw **out)
         prof_unw_close(u);
         return PROF_ENOMEM;
     }
-    /* The register rules per ip are cached in the address space: after
-     * warm-up a step needs no .eh_frame lookup at all. */
-    unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+    /*
+     * The register rules per ip are cached: after warm-up a step needs no .eh_frame
+     * lookup at all. The per-thread cache takes no lock (the global one masks signals
+     * twice per step, half the cost of a frame); it is one cache for every address
+     * space of the thread, so prof_unw_unwind flushes it when the process changes.
+     */
+    unw_set_caching_policy(u->as, UNW_CACHE_PER_THREAD);
     *out = u;
     return 0;
 }
 
 void prof_unw_close(struct prof_unw *u)
 {
+    if (cache_owner == u)
+        cache_owner = NULL; /* a later unwinder at the same address must not find this one's rules */
     if (!u)
         return;
     if (u->as)
@@ -906,6 +915,11 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
     if (!u || !snap || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
+    /* The per-thread rule cache is keyed by ip alone: another process's ips mean other code. */
+    if (cache_owner != u) {
+        unw_flush_cache(u->as, 0, 0);
+        cache_owner = u;
+    }
     struct unw_ctx c = {.u = u, .snap = snap};
     struct unw_map *sm = map_find(u, snap->sp);
     if (sm) {
