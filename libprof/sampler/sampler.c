@@ -66,6 +66,14 @@ struct lockword {
     uint64_t addr, ticks, held;
 };
 
+#define FDCACHE 16
+struct fdcache {
+    int fd;
+    uint64_t t;
+    enum prof_fdkind kind;
+    char link[48];
+};
+
 struct sproc {
     pid_t pid, ppid;
     int dead;
@@ -83,6 +91,7 @@ struct sproc {
     uint64_t gil_cond, gil_cond_len, gil_mutex, gil_mutex_len;
     struct prof_unw *unw;
     struct lockword locks[MAX_LOCK_WORDS];
+    struct fdcache fdc[FDCACHE];    /* descriptor kinds, by fd (see fd_kind) */
     int nlocks;
     int locks_dirty;
 };
@@ -1045,6 +1054,12 @@ static enum prof_fdkind fd_kind(struct prof_sampler *s, struct sproc *p, int fd)
     if (n <= 0)
         return PROF_FD_UNKNOWN;
     link[n] = '\0';
+    /* What a descriptor is changes only with its link (a new pipe or socket has a new inode),
+     * and whether its other end is in the tree rarely: classify a link once per 200 ms. */
+    uint64_t now = now_ns();
+    struct fdcache *c = &p->fdc[(unsigned)fd % FDCACHE];
+    if (c->fd == fd && c->t && now - c->t < 200000000ULL && strcmp(c->link, link) == 0)
+        return c->kind;
     int isunix = 0, shared = 0;
     if (strncmp(link, "socket:[", 8) == 0) {
         isunix = unix_inode(p->pid, strtoul(link + 8, NULL, 10));
@@ -1053,7 +1068,14 @@ static enum prof_fdkind fd_kind(struct prof_sampler *s, struct sproc *p, int fd)
     } else if (strncmp(link, "pipe:[", 6) == 0) {
         shared = shared_in_tree(s, p->pid, link);
     }
-    return prof_fdkind_from_link(link, isunix, shared);
+    enum prof_fdkind k = prof_fdkind_from_link(link, isunix, shared);
+    if (n < (ssize_t)sizeof c->link) {
+        c->fd = fd;
+        c->t = now;
+        c->kind = k;
+        memcpy(c->link, link, (size_t)n + 1);
+    }
+    return k;
 }
 
 static int read_mem(pid_t pid, uint64_t addr, void *dst, size_t len)
@@ -1664,10 +1686,11 @@ static void *sampler_main(void *arg)
         if (t >= s->next_tick) {
             if (t - s->next_tick > period / 2)
                 s->late++;
-            tick(s, t);
+            /* The next deadline first: a fork seen during this tick may pull it closer. */
             s->next_tick += jitter(s, period);
             if (s->next_tick <= t)
                 s->next_tick = t + jitter(s, period);
+            tick(s, t);
         }
         if (t >= next_flush) {
             flush_records(s, t);

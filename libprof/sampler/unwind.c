@@ -79,6 +79,7 @@ struct unw_map {
 struct prof_unw {
     pid_t pid;
     unw_addr_space_t as;
+    int global_cache;           /* switched to libunwind's global cache (several processes unwound) */
     long pagesize;
 
     struct unw_map *maps;       /* sorted by start (as in /proc/PID/maps) */
@@ -113,6 +114,7 @@ struct unw_ctx {
 
 /* The unwinder whose rules the calling thread's libunwind cache holds (see prof_unw_unwind). */
 static __thread const struct prof_unw *cache_owner;
+static __thread int cache_multi; /* more than one process unwound on this thread */
 
 static uint32_t path_intern(struct prof_unw *u, const char *path)
 {
@@ -915,11 +917,21 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
     if (!u || !snap || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
-    /* The per-thread rule cache is keyed by ip alone: another process's ips mean other code. */
-    if (cache_owner != u) {
+    /*
+     * The per-thread rule cache is keyed by ip alone, and another process's ips may mean
+     * other code: once a second process is unwound on this thread, every address space
+     * goes back to its own (global, locked) cache rather than flushing at each switch.
+     */
+    if (!cache_multi && cache_owner && cache_owner != u) {
+        cache_multi = 1;
+        unw_set_caching_policy(((struct prof_unw *)cache_owner)->as, UNW_CACHE_GLOBAL);
         unw_flush_cache(u->as, 0, 0);
-        cache_owner = u;
     }
+    if (cache_multi && !u->global_cache) {
+        unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+        u->global_cache = 1;
+    }
+    cache_owner = u;
     struct unw_ctx c = {.u = u, .snap = snap};
     struct unw_map *sm = map_find(u, snap->sp);
     if (sm) {
