@@ -1218,16 +1218,19 @@ int prof_run_write_rss_csv(const struct prof_run *m)
         fputc('\n', fp);
     }
     free(rows);
-    int bad = ferror(fp);
-    if (fclose(fp) != 0 || bad) {
-        int e = prof_err_from_errno(errno ? errno : EIO);
+    return prof_file_commit(fp, 0, tmp, path);
+}
+
+int prof_file_commit(FILE *fp, int failed, const char *tmp, const char *path)
+{
+    int e = 0;
+    if (!fp || failed || ferror(fp))
+        e = prof_err_from_errno(errno ? errno : EIO);
+    if (fp && fclose(fp) != 0 && !e)
+        e = prof_err_from_errno(errno ? errno : EIO);
+    if (!e && rename(tmp, path) != 0)
+        e = prof_err_from_errno(errno);
+    if (e)
         unlink(tmp);
-        return e;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = prof_err_from_errno(errno);
-        unlink(tmp);
-        return e;
-    }
-    return 0;
+    return e;
 }

@@ -3,6 +3,7 @@
 #define POOLPROF_MODEL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -163,6 +164,11 @@ void prof_samples_free(struct prof_samples *s);
 /* Write RUNDIR/stacks.folded (on-CPU samples) and RUNDIR/stacks-offcpu.folded (off-CPU time in
  * microseconds, the state as the leaf frame), symbolising each unique address once. 0 or PROF_E*. */
 int prof_run_write_folded(const struct prof_run *m);
+
+/* Finish a file written under a temporary name: close fp (NULL if the write already failed
+ * with errno), and rename tmp to path only if every write succeeded; otherwise remove tmp.
+ * Readers never see a half-written file. Returns 0 or PROF_E*. */
+int prof_file_commit(FILE *fp, int failed, const char *tmp, const char *path);
 
 /* Write RUNDIR/rss.csv. Returns 0 or PROF_E*. */
 int prof_run_write_rss_csv(const struct prof_run *m);

@@ -718,17 +718,9 @@ static int write_report(const char *rundir, const json_t *r)
     char path[PATH_MAX], tmp[PATH_MAX];
     snprintf(path, sizeof path, "%s/report.json", rundir);
     snprintf(tmp, sizeof tmp, "%s/.report.json.tmp", rundir);
-    if (json_dump_file(r, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0) {
-        int e = prof_err_from_errno(errno ? errno : EIO);
-        unlink(tmp);
-        return e;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = prof_err_from_errno(errno);
-        unlink(tmp);
-        return e;
-    }
-    return 0;
+    FILE *fp = fopen(tmp, "we");
+    int failed = fp && json_dumpf(r, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0;
+    return prof_file_commit(fp, failed, tmp, path);
 }
 
 int prof_report_from_rundir(const char *rundir, json_t **out)

@@ -658,26 +658,20 @@ static int write_folded(const struct prof_run *m, int offcpu)
     free(buf);
     qsort(v, n, sizeof *v, cmp_fold);
     FILE *f = fopen(tmp, "we");
-    int err = f ? 0 : prof_err_from_errno(errno);
+    int failed = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = i;
         uint64_t c = v[i].count;
         while (j + 1 < n && strcmp(v[j + 1].key, v[i].key) == 0)
             c += v[++j].count;
         if (f && c && fprintf(f, "%s %llu\n", v[i].key, (unsigned long long)c) < 0)
-            err = PROF_EIO;
+            failed = 1;
         i = j;
     }
     for (size_t i = 0; i < n; i++)
         free(v[i].key);
     free(v);
-    if (f && fclose(f) != 0 && !err)
-        err = prof_err_from_errno(errno);
-    if (!err && rename(tmp, path) < 0)
-        err = prof_err_from_errno(errno);
-    if (err)
-        unlink(tmp);
-    return err;
+    return prof_file_commit(f, failed, tmp, path);
 }
 
 int prof_run_write_folded(const struct prof_run *m)
