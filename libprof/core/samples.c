@@ -267,23 +267,30 @@ static void add_hottest_from_futexes(struct prof_run *m, struct prof_samples *S,
         if (p->shim && !p->is_static)
             continue; /* the shim timed its locks exactly */
         uint64_t best_addr = 0, best_ns = 0, best_n = 0;
-        /* Sum lock waits per futex address. */
+        /* Sum lock waits per futex address: one pass, over the few addresses seen. */
+        struct { uint64_t addr, ns, n; } sum[64];
+        size_t nsum = 0;
         for (size_t k = 0; k < S->nent; k++) {
             struct sentry *e = &S->ent[k];
             if (e->pid != p->pid || e->state != PROF_TS_LOCK || !e->addr)
                 continue;
-            uint64_t ns = 0, n = 0;
-            for (size_t j = 0; j < S->nent; j++)
-                if (S->ent[j].pid == p->pid && S->ent[j].state == PROF_TS_LOCK && S->ent[j].addr == e->addr) {
-                    ns += S->ent[j].ns;
-                    n += S->ent[j].n;
-                }
-            if (ns > best_ns) {
-                best_ns = ns;
-                best_n = n;
-                best_addr = e->addr;
+            size_t j = 0;
+            while (j < nsum && sum[j].addr != e->addr)
+                j++;
+            if (j == nsum) {
+                if (nsum == sizeof sum / sizeof *sum)
+                    continue; /* the sampler itself follows at most 16 words per process */
+                sum[nsum++] = (typeof(sum[0])){e->addr, 0, 0};
             }
+            sum[j].ns += e->ns;
+            sum[j].n += e->n;
         }
+        for (size_t j = 0; j < nsum; j++)
+            if (sum[j].ns > best_ns) {
+                best_ns = sum[j].ns;
+                best_n = sum[j].n;
+                best_addr = sum[j].addr;
+            }
         if (!best_addr)
             continue;
         /* The site: the first frame outside libc of the stack that waited longest on it. */
