@@ -9,9 +9,11 @@
  * unknown keys and types.
  *
  *   V version=1
- *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 why=
+ *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 native=perf|ptrace|none why=
  *       sampler settings; ptrace=0 when seizing was refused (why: one line),
- *       and the sampler fell back to /proc-only (and Python) sampling
+ *       and the sampler fell back to /proc-only (and Python) sampling; native:
+ *       where running threads' native stacks come from (perf: kernel copies at
+ *       task-clock samples, no stop; ptrace: a stop per stack)
  *   P t= pid= ppid= python=0|311 pyerr=     a process the sampler watches (again after an exec)
  *   X t= pid= status=                       the process's exit status, from PTRACE_EVENT_EXIT
  *   L id= path=                             a module (file mapping) of native frames
@@ -32,7 +34,8 @@
  *   Q t= pid= addr= ticks= held=            a futex word seen contended, read at every
  *       tick since: ticks read, ticks it was nonzero (held) (cumulative)
  *   H t= ticks= late= errors= stops= stop_p50_ns= stop_p99_ns= stop_max_ns= achieved_hz=
- *     unwind_frames= unwind_ns= attach_latency_max_ns=
+ *     unwind_frames= unwind_ns= attach_latency_max_ns= perf_samples= perf_used= perf_lost=
+ *     self_cpu_ns=   (the tracer thread's own CPU time)
  *       self-report (cumulative; the latest line counts)
  */
 

@@ -394,6 +394,8 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "ptrace", json_boolean(fu64(&f, "ptrace")));
             char *sched = prof_field(&f, "sched");
             json_object_set_new(info, "sched", json_string(sched ? sched : "normal"));
+            char *native = prof_field(&f, "native");
+            json_object_set_new(info, "native", json_string(native ? native : (fu64(&f, "ptrace") ? "ptrace" : "none")));
             json_object_set_new(info, "note", why && *why ? json_string(why) : json_null());
             break;
         }
@@ -475,6 +477,9 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "interrupt_to_resume_p99_us", json_real((double)fu64(&f, "irq_p99_ns") / 1e3));
             json_object_set_new(info, "new_process_latency_max_ms",
                                 json_real((double)fu64(&f, "attach_latency_max_ns") / 1e6));
+            json_object_set_new(info, "perf_samples", json_integer((json_int_t)fu64(&f, "perf_samples")));
+            json_object_set_new(info, "perf_lost", json_integer((json_int_t)fu64(&f, "perf_lost")));
+            json_object_set_new(info, "self_cpu_seconds", json_real((double)fu64(&f, "self_cpu_ns") / 1e9));
             break;
         }
         default:

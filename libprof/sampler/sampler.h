@@ -12,8 +12,10 @@
  * ptrace events; between events it wakes at the sampling rate (with random
  * jitter) and, for each thread: reads schedstat, stat and syscall (kept open,
  * re-read with pread) to learn its state, and takes its stacks: CPython frames
- * with process_vm_readv, native frames by stopping it only long enough to copy
- * its registers and stack top. Everything goes to RUNDIR/sampler.rec
+ * with process_vm_readv; native frames of running threads from the kernel's
+ * copies at perf task-clock samples (perfstack.h), of blocked threads (and of
+ * all where perf events are refused) by stopping the thread only long enough
+ * to copy its registers and stack top. Everything goes to RUNDIR/sampler.rec
  * (samprec.h). When the thread exits, the kernel detaches whatever it still
  * traces, so no tracee is left stopped even if detaching goes wrong.
  */

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test_native_stacks.sh: native stacks of threads whose frames are known, taken by the kernel (perf events, the default) and by ptrace stops (POOLPROF_NATIVE=ptrace), in attach and in run mode, dynamic and static.
+. "$(dirname "$0")/lib.sh"
+
+# field REC LETTER KEY: the last value of KEY= on LETTER lines of sampler.rec
+field() { awk -v l="$2" -v k="$3=" '$1 == l { for (i = 2; i <= NF; i++) if (index($i, k) == 1) v = substr($i, length(k) + 1) } END { print v }' "$1"; }
+
+# Can this machine open a task-clock sampling event on its own tasks? (perf_event_paranoid 3, seccomp and
+# some containers refuse it; poolprof then stops the threads instead, which the ptrace half checks.)
+perf_ok=$(python3 - <<'PY'
+import ctypes, os, struct
+attr = bytearray(128)
+struct.pack_into("IIQQQ", attr, 0, 1, 128, 1, 1000000, 0)      # SOFTWARE, size, TASK_CLOCK, period, sample_type
+struct.pack_into("Q", attr, 40, (1 << 5) | (1 << 6))            # exclude_kernel | exclude_hv
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(298, ctypes.c_char_p(bytes(attr)), 0, -1, -1, 0)
+print(1 if fd >= 0 else 0)
+PY
+)
+
+for mode in perf ptrace; do
+  if [[ $mode == perf && $perf_ok != 1 ]]; then
+    echo "skip: perf events refused on this machine (kernel.perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)): only the ptrace half runs"
+    continue
+  fi
+  envs=(); [[ $mode == ptrace ]] && envs=(POOLPROF_NATIVE=ptrace)
+
+  # Attach: main spins in main -> level_a -> level_b -> level_c, a thread blocks in read(2).
+  "$FIXTURES/known_stack" >"$T/ks-$mode.out" &
+  ks=$!
+  for _ in $(seq 100); do grep -q ready "$T/ks-$mode.out" && break; sleep 0.05; done
+  env "${envs[@]}" "$POOLPROF" attach --duration 1 --stacks native --rate 1000 -o "$T/a-$mode" "$ks" >/dev/null 2>"$T/a-$mode.err"
+  expect_eq "$mode: attach exit" "$?" 0
+  kill "$ks"; wait "$ks" 2>/dev/null
+  rec="$T/a-$mode/sampler.rec"
+  expect_eq "$mode: stack source in the self-report" "$(field "$rec" O native)" "$mode"
+  spin=$(awk '/main;level_a;level_b;level_c /{n += $NF} END {print n + 0}' "$T/a-$mode/stacks.folded")
+  # ~1000 ticks in 1 s at 1 kHz on a thread that never stops: most carry the spinning stack.
+  expect_true "$mode: spinning stack main;level_a;level_b;level_c in >= 500 samples (got $spin)" "$( ((spin >= 500)) && echo true || echo false)"
+  expect_eq "$mode: blocked stack thread_main;blocked_in_read in the off-CPU stacks" \
+    "$(grep -c 'thread_main;blocked_in_read' "$T/a-$mode/stacks-offcpu.folded")" 1
+  stops=$(field "$rec" H stops)
+  if [[ $mode == perf ]]; then
+    # The spinning thread is never stopped; the blocked one once for its (single) wait.
+    expect_true "perf: at most 3 ptrace stops (got $stops)" "$( ((stops <= 3)) && echo true || echo false)"
+    expect_true "perf: kernel samples used (got $(field "$rec" H perf_used))" "$( (($(field "$rec" H perf_used) >= 500)) && echo true || echo false)"
+  else
+    expect_true "ptrace: the spinning thread stopped for its stacks (got $stops stops)" "$( ((stops >= 500)) && echo true || echo false)"
+  fi
+
+  # Run: the events follow a fork and an exec (timeout forks the fixture), dynamic and static.
+  for fx in known_stack static_known_stack; do
+    env "${envs[@]}" "$POOLPROF" run --no-preload --stacks native --rate 1000 -o "$T/r-$mode-$fx" -- timeout -s KILL 1 "$FIXTURES/$fx" >/dev/null 2>&1
+    spin=$(awk '/main;level_a;level_b;level_c /{n += $NF} END {print n + 0}' "$T/r-$mode-$fx/stacks.folded")
+    expect_true "$mode: $fx under run: spinning stack in >= 300 samples (got $spin)" "$( ((spin >= 300)) && echo true || echo false)"
+  done
+done
+finish
