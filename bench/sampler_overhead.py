@@ -11,6 +11,9 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   states-1k    poolprof run --no-preload --stacks none   --rate 1000   (thread states only)
   native-100   poolprof run --no-preload --stacks native --rate 100
   native-1k    poolprof run --no-preload --stacks native --rate 1000
+  stops-1k     the same with POOLPROF_NATIVE=ptrace: every native stack by a ptrace stop, as
+               where perf events are refused (the default takes running threads' stacks
+               from the kernel's perf-event copies and stops only blocked threads)
   python-100   poolprof run --no-preload --stacks python --rate 100    (Python workloads only)
   strace       strace -c -f -o /dev/null CMD                           (reference point)
   perf-stat    perf stat -o /dev/null -- CMD     (software events only on this VM; reference)
@@ -27,15 +30,17 @@ import argparse, json, os, random, shutil, signal, statistics, subprocess, sys, 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "reference"))
 
-# key, label, poolprof args (None: not poolprof), python only, wall-ratio target
+# key, label, poolprof args (None: not poolprof), python only, wall-ratio target, extra environment
 CONFIGS = [
-    ("plain", "plain", None, False, None),
-    ("states-1k", "states 1 kHz", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, 1.01),
-    ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01),
-    ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05),
-    ("python-100", "python 100 Hz", ["--no-preload", "--stacks", "python", "--rate", "100"], True, 1.01),
-    ("strace", "strace -c -f", None, False, None),
-    ("perf-stat", "perf stat", None, False, None),
+    ("plain", "plain", None, False, None, {}),
+    ("states-1k", "states 1 kHz", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, 1.01, {}),
+    ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01, {}),
+    ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05, {}),
+    ("stops-1k", "native 1 kHz by stops", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,
+     {"POOLPROF_NATIVE": "ptrace"}),
+    ("python-100", "python 100 Hz", ["--no-preload", "--stacks", "python", "--rate", "100"], True, 1.01, {}),
+    ("strace", "strace -c -f", None, False, None, {}),
+    ("perf-stat", "perf stat", None, False, None, {}),
 ]
 LABEL = {c[0]: c[1] for c in CONFIGS}
 UNWIND_NS_PER_FRAME = 500.0
@@ -49,11 +54,16 @@ def verdict(ok):
 
 
 def last_h_line(path):
-    """Fields of the last complete H line of sampler.rec (a torn last line is ignored)."""
-    h = None
+    """Fields of the last complete H line of sampler.rec (a torn last line is ignored), with
+    t_span: ns from the O line (sampler started) to that H line."""
+    h, t0 = None, None
     try:
         with open(path, errors="replace") as f:
             for line in f:
+                if line.startswith("O ") and t0 is None:
+                    for tok in line.split()[1:]:
+                        if tok.startswith("t="):
+                            t0 = float(tok[2:])
                 if not line.startswith("H ") or not line.endswith("\n"):
                     continue
                 kv = {}
@@ -66,6 +76,8 @@ def last_h_line(path):
                 h = kv
     except OSError:
         pass
+    if h is not None and t0 is not None and h.get("t"):
+        h["t_span"] = h["t"] - t0
     return h
 
 
@@ -155,7 +167,7 @@ def main():
             for rnd in range(rounds):
                 order = list(cfg_of[name])
                 rng.shuffle(order)
-                for key, _label, pp_args, _py, _target in order:
+                for key, _label, pp_args, _py, _target, extra in order:
                     rundir = None
                     if key == "plain":
                         argv = cmd
@@ -167,7 +179,7 @@ def main():
                         seq += 1
                         rundir = os.path.join(work, f"run-{seq}")
                         argv = [poolprof, "run", *pp_args, "-o", rundir, "--", *cmd]
-                    wall, rc = timed(argv, env, work, a.timeout)
+                    wall, rc = timed(argv, dict(env, **extra), work, a.timeout)
                     r = results[name][key]
                     if rc != 0:
                         r["fail"] += 1
@@ -214,6 +226,7 @@ def summarize(r):
         "irq50": med([h["irq_p50_ns"] / 1e3 for h in hs if h.get("irq_p50_ns")]),
         "irq99": med([h["irq_p99_ns"] / 1e3 for h in hs if h.get("irq_p99_ns")]),
         "attach": med(attach),
+        "cpu_pct": med([100.0 * h["self_cpu_ns"] / h["t_span"] for h in hs if h.get("self_cpu_ns") and h.get("t_span")]),
         "attach_max": max(attach) if attach else None,
         "n": len(hs),
     }
@@ -273,8 +286,8 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
     print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst):")
     print()
     print("| workload | config | stops | stop p50 µs | stop p99 µs | achieved Hz | late ticks | errors "
-          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms | tracer CPU % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         for k in keys:
             r = results[n].get(k)
@@ -303,7 +316,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
             late = f"{s['late']:.0f} ({s['late_pct']:.1f}%)" if s["late_pct"] is not None else fmt(s["late"], ".0f")
             err = f"{s['errors']:.0f}" + (f" (max {s['errors_max']:.0f})" if s["errors_max"] != s["errors"] else "")
             print(f"| {n} | {LABEL[k]} | {s['stops']:.0f} | {p50} | {p99} | {s['hz']:.0f} | {late} | {err} "
-                  f"| {unw} | {irq} | {att} |")
+                  f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} |")
     print()
     print("Worst case per target:")
     print()
