@@ -133,9 +133,7 @@ int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, struct prof_pstk **
     a->clockid = CLOCK_MONOTONIC;
     a->exclude_hv = 1;
     a->exclude_idle = 1;
-    /* Never woken by the kernel: the sampler reads at its own ticks. */
-    a->wakeup_events = 0;
-    a->watermark = 0;
+    /* Nobody polls the rings (wakeup_events, watermark left 0): the sampler reads them at its ticks. */
     /* Probe on ourselves: tells "no perf events" and "refused" apart before any target is touched. */
     int fd = perf_open(a, 0, -1);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) {

@@ -67,6 +67,7 @@ struct sthr {
     size_t npnat;
     uint64_t pstk_cpu;              /* schedstat cpu at its latest perf sample (or when first seen) */
     int pstk_own;                   /* events opened for it by tid (not inherited) */
+    int pstk_fail;                  /* opening them failed (e.g. out of descriptors): stopped for its stacks */
 };
 
 struct lockword {
@@ -1388,8 +1389,12 @@ static void pstk_cover(struct prof_sampler *s)
         struct sproc *p = s->procs[i];
         for (size_t k = 0; k < p->nthr && !p->dead; k++) {
             struct sthr *th = &p->thr[k];
-            if (!th->dead && !th->pstk_own && prof_pstk_attach(s->pstk, th->tid) == 0)
+            if (th->dead || th->pstk_own)
+                continue;
+            if (prof_pstk_attach(s->pstk, th->tid) == 0)
                 th->pstk_own = 1;
+            else
+                th->pstk_fail = 1;
         }
     }
 }
@@ -1480,7 +1485,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                         th->stack_sc.nr == th->sc.nr && memcmp(th->stack_sc.args, th->sc.args, sizeof th->sc.args) == 0 &&
                         cpu - th->stack_cpu < 2000000;
         int native_new = 0;
-        if (s->pstk && !blocked_now) {
+        if (s->pstk && !blocked_now && !th->pstk_fail) {
             /*
              * Running or runnable: the kernel's latest copy, taken on the thread's own CPU
              * without stopping it. A thread that ran for less than a period since keeps its
@@ -1500,6 +1505,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             } else if (!th->pstk_own && cpu - th->pstk_cpu > (uint64_t)(prof_pstk_ncpu(s->pstk) + 3) * s->period_ns) {
                 if (prof_pstk_attach(s->pstk, th->tid) == 0)
                     th->pstk_own = 1;
+                else
+                    th->pstk_fail = 1;
                 th->pstk_cpu = cpu;
             }
         } else {
