@@ -208,33 +208,6 @@ int prof_pstk_attach(struct prof_pstk *ps, pid_t tid)
     return 0;
 }
 
-void prof_pstk_detach(struct prof_pstk *ps, pid_t tid)
-{
-    if (!ps)
-        return;
-    for (size_t k = 0; k < ps->ntasks; k++) {
-        if (ps->tasks[k].tid != tid)
-            continue;
-        int *fds = ps->tasks[k].fds;
-        int keep = 0;
-        for (int i = 0; i < ps->ncpu; i++) {
-            if (fds[i] < 0)
-                continue;
-            if (ps->rings[i].fd == fds[i])
-                keep = 1; /* owns a ring: closed with the rings */
-            else {
-                close(fds[i]);
-                fds[i] = -1;
-            }
-        }
-        if (!keep) {
-            free(fds);
-            ps->tasks[k] = ps->tasks[--ps->ntasks];
-            k--;
-        }
-    }
-}
-
 /* Copy n bytes at ring offset off (mod size) into dst. */
 static void ring_copy(const struct ring *r, uint64_t off, void *dst, size_t n)
 {

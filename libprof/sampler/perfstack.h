@@ -37,11 +37,10 @@ struct prof_pstk_sample {
 int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, struct prof_pstk **out);
 
 /* Sample tid on every CPU, and every thread and process it creates from now on.
- * 0, PROF_ESRCH (gone), PROF_EACCES or PROF_EIO. Attaching a task twice only duplicates samples. */
+ * 0, PROF_ESRCH (gone), PROF_EACCES or PROF_EIO. Attaching a task twice only duplicates samples.
+ * The events stay open until prof_pstk_close even after tid exits: closing an event
+ * ends the copies its descendants inherited. */
 int prof_pstk_attach(struct prof_pstk *ps, pid_t tid);
-
-/* Close the events opened for tid (not the rings). Its inherited children keep theirs. */
-void prof_pstk_detach(struct prof_pstk *ps, pid_t tid);
 
 /* Hand every sample written since the last call to fn, oldest first per CPU.
  * Returns the number of samples. */
