@@ -34,7 +34,8 @@
  *   Q t= pid= addr= ticks= held=            a futex word seen contended, read at every
  *       tick since: ticks read, ticks it was nonzero (held) (cumulative)
  *   H t= ticks= late= errors= stops= stop_p50_ns= stop_p99_ns= stop_max_ns= achieved_hz=
- *     unwind_frames= unwind_ns= attach_latency_max_ns= perf_samples= perf_used= perf_lost=
+ *     unwind_frames= unwind_ns= attach_latency_max_ns= perf_samples= (kernel copies read)
+ *     perf_used= (of those, unwound: the newest per thread at a tick that finds it running) perf_lost=
  *     self_cpu_ns=   (the tracer thread's own CPU time)
  *       self-report (cumulative; the latest line counts)
  */

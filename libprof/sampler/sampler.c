@@ -38,6 +38,14 @@
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
+/* A thread's latest kernel stack copy, kept raw until a tick uses it. */
+struct pstk_copy {
+    struct user_regs_struct regs;
+    uint64_t sp;
+    size_t len;
+    unsigned char stack[PSTK_STACK_BYTES];
+};
+
 struct sthr {
     pid_t tid;
     int fd_sched, fd_stat, fd_sys;
@@ -62,9 +70,8 @@ struct sthr {
     size_t nnat;
     uint64_t py_n, py_held, py_held_cpu;
     int py_dirty;
-    int pstk_new;                   /* a perf sample came since the last tick: its frames are in pnat */
-    struct prof_unw_frame *pnat;
-    size_t npnat;
+    int pstk_new;                   /* a perf sample came since the last tick: it is in pcopy */
+    struct pstk_copy *pcopy;
     uint64_t pstk_cpu;              /* schedstat cpu at its latest perf sample (or when first seen) */
     int pstk_own;                   /* events opened for it by tid (not inherited) */
     int pstk_fail;                  /* opening them failed (e.g. out of descriptors): stopped for its stacks */
@@ -476,9 +483,10 @@ static void thr_gone(struct sthr *th)
     th->seized = 0;
     thr_close(th);
     free(th->nat);
-    free(th->pnat);
-    th->nat = th->pnat = NULL;
-    th->nnat = th->npnat = 0;
+    free(th->pcopy);
+    th->nat = NULL;
+    th->pcopy = NULL;
+    th->nnat = 0;
     th->pstk_new = 0;
 }
 
@@ -778,6 +786,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         lead->nnat = 0; /* the old image's frames mean nothing in the new one */
         lead->have_stack_sc = 0;
         lead->stack_cpu = 0;
+        lead->pstk_new = 0;
     }
     p->execd = 1;
     p->exec_ns = now_ns();
@@ -1346,8 +1355,8 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
 
 /* ---- stacks copied by the kernel (perfstack.h) ------------------------------ */
 
-/* A perf sample: unwound at once and kept as the thread's latest native frames
- * (usually one per running thread per tick; the newest wins). */
+/* A perf sample: kept raw as the thread's latest (the newest wins). Only a tick that
+ * finds the thread running unwinds it, once, however many samples came meanwhile. */
 static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
 {
     struct prof_sampler *s = ctx;
@@ -1358,28 +1367,32 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
      * latest exec (the frames belong to the old image): dropped. */
     if (!th || !p || p->pid != smp->pid || th->exiting || smp->time < p->exec_ns || !smp->len)
         return;
+    if (!th->pcopy && !(th->pcopy = malloc(sizeof *th->pcopy)))
+        return;
+    struct pstk_copy *c = th->pcopy;
+    c->regs = smp->regs;
+    c->sp = smp->sp;
+    c->len = smp->len < sizeof c->stack ? smp->len : sizeof c->stack;
+    memcpy(c->stack, smp->stack, c->len);
+    th->pstk_new = 1;
+}
+
+/* Unwind a thread's kept kernel copy into fr. */
+static size_t pstk_unwind(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
+{
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
-        return;
+        return 0;
     }
-    static struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
+    const struct pstk_copy *c = th->pcopy;
     struct prof_unw_snap *sn = s->snap;
-    sn->tid = smp->tid;
-    sn->regs = smp->regs;
-    sn->sp = smp->sp;
-    sn->len = smp->len < sizeof sn->stack ? smp->len : sizeof sn->stack;
-    memcpy(sn->stack, smp->stack, sn->len);
-    size_t n = unwind_snap(s, p, fr);
-    if (!n)
-        return;
-    if (!th->pnat)
-        th->pnat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->pnat);
-    if (!th->pnat)
-        return;
-    memcpy(th->pnat, fr, n * sizeof *fr);
-    th->npnat = n;
-    th->pstk_new = 1;
+    sn->tid = th->tid;
+    sn->regs = c->regs;
+    sn->sp = c->sp;
+    sn->len = c->len;
+    memcpy(sn->stack, c->stack, c->len);
     s->pstk_used++;
+    return unwind_snap(s, p, fr);
 }
 
 /* Sample every thread known now; their later threads and children inherit the events. */
@@ -1492,14 +1505,17 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
              * frames; one that ran several periods without a sample was never covered (it
              * appeared between our listing and the events' opening): it gets its own.
              */
+            size_t nn;
             if (th->pstk_new && (th->nat || (th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat)))) {
                 th->pstk_new = 0;
-                memcpy(th->nat, th->pnat, th->npnat * sizeof *th->nat);
-                th->nnat = th->npnat;
                 th->pstk_cpu = cpu;
-                native_new = 1;
-                th->stack_cpu = cpu;
-                th->have_stack_sc = 0;
+                if ((nn = pstk_unwind(s, p, th, fr)) > 0) {
+                    memcpy(th->nat, fr, nn * sizeof *fr);
+                    th->nnat = nn;
+                    native_new = 1;
+                    th->stack_cpu = cpu;
+                    th->have_stack_sc = 0;
+                }
             } else if (!th->pstk_cpu || cpu < th->pstk_cpu) {
                 th->pstk_cpu = cpu;
             } else if (!th->pstk_own && cpu - th->pstk_cpu > (uint64_t)(prof_pstk_ncpu(s->pstk) + 3) * s->period_ns) {
