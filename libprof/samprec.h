@@ -9,11 +9,13 @@
  * unknown keys and types.
  *
  *   V version=1
- *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 native=perf|ptrace|none why=
+ *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 native=perf|ptrace|none
+ *     perf_scope=cpu|task|none why=
  *       sampler settings; ptrace=0 when seizing was refused (why: one line),
  *       and the sampler fell back to /proc-only (and Python) sampling; native:
  *       where running threads' native stacks come from (perf: kernel copies at
- *       task-clock samples, no stop; ptrace: a stop per stack)
+ *       perf samples, no stop; ptrace: a stop per stack); perf_scope: CPU-wide
+ *       events filtered by tid, or per-task inherited ones
  *   P t= pid= ppid= python=0|311 pyerr=     a process the sampler watches (again after an exec)
  *   X t= pid= status=                       the process's exit status, from PTRACE_EVENT_EXIT
  *   L id= path=                             a module (file mapping) of native frames

@@ -396,6 +396,8 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "sched", json_string(sched ? sched : "normal"));
             char *native = prof_field(&f, "native");
             json_object_set_new(info, "native", json_string(native ? native : (fu64(&f, "ptrace") ? "ptrace" : "none")));
+            char *pscope = prof_field(&f, "perf_scope");
+            json_object_set_new(info, "perf_scope", json_string(pscope ? pscope : "none"));
             json_object_set_new(info, "note", why && *why ? json_string(why) : json_null());
             break;
         }

@@ -14,12 +14,17 @@
  * CPU-bound program at 1 kHz, whatever the copy size). A task-clock perf event
  * with PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER makes the kernel copy the
  * user registers and the top of the user stack from the timer interrupt of the
- * thread's own CPU: nothing is stopped, nothing is woken. One event per CPU per
- * attached task, inherited by every thread and process it creates afterwards
- * (per-task inherited events cannot share one buffer, per-CPU ones can), all
- * events of a CPU writing to that CPU's ring, which the sampler drains at its
- * ticks. The period counts the thread's own CPU time, so a thread that did not
- * run takes no sample (it keeps its last stack).
+ * thread's own CPU: nothing is stopped, nothing is woken.
+ *
+ * Two layouts. Where CPU-wide events are allowed (CAP_PERFMON, or
+ * perf_event_paranoid <= 0), one cpu-clock event per CPU samples whatever task
+ * runs there and the caller keeps only its tracees' samples: no event is switched
+ * with a thread. Elsewhere, one task-clock event per CPU per attached task,
+ * inherited by every thread and process it creates afterwards (per-task inherited
+ * events cannot share one buffer, per-CPU ones can), all events of a CPU writing
+ * to that CPU's ring; its period counts the thread's own CPU time. Either way a
+ * thread that did not run takes no sample (it keeps its last stack), and the rings
+ * are drained at the sampler's ticks.
  */
 struct prof_pstk;
 
@@ -32,11 +37,20 @@ struct prof_pstk_sample {
     size_t len;
 };
 
-/* period_ns: task CPU time between samples; stack_bytes: copied per sample (rounded to 8).
- * 0, PROF_ENOTSUP (no perf events here) or PROF_EACCES (refused: perf_event_paranoid, seccomp). */
-int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, struct prof_pstk **out);
+enum prof_pstk_scope {
+    PROF_PSTK_CPU,  /* CPU-wide where allowed, else per task */
+    PROF_PSTK_TASK, /* per task, inherited */
+};
 
-/* Sample tid on every CPU, and every thread and process it creates from now on.
+/* period_ns: CPU time between samples; stack_bytes: copied per sample (rounded to 8).
+ * 0, PROF_ENOTSUP (no perf events here) or PROF_EACCES (refused: perf_event_paranoid, seccomp). */
+int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scope scope, struct prof_pstk **out);
+
+/* 1 if the events are CPU-wide (samples of any task: the caller filters by tid). */
+int prof_pstk_cpuwide(const struct prof_pstk *ps);
+
+/* Sample tid on every CPU, and every thread and process it creates from now on (a no-op
+ * with CPU-wide events, which sample it already).
  * 0, PROF_ESRCH (gone), PROF_EACCES or PROF_EIO. Attaching a task twice only duplicates samples.
  * The events stay open until prof_pstk_close even after tid exits: closing an event
  * ends the copies its descendants inherited. */

@@ -31,6 +31,7 @@
 
 #define TICK_SIG (SIGRTMIN + 5)
 #define FLUSH_NS 100000000ULL
+#define WATCHDOG_MIN_NS 20000000ULL /* lost tick wake-ups are caught within this (or 8 periods) */
 #define PROC_SCAN_NS 50000000ULL
 #define MAX_LOCK_WORDS 16
 #define STOP_HIST_US 2000          /* 1 us buckets up to 2 ms, then 100 us buckets up to 100 ms */
@@ -62,6 +63,7 @@ struct sthr {
     uint64_t blocked_addr;
     uint32_t stack, blocked_stack;  /* latest stack; stack of the latest blocked episode */
     uint64_t stack_cpu;             /* schedstat cpu when `stack` was taken */
+    int classified;                 /* `state` has been read at least once */
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
     struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
     int have_stack_sc;
@@ -169,8 +171,10 @@ struct prof_sampler {
     const char *sched;          /* the tracer thread's scheduling: "fifo", "nice" or "normal" */
     uint64_t stop_max;
     uint64_t seed;
-    timer_t timer;
-    int have_timer;
+    timer_t timer;              /* one-shot, re-armed only once it has fired */
+    timer_t watchdog;           /* periodic, never re-armed: bounds a lost wake-up */
+    int have_timer, have_watchdog;
+    uint64_t armed;             /* deadline the one-shot timer is set for (0: none) */
     uint64_t next_scan;
     uint64_t next_tick;         /* pulled forward when a new process appears */
     struct { pid_t tid; int status; } deferred[256]; /* events that arrived during a tick */
@@ -786,6 +790,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         lead->nnat = 0; /* the old image's frames mean nothing in the new one */
         lead->have_stack_sc = 0;
         lead->stack_cpu = 0;
+        lead->classified = 0;
         lead->pstk_new = 0;
     }
     p->execd = 1;
@@ -1360,9 +1365,10 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
 static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
 {
     struct prof_sampler *s = ctx;
-    s->pstk_samples++;
     struct sproc *p = NULL;
     struct sthr *th = thr_find(s, smp->tid, &p);
+    if (th)
+        s->pstk_samples++;
     /* Unknown (its event not handled yet), exiting, or taken before its process's
      * latest exec (the frames belong to the old image): dropped. */
     if (!th || !p || p->pid != smp->pid || th->exiting || smp->time < p->exec_ns || !smp->len)
@@ -1480,10 +1486,19 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             drunq = 0;
         enum prof_tstate st = th->state;
         uint64_t addr = th->blocked_addr;
-        int fresh_state = dcpu || drunq || th->stack_cpu == (uint64_t)-1;
-        if (fresh_state) {
+        /*
+         * A thread that neither ran nor waited for a CPU since the last tick is where it was:
+         * its state is not read again. One that was on a CPU or in the run queue for the
+         * whole interval (within 1/32 of it) is runnable now: the syscall file would only
+         * say "running", and at 1 kHz that read is a third of the tracer's /proc reads.
+         */
+        int whole = dcpu && dcpu + drunq + (dt >> 5) >= dt;
+        if (th->classified && whole && th->sc.state == 0 && (th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)) {
+            st = PROF_TS_RUNNING;
+        } else if (dcpu || drunq || !th->classified) {
             char c = 0;
             st = classify(s, p, th, &c, &addr);
+            th->classified = 1;
             if (st == PROF_TS_RUNNING && c == 'R' && dcpu == 0 && drunq > 0)
                 st = PROF_TS_RUNQ;
         }
@@ -1640,6 +1655,11 @@ static void on_tick_signal(int sig)
     (void)sig;
 }
 
+/*
+ * The tick timer is one-shot and set again only after it has fired (or to pull it
+ * closer): on this project's VM, re-setting a pending timer costs two clock-event
+ * reprograms, ~10 us, and doubled the tracer's CPU per tick at 1 kHz.
+ */
 static void arm(struct prof_sampler *s, uint64_t deadline)
 {
     if (!s->have_timer)
@@ -1647,8 +1667,23 @@ static void arm(struct prof_sampler *s, uint64_t deadline)
     struct itimerspec its = {0};
     its.it_value.tv_sec = (time_t)(deadline / 1000000000ULL);
     its.it_value.tv_nsec = (long)(deadline % 1000000000ULL);
-    its.it_interval.tv_nsec = 1000000; /* a wake-up lost before waitpid blocks costs at most 1 ms */
-    timer_settime(s->timer, TIMER_ABSTIME, &its, NULL);
+    if (timer_settime(s->timer, TIMER_ABSTIME, &its, NULL) == 0)
+        s->armed = deadline;
+}
+
+/*
+ * A tick signal that lands between the deadline check and waitpid() is lost, and a
+ * one-shot timer would not fire again: the watchdog's periodic signal bounds that
+ * (rare) lateness, at a few wake-ups per second.
+ */
+static void arm_watchdog(struct prof_sampler *s, uint64_t period)
+{
+    uint64_t w = period * 8 > WATCHDOG_MIN_NS ? period * 8 : WATCHDOG_MIN_NS;
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)(w / 1000000000ULL);
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(w % 1000000000ULL);
+    if (s->have_watchdog)
+        timer_settime(s->watchdog, 0, &its, NULL);
 }
 
 static uint64_t jitter(struct prof_sampler *s, uint64_t period)
@@ -1767,6 +1802,7 @@ static void *sampler_main(void *arg)
     sev.sigev_signo = TICK_SIG;
     sev._sigev_un._tid = s->tracer_tid;
     s->have_timer = timer_create(CLOCK_MONOTONIC, &sev, &s->timer) == 0;
+    s->have_watchdog = s->have_timer && timer_create(CLOCK_MONOTONIC, &sev, &s->watchdog) == 0;
 
     s->t0 = now_ns();
     s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
@@ -1809,8 +1845,10 @@ static void *sampler_main(void *arg)
      * stopped for the copy. POOLPROF_NATIVE=ptrace forces the stops (for comparison).
      */
     const char *nsrc = getenv("POOLPROF_NATIVE");
+    const char *scope = getenv("POOLPROF_PERF_SCOPE"); /* "task": per-task events even where CPU-wide ones are allowed */
     if (s->o.native && s->follow && !(nsrc && strcmp(nsrc, "ptrace") == 0) &&
-        prof_pstk_open(s->period_ns, PSTK_STACK_BYTES, &s->pstk) == 0) {
+        prof_pstk_open(s->period_ns, PSTK_STACK_BYTES,
+                       scope && strcmp(scope, "task") == 0 ? PROF_PSTK_TASK : PROF_PSTK_CPU, &s->pstk) == 0) {
         pstk_cover(s);
         int any = 0;
         for (size_t i = 0; i < s->nprocs && !any; i++)
@@ -1821,9 +1859,11 @@ static void *sampler_main(void *arg)
             s->pstk = NULL;
         }
     }
-    out(s, "O t=%llu rate_hz=%d sched=%s stacks=%s ptrace=%d native=%s why=", (unsigned long long)now_ns(), s->o.rate_hz,
-        s->sched, s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none",
-        s->follow, !s->o.native || !s->follow ? "none" : s->pstk ? "perf" : "ptrace");
+    out(s, "O t=%llu rate_hz=%d sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=", (unsigned long long)now_ns(),
+        s->o.rate_hz, s->sched,
+        s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
+        !s->o.native || !s->follow ? "none" : s->pstk ? "perf" : "ptrace",
+        !s->pstk ? "none" : prof_pstk_cpuwide(s->pstk) ? "cpu" : "task");
     if (s->note[0]) {
         char e[800];
         out(s, "%s", esc(e, sizeof e, s->note));
@@ -1836,6 +1876,7 @@ static void *sampler_main(void *arg)
     pthread_mutex_unlock(&s->mu);
 
     uint64_t period = s->period_ns;
+    arm_watchdog(s, period);
     uint64_t t = now_ns();
     s->next_tick = t + jitter(s, period);
     uint64_t next_flush = t + FLUSH_NS;
@@ -1856,7 +1897,9 @@ static void *sampler_main(void *arg)
         }
         atomic_store(&s->idle, live_procs(s) == 0);
         uint64_t d = s->next_tick < next_flush ? s->next_tick : next_flush;
-        arm(s, d);
+        /* Woken early by a ptrace event, the timer is still set for d: leave it. */
+        if (!s->armed || t >= s->armed || d < s->armed)
+            arm(s, d);
         if (atomic_load(&s->stop))
             break;
         int st;
@@ -1876,6 +1919,8 @@ static void *sampler_main(void *arg)
     s->pstk = NULL;
     if (s->have_timer)
         timer_delete(s->timer);
+    if (s->have_watchdog)
+        timer_delete(s->watchdog);
     flush_records(s, now_ns());
     return NULL;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_native_stacks.sh: native stacks of threads whose frames are known, taken by the kernel (perf events, the default) and by ptrace stops (POOLPROF_NATIVE=ptrace), in attach and in run mode, dynamic and static.
+# test_native_stacks.sh: native stacks of threads whose frames are known, taken by the kernel (perf events, the default: CPU-wide where allowed, per task with POOLPROF_PERF_SCOPE=task) and by ptrace stops (POOLPROF_NATIVE=ptrace), in attach and in run mode, dynamic and static.
 . "$(dirname "$0")/lib.sh"
 
 # field REC LETTER KEY: the last value of KEY= on LETTER lines of sampler.rec
@@ -18,12 +18,26 @@ print(1 if fd >= 0 else 0)
 PY
 )
 
-for mode in perf ptrace; do
-  if [[ $mode == perf && $perf_ok != 1 ]]; then
+# Can it open a CPU-wide one (CAP_PERFMON or perf_event_paranoid <= 0)? Then that is the default layout.
+cpu_ok=$(python3 - <<'PY'
+import ctypes, struct
+attr = bytearray(128)
+struct.pack_into("IIQQQ", attr, 0, 1, 128, 0, 1000000, 0)      # SOFTWARE, size, CPU_CLOCK, period, sample_type
+struct.pack_into("Q", attr, 40, (1 << 6))                       # exclude_hv
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(298, ctypes.c_char_p(bytes(attr)), -1, 0, -1, 0)
+print(1 if fd >= 0 else 0)
+PY
+)
+
+for mode in perf perf-task ptrace; do
+  if [[ $mode == perf* && $perf_ok != 1 ]]; then
     echo "skip: perf events refused on this machine (kernel.perf_event_paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)): only the ptrace half runs"
     continue
   fi
-  envs=(); [[ $mode == ptrace ]] && envs=(POOLPROF_NATIVE=ptrace)
+  envs=()
+  [[ $mode == ptrace ]] && envs=(POOLPROF_NATIVE=ptrace)
+  [[ $mode == perf-task ]] && envs=(POOLPROF_PERF_SCOPE=task)
 
   # Attach: main spins in main -> level_a -> level_b -> level_c, a thread blocks in read(2).
   "$FIXTURES/known_stack" >"$T/ks-$mode.out" &
@@ -33,17 +47,21 @@ for mode in perf ptrace; do
   expect_eq "$mode: attach exit" "$?" 0
   kill "$ks"; wait "$ks" 2>/dev/null
   rec="$T/a-$mode/sampler.rec"
-  expect_eq "$mode: stack source in the self-report" "$(field "$rec" O native)" "$mode"
+  expect_eq "$mode: stack source in the self-report" "$(field "$rec" O native)" "${mode%-task}"
+  scope=none
+  [[ $mode == perf-task || ($mode == perf && $cpu_ok != 1) ]] && scope=task
+  [[ $mode == perf && $cpu_ok == 1 ]] && scope=cpu
+  expect_eq "$mode: perf event layout in the self-report" "$(field "$rec" O perf_scope)" "$scope"
   spin=$(awk '/main;level_a;level_b;level_c /{n += $NF} END {print n + 0}' "$T/a-$mode/stacks.folded")
   # ~1000 ticks in 1 s at 1 kHz on a thread that never stops: most carry the spinning stack.
   expect_true "$mode: spinning stack main;level_a;level_b;level_c in >= 500 samples (got $spin)" "$( ((spin >= 500)) && echo true || echo false)"
   expect_eq "$mode: blocked stack thread_main;blocked_in_read in the off-CPU stacks" \
     "$(grep -c 'thread_main;blocked_in_read' "$T/a-$mode/stacks-offcpu.folded")" 1
   stops=$(field "$rec" H stops)
-  if [[ $mode == perf ]]; then
+  if [[ $mode == perf* ]]; then
     # The spinning thread is never stopped; the blocked one once for its (single) wait.
-    expect_true "perf: at most 3 ptrace stops (got $stops)" "$( ((stops <= 3)) && echo true || echo false)"
-    expect_true "perf: kernel samples used (got $(field "$rec" H perf_used))" "$( (($(field "$rec" H perf_used) >= 500)) && echo true || echo false)"
+    expect_true "$mode: at most 3 ptrace stops (got $stops)" "$( ((stops <= 3)) && echo true || echo false)"
+    expect_true "$mode: kernel samples used (got $(field "$rec" H perf_used))" "$( (($(field "$rec" H perf_used) >= 500)) && echo true || echo false)"
   else
     expect_true "ptrace: the spinning thread stopped for its stacks (got $stops stops)" "$( ((stops >= 500)) && echo true || echo false)"
   fi
