@@ -11,6 +11,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   states-1k    poolprof run --no-preload --stacks none   --rate 1000   (thread states only)
   native-100   poolprof run --no-preload --stacks native --rate 100
   native-1k    poolprof run --no-preload --stacks native --rate 1000
+  task-1k      the same with POOLPROF_PERF_SCOPE=task: per-task inherited perf events, as
+               where CPU-wide ones are refused (the default: one event per CPU, filtered)
   stops-1k     the same with POOLPROF_NATIVE=ptrace: every native stack by a ptrace stop, as
                where perf events are refused (the default takes running threads' stacks
                from the kernel's perf-event copies and stops only blocked threads)
@@ -18,12 +20,17 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   strace       strace -c -f -o /dev/null CMD                           (reference point)
   perf-stat    perf stat -o /dev/null -- CMD     (software events only on this VM; reference)
 
-Wall time is measured around the whole command (for poolprof: start, merge and report
-included, what a user waits for); the ratio is median(config) / median(plain) of the
-same invocation. From every poolprof run the last H line of RUNDIR/sampler.rec gives the
-sampler's self-report; the tables show the median over rounds (attach latency: also the
-worst). Targets are marked PASS/MISS. The Markdown goes to stdout, progress to stderr.
-The machine is shared and noisy: compare ratios, not times.
+Two wall times per run. The workload's own (the ratio the targets apply to): bench/walltime,
+built beside poolprof, runs innermost in every configuration, the plain one included, and
+times the command from its fork to its exit, so what is compared is the target slowed by
+the profiler. End to end: around the whole command (for poolprof: start, merge and report
+included, what a user waits for), shown in a second table. Ratio = median(config) /
+median(plain) of the same invocation. From every poolprof run the last H line of
+RUNDIR/sampler.rec gives the sampler's self-report; the tables show the median over rounds
+(attach latency: also the worst). bench/wake_micro measures, in the same run, what one bare
+timer wake-up of a thread costs on this machine while every CPU is busy: the floor under
+the tracer's CPU per tick. Targets are marked PASS/MISS. The Markdown goes to stdout,
+progress to stderr. The machine is shared and noisy: compare ratios, not times.
 """
 import argparse, json, os, random, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -36,6 +43,8 @@ CONFIGS = [
     ("states-1k", "states 1 kHz", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, 1.01, {}),
     ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01, {}),
     ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05, {}),
+    ("task-1k", "native 1 kHz per-task events", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,
+     {"POOLPROF_PERF_SCOPE": "task"}),
     ("stops-1k", "native 1 kHz by stops", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,
      {"POOLPROF_NATIVE": "ptrace"}),
     ("python-100", "python 100 Hz", ["--no-preload", "--stacks", "python", "--rate", "100"], True, 1.01, {}),
@@ -123,6 +132,12 @@ def main():
     if not os.access(poolprof, os.X_OK):
         print(f"sampler_overhead: no poolprof executable at {poolprof} (use --poolprof)", file=sys.stderr)
         return 2
+    walltime = os.path.join(os.path.dirname(poolprof), "bench", "walltime")
+    wake_micro = os.path.join(os.path.dirname(poolprof), "bench", "wake_micro")
+    for tool in (walltime, wake_micro):
+        if not os.access(tool, os.X_OK):
+            print(f"sampler_overhead: no {tool} (build the project: cmake --build build)", file=sys.stderr)
+            return 2
     spec = json.load(open(os.path.join(REF, "expected.json")))["workloads"]
     names = [n for n in a.workloads.split(",") if n] or list(spec)
     for n in names:
@@ -158,12 +173,20 @@ def main():
             else:
                 cmds[name] = [a.python, os.path.join(REF, "workloads", file)]
             cfg_of[name] = [c for c in configs if kind != "c" or not c[3]]
-            results[name] = {c[0]: {"wall": [], "h": [], "fail": 0} for c in cfg_of[name]}
+            results[name] = {c[0]: {"wall": [], "twall": [], "h": [], "fail": 0} for c in cfg_of[name]}
+        # The floor: CPU per bare timer wake-up at 1 kHz with every CPU busy, median of 5.
+        wakes = []
+        for _ in range(5):
+            out = subprocess.run([wake_micro, "1000", "1"], capture_output=True, text=True).stdout
+            if out.startswith("wake_us="):
+                wakes.append(float(out.split()[0].split("=")[1]))
+        wake_us = med(wakes)
         seq = 0
+        twfile = os.path.join(work, "walltime")
         for name in names:
-            cmd = cmds[name]
+            cmd = [walltime, twfile, *cmds[name]]
             # One warm-up of the plain command (page cache, pyc files), not counted.
-            timed(cmd, env, work, a.timeout)
+            timed(cmds[name], env, work, a.timeout)
             for rnd in range(rounds):
                 order = list(cfg_of[name])
                 rng.shuffle(order)
@@ -179,13 +202,22 @@ def main():
                         seq += 1
                         rundir = os.path.join(work, f"run-{seq}")
                         argv = [poolprof, "run", *pp_args, "-o", rundir, "--", *cmd]
+                    try:
+                        os.unlink(twfile)
+                    except FileNotFoundError:
+                        pass
                     wall, rc = timed(argv, dict(env, **extra), work, a.timeout)
                     r = results[name][key]
-                    if rc != 0:
+                    try:
+                        twall = int(open(twfile).read()) / 1e9
+                    except (OSError, ValueError):
+                        twall = None
+                    if rc != 0 or twall is None:
                         r["fail"] += 1
                         print(f"  {name} {key} round {rnd + 1}: exit {rc}", file=sys.stderr)
                     else:
                         r["wall"].append(wall)
+                        r["twall"].append(twall)
                     if rundir:
                         h = last_h_line(os.path.join(rundir, "sampler.rec"))
                         if h:
@@ -198,7 +230,7 @@ def main():
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
 
-    print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start)
+    print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start, wake_us)
     return 0
 
 
@@ -227,12 +259,13 @@ def summarize(r):
         "irq99": med([h["irq_p99_ns"] / 1e3 for h in hs if h.get("irq_p99_ns")]),
         "attach": med(attach),
         "cpu_pct": med([100.0 * h["self_cpu_ns"] / h["t_span"] for h in hs if h.get("self_cpu_ns") and h.get("t_span")]),
+        "tick_us": med([h["self_cpu_ns"] / h["ticks"] / 1e3 for h in hs if h.get("self_cpu_ns") and h.get("ticks")]),
         "attach_max": max(attach) if attach else None,
         "n": len(hs),
     }
 
 
-def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
+def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us):
     keys = [c[0] for c in CONFIGS if any(c[0] in results[n] for n in names)]
     target = {c[0]: c[4] for c in CONFIGS}
     worst = {}  # target label -> (value, workload/config, ok)
@@ -242,52 +275,64 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
         if cur is None or (not ok and cur[2]) or (ok == cur[2] and value > cur[0]):
             worst[label] = (value, where, ok)
 
+    def ratio_table(field, targets):
+        print("| workload | plain s | " + " | ".join(LABEL[k] for k in keys if k != "plain") + " |")
+        print("|---|---|" + "---|" * (len(keys) - 1))
+        ratios = {k: [] for k in keys}
+        for n in names:
+            base = med(results[n]["plain"][field]) if "plain" in results[n] else None
+            cells = [fmt(base, ".3f")]
+            for k in keys:
+                if k == "plain":
+                    continue
+                r = results[n].get(k)
+                if r is None:
+                    cells.append("n/a")
+                    continue
+                m = med(r[field])
+                if m is None or not base:
+                    cells.append("failed")
+                    continue
+                q = m / base
+                ratios[k].append(q)
+                c = f"{q:.3f}"
+                if targets and target[k] is not None:
+                    ok = q <= target[k]
+                    c += f" {verdict(ok)}"
+                    track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok)
+                if r["fail"]:
+                    c += f" ({r['fail']} failed)"
+                cells.append(c)
+            print(f"| {n} | " + " | ".join(cells) + " |")
+        print("| median | | " + " | ".join(
+            (fmt(med(ratios[k]), ".3f") +
+             (f" {verdict(med(ratios[k]) <= target[k])}" if targets and target[k] and ratios[k] else ""))
+            for k in keys if k != "plain") + " |")
+        print()
+
     print(f"Sampler overhead, `bench/sampler_overhead.py --rounds {rounds}` ({time.strftime('%Y-%m-%d')}, "
-          f"{os.cpu_count()} CPUs, {elapsed / 60:.0f} min): median wall time over {rounds} interleaved rounds, "
+          f"{os.cpu_count()} CPUs, {elapsed / 60:.0f} min): median over {rounds} interleaved rounds, "
           f"ratio = median(config) / median(plain).")
     if skipped_tools:
         print(f"\n(not installed, skipped: {', '.join(skipped_tools)})")
     print()
-    print("| workload | plain s | " + " | ".join(LABEL[k] for k in keys if k != "plain") + " |")
-    print("|---|---|" + "---|" * (len(keys) - 1))
-    ratios = {k: [] for k in keys}
-    for n in names:
-        base = med(results[n]["plain"]["wall"]) if "plain" in results[n] else None
-        cells = [fmt(base, ".3f")]
-        for k in keys:
-            if k == "plain":
-                continue
-            r = results[n].get(k)
-            if r is None:
-                cells.append("n/a")
-                continue
-            m = med(r["wall"])
-            if m is None or not base:
-                cells.append("failed")
-                continue
-            q = m / base
-            ratios[k].append(q)
-            c = f"{q:.3f}"
-            if target[k] is not None:
-                ok = q <= target[k]
-                c += f" {verdict(ok)}"
-                track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok)
-            if r["fail"]:
-                c += f" ({r['fail']} failed)"
-            cells.append(c)
-        print(f"| {n} | " + " | ".join(cells) + " |")
-    print("| median | | " + " | ".join(
-        (fmt(med(ratios[k]), ".3f") + (f" {verdict(med(ratios[k]) <= target[k])}" if target[k] and ratios[k] else ""))
-        for k in keys if k != "plain") + " |")
+    print("The workload's own wall time (bench/walltime inside every configuration):")
     print()
+    ratio_table("twall", True)
     print("Targets: states 1 kHz ≤ 1.01, native 100 Hz ≤ 1.01, native 1 kHz ≤ 1.05, python 100 Hz ≤ 1.01 "
           "(strace and perf stat: reference points, no target).")
+    print()
+    print("End to end (the whole command: for poolprof, start, merge and report included):")
+    print()
+    ratio_table("wall", False)
+    print(f"Floor: one bare timer wake-up of a thread costs {fmt(wake_us, '.1f')} µs of CPU here while every "
+          "CPU is busy (bench/wake_micro at 1 kHz, median of 5); compare the tracer's µs per tick below.")
     print()
     print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst):")
     print()
     print("| workload | config | stops | stop p50 µs | stop p99 µs | achieved Hz | late ticks | errors "
-          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms | tracer CPU % |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms | tracer CPU % | tracer µs/tick |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         for k in keys:
             r = results[n].get(k)
@@ -316,7 +361,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed):
             late = f"{s['late']:.0f} ({s['late_pct']:.1f}%)" if s["late_pct"] is not None else fmt(s["late"], ".0f")
             err = f"{s['errors']:.0f}" + (f" (max {s['errors_max']:.0f})" if s["errors_max"] != s["errors"] else "")
             print(f"| {n} | {LABEL[k]} | {s['stops']:.0f} | {p50} | {p99} | {s['hz']:.0f} | {late} | {err} "
-                  f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} |")
+                  f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} | {fmt(s['tick_us'], '.1f')} |")
     print()
     print("Worst case per target:")
     print()
