@@ -1487,15 +1487,11 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         enum prof_tstate st = th->state;
         uint64_t addr = th->blocked_addr;
         /*
-         * A thread that neither ran nor waited for a CPU since the last tick is where it was:
-         * its state is not read again. One that was on a CPU or in the run queue for the
-         * whole interval (within 1/32 of it) is runnable now: the syscall file would only
-         * say "running", and at 1 kHz that read is a third of the tracer's /proc reads.
+         * schedstat's CPU time moves when the thread leaves a CPU (and at the scheduler's
+         * tick while it runs): a thread whose figures did not move since the last tick has
+         * not been switched out or in, so it is where it was, and is not read again.
          */
-        int whole = dcpu && dcpu + drunq + (dt >> 5) >= dt;
-        if (th->classified && whole && th->sc.state == 0 && (th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)) {
-            st = PROF_TS_RUNNING;
-        } else if (dcpu || drunq || !th->classified) {
+        if (dcpu || drunq || !th->classified) {
             char c = 0;
             st = classify(s, p, th, &c, &addr);
             th->classified = 1;
