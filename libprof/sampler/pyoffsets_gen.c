@@ -66,6 +66,9 @@ int main(int argc, char **argv)
     OFF("TSTATE_CFRAME", PyThreadState, cframe);
     OFF("TSTATE_THREAD_ID", PyThreadState, thread_id);
     OFF("TSTATE_NATIVE_THREAD_ID", PyThreadState, native_thread_id);
+    OFF("TSTATE_DATASTACK_CHUNK", PyThreadState, datastack_chunk);
+    OFF("TSTATE_DATASTACK_TOP", PyThreadState, datastack_top);
+    OFF("STACKCHUNK_DATA", _PyStackChunk, data);
     SIZE("TSTATE", PyThreadState);
     SIZE("TSTATE_NATIVE_THREAD_ID", ((PyThreadState *)0)->native_thread_id);
 

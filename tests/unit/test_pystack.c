@@ -204,7 +204,7 @@ static int marker_line(const char *tag)
 
 struct child {
     pid_t pid;
-    int spin_tid, waiter_tid;
+    int spin_tid, waiter_tid, deep_tid;
 };
 
 /* Start `exe script` and wait (10 s at most) for its "ready spin=N waiter=M" line. */
@@ -234,7 +234,7 @@ static void child_start(const char *exe, struct child *c)
     }
     buf[len] = '\0';
     close(fds[0]);
-    cr_assert_eq(sscanf(buf, "ready spin=%d waiter=%d", &c->spin_tid, &c->waiter_tid), 2,
+    cr_assert_eq(sscanf(buf, "ready spin=%d waiter=%d deep=%d", &c->spin_tid, &c->waiter_tid, &c->deep_tid), 3,
                  "%s did not get ready: \"%s\"", exe, buf);
 }
 
@@ -265,7 +265,8 @@ static void check_interpreter(const char *exe)
     struct prof_py *py;
     char why[128];
     const int l_spin = marker_line("spin"), l_middle = marker_line("middle"), l_outer = marker_line("outer"),
-              l_module = marker_line("module"), l_waiter = marker_line("waiter");
+              l_module = marker_line("module"), l_waiter = marker_line("waiter"), l_gen = marker_line("gen"),
+              l_deep0 = marker_line("deep0"), l_deep = marker_line("deep");
 
     if (access(exe, X_OK) != 0)
         cr_skip_test("no %s", exe);
@@ -286,7 +287,7 @@ static void check_interpreter(const char *exe)
         const struct prof_py_thread *t;
         size_t n;
         cr_assert_eq(prof_py_sample(py, &t, &n), 0);
-        cr_assert_eq(n, 2, "%s: %zu thread states", exe, n);
+        cr_assert_eq(n, 3, "%s: %zu thread states", exe, n);
 
         int holders = 0;
         for (size_t i = 0; i < n; i++)
@@ -322,6 +323,24 @@ static void check_interpreter(const char *exe)
         cr_expect_eq(w->holds_gil, 0);
         cr_expect_gt(w->nframes, 1);
         cr_expect_str_eq(w->frames[0].func, "wait");  /* Condition.wait under Event.wait */
+
+        /* A generator's frame (kept in its object) under 200 recursive calls, which span
+         * more than one data-stack chunk: every frame, in order, with its line. */
+        const struct prof_py_thread *d = find_thread(t, n, c.deep_tid);
+        cr_assert_not_null(d, "%s: no thread with native id %d", exe, c.deep_tid);
+        size_t g = d->nframes;
+        for (size_t k = 0; k < d->nframes && g == d->nframes; k++)
+            if (strcmp(d->frames[k].func, "gen") == 0)
+                g = k;
+        cr_assert_lt(g, d->nframes, "%s: no generator frame on the deep thread", exe);
+        cr_expect_eq(d->frames[g].line, l_gen);
+        cr_assert_gt(d->nframes, g + 1 + 200, "%s: %zu frames on the deep thread", exe, d->nframes);
+        cr_expect_str_eq(d->frames[g + 1].func, "deep");
+        cr_expect_eq(d->frames[g + 1].line, l_deep0);
+        for (size_t k = g + 2; k <= g + 1 + 200; k++) {
+            cr_assert_str_eq(d->frames[k].func, "deep", "%s: deep frame %zu is %s", exe, k, d->frames[k].func);
+            cr_assert_eq(d->frames[k].line, l_deep, "%s: deep frame %zu at line %d", exe, k, d->frames[k].line);
+        }
         sleep_ms(2);
     }
     cr_expect_gt(spin_gil, rounds / 2, "%s: spinning thread held the GIL in %d of %d samples", exe, spin_gil,
