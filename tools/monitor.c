@@ -36,12 +36,16 @@
 #define MEM_EVERY 5           /* smaps_rollup is costly: at most every 5th interval */
 /*
  * ...and its cost grows with the process's resident pages (the kernel walks every page
- * table, holding the target's mmap lock for reading): 1-1.7 ms a read of a Python process
- * holding 320 MB; on ipc_heavy_pool the monitor spent 100 ms of CPU in them in a 0.8 s run.
- * A process's next read waits MEM_BUDGET times what its last one cost the monitor, times
- * the processes watched: all reads together stay within 1/MEM_BUDGET of one CPU.
+ * table, holding the target's mmap lock for reading): ~4 ms a read of a Python process
+ * holding 250 MB here; on ipc_heavy_pool (0.75 s) the reads took 23-100 ms of the
+ * monitor's CPU. A read waits until MEM_BUDGET times its cost, times the processes
+ * watched, has passed since the process's last read (or since it was first seen):
+ * together the reads stay within 1/MEM_BUDGET of one CPU. The cost of a read not yet
+ * made is predicted from the resident pages (statm, read every interval) at the cost
+ * per page the last read measured: a short-lived large process may get no reading.
  */
 #define MEM_BUDGET 100
+static double smaps_ns_per_page = 50.0; /* measured by every read; a guess until the first */
 #define CMDLINE_MAX (256 * 1024)
 
 struct mthr {
@@ -54,7 +58,9 @@ struct mproc {
     int dead;                 /* a read through its descriptors failed: report G */
     int dirfd, taskfd;        /* /proc/PID and /proc/PID/task */
     int fd_statm, fd_smaps, fd_cmdline;
-    uint64_t next_mem;        /* earliest time of the next smaps_rollup read */
+    uint64_t mem_last;        /* last smaps_rollup read, or when first seen */
+    uint64_t mem_gap;         /* at least this long after mem_last before the next one */
+    unsigned long long rss_pages;
     unsigned long long start_ticks;
     char *exe;
     char *cmd;                /* raw /proc/PID/cmdline */
@@ -549,6 +555,7 @@ static struct mproc *proc_track(pid_t pid, unsigned long long start_ticks, uint6
     fd_cached++;
     p->pid = pid;
     p->dirfd = dirfd;
+    p->mem_last = t; /* a first read waits for its predicted cost like the others */
     p->taskfd = p->fd_statm = p->fd_smaps = p->fd_cmdline = -1;
     p->start_ticks = st.start;
     p->exe = read_exe(dirfd);
@@ -607,7 +614,7 @@ static void proc_check_exec(struct mproc *p, uint64_t t)
     p->cmdlen = len;
     /* smaps_rollup holds the mm of the image it was opened on. */
     close_cached(&p->fd_smaps);
-    p->next_mem = 0; /* the new image's memory: read at the next interval */
+    p->mem_gap = 0; /* the new image's memory: read as soon as its predicted cost allows */
     close_cached(&p->fd_statm);
     proc_forget_threads(p);
     emit_image('E', p, t, 0, proc_is_static(p->dirfd));
@@ -623,8 +630,10 @@ static void proc_sample_rss(struct mproc *p, uint64_t t)
         return;
     }
     /* size 0: the address space is gone (the process is exiting or a zombie). */
-    if (sscanf(buf, "%llu %llu", &size, &res) == 2 && size > 0)
+    if (sscanf(buf, "%llu %llu", &size, &res) == 2 && size > 0) {
+        p->rss_pages = res;
         out("R t=%llu pid=%d rss=%llu\n", (unsigned long long)t, (int)p->pid, res * (unsigned long long)page_size);
+    }
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -640,10 +649,18 @@ static void proc_sample_mem(struct mproc *p, uint64_t t, uint64_t min_gap, size_
     unsigned long long v, pss = 0, pc = 0, pd = 0, swap = 0;
     int have = 0;
 
+    /* Not before the read's predicted cost has been earned. */
+    double predicted = (double)p->rss_pages * smaps_ns_per_page * MEM_BUDGET * (double)(watched ? watched : 1);
+    if (t < p->mem_last + p->mem_gap || (double)(t - p->mem_last) < predicted)
+        return;
     uint64_t c0 = thread_cpu_ns();
     int r = read_cached(&p->fd_smaps, p->dirfd, "smaps_rollup", buf, sizeof buf);
-    uint64_t gap = (thread_cpu_ns() - c0) * MEM_BUDGET * (watched ? watched : 1);
-    p->next_mem = t + (gap > min_gap ? gap : min_gap);
+    uint64_t cost = thread_cpu_ns() - c0;
+    if (r >= 0 && p->rss_pages > 1000) /* a small process's cost is mostly fixed */
+        smaps_ns_per_page = (double)cost / (double)p->rss_pages;
+    uint64_t gap = cost * MEM_BUDGET * (watched ? watched : 1);
+    p->mem_last = t;
+    p->mem_gap = gap > min_gap ? gap : min_gap;
     if (r < 0)
         return;
     for (char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
@@ -1112,7 +1129,7 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
                     watched += !procs[i]->dead;
                 for (size_t i = 0; i < nprocs; i++) {
                     proc_sample_rss(procs[i], t);
-                    if (!procs[i]->dead && t >= procs[i]->next_mem)
+                    if (!procs[i]->dead)
                         proc_sample_mem(procs[i], t, interval * MEM_EVERY, watched);
                 }
                 deadline_advance(&next_sample, interval, t);
