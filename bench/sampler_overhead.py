@@ -177,7 +177,10 @@ def main():
         # The floor: CPU per bare timer wake-up at 1 kHz with every CPU busy, median of 5.
         wakes = []
         for _ in range(5):
-            out = subprocess.run([wake_micro, "1000", "1"], capture_output=True, text=True).stdout
+            try:
+                out = subprocess.run([wake_micro, "1000", "1"], capture_output=True, text=True, timeout=30).stdout
+            except subprocess.TimeoutExpired:
+                out = ""
             if out.startswith("wake_us="):
                 wakes.append(float(out.split()[0].split("=")[1]))
         wake_us = med(wakes)

@@ -16,7 +16,8 @@
  * One spinning thread per online CPU (as under a CPU-bound target), and a waker that
  * does what the sampler's tracer does between ticks and nothing else: a one-shot
  * absolute timer signalled to the thread, re-armed after it fired, breaking a
- * blocking waitpid() on a sleeping child, at SCHED_FIFO where allowed. Prints
+ * blocking waitpid() on a sleeping child, with the same 20 ms watchdog, at SCHED_FIFO
+ * where allowed. Prints
  * "wake_us=<CPU us per wake-up> wakes=<n>": the waker's own CPU time per wake-up.
  */
 static atomic_int stop;
@@ -77,6 +78,13 @@ int main(int argc, char **argv)
     if (timer_create(CLOCK_MONOTONIC, &sev, &tm) != 0) {
         perror("wake_micro: timer_create");
         return 2;
+    }
+    /* As in the sampler: a signal landing before waitpid() blocks is lost, and a periodic
+     * watchdog (never re-set, so it costs no reprogramming) ends that wait. */
+    timer_t wd;
+    if (timer_create(CLOCK_MONOTONIC, &sev, &wd) == 0) {
+        struct itimerspec w = {{0, 20000000}, {0, 20000000}};
+        timer_settime(wd, 0, &w, NULL);
     }
     uint64_t period = 1000000000ULL / (uint64_t)hz, t0 = ns(CLOCK_MONOTONIC), c0 = ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t end = t0 + (uint64_t)(secs * 1e9), d = t0, wakes = 0;
