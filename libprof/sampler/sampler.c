@@ -1893,6 +1893,13 @@ static void *sampler_main(void *arg)
         }
         atomic_store(&s->idle, live_procs(s) == 0);
         uint64_t d = s->next_tick < next_flush ? s->next_tick : next_flush;
+        /*
+         * Already due (the tick overran, or a fork pulled the next one into the past): go
+         * round again rather than arm a timer whose signal would arrive before waitpid()
+         * blocks, which the watchdog alone would end (a 19 ms late child was seen so).
+         */
+        if (now_ns() >= d)
+            continue;
         /* Woken early by a ptrace event, the timer is still set for d: leave it. */
         if (!s->armed || t >= s->armed || d < s->armed)
             arm(s, d);
