@@ -101,6 +101,16 @@ static int err_of(int e)
 
 static int ring_map(struct prof_pstk *ps, struct ring *r, int fd);
 
+/* Unmap and close a CPU's ring (its owning event with it). */
+static void ring_unmap(struct prof_pstk *ps, struct ring *r)
+{
+    if (r->meta)
+        munmap(r->meta, (RING_PAGES + 1) * ps->pagesize);
+    if (r->fd >= 0)
+        close(r->fd);
+    *r = (struct ring){.fd = -1};
+}
+
 static int cpuwide_open(struct prof_pstk *ps)
 {
     struct perf_event_attr a = ps->attr;
@@ -112,11 +122,8 @@ static int cpuwide_open(struct prof_pstk *ps)
         if (r < 0) {
             if (fd >= 0)
                 close(fd);
-            for (int k = 0; k < i; k++) {
-                munmap(ps->rings[k].meta, (RING_PAGES + 1) * ps->pagesize);
-                close(ps->rings[k].fd);
-                ps->rings[k] = (struct ring){.fd = -1};
-            }
+            for (int k = 0; k < i; k++)
+                ring_unmap(ps, &ps->rings[k]);
             return r;
         }
     }
@@ -391,12 +398,8 @@ void prof_pstk_close(struct prof_pstk *ps)
     }
     free(ps->tasks);
     if (ps->rings) {
-        for (int i = 0; i < ps->ncpu; i++) {
-            if (ps->rings[i].meta)
-                munmap(ps->rings[i].meta, (RING_PAGES + 1) * ps->pagesize);
-            if (ps->rings[i].fd >= 0)
-                close(ps->rings[i].fd);
-        }
+        for (int i = 0; i < ps->ncpu; i++)
+            ring_unmap(ps, &ps->rings[i]);
     }
     free(ps->rings);
     free(ps->cpus);
