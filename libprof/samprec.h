@@ -39,6 +39,8 @@
  *     unwind_frames= unwind_ns= attach_latency_max_ns= perf_samples= (kernel copies read)
  *     perf_used= (of those, unwound: the newest per thread at a tick that finds it running) perf_lost=
  *     self_cpu_ns=   (the tracer thread's own CPU time)
+ *     waits_reused=  (blocked stacks taken without a stop: a wait at a call site already
+ *                     unwound, its return-address slots unchanged)
  *       self-report (cumulative; the latest line counts)
  */
 

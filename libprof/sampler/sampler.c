@@ -37,6 +37,7 @@
 #define STOP_HIST_US 2000          /* 1 us buckets up to 2 ms, then 100 us buckets up to 100 ms */
 #define STOP_HIST_N (STOP_HIST_US + 980)
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
+#define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 /* A thread's latest kernel stack copy, kept raw until a tick uses it. */
@@ -45,6 +46,21 @@ struct pstk_copy {
     uint64_t sp;
     size_t len;
     unsigned char stack[PSTK_STACK_BYTES];
+};
+
+/*
+ * A call site a thread blocked at, with the frames a stop found there. A later wait at the
+ * same syscall, pc and sp whose return-address slots still hold the same values has the
+ * same callers: its frames are these, and the thread is not stopped again (a pool worker
+ * waiting for its next task, a thread waiting for the GIL, a lock in a loop).
+ */
+struct waitsite {
+    long nr;
+    uint64_t pc, sp;
+    uint64_t used;                  /* tick of its latest use: the oldest is replaced */
+    size_t n;                       /* frames; n - 1 slots */
+    struct prof_unw_frame *fr;
+    struct prof_unw_slot *slots;
 };
 
 struct sthr {
@@ -67,9 +83,11 @@ struct sthr {
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
     struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
     int have_stack_sc;
+    int cut;                        /* consecutive blocked stacks cut short (unwind stopped early) */
     uint64_t py_sig;                /* Python frames behind `stack` */
     struct prof_unw_frame *nat;     /* latest native frames (a thread that did not run keeps them) */
     size_t nnat;
+    struct waitsite *ws;            /* WAIT_SITES, allocated at its first blocked stack */
     uint64_t py_n, py_held, py_held_cpu;
     int py_dirty;
     int pstk_new;                   /* a perf sample came since the last tick: it is in pcopy */
@@ -164,6 +182,9 @@ struct prof_sampler {
     size_t fast_cap, fast_n;
     /* self-report */
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
+    uint64_t waits_reused;      /* blocked stacks taken from a wait site without a stop */
+    struct prof_unw_slot slots[PROF_UNW_MAX_FRAMES]; /* of the latest unwind_snap */
+    int snap_whole;             /* the latest unwind_snap reached the outermost frame */
     uint64_t stop_hist[STOP_HIST_N + 1];
     uint64_t irq_hist[STOP_HIST_N + 1], irqs;
     uint64_t unw_hist[1001];    /* per-frame unwind cost of each stack, 10 ns buckets */
@@ -402,7 +423,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
     double el = (double)(t - s->t0) / 1e9;
     out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
-           "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu\n",
+           "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -410,7 +431,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.5, s->stop_max),
         (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.99, s->stop_max),
         (unsigned long long)s->attach_latency_max, (unsigned long long)s->pstk_samples,
-        (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu);
+        (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu,
+        (unsigned long long)s->waits_reused);
     flush_file(s);
 }
 
@@ -481,11 +503,22 @@ static struct sthr *thr_add(struct sproc *p, pid_t tid)
     return th;
 }
 
+static void waitsites_free(struct sthr *th)
+{
+    for (int i = 0; th->ws && i < WAIT_SITES; i++) {
+        free(th->ws[i].fr);
+        free(th->ws[i].slots);
+    }
+    free(th->ws);
+    th->ws = NULL;
+}
+
 static void thr_gone(struct sthr *th)
 {
     th->dead = 1;
     th->seized = 0;
     thr_close(th);
+    waitsites_free(th);
     free(th->nat);
     free(th->pcopy);
     th->nat = NULL;
@@ -788,6 +821,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         lead->seized = 1;
         lead->stack = lead->blocked_stack = 0;
         lead->nnat = 0; /* the old image's frames mean nothing in the new one */
+        waitsites_free(lead);
         lead->have_stack_sc = 0;
         lead->stack_cpu = 0;
         lead->classified = 0;
@@ -1157,7 +1191,7 @@ static enum prof_tstate classify(struct prof_sampler *s, struct sproc *p, struct
         sc = th->sc;
     /* Still in the same blocking call as at the last look (woken by our stop, or a spurious
      * wake-up): the same cause, without reading descriptors again. */
-    if (sc.state == 1 && th->sc.state == 1 && sc.nr == th->sc.nr &&
+    if (sc.state == 1 && th->sc.state == 1 && sc.nr == th->sc.nr && sc.pc == th->sc.pc && sc.sp == th->sc.sp &&
         memcmp(sc.args, th->sc.args, sizeof sc.args) == 0 && th->state != PROF_TS_RUNNING &&
         th->state != PROF_TS_RUNQ && (state == 'S' || state == 'D')) {
         *addr = th->blocked_addr;
@@ -1318,7 +1352,7 @@ static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, struct prof_u
 {
     uint64_t t1 = now_ns();
     size_t n = 0;
-    if (prof_unw_unwind(p->unw, s->snap, fr, PROF_UNW_MAX_FRAMES, &n) < 0)
+    if (prof_unw_unwind_slots(p->unw, s->snap, fr, s->slots, PROF_UNW_MAX_FRAMES, &n, &s->snap_whole) < 0)
         n = 0;
     uint64_t du = now_ns() - t1;
     s->unwind_ns += du;
@@ -1356,6 +1390,85 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
         return 0;
     }
     return unwind_snap(s, p, fr);
+}
+
+/*
+ * Frames of a thread blocked where it blocked before, without stopping it: same syscall,
+ * pc and sp, and every return-address slot of the frames found there still holding the
+ * value the unwind read (one process_vm_readv, a remote iovec per slot). 0: not known
+ * (*known says whether the site was, reached from other callers then); the caller stops
+ * the thread.
+ */
+static size_t wait_site_frames(struct prof_sampler *s, struct sthr *th, struct prof_unw_frame *fr, int *known)
+{
+    *known = 0;
+    if (!th->ws || th->sc.state != 1)
+        return 0;
+    for (int i = 0; i < WAIT_SITES; i++) {
+        struct waitsite *w = &th->ws[i];
+        if (!w->n || w->nr != th->sc.nr || w->pc != th->sc.pc || w->sp != th->sc.sp)
+            continue;
+        *known = 1;
+        size_t ns = w->n - 1;
+        uint64_t vals[PROF_UNW_MAX_FRAMES];
+        struct iovec rem[PROF_UNW_MAX_FRAMES];
+        size_t k;
+        for (k = 0; k < ns && w->slots[k].addr; k++) {
+            rem[k].iov_base = (void *)(uintptr_t)w->slots[k].addr;
+            rem[k].iov_len = sizeof vals[0];
+        }
+        if (k < ns)
+            continue;
+        struct iovec loc = {vals, ns * sizeof vals[0]};
+        if (ns && process_vm_readv(th->tid, &loc, 1, rem, ns, 0) != (ssize_t)(ns * sizeof vals[0]))
+            return 0;
+        for (k = 0; k < ns && vals[k] == w->slots[k].value; k++)
+            ;
+        if (k < ns)
+            continue; /* the same site reached from other callers: maybe another entry */
+        w->used = s->ticks;
+        memcpy(fr, w->fr, w->n * sizeof *fr);
+        s->waits_reused++;
+        return w->n;
+    }
+    return 0;
+}
+
+/* Remember the frames a stop just found for the wait th->sc, if the stop caught the thread
+ * still in it (same sp; pc after the syscall, or on it when the kernel rewound it for the
+ * restart). The slots are those of the unwind that produced fr (s->slots). */
+static void wait_site_keep(struct prof_sampler *s, struct sthr *th, const struct prof_unw_frame *fr, size_t n)
+{
+    /* A stack cut short (an unreadable frame, maps not yet read) is not one to reuse. */
+    if (th->sc.state != 1 || n == 0 || !s->snap_whole || s->snap->regs.rsp != th->sc.sp ||
+        (s->snap->regs.rip != th->sc.pc && s->snap->regs.rip + 2 != th->sc.pc))
+        return;
+    if (!th->ws && !(th->ws = calloc(WAIT_SITES, sizeof *th->ws)))
+        return;
+    /* An empty entry, else the least recently used (the same site reached from two
+     * callers, as a loop that waits under one function then another, keeps both). */
+    struct waitsite *w = &th->ws[0];
+    for (int i = 0; i < WAIT_SITES && w->n; i++)
+        if (!th->ws[i].n || th->ws[i].used < w->used)
+            w = &th->ws[i];
+    struct prof_unw_frame *nf = realloc(w->fr, n * sizeof *nf);
+    if (nf)
+        w->fr = nf;
+    struct prof_unw_slot *nsl = n > 1 ? realloc(w->slots, (n - 1) * sizeof *nsl) : w->slots;
+    if (nsl)
+        w->slots = nsl;
+    if (!nf || !nsl) {
+        w->n = 0;
+        return;
+    }
+    memcpy(w->fr, fr, n * sizeof *fr);
+    if (n > 1)
+        memcpy(w->slots, s->slots, (n - 1) * sizeof *nsl);
+    w->nr = th->sc.nr;
+    w->pc = th->sc.pc;
+    w->sp = th->sc.sp;
+    w->used = s->ticks;
+    w->n = n;
 }
 
 /* ---- stacks copied by the kernel (perfstack.h) ------------------------------ */
@@ -1505,9 +1618,15 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
          * blocking episode, not one per tick.
          */
         int blocked_now = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
-        int same_wait = blocked_now && th->have_stack_sc && th->stack_sc.state == 1 && th->sc.state == 1 &&
-                        th->stack_sc.nr == th->sc.nr && memcmp(th->stack_sc.args, th->sc.args, sizeof th->sc.args) == 0 &&
-                        cpu - th->stack_cpu < 2000000;
+        int known = 0;
+        size_t reuse = blocked_now && cpu != th->stack_cpu && s->o.native && s->follow ? wait_site_frames(s, th, fr, &known) : 0;
+        /* Without a verified site, the same call with the same arguments soon after the last
+         * stack (our own stop woke it) is taken to be the same wait; a known site reached
+         * from other callers is not. */
+        int same_wait = !known && blocked_now && th->have_stack_sc && th->stack_sc.state == 1 && th->sc.state == 1 &&
+                        th->stack_sc.nr == th->sc.nr && th->stack_sc.pc == th->sc.pc && th->stack_sc.sp == th->sc.sp &&
+                        memcmp(th->stack_sc.args, th->sc.args, sizeof th->sc.args) == 0 && cpu - th->stack_cpu < 2000000 &&
+                        (th->cut == 0 || th->cut >= 3); /* a stack cut short (maps read too early) is retried, twice */
         int native_new = 0;
         if (s->pstk && !blocked_now && !th->pstk_fail) {
             /*
@@ -1538,10 +1657,14 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             }
         } else {
             th->pstk_new = 0;
-            if (cpu != th->stack_cpu && !same_wait && s->o.native && s->follow && th->seized) {
+            if (cpu != th->stack_cpu && (reuse || (!same_wait && s->o.native && s->follow && th->seized))) {
                 /* Blocked (with perf samples too: where it waits is what matters, and the kernel
                  * takes no sample of a thread that is not running) or no perf events here. */
-                size_t nn = native_stack(s, p, th, fr);
+                size_t nn = reuse;
+                if (!nn && (nn = native_stack(s, p, th, fr)) > 0 && blocked_now) {
+                    wait_site_keep(s, th, fr, nn);
+                    th->cut = s->snap_whole ? 0 : th->cut < 3 ? th->cut + 1 : 3;
+                }
                 if (nn) {
                     native_new = 1;
                     if (!th->nat)

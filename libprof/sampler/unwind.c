@@ -93,7 +93,7 @@ struct prof_unw {
     char **paths;
     size_t npaths, cappaths;
 
-    struct timespec last_reload;
+    uint64_t reload_after;       /* CLOCK_MONOTONIC ns: no lazy re-read before (a fruitless one's back-off) */
     uint64_t next_synth_id;
 };
 
@@ -279,7 +279,6 @@ static int maps_load(struct prof_unw *u, int keep)
     u->insts = insts;
     u->ninsts = ni;
     u->last_hit = 0;
-    clock_gettime(CLOCK_MONOTONIC, &u->last_reload);
     return 0;
 }
 
@@ -305,9 +304,10 @@ static struct unw_map *map_find(struct prof_unw *u, uint64_t addr)
     return NULL;
 }
 
-/* An ip outside every known mapping: maybe a dlopen since the last read.
- * At most once per unwind, and not more often than every 50 ms, so that a
- * garbage return address does not turn every sample into a /proc read. */
+/* An ip outside every known mapping: maybe a dlopen (or, just after an exec, libc) since
+ * the last read. At most once per unwind, and for 50 ms after a re-read that did not find
+ * the address, none: a garbage return address must not turn every sample into a /proc
+ * read, but a library mapped a moment after the last read must not cut stacks short. */
 static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
 {
     struct prof_unw *u = c->u;
@@ -317,10 +317,12 @@ static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
     c->reloaded = 1;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t ms = (now.tv_sec - u->last_reload.tv_sec) * 1000 + (now.tv_nsec - u->last_reload.tv_nsec) / 1000000;
-    if (ms < 50 || maps_load(u, 1) < 0)
+    uint64_t t = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+    if (t < u->reload_after || maps_load(u, 1) < 0)
         return NULL;
-    return map_find(u, addr);
+    if (!(m = map_find(u, addr)))
+        u->reload_after = t + 50000000ULL;
+    return m;
 }
 
 /* ---- module images and unwind tables ---------------------------------- */
@@ -853,6 +855,9 @@ void prof_unw_invalidate(struct prof_unw *u)
         u->ninsts = u->nmaps = 0;
         u->last_hit = 0;
     }
+    /* Read at the exec event, the maps hold the binary and the loader only: the first
+     * miss (libc, mapped a moment later) must re-read them at once. */
+    u->reload_after = 0;
     if (u->as)
         unw_flush_cache(u->as, 0, 0);
 }
@@ -914,6 +919,16 @@ static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
 int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                     size_t cap, size_t *n)
 {
+    return prof_unw_unwind_slots(u, snap, frames, NULL, cap, n, NULL);
+}
+
+int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
+                          struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
+{
+    int whole_ = 0;
+    if (!whole)
+        whole = &whole_;
+    *whole = 0;
     if (!u || !snap || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
@@ -933,15 +948,27 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
     }
     cache_owner = u;
     struct unw_ctx c = {.u = u, .snap = snap};
-    struct unw_map *sm = map_find(u, snap->sp);
+    /* A thread started after the maps were read has a stack they do not list: read them again. */
+    struct unw_map *sm = map_find_reload(&c, snap->sp);
     if (sm) {
         c.stack_lo = sm->start;
         c.stack_hi = sm->end;
     } else {
-        /* A thread started after the maps were read: its stack is not
-         * listed; treat the usual thread-stack span around sp as stale. */
+        /*
+         * Still unknown (re-read too recently): treat the usual thread-stack span around sp
+         * as stale, but never a mapping we know, such as libc, which glibc often places just
+         * above the thread stacks (its unwind tables read as "stale stack" cut every stack
+         * of such a thread at its first frame).
+         */
         c.stack_lo = snap->sp > 65536 ? snap->sp - 65536 : 0;
         c.stack_hi = snap->sp + 8 * 1024 * 1024;
+        for (size_t i = 0; i < u->nmaps; i++) {
+            const struct unw_map *m = &u->maps[i];
+            if (m->start >= snap->sp && m->start < c.stack_hi)
+                c.stack_hi = m->start;
+            if (m->end <= snap->sp && m->end > c.stack_lo)
+                c.stack_lo = m->end;
+        }
     }
 
     unw_cursor_t cur;
@@ -951,13 +978,27 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
         return 0;
     }
     size_t k = 0;
+    int step = 0;
     do {
-        unw_word_t ip;
-        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+        unw_word_t ip, sp;
+        if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0)
             break;
+        if (ip == 0) {
+            step = 0; /* a null return address ends a chain too */
+            break;
+        }
+        /* x86-64: the caller's sp is the callee's CFA, and the return address sat just below
+         * it (a signal frame's ip comes from elsewhere: its slot will not match, which only
+         * costs a stop). */
+        if (slots && k > 0)
+            slots[k - 1] = (struct prof_unw_slot){
+                unw_get_reg(&cur, UNW_REG_SP, &sp) == 0 ? (uint64_t)sp - 8 : 0, (uint64_t)ip};
         /* Frames after the first hold return addresses, kept raw. */
         frame_of(&c, ip, &frames[k++]);
-    } while (k < cap && unw_step(&cur) > 0);
+    } while (k < cap && (step = unw_step(&cur)) > 0);
+    /* unw_step is 0 at the outermost frame (its return address undefined in the CFI, as
+     * in _start and clone3), negative where it could not go on. */
+    *whole = k > 0 && (k == cap || step == 0);
     if (k == 0) {
         frame_of(&c, snap->regs.rip, &frames[0]);
         k = 1;

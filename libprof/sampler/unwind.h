@@ -52,6 +52,19 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap);
 int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap,
                     struct prof_unw_frame *frames, size_t cap, size_t *n);
 
+/* Where frame k+1's return address was read from (the slot at its CFA - 8) and the value
+ * read: while a thread stays blocked at the same pc and sp, the same values in the same
+ * slots mean the same callers, without stopping it again. */
+struct prof_unw_slot {
+    uint64_t addr, value;
+};
+
+/* prof_unw_unwind, also filling slots[0 .. *n - 2] (slots may be NULL) and *whole (may be
+ * NULL): 1 when the unwind reached the outermost frame or cap, 0 when it stopped at a
+ * frame it could not step through. */
+int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
+                          struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
+
 /* Path of a module index (as in /proc/PID/maps); NULL when out of range. */
 const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module);
 

@@ -66,6 +66,21 @@ for mode in perf perf-task ptrace; do
     expect_true "ptrace: the spinning thread stopped for its stacks (got $stops stops)" "$( ((stops >= 500)) && echo true || echo false)"
   fi
 
+  # One call site reached from two callers in turn, 75 waits of 20 ms (tests/fixtures/wait_sites.c):
+  # after the first stop at each, a wait's stack is taken without a stop, and only where its
+  # return-address slots say who called; each caller must get its half of the waiting.
+  env "${envs[@]}" "$POOLPROF" run --no-preload --stacks native --rate 1000 -o "$T/w-$mode" -- "$FIXTURES/wait_sites" 1.5 >/dev/null 2>&1
+  f="$T/w-$mode/stacks-offcpu.folded"
+  a=$(awk '/waiter;wait_a;wait_one;read;/{n += $NF} END {print n + 0}' "$f")
+  b=$(awk '/waiter;wait_b;wait_one;read;/{n += $NF} END {print n + 0}' "$f")
+  all=$(awk '/;read;\[/{n += $NF} END {print n + 0}' "$f")
+  expect_true "$mode: wait sites: waiting under wait_a ($a us) and wait_b ($b us) each 35-65% of the waiter's read time ($all us)" \
+    "$( ((all > 1000000 && a * 100 >= all * 35 && a * 100 <= all * 65 && b * 100 >= all * 35 && b * 100 <= all * 65)) && echo true || echo false)"
+  wstops=$(field "$T/w-$mode/sampler.rec" H stops)
+  reused=$(field "$T/w-$mode/sampler.rec" H waits_reused)
+  expect_true "$mode: wait sites: >= 40 of 75 waits' stacks without a stop (got $reused), <= 12 stops (got $wstops)" \
+    "$( ((reused >= 40 && wstops <= 12)) && echo true || echo false)"
+
   # Run: the events follow a fork and an exec (timeout forks the fixture), dynamic and static.
   for fx in known_stack static_known_stack; do
     env "${envs[@]}" "$POOLPROF" run --no-preload --stacks native --rate 1000 -o "$T/r-$mode-$fx" -- timeout -s KILL 1 "$FIXTURES/$fx" >/dev/null 2>&1
