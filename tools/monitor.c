@@ -27,24 +27,28 @@
  * pread at offset 0, which regenerates a /proc file without a path walk. A
  * /proc/PID directory descriptor pins the process it was opened for: once
  * that process is gone, every read through it fails, so a recycled pid is
- * never mistaken for a tracked one. New processes are found by listing /proc
- * every 100 ms and reading the stat file only of pids not seen before.
+ * never mistaken for a tracked one. New processes are found every 100 ms in the
+ * children files of the tree's threads and of our own (we are a child subreaper:
+ * orphans come to us), reading the stat file only of pids not seen before; the
+ * whole of /proc (every process on the machine, 19% of the monitor's CPU under a
+ * Python pool) is listed only where the kernel has no children files.
  */
 
 #define SCAN_NS 100000000ULL  /* tree discovery, exec detection, thread figures, flush */
 #define GRACE_NS 2000000000ULL /* how long the rest of the tree may outlive the root */
-#define MEM_EVERY 5           /* smaps_rollup is costly: at most every 5th interval */
+#define MEM_EVERY 20          /* smaps_rollup is costly: at most every 20th interval (PSS moves slowly) */
 /*
  * ...and its cost grows with the process's resident pages (the kernel walks every page
  * table, holding the target's mmap lock for reading): ~4 ms a read of a Python process
  * holding 250 MB here; on ipc_heavy_pool (0.75 s) the reads took 23-100 ms of the
  * monitor's CPU. A read waits until MEM_BUDGET times its cost, times the processes
  * watched, has passed since the process's last read (or since it was first seen):
- * together the reads stay within 1/MEM_BUDGET of one CPU. The cost of a read not yet
+ * together the reads stay within 1/MEM_BUDGET of one CPU (0.25%: every share of a CPU
+ * poolprof takes lands on the target's wall time on a small machine). The cost of a read not yet
  * made is predicted from the resident pages (statm, read every interval) at the cost
  * per page the last read measured: a short-lived large process may get no reading.
  */
-#define MEM_BUDGET 100
+#define MEM_BUDGET 400
 static double smaps_ns_per_page = 50.0; /* measured by every read; a guess until the first */
 #define CMDLINE_MAX (256 * 1024)
 
@@ -746,6 +750,104 @@ static int list_numeric(int dfd, pid_t **v, size_t *n, size_t *cap)
     }
 }
 
+/* Append the pids in a children file ("pid pid ... "). */
+static void add_children(int dirfd, const char *rel, pid_t **v, size_t *n, size_t *cap)
+{
+    char buf[4096];
+    int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t r = pread_once(fd, buf, sizeof buf);
+    close(fd);
+    for (char *s = buf, *e; r > 0 && *s; s = e) {
+        long val = strtol(s, &e, 10);
+        if (e == s)
+            break;
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 256;
+            pid_t *nv = realloc(*v, nc * sizeof *nv);
+            if (!nv)
+                return;
+            *v = nv;
+            *cap = nc;
+        }
+        if (val > 0)
+            (*v)[(*n)++] = (pid_t)val;
+    }
+}
+
+/*
+ * The processes that may belong to the tree: our children and the tracked processes' own,
+ * from /proc/PID/task/TID/children (a process is listed under the thread that forked it,
+ * or another thread of its parent once that one ended). -1: no children files here.
+ */
+static int list_tree(pid_t **v, size_t *n, size_t *cap)
+{
+    static pid_t *tids;
+    static size_t ctids;
+    size_t ntids;
+    *n = 0;
+    int selffd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (selffd < 0)
+        return -1;
+    int tfd = openat(selffd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char rel[64];
+    int rc = tfd >= 0 && list_numeric(tfd, &tids, &ntids, &ctids) == 0 && ntids ? 0 : -1;
+    if (rc == 0) {
+        snprintf(rel, sizeof rel, "task/%d/children", (int)tids[0]);
+        rc = faccessat(selffd, rel, R_OK, 0) == 0 ? 0 : -1;
+    }
+    for (size_t k = 0; rc == 0 && k < ntids; k++) {
+        snprintf(rel, sizeof rel, "task/%d/children", (int)tids[k]);
+        add_children(selffd, rel, v, n, cap);
+    }
+    if (tfd >= 0)
+        close(tfd);
+    close(selffd);
+    if (rc < 0)
+        return -1;
+    /* The tracked processes themselves: listed (so not taken for gone) and looked into. */
+    for (size_t i = 0; i < nprocs; i++) {
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 256;
+            pid_t *nv = realloc(*v, nc * sizeof *nv);
+            if (!nv)
+                return -1;
+            *v = nv;
+            *cap = nc;
+        }
+        (*v)[(*n)++] = procs[i]->pid;
+    }
+    /*
+     * Then every listed process's children, and theirs: a shell that system() started and the
+     * command it forked are both new at one scan (the command may be gone by the next).
+     * Each pid is looked into once; gone ones fail to open and are dropped.
+     */
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++) {
+        pid_t pid = (*v)[i];
+        int dup = 0;
+        for (size_t j = 0; j < w && !dup; j++)
+            dup = (*v)[j] == pid;
+        if (dup)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* gone: not listed, so a tracked one is marked dead */
+        (*v)[w++] = pid; /* i >= w: this slot was read already */
+        if (list_numeric(fd, &tids, &ntids, &ctids) == 0)
+            for (size_t k = 0; k < ntids; k++) {
+                snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)tids[k]);
+                add_children(AT_FDCWD, path, v, n, cap);
+            }
+        close(fd);
+    }
+    *n = w;
+    return 0;
+}
+
 static void proc_sample_threads(struct mproc *p, uint64_t t)
 {
     static pid_t *tids;
@@ -874,10 +976,33 @@ static void scan(int procfd, int filesfd, uint64_t t)
     size_t nlist, nforced, ncand = 0, nnf = 0;
     pid_t self = getpid();
 
-    if (list_numeric(procfd, &list, &nlist, &clist) < 0)
-        return;
-    qsort(list, nlist, sizeof *list, cmp_pid);
     nforced = proc_files_new(filesfd, &forced, &cforced);
+    if (list_tree(&list, &nlist, &clist) == 0) {
+        /* Processes the shim announced (RUNDIR/proc) whatever their parent. */
+        for (size_t j = 0; j < nforced; j++) {
+            char path[32];
+            snprintf(path, sizeof path, "/proc/%d", (int)forced[j]);
+            if (access(path, F_OK) != 0)
+                continue;
+            if (nlist == clist) {
+                size_t nc = clist ? clist * 2 : 256;
+                pid_t *nv = realloc(list, nc * sizeof *nv);
+                if (!nv)
+                    break;
+                list = nv;
+                clist = nc;
+            }
+            list[nlist++] = forced[j];
+        }
+    } else if (list_numeric(procfd, &list, &nlist, &clist) < 0) {
+        return;
+    }
+    qsort(list, nlist, sizeof *list, cmp_pid);
+    size_t w = 0; /* a process is in its parent's list and in ours: once */
+    for (size_t j = 0; j < nlist; j++)
+        if (!w || list[w - 1] != list[j])
+            list[w++] = list[j];
+    nlist = w;
 
     if (cnforeign < nlist) {
         pid_t *n = realloc(nforeign_v, nlist * sizeof *n);
