@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sampler_overhead.py: wall-time overhead and self-report of the ptrace sampler on the reference workloads.
 
-usage: bench/sampler_overhead.py [--poolprof build/poolprof] [--rounds 5] [--workloads a,b] [--quick]
+usage: bench/sampler_overhead.py [--poolprof build/poolprof] [--rounds 5] [--workloads a,b] [--configs k,k] [--quick]
                                  [--seed N] [--python /usr/bin/python3]
 
 Configurations, all run in the same rounds (each round runs every configuration of a
@@ -121,6 +121,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default="", help="comma-separated names (default: all in expected.json)")
     ap.add_argument("--quick", action="store_true", help="2 rounds, a smoke test of the benchmark (not for the README)")
+    ap.add_argument("--configs", default="", help="comma-separated configuration keys to run besides plain "
+                    "(default: all), e.g. states-1k,native-100,python-100 for more rounds of the targets alone")
     ap.add_argument("--seed", type=int, default=None, help="seed of the per-round order shuffle")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per single run before it is killed")
@@ -147,6 +149,15 @@ def main():
     configs = [c for c in CONFIGS if not (c[0] == "strace" and not shutil.which("strace"))
                and not (c[0] == "perf-stat" and not shutil.which("perf"))]
     skipped_tools = sorted({"strace", "perf-stat"} - {c[0] for c in configs})
+    if a.configs:
+        want = {k for k in a.configs.split(",") if k} | {"plain"}
+        unknown = want - set(LABEL)
+        if unknown:
+            print(f"sampler_overhead: unknown configuration(s) {', '.join(sorted(unknown))} (known: {', '.join(LABEL)})",
+                  file=sys.stderr)
+            return 2
+        configs = [c for c in configs if c[0] in want]
+        skipped_tools = []
     rng = random.Random(a.seed)
 
     work = tempfile.mkdtemp(prefix="poolprof-sbench.")
