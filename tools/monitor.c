@@ -715,6 +715,21 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
 }
 
 /* Append every numeric entry of the directory open on dfd to *v. */
+/* Append pid to a growing list. 0, or -1 out of memory. */
+static int pid_push(pid_t **v, size_t *n, size_t *cap, pid_t pid)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        pid_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = pid;
+    return 0;
+}
+
 static int list_numeric(int dfd, pid_t **v, size_t *n, size_t *cap)
 {
     *n = 0;
@@ -737,15 +752,8 @@ static int list_numeric(int dfd, pid_t **v, size_t *n, size_t *cap)
                 val = val * 10 + (*s - '0');
             if (*s)
                 continue;
-            if (*n == *cap) {
-                size_t nc = *cap ? *cap * 2 : 256;
-                pid_t *nv = realloc(*v, nc * sizeof *nv);
-                if (!nv)
-                    return -1;
-                *v = nv;
-                *cap = nc;
-            }
-            (*v)[(*n)++] = (pid_t)val;
+            if (pid_push(v, n, cap, (pid_t)val) < 0)
+                return -1;
         }
     }
 }
@@ -763,16 +771,8 @@ static void add_children(int dirfd, const char *rel, pid_t **v, size_t *n, size_
         long val = strtol(s, &e, 10);
         if (e == s)
             break;
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 256;
-            pid_t *nv = realloc(*v, nc * sizeof *nv);
-            if (!nv)
-                return;
-            *v = nv;
-            *cap = nc;
-        }
-        if (val > 0)
-            (*v)[(*n)++] = (pid_t)val;
+        if (val > 0 && pid_push(v, n, cap, (pid_t)val) < 0)
+            return;
     }
 }
 
@@ -807,17 +807,9 @@ static int list_tree(pid_t **v, size_t *n, size_t *cap)
     if (rc < 0)
         return -1;
     /* The tracked processes themselves: listed (so not taken for gone) and looked into. */
-    for (size_t i = 0; i < nprocs; i++) {
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 256;
-            pid_t *nv = realloc(*v, nc * sizeof *nv);
-            if (!nv)
-                return -1;
-            *v = nv;
-            *cap = nc;
-        }
-        (*v)[(*n)++] = procs[i]->pid;
-    }
+    for (size_t i = 0; i < nprocs; i++)
+        if (pid_push(v, n, cap, procs[i]->pid) < 0)
+            return -1;
     /*
      * Then every listed process's children, and theirs: a shell that system() started and the
      * command it forked are both new at one scan (the command may be gone by the next).
@@ -984,15 +976,8 @@ static void scan(int procfd, int filesfd, uint64_t t)
             snprintf(path, sizeof path, "/proc/%d", (int)forced[j]);
             if (access(path, F_OK) != 0)
                 continue;
-            if (nlist == clist) {
-                size_t nc = clist ? clist * 2 : 256;
-                pid_t *nv = realloc(list, nc * sizeof *nv);
-                if (!nv)
-                    break;
-                list = nv;
-                clist = nc;
-            }
-            list[nlist++] = forced[j];
+            if (pid_push(&list, &nlist, &clist, forced[j]) < 0)
+                break;
         }
     } else if (list_numeric(procfd, &list, &nlist, &clist) < 0) {
         return;
