@@ -17,6 +17,7 @@ static const struct cmd commands[] = {
     {"run", cmd_run, "run a command under the profiler and report per-stage verdicts"},
     {"attach", cmd_attach, "profile a running process and its descendants, then detach and report"},
     {"report", cmd_report, "merge a run directory again and render its report"},
+    {"sweep", cmd_sweep, "run a command at several worker counts: wall time, speedup, Amdahl and USL fits, against poolprof's recommendation"},
     {"help", cmd_help, "show this help, or a command's help (poolprof help run)"},
     {"version", cmd_version, "print the version"},
 };

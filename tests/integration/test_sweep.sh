@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, usage errors, failing and stopped runs, the profile step.
+. "$(dirname "$0")/lib.sh"
+
+# sw NAME ARGS...: poolprof sweep ARGS; stdout in $T/NAME.out, stderr in $T/NAME.err; sets $rc
+sw() {
+  local name=$1; shift
+  timeout 120 "$POOLPROF" sweep "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+}
+lines() { wc -l <"$1" | tr -d ' '; }
+# Processes whose command line contains a marker: a killed sweep must leave none behind.
+running() { ps -eo args= | grep -F -e "$1" | grep -vc -F -e grep; }
+
+# Known scaling: 24 units of 25 ms sleep over N threads, 600/N ms.
+sw scale --workers 1,2,4 --repeat 3 --no-profile --json "$T/scale.json" -- "$FIXTURES/sweep_sleep" '{workers}'
+expect_eq "sweep exits 0" "$rc" 0
+expect_eq "schema" "$(q "$T/scale.json" 'r["schema"]')" poolprof.sweep/1
+expect_eq "counts in order" "$(q "$T/scale.json" '[p["workers"] for p in r["points"]]')" "[1, 2, 4]"
+expect_eq "every run recorded" "$(q "$T/scale.json" '[len(p["wall_seconds"]) for p in r["points"]]')" "[3, 3, 3]"
+expect_near "wall at 1 worker (s)" "$(q "$T/scale.json" 'r["points"][0]["median_seconds"]')" 0.6 0.25 0.05
+expect_near "speedup at 2" "$(q "$T/scale.json" 'r["points"][1]["speedup"]')" 2 0.15 0.2
+expect_near "speedup at 4" "$(q "$T/scale.json" 'r["points"][2]["speedup"]')" 4 0.15 0.2
+expect_true "efficiency = speedup / N" "$(q "$T/scale.json" 'all(abs(p["efficiency"] - p["speedup"] / p["workers"]) < 1e-9 for p in r["points"])')"
+expect_true "Amdahl serial fraction < 0.1" "$(q "$T/scale.json" 'r["amdahl"]["serial_fraction"] < 0.1')"
+expect_true "USL sigma, kappa >= 0" "$(q "$T/scale.json" 'r["usl"]["sigma"] >= 0 and r["usl"]["kappa"] >= 0')"
+expect_true "best is 4 workers" "$(q "$T/scale.json" 'r["best"]["workers"] == 4')"
+expect_eq "no recommendation with --no-profile" "$(q "$T/scale.json" 'r["recommendation"]')" null
+expect_eq "no predicted speedups without a profile" "$(q "$T/scale.json" '[p["predicted_speedup"] for p in r["points"]]')" "[null, null, null]"
+expect_true "terminal table" "$(grep -q '^workers  median s' "$T/scale.out" && grep -q '^Amdahl fit: serial fraction' "$T/scale.out" && grep -q '^measured best: 4 workers' "$T/scale.out" && echo true)"
+expect_eq "nothing on stderr" "$(cat "$T/scale.err")" ""
+
+# {workers} in any argument (alone, inside a longer one, twice) and POOLPROF_WORKERS in the environment.
+sw subst --workers 2,3 --repeat 2 --no-profile -- sh -c 'echo "$POOLPROF_WORKERS $1 $2 $3" >>"$0"' "$T/subst.txt" '{workers}' '--n={workers}' 'x{workers}y{workers}'
+expect_eq "substitution sweep exits 0" "$rc" 0
+expect_eq "each count, every repeat" "$(sort "$T/subst.txt" | tr '\n' '|')" "2 2 --n=2 x2y2|2 2 --n=2 x2y2|3 3 --n=3 x3y3|3 3 --n=3 x3y3|"
+
+# --keep: each run's output under its count and repeat.
+sw keep --workers 1,2 --repeat 1 --no-profile --keep "$T/keep" -- "$FIXTURES/sweep_sleep" '{workers}'
+expect_eq "keep sweep exits 0" "$rc" 0
+expect_eq "kept stdout" "$(cat "$T/keep/w2-r1.out" 2>&1)" "slept 24 units of 25 ms over 2 threads"
+expect_eq "kept stderr" "$(test -f "$T/keep/w1-r1.err" && echo yes)" yes
+
+# Usage errors: exit 2, one line on stderr.
+for bad in 0 a 2,2 "" 1,,2 -1 1.5; do
+  sw bad --workers "$bad" -- true
+  expect_eq "--workers '$bad' exits 2" "$rc" 2
+  expect_eq "--workers '$bad': one line" "$(lines "$T/bad.err")" 1
+done
+sw many --workers "$(seq -s, 1 33)" -- true
+expect_eq "33 counts exit 2" "$rc" 2
+expect_true "33 counts: says at most 32" "$(grep -q 'at most 32' "$T/many.err" && echo true)"
+sw nocmd --workers 1,2
+expect_eq "no command exits 2" "$rc" 2
+expect_eq "no command: one line" "$(lines "$T/nocmd.err")" 1
+sw noworkers -- true
+expect_eq "no --workers exits 2" "$rc" 2
+sw both --workers 1 --no-profile --profile-at 2 -- true
+expect_eq "--no-profile with --profile-at exits 2" "$rc" 2
+sw notfound --workers 1 --no-profile -- /nonexistent/poolprof-sweep-cmd
+expect_eq "missing command exits 127" "$rc" 127
+
+# A failing run stops the sweep: exit 1, one line naming the count, the repeat and the status.
+sw fail --workers 1,2 --repeat 2 --no-profile -- "$FIXTURES/exit_with" code 3
+expect_eq "failing command: exit 1" "$rc" 1
+expect_eq "failing command: one line" "$(lines "$T/fail.err")" 1
+expect_true "names the status, count and repeat" "$(grep -q 'exit status 3' "$T/fail.err" && grep -Eq 'at [12] workers? \(repeat 1 of 2\)' "$T/fail.err" && echo true)"
+sw killed --workers 1 --repeat 1 --no-profile -- "$FIXTURES/exit_with" signal 9
+expect_eq "killed command: exit 1" "$rc" 1
+expect_true "names the signal" "$(grep -q 'killed by signal 9' "$T/killed.err" && echo true)"
+
+# --timeout kills the run's whole process group.
+start=$(date +%s.%N)
+sw slow --workers 1 --repeat 1 --no-profile --timeout 0.5 -- sh -c 'sleep 7.31 & sleep 7.31; wait'
+took=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
+expect_eq "timeout: exit 1" "$rc" 1
+expect_true "timeout: says so" "$(grep -q 'timed out after 0.5 s' "$T/slow.err" && echo true)"
+sleep 0.2
+expect_true "timeout: stopped within 3 s (took $took)" "$(python3 -c "import sys; print('true' if float(sys.argv[1]) < 3 else 'false')" "$took")"
+expect_eq "timeout: nothing left running" "$(running 'sleep 7.31')" 0
+
+# SIGTERM during a sweep: the command's process group is killed, exit 143, one line.
+# (Not SIGINT: a non-interactive shell starts background jobs with SIGINT ignored, and sweep leaves ignored signals alone.)
+timeout 60 "$POOLPROF" sweep --workers 1,2 --repeat 5 --no-profile -- sh -c 'sleep 8.42 & sleep 8.42; wait' >"$T/term.out" 2>"$T/term.err" &
+spid=$!
+sleep 0.7
+kill -TERM "$spid"
+wait "$spid"
+rc=$?
+expect_eq "SIGTERM: exit 143" "$rc" 143
+expect_eq "SIGTERM: one line" "$(lines "$T/term.err")" 1
+expect_true "SIGTERM: says so" "$(grep -q 'stopped by SIGTERM' "$T/term.err" && echo true)"
+sleep 0.2
+expect_eq "SIGTERM: nothing left running" "$(running 'sleep 8.42')" 0
+
+# The profile step: poolprof run once, its recommendation joins the sweep.
+mkdir -p "$T/tmp"
+TMPDIR="$T/tmp" sw prof --workers 1,2 --repeat 1 --json "$T/prof.json" -- "$FIXTURES/sweep_sleep" '{workers}'
+expect_eq "profiled sweep exits 0" "$rc" 0
+if [[ $rc -ne 0 ]]; then cat "$T/prof.err"; fi
+expect_true "recommendation.workers is an integer >= 1" "$(q "$T/prof.json" 'isinstance(r["recommendation"]["workers"], int) and r["recommendation"]["workers"] >= 1')"
+expect_true "the recommended count was swept" "$(q "$T/prof.json" 'r["recommendation"]["workers"] in [p["workers"] for p in r["points"]]')"
+expect_eq "recommendation stage" "$(q "$T/prof.json" 'r["recommendation"]["stage"]')" overall
+expect_true "throughput_vs_best in (0, 1]" "$(q "$T/prof.json" '0 < r["recommendation"]["throughput_vs_best"] <= 1')"
+expect_true "within_10_percent agrees" "$(q "$T/prof.json" 'r["recommendation"]["within_10_percent"] == (r["recommendation"]["throughput_vs_best"] >= 0.9)')"
+expect_true "terminal says profiled" "$(grep -q 'profiled at 1 worker$' "$T/prof.out" && grep -q 'poolprof run recommended' "$T/prof.out" && echo true)"
+expect_eq "no temporary profile directory left" "$(ls -A "$T/tmp")" ""
+
+# An unknown stage: exit 1, one line listing the stages.
+sw nostage --workers 1 --repeat 1 --stage no-such-stage -- "$FIXTURES/sweep_sleep" '{workers}'
+expect_eq "unknown stage: exit 1" "$rc" 1
+expect_eq "unknown stage: one line" "$(lines "$T/nostage.err")" 1
+expect_true "unknown stage: lists the stages" "$(grep -q "no stage 'no-such-stage'.*stages: overall" "$T/nostage.err" && echo true)"
+
+finish
