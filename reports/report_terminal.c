@@ -147,12 +147,18 @@ static void stage(FILE *out, const json_t *s)
             num(s, "cpu_wall_ratio"), (int)num(s, "processes"), (int)num(s, "threads"),
             100 * num(lock, "wait_fraction"), boolean(lock, "gil") ? " (GIL)" : "",
             boolean(lock, "measured") ? "" : " (not measured)");
-    snprintf(verdict, sizeof verdict, "%s x %d", str(rec, "model", "?"), (int)num(rec, "workers"));
+    snprintf(verdict, sizeof verdict, "%s x %d, %.2fx", str(rec, "model", "?"), (int)num(rec, "workers"),
+             num(rec, "predicted_speedup"));
     snprintf(sverdict, sizeof sverdict, "%s x %d (%s)", str(seed, "model", "?"), (int)num(seed, "workers"),
              str(seed, "class", "?"));
-    fprintf(out, "  verdict: %-22s seeds' rule: %s\n", verdict, sverdict);
-    if (json_array_size(reasons))
-        wrap(out, 4, json_string_value(json_array_get(reasons, 0)));
+    fprintf(out, "  verdict: %-28s seeds' rule: %s\n", verdict, sverdict);
+    const json_t *ru = json_object_get(rec, "runner_up");
+    if (json_is_object(ru))
+        fprintf(out, "  runner-up: %s x %d, %.2fx   (speedups predicted over the measured run)\n", str(ru, "model", "?"),
+                (int)num(ru, "workers"), num(ru, "predicted_speedup"));
+    /* The class, then the prediction that decided: the rest is in the JSON. */
+    for (size_t i = 0; i < 2 && i < json_array_size(reasons); i++)
+        wrap(out, 4, json_string_value(json_array_get(reasons, i)));
     const json_t *hot = json_object_get(lock, "hottest");
     if (json_is_object(hot))
         fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n", oneline(site, sizeof site, str(hot, "site", "?"), 36),

@@ -303,9 +303,18 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
     if (sd->model != v->model) {
         if (v->model == PROF_MODEL_ASYNC)
             add_reason(v, "the seeds' thread pool stops at cores x 4; %.0f simultaneous waits are an event loop's job", io->raw);
-        else if (v->model == PROF_MODEL_THREADS && s->ipc_frac > SEED_IPC_ABOVE)
+        else if ((v->model == PROF_MODEL_THREADS || v->model == PROF_MODEL_SEQUENTIAL) && s->ipc_frac > SEED_IPC_ABOVE)
             add_reason(v, "the seeds' CPU rule says processes, but their own 15%% IPC rule overrides it: IPC is %d%% of %s",
                        pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
+        else if (v->model == PROF_MODEL_SEQUENTIAL && s->u == 1 && sd->workers > 1)
+            add_reason(v, "the seeds count %d physical cores; this run may use 1 CPU, so their %d workers would take turns on it",
+                       sd->workers, sd->workers);
+        else if (v->model == PROF_MODEL_SEQUENTIAL && v->work.serial_processes >= 0.5)
+            add_reason(v, "the seeds send CPU-bound work to %s; this work holds one lock %d%% of its CPU time, and workers that share its state take turns on it",
+                       prof_model_name(sd->model), pct(v->work.serial_processes));
+        else if (v->model == PROF_MODEL_SEQUENTIAL)
+            add_reason(v, "the seeds would run %s x %d; the prediction gives no model 10%% over one worker", prof_model_name(sd->model),
+                       sd->workers);
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_PROCESSES)
             add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this native code waits on locks %d%% of its time, so threads scale without IPC",
                        pct(s->serial));
@@ -344,7 +353,299 @@ static int figures_invalid(const struct prof_stage_figures *f)
 {
     return f->nprocesses < 0 || f->nthreads < 0 || bad(f->wall_s) || bad(f->thread_s) || bad(f->cpu_s) ||
            bad(f->runq_s) || bad(f->lock_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
-           bad(f->ipc_s) || bad(f->ipc_base_s);
+           bad(f->ipc_s) || bad(f->ipc_base_s) || bad(f->evloop_wait_s) || bad(f->serialize_s) ||
+           bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
+}
+
+/* ---- The prediction ---- */
+
+/*
+ * What a process pool pays per byte it moves when the serialization was not
+ * sampled: pickle.dumps + pipe write + read + pickle.loads, through a pipe to a
+ * child, with this machine's Debian CPython 3.11 (bench/ipc_cost.py, README
+ * "Recommender"): 10.7 ns/byte for lists of ints (the reference workloads'
+ * payload), 3.4 for floats, 0.6 for bytes. The costly common case is used: an
+ * estimate that errs towards keeping data in one process.
+ */
+#define IPC_NS_PER_BYTE 10.0
+/* The copy alone, both ends of the pipe (the same benchmark: 0.2-1.7 ns/byte), added to a sampled serialization time. */
+#define COPY_NS_PER_BYTE 0.5
+/* Prefer the cheaper model when its prediction is within 10% of the best. */
+#define CHEAPER_WITHIN 1.10
+/* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
+#define EVLOOP_SHARE_MIN 0.10
+/* A process pool's own IPC can never be more than this share of the CPU it measured. */
+#define IPC_MAX_CPU_SHARE 0.9
+
+static int cost_rank(enum prof_model m, int evloop)
+{
+    /* Cheapest first: what it takes to adopt and to run (threads share memory, processes copy). */
+    switch (m) {
+    case PROF_MODEL_SEQUENTIAL:
+        return 0;
+    case PROF_MODEL_THREADS:
+        return evloop ? 2 : 1;
+    case PROF_MODEL_ASYNC:
+        return evloop ? 1 : 2;
+    case PROF_MODEL_PROCESSES:
+        return 3;
+    case PROF_MODEL_HYBRID:
+        return 4;
+    }
+    return 5;
+}
+
+/*
+ * Predicted seconds for the stage's work on `model` with n workers and u
+ * usable CPUs: Amdahl for the CPU part (the serial share runs one worker at a
+ * time), the waits overlapping across workers, and for processes the IPC, half
+ * of it serial in the dispatcher. The slower of the CPU bound and the overlap
+ * bound is the time.
+ */
+static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
+{
+    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2;
+    if (n < 1)
+        n = 1;
+    int p = n < u ? n : u;
+    switch (model) {
+    case PROF_MODEL_SEQUENTIAL:
+        break;
+    case PROF_MODEL_THREADS:
+        return fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n);
+    case PROF_MODEL_ASYNC:
+        /* One thread runs every task's CPU part; only the waits overlap. */
+        return fmax(c, (c + w) / n);
+    case PROF_MODEL_PROCESSES:
+        return half + fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n);
+    case PROF_MODEL_HYBRID:
+        /* The CPU part on one process per usable CPU, the waits on n threads. */
+        return half + fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n);
+    }
+    return c + w;
+}
+
+/* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
+static void current_config(const struct prof_stage_figures *f, struct prof_work *k)
+{
+    k->current_model = f->current_model;
+    k->current_workers = f->current_workers;
+    if (k->current_workers > 0)
+        return;
+    if (f->nprocesses >= 2) {
+        k->current_model = PROF_MODEL_PROCESSES;
+        k->current_workers = f->nprocesses - 1; /* the dispatcher is not a worker */
+    } else if (f->nthreads >= 2) {
+        k->current_model = PROF_MODEL_THREADS;
+        k->current_workers = f->nthreads;
+    } else {
+        k->current_model = PROF_MODEL_SEQUENTIAL;
+        k->current_workers = 1;
+    }
+}
+
+/* From the measured figures to the work the prediction runs on. */
+static void derive_work(const struct prof_stage_figures *f, const struct split *s, enum prof_class cls,
+                        struct prof_work *k)
+{
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    memset(k, 0, sizeof *k);
+    current_config(f, k);
+    int procs_now = k->current_model == PROF_MODEL_PROCESSES;
+
+    /* IPC: when the stage exchanged data with other processes of the tree and the sampler saw its
+     * serialization, that CPU is the cost a process pool pays, and not work a thread would do;
+     * otherwise the cost is estimated from the bytes. */
+    double bytes = (double)f->ipc_bytes;
+    k->cpu_s = f->cpu_s;
+    if (bytes > 0 && f->serialize_measured) {
+        k->ipc_s = f->serialize_s + bytes * COPY_NS_PER_BYTE * 1e-9;
+        if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
+            k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
+        k->cpu_s = f->cpu_s - k->ipc_s;
+    } else {
+        k->ipc_s = bytes * IPC_NS_PER_BYTE * 1e-9;
+        k->ipc_estimated = 1;
+        if (procs_now) {
+            /* The pool's own pickling ran on these CPUs. */
+            if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
+                k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
+            k->cpu_s = f->cpu_s - k->ipc_s;
+        }
+    }
+    /* Waits that are work: not the CPU queue, not locks or the GIL (contention, or idle pool
+     * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
+     * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
+    double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
+    k->wait_s = nonneg(f->thread_s - f->cpu_s - f->runq_s - s->lockgil - (f->ipc_measured ? f->ipc_s : 0) - idle_loop);
+
+    /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
+     * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */
+    double lock = 0;
+    const char *lock_src = NULL;
+    int n0 = k->current_workers;
+    if (f->hottest_lock_hold_fraction > 0 && f->cpu_s > TINY_S) {
+        lock = fmin(1.0, f->hottest_lock_hold_fraction * f->wall_s / f->cpu_s);
+        lock_src = "hold time of the hottest lock over CPU time";
+    } else if (cls == PROF_CLASS_CPU && f->lock_wait_s / th > SERIAL_WAIT_ABOVE && n0 >= 2) {
+        lock = fmin(1.0, f->lock_wait_s / th * n0 / (n0 - 1));
+        lock_src = "lock wait of threads taking turns";
+    }
+    double gil = 0;
+    const char *gil_src = NULL;
+    if (f->python) {
+        int p = n0 < s->u ? n0 : s->u;
+        if (f->gil_held_measured) {
+            gil = f->gil_held_share;
+            gil_src = "GIL holder sampled per tick";
+        } else if (k->current_model == PROF_MODEL_THREADS && p >= 2 && cls == PROF_CLASS_CPU && f->cpu_s > TINY_S &&
+                   f->wall_s * p > f->cpu_s * 1.05) {
+            /* No sampler: the parallelism the threads achieved bounds the serial share
+             * (Amdahl solved for s from wall = cpu x (s + (1 - s) / p)). */
+            gil = fmin(1.0, nonneg((f->wall_s / f->cpu_s - 1.0 / p) / (1.0 - 1.0 / p)));
+            gil_src = "parallelism the threads achieved";
+        } else {
+            gil = 1.0;
+            gil_src = "assumed: CPython bytecode holds the GIL";
+        }
+    }
+    k->serial_threads = fmax(gil, lock);
+    k->serial_source = gil >= lock ? gil_src : lock_src;
+    if (!k->serial_source)
+        k->serial_source = "no lock or GIL measured";
+    /* Processes each have their own interpreter, but a lock's state would still be shared. */
+    k->serial_processes = lock;
+}
+
+static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int u, enum prof_model model, int n)
+{
+    if (v->ncandidates >= PROF_MAX_CANDIDATES)
+        return;
+    struct prof_candidate *c = &v->candidates[v->ncandidates++];
+    c->model = model;
+    c->workers = n < 1 ? 1 : n;
+    c->seconds = predict_seconds(k, u, model, c->workers);
+    c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
+}
+
+/* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
+static int choose(struct prof_verdict *v, int evloop, int *best_out)
+{
+    int best = 0;
+    for (int i = 1; i < v->ncandidates; i++)
+        if (v->candidates[i].speedup > v->candidates[best].speedup)
+            best = i;
+    int pick = best;
+    for (int i = 0; i < v->ncandidates; i++)
+        if (v->candidates[i].speedup * CHEAPER_WITHIN >= v->candidates[best].speedup &&
+            cost_rank(v->candidates[i].model, evloop) < cost_rank(v->candidates[pick].model, evloop))
+            pick = i;
+    v->runner_up = -1;
+    for (int i = 0; i < v->ncandidates; i++)
+        if (i != pick && v->candidates[i].model != v->candidates[pick].model &&
+            (v->runner_up < 0 || v->candidates[i].speedup > v->candidates[v->runner_up].speedup))
+            v->runner_up = i;
+    *best_out = best;
+    return pick;
+}
+
+static void scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u)
+{
+    enum prof_model m = k->current_model;
+    if (m == PROF_MODEL_SEQUENTIAL)
+        m = PROF_MODEL_THREADS; /* one worker today: what more threads of the same code would do */
+    int ns[PROF_MAX_SCALING], n = 0;
+    for (int w = 1; w <= 256 && n < PROF_MAX_SCALING - 2; w *= 2)
+        ns[n++] = w;
+    ns[n++] = v->workers;
+    ns[n++] = k->current_workers;
+    v->nscaling = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < v->nscaling; j++)
+            dup |= v->scaling[j].workers == ns[i];
+        if (dup || ns[i] < 1)
+            continue;
+        double t = predict_seconds(k, u, m, ns[i]);
+        v->scaling[v->nscaling].workers = ns[i];
+        v->scaling[v->nscaling].speedup = t > TINY_S ? k->current_s / t : 1.0;
+        v->nscaling++;
+    }
+    /* In worker order, for the reader and for sweep. */
+    for (int i = 1; i < v->nscaling; i++)
+        for (int j = i; j > 0 && v->scaling[j].workers < v->scaling[j - 1].workers; j--) {
+            __typeof__(v->scaling[0]) tmp = v->scaling[j];
+            v->scaling[j] = v->scaling[j - 1];
+            v->scaling[j - 1] = tmp;
+        }
+}
+
+static const char *cand_name(char *buf, size_t n, const struct prof_candidate *c)
+{
+    snprintf(buf, n, "%s x %d", prof_model_name(c->model), c->workers);
+    return buf;
+}
+
+/* The sentences that say why the prediction picked what it picked, with the figures that decided it. */
+static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                               int pick, int best)
+{
+    const struct prof_work *k = &v->work;
+    const struct prof_candidate *c = &v->candidates[pick];
+    char a[48], b[48];
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    double tcap = 0; /* the most threads can give: Amdahl's limit */
+    for (int i = 0; i < v->ncandidates; i++)
+        if (v->candidates[i].model == PROF_MODEL_THREADS)
+            tcap = v->candidates[i].speedup;
+
+    if (pick != best)
+        add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the cheaper model wins",
+                   cand_name(a, sizeof a, c), c->speedup, cand_name(b, sizeof b, &v->candidates[best]),
+                   v->candidates[best].speedup);
+    else if (v->runner_up >= 0)
+        add_reason(v, "%s predicted %.2fx over the measured run; runner-up %s at %.2fx", cand_name(a, sizeof a, c),
+                   c->speedup, cand_name(b, sizeof b, &v->candidates[v->runner_up]),
+                   v->candidates[v->runner_up].speedup);
+    else
+        add_reason(v, "%s predicted %.2fx over the measured run", cand_name(a, sizeof a, c), c->speedup);
+
+    if (k->serial_threads >= 0.5 && c->model != PROF_MODEL_THREADS) {
+        if (f->python && k->serial_threads > k->serial_processes) {
+            if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
+                add_reason(v, "%d threads spent %d%% of their time waiting for the GIL; the work holds it %d%% of its CPU time (%s), so threads cannot exceed %.2fx",
+                           k->current_workers, pct(f->gil_wait_s / th), pct(k->serial_threads), k->serial_source, tcap);
+            else
+                add_reason(v, "the work holds the GIL %d%% of its CPU time (%s), so threads cannot exceed %.2fx; processes each have their own interpreter",
+                           pct(k->serial_threads), k->serial_source, tcap);
+        } else if (k->serial_processes >= 0.5) {
+            /* A lock's state would be shared by processes too: the prediction keeps it serial. */
+            struct prof_work split = *k;
+            split.serial_processes = 0;
+            int u = s->u;
+            double t = predict_seconds(&split, u, PROF_MODEL_PROCESSES, u);
+            add_reason(v, "the work holds one lock %d%% of its CPU time (%s): neither threads nor processes that share its state can exceed %.2fx; if that state can be split per worker, processes x %d would reach %.2fx",
+                       pct(k->serial_processes), k->serial_source, tcap, u,
+                       t > TINY_S ? k->current_s / t : 1.0);
+        }
+    }
+    if (k->current_model == PROF_MODEL_PROCESSES && k->ipc_s > 0.1 * (k->cpu_s + k->ipc_s)) {
+        double pbest = 0;
+        int pn = 0;
+        for (int i = 0; i < v->ncandidates; i++)
+            if (v->candidates[i].model == PROF_MODEL_PROCESSES) {
+                pbest = v->candidates[i].speedup;
+                pn = v->candidates[i].workers;
+            }
+        char how[96];
+        if (k->ipc_estimated)
+            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6,
+                     IPC_NS_PER_BYTE);
+        else
+            snprintf(how, sizeof how, "%.3f s of serialization sampled, plus the copy", f->serialize_s);
+        add_reason(v, "moving the data between processes costs %.3f s (%s), %d%% of the CPU the pool spent: processes x %d predict %.2fx",
+                   k->ipc_s, how, pct(k->ipc_s / (k->cpu_s + k->ipc_s)), pn, pbest);
+    }
 }
 
 int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m, struct prof_verdict *out)
@@ -353,6 +654,8 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         return PROF_EINVAL;
     memset(out, 0, sizeof *out);
     out->name = f->name;
+    out->wall_s = f->wall_s;
+    out->runner_up = -1;
 
     struct split s = {0};
     s.u = usable_cpus(m);
@@ -370,13 +673,24 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     seed_verdict(m, s.u, out->cpu_wall_ratio, &out->seed);
 
     struct io_pool io = {0};
+    size_io_pool(&s, m, &io);
     if (f->thread_s < IDLE_BELOW_S || f->cpu_s + f->runq_s < IDLE_BELOW_S) {
         out->cls = PROF_CLASS_IDLE;
+        derive_work(f, &s, out->cls, &out->work);
+        out->work.current_s = f->wall_s;
+        out->candidates[0] = (struct prof_candidate){PROF_MODEL_SEQUENTIAL, 1, f->wall_s, 1.0};
+        out->ncandidates = 1;
         out->model = PROF_MODEL_SEQUENTIAL;
         out->workers = 1;
+        out->predicted_speedup = 1.0;
         add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
         add_reason(out, "sequential, 1 worker: a pool cannot speed up work that is not there");
-    } else if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
+        seed_reason(out, &s, f, &io);
+        return 0;
+    }
+
+    /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
+    if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
         out->cls = PROF_CLASS_CPU;
         char lw[48] = "", rq[64] = "";
         if (pct(s.serial) > 0)
@@ -385,81 +699,114 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
             snprintf(rq, sizeof rq, ", %d%% run-queue wait counted as demand", pct(f->runq_s / th));
         add_reason(out, "CPU %d%% of thread time%s%s: CPU demand %.2f: the work is computation", pct(out->cpu_wall_ratio),
                    lw, rq, out->demand_ratio);
-        if (f->python || s.serialized) {
-            int mem_cap;
-            out->model = PROF_MODEL_PROCESSES;
-            out->workers = cpu_processes(f, m, s.u, &mem_cap);
-            if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
-                add_reason(out, "%d%% of thread time waits for the GIL: the threads take turns on one interpreter; processes each have their own",
-                           pct(f->gil_wait_s / th));
-            else if (f->python)
-                add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
-            if (s.serialized && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE)
-                add_reason(out, "the threads serialize on a lock (%d%% of thread time waiting, hottest lock held %d%%): more threads will not run in parallel; processes do not share the lock, and if its state must be shared the lock is the limit either way",
-                           pct(s.serial), pct(f->hottest_lock_hold_fraction));
-            cpu_workers_reason(out, f, m, s.u, mem_cap, "");
-            if (s.ipc_frac > SEED_IPC_ABOVE) {
-                /* The seeds' 15% rule: a process pool pays IPC on every task. */
-                out->model = PROF_MODEL_THREADS;
-                out->workers = s.u;
-                add_reason(out, "but IPC is %d%% of %s, above the seeds' 15%%: a process pool would spend it copying data; threads share memory (they serialize too: shared memory or zero-copy buffers would keep processes worth it)",
-                           pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
-            }
-        } else {
-            out->model = PROF_MODEL_THREADS;
-            out->workers = s.u;
-            add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
-                       pct(s.serial));
-            cpu_workers_reason(out, f, m, s.u, 0, "");
-            if (!f->lock_measured)
-                add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
-        }
     } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
         out->cls = PROF_CLASS_IO;
         add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
                    pct(out->cpu_wall_ratio), pct(s.wait / th));
-        size_io_pool(&s, m, &io);
-        out->model = io.model;
-        out->workers = io.workers;
-        if (io.model == PROF_MODEL_ASYNC)
-            add_reason(out, "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
-        else
-            add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
-        io_pool_reason(out, &s, m, &io, "");
-        if (s.serial > SERIAL_WAIT_ABOVE)
-            add_reason(out, "%d%% of thread time waits on locks: more threads will queue on them unless the locked section shrinks",
-                       pct(s.serial));
     } else {
         out->cls = PROF_CLASS_MIXED;
         add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
                    out->demand_ratio, pct(out->cpu_wall_ratio), pct(s.wait / th));
-        size_io_pool(&s, m, &io);
-        if (f->python || s.serialized) {
-            int mem_cap;
-            (void)cpu_processes(f, m, s.u, &mem_cap);
-            out->model = PROF_MODEL_HYBRID;
-            out->workers = io.workers;
-            add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
-                       f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
-            cpu_workers_reason(out, f, m, s.u, mem_cap, "CPU part: ");
-            io_pool_reason(out, &s, m, &io, "I/O part: ");
-            if (s.ipc_frac > SEED_IPC_ABOVE) {
-                /* The seeds' 15% rule: the process half of a hybrid pays IPC on every task. */
-                out->model = io.model == PROF_MODEL_ASYNC ? PROF_MODEL_ASYNC : PROF_MODEL_THREADS;
-                add_reason(out, "but IPC is %d%% of %s, above the seeds' 15%%: the process half would spend it copying data; one %s pool shares memory",
-                           pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time",
-                           prof_model_name(out->model));
-            }
+    }
+
+    /* The candidates, each at the count its own formula gives, and their predicted speedups. */
+    struct prof_work *k = &out->work;
+    derive_work(f, &s, out->cls, k);
+    k->current_s = predict_seconds(k, s.u, k->current_model, k->current_workers);
+    if (k->current_s <= TINY_S)
+        k->current_s = f->wall_s > TINY_S ? f->wall_s : TINY_S;
+    /* A program that waits in its own event loop; a pool dispatcher's poll thread is not one. */
+    int evloop = k->wait_s > 0 && !f->pool_dispatcher && k->current_model != PROF_MODEL_PROCESSES &&
+                 f->evloop_wait_s / th >= EVLOOP_SHARE_MIN;
+    int mem_cap = 0;
+    int nproc = cpu_processes(f, m, s.u, &mem_cap);
+    int nthr = io.model == PROF_MODEL_ASYNC ? IO_THREADS_MAX : io.workers;
+    if (m->nofile_limit > 0 && nthr > (int)(m->nofile_limit / 2))
+        nthr = (int)(m->nofile_limit / 2) > 0 ? (int)(m->nofile_limit / 2) : 1;
+    add_candidate(out, k, s.u, PROF_MODEL_SEQUENTIAL, 1);
+    if (out->cls == PROF_CLASS_CPU) {
+        add_candidate(out, k, s.u, PROF_MODEL_THREADS, s.u);
+        add_candidate(out, k, s.u, PROF_MODEL_PROCESSES, nproc);
+    } else {
+        add_candidate(out, k, s.u, PROF_MODEL_THREADS, nthr);
+        /* A process pool is sized for the CPU part: processes by the dozen to wait on I/O would
+         * each carry an interpreter's memory for a wait a thread does as well. */
+        add_candidate(out, k, s.u, PROF_MODEL_PROCESSES, nproc);
+        if (io.model == PROF_MODEL_ASYNC || evloop)
+            add_candidate(out, k, s.u, PROF_MODEL_ASYNC, io.workers);
+        if (out->cls == PROF_CLASS_MIXED)
+            add_candidate(out, k, s.u, PROF_MODEL_HYBRID, io.workers);
+    }
+    int best, pick = choose(out, evloop, &best);
+    out->model = out->candidates[pick].model;
+    out->workers = out->candidates[pick].workers;
+    out->predicted_speedup = out->candidates[pick].speedup;
+    prediction_reasons(out, f, &s, pick, best);
+
+    /* How many workers, and why. */
+    switch (out->model) {
+    case PROF_MODEL_SEQUENTIAL:
+        if (s.u == 1) {
+            char origin[128];
+            cpus_origin(m, s.u, origin, sizeof origin);
+            add_reason(out, "sequential, 1 worker: this run may use 1 CPU%s; a pool's workers would take turns on it",
+                       origin);
         } else {
-            /* Native code that runs in parallel: the thread-pool formula already
-             * accounts for the compute share, so one pool serves both parts. */
-            out->model = io.model == PROF_MODEL_ASYNC ? PROF_MODEL_HYBRID : PROF_MODEL_THREADS;
-            out->workers = io.workers;
-            add_reason(out, "threads: native code that does not serialize (lock wait %d%%) computes in parallel on threads, and a thread pool sized for the waits covers both parts",
+            add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
+        }
+        break;
+    case PROF_MODEL_PROCESSES:
+        if (f->python && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
+            add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
+        if (out->cls == PROF_CLASS_CPU)
+            cpu_workers_reason(out, f, m, s.u, mem_cap, "");
+        else
+            io_pool_reason(out, &s, m, &io, "");
+        break;
+    case PROF_MODEL_THREADS:
+        if (out->cls == PROF_CLASS_CPU) {
+            add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
                        pct(s.serial));
+            cpu_workers_reason(out, f, m, s.u, 0, "");
+        } else {
+            add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
             io_pool_reason(out, &s, m, &io, "");
         }
+        if (!f->lock_measured && !f->python)
+            add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
+        break;
+    case PROF_MODEL_ASYNC:
+        add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
+                               : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
+        io_pool_reason(out, &s, m, &io, "");
+        break;
+    case PROF_MODEL_HYBRID:
+        add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
+                   f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
+        cpu_workers_reason(out, f, m, s.u, mem_cap, "CPU part: ");
+        io_pool_reason(out, &s, m, &io, "I/O part: ");
+        break;
     }
+    if (out->cls == PROF_CLASS_IO && s.serial > SERIAL_WAIT_ABOVE)
+        add_reason(out, "%d%% of thread time waits on locks: more threads will queue on them unless the locked section shrinks",
+                   pct(s.serial));
+    if (s.ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID)
+        add_reason(out, "IPC is %d%% of %s, above the seeds' 15%%: a process pool would spend it copying data",
+                   pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
+    else if (s.ipc_frac > SEED_IPC_ABOVE) {
+        /* The seeds' rule counts time in IPC calls, a worker's wait for its next task included;
+         * the prediction counts what moving the data costs. */
+        char how[96];
+        if (k->ipc_estimated)
+            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6, IPC_NS_PER_BYTE);
+        else
+            snprintf(how, sizeof how, "%.3f s of serialization sampled, plus the copy", f->serialize_s);
+        add_reason(out, "IPC calls take %d%% of %s, above the seeds' 15%%, but moving the data costs %.3f s (%s), %d%% of the work's CPU: %s still predicts %.2fx",
+                   pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time", k->ipc_s, how,
+                   pct(k->ipc_s / (k->cpu_s > TINY_S ? k->cpu_s : TINY_S)), prof_model_name(out->model),
+                   out->predicted_speedup);
+    }
+    scaling_curve(out, k, s.u);
     seed_reason(out, &s, f, &io);
     return 0;
 }
@@ -519,6 +866,46 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
                    prof_class_name(stages[i].cls), pct(stage_thread_s[i] / sum), prof_model_name(stages[i].model),
                    stages[i].workers);
     }
+    /* The hybrid's prediction: each stage at its own predicted speedup, the run's unstaged rest as
+     * it ran. Stages that overlap in time (a pipeline) are scaled to the run's wall. */
+    double staged = 0, pred = 0;
+    for (size_t i = 0; i < nstages; i++) {
+        double sp = stages[i].predicted_speedup > TINY_S ? stages[i].predicted_speedup : 1.0;
+        staged += stages[i].wall_s;
+        pred += stages[i].wall_s / sp;
+    }
+    double wall = overall->wall_s;
+    if (staged > wall && staged > TINY_S) {
+        pred *= wall / staged;
+        staged = wall;
+    }
+    double t_new = wall - staged + pred;
+    out->predicted_speedup = t_new > TINY_S && wall > TINY_S ? wall / t_new : own.predicted_speedup;
+    /* The hybrid candidate becomes the per-stage one; the runner-up is the best other model. */
+    int h = -1;
+    for (int i = 0; i < out->ncandidates; i++)
+        if (out->candidates[i].model == PROF_MODEL_HYBRID)
+            h = i;
+    if (h < 0 && out->ncandidates < PROF_MAX_CANDIDATES)
+        h = out->ncandidates++;
+    if (h >= 0) {
+        out->candidates[h].model = PROF_MODEL_HYBRID;
+        out->candidates[h].workers = out->workers;
+        out->candidates[h].seconds = t_new;
+        out->candidates[h].speedup = out->predicted_speedup;
+    }
+    out->runner_up = -1;
+    for (int i = 0; i < out->ncandidates; i++)
+        if (out->candidates[i].model != PROF_MODEL_HYBRID &&
+            (out->runner_up < 0 || out->candidates[i].speedup > out->candidates[out->runner_up].speedup))
+            out->runner_up = i;
+    if (out->runner_up >= 0)
+        add_reason(out, "hybrid predicted %.2fx over the measured run, each stage at its own prediction; runner-up %s x %d at %.2fx",
+                   out->predicted_speedup, prof_model_name(out->candidates[out->runner_up].model),
+                   out->candidates[out->runner_up].workers, out->candidates[out->runner_up].speedup);
+    else
+        add_reason(out, "hybrid predicted %.2fx over the measured run, each stage at its own prediction",
+                   out->predicted_speedup);
     add_reason(out, "the run as a whole reads as %s (CPU demand %.2f) and alone would get %s x %d; workers stay the run's own figure",
                prof_class_name(own.cls), own.demand_ratio, prof_model_name(own.model), own.workers);
     if (out->seed.model != PROF_MODEL_HYBRID)

@@ -38,6 +38,16 @@ struct prof_stage_figures {
     double ipc_base_s;       /* denominator of the IPC share (busy time); 0 = thread_s */
     uint64_t rss_growth_bytes;
     uint64_t per_worker_bytes; /* memory one more worker costs (USS/PSS), 0 if unknown */
+    /* The prediction's inputs (0 / unknown when not measured). */
+    double evloop_wait_s;    /* an event loop blocked waiting (epoll/poll/select): the program runs one */
+    int serialize_measured;  /* the sampler read the stage's stacks */
+    double serialize_s;      /* on-CPU time in serializer frames (pickle, json, marshal) */
+    int gil_held_measured;   /* the sampler read the GIL holder while the stage's CPython threads ran */
+    double gil_held_share;   /* share of those on-CPU ticks that held the GIL */
+    uint64_t ipc_bytes;      /* bytes sent between processes of the tree */
+    int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
+    enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
+    int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
 };
 
 struct prof_seed_verdict {
@@ -46,8 +56,32 @@ struct prof_seed_verdict {
     int workers;             /* CPU: physical cores; I/O: usable CPUs x 4 (the top of the seeds' 2-4) */
 };
 
-#define PROF_MAX_REASONS 8
+#define PROF_MAX_REASONS 10
 #define PROF_REASON_BYTES 320
+#define PROF_MAX_CANDIDATES 5
+#define PROF_MAX_SCALING 12
+
+/* One way to run the stage, with its predicted speedup over the measured run. */
+struct prof_candidate {
+    enum prof_model model;
+    int workers;             /* hybrid: the thread count (its processes are the usable CPUs) */
+    double seconds;          /* predicted time of the stage's work */
+    double speedup;          /* measured-run time / predicted time, both from the same model */
+};
+
+/* The model the prediction ran on: the stage's work, independent of how it ran. */
+struct prof_work {
+    double cpu_s;            /* CPU the work needs wherever it runs (IPC overhead taken out) */
+    double wait_s;           /* waits that overlap across workers: I/O, sleep */
+    double serial_threads;   /* share of cpu_s that runs one thread at a time under threads (GIL, global lock) */
+    double serial_processes; /* the same under processes (a global lock's shared state; not the GIL) */
+    const char *serial_source; /* where serial_threads came from, for the report */
+    double ipc_s;            /* what a process pool pays to move the stage's data (serialize + copy) */
+    int ipc_estimated;       /* ipc_s is an estimate from bytes, not a measured serialization time */
+    enum prof_model current_model;
+    int current_workers;
+    double current_s;        /* the model's time for the measured configuration */
+};
 
 struct prof_verdict {
     const char *name;        /* the stage's name (borrowed from the figures) */
@@ -59,6 +93,16 @@ struct prof_verdict {
     struct prof_seed_verdict seed;
     int nreasons;
     char reasons[PROF_MAX_REASONS][PROF_REASON_BYTES];
+    /* The prediction (predict in advise.c): every candidate, the chosen one's speedup, the runner-up. */
+    double wall_s;           /* the stage's measured wall time (borrowed from the figures) */
+    double predicted_speedup;
+    struct prof_candidate candidates[PROF_MAX_CANDIDATES];
+    int ncandidates;
+    int runner_up;           /* index into candidates, -1 when there is none */
+    struct prof_work work;
+    /* The stage's own model at other worker counts: what `poolprof sweep` would measure. */
+    int nscaling;
+    struct { int workers; double speedup; } scaling[PROF_MAX_SCALING];
 };
 
 /* Judge one stage. Returns 0 or PROF_EINVAL (NULL argument, negative time). */

@@ -163,6 +163,99 @@ static int stage_add_marker(const struct prof_run *m, struct stage *s, struct pr
     return 0;
 }
 
+/* Fewer on-CPU CPython ticks than this do not give a GIL-held share worth a prediction. */
+#define PROF_GIL_TICKS_MIN 20
+/* A worker is busy when it did at least this share of the busiest one's CPU + I/O wait. */
+#define PROF_BUSY_SHARE 0.10
+/* A child process that did this much CPU + I/O wait is a worker its parent feeds, not a helper. */
+#define PROF_CHILD_BUSY_S 0.02
+
+static int stage_has_pid(const struct stage *s, int pid)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->pid == pid)
+            return 1;
+    return 0;
+}
+
+/* A thread's working time: its life less the waits that are not work (locks and the GIL, which
+ * also park idle pool threads; joins; IPC, where a pool worker waits for its next task). */
+static double thread_busy(const struct prof_thread *t)
+{
+    double idle = (double)(t->lock_wait_ns + t->gil_wait_ns + t->join_wait_ns + t->ipc_ns) / 1e9;
+    double b = t->end_s - t->start_s - idle;
+    double cpu = (double)t->cpu_ns / 1e9;
+    return b > cpu ? b : cpu;
+}
+
+static double proc_busy(const struct prof_process *p)
+{
+    double b = 0;
+    for (size_t i = 0; i < p->nthreads; i++)
+        b += thread_busy(&p->threads[i]);
+    return b;
+}
+
+/*
+ * How the stage runs today, for the prediction's baseline: busy child processes
+ * make it a process pool (the dispatcher that forked them is not a worker);
+ * otherwise the busy threads of its busiest process make it a thread pool, or
+ * sequential when one thread does the work.
+ */
+static void stage_current(const struct stage *s, struct prof_stage_figures *f)
+{
+    f->current_model = PROF_MODEL_SEQUENTIAL;
+    f->current_workers = 1;
+    if (strcmp(s->source, "marker") == 0) {
+        /* The shim counts a marker's threads, not their busy time: every process and thread in it worked. */
+        if (s->nprocs >= 2) {
+            f->current_model = PROF_MODEL_PROCESSES;
+            f->current_workers = (int)s->nprocs;
+        } else if (s->nthreads >= 2) {
+            f->current_model = PROF_MODEL_THREADS;
+            f->current_workers = s->nthreads;
+        }
+        return;
+    }
+    double maxb = 0;
+    const struct prof_process *busiest = NULL;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        double b = proc_busy(s->procs[i]);
+        if (b > maxb) {
+            maxb = b;
+            busiest = s->procs[i];
+        }
+    }
+    if (!busiest)
+        return;
+    int child = 0, root = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const struct prof_process *p = s->procs[i];
+        if (proc_busy(p) < PROF_BUSY_SHARE * maxb)
+            continue;
+        if (p->ppid > 0 && stage_has_pid(s, p->ppid))
+            child++;
+        else
+            root++;
+    }
+    if (child >= 1 || root >= 2) {
+        f->current_model = PROF_MODEL_PROCESSES;
+        f->current_workers = child >= 1 ? child : root;
+        return;
+    }
+    double maxt = 0;
+    for (size_t i = 0; i < busiest->nthreads; i++)
+        maxt = fmax(maxt, thread_busy(&busiest->threads[i]));
+    int n = 0;
+    for (size_t i = 0; i < busiest->nthreads; i++)
+        if (maxt > 0 && thread_busy(&busiest->threads[i]) >= PROF_BUSY_SHARE * maxt)
+            n++;
+    if (n >= 2) {
+        f->current_model = PROF_MODEL_THREADS;
+        f->current_workers = n;
+    }
+}
+
 /* Figures that depend on the stage's set of processes: interpreter, lock coverage, memory. */
 static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s)
 {
@@ -225,6 +318,19 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->ipc_s = s->ipc_s;
     s->busy_s = s->cpu_s + s->ipc_s + s->io_wait_s;
     f->ipc_base_s = s->busy_s;
+    f->evloop_wait_s = s->evloop_s;
+    f->serialize_measured = s->nsampled_threads > 0;
+    f->serialize_s = s->serialize_s;
+    if (s->py_running_ticks >= PROF_GIL_TICKS_MIN) {
+        f->gil_held_measured = 1;
+        f->gil_held_share = fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks);
+    }
+    f->ipc_bytes = s->ipc_sent;
+    stage_current(s, f);
+    for (size_t i = 0; i < s->nprocs && !f->pool_dispatcher; i++)
+        for (size_t j = 0; j < m->nprocs; j++)
+            if (m->procs[j]->ppid == s->procs[i]->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S)
+                f->pool_dispatcher = 1;
     /* A thread of a named stage is not a process: its marginal memory is not measured. */
     if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
         f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
@@ -477,6 +583,80 @@ static json_t *hottest_json(const struct stage *s)
                      (json_int_t)p->hottest.acquisitions, "contended", (json_int_t)p->hottest.contended);
 }
 
+static json_t *candidate_json(const struct prof_candidate *c)
+{
+    return json_pack("{s:s, s:i, s:o, s:o}", "model", prof_model_name(c->model), "workers", c->workers,
+                     "predicted_seconds", jsec(c->seconds), "predicted_speedup", jratio(c->speedup));
+}
+
+static json_t *candidates_json(const struct prof_verdict *v)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < v->ncandidates; i++)
+        json_array_append_new(a, candidate_json(&v->candidates[i]));
+    return a;
+}
+
+/* The stage's own model at other worker counts, as `poolprof sweep` reads it. */
+static json_t *scaling_json(const struct prof_verdict *v)
+{
+    if (!v->nscaling)
+        return json_null();
+    enum prof_model m = v->work.current_model == PROF_MODEL_SEQUENTIAL ? PROF_MODEL_THREADS : v->work.current_model;
+    json_t *pts = json_array();
+    for (int i = 0; i < v->nscaling; i++)
+        json_array_append_new(pts, json_pack("{s:i, s:o}", "workers", v->scaling[i].workers, "predicted_speedup",
+                                             jratio(v->scaling[i].speedup)));
+    return json_pack("{s:s, s:i, s:o}", "model", prof_model_name(m), "measured_workers", v->work.current_workers,
+                     "points", pts);
+}
+
+/* What the prediction ran on: the stage's work, its off-CPU time by cause, and where each came from. */
+static json_t *work_json(const struct stage *s)
+{
+    const struct prof_verdict *v = &s->verdict;
+    const struct prof_stage_figures *f = &s->fig;
+    const struct prof_work *k = &v->work;
+    json_t *off = json_object();
+    const char *src;
+    if (f->ipc_measured) {
+        /* The shim timed each wait; what it did not see (sleep, page faults) is the rest. */
+        double disk = s->io_wait_s - s->net_wait_s > 0 ? s->io_wait_s - s->net_wait_s : 0;
+        double known = s->io_wait_s + f->lock_wait_s + f->gil_wait_s + f->ipc_s + s->evloop_s + f->runq_s;
+        double off_cpu = f->thread_s - f->cpu_s;
+        json_object_set_new(off, "disk", jsec(disk));
+        json_object_set_new(off, "network", jsec(s->net_wait_s));
+        json_object_set_new(off, "lock", jsec(f->lock_wait_s));
+        json_object_set_new(off, "gil", jsec(f->gil_wait_s));
+        json_object_set_new(off, "ipc", jsec(f->ipc_s));
+        json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        json_object_set_new(off, "event_loop", jsec(s->evloop_s));
+        json_object_set_new(off, "sleep_other", jsec(off_cpu - known > 0 ? off_cpu - known : 0));
+        src = "shim";
+    } else if (s->nsampled_threads) {
+        json_object_set_new(off, "disk", jsec(s->smp_s[PROF_TS_DISK]));
+        json_object_set_new(off, "network", jsec(s->smp_s[PROF_TS_NET]));
+        json_object_set_new(off, "lock", jsec(s->smp_s[PROF_TS_LOCK] + s->smp_s[PROF_TS_SYNC]));
+        json_object_set_new(off, "gil", jsec(s->smp_s[PROF_TS_GIL]));
+        json_object_set_new(off, "ipc", jsec(s->smp_s[PROF_TS_IPC]));
+        json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        json_object_set_new(off, "event_loop", jsec(s->smp_s[PROF_TS_EVLOOP]));
+        json_object_set_new(off, "sleep_other", jsec(s->smp_s[PROF_TS_SLEEP] + s->smp_s[PROF_TS_OTHER]));
+        src = "sampler";
+    } else {
+        json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        src = "schedstat";
+    }
+    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:o}", "current", "model",
+                     prof_model_name(k->current_model), "workers", k->current_workers, "work_cpu_seconds",
+                     jsec(k->cpu_s), "work_wait_seconds", jsec(k->wait_s), "off_cpu_seconds", off,
+                     "off_cpu_source", src, "serial_fraction", "threads", jratio(k->serial_threads), "processes",
+                     jratio(k->serial_processes), "source", k->serial_source ? k->serial_source : "none",
+                     "ipc_cost_seconds", jsec(k->ipc_s), "ipc_cost_estimated", k->ipc_estimated,
+                     "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "predicted_current_seconds",
+                     jsec(k->current_s));
+}
+
 static json_t *stage_json(const struct stage *s)
 {
     const struct prof_verdict *v = &s->verdict;
@@ -504,9 +684,13 @@ static json_t *stage_json(const struct stage *s)
     json_t *rss = json_pack("{s:I, s:I, s:I, s:b, s:I}", "start_bytes", (json_int_t)s->rss_start, "peak_bytes",
                             (json_int_t)s->rss_peak, "growth_bytes", (json_int_t)s->rss_growth, "leak_suspected",
                             s->leak, "per_worker_bytes", (json_int_t)f->per_worker_bytes);
-    json_t *rec = json_pack("{s:s, s:i, s:o, s:{s:s, s:s, s:i}}", "model", prof_model_name(v->model), "workers",
-                            v->workers, "reasons", reasons, "seed_rule", "class", prof_class_name(v->seed.cls),
-                            "model", prof_model_name(v->seed.model), "workers", v->seed.workers);
+    json_t *rec = json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:i}}", "model",
+                            prof_model_name(v->model), "workers", v->workers, "predicted_speedup",
+                            jratio(v->predicted_speedup), "runner_up",
+                            v->runner_up >= 0 ? candidate_json(&v->candidates[v->runner_up]) : json_null(),
+                            "candidates", candidates_json(v), "scaling", scaling_json(v), "reasons", reasons,
+                            "seed_rule", "class", prof_class_name(v->seed.cls), "model",
+                            prof_model_name(v->seed.model), "workers", v->seed.workers);
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(s->name));
     json_object_set_new(o, "source", json_string(s->source));
@@ -530,6 +714,7 @@ static json_t *stage_json(const struct stage *s)
     json_object_set_new(o, "rss", rss);
     json_object_set_new(o, "ctx_switches",
                         json_pack("{s:I, s:I}", "voluntary", (json_int_t)s->vcsw, "involuntary", (json_int_t)s->ivcsw));
+    json_object_set_new(o, "work_model", work_json(s));
     json_object_set_new(o, "recommendation", rec);
     /* Where the figures came from: the shim's exact timings, the sampler's ticks, or both. */
     int shim = 0, plain = 0;

@@ -242,7 +242,10 @@ static int is_serializer(struct prof_samples *S, struct sstack *st)
     int yes = 0;
     for (size_t i = 0; i < st->npy && !yes; i++) {
         const char *f = st->py[i].file;
+        /* multiprocessing's connection and queues call the C pickler (no Python frame of its own)
+         * and copy the bytes: CPU on CPU there is the pool's serialization and transfer. */
         yes = strstr(f, "/pickle.py") || strstr(f, "/copyreg.py") || strstr(f, "multiprocessing/reduction.py") ||
+              strstr(f, "multiprocessing/connection.py") || strstr(f, "multiprocessing/queues.py") ||
               strstr(f, "/json/") || strstr(f, "/marshal") || strstr(st->py[i].qual, "ForkingPickler");
     }
     for (size_t i = 0; i < st->nnat && !yes; i++) {

@@ -195,7 +195,16 @@ Test(advise_stage, gil_bound_threads_are_cpu_bound)
     cr_assert_eq(v.seed.model, PROF_MODEL_THREADS);
     cr_assert(has_reason(&v, "the seeds' CPU/wall of 0.25 reads as io-bound"));
     cr_assert(has_reason(&v, "thread time includes 75% GIL wait, not I/O"));
-    cr_assert(has_reason(&v, "waits for the GIL"));
+    /* No sampler: the threads kept 2 CPUs 50% busy, so the GIL's share is Amdahl's 1.0. */
+    cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
+    cr_assert_float_eq(v.predicted_speedup, 2.0, 1e-9);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert_float_eq(v.candidates[v.runner_up].speedup, 1.0, 1e-9);
+    cr_assert(has_reason(&v, "4 threads spent 75% of their time waiting for the GIL; the work holds it 100% of its CPU time"));
+    cr_assert(has_reason(&v, "threads cannot exceed 1.00x"));
+    /* More threads of the same code: flat at 1.0x. */
+    for (int i = 0; i < v.nscaling; i++)
+        cr_assert_float_eq(v.scaling[i].speedup, 1.0, 1e-9);
 }
 
 Test(advise_stage, native_parallel_threads_get_threads)
@@ -214,6 +223,9 @@ Test(advise_stage, native_parallel_threads_get_threads)
     cr_assert(has_reason(&v, "processes would add IPC for nothing"));
     cr_assert(has_reason(&v, "threads scale without IPC"));
     cr_assert_not(has_reason(&v, "not measured"));
+    /* Already parallel on both CPUs: processes predict the same, and cost more. */
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-9);
+    cr_assert_eq(v.candidates[v.runner_up].model, PROF_MODEL_PROCESSES);
 
     f.lock_measured = 0;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
@@ -221,8 +233,9 @@ Test(advise_stage, native_parallel_threads_get_threads)
     cr_assert(has_reason(&v, "not measured"));
 }
 
-Test(advise_stage, native_global_lock_gets_processes)
+Test(advise_stage, native_global_lock_gets_sequential)
 {
+    /* Two threads that take turns on one lock held half the stage's wall: 2 s of CPU, 2 s waiting. */
     struct prof_machine m = machine2();
     struct prof_stage_figures f = stage("locked-worker", 4.0, 2.0);
     f.nthreads = 2;
@@ -232,22 +245,31 @@ Test(advise_stage, native_global_lock_gets_processes)
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
     cr_assert_eq(v.cls, PROF_CLASS_CPU);
-    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
-    cr_assert_eq(v.workers, 2);
-    cr_assert(has_reason(&v, "serialize on a lock"));
+    /* Hold 0.5 x 4 s wall over 2 s CPU: the whole CPU time is under the lock. */
+    cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
+    cr_assert_float_eq(v.work.serial_processes, 1.0, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_eq(v.workers, 1);
+    /* Threads today already take turns: no model beats them, one thread is as fast. */
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-9);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert(has_reason(&v, "holds one lock 100% of its CPU time"));
+    cr_assert(has_reason(&v, "processes x 2 would reach 2.00x")); /* if the state can be split */
     cr_assert(has_reason(&v, "includes 50% lock wait"));
 }
 
 Test(advise_stage, hot_lock_hold_alone_serializes)
 {
-    /* One thread that does all its work under a lock: no wait yet, but more threads would queue. */
+    /* Work that runs under a lock 90% of the wall: more threads would queue on it. */
     struct prof_machine m = machine2();
     struct prof_stage_figures f = stage("holder", 2.0, 1.9);
     f.hottest_lock_hold_fraction = 0.9;
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
-    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
-    cr_assert(has_reason(&v, "hottest lock held 90%"));
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.work.serial_threads, 0.9 * 2.0 / 1.9, 1e-9);
+    cr_assert(has_reason(&v, "holds one lock 95% of its CPU time"));
 }
 
 Test(advise_stage, quota_below_cores)
@@ -260,12 +282,13 @@ Test(advise_stage, quota_below_cores)
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
-    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    /* One usable CPU: a pool of one is the program as it is. */
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
     cr_assert_eq(v.workers, 1);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-9);
     cr_assert_eq(v.seed.workers, 2); /* the seeds count physical cores */
-    cr_assert(has_reason(&v, "cgroup quota 0.50 CPUs"));
+    cr_assert(has_reason(&v, "this run may use 1 CPU (cgroup quota 0.50 CPUs of 2 in the affinity mask)"));
     cr_assert(has_reason(&v, "the seeds count 2 physical cores"));
-    cr_assert(has_reason(&v, "1 worker: one per usable CPU"));
 }
 
 Test(advise_stage, usable_cpus_fallback)
@@ -314,26 +337,150 @@ Test(advise_stage, memory_caps_processes)
     cr_assert_eq(v.workers, 8);
 }
 
-Test(advise_stage, ipc_heavy_pool_gets_threads)
+Test(advise_stage, chatty_process_pool_is_not_processes)
 {
+    /* A pool of 2 workers that spends its CPU pickling: 1.4 s of 3.6 s in serializer frames, 80 MB sent. */
     struct prof_machine m = machine2();
     struct prof_stage_figures f = stage("pool", 4.0, 3.6);
     f.python = 1;
     f.nprocesses = 3;
     f.ipc_measured = 1;
     f.ipc_s = 1.2; /* 30% */
+    f.ipc_bytes = 80000000;
+    f.serialize_measured = 1;
+    f.serialize_s = 1.4;
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
     cr_assert_eq(v.cls, PROF_CLASS_CPU);
-    cr_assert_eq(v.model, PROF_MODEL_THREADS);
-    cr_assert_eq(v.workers, 2);
+    cr_assert_eq(v.work.current_model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.work.current_workers, 2);
+    cr_assert_eq(v.work.ipc_estimated, 0);
+    cr_assert_float_eq(v.work.ipc_s, 1.4 + 0.04, 1e-9); /* serialization + 80 MB x 0.5 ns copy */
+    cr_assert_float_eq(v.work.cpu_s, 3.6 - 1.44, 1e-9);
+    cr_assert(v.model == PROF_MODEL_SEQUENTIAL || v.model == PROF_MODEL_THREADS);
+    cr_assert_neq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_geq(v.predicted_speedup, 0.99);
     cr_assert(has_reason(&v, "IPC is 30% of thread time"));
+    cr_assert(has_reason(&v, "moving the data between processes costs 1.440 s"));
 
-    /* Not measured: the seeds' IPC rule cannot apply. */
+    /* Serialization not sampled: estimated from the bytes (80 MB x 10 ns = 0.8 s, 29% of the
+     * work's CPU), and said to be. The seeds' 15% counts a worker's wait for its next task;
+     * the cost of moving the data does not stop processes from paying off here. */
+    f.serialize_measured = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.work.ipc_estimated, 1);
+    cr_assert_float_eq(v.work.ipc_s, 0.8, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert(has_reason(&v, "above the seeds' 15%, but moving the data costs 0.800 s (estimated from 80.0 MB"));
+
+    /* Nothing measured about IPC at all: no cost to hold processes back. */
     f.ipc_measured = 0;
+    f.ipc_bytes = 0;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+}
+
+Test(advise_stage, gil_releasing_threads_get_threads)
+{
+    /* numpy-style: 4 CPython threads keep both CPUs busy (7.6 s CPU in 4 s) and rarely hold the GIL. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("matmul", 16.0, 7.6);
+    f.python = 1;
+    f.nthreads = 4;
+    f.wall_s = 4.0;
+    f.runq_s = 8.0;
+    f.gil_wait_s = 0.2;
+    f.gil_held_measured = 1;
+    f.gil_held_share = 0.05;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_float_eq(v.work.serial_threads, 0.05, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 2);
+    cr_assert_str_eq(v.work.serial_source, "GIL holder sampled per tick");
+
+    /* No sampler: the parallelism the threads achieved bounds the GIL's share. */
+    f.gil_held_measured = 0;
+    f.gil_held_share = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.serial_threads, (4.0 / 7.6 - 0.5) / 0.5, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_str_eq(v.work.serial_source, "parallelism the threads achieved");
+}
+
+Test(advise_stage, prediction_io_threads)
+{
+    /* One CPython thread: 0.1 s of CPU and 1.9 s of waiting. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("fetch", 2.0, 0.1);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 40);
+    /* max(0.1 s of GIL-held CPU, 2.0 s / 40) = 0.1 s: 20x over the measured 2 s. */
+    cr_assert_float_eq(v.predicted_speedup, 20.0, 1e-6);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert_eq(v.candidates[v.runner_up].model, PROF_MODEL_PROCESSES);
+    cr_assert(has_reason(&v, "threads x 40 predicted 20.00x over the measured run; runner-up processes x 2 at 2.00x"));
+    /* Scaling of the stage's own code on threads: 2 workers halve it, 32 reach the GIL's floor. */
+    int seen = 0;
+    for (int i = 0; i < v.nscaling; i++) {
+        if (v.scaling[i].workers == 2) {
+            cr_assert_float_eq(v.scaling[i].speedup, 2.0, 1e-6);
+            seen++;
+        }
+        if (v.scaling[i].workers == 32) {
+            cr_assert_float_eq(v.scaling[i].speedup, 20.0, 1e-6);
+            seen++;
+        }
+        if (i > 0)
+            cr_assert_gt(v.scaling[i].workers, v.scaling[i - 1].workers);
+    }
+    cr_assert_eq(seen, 2);
+}
+
+Test(advise_stage, event_loop_program_gets_async)
+{
+    /* The program already waits in epoll most of its life: async is the cheap way to more concurrency. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("crawler", 10.0, 0.5);
+    f.python = 1;
+    f.evloop_wait_s = 9.0;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC);
+    cr_assert(has_reason(&v, "already runs an event loop"));
+}
+
+Test(advise_stage, candidates_are_consistent)
+{
+    /* Every branch: the chosen candidate is in the list, nothing beats it by more than 10%. */
+    struct prof_machine m = machine2();
+    double cpus[] = {0.0004, 0.1, 0.6, 1.1, 1.9};
+    for (size_t i = 0; i < sizeof cpus / sizeof *cpus; i++)
+        for (int py = 0; py < 2; py++) {
+            struct prof_stage_figures f = stage("s", 2.0, cpus[i]);
+            f.python = py;
+            struct prof_verdict v;
+            cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+            cr_assert_geq(v.ncandidates, 1);
+            cr_assert_gt(v.predicted_speedup, 0);
+            int found = 0;
+            for (int k = 0; k < v.ncandidates; k++) {
+                cr_assert_leq(v.candidates[k].speedup, v.predicted_speedup * 1.10 + 1e-9);
+                found |= v.candidates[k].model == v.model && v.candidates[k].workers == v.workers;
+            }
+            cr_assert(found);
+        }
 }
 
 Test(advise_stage, runq_counts_as_cpu_demand)
@@ -459,6 +606,11 @@ Test(advise_overall, hybrid_from_two_stages)
     cr_assert_eq(v.workers, own.workers);
     cr_assert(has_reason(&v, "stage fetch (io-bound, 21% of stage thread time) wants threads x"));
     cr_assert(has_reason(&v, "stage transform (cpu-bound, 79% of stage thread time) wants processes x 2"));
+    /* Each stage at its own prediction beats the run as one pool, which is the runner-up. */
+    cr_assert_gt(v.predicted_speedup, 1.0);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert_neq(v.candidates[v.runner_up].model, PROF_MODEL_HYBRID);
+    cr_assert(has_reason(&v, "hybrid predicted"));
 }
 
 Test(advise_overall, tiny_disagreeing_stage_is_ignored)

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""ipc_cost.py: what a process pool pays per byte it moves on this machine, the recommender's IPC_NS_PER_BYTE.
+
+A multiprocessing pool sends each task as pickle.dumps -> pipe write -> pipe read -> pickle.loads
+(and the result back the same way). This times exactly that chain for the reference workloads'
+payload (lists of Python ints) and for bytes, through a real pipe to a real child process, and
+prints ns per pickled byte: median of --rounds runs, each moving --mb megabytes, beside the copy
+alone (os.write/os.read of the same bytes), which the recommender adds to a sampled
+serialization time (COPY_NS_PER_BYTE).
+"""
+import argparse
+import os
+import pickle
+import statistics
+import struct
+import sys
+import time
+
+
+def child(rfd, wfd):
+    # Read length-prefixed messages; unpickle each unless told to only copy; ack the total.
+    while True:
+        hdr = os.read(rfd, 9)
+        if len(hdr) < 9:
+            return
+        n, mode = struct.unpack("<QB", hdr)
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = os.read(rfd, min(1 << 20, n - len(buf)))
+            if not chunk:
+                return
+            buf += chunk
+        if mode == 1:
+            pickle.loads(buf)
+        os.write(wfd, b"k")
+
+
+def send(wfd, rfd, data, mode):
+    os.write(wfd, struct.pack("<QB", len(data), mode))
+    view = memoryview(data)
+    while view:
+        n = os.write(wfd, view)
+        view = view[n:]
+    os.read(rfd, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--mb", type=float, default=40.0, help="megabytes of pickled payload per round")
+    args = ap.parse_args()
+
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(to_child_w)
+        os.close(from_child_r)
+        child(to_child_r, from_child_w)
+        os._exit(0)
+    os.close(to_child_r)
+    os.close(from_child_w)
+
+    payloads = {
+        "list of 200k ints": list(range(200_000)),
+        "list of 20k floats": [i * 0.5 for i in range(20_000)],
+        "1 MiB bytes": os.urandom(1 << 20),
+    }
+    print("| payload | pickled bytes | pickle + pipe + unpickle ns/byte | copy alone ns/byte |")
+    print("|---|---|---|---|")
+    for name, obj in payloads.items():
+        size = len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        reps = max(1, int(args.mb * 1e6 / size))
+        full, copy = [], []
+        for _ in range(args.rounds):
+            # Interleaved: the full chain, then the copy alone of the same bytes.
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                send(to_child_w, from_child_r, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), 1)
+            full.append((time.perf_counter() - t0) / (reps * size) * 1e9)
+            blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                send(to_child_w, from_child_r, blob, 0)
+            copy.append((time.perf_counter() - t0) / (reps * size) * 1e9)
+        print(f"| {name} | {size} | {statistics.median(full):.2f} | {statistics.median(copy):.2f} |")
+    os.close(to_child_w)
+    os.waitpid(pid, 0)
+    print(f"\n{sys.executable} {sys.version.split()[0]}, median of {args.rounds} rounds, {args.mb:g} MB each")
+
+
+if __name__ == "__main__":
+    main()
