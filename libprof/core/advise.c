@@ -38,7 +38,7 @@
  *     both parts.
  *  6. idle: sequential, 1 worker.
  *  7. overall: the run's own verdict, unless two or more stages that each
- *     carry at least 10% of the summed stage thread time want different
+ *     carry at least 10% of the summed stage work (CPU + waits that are work) want different
  *     models (idle/sequential stages ignored): then hybrid, with the run's
  *     own worker count.
  *  8. The seeds' verdict is computed beside ours (class by cpu_wall_ratio
@@ -64,7 +64,7 @@
 #define SEED_IPC_ABOVE 0.15
 #define IO_THREADS_MAX 256
 #define ASYNC_MAX 10000
-/* A stage must carry this share of the summed stage thread time to make the run hybrid. */
+/* A stage must carry this share of the summed stage work to make the run hybrid: a dispatcher that only waits on its pool does not count. */
 #define STAGE_SHARE_MIN 0.10
 
 const char *prof_class_name(enum prof_class c)
@@ -178,6 +178,7 @@ struct split {
     double wait;      /* off-CPU, not on locks, not in the run queue: I/O and sleep, s */
     double compute;   /* CPU time, s */
     double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
+    double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -663,12 +664,18 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
     s.serial = s.lockgil / th;
     s.serialized = s.serial > SERIAL_WAIT_ABOVE || f->hottest_lock_hold_fraction > SERIAL_HOLD_ABOVE;
-    s.wait = nonneg(f->thread_s - f->cpu_s - f->runq_s - s.lockgil);
+    /* A process pool's own idle time is neither work nor I/O: workers blocked on their next
+     * task (IPC) and the dispatcher's poll loop over its workers. */
+    struct prof_work cur = {0};
+    current_config(f, &cur);
+    if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
+        s.pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
+    s.wait = nonneg(f->thread_s - f->cpu_s - f->runq_s - s.lockgil - s.pool_idle);
     s.compute = f->cpu_s;
     s.ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
 
     out->cpu_wall_ratio = f->thread_s > TINY_S ? f->cpu_s / f->thread_s : 0;
-    double denom = f->thread_s - s.lockgil;
+    double denom = f->thread_s - s.lockgil - s.pool_idle;
     out->demand_ratio = (f->cpu_s + f->runq_s) / (denom > TINY_S ? denom : TINY_S);
     seed_verdict(m, s.u, out->cpu_wall_ratio, &out->seed);
 
@@ -812,16 +819,16 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
 }
 
 int prof_advise_overall(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
-                        const double *stage_thread_s, size_t nstages, const struct prof_machine *m,
+                        const double *stage_work_s, size_t nstages, const struct prof_machine *m,
                         struct prof_verdict *out)
 {
-    if (!overall || !m || !out || (nstages > 0 && (!stages || !stage_thread_s)))
+    if (!overall || !m || !out || (nstages > 0 && (!stages || !stage_work_s)))
         return PROF_EINVAL;
     double sum = 0;
     for (size_t i = 0; i < nstages; i++) {
-        if (bad(stage_thread_s[i]))
+        if (bad(stage_work_s[i]))
             return PROF_EINVAL;
-        sum += stage_thread_s[i];
+        sum += stage_work_s[i];
     }
     int rc = prof_advise_stage(overall, m, out);
     if (rc < 0 || nstages < 2 || sum <= TINY_S)
@@ -831,7 +838,7 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     size_t nsig = 0, first = 0;
     int differ = 0;
     for (size_t i = 0; i < nstages; i++) {
-        if (stage_thread_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
+        if (stage_work_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
             stages[i].model == PROF_MODEL_SEQUENTIAL)
             continue;
         if (nsig++ == 0)
@@ -855,15 +862,15 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     struct prof_verdict own = *out;
     out->model = PROF_MODEL_HYBRID;
     out->nreasons = 0;
-    add_reason(out, "hybrid: %zu stages that each carry at least 10%% of the stage thread time want different models; run each stage on its own pool",
+    add_reason(out, "hybrid: %zu stages that each carry at least 10%% of the stages' work want different models; run each stage on its own pool",
                nsig);
     for (size_t i = 0; i < nstages; i++) {
-        if (stage_thread_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
+        if (stage_work_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
             stages[i].model == PROF_MODEL_SEQUENTIAL)
             continue;
-        add_reason(out, "stage %s (%s, %d%% of stage thread time) wants %s x %d",
+        add_reason(out, "stage %s (%s, %d%% of the stages' work) wants %s x %d",
                    stages[i].name ? stages[i].name : "?",
-                   prof_class_name(stages[i].cls), pct(stage_thread_s[i] / sum), prof_model_name(stages[i].model),
+                   prof_class_name(stages[i].cls), pct(stage_work_s[i] / sum), prof_model_name(stages[i].model),
                    stages[i].workers);
     }
     /* The hybrid's prediction: each stage at its own predicted speedup, the run's unstaged rest as

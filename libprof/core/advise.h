@@ -113,7 +113,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
  * (markers, thread names, process roles). When stages that carry a real share
  * of the run want different models, the run is hybrid. */
 int prof_advise_overall(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
-                        const double *stage_thread_s, size_t nstages, const struct prof_machine *m,
+                        const double *stage_work_s, size_t nstages, const struct prof_machine *m,
                         struct prof_verdict *out);
 
 /* Does memory keep climbing through the run rather than level off? t in

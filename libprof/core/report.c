@@ -503,7 +503,8 @@ static int judge(const struct prof_run *m, struct stage *overall, struct stages 
         if (nmarkers && strcmp(S->v[i]->source, "marker") != 0)
             continue;
         v[n] = S->v[i]->verdict;
-        ts[n++] = S->v[i]->fig.thread_s;
+        /* Weighed by their work, not thread time: a dispatcher's idle pool threads carry none. */
+        ts[n++] = S->v[i]->verdict.work.cpu_s + S->v[i]->verdict.work.wait_s;
     }
     rc = prof_advise_overall(&overall->fig, v, ts, n, &m->machine, &overall->verdict);
 out:

@@ -604,8 +604,8 @@ Test(advise_overall, hybrid_from_two_stages)
     struct prof_verdict own;
     cr_assert_eq(prof_advise_stage(&all, &m, &own), 0);
     cr_assert_eq(v.workers, own.workers);
-    cr_assert(has_reason(&v, "stage fetch (io-bound, 21% of stage thread time) wants threads x"));
-    cr_assert(has_reason(&v, "stage transform (cpu-bound, 79% of stage thread time) wants processes x 2"));
+    cr_assert(has_reason(&v, "stage fetch (io-bound, 21% of the stages' work) wants threads x"));
+    cr_assert(has_reason(&v, "stage transform (cpu-bound, 79% of the stages' work) wants processes x 2"));
     /* Each stage at its own prediction beats the run as one pool, which is the runner-up. */
     cr_assert_gt(v.predicted_speedup, 1.0);
     cr_assert_geq(v.runner_up, 0);
