@@ -52,6 +52,10 @@ int session_json_write(const struct run *r);
 int session_exit_code(int status);
 void session_report(const struct run *r);
 /* Parse --interval MS (1..60000); 0 or -1 (message printed, prefixed with cmd). */
+/* Find cmd as execvp would (PATH, or a path with a slash); its path in out. 0, or the errno a shell
+ * would report (ENOENT, EACCES), so a typo is one line before anything starts. */
+int session_resolve_command(const char *cmd, char *out, size_t cap);
+
 int session_parse_interval(const char *cmd, const char *arg, int *ms);
 /* Parse --rate HZ / --stacks LIST values; 0 or -1 (message printed, prefixed with cmd). */
 int session_parse_rate(const char *cmd, const char *arg, int *rate);

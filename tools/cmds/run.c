@@ -64,60 +64,6 @@ static void usage(FILE *out)
 
 /* ---- the command ------------------------------------------------------------ */
 
-static int is_exec_file(const char *path, int *err)
-{
-    struct stat st;
-
-    if (stat(path, &st) < 0) {
-        *err = errno;
-        return 0;
-    }
-    if (S_ISDIR(st.st_mode) || access(path, X_OK) < 0) {
-        *err = EACCES;
-        return 0;
-    }
-    return 1;
-}
-
-/* Find cmd as execvp would; 0, or the errno a shell would report (ENOENT, EACCES). */
-static int resolve_command(const char *cmd, char *out, size_t cap)
-{
-    int err = ENOENT, seen_eacces = 0;
-
-    if (!*cmd)
-        return ENOENT;
-    if (strchr(cmd, '/')) {
-        if (!is_exec_file(cmd, &err))
-            return err;
-        snprintf(out, cap, "%s", cmd);
-        return 0;
-    }
-    const char *path = getenv("PATH");
-    char defpath[256];
-    if (!path) {
-        confstr(_CS_PATH, defpath, sizeof defpath);
-        path = defpath;
-    }
-    for (const char *p = path;; p++) {
-        const char *colon = strchrnul(p, ':');
-        int dl = (int)(colon - p);
-        char cand[PATH_MAX];
-        /* An empty PATH element means the current directory. */
-        if (snprintf(cand, sizeof cand, "%.*s%s%s", dl, p, dl ? "/" : "", cmd) < (int)sizeof cand) {
-            if (is_exec_file(cand, &err)) {
-                snprintf(out, cap, "%s", cand);
-                return 0;
-            }
-            if (err == EACCES)
-                seen_eacces = 1;
-        }
-        if (!*colon)
-            break;
-        p = colon;
-    }
-    return seen_eacces ? EACCES : ENOENT;
-}
-
 /* libprof.so beside the executable (build tree), else ../lib/poolprof/ (installed). */
 static void find_shim(char *out, size_t cap)
 {
@@ -350,7 +296,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "poolprof: run: no command given (poolprof run [options] -- CMD [ARGS...])\n");
         return EXIT_NOTFOUND;
     }
-    int err = resolve_command(r->cmd[0], r->exe, sizeof r->exe);
+    int err = session_resolve_command(r->cmd[0], r->exe, sizeof r->exe);
     if (err) {
         print_exec_error(r->cmd[0], err);
         return EXIT_NOTFOUND;

@@ -330,47 +330,6 @@ fail:
     return NULL;
 }
 
-static int is_exec_file(const char *path)
-{
-    struct stat st;
-
-    if (stat(path, &st) < 0)
-        return errno;
-    return S_ISDIR(st.st_mode) || access(path, X_OK) < 0 ? EACCES : 0;
-}
-
-/* Can execvp run cmd? 0, ENOENT or EACCES: checked once up front, so a typo is not reported as a failed run. */
-static int find_program(const char *cmd)
-{
-    int err = ENOENT;
-
-    if (!*cmd)
-        return ENOENT;
-    if (strchr(cmd, '/'))
-        return is_exec_file(cmd);
-    const char *path = getenv("PATH");
-    char defpath[256];
-    if (!path) {
-        confstr(_CS_PATH, defpath, sizeof defpath);
-        path = defpath;
-    }
-    for (const char *p = path;; p++) {
-        const char *colon = strchrnul(p, ':');
-        int dl = (int)(colon - p);
-        char cand[PATH_MAX];
-        if (snprintf(cand, sizeof cand, "%.*s%s%s", dl, p, dl ? "/" : "", cmd) < (int)sizeof cand) {
-            int e = is_exec_file(cand);
-            if (e == 0)
-                return 0;
-            if (e == EACCES)
-                err = EACCES;
-        }
-        if (!*colon)
-            return err;
-        p = colon;
-    }
-}
-
 /* ---- one run --------------------------------------------------------------------- */
 
 enum run_end { RUN_EXITED, RUN_TIMED_OUT, RUN_STOPPED };
@@ -1037,8 +996,8 @@ int cmd_sweep(int argc, char **argv)
         return rc;
     {
         /* The program is looked up once, at the first count, before anything runs. */
-        char *prog = subst(w->cmd[0], w->counts[0]);
-        int err = prog ? find_program(prog) : ENOMEM;
+        char *prog = subst(w->cmd[0], w->counts[0]), found[PATH_MAX];
+        int err = prog ? session_resolve_command(prog, found, sizeof found) : ENOMEM;
         if (err) {
             fprintf(stderr, "poolprof: sweep: %s: %s\n", prog ? prog : w->cmd[0],
                     err == ENOENT ? "command not found" : err == EACCES ? "permission denied" : strerror(err));
