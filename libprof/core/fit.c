@@ -69,6 +69,22 @@ static int relative(const double *n, const double *t, size_t count, double *N, d
     return distinct ? 0 : PROF_EINVAL;
 }
 
+/* The fits' common start: counts and speedups relative to the first point, in one malloc'd
+ * block (*N; free it), or PROF_EINVAL / PROF_ENOMEM. */
+static int speedups(const double *n, const double *t, size_t count, double **N, double **S)
+{
+    if (count < 2)
+        return PROF_EINVAL;
+    if (!(*N = malloc(2 * count * sizeof **N)))
+        return PROF_ENOMEM;
+    *S = *N + count;
+    int err = relative(n, t, count, *N, *S);
+    if (err < 0)
+        free(*N);
+    return err < 0 ? err : 0;
+}
+
+
 static double amdahl_sse(double s, const double *N, const double *S, size_t count)
 {
     double e = 0;
@@ -81,17 +97,10 @@ static double amdahl_sse(double s, const double *N, const double *S, size_t coun
 
 int prof_fit_amdahl(const double *n, const double *t, size_t count, struct prof_amdahl *out)
 {
-    if (!out || count < 2)
-        return PROF_EINVAL;
-    double *N = malloc(2 * count * sizeof *N);
-    if (!N)
-        return PROF_ENOMEM;
-    double *S = N + count;
-    int err = relative(n, t, count, N, S);
-    if (err < 0) {
-        free(N);
+    double *N, *S;
+    int err = out ? speedups(n, t, count, &N, &S) : PROF_EINVAL;
+    if (err < 0)
         return err;
-    }
     /* One parameter on a closed interval: a grid finds the basin (the error need
      * not be convex in s), golden-section search then pins the minimum down. */
     enum { GRID = 1000 };
@@ -213,17 +222,10 @@ static void usl_refine(const double *N, const double *S, size_t count, double *s
 
 int prof_fit_usl(const double *n, const double *t, size_t count, struct prof_usl *out)
 {
-    if (!out || count < 2)
-        return PROF_EINVAL;
-    double *N = malloc(2 * count * sizeof *N);
-    if (!N)
-        return PROF_ENOMEM;
-    double *S = N + count;
-    int err = relative(n, t, count, N, S);
-    if (err < 0) {
-        free(N);
+    double *N, *S;
+    int err = out ? speedups(n, t, count, &N, &S) : PROF_EINVAL;
+    if (err < 0)
         return err;
-    }
     double sigma, kappa;
     usl_start(N, S, count, &sigma, &kappa);
     usl_refine(N, S, count, &sigma, &kappa);
