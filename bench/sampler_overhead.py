@@ -8,7 +8,11 @@ Configurations, all run in the same rounds (each round runs every configuration 
 workload once, in a freshly shuffled order, so all see the same machine noise):
 
   plain        the command, unprofiled
-  states-1k    poolprof run --no-preload --stacks none   --rate 1000   (thread states only)
+  states-1k    poolprof run --no-preload --stacks none   --rate 1000   (thread states only: from the
+               kernel's switch records where CPU-wide perf events are allowed, the tracer waking
+               at 100 Hz)
+  ticks-1k     the same with POOLPROF_SWITCHES=0: states from 1000 ticks a second, as where
+               switch records are refused
   native-100   poolprof run --no-preload --stacks native --rate 100
   native-1k    poolprof run --no-preload --stacks native --rate 1000
   task-1k      the same with POOLPROF_PERF_SCOPE=task: per-task inherited perf events, as
@@ -41,6 +45,8 @@ REF = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "reference"))
 CONFIGS = [
     ("plain", "plain", None, False, None, {}),
     ("states-1k", "states 1 kHz", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, 1.01, {}),
+    ("ticks-1k", "states 1 kHz by ticks", ["--no-preload", "--stacks", "none", "--rate", "1000"], False, None,
+     {"POOLPROF_SWITCHES": "0"}),
     ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01, {}),
     ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05, {}),
     ("task-1k", "native 1 kHz per-task events", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,

@@ -9,9 +9,11 @@
  * unknown keys and types.
  *
  *   V version=1
- *   O t= rate_hz= stacks=native,python|native|python|none ptrace=1|0 native=perf|ptrace|none
- *     perf_scope=cpu|task|none why=
- *       sampler settings; ptrace=0 when seizing was refused (why: one line),
+ *   O t= rate_hz= tick_hz= states=ticks|switches stacks=native,python|native|python|none ptrace=1|0
+ *     native=perf|ptrace|none perf_scope=cpu|task|none why=
+ *       sampler settings; tick_hz: how often the tracer wakes (states=switches: off-CPU
+ *       time is split by the kernel's context-switch records, and the tick is at most 100 Hz);
+ *       ptrace=0 when seizing was refused (why: one line),
  *       and the sampler fell back to /proc-only (and Python) sampling; native:
  *       where running threads' native stacks come from (perf: kernel copies at
  *       perf samples, no stop; ptrace: a stop per stack); perf_scope: CPU-wide
@@ -41,6 +43,9 @@
  *     self_cpu_ns=   (the tracer thread's own CPU time)
  *     waits_reused=  (blocked stacks taken without a stop: a wait at a call site already
  *                     unwound, its return-address slots unchanged)
+ *     switch_records= switch_waits= switch_waits_known= switch_lost=  (states from switch
+ *                     records: records of traced threads read, waits timed, waits between
+ *                     ticks attributed by their place, records dropped by the kernel)
  *       self-report (cumulative; the latest line counts)
  */
 

@@ -393,6 +393,9 @@ int prof_run_load_samples(struct prof_run *m)
             if (why)
                 prof_rec_unescape(why);
             json_object_set_new(info, "rate_hz", json_integer((json_int_t)fu64(&f, "rate_hz")));
+            char *tick = prof_field(&f, "tick_hz"), *states = prof_field(&f, "states");
+            json_object_set_new(info, "tick_hz", json_real(tick ? strtod(tick, NULL) : (double)fu64(&f, "rate_hz")));
+            json_object_set_new(info, "states_from", json_string(states && strcmp(states, "switches") == 0 ? "switches" : "ticks"));
             json_object_set_new(info, "stacks", json_string(stacks ? stacks : "none"));
             json_object_set_new(info, "ptrace", json_boolean(fu64(&f, "ptrace")));
             char *sched = prof_field(&f, "sched");
@@ -486,6 +489,10 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "perf_lost", json_integer((json_int_t)fu64(&f, "perf_lost")));
             json_object_set_new(info, "self_cpu_seconds", json_real((double)fu64(&f, "self_cpu_ns") / 1e9));
             json_object_set_new(info, "waits_reused", json_integer((json_int_t)fu64(&f, "waits_reused")));
+            json_object_set_new(info, "switch_records", json_integer((json_int_t)fu64(&f, "switch_records")));
+            json_object_set_new(info, "switch_waits", json_integer((json_int_t)fu64(&f, "switch_waits")));
+            json_object_set_new(info, "switch_waits_known", json_integer((json_int_t)fu64(&f, "switch_waits_known")));
+            json_object_set_new(info, "switch_lost", json_integer((json_int_t)fu64(&f, "switch_lost")));
             break;
         }
         default:

@@ -1,4 +1,4 @@
-/* perfstack.c: perf sampling events (CPU-wide, or per task and inherited) that copy user registers and stack tops, and the rings they are read from. */
+/* perfstack.c: perf events (CPU-wide, or per task and inherited) that copy user registers and stack tops or record context switches, and the rings they are read from. */
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <stdatomic.h>
@@ -20,6 +20,8 @@
 enum { R_AX, R_BX, R_CX, R_DX, R_SI, R_DI, R_BP, R_SP, R_IP, R_FLAGS, R_CS, R_SS, R_DS, R_ES, R_FS, R_GS,
        R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15 };
 #define REGS_MASK (((1ULL << (R_IP + 1)) - 1) | (0xffULL << R_R8))
+/* At a switch-out: where the thread left user mode (the syscall's return address) and its first argument. */
+#define SWITCH_REGS_MASK ((1ULL << R_DI) | (1ULL << R_SP) | (1ULL << R_IP))
 
 struct ring {
     int fd;                 /* the CPU's first event: owns the mapping, the others write into it */
@@ -43,8 +45,12 @@ struct prof_pstk {
     size_t pagesize;
     uint64_t lost;
     int cpuwide;            /* one event per CPU for every task on it: attach is a no-op */
+    int switches;           /* context-switch records, not stack samples */
+    uint64_t regs_mask;
     unsigned char *tmp;     /* a record that wraps the ring end is copied here */
     size_t tmpcap;
+    struct prof_pstk_switch *sw;    /* the latest drain of switch records, in time order */
+    size_t nsw, capsw;
 };
 
 static int perf_open(struct perf_event_attr *a, pid_t pid, int cpu)
@@ -114,7 +120,8 @@ static void ring_unmap(struct prof_pstk *ps, struct ring *r)
 static int cpuwide_open(struct prof_pstk *ps)
 {
     struct perf_event_attr a = ps->attr;
-    a.config = PERF_COUNT_SW_CPU_CLOCK;
+    if (!ps->switches)
+        a.config = PERF_COUNT_SW_CPU_CLOCK;
     a.inherit = 0;
     for (int i = 0; i < ps->ncpu; i++) {
         int fd = perf_open(&a, -1, ps->cpus[i]);
@@ -130,11 +137,9 @@ static int cpuwide_open(struct prof_pstk *ps)
     return 0;
 }
 
-int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scope scope, struct prof_pstk **out)
+/* A handle with one (unmapped) ring slot per online CPU. */
+static int pstk_new(struct prof_pstk **out)
 {
-    if (!out || period_ns == 0 || stack_bytes < 8)
-        return PROF_EINVAL;
-    *out = NULL;
     struct prof_pstk *ps = calloc(1, sizeof *ps);
     if (!ps)
         return PROF_ENOMEM;
@@ -152,6 +157,20 @@ int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scop
     }
     for (int i = 0; i < n; i++)
         ps->rings[i].fd = -1;
+    *out = ps;
+    return 0;
+}
+
+int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scope scope, struct prof_pstk **out)
+{
+    if (!out || period_ns == 0 || stack_bytes < 8)
+        return PROF_EINVAL;
+    *out = NULL;
+    struct prof_pstk *ps;
+    int rc = pstk_new(&ps);
+    if (rc < 0)
+        return rc;
+    ps->regs_mask = REGS_MASK;
     struct perf_event_attr *a = &ps->attr;
     a->size = sizeof *a;
     a->type = PERF_TYPE_SOFTWARE;
@@ -188,6 +207,45 @@ int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scop
      */
     if (scope == PROF_PSTK_CPU && cpuwide_open(ps) == 0)
         ps->cpuwide = 1;
+    *out = ps;
+    return 0;
+}
+
+int prof_pstk_open_switches(struct prof_pstk **out)
+{
+    if (!out)
+        return PROF_EINVAL;
+    *out = NULL;
+    struct prof_pstk *ps;
+    int rc = pstk_new(&ps);
+    if (rc < 0)
+        return rc;
+    ps->switches = 1;
+    ps->regs_mask = SWITCH_REGS_MASK;
+    struct perf_event_attr *a = &ps->attr;
+    a->size = sizeof *a;
+    a->type = PERF_TYPE_SOFTWARE;
+    /* A sample at every switch-out (its registers say where the thread waits), and the
+     * switch records themselves (in, out, out while still runnable). */
+    a->config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+    a->sample_period = 1;
+    a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER;
+    a->sample_regs_user = SWITCH_REGS_MASK;
+    a->context_switch = 1;
+    a->sample_id_all = 1;
+    a->use_clockid = 1;
+    a->clockid = CLOCK_MONOTONIC;
+    a->exclude_hv = 1;
+    /*
+     * CPU-wide only. The switch happens in the kernel, so exclude_kernel (all that
+     * perf_event_paranoid 2 allows per task) would drop every sample; and per-task
+     * events are themselves switched at each switch they would record.
+     */
+    if ((rc = cpuwide_open(ps)) < 0) {
+        prof_pstk_close(ps);
+        return rc;
+    }
+    ps->cpuwide = 1;
     *out = ps;
     return 0;
 }
@@ -262,14 +320,14 @@ static void ring_copy(const struct ring *r, uint64_t off, void *dst, size_t n)
         memcpy((unsigned char *)dst + first, r->data, n - first);
 }
 
-static void regs_of(const uint64_t *v, struct user_regs_struct *u)
+static void regs_of(const uint64_t *v, uint64_t mask, struct user_regs_struct *u)
 {
     memset(u, 0, sizeof *u);
     /* v holds the masked registers in bit order. */
     uint64_t g[R_R15 + 1] = {0};
     int j = 0;
     for (int b = 0; b <= R_R15; b++)
-        if (REGS_MASK & (1ULL << b))
+        if (mask & (1ULL << b))
             g[b] = v[j++];
     u->rax = g[R_AX]; u->rbx = g[R_BX]; u->rcx = g[R_CX]; u->rdx = g[R_DX];
     u->rsi = g[R_SI]; u->rdi = g[R_DI]; u->rbp = g[R_BP]; u->rsp = g[R_SP];
@@ -278,9 +336,9 @@ static void regs_of(const uint64_t *v, struct user_regs_struct *u)
 }
 
 /* Parse one PERF_RECORD_SAMPLE body (after the header) of len bytes. 0 if usable. */
-static int parse_sample(const unsigned char *b, size_t len, struct prof_pstk_sample *smp)
+static int parse_sample(const unsigned char *b, size_t len, uint64_t mask, struct prof_pstk_sample *smp)
 {
-    size_t nregs = (size_t)__builtin_popcountll(REGS_MASK);
+    size_t nregs = (size_t)__builtin_popcountll(mask);
     size_t need = 8 + 8 + 8; /* pid/tid, time, regs abi */
     if (len < need)
         return -1;
@@ -294,18 +352,20 @@ static int parse_sample(const unsigned char *b, size_t len, struct prof_pstk_sam
     size_t o = 24;
     if (abi == PERF_SAMPLE_REGS_ABI_NONE)
         return -1; /* no user context (a kernel thread) */
-    if (abi != PERF_SAMPLE_REGS_ABI_64 || len < o + nregs * 8 + 8)
+    if (abi != PERF_SAMPLE_REGS_ABI_64 || len < o + nregs * 8 + (mask == REGS_MASK ? 8 : 0))
         return -1; /* a 32-bit task: not unwound */
     uint64_t v[32];
     memcpy(v, b + o, nregs * 8);
     o += nregs * 8;
-    regs_of(v, &smp->regs);
+    regs_of(v, mask, &smp->regs);
     smp->sp = smp->regs.rsp;
+    smp->stack = NULL;
+    smp->len = 0;
+    if (mask != REGS_MASK)
+        return 0; /* switch-out samples copy no stack */
     uint64_t size;
     memcpy(&size, b + o, 8);
     o += 8;
-    smp->stack = NULL;
-    smp->len = 0;
     if (size) {
         if (len < o + size + 8)
             return -1;
@@ -317,11 +377,12 @@ static int parse_sample(const unsigned char *b, size_t len, struct prof_pstk_sam
     return 0;
 }
 
-size_t prof_pstk_drain(struct prof_pstk *ps, void (*fn)(void *ctx, const struct prof_pstk_sample *smp), void *ctx)
+/* Hand every whole record written since the last walk to fn, ring by ring, and free the space. */
+static void rings_walk(struct prof_pstk *ps,
+                       void (*fn)(struct prof_pstk *ps, const struct perf_event_header *h, const unsigned char *body,
+                                  size_t blen, void *ctx),
+                       void *ctx)
 {
-    if (!ps)
-        return 0;
-    size_t got = 0;
     for (int i = 0; i < ps->ncpu; i++) {
         struct ring *r = &ps->rings[i];
         if (!r->meta)
@@ -352,23 +413,125 @@ size_t prof_pstk_drain(struct prof_pstk *ps, void (*fn)(void *ctx, const struct 
                 ring_copy(r, boff, ps->tmp, blen);
                 body = ps->tmp;
             }
-            if (h.type == PERF_RECORD_SAMPLE) {
-                struct prof_pstk_sample smp;
-                if (parse_sample(body, blen, &smp) == 0) {
-                    got++;
-                    if (fn)
-                        fn(ctx, &smp);
-                }
-            } else if (h.type == PERF_RECORD_LOST && blen >= 16) {
+            if (h.type == PERF_RECORD_LOST && blen >= 16) {
                 uint64_t n;
                 memcpy(&n, body + 8, 8);
                 ps->lost += n;
+            } else {
+                fn(ps, &h, body, blen, ctx);
             }
             tail += h.size;
         }
         __atomic_store_n(&r->meta->data_tail, tail, __ATOMIC_RELEASE);
     }
-    return got;
+}
+
+struct stack_walk {
+    void (*fn)(void *ctx, const struct prof_pstk_sample *smp);
+    void *ctx;
+    size_t got;
+};
+
+static void on_stack_record(struct prof_pstk *ps, const struct perf_event_header *h, const unsigned char *body,
+                            size_t blen, void *ctx)
+{
+    struct stack_walk *w = ctx;
+    struct prof_pstk_sample smp;
+    if (h->type != PERF_RECORD_SAMPLE || parse_sample(body, blen, ps->regs_mask, &smp) < 0)
+        return;
+    w->got++;
+    if (w->fn)
+        w->fn(w->ctx, &smp);
+}
+
+size_t prof_pstk_drain(struct prof_pstk *ps, void (*fn)(void *ctx, const struct prof_pstk_sample *smp), void *ctx)
+{
+    if (!ps || ps->switches)
+        return 0;
+    struct stack_walk w = {fn, ctx, 0};
+    rings_walk(ps, on_stack_record, &w);
+    return w.got;
+}
+
+static void sw_push(struct prof_pstk *ps, const struct prof_pstk_switch *e)
+{
+    if (ps->nsw == ps->capsw) {
+        size_t nc = ps->capsw ? ps->capsw * 2 : 1024;
+        struct prof_pstk_switch *n = realloc(ps->sw, nc * sizeof *n);
+        if (!n) {
+            ps->lost++;
+            return;
+        }
+        ps->sw = n;
+        ps->capsw = nc;
+    }
+    ps->sw[ps->nsw] = *e;
+    ps->sw[ps->nsw].seq = (uint32_t)ps->nsw;
+    ps->nsw++;
+}
+
+/* The pid, tid and time that sample_id_all appends (TID | TIME), len bytes from b. */
+static int parse_id(const unsigned char *b, size_t len, struct prof_pstk_switch *e)
+{
+    if (len < 16)
+        return -1;
+    uint32_t pt[2];
+    memcpy(pt, b, 8);
+    e->pid = (pid_t)pt[0];
+    e->tid = (pid_t)pt[1];
+    memcpy(&e->time, b + 8, 8);
+    return 0;
+}
+
+static void on_switch_record(struct prof_pstk *ps, const struct perf_event_header *h, const unsigned char *body,
+                             size_t blen, void *ctx)
+{
+    (void)ctx;
+    struct prof_pstk_switch e = {0};
+    if (h->type == PERF_RECORD_SAMPLE) {
+        struct prof_pstk_sample smp;
+        if (parse_sample(body, blen, ps->regs_mask, &smp) < 0)
+            return; /* a kernel thread */
+        e.pid = smp.pid;
+        e.tid = smp.tid;
+        e.time = smp.time;
+        e.type = PROF_SW_WHERE;
+        e.ip = smp.regs.rip;
+        e.arg0 = smp.regs.rdi;
+    } else if (h->type == PERF_RECORD_SWITCH || h->type == PERF_RECORD_SWITCH_CPU_WIDE) {
+        size_t skip = h->type == PERF_RECORD_SWITCH_CPU_WIDE ? 8 : 0; /* next_prev_pid, next_prev_tid */
+        if (blen < skip || parse_id(body + skip, blen - skip, &e) < 0)
+            return;
+        e.type = !(h->misc & PERF_RECORD_MISC_SWITCH_OUT)          ? PROF_SW_IN
+                 : (h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT) ? PROF_SW_PREEMPTED
+                                                                   : PROF_SW_WAIT;
+    } else {
+        return;
+    }
+    if (e.tid <= 0)
+        return; /* the idle task */
+    sw_push(ps, &e);
+}
+
+static int sw_cmp(const void *a, const void *b)
+{
+    const struct prof_pstk_switch *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+size_t prof_pstk_drain_switches(struct prof_pstk *ps, const struct prof_pstk_switch **out)
+{
+    *out = NULL;
+    if (!ps || !ps->switches)
+        return 0;
+    ps->nsw = 0;
+    rings_walk(ps, on_switch_record, NULL);
+    /* A thread that moved CPU left one ring and entered another: time order, not ring order. */
+    qsort(ps->sw, ps->nsw, sizeof *ps->sw, sw_cmp);
+    *out = ps->sw;
+    return ps->nsw;
 }
 
 int prof_pstk_cpuwide(const struct prof_pstk *ps)
@@ -404,5 +567,6 @@ void prof_pstk_close(struct prof_pstk *ps)
     free(ps->rings);
     free(ps->cpus);
     free(ps->tmp);
+    free(ps->sw);
     free(ps);
 }

@@ -46,6 +46,33 @@ enum prof_pstk_scope {
  * 0, PROF_ENOTSUP (no perf events here) or PROF_EACCES (refused: perf_event_paranoid, seccomp). */
 int prof_pstk_open(uint64_t period_ns, uint32_t stack_bytes, enum prof_pstk_scope scope, struct prof_pstk **out);
 
+/*
+ * Context switches instead of stacks: one CPU-wide event per CPU (CAP_PERFMON or
+ * perf_event_paranoid <= 0, else PROF_EACCES) that records every switch of every task
+ * with its time, and at each switch-out where the task left user mode. From these a
+ * thread's waits are known to the nanosecond without waking anyone at the rate.
+ */
+int prof_pstk_open_switches(struct prof_pstk **out);
+
+enum prof_sw_type {
+    PROF_SW_WHERE,      /* about to switch out: ip (after the syscall instruction) and arg0 (rdi) */
+    PROF_SW_WAIT,       /* switched out to wait (not runnable) */
+    PROF_SW_PREEMPTED,  /* switched out still runnable */
+    PROF_SW_IN,         /* switched in */
+};
+
+struct prof_pstk_switch {
+    pid_t pid, tid;
+    uint64_t time;      /* CLOCK_MONOTONIC ns */
+    uint64_t ip, arg0;  /* PROF_SW_WHERE */
+    uint32_t seq;       /* order within the drain among equal times */
+    uint8_t type;
+};
+
+/* Read every switch record written since the last call, of every task, in time order
+ * (valid until the next call). Returns how many. */
+size_t prof_pstk_drain_switches(struct prof_pstk *ps, const struct prof_pstk_switch **out);
+
 /* 1 if the events are CPU-wide (samples of any task: the caller filters by tid). */
 int prof_pstk_cpuwide(const struct prof_pstk *ps);
 

@@ -38,6 +38,9 @@
 #define STOP_HIST_N (STOP_HIST_US + 980)
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
+#define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
+#define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
+#define SW_TICK_NS 10000000ULL  /* with switch records, the tracer wakes at most this often */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 /* A thread's latest kernel stack copy, kept raw until a tick uses it. */
@@ -61,6 +64,11 @@ struct waitsite {
     size_t n;                       /* frames; n - 1 slots */
     struct prof_unw_frame *fr;
     struct prof_unw_slot *slots;
+};
+
+/* Time a thread spent switched out to wait at one place (syscall return address, first argument). */
+struct swacc {
+    uint64_t ip, arg, ns, n;
 };
 
 struct sthr {
@@ -95,6 +103,19 @@ struct sthr {
     uint64_t pstk_cpu;              /* schedstat cpu at its latest perf sample (or when first seen) */
     int pstk_own;                   /* events opened for it by tid (not inherited) */
     int pstk_fail;                  /* opening them failed (e.g. out of descriptors): stopped for its stacks */
+    /* From the kernel's switch records (s->swr): the waits between two ticks, exactly. */
+    int sw_open;                    /* switched out to wait at sw_start and not back yet */
+    uint64_t sw_start, sw_ip, sw_arg;   /* that wait and where it is (ip 0: not known) */
+    uint64_t where_ip, where_arg, where_t;  /* the latest switch-out sample */
+    struct swacc acc[SW_ACC];       /* waits ended since the last tick, by where */
+    int nacc;
+    uint64_t acc_rest;              /* ... at further places */
+};
+
+/* What a tick found a thread waiting on at one place: later waits there are the same. */
+struct swsite {
+    uint64_t ip, arg, addr;
+    uint8_t state, used;
 };
 
 struct lockword {
@@ -130,6 +151,7 @@ struct sproc {
     struct fdcache fdc[FDCACHE];    /* descriptor kinds, by fd (see fd_kind) */
     int nlocks;
     int locks_dirty;
+    struct swsite *sites;           /* SW_SITES, direct-mapped by (ip, arg); with switch records only */
 };
 
 /* One aggregated sample bucket, flushed as a C line. */
@@ -204,6 +226,10 @@ struct prof_sampler {
     struct prof_pstk *pstk;     /* kernel-copied stacks (NULL: native stacks stop the thread) */
     uint64_t period_ns;
     uint64_t pstk_samples, pstk_used;
+    struct prof_pstk *swr;      /* context-switch records (NULL: states from ticks alone) */
+    uint64_t sw_records, sw_waits, sw_waits_known;
+    struct sthr **tidx;         /* tid -> thread, rebuilt per drain of switch records */
+    size_t tidx_cap;
     char *buf;                  /* scratch for stack keys */
     size_t bufcap;
 };
@@ -423,7 +449,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
     double el = (double)(t - s->t0) / 1e9;
     out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
-           "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu\n",
+           "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
+           "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -432,7 +459,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.99, s->stop_max),
         (unsigned long long)s->attach_latency_max, (unsigned long long)s->pstk_samples,
         (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu,
-        (unsigned long long)s->waits_reused);
+        (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
+        (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr));
     flush_file(s);
 }
 
@@ -583,6 +611,8 @@ static void proc_gone(struct prof_sampler *s, struct sproc *p)
         prof_unw_close(p->unw);
         p->unw = NULL;
     }
+    free(p->sites);
+    p->sites = NULL;
 }
 
 static void x_line(struct prof_sampler *s, struct sproc *p, int status);
@@ -834,6 +864,8 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
     if (p->unw)
         prof_unw_invalidate(p->unw);
     p->nlocks = 0;
+    if (p->sites)
+        memset(p->sites, 0, SW_SITES * sizeof *p->sites); /* the old image's code */
     proc_python(s, p);
 }
 
@@ -1531,6 +1563,187 @@ static void pstk_cover(struct prof_sampler *s)
     }
 }
 
+/* ---- waits from the kernel's switch records ------------------------------------ */
+
+/*
+ * With switch records the tracer need not wake at the rate to split a thread's off-CPU
+ * time among its waits: the kernel logs each switch-out to wait (with where the thread
+ * left user mode: the syscall's return address and first argument: the descriptor, the
+ * futex) and each switch-in. A tick still reads schedstat for the exact totals and
+ * classifies the threads blocked at that moment, which teaches the process what each
+ * place waits on; the waits that began and ended between two ticks are then attributed
+ * by their place, pro rata to their length.
+ */
+static size_t site_slot(uint64_t ip, uint64_t arg)
+{
+    return (size_t)(((ip * 0x9E3779B97F4A7C15ULL) ^ (arg * 0xC2B2AE3D27D4EB4FULL)) >> 56) & (SW_SITES - 1);
+}
+
+static void site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr)
+{
+    if (!ip || (!p->sites && !(p->sites = calloc(SW_SITES, sizeof *p->sites))))
+        return;
+    p->sites[site_slot(ip, arg)] = (struct swsite){.ip = ip, .arg = arg, .addr = addr, .state = (uint8_t)st, .used = 1};
+}
+
+static int site_find(const struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate *st, uint64_t *addr)
+{
+    if (!ip || !p->sites)
+        return 0;
+    const struct swsite *e = &p->sites[site_slot(ip, arg)];
+    if (!e->used || e->ip != ip || e->arg != arg)
+        return 0;
+    *st = (enum prof_tstate)e->state;
+    *addr = e->addr;
+    return 1;
+}
+
+static void acc_add(struct sthr *th, uint64_t ip, uint64_t arg, uint64_t ns)
+{
+    for (int i = 0; i < th->nacc; i++)
+        if (th->acc[i].ip == ip && th->acc[i].arg == arg) {
+            th->acc[i].ns += ns;
+            th->acc[i].n++;
+            return;
+        }
+    if (ip && th->nacc < SW_ACC)
+        th->acc[th->nacc++] = (struct swacc){ip, arg, ns, 1};
+    else
+        th->acc_rest += ns;
+}
+
+/* tid -> live thread, open addressing over every traced thread (rebuilt per drain). */
+static void tidx_build(struct prof_sampler *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        n += s->procs[i]->dead ? 0 : s->procs[i]->nthr;
+    size_t cap = 64;
+    while (cap < n * 2)
+        cap *= 2;
+    if (cap > s->tidx_cap) {
+        struct sthr **t = realloc(s->tidx, cap * sizeof *t);
+        if (!t) {
+            s->tidx_cap = 0;
+            return;
+        }
+        s->tidx = t;
+        s->tidx_cap = cap;
+    }
+    memset(s->tidx, 0, s->tidx_cap * sizeof *s->tidx);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        for (size_t k = 0; k < p->nthr && !p->dead; k++) {
+            struct sthr *th = &p->thr[k];
+            if (th->dead)
+                continue;
+            size_t j = ((size_t)th->tid * 2654435761U) & (s->tidx_cap - 1);
+            while (s->tidx[j])
+                j = (j + 1) & (s->tidx_cap - 1);
+            s->tidx[j] = th;
+        }
+    }
+}
+
+static struct sthr *tidx_find(struct prof_sampler *s, pid_t tid)
+{
+    if (!s->tidx_cap)
+        return NULL;
+    for (size_t j = ((size_t)tid * 2654435761U) & (s->tidx_cap - 1); s->tidx[j]; j = (j + 1) & (s->tidx_cap - 1))
+        if (s->tidx[j]->tid == tid)
+            return s->tidx[j];
+    return NULL;
+}
+
+static void switches_take(struct prof_sampler *s)
+{
+    const struct prof_pstk_switch *r;
+    size_t n = prof_pstk_drain_switches(s->swr, &r);
+    if (!n)
+        return;
+    tidx_build(s);
+    for (size_t i = 0; i < n; i++) {
+        struct sthr *th = tidx_find(s, r[i].tid);
+        if (!th)
+            continue; /* not ours (CPU-wide records see every task) */
+        s->sw_records++;
+        switch (r[i].type) {
+        case PROF_SW_WHERE:
+            th->where_ip = r[i].ip;
+            th->where_arg = r[i].arg0;
+            th->where_t = r[i].time;
+            break;
+        case PROF_SW_WAIT:
+            th->sw_open = 1;
+            th->sw_start = r[i].time;
+            /* The sample is written just before the record of the same switch. */
+            th->sw_ip = th->where_t && r[i].time - th->where_t < 100000 ? th->where_ip : 0;
+            th->sw_arg = th->sw_ip ? th->where_arg : 0;
+            break;
+        case PROF_SW_IN:
+            if (th->sw_open && r[i].time > th->sw_start && th->have_base) {
+                /* Only the part after the thread's last tick: the part before was accounted then. */
+                uint64_t from = th->sw_start > th->t ? th->sw_start : th->t;
+                if (r[i].time > from)
+                    acc_add(th, th->sw_ip, th->sw_arg, r[i].time - from);
+                s->sw_waits++;
+            }
+            th->sw_open = 0;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/*
+ * Split off (ns) of th's interval ending at tr among its waits since the last tick, by
+ * the switch records: each wait's cause is what a tick saw at its place; the wait still
+ * going on is the one classified now (st, addr, when blocked). 0 when the records say
+ * nothing about this interval (the caller attributes off as without them).
+ */
+static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
+                          int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack)
+{
+    uint64_t w_open = 0;
+    if (th->sw_open) {
+        uint64_t from = th->sw_start > th->t ? th->sw_start : th->t;
+        w_open = tr > from ? tr - from : 0;
+    }
+    uint64_t total = w_open + th->acc_rest;
+    for (int i = 0; i < th->nacc; i++)
+        total += th->acc[i].ns;
+    if (!total)
+        return 0;
+    /* A wait whose place no tick has seen yet: the latest cause known for the thread. */
+    enum prof_tstate fb = blocked ? st : th->blocked;
+    uint64_t fb_addr = blocked ? addr : th->blocked_addr;
+    uint32_t stk = blocked ? stack : th->blocked_stack;
+    uint64_t left = off;
+    for (int i = 0; i <= th->nacc; i++) {
+        uint64_t w = i < th->nacc ? th->acc[i].ns : th->acc_rest;
+        if (!w)
+            continue;
+        enum prof_tstate c = fb;
+        uint64_t a = fb_addr;
+        if (i < th->nacc && site_find(p, th->acc[i].ip, th->acc[i].arg, &c, &a))
+            s->sw_waits_known += th->acc[i].n;
+        uint64_t part = (uint64_t)((double)off * (double)w / (double)total);
+        if (part > left)
+            part = left;
+        left -= part;
+        bucket_add(s, p->pid, th->tid, c, stk, a, 0, part);
+    }
+    if (w_open || left) {
+        enum prof_tstate c = fb;
+        uint64_t a = fb_addr;
+        if (!blocked)
+            site_find(p, th->sw_ip, th->sw_arg, &c, &a); /* back already; its switch-in not read yet */
+        bucket_add(s, p->pid, th->tid, c, stk, a, 0, left);
+    }
+    return 1;
+}
+
 /* ---- one tick ------------------------------------------------------------- */
 
 static void note_lock_word(struct sproc *p, uint64_t addr)
@@ -1591,6 +1804,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             th->runq = runq;
             th->t = tr;
             th->stack_cpu = (uint64_t)-1;
+            th->nacc = 0;
+            th->acc_rest = 0;
         }
         uint64_t dt = tr - th->t, dcpu = cpu - th->cpu, drunq = runq - th->runq;
         if (cpu < th->cpu)
@@ -1695,13 +1910,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         }
         th->stack = stack;
         int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
-        if (blocked) {
-            th->blocked = st;
-            th->blocked_stack = stack;
-            th->blocked_addr = addr;
-            if ((st == PROF_TS_LOCK || st == PROF_TS_GIL) && addr)
-                note_lock_word(p, addr);
-        }
+        if (blocked && s->swr && th->sc.state == 1)
+            site_learn(p, th->sc.pc, th->sc.args[0], st, addr); /* what waits at this place are */
         if (pt) {
             th->py_n++;
             if (pt->holds_gil) {
@@ -1723,13 +1933,25 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         } else {
             th->debt += dcpu + drunq - dt;
         }
+        /* Split before th->blocked moves on: a wait at a place no tick has seen gets the previous cause. */
+        int split = 0;
         if (dt) {
             bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
             bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
+            split = s->swr && off && switches_split(s, p, th, tr, off, blocked, st, addr, stack);
             if (blocked)
-                bucket_add(s, p->pid, th->tid, st, stack, addr, 1, off);
-            else if (off)
+                bucket_add(s, p->pid, th->tid, st, stack, addr, 1, split ? 0 : off);
+            else if (off && !split)
                 bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
+        }
+        th->nacc = 0;
+        th->acc_rest = 0;
+        if (blocked) {
+            th->blocked = st;
+            th->blocked_stack = stack;
+            th->blocked_addr = addr;
+            if ((st == PROF_TS_LOCK || st == PROF_TS_GIL) && addr)
+                note_lock_word(p, addr);
         }
         th->state = st;
         th->cpu = cpu;
@@ -1744,6 +1966,8 @@ static void tick(struct prof_sampler *s, uint64_t t)
     s->ticks++;
     if (s->pstk)
         prof_pstk_drain(s->pstk, on_pstk, s);
+    if (s->swr)
+        switches_take(s);
     if (!s->follow && t >= s->next_scan) {
         /* Without ptrace events, threads and children are found by looking. */
         for (size_t i = 0; i < s->nprocs; i++) {
@@ -1978,8 +2202,18 @@ static void *sampler_main(void *arg)
             s->pstk = NULL;
         }
     }
-    out(s, "O t=%llu rate_hz=%d sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=", (unsigned long long)now_ns(),
-        s->o.rate_hz, s->sched,
+    /*
+     * Thread states alone: from the kernel's switch records where they are allowed, so the
+     * tracer wakes at most 100 times a second whatever the rate (each wake-up costs a busy
+     * CPU ~15 us here) and the split of off-CPU time is exact rather than per tick. Stacks
+     * are samples at the rate, and keep the tick. POOLPROF_SWITCHES=0 turns this off.
+     */
+    const char *swenv = getenv("POOLPROF_SWITCHES");
+    if (!s->o.native && !s->o.python && !(swenv && strcmp(swenv, "0") == 0) && prof_pstk_open_switches(&s->swr) == 0 &&
+        s->period_ns < SW_TICK_NS)
+        s->period_ns = SW_TICK_NS;
+    out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
+        (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
         s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
         !s->o.native || !s->follow ? "none" : s->pstk ? "perf" : "ptrace",
         !s->pstk ? "none" : prof_pstk_cpuwide(s->pstk) ? "cpu" : "task");
@@ -2043,6 +2277,8 @@ static void *sampler_main(void *arg)
     detach_all(s);
     prof_pstk_close(s->pstk);
     s->pstk = NULL;
+    prof_pstk_close(s->swr);
+    s->swr = NULL;
     if (s->have_timer)
         timer_delete(s->timer);
     if (s->have_watchdog)
@@ -2144,6 +2380,7 @@ int prof_sampler_stop(struct prof_sampler *s)
     strtab_free(&s->modules);
     free(s->snap);
     free(s->buf);
+    free(s->tidx);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -71,6 +71,41 @@ for h in hog0 hog1 hog2; do
     "$(truth runq "$h" cpu_ms)" 0.1 0.05
 done
 
+# ---- thread states alone: the kernel's switch records, the tracer waking at most 100 times a second ----------
+# --stacks none at 1 kHz: the same known states must come out, and waits far shorter than a tick (1 ms naps,
+# 3 ms poll timeouts) must be split by their own lengths, not by what a tick happened to see.
+sw_run() {
+  local name=$1; shift
+  "$POOLPROF" run --no-preload --stacks none --rate 1000 -o "$T/$name" -- "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+}
+sw_run sw-mixed "$FIXTURES/states" mixed 1
+expect_eq "states mixed (switches): exit" "$rc" 0
+if [[ "$(sp sw-mixed "S.O.get('states', 'ticks')")" != switches ]]; then
+  echo "SKIP: switch records: CPU-wide perf events refused here (needs CAP_PERFMON or perf_event_paranoid <= 0)"
+else
+  for mode in pipe futex runq; do
+    sw_run "sw-$mode" "$FIXTURES/states" "$mode" 1
+    expect_eq "states $mode (switches): exit" "$rc" 0
+  done
+  state_check sw-pipe reader ipc
+  state_check sw-futex waiter lock
+  state_check sw-futex holder sleep
+  for h in hog0 hog1 hog2; do
+    expect_near "runq (switches): $h runq seconds = its own run_delay" "$(sp sw-runq "round(states('$h').get('runq', 0), 4)")" \
+      "$(truth sw-runq "$h" runq_ms)" 0.1 0.05
+  done
+  echo "# sw-mixed/mixer: $(sp sw-mixed "{k: round(v, 3) for k, v in states('mixer').items()}")  truth: $(grep '^mixer ' "$T/sw-mixed.out")"
+  expect_near "mixed (switches): mixer sleep seconds = its own time in nanosleep" \
+    "$(sp sw-mixed "round(states('mixer').get('sleep', 0), 4)")" "$(truth sw-mixed mixer sleep_ms)" 0.1 0.03
+  expect_near "mixed (switches): mixer net seconds = its own time in poll" \
+    "$(sp sw-mixed "round(states('mixer').get('net', 0), 4)")" "$(truth sw-mixed mixer net_ms)" 0.1 0.03
+  expect_true "mixed (switches): the tracer woke at most ~100 times a second ($(sp sw-mixed "S.H['achieved_hz']") Hz)" \
+    "$(sp sw-mixed "str(float(S.H['achieved_hz']) <= 110).lower()")"
+  expect_true "mixed (switches): >= 90% of the waits attributed by their place ($(sp sw-mixed "S.H['switch_waits_known'] + '/' + S.H['switch_waits']"))" \
+    "$(sp sw-mixed "str(int(S.H['switch_waits_known']) >= 0.9 * int(S.H['switch_waits']) > 0).lower()")"
+fi
+
 # ---- zombie leader, and a thread named ") a b" ------------------------------------------------
 "$FIXTURES/zombie_leader" 1000 >/dev/null; plain=$?
 ps_run zombie "$FIXTURES/zombie_leader" 1000
