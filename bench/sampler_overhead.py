@@ -15,6 +15,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
                switch records are refused
   native-100   poolprof run --no-preload --stacks native --rate 100
   native-1k    poolprof run --no-preload --stacks native --rate 1000
+  newest-1k    the same with POOLPROF_NATIVE_BATCH=0: a tick at every 1/rate unwinding each running
+               thread's newest kernel copy (the default unwinds every copy at a 100 Hz tick)
   task-1k      the same with POOLPROF_PERF_SCOPE=task: per-task inherited perf events, as
                where CPU-wide ones are refused (the default: one event per CPU, filtered)
   stops-1k     the same with POOLPROF_NATIVE=ptrace: every native stack by a ptrace stop, as
@@ -49,6 +51,8 @@ CONFIGS = [
      {"POOLPROF_SWITCHES": "0"}),
     ("native-100", "native 100 Hz", ["--no-preload", "--stacks", "native", "--rate", "100"], False, 1.01, {}),
     ("native-1k", "native 1 kHz", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, 1.05, {}),
+    ("newest-1k", "native 1 kHz, 1000 ticks", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,
+     {"POOLPROF_NATIVE_BATCH": "0"}),
     ("task-1k", "native 1 kHz per-task events", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,
      {"POOLPROF_PERF_SCOPE": "task"}),
     ("stops-1k", "native 1 kHz by stops", ["--no-preload", "--stacks", "native", "--rate", "1000"], False, None,

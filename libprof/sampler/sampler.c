@@ -40,7 +40,8 @@
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
-#define SW_TICK_NS 10000000ULL  /* with switch records, the tracer wakes at most this often */
+#define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
+#define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 /* A thread's latest kernel stack copy, kept raw until a tick uses it. */
@@ -110,6 +111,10 @@ struct sthr {
     struct swacc acc[SW_ACC];       /* waits ended since the last tick, by where */
     int nacc;
     uint64_t acc_rest;              /* ... at further places */
+    /* Every kernel copy unwound (s->pstk_batch): the stacks of its samples since the last tick. */
+    struct { uint32_t id, n; } bst[BATCH_STACKS];
+    int nbst;
+    uint32_t bst_last;              /* the newest of them */
 };
 
 /* What a tick found a thread waiting on at one place: later waits there are the same. */
@@ -224,7 +229,9 @@ struct prof_sampler {
     size_t ndeferred;
     struct prof_unw_snap *snap;
     struct prof_pstk *pstk;     /* kernel-copied stacks (NULL: native stacks stop the thread) */
-    uint64_t period_ns;
+    uint64_t period_ns;         /* between ticks */
+    uint64_t sample_ns;         /* between kernel stack copies (CPU time): 1/rate */
+    int pstk_batch;             /* every kernel copy is unwound as it is read, the tick at most 100 Hz */
     uint64_t pstk_samples, pstk_used;
     struct prof_pstk *swr;      /* context-switch records (NULL: states from ticks alone) */
     uint64_t sw_records, sw_waits, sw_waits_known;
@@ -1518,6 +1525,39 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
      * latest exec (the frames belong to the old image): dropped. */
     if (!th || !p || p->pid != smp->pid || th->exiting || smp->time < p->exec_ns || !smp->len)
         return;
+    if (s->pstk_batch) {
+        /* Ticks slower than the samples: every copy is unwound now, each standing for a
+         * sample period of the thread's CPU (split at the tick by count). */
+        static struct prof_unw_frame bf[PROF_UNW_MAX_FRAMES];
+        if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
+            p->unw = NULL;
+            return;
+        }
+        struct prof_unw_snap *sn = s->snap;
+        sn->tid = th->tid;
+        sn->regs = smp->regs;
+        sn->sp = smp->sp;
+        sn->len = smp->len < sizeof sn->stack ? smp->len : sizeof sn->stack;
+        memcpy(sn->stack, smp->stack, sn->len);
+        s->pstk_used++;
+        size_t nn = unwind_snap(s, p, bf);
+        uint32_t id = nn ? stack_id(s, p, bf, nn, NULL) : 0;
+        if (!id)
+            return;
+        int i = 0;
+        while (i < th->nbst && th->bst[i].id != id)
+            i++;
+        if (i == th->nbst) {
+            if (th->nbst == BATCH_STACKS)
+                i = BATCH_STACKS - 1; /* more distinct stacks in one tick than kept: the last slot takes them */
+            else
+                th->bst[th->nbst++] = (__typeof__(th->bst[0])){id, 0};
+        }
+        th->bst[i].n++;
+        th->bst_last = id;
+        th->pstk_new = 1;
+        return;
+    }
     if (!th->pcopy && !(th->pcopy = malloc(sizeof *th->pcopy)))
         return;
     struct pstk_copy *c = th->pcopy;
@@ -1806,6 +1846,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             th->stack_cpu = (uint64_t)-1;
             th->nacc = 0;
             th->acc_rest = 0;
+            th->nbst = 0;
         }
         uint64_t dt = tr - th->t, dcpu = cpu - th->cpu, drunq = runq - th->runq;
         if (cpu < th->cpu)
@@ -1851,7 +1892,14 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
              * appeared between our listing and the events' opening): it gets its own.
              */
             size_t nn;
-            if (th->pstk_new && (th->nat || (th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat)))) {
+            if (th->pstk_new && s->pstk_batch) {
+                /* Unwound as they were read: the newest is the thread's stack now. */
+                th->pstk_new = 0;
+                th->pstk_cpu = cpu;
+                th->stack = th->bst_last;
+                th->stack_cpu = cpu;
+                th->have_stack_sc = 0;
+            } else if (th->pstk_new && (th->nat || (th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat)))) {
                 th->pstk_new = 0;
                 th->pstk_cpu = cpu;
                 if ((nn = pstk_unwind(s, p, th, fr)) > 0) {
@@ -1863,7 +1911,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 }
             } else if (!th->pstk_cpu || cpu < th->pstk_cpu) {
                 th->pstk_cpu = cpu;
-            } else if (!th->pstk_own && cpu - th->pstk_cpu > (uint64_t)(prof_pstk_ncpu(s->pstk) + 3) * s->period_ns) {
+            } else if (!th->pstk_own && cpu - th->pstk_cpu > (uint64_t)(prof_pstk_ncpu(s->pstk) + 3) * s->sample_ns) {
                 if (prof_pstk_attach(s->pstk, th->tid) == 0)
                     th->pstk_own = 1;
                 else
@@ -1936,7 +1984,19 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         /* Split before th->blocked moves on: a wait at a place no tick has seen gets the previous cause. */
         int split = 0;
         if (dt) {
-            bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
+            if (th->nbst) {
+                /* Every kernel copy since the last tick: the CPU time split by their count. */
+                uint64_t nall = 0, left = dcpu;
+                for (int i = 0; i < th->nbst; i++)
+                    nall += th->bst[i].n;
+                for (int i = 0; i < th->nbst; i++) {
+                    uint64_t part = i == th->nbst - 1 ? left : dcpu * th->bst[i].n / nall;
+                    left -= part;
+                    bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->bst[i].id, 0, th->bst[i].n, part);
+                }
+            } else {
+                bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
+            }
             bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
             split = s->swr && off && switches_split(s, p, th, tr, off, blocked, st, addr, stack);
             if (blocked)
@@ -1946,6 +2006,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         }
         th->nacc = 0;
         th->acc_rest = 0;
+        th->nbst = 0;
         if (blocked) {
             th->blocked = st;
             th->blocked_stack = stack;
@@ -2182,6 +2243,7 @@ static void *sampler_main(void *arg)
         scan_tree(s);
     }
     s->period_ns = 1000000000ULL / (uint64_t)(s->o.rate_hz > 0 ? s->o.rate_hz : 100);
+    s->sample_ns = s->period_ns;
     /*
      * Native stacks of running threads from the kernel's copies where perf events are
      * allowed (no stop at all); blocked threads, and everything where they are not, are
@@ -2201,6 +2263,16 @@ static void *sampler_main(void *arg)
             prof_pstk_close(s->pstk);
             s->pstk = NULL;
         }
+    }
+    /*
+     * Native stacks alone above 100 Hz with kernel copies: every copy in the rings is
+     * unwound at a tick of at most 100 Hz, rather than the newest at each of `rate` ticks:
+     * the same unwinds, a tenth of the wake-ups. POOLPROF_NATIVE_BATCH=0 turns this off.
+     */
+    const char *benv = getenv("POOLPROF_NATIVE_BATCH");
+    if (s->pstk && !s->o.python && s->period_ns < SW_TICK_NS && !(benv && strcmp(benv, "0") == 0)) {
+        s->pstk_batch = 1;
+        s->period_ns = SW_TICK_NS;
     }
     /*
      * Thread states alone: from the kernel's switch records where they are allowed, so the

@@ -87,5 +87,18 @@ for mode in perf perf-task ptrace; do
     spin=$(awk '/main;level_a;level_b;level_c /{n += $NF} END {print n + 0}' "$T/r-$mode-$fx/stacks.folded")
     expect_true "$mode: $fx under run: spinning stack in >= 300 samples (got $spin)" "$( ((spin >= 300)) && echo true || echo false)"
   done
+
+  # CPU split between two functions in turns far shorter than a tick (1 ms and 3 ms): each function's
+  # share of the on-CPU samples must match its share of the fixture's own clock. At 1 kHz with kernel
+  # copies every copy is unwound at a 100 Hz tick (tick_hz says which way ran).
+  env "${envs[@]}" "$POOLPROF" run --no-preload --stacks native --rate 1000 -o "$T/s-$mode" -- "$FIXTURES/cpu_split" 1.5 >"$T/s-$mode.out" 2>&1
+  small=$(awk '/;split_small /{n += $NF} END {print n + 0}' "$T/s-$mode/stacks.folded")
+  large=$(awk '/;split_large /{n += $NF} END {print n + 0}' "$T/s-$mode/stacks.folded")
+  want=$(awk '$1 == "split" { split($2, a, "="); split($3, b, "="); print a[2] / (a[2] + b[2]) }' "$T/s-$mode.out")
+  got=$(python3 -c "print(round($small / max($small + $large, 1), 4))")
+  expect_near "$mode: cpu split: split_small's share of samples ($small of $((small + large)), tick $(field "$T/s-$mode/sampler.rec" O tick_hz) Hz)" \
+    "$got" "${want:-0.25}" 0.15 0.05
+  expect_true "$mode: cpu split: >= 600 samples in the two functions (got $((small + large)))" \
+    "$( ((small + large >= 600)) && echo true || echo false)"
 done
 finish
