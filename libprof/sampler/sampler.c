@@ -1512,6 +1512,24 @@ static void wait_site_keep(struct prof_sampler *s, struct sthr *th, const struct
 
 /* ---- stacks copied by the kernel (perfstack.h) ------------------------------ */
 
+/* Unwind a kernel copy of tid's registers and stack top into fr (0 frames if p cannot be unwound). */
+static size_t copy_unwind(struct prof_sampler *s, struct sproc *p, pid_t tid, const struct user_regs_struct *regs,
+                          uint64_t sp, const unsigned char *stack, size_t len, struct prof_unw_frame *fr)
+{
+    if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
+        p->unw = NULL;
+        return 0;
+    }
+    struct prof_unw_snap *sn = s->snap;
+    sn->tid = tid;
+    sn->regs = *regs;
+    sn->sp = sp;
+    sn->len = len < sizeof sn->stack ? len : sizeof sn->stack;
+    memcpy(sn->stack, stack, sn->len);
+    s->pstk_used++;
+    return unwind_snap(s, p, fr);
+}
+
 /* A perf sample: kept raw as the thread's latest (the newest wins). Only a tick that
  * finds the thread running unwinds it, once, however many samples came meanwhile. */
 static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
@@ -1529,18 +1547,7 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
         /* Ticks slower than the samples: every copy is unwound now, each standing for a
          * sample period of the thread's CPU (split at the tick by count). */
         static struct prof_unw_frame bf[PROF_UNW_MAX_FRAMES];
-        if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
-            p->unw = NULL;
-            return;
-        }
-        struct prof_unw_snap *sn = s->snap;
-        sn->tid = th->tid;
-        sn->regs = smp->regs;
-        sn->sp = smp->sp;
-        sn->len = smp->len < sizeof sn->stack ? smp->len : sizeof sn->stack;
-        memcpy(sn->stack, smp->stack, sn->len);
-        s->pstk_used++;
-        size_t nn = unwind_snap(s, p, bf);
+        size_t nn = copy_unwind(s, p, th->tid, &smp->regs, smp->sp, smp->stack, smp->len, bf);
         uint32_t id = nn ? stack_id(s, p, bf, nn, NULL) : 0;
         if (!id)
             return;
@@ -1571,19 +1578,8 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
 /* Unwind a thread's kept kernel copy into fr. */
 static size_t pstk_unwind(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
 {
-    if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
-        p->unw = NULL;
-        return 0;
-    }
     const struct pstk_copy *c = th->pcopy;
-    struct prof_unw_snap *sn = s->snap;
-    sn->tid = th->tid;
-    sn->regs = c->regs;
-    sn->sp = c->sp;
-    sn->len = c->len;
-    memcpy(sn->stack, c->stack, c->len);
-    s->pstk_used++;
-    return unwind_snap(s, p, fr);
+    return copy_unwind(s, p, th->tid, &c->regs, c->sp, c->stack, c->len, fr);
 }
 
 /* Sample every thread known now; their later threads and children inherit the events. */
