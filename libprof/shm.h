@@ -145,6 +145,8 @@ struct prof_shm_lock {
     uint64_t wait_ns;
     uint64_t hold_ns;
     uint64_t owner_changes;
+    uint64_t claim_cpu_ns;   /* process CPU time when it entered the table (its first contention):
+                              * acquisitions and holds before that were not seen */
     uint64_t site_pc;        /* return address of the hottest contended acquisition */
     char site[PROF_SHM_SITE_BYTES]; /* symbolised lazily: function name (+file:line) */
 };

@@ -410,6 +410,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         p->hottest.contended = k->contended;
         p->hottest.wait_ns = k->wait_ns;
         p->hottest.hold_ns = k->hold_ns;
+        p->hottest.claim_cpu_ns = k->claim_cpu_ns;
     }
     return add_markers(p, h);
 }

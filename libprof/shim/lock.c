@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -162,6 +163,10 @@ static int lk_claim(const void *a, uint32_t kind)
             if (__atomic_compare_exchange_n(&l->addr, &cur, (uint64_t)(uintptr_t)a, 0,
                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 l->kind = kind;
+                /* Once per lock: how much of the process's CPU went by unwatched. */
+                struct timespec ts;
+                if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0)
+                    l->claim_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
                 cur = (uint64_t)(uintptr_t)a;
             }
         }
