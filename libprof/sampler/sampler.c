@@ -110,7 +110,7 @@ struct sthr {
     uint64_t where_ip, where_arg, where_t;  /* the latest switch-out sample */
     struct swacc acc[SW_ACC];       /* waits ended since the last tick, by where */
     int nacc;
-    uint64_t acc_rest;              /* ... at further places */
+    uint64_t acc_rest, acc_rest_n;  /* ... at further places (or unknown ones) */
     /* Every kernel copy unwound (s->pstk_batch): the stacks of its samples since the last tick. */
     struct { uint32_t id, n; } bst[BATCH_STACKS];
     int nbst;
@@ -1615,23 +1615,41 @@ static size_t site_slot(uint64_t ip, uint64_t arg)
     return (size_t)(((ip * 0x9E3779B97F4A7C15ULL) ^ (arg * 0xC2B2AE3D27D4EB4FULL)) >> 56) & (SW_SITES - 1);
 }
 
+#define SITE_PROBES 8
+
+/* Open addressing over SITE_PROBES slots: places that hash alike must not evict each other
+ * (two places of one loop sharing a slot would each forget the other at every tick). */
 static void site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr)
 {
     if (!ip || (!p->sites && !(p->sites = calloc(SW_SITES, sizeof *p->sites))))
         return;
-    p->sites[site_slot(ip, arg)] = (struct swsite){.ip = ip, .arg = arg, .addr = addr, .state = (uint8_t)st, .used = 1};
+    size_t j = site_slot(ip, arg), put = j;
+    for (int k = 0; k < SITE_PROBES; k++, j = (j + 1) & (SW_SITES - 1)) {
+        const struct swsite *e = &p->sites[j];
+        if (!e->used || (e->ip == ip && e->arg == arg)) {
+            put = j;
+            break;
+        }
+    }
+    p->sites[put] = (struct swsite){.ip = ip, .arg = arg, .addr = addr, .state = (uint8_t)st, .used = 1};
 }
 
 static int site_find(const struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate *st, uint64_t *addr)
 {
     if (!ip || !p->sites)
         return 0;
-    const struct swsite *e = &p->sites[site_slot(ip, arg)];
-    if (!e->used || e->ip != ip || e->arg != arg)
-        return 0;
-    *st = (enum prof_tstate)e->state;
-    *addr = e->addr;
-    return 1;
+    size_t j = site_slot(ip, arg);
+    for (int k = 0; k < SITE_PROBES; k++, j = (j + 1) & (SW_SITES - 1)) {
+        const struct swsite *e = &p->sites[j];
+        if (!e->used)
+            return 0;
+        if (e->ip == ip && e->arg == arg) {
+            *st = (enum prof_tstate)e->state;
+            *addr = e->addr;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void acc_add(struct sthr *th, uint64_t ip, uint64_t arg, uint64_t ns)
@@ -1644,8 +1662,25 @@ static void acc_add(struct sthr *th, uint64_t ip, uint64_t arg, uint64_t ns)
         }
     if (ip && th->nacc < SW_ACC)
         th->acc[th->nacc++] = (struct swacc){ip, arg, ns, 1};
-    else
+    else {
         th->acc_rest += ns;
+        th->acc_rest_n++;
+    }
+}
+
+/* The self-report's figures for th's waits since the last tick, then forget them. */
+static void acc_done(struct prof_sampler *s, const struct sproc *p, struct sthr *th)
+{
+    s->sw_waits += th->acc_rest_n;
+    for (int i = 0; i < th->nacc; i++) {
+        enum prof_tstate c;
+        uint64_t a;
+        s->sw_waits += th->acc[i].n;
+        if (site_find(p, th->acc[i].ip, th->acc[i].arg, &c, &a))
+            s->sw_waits_known += th->acc[i].n;
+    }
+    th->nacc = 0;
+    th->acc_rest = th->acc_rest_n = 0;
 }
 
 /* tid -> live thread, open addressing over every traced thread (rebuilt per drain). */
@@ -1722,7 +1757,6 @@ static void switches_take(struct prof_sampler *s)
                 uint64_t from = th->sw_start > th->t ? th->sw_start : th->t;
                 if (r[i].time > from)
                     acc_add(th, th->sw_ip, th->sw_arg, r[i].time - from);
-                s->sw_waits++;
             }
             th->sw_open = 0;
             break;
@@ -1762,8 +1796,8 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
             continue;
         enum prof_tstate c = fb;
         uint64_t a = fb_addr;
-        if (i < th->nacc && site_find(p, th->acc[i].ip, th->acc[i].arg, &c, &a))
-            s->sw_waits_known += th->acc[i].n;
+        if (i < th->nacc)
+            site_find(p, th->acc[i].ip, th->acc[i].arg, &c, &a);
         uint64_t part = (uint64_t)((double)off * (double)w / (double)total);
         if (part > left)
             part = left;
@@ -1841,7 +1875,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             th->t = tr;
             th->stack_cpu = (uint64_t)-1;
             th->nacc = 0;
-            th->acc_rest = 0;
+            th->acc_rest = th->acc_rest_n = 0;
             th->nbst = 0;
         }
         uint64_t dt = tr - th->t, dcpu = cpu - th->cpu, drunq = runq - th->runq;
@@ -2000,8 +2034,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             else if (off && !split)
                 bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
         }
-        th->nacc = 0;
-        th->acc_rest = 0;
+        acc_done(s, p, th);
         th->nbst = 0;
         if (blocked) {
             th->blocked = st;
