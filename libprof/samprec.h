@@ -46,6 +46,8 @@
  *     switch_records= switch_waits= switch_waits_known= switch_lost=  (states from switch
  *                     records: records of traced threads read, waits timed, waits between
  *                     ticks attributed by their place, records dropped by the kernel)
+ *     unwind_load_ns= unwind_loads=  (one-off work inside unwinds, not in unwind_ns: modules
+ *                     opened and their unwind tables indexed, maps re-read)
  *       self-report (cumulative; the latest line counts)
  */
 

@@ -94,8 +94,15 @@ struct prof_unw {
     size_t npaths, cappaths;
 
     uint64_t reload_after;       /* CLOCK_MONOTONIC ns: no lazy re-read before (a fruitless one's back-off) */
+    uint64_t load_ns, loads;     /* one-off work inside unwinds: modules opened and indexed, maps re-read */
     uint64_t next_synth_id;
 };
+
+#ifdef MADV_POPULATE_READ
+#define MADV_POPULATE_READ_ MADV_POPULATE_READ
+#else
+#define MADV_POPULATE_READ_ 22 /* Linux 5.14 */
+#endif
 
 /* Synthetic tables live above the user address space (kernel half on
  * x86_64), 4 GiB apart: no target read can ever land there. */
@@ -308,6 +315,13 @@ static struct unw_map *map_find(struct prof_unw *u, uint64_t addr)
  * the last read. At most once per unwind, and for 50 ms after a re-read that did not find
  * the address, none: a garbage return address must not turn every sample into a /proc
  * read, but a library mapped a moment after the last read must not cut stacks short. */
+static uint64_t mono_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+}
+
 static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
 {
     struct prof_unw *u = c->u;
@@ -315,10 +329,13 @@ static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
     if (m || c->reloaded)
         return m;
     c->reloaded = 1;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t t = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
-    if (t < u->reload_after || maps_load(u, 1) < 0)
+    uint64_t t = mono_ns();
+    if (t < u->reload_after)
+        return NULL;
+    int rc = maps_load(u, 1);
+    u->load_ns += mono_ns() - t;
+    u->loads++;
+    if (rc < 0)
         return NULL;
     if (!(m = map_find(u, addr)))
         u->reload_after = t + 50000000ULL;
@@ -570,9 +587,8 @@ static void synth_build(struct prof_unw *u, struct unw_inst *in, uint64_t bias)
  * .eh_frame_hdr search table (as target addresses, served back to libunwind
  * from the image by access_mem), else one built from .eh_frame. Without
  * either have_di stays 0 and libunwind falls back to frame pointers. */
-static void inst_load(struct prof_unw *u, struct unw_inst *in)
+static void inst_index(struct prof_unw *u, struct unw_inst *in)
 {
-    in->loaded = 1;
     if (image_open(u, in, &in->img) < 0)
         return;
     const unsigned char *b = in->img.base;
@@ -641,6 +657,29 @@ static void inst_load(struct prof_unw *u, struct unw_inst *in)
     in->di.u.rti.table_data = bias + hdr->p_vaddr + 4 + s1 + s2;
     in->di.u.rti.table_len = fde_count * 8 / sizeof(unw_word_t);
     in->have_di = 1;
+    /*
+     * Fault in the search table and the .eh_frame after it (to the end of their segment)
+     * now: otherwise each first touch of a page is a fault inside some later unwind, which
+     * at 100 Hz is most of what the few unwinds cost. Older kernels lack the advice: no harm.
+     */
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD || hdr->p_offset < ph[i].p_offset ||
+            hdr->p_offset >= ph[i].p_offset + ph[i].p_filesz || ph[i].p_offset + ph[i].p_filesz > size)
+            continue;
+        uint64_t from = hdr->p_offset & ~(page - 1), to = ph[i].p_offset + ph[i].p_filesz;
+        madvise((void *)(b + from), (size_t)(to - from), MADV_POPULATE_READ_);
+        break;
+    }
+}
+
+/* Load a module's unwind tables once, timed apart from the unwinds that need them. */
+static void inst_load(struct prof_unw *u, struct unw_inst *in)
+{
+    uint64_t t = mono_ns();
+    in->loaded = 1;
+    inst_index(u, in);
+    u->load_ns += mono_ns() - t;
+    u->loads++;
 }
 
 /* ---- libunwind accessors ---------------------------------------------- */
@@ -1005,6 +1044,12 @@ int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, 
     }
     *n = k;
     return 0;
+}
+
+void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n)
+{
+    *ns = u ? u->load_ns : 0;
+    *n = u ? u->loads : 0;
 }
 
 const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module)

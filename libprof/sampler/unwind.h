@@ -65,6 +65,10 @@ struct prof_unw_slot {
 int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                           struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
 
+/* One-off work done inside unwinds so far: modules opened and their unwind tables indexed,
+ * /proc/PID/maps re-read for an address outside every known mapping (ns spent, how many). */
+void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n);
+
 /* Path of a module index (as in /proc/PID/maps); NULL when out of range. */
 const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module);
 
