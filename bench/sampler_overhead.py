@@ -25,6 +25,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   python-100   poolprof run --no-preload --stacks python --rate 100    (Python workloads only)
   strace       strace -c -f -o /dev/null CMD                           (reference point)
   perf-stat    perf stat -o /dev/null -- CMD     (software events only on this VM; reference)
+  plain-again  the command unprofiled a second time in the round: an A/A control, whose ratio to
+               plain is this run's own noise at the workload (ideally 1.000)
 
 Two wall times per run. The workload's own (the ratio the targets apply to): bench/walltime,
 built beside poolprof, runs innermost in every configuration, the plain one included, and
@@ -60,6 +62,7 @@ CONFIGS = [
     ("python-100", "python 100 Hz", ["--no-preload", "--stacks", "python", "--rate", "100"], True, 1.01, {}),
     ("strace", "strace -c -f", None, False, None, {}),
     ("perf-stat", "perf stat", None, False, None, {}),
+    ("plain-again", "plain again", None, False, None, {}),
 ]
 LABEL = {c[0]: c[1] for c in CONFIGS}
 UNWIND_NS_PER_FRAME = 500.0
@@ -119,6 +122,17 @@ def timed(argv, env, cwd, timeout):
 
 def med(v):
     return statistics.median(v) if v else None
+
+
+def interval(xs, base, n=2000, seed=1):
+    """90% bootstrap interval of median(xs) / median(base): each list resampled with
+    replacement, as the rounds might have come out on this machine."""
+    if len(xs) < 3 or len(base) < 3:
+        return None
+    rng = random.Random(seed)
+    qs = sorted(statistics.median(rng.choices(xs, k=len(xs))) / statistics.median(rng.choices(base, k=len(base)))
+                for _ in range(n))
+    return qs[int(0.05 * n)], qs[int(0.95 * n) - 1]
 
 
 def fmt(v, spec, none="–"):
@@ -216,7 +230,7 @@ def main():
                 rng.shuffle(order)
                 for key, _label, pp_args, _py, _target, extra in order:
                     rundir = None
-                    if key == "plain":
+                    if key in ("plain", "plain-again"):
                         argv = cmd
                     elif key == "strace":
                         argv = ["strace", "-c", "-f", "-o", "/dev/null", *cmd]
@@ -292,12 +306,12 @@ def summarize(r):
 def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us):
     keys = [c[0] for c in CONFIGS if any(c[0] in results[n] for n in names)]
     target = {c[0]: c[4] for c in CONFIGS}
-    worst = {}  # target label -> (value, workload/config, ok)
+    worst = {}  # target label -> (value, workload/config, ok, 90% interval or None)
 
-    def track(label, value, where, ok):
+    def track(label, value, where, ok, iv=None):
         cur = worst.get(label)
         if cur is None or (not ok and cur[2]) or (ok == cur[2] and value > cur[0]):
-            worst[label] = (value, where, ok)
+            worst[label] = (value, where, ok, iv)
 
     def ratio_table(field, targets):
         print("| workload | plain s | " + " | ".join(LABEL[k] for k in keys if k != "plain") + " |")
@@ -323,7 +337,8 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
                 if targets and target[k] is not None:
                     ok = q <= target[k]
                     c += f" {verdict(ok)}"
-                    track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok)
+                    track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok,
+                          interval(r[field], results[n]["plain"][field]))
                 if r["fail"]:
                     c += f" ({r['fail']} failed)"
                 cells.append(c)
@@ -389,11 +404,16 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
     print()
     print("Worst case per target:")
     print()
-    print("| target | worst | where | result |")
-    print("|---|---|---|---|")
-    for label, (v, where, ok) in worst.items():
-        print(f"| {label} | {v:.3f} | {where} | {verdict(ok)} |" if "ratio" in label
-              else f"| {label} | {v:.1f} | {where} | {verdict(ok)} |")
+    print("| target | worst | 90% interval | where | result |")
+    print("|---|---|---|---|---|")
+    for label, (v, where, ok, iv) in worst.items():
+        ivs = f"{iv[0]:.3f}–{iv[1]:.3f}" if iv else "–"
+        print(f"| {label} | {v:.3f} | {ivs} | {where} | {verdict(ok)} |" if "ratio" in label
+              else f"| {label} | {v:.1f} | – | {where} | {verdict(ok)} |")
+    print()
+    print("90% interval: bootstrap of the ratio of medians, each configuration's and plain's runs "
+          "resampled with replacement (2000 draws). `plain again` is the unprofiled command run a "
+          "second time in every round: its ratio is what this run's noise alone gives.")
 
 
 if __name__ == "__main__":
