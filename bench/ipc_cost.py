@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """ipc_cost.py: what a process pool pays per byte it moves on this machine, the recommender's IPC_NS_PER_BYTE.
 
+With --messages, what it pays per task beyond the bytes, the recommender's MSG_ROUND_TRIP_NS:
+a pool of 2 maps a function that returns its argument over --tasks small ints, at chunksize 1
+(a message out and one back per task) and at chunksize 1000, interleaved; the difference per
+task is the dispatcher's fixed cost per round trip, which paces a pool of small tasks.
+multiprocessing.Pool.imap and concurrent.futures.ProcessPoolExecutor.map are both timed.
+
 A multiprocessing pool sends each task as pickle.dumps -> pipe write -> pipe read -> pickle.loads
 (and the result back the same way). This times exactly that chain for the reference workloads'
 payload (lists of Python ints) and for bytes, through a real pipe to a real child process, and
@@ -44,11 +50,44 @@ def send(wfd, rfd, data, mode):
     os.read(rfd, 1)
 
 
+def echo(x):
+    return x
+
+
+def message_cost(rounds, tasks):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import Pool
+
+    def timed(run, chunk):
+        t0 = time.perf_counter()
+        n = sum(1 for _ in run(echo, range(tasks), chunksize=chunk))
+        assert n == tasks
+        return time.perf_counter() - t0
+
+    print("| pool | tasks | chunksize 1 s | chunksize 1000 s | fixed cost per task (round trip) us |")
+    print("|---|---|---|---|---|")
+    with Pool(2) as pool, ProcessPoolExecutor(2) as ex:
+        for name, run in (("multiprocessing.Pool.imap", pool.imap), ("ProcessPoolExecutor.map", ex.map)):
+            timed(run, 1)  # warm-up: workers started, code paged in
+            one, many = [], []
+            for _ in range(rounds):
+                one.append(timed(run, 1))
+                many.append(timed(run, 1000))
+            a, b = statistics.median(one), statistics.median(many)
+            print(f"| {name} | {tasks} | {a:.3f} | {b:.3f} | {(a - b) / tasks * 1e6:.1f} |")
+    print(f"\n{sys.executable} {sys.version.split()[0]}, median of {rounds} interleaved rounds")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--mb", type=float, default=40.0, help="megabytes of pickled payload per round")
+    ap.add_argument("--messages", action="store_true", help="the fixed cost per task instead (MSG_ROUND_TRIP_NS)")
+    ap.add_argument("--tasks", type=int, default=20000, help="tasks per timed map with --messages")
     args = ap.parse_args()
+    if args.messages:
+        message_cost(args.rounds, args.tasks)
+        return
 
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()

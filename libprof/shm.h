@@ -107,7 +107,8 @@ struct prof_shm_thread {
     uint32_t stage_depth;    /* open stage markers (may exceed PROF_SHM_STAGE_DEPTH) */
     uint32_t stage_pad;
     uint8_t stage_stack[PROF_SHM_STAGE_DEPTH]; /* stage indices (into stages[]), outermost first */
-    uint64_t stage_reserved[4];
+    uint64_t ipc_sends;      /* of ipc_calls, the sends: one per message for a pool's small messages */
+    uint64_t stage_reserved[3];
 };
 
 /* A child this process reaped with wait*(): the only place a killed grandchild's signal is seen. */
@@ -195,7 +196,8 @@ struct prof_shm_stage {
     uint64_t join_wait_ns;
     uint64_t first_begin_ns; /* CLOCK_MONOTONIC */
     uint64_t last_end_ns;
-    uint64_t reserved[4];
+    uint64_t ipc_sends;
+    uint64_t reserved[3];
 };
 
 struct prof_shm_header {

@@ -147,7 +147,11 @@ static void stage(FILE *out, const json_t *s)
             num(s, "cpu_wall_ratio"), (int)num(s, "processes"), (int)num(s, "threads"),
             100 * num(lock, "wait_fraction"), boolean(lock, "gil") ? " (GIL)" : "",
             boolean(lock, "measured") ? "" : " (not measured)");
-    snprintf(verdict, sizeof verdict, "%s x %d, %.2fx", str(rec, "model", "?"), (int)num(rec, "workers"),
+    const json_t *chunk = json_object_get(rec, "chunksize");
+    char csz[32] = "";
+    if (json_is_integer(chunk))
+        snprintf(csz, sizeof csz, ", chunksize %d", (int)json_integer_value(chunk));
+    snprintf(verdict, sizeof verdict, "%s x %d%s, %.2fx", str(rec, "model", "?"), (int)num(rec, "workers"), csz,
              num(rec, "predicted_speedup"));
     snprintf(sverdict, sizeof sverdict, "%s x %d (%s)", str(seed, "model", "?"), (int)num(seed, "workers"),
              str(seed, "class", "?"));

@@ -371,6 +371,20 @@ static int figures_invalid(const struct prof_stage_figures *f)
 #define IPC_NS_PER_BYTE 10.0
 /* The copy alone, both ends of the pipe (the same benchmark: 0.2-1.7 ns/byte), added to a sampled serialization time. */
 #define COPY_NS_PER_BYTE 0.5
+/*
+ * What a CPython process pool pays per task beyond moving its bytes (the task's message out
+ * and its result's back, each pickled, written, woken for, read and unpickled in the
+ * dispatcher's feeder and result threads, which take turns on its GIL) differs sevenfold
+ * between pools on this machine: 12.5 us per task for multiprocessing.Pool.imap, 87 us for
+ * ProcessPoolExecutor.map (bench/ipc_cost.py --messages). So it is not assumed: a pool
+ * stage's dispatcher CPU, less its share of the serialization, is taken as that cost, and
+ * it is serial: the dispatcher paces the pool at one round trip per its cost at best.
+ * Fewer round trips than this carry no per-message advice (the cost is noise). */
+#define MSG_ROUND_TRIPS_MIN 200
+/* Batch until the dispatcher's share of each chunk's time is at most this. */
+#define MSG_SHARE_TARGET 0.05
+/* A pool map keeps at least this many chunks per worker (multiprocessing's own map uses 4), so the load stays balanced. */
+#define CHUNKS_PER_WORKER 4
 /* Prefer the cheaper model when its prediction is within 10% of the best. */
 #define CHEAPER_WITHIN 1.10
 /* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
@@ -406,6 +420,8 @@ static int cost_rank(enum prof_model m, int evloop)
 static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
 {
     double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2;
+    /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself. */
+    double msg = k->msg_s / (k->chunk > 1 ? k->chunk : 1);
     if (n < 1)
         n = 1;
     int p = n < u ? n : u;
@@ -418,10 +434,10 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
         /* One thread runs every task's CPU part; only the waits overlap. */
         return fmax(c, (c + w) / n);
     case PROF_MODEL_PROCESSES:
-        return half + fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n);
+        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n));
     case PROF_MODEL_HYBRID:
         /* The CPU part on one process per usable CPU, the waits on n threads. */
-        return half + fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n);
+        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n));
     }
     return c + w;
 }
@@ -459,8 +475,12 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
      * otherwise the cost is estimated from the bytes. */
     double bytes = (double)f->ipc_bytes;
     k->cpu_s = f->cpu_s;
+    /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
+     * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
+    int chatty = procs_now && f->python && f->pool_dispatcher && f->ipc_messages / 2 >= MSG_ROUND_TRIPS_MIN;
     if (bytes > 0 && f->serialize_measured) {
-        k->ipc_s = f->serialize_s + bytes * COPY_NS_PER_BYTE * 1e-9;
+        double ser = chatty ? fmin(f->serialize_s, bytes * IPC_NS_PER_BYTE * 1e-9) : f->serialize_s;
+        k->ipc_s = ser + bytes * COPY_NS_PER_BYTE * 1e-9;
         if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
             k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
         k->cpu_s = f->cpu_s - k->ipc_s;
@@ -473,6 +493,17 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
                 k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
             k->cpu_s = f->cpu_s - k->ipc_s;
         }
+    }
+    /*
+     * A CPython process pool's fixed cost per task: multiprocessing writes a message of up to
+     * 16 KiB in one call, so the sends count task and result messages; two per task. Its CPU
+     * ran on these CPUs and is not the work's.
+     */
+    k->chunk = 1;
+    if (chatty) {
+        k->round_trips = f->ipc_messages / 2;
+        k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
+        k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * f->cpu_s);
     }
     /* Waits that are work: not the CPU queue, not locks or the GIL (contention, or idle pool
      * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
@@ -525,6 +556,7 @@ static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int
     struct prof_candidate *c = &v->candidates[v->ncandidates++];
     c->model = model;
     c->workers = n < 1 ? 1 : n;
+    c->chunksize = k->chunk > 1 ? k->chunk : 0;
     c->seconds = predict_seconds(k, u, model, c->workers);
     c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
 }
@@ -583,8 +615,28 @@ static void scaling_curve(struct prof_verdict *v, const struct prof_work *k, int
 
 static const char *cand_name(char *buf, size_t n, const struct prof_candidate *c)
 {
-    snprintf(buf, n, "%s x %d", prof_model_name(c->model), c->workers);
+    if (c->chunksize > 1)
+        snprintf(buf, n, "%s x %d with chunksize %d", prof_model_name(c->model), c->workers, c->chunksize);
+    else
+        snprintf(buf, n, "%s x %d", prof_model_name(c->model), c->workers);
     return buf;
+}
+
+/*
+ * Tasks per message for a process pool whose dispatcher paces it: enough that its fixed cost
+ * per message is at most MSG_SHARE_TARGET of a chunk's work on one worker, but never so many
+ * that a worker gets fewer than CHUNKS_PER_WORKER chunks. 0 when batching is not the answer
+ * (the fixed cost is a small share of the pool's time, or too few tasks to batch).
+ */
+static int chunk_for(const struct prof_work *k, int p)
+{
+    if (k->msg_s <= 0 || k->round_trips < MSG_ROUND_TRIPS_MIN || k->current_s <= TINY_S ||
+        k->msg_s < SEED_IPC_ABOVE * k->current_s || p < 1)
+        return 0;
+    double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s, TINY_S));
+    double cap = (double)k->round_trips / ((double)p * CHUNKS_PER_WORKER);
+    double c = ceil(fmin(need, cap));
+    return c >= 2 ? (int)fmin(c, 1 << 20) : 0;
 }
 
 /* The sentences that say why the prediction picked what it picked, with the figures that decided it. */
@@ -647,6 +699,28 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
         add_reason(v, "moving the data between processes costs %.3f s (%s), %d%% of the CPU the pool spent: processes x %d predict %.2fx",
                    k->ipc_s, how, pct(k->ipc_s / (k->cpu_s + k->ipc_s)), pn, pbest);
     }
+    if (k->msg_s > 0 && k->msg_s >= SEED_IPC_ABOVE * k->current_s) {
+        int cp = -1;
+        for (int i = 0; i < v->ncandidates; i++)
+            if (v->candidates[i].chunksize > 1)
+                cp = i;
+        int p = k->current_workers > 0 ? k->current_workers : 1;
+        add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task on each of %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
+                   (unsigned long long)k->round_trips, (unsigned long long)f->ipc_messages,
+                   k->msg_s / (double)k->round_trips * 1e6, k->cpu_s / (double)k->round_trips * 1e6, p, k->msg_s,
+                   k->current_s);
+        if (cp >= 0 && v->candidates[cp].chunksize == v->chunksize)
+            add_reason(v, "batch the tasks: chunksize=%d in map/imap (or submit lists of %d) keeps the dispatcher under %d%% of each chunk's time and leaves %d chunks per worker: processes x %d predicted %.2fx",
+                       v->chunksize, v->chunksize, pct(MSG_SHARE_TARGET),
+                       (int)((double)k->round_trips / v->chunksize / (v->workers > 0 ? v->workers : 1)),
+                       v->workers, v->candidates[cp].speedup);
+        else if (cp >= 0)
+            add_reason(v, "even batched (chunksize=%d) processes x %d predict only %.2fx", v->candidates[cp].chunksize,
+                       v->candidates[cp].workers, v->candidates[cp].speedup);
+        else
+            add_reason(v, "too few tasks to batch: %llu tasks leave fewer than %d chunks of 2 per worker", (unsigned long long)k->round_trips,
+                       CHUNKS_PER_WORKER);
+    }
 }
 
 int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m, struct prof_verdict *out)
@@ -685,7 +759,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         out->cls = PROF_CLASS_IDLE;
         derive_work(f, &s, out->cls, &out->work);
         out->work.current_s = f->wall_s;
-        out->candidates[0] = (struct prof_candidate){PROF_MODEL_SEQUENTIAL, 1, f->wall_s, 1.0};
+        out->candidates[0] = (struct prof_candidate){.model = PROF_MODEL_SEQUENTIAL, .workers = 1, .seconds = f->wall_s, .speedup = 1.0};
         out->ncandidates = 1;
         out->model = PROF_MODEL_SEQUENTIAL;
         out->workers = 1;
@@ -744,9 +818,17 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         if (out->cls == PROF_CLASS_MIXED)
             add_candidate(out, k, s.u, PROF_MODEL_HYBRID, io.workers);
     }
+    /* A pool paced by its dispatcher's per-message cost: the same pool, its tasks batched. */
+    int chunk = k->current_model == PROF_MODEL_PROCESSES ? chunk_for(k, nproc < s.u ? nproc : s.u) : 0;
+    if (chunk) {
+        struct prof_work kc = *k;
+        kc.chunk = chunk;
+        add_candidate(out, &kc, s.u, PROF_MODEL_PROCESSES, nproc);
+    }
     int best, pick = choose(out, evloop, &best);
     out->model = out->candidates[pick].model;
     out->workers = out->candidates[pick].workers;
+    out->chunksize = out->candidates[pick].chunksize;
     out->predicted_speedup = out->candidates[pick].speedup;
     prediction_reasons(out, f, &s, pick, best);
 
@@ -861,6 +943,7 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
      * wrong for at least one of them, so each stage runs on its own. */
     struct prof_verdict own = *out;
     out->model = PROF_MODEL_HYBRID;
+    out->chunksize = 0; /* batching is each stage's own advice */
     out->nreasons = 0;
     add_reason(out, "hybrid: %zu stages that each carry at least 10%% of the stages' work want different models; run each stage on its own pool",
                nsig);
@@ -898,6 +981,7 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     if (h >= 0) {
         out->candidates[h].model = PROF_MODEL_HYBRID;
         out->candidates[h].workers = out->workers;
+        out->candidates[h].chunksize = 0;
         out->candidates[h].seconds = t_new;
         out->candidates[h].speedup = out->predicted_speedup;
     }

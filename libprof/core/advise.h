@@ -45,7 +45,9 @@ struct prof_stage_figures {
     int gil_held_measured;   /* the sampler read the GIL holder while the stage's CPython threads ran */
     double gil_held_share;   /* share of those on-CPU ticks that held the GIL */
     uint64_t ipc_bytes;      /* bytes sent between processes of the tree */
+    uint64_t ipc_messages;   /* send calls that carried them (one per message for small pickles) */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
+    double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
     enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
     int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
 };
@@ -58,13 +60,14 @@ struct prof_seed_verdict {
 
 #define PROF_MAX_REASONS 10
 #define PROF_REASON_BYTES 320
-#define PROF_MAX_CANDIDATES 5
+#define PROF_MAX_CANDIDATES 6
 #define PROF_MAX_SCALING 12
 
 /* One way to run the stage, with its predicted speedup over the measured run. */
 struct prof_candidate {
     enum prof_model model;
     int workers;             /* hybrid: the thread count (its processes are the usable CPUs) */
+    int chunksize;           /* processes: tasks per message to use; 0 = as the pool runs today */
     double seconds;          /* predicted time of the stage's work */
     double speedup;          /* measured-run time / predicted time, both from the same model */
 };
@@ -78,6 +81,9 @@ struct prof_work {
     const char *serial_source; /* where serial_threads came from, for the report */
     double ipc_s;            /* what a process pool pays to move the stage's data (serialize + copy) */
     int ipc_estimated;       /* ipc_s is an estimate from bytes, not a measured serialization time */
+    uint64_t round_trips;    /* a CPython process pool's task messages (a task out, its result back) */
+    double msg_s;            /* the dispatcher's CPU beyond its share of the serialization: its cost per message, paid serially */
+    int chunk;               /* tasks per message the prediction assumes (1: as today) */
     enum prof_model current_model;
     int current_workers;
     double current_s;        /* the model's time for the measured configuration */
@@ -90,6 +96,7 @@ struct prof_verdict {
     double demand_ratio;     /* (cpu_s + runq_s) / (thread_s - lock and GIL waits): what class is judged on */
     enum prof_model model;
     int workers;
+    int chunksize;           /* processes: batch this many tasks per message (map/imap chunksize); 0 = no advice */
     struct prof_seed_verdict seed;
     int nreasons;
     char reasons[PROF_MAX_REASONS][PROF_REASON_BYTES];

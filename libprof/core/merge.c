@@ -290,6 +290,7 @@ static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
         k->ipc_ns += g->ipc_ns;
         k->ipc_bytes_sent += g->ipc_bytes_sent;
         k->ipc_bytes_received += g->ipc_bytes_received;
+        k->ipc_sends += g->ipc_sends;
         k->evloop_wait_ns += g->evloop_wait_ns;
         k->join_wait_ns += g->join_wait_ns;
         if (g->first_begin_ns && (!k->first_begin_ns || g->first_begin_ns < k->first_begin_ns))
@@ -377,6 +378,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->ipc_ns += s->ipc_ns;
         t->ipc_bytes_sent += s->ipc_bytes_sent;
         t->ipc_bytes_received += s->ipc_bytes_received;
+        t->ipc_sends += s->ipc_sends;
         t->evloop_wait_ns += s->evloop_wait_ns;
         t->join_wait_ns += s->join_wait_ns;
         seen(p, s->end_ns);

@@ -29,7 +29,7 @@ struct stage {
     uint64_t vcsw, ivcsw;
     /* Shim figures (0 where the shim did not run). */
     double io_wait_s, net_wait_s, ipc_s, evloop_s, join_s;
-    uint64_t io_bytes, ipc_sent, ipc_recv;
+    uint64_t io_bytes, ipc_sent, ipc_recv, ipc_sends;
     double busy_s;           /* the IPC fraction's denominator: cpu + ipc + I/O wait */
     struct prof_stage_figures fig;
     struct prof_verdict verdict;
@@ -105,6 +105,7 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
     s->ipc_s += (double)t->ipc_ns / 1e9;
     s->ipc_sent += t->ipc_bytes_sent;
     s->ipc_recv += t->ipc_bytes_received;
+    s->ipc_sends += t->ipc_sends;
     s->evloop_s += (double)t->evloop_wait_ns / 1e9;
     s->join_s += (double)t->join_wait_ns / 1e9;
     if (t->from_sampler) {
@@ -158,6 +159,7 @@ static int stage_add_marker(const struct prof_run *m, struct stage *s, struct pr
     s->ipc_s += (double)k->ipc_ns / 1e9;
     s->ipc_sent += k->ipc_bytes_sent;
     s->ipc_recv += k->ipc_bytes_received;
+    s->ipc_sends += k->ipc_sends;
     s->evloop_s += (double)k->evloop_wait_ns / 1e9;
     s->join_s += (double)k->join_wait_ns / 1e9;
     return 0;
@@ -340,11 +342,19 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
         f->gil_held_share = fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks);
     }
     f->ipc_bytes = s->ipc_sent;
+    f->ipc_messages = s->ipc_sends;
     stage_current(s, f);
-    for (size_t i = 0; i < s->nprocs && !f->pool_dispatcher; i++)
-        for (size_t j = 0; j < m->nprocs; j++)
-            if (m->procs[j]->ppid == s->procs[i]->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S)
-                f->pool_dispatcher = 1;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        int disp = 0;
+        for (size_t j = 0; j < m->nprocs && !disp; j++)
+            disp = m->procs[j]->ppid == s->procs[i]->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S;
+        if (!disp)
+            continue;
+        f->pool_dispatcher = 1;
+        /* The dispatcher's own CPU: what it pays to feed the pool and collect its results. */
+        for (size_t k = 0; k < s->procs[i]->nthreads; k++)
+            f->dispatcher_cpu_s += (double)s->procs[i]->threads[k].cpu_ns / 1e9;
+    }
     /* A thread of a named stage is not a process: its marginal memory is not measured. */
     if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
         f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
@@ -600,8 +610,11 @@ static json_t *hottest_json(const struct stage *s)
 
 static json_t *candidate_json(const struct prof_candidate *c)
 {
-    return json_pack("{s:s, s:i, s:o, s:o}", "model", prof_model_name(c->model), "workers", c->workers,
-                     "predicted_seconds", jsec(c->seconds), "predicted_speedup", jratio(c->speedup));
+    json_t *o = json_pack("{s:s, s:i, s:o, s:o}", "model", prof_model_name(c->model), "workers", c->workers,
+                          "predicted_seconds", jsec(c->seconds), "predicted_speedup", jratio(c->speedup));
+    if (o && c->chunksize > 1)
+        json_object_set_new(o, "chunksize", json_integer(c->chunksize));
+    return o;
 }
 
 static json_t *candidates_json(const struct prof_verdict *v)
@@ -662,14 +675,15 @@ static json_t *work_json(const struct stage *s)
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
         src = "schedstat";
     }
-    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:o}", "current", "model",
+    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:o, s:I, s:o}", "current", "model",
                      prof_model_name(k->current_model), "workers", k->current_workers, "work_cpu_seconds",
                      jsec(k->cpu_s), "work_wait_seconds", jsec(k->wait_s), "off_cpu_seconds", off,
                      "off_cpu_source", src, "serial_fraction", "threads", jratio(k->serial_threads), "processes",
                      jratio(k->serial_processes), "source", k->serial_source ? k->serial_source : "none",
                      "ipc_cost_seconds", jsec(k->ipc_s), "ipc_cost_estimated", k->ipc_estimated,
                      "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "predicted_current_seconds",
-                     jsec(k->current_s));
+                     jsec(k->current_s), "task_round_trips", (json_int_t)k->round_trips, "message_cost_seconds",
+                     jsec(k->msg_s));
 }
 
 static json_t *stage_json(const struct stage *s)
@@ -688,8 +702,9 @@ static json_t *stage_json(const struct stage *s)
                              "gil_wait_seconds", jsec(f->gil_wait_s), "wait_fraction",
                              jratio(f->thread_s > 0 ? waits / f->thread_s : 0), "gil", f->python, "measured",
                              f->lock_measured, "hottest", hottest_json(s));
-    json_t *ipc = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
-                            (json_int_t)s->ipc_sent, "bytes_received", (json_int_t)s->ipc_recv, "seconds",
+    json_t *ipc = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
+                            (json_int_t)s->ipc_sent, "bytes_received", (json_int_t)s->ipc_recv, "messages",
+                            (json_int_t)s->ipc_sends, "seconds",
                             jsec(f->ipc_s), "busy_seconds", jsec(s->busy_s), "fraction",
                             jratio(s->busy_s > 0 ? f->ipc_s / s->busy_s : 0), "measured", f->ipc_measured,
                             "serialize_seconds", s->nsampled_threads ? jsec(s->serialize_s) : json_null());
@@ -706,6 +721,7 @@ static json_t *stage_json(const struct stage *s)
                             "candidates", candidates_json(v), "scaling", scaling_json(v), "reasons", reasons,
                             "seed_rule", "class", prof_class_name(v->seed.cls), "model",
                             prof_model_name(v->seed.model), "workers", v->seed.workers);
+    json_object_set_new(rec, "chunksize", v->chunksize > 1 ? json_integer(v->chunksize) : json_null());
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(s->name));
     json_object_set_new(o, "source", json_string(s->source));

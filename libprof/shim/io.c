@@ -308,9 +308,10 @@ static inline void shim_io_account(struct prof_shm_thread *t, uint8_t c, int sen
     switch (c & CAT_MASK) {
     case CAT_IPC:
         t->ipc_ns += dt;
-        if (send)
+        if (send) {
             t->ipc_bytes_sent += b;
-        else
+            t->ipc_sends++;
+        } else
             t->ipc_bytes_received += b;
         t->ipc_calls++;
         break;

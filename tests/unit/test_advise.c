@@ -382,6 +382,102 @@ Test(advise_stage, chatty_process_pool_is_not_processes)
     cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
 }
 
+/* The figures of tests/workloads/chatty_pool.py 2 1 as poolprof measured them: 20000 tasks of
+ * ~10 us through Pool.imap at chunksize 1, the dispatcher's feeder and result threads paying
+ * a message each way per task. */
+static struct prof_stage_figures chatty_pool(void)
+{
+    struct prof_stage_figures f = stage("pool", 2.41, 0.745);
+    f.python = 1;
+    f.nprocesses = 3;
+    f.nthreads = 6;
+    f.wall_s = 0.46;
+    f.runq_s = 0.90;
+    f.lock_wait_s = 0.42;
+    f.gil_wait_s = 0.61;
+    f.evloop_wait_s = 0.03;
+    f.ipc_measured = 1;
+    f.ipc_s = 0.26;
+    f.ipc_base_s = 1.0;
+    f.ipc_bytes = 1596430;
+    f.ipc_messages = 40007;
+    f.serialize_measured = 1;
+    f.serialize_s = 0.433;
+    f.gil_held_measured = 1;
+    f.gil_held_share = 0.54;
+    f.pool_dispatcher = 1;
+    f.dispatcher_cpu_s = 0.348;
+    return f;
+}
+
+Test(advise_stage, chatty_pool_gets_a_chunksize)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = chatty_pool();
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    /* Serialization beyond what 1.6 MB cost at 10 ns/byte ran per message: not the bytes' cost. */
+    cr_assert_float_eq(v.work.ipc_s, 1596430 * 10.5e-9, 1e-9);
+    cr_assert_eq(v.work.round_trips, 20003);
+    /* The dispatcher's CPU less its half of the bytes' cost, paid serially. */
+    cr_assert_float_eq(v.work.msg_s, 0.348 - v.work.ipc_s / 2, 1e-9);
+    cr_assert_float_eq(v.work.cpu_s, 0.745 - v.work.ipc_s - v.work.msg_s, 1e-9);
+    /* As it runs, the dispatcher paces the pool: today's prediction is its time. */
+    cr_assert_float_eq(v.work.current_s, v.work.ipc_s / 2 + v.work.msg_s, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+    /* Dispatcher at most 5% of a chunk's work on one worker: 0.34 s x 2 / (0.05 x 0.39 s) = 35. */
+    cr_assert_eq(v.chunksize, (int)ceil(v.work.msg_s * 2 / (0.05 * v.work.cpu_s)));
+    cr_assert_eq(v.chunksize, 35);
+    cr_assert_gt(v.predicted_speedup, 1.4);
+    cr_assert(has_reason(&v, "the pool moved 20003 tasks, a message out and one back per task (40007 sends)"));
+    cr_assert(has_reason(&v, "batch the tasks: chunksize=35"));
+}
+
+Test(advise_stage, chatty_pool_chunks_keep_four_per_worker)
+{
+    /* The same pool with 240 tasks: chunks of 35 would leave each worker fewer than 4, so the
+     * chunk shrinks to 240 / (2 x 4) = 30. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = chatty_pool();
+    f.ipc_messages = 480;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.work.round_trips, 240);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.chunksize, 30);
+
+    /* Under 200 round trips: no per-message model, no chunksize. */
+    f.ipc_messages = 398;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.work.round_trips, 0);
+    cr_assert_eq(v.work.msg_s, 0);
+    cr_assert_eq(v.chunksize, 0);
+}
+
+Test(advise_stage, busy_dispatcher_with_heavy_tasks_gets_no_chunksize)
+{
+    /* Same messages, but each task carries 1 ms of work: the dispatcher's 17 us per task is
+     * under the seeds' 15% of the pool's time, and batching is not the answer. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = chatty_pool();
+    f.cpu_s = 20.0 + 0.348;
+    f.thread_s = 24.0;
+    f.wall_s = 10.5;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_gt(v.work.msg_s, 0);
+    cr_assert_lt(v.work.msg_s, 0.15 * v.work.current_s);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.chunksize, 0);
+    for (int i = 0; i < v.ncandidates; i++)
+        cr_assert_eq(v.candidates[i].chunksize, 0);
+    cr_assert_not(has_reason(&v, "batch the tasks"));
+}
+
 Test(advise_stage, gil_releasing_threads_get_threads)
 {
     /* numpy-style: 4 CPython threads keep both CPUs busy (7.6 s CPU in 4 s) and rarely hold the GIL. */
