@@ -705,7 +705,7 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
             if (v->candidates[i].chunksize > 1)
                 cp = i;
         int p = k->current_workers > 0 ? k->current_workers : 1;
-        add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task on each of %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
+        add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task spread over %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
                    (unsigned long long)k->round_trips, (unsigned long long)f->ipc_messages,
                    k->msg_s / (double)k->round_trips * 1e6, k->cpu_s / (double)k->round_trips * 1e6, p, k->msg_s,
                    k->current_s);
