@@ -628,10 +628,15 @@ static const char *cand_name(char *buf, size_t n, const struct prof_candidate *c
  * that a worker gets fewer than CHUNKS_PER_WORKER chunks. 0 when batching is not the answer
  * (the fixed cost is a small share of the pool's time, or too few tasks to batch).
  */
+/* Is the pool paced by its dispatcher: its per-message cost at least the seeds' 15% of the pool's time? */
+static int dispatcher_paced(const struct prof_work *k)
+{
+    return k->msg_s > 0 && k->current_s > TINY_S && k->msg_s >= SEED_IPC_ABOVE * k->current_s;
+}
+
 static int chunk_for(const struct prof_work *k, int p)
 {
-    if (k->msg_s <= 0 || k->round_trips < MSG_ROUND_TRIPS_MIN || k->current_s <= TINY_S ||
-        k->msg_s < SEED_IPC_ABOVE * k->current_s || p < 1)
+    if (!dispatcher_paced(k) || p < 1)
         return 0;
     double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s, TINY_S));
     double cap = (double)k->round_trips / ((double)p * CHUNKS_PER_WORKER);
@@ -699,7 +704,7 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
         add_reason(v, "moving the data between processes costs %.3f s (%s), %d%% of the CPU the pool spent: processes x %d predict %.2fx",
                    k->ipc_s, how, pct(k->ipc_s / (k->cpu_s + k->ipc_s)), pn, pbest);
     }
-    if (k->msg_s > 0 && k->msg_s >= SEED_IPC_ABOVE * k->current_s) {
+    if (dispatcher_paced(k)) {
         int cp = -1;
         for (int i = 0; i < v->ncandidates; i++)
             if (v->candidates[i].chunksize > 1)

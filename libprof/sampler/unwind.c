@@ -311,10 +311,6 @@ static struct unw_map *map_find(struct prof_unw *u, uint64_t addr)
     return NULL;
 }
 
-/* An ip outside every known mapping: maybe a dlopen (or, just after an exec, libc) since
- * the last read. At most once per unwind, and for 50 ms after a re-read that did not find
- * the address, none: a garbage return address must not turn every sample into a /proc
- * read, but a library mapped a moment after the last read must not cut stacks short. */
 static uint64_t mono_ns(void)
 {
     struct timespec now;
@@ -322,6 +318,10 @@ static uint64_t mono_ns(void)
     return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 }
 
+/* An ip outside every known mapping: maybe a dlopen (or, just after an exec, libc) since
+ * the last read. At most once per unwind, and for 50 ms after a re-read that did not find
+ * the address, none: a garbage return address must not turn every sample into a /proc
+ * read, but a library mapped a moment after the last read must not cut stacks short. */
 static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
 {
     struct prof_unw *u = c->u;
