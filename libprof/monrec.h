@@ -27,6 +27,8 @@
  *                                                   the top-level child, or an orphan
  *                                                   (poolprof is a child subreaper)
  *   S t= interval_ms= ticks_per_sec= page_size=     monitor settings, after V
+ *   C t= self_cpu_ns=                               the monitor thread's own CPU time so
+ *                                                   far (cumulative; the latest counts)
  */
 
 #include <stddef.h>

@@ -221,6 +221,15 @@ static int render_terminal(const json_t *report, FILE *out)
     if (json_array_size(errs))
         fprintf(out, "  %zu recording problems (see measurement.errors in the report)\n", json_array_size(errs));
 
+    /* What watching cost: on a small machine every CPU-second of poolprof's is one the target could not use. */
+    const json_t *smp = json_object_get(ms, "sampler");
+    double mon = json_number_value(json_object_get(ms, "monitor_cpu_seconds"));
+    double smpl = json_number_value(json_object_get(smp, "self_cpu_seconds"));
+    double wall = num(report, "wall_seconds");
+    if ((mon > 0 || smpl > 0) && wall > 0)
+        fprintf(out, "  poolprof's own CPU %.0f ms (monitor %.0f, sampler %.0f): %.1f%% of one CPU over the run\n",
+                (mon + smpl) * 1e3, mon * 1e3, smpl * 1e3, 100.0 * (mon + smpl) / wall);
+
     stage(out, json_object_get(report, "overall"));
     json_array_foreach(json_object_get(report, "stages"), i, v)
         stage(out, v);

@@ -55,6 +55,16 @@ static double smaps_ns_per_page = 50.0; /* measured by every read; a guess until
 struct mthr {
     pid_t tid;
     int fd_stat, fd_sched, fd_status;
+    /* The last figures read: a thread whose schedstat has not moved did not run since, so its
+     * stat and status (the costlier reads) have not moved either. */
+    int have;
+    unsigned skipped;         /* scans since stat and status were last read */
+    unsigned long long cpu, runq, slices, utime, stime, vcsw, ivcsw, start;
+    /* When its children file was last read (kids_read 0: never), and scans since. */
+    int kids_read;
+    unsigned kids_skipped;
+    unsigned long long kids_cpu, kids_slices;
+    char name[64 * 3 + 1];    /* escaped */
 };
 
 struct mproc {
@@ -71,6 +81,9 @@ struct mproc {
     size_t cmdlen;
     struct mthr *thr;         /* sorted by tid */
     size_t nthr, cthr;
+    pid_t *listed;            /* this scan's listing of its task directory, sorted (list_tree) */
+    size_t nlisted, clisted;
+    int have_listed;          /* listed this scan and not yet sampled */
 };
 
 static FILE *rec;
@@ -475,6 +488,7 @@ static void proc_free(struct mproc *p, uint64_t t, int gone)
         out("G t=%llu pid=%d\n", (unsigned long long)t, (int)p->pid);
     proc_forget_threads(p);
     free(p->thr);
+    free(p->listed);
     close_cached(&p->fd_statm);
     close_cached(&p->fd_smaps);
     close_cached(&p->fd_cmdline);
@@ -682,6 +696,24 @@ static void proc_sample_mem(struct mproc *p, uint64_t t, uint64_t min_gap, size_
             (pc + pd) * 1024, swap * 1024);
 }
 
+/*
+ * stat and status are re-read at least this often (in scans) even when schedstat has not moved:
+ * a thread's name can be set by another thread while it sleeps.
+ */
+#define THR_REREAD_SCANS 10
+
+static int read_schedstat(struct mproc *p, struct mthr *th, unsigned long long *cpu, unsigned long long *runq,
+                          unsigned long long *slices)
+{
+    char rel[48], buf[128];
+    snprintf(rel, sizeof rel, "task/%d/schedstat", (int)th->tid);
+    *cpu = *runq = *slices = 0;
+    if (read_cached(&th->fd_sched, p->dirfd, rel, buf, sizeof buf) <= 0)
+        return -1;
+    sscanf(buf, "%llu %llu %llu", cpu, runq, slices);
+    return 0;
+}
+
 /* One thread's cumulative figures; -1 when it is gone. */
 static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
 {
@@ -689,12 +721,23 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
     struct statf st;
     unsigned long long cpu = 0, runq = 0, slices = 0, vcsw = 0, ivcsw = 0;
 
+    /*
+     * schedstat first: when its run count has not moved the thread has not been on a CPU since
+     * the last scan, and the line is the last one again (51 mostly idle threads: the monitor's
+     * CPU fell from 12 to N ms a second). A read that fails is a thread gone either way.
+     */
+    int sched = read_schedstat(p, th, &cpu, &runq, &slices);
+    if (sched == 0 && th->have && slices == th->slices && cpu == th->cpu && runq == th->runq &&
+        ++th->skipped < THR_REREAD_SCANS) {
+        out("T t=%llu pid=%d tid=%d name=%s cpu=%llu runq=%llu slices=%llu utime=%llu stime=%llu vcsw=%llu "
+            "ivcsw=%llu start_ticks=%llu\n",
+            (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, th->cpu, th->runq, th->slices, th->utime,
+            th->stime, th->vcsw, th->ivcsw, th->start);
+        return 0;
+    }
     snprintf(rel, sizeof rel, "task/%d/stat", (int)th->tid);
     if (read_cached(&th->fd_stat, p->dirfd, rel, buf, sizeof buf) < 0 || parse_stat(buf, &st) < 0)
         return -1;
-    snprintf(rel, sizeof rel, "task/%d/schedstat", (int)th->tid);
-    if (read_cached(&th->fd_sched, p->dirfd, rel, buf, sizeof buf) > 0)
-        sscanf(buf, "%llu %llu %llu", &cpu, &runq, &slices);
     snprintf(rel, sizeof rel, "task/%d/status", (int)th->tid);
     if (read_cached(&th->fd_status, p->dirfd, rel, buf, sizeof buf) > 0) {
         const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
@@ -704,13 +747,22 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
         if (v)
             sscanf(v, "\nnonvoluntary_ctxt_switches: %llu", &ivcsw);
     }
-    char name[64 * 3 + 1];
-    prof_rec_escape(name, sizeof name, st.name, strlen(st.name));
     unsigned long long tick_ns = 1000000000ULL / (unsigned long long)ticks_per_sec;
+    prof_rec_escape(th->name, sizeof th->name, st.name, strlen(st.name));
+    th->have = sched == 0;
+    th->skipped = 0;
+    th->cpu = cpu;
+    th->runq = runq;
+    th->slices = slices;
+    th->utime = st.utime * tick_ns;
+    th->stime = st.stime * tick_ns;
+    th->vcsw = vcsw;
+    th->ivcsw = ivcsw;
+    th->start = st.start;
     out("T t=%llu pid=%d tid=%d name=%s cpu=%llu runq=%llu slices=%llu utime=%llu stime=%llu vcsw=%llu "
         "ivcsw=%llu start_ticks=%llu\n",
-        (unsigned long long)t, (int)p->pid, (int)th->tid, name, cpu, runq, slices, st.utime * tick_ns,
-        st.stime * tick_ns, vcsw, ivcsw, st.start);
+        (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, cpu, runq, slices, th->utime, th->stime, vcsw,
+        ivcsw, st.start);
     return 0;
 }
 
@@ -823,18 +875,84 @@ static int list_tree(pid_t **v, size_t *n, size_t *cap)
             dup = (*v)[j] == pid;
         if (dup)
             continue;
+        /*
+         * A tracked process is listed through its own task directory descriptor (pinned to it:
+         * a recycled pid reads as gone), and the listing is kept for its thread figures.
+         */
         char path[64];
-        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct mproc *p = proc_find(pid, NULL);
+        int fd = -1;
+        if (p && !p->dead) {
+            if (p->taskfd < 0 && (p->taskfd = openat(p->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+                fd_cached++;
+            fd = p->taskfd;
+        } else if (!p) {
+            snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+            fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
         if (fd < 0)
             continue; /* gone: not listed, so a tracked one is marked dead */
+        if (list_numeric(fd, &tids, &ntids, &ctids) < 0 || ntids == 0) {
+            if (!p)
+                close(fd);
+            continue; /* gone since the open: a live process has a thread */
+        }
         (*v)[w++] = pid; /* i >= w: this slot was read already */
-        if (list_numeric(fd, &tids, &ntids, &ctids) == 0)
-            for (size_t k = 0; k < ntids; k++) {
-                snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)tids[k]);
-                add_children(AT_FDCWD, path, v, n, cap);
+        {
+            int ended = 0;
+            if (p) {
+                qsort(tids, ntids, sizeof *tids, cmp_pid);
+                for (size_t k = 0; k < p->nthr && !ended; k++)
+                    ended = bsearch(&p->thr[k].tid, tids, ntids, sizeof *tids, cmp_pid) == NULL;
+                if (ntids > p->clisted) {
+                    pid_t *nl = realloc(p->listed, ntids * sizeof *nl);
+                    if (nl) {
+                        p->listed = nl;
+                        p->clisted = ntids;
+                    }
+                }
+                if (ntids <= p->clisted) {
+                    memcpy(p->listed, tids, ntids * sizeof *tids);
+                    p->nlisted = ntids;
+                    p->have_listed = 1;
+                }
             }
-        close(fd);
+            for (size_t k = 0; k < ntids; k++) {
+                /*
+                 * A tracked thread that has not been on a CPU since its children file was last
+                 * read has forked nothing since. Its list grows without it only when another
+                 * thread of the process ends (the orphans are listed under a sibling): then all
+                 * are read.
+                 */
+                struct mthr *th = NULL;
+                if (p && !ended)
+                    for (size_t lo = 0, hi = p->nthr; lo < hi && !th;) {
+                        size_t mid = (lo + hi) / 2;
+                        if (p->thr[mid].tid == tids[k])
+                            th = &p->thr[mid];
+                        else if (p->thr[mid].tid < tids[k])
+                            lo = mid + 1;
+                        else
+                            hi = mid;
+                    }
+                unsigned long long cpu, runq, slices;
+                if (th && read_schedstat(p, th, &cpu, &runq, &slices) == 0) {
+                    /* A thread on a CPU all along keeps its run count; its CPU time moves at
+                     * every scheduler tick. At least every THR_REREAD_SCANS scans, read anyway. */
+                    if (th->kids_read && th->kids_slices == slices && th->kids_cpu == cpu &&
+                        ++th->kids_skipped < THR_REREAD_SCANS)
+                        continue;
+                    th->kids_read = 1;
+                    th->kids_skipped = 0;
+                    th->kids_slices = slices;
+                    th->kids_cpu = cpu;
+                }
+                snprintf(path, sizeof path, "%d/children", (int)tids[k]);
+                add_children(fd, path, v, n, cap);
+            }
+        }
+        if (!p)
+            close(fd);
     }
     *n = w;
     return 0;
@@ -852,9 +970,23 @@ static void proc_sample_threads(struct mproc *p, uint64_t t)
             return;
         fd_cached++;
     }
-    if (list_numeric(p->taskfd, &tids, &ntids, &ctids) < 0)
-        return;
-    qsort(tids, ntids, sizeof *tids, cmp_pid);
+    if (p->have_listed) {
+        /* Listed a moment ago by list_tree, sorted. */
+        p->have_listed = 0;
+        if (p->nlisted > ctids) {
+            pid_t *nv = realloc(tids, p->nlisted * sizeof *nv);
+            if (!nv)
+                return;
+            tids = nv;
+            ctids = p->nlisted;
+        }
+        memcpy(tids, p->listed, p->nlisted * sizeof *tids);
+        ntids = p->nlisted;
+    } else {
+        if (list_numeric(p->taskfd, &tids, &ntids, &ctids) < 0)
+            return;
+        qsort(tids, ntids, sizeof *tids, cmp_pid);
+    }
 
     /* Merge the sorted listing with the sorted table: keep, open, or close. */
     struct mthr *nt = malloc((ntids ? ntids : 1) * sizeof *nt);
@@ -1257,6 +1389,7 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
                     proc_check_exec(procs[i], t);
                     proc_sample_threads(procs[i], t);
                 }
+                out("C t=%llu self_cpu_ns=%llu\n", (unsigned long long)t, (unsigned long long)thread_cpu_ns());
                 out_flush();
                 if (t >= next_scan)
                     deadline_advance(&next_scan, SCAN_NS, t);
@@ -1276,6 +1409,7 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
     /* Survivors are left running; their last state is already in the file. */
     while (nprocs)
         proc_free(procs[--nprocs], t, 0);
+    out("C t=%llu self_cpu_ns=%llu\n", (unsigned long long)monitor_now_ns(), (unsigned long long)thread_cpu_ns());
     out_flush();
     if (rec && fclose(rec) != 0 && !rec_err)
         rec_err = errno ? errno : EIO;

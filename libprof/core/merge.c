@@ -555,6 +555,11 @@ static int mon_line(struct loader *L, char type, struct prof_fields *f)
             L->page_size = (long)x;
         return 0;
     }
+    if (type == 'C') {
+        if (prof_field_u64(f, "self_cpu_ns", &x) == 0 && x > m->monitor_cpu_ns)
+            m->monitor_cpu_ns = x;
+        return 0;
+    }
     if (!strchr("NERMTGZ", type))
         return 0; /* unknown types are skipped by design */
     if (prof_field_u64(f, "t", &t) != 0 || prof_field_int(f, "pid", &pid) != 0 || pid <= 0 || pid > INT_MAX)

@@ -134,6 +134,7 @@ struct prof_run {
     struct prof_machine machine;
     int interval_ms;
     long ticks_per_sec;
+    uint64_t monitor_cpu_ns;    /* the monitor thread's own CPU (monitor.rec C lines); 0: not recorded */
     struct prof_process **procs;
     size_t nprocs;
     json_t *sampler;            /* the sampler's settings and self-report (sampler.rec O and H lines), or NULL */

@@ -878,7 +878,8 @@ static json_t *measurement_json(const struct prof_run *m)
     json_t *opts = json_object_get(m->run, "options");
     json_t *preload = json_object_get(opts, "preload");
     json_t *shim_path = json_object_get(m->run, "shim");
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms,
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms,
+                     "monitor_cpu_seconds", m->monitor_cpu_ns ? json_real((double)m->monitor_cpu_ns / 1e9) : json_null(),
                      "sampler", m->sampler ? json_deep_copy(m->sampler) : json_null(), "preload",
                      json_is_boolean(preload) ? json_incref(preload) : json_null(), "shim",
                      json_is_string(shim_path) ? json_incref(shim_path) : json_null(), "shim_pids", shim,
