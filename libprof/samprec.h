@@ -48,6 +48,8 @@
  *                     ticks attributed by their place, records dropped by the kernel)
  *     unwind_load_ns= unwind_loads=  (one-off work inside unwinds, not in unwind_ns: modules
  *                     opened and their unwind tables indexed, maps re-read)
+ *     switch_idle=    (thread-ticks not read at all: blocked at the last tick, with no switch
+ *                     record since and none lost)
  *       self-report (cumulative; the latest line counts)
  */
 

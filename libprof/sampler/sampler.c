@@ -106,6 +106,7 @@ struct sthr {
     int pstk_fail;                  /* opening them failed (e.g. out of descriptors): stopped for its stacks */
     /* From the kernel's switch records (s->swr): the waits between two ticks, exactly. */
     int sw_open;                    /* switched out to wait at sw_start and not back yet */
+    uint64_t sw_tick;               /* the tick whose drain last held a record of it */
     uint64_t sw_start, sw_ip, sw_arg;   /* that wait and where it is (ip 0: not known) */
     uint64_t where_ip, where_arg, where_t;  /* the latest switch-out sample */
     struct swacc acc[SW_ACC];       /* waits ended since the last tick, by where */
@@ -236,6 +237,8 @@ struct prof_sampler {
     uint64_t pstk_samples, pstk_used;
     struct prof_pstk *swr;      /* context-switch records (NULL: states from ticks alone) */
     uint64_t sw_records, sw_waits, sw_waits_known;
+    uint64_t sw_lost_seen;      /* switch records lost as of the last tick */
+    uint64_t sw_idle;           /* thread-ticks not read: blocked, and no switch since (self-report) */
     struct sthr **tidx;         /* tid -> thread, rebuilt per drain of switch records */
     size_t tidx_cap;
     char *buf;                  /* scratch for stack keys */
@@ -458,7 +461,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
     out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
            "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
-           "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu\n",
+           "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
+           "switch_idle=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -469,7 +473,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu,
         (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
         (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr),
-        (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads);
+        (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle);
     flush_file(s);
 }
 
@@ -572,7 +576,9 @@ static void proc_python(struct prof_sampler *s, struct sproc *p)
         p->py = NULL;
     }
     p->py_tried = 1;
-    int r = s->o.python ? prof_py_open(p->pid, &p->py, why, sizeof why) : PROF_ENOENT;
+    /* Opened without Python stacks too: the GIL's addresses tell a GIL wait from a lock wait,
+     * and a CPython process is judged as one (its bytecode holds the GIL). */
+    int r = prof_py_open(p->pid, &p->py, why, sizeof why);
     char e[400];
     if (r == 0)
         prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
@@ -1748,6 +1754,7 @@ static void switches_take(struct prof_sampler *s)
         if (!th)
             continue; /* not ours (CPU-wide records see every task) */
         s->sw_records++;
+        th->sw_tick = s->ticks;
         switch (r[i].type) {
         case PROF_SW_WHERE:
             th->where_ip = r[i].ip;
@@ -1835,11 +1842,11 @@ static void note_lock_word(struct sproc *p, uint64_t addr)
         p->locks[p->nlocks++] = (struct lockword){.addr = addr};
 }
 
-static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struct prof_unw_frame *fr)
+static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struct prof_unw_frame *fr, int idle_ok)
 {
     const struct prof_py_thread *pts = NULL;
     size_t npt = 0;
-    if (p->py && prof_py_sample(p->py, &pts, &npt) < 0)
+    if (p->py && s->o.python && prof_py_sample(p->py, &pts, &npt) < 0)
         npt = 0;
     /* Lock words seen contended: held or not at this tick (a nonzero futex word is a held lock). */
     for (int k = 0; k < p->nlocks; k++) {
@@ -1863,7 +1870,19 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         if (th->dead || th->exiting) /* an exited leader stays a zombie while its threads run */
             continue;
         uint64_t cpu, runq;
-        if (read_schedstat(th, &cpu, &runq) < 0) {
+        /*
+         * With every switch of the tree's threads recorded (none lost), a thread blocked at
+         * its last tick that has no record since has not run: its figures have not moved and
+         * it waits where it waited. Nothing is read (ptrace events say when it exits): on a
+         * pool of idle threads that is most of a tick's reads.
+         */
+        int idle = s->swr && s->follow && idle_ok && th->have_base && th->classified && th->sw_tick != s->ticks &&
+                   th->state != PROF_TS_RUNNING && th->state != PROF_TS_RUNQ;
+        if (idle) {
+            cpu = th->cpu;
+            runq = th->runq;
+            s->sw_idle++;
+        } else if (read_schedstat(th, &cpu, &runq) < 0) {
             /* Gone between the event and the read (or reaped by the parent's
              * monitor before we saw the exit): expected, not an error. */
             thr_gone(th);
@@ -2085,9 +2104,13 @@ static void tick(struct prof_sampler *s, uint64_t t)
         scan_tree(s);
         s->next_scan = t + PROC_SCAN_NS;
     }
+    /* A lost switch record could be a thread's wake-up: then every thread is read. */
+    uint64_t lost = prof_pstk_lost(s->swr);
+    int idle_ok = lost == s->sw_lost_seen;
+    s->sw_lost_seen = lost;
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead)
-            tick_proc(s, s->procs[i], t, fr);
+            tick_proc(s, s->procs[i], t, fr, idle_ok);
     handle_deferred(s);
 }
 
