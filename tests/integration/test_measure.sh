@@ -30,4 +30,31 @@ time.sleep(0.6)
 PY
 pp plateau /usr/bin/python3 "$T/plateau.py"
 expect_eq "plateau is no leak" "$(q $T/plateau.json 'r["overall"]["rss"]["leak_suspected"]')" false
+# 30 threads parked on an Event while the main thread spins 0.6 s: one thread's CPU over the run,
+# however the parked threads' lives are bounded (their waits must not eat the busy thread's time)
+cat >"$T/parked.py" <<'PY'
+import threading, time
+ev = threading.Event()
+ts = [threading.Thread(target=ev.wait) for _ in range(30)]
+for t in ts: t.start()
+end = time.process_time() + 0.6
+while time.process_time() < end: pass
+ev.set()
+for t in ts: t.join()
+PY
+for how in "" "--no-preload --stacks none"; do
+  name=parked${how:+_states}
+  "$POOLPROF" run $how -o "$T/$name" --json "$T/$name.json" -- /usr/bin/python3 "$T/parked.py" >"$T/$name.out" 2>"$T/$name.err"
+  expect_eq "parked threads ($name): exit" "$?" 0
+  R=$T/$name.json
+  expect_near "parked threads ($name): CPU seconds (one thread spins 0.6 s)" "$(q $R 'r["overall"]["cpu_seconds"]')" 0.6 0.15 0.05
+  expect_near "parked threads ($name): CPU demand of the work (one busy thread)" \
+    "$(q $R 'r["overall"]["demand_ratio"]')" 1.0 0.2 0.05
+  expect_true "parked threads ($name): CPU/wall no more than one thread's ($(q $R 'r["overall"]["cpu_wall_ratio"]'))" \
+    "$(q $R 'str(r["overall"]["cpu_wall_ratio"] <= 1.1).lower()')"
+  expect_eq "parked threads ($name): CPython recognised" "$(q $R 'r["processes"][0]["python"]')" true
+  expect_true "parked threads ($name): poolprof's own CPU reported" \
+    "$(q $R 'str(r["measurement"]["monitor_cpu_seconds"] > 0).lower()')"
+done
+
 finish
