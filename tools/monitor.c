@@ -724,7 +724,7 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
     /*
      * schedstat first: when its run count has not moved the thread has not been on a CPU since
      * the last scan, and the line is the last one again (51 mostly idle threads: the monitor's
-     * CPU fell from 12 to N ms a second). A read that fails is a thread gone either way.
+     * CPU fell from 12 to 8 ms a second). A read that fails is a thread gone either way.
      */
     int sched = read_schedstat(p, th, &cpu, &runq, &slices);
     if (sched == 0 && th->have && slices == th->slices && cpu == th->cpu && runq == th->runq &&
