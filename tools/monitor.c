@@ -921,11 +921,11 @@ static int list_tree(pid_t **v, size_t *n, size_t *cap)
                 /*
                  * A tracked thread that has not been on a CPU since its children file was last
                  * read has forked nothing since. Its list grows without it only when another
-                 * thread of the process ends (the orphans are listed under a sibling): then all
-                 * are read.
+                 * thread of the process ends: the orphans go to the first live thread, the
+                 * leader (always read), else a sibling (all are read when one we knew ended).
                  */
                 struct mthr *th = NULL;
-                if (p && !ended)
+                if (p && !ended && tids[k] != pid)
                     for (size_t lo = 0, hi = p->nthr; lo < hi && !th;) {
                         size_t mid = (lo + hi) / 2;
                         if (p->thr[mid].tid == tids[k])
