@@ -149,6 +149,19 @@ static int usable_cpus(const struct prof_machine *m)
     return m->online_cpus > 0 ? m->online_cpus : 1;
 }
 
+/*
+ * CPUs that add a whole CPU to a computation. SMT siblings share one core's execution units:
+ * the second sibling adds a fraction of a core that depends on the code (nothing here measures
+ * it), so CPU workers and their predictions count physical cores, and the reasons say how to
+ * measure the rest (poolprof sweep). Waits are not computation: I/O pools still size on u.
+ */
+static int compute_cpus(const struct prof_machine *m, int u)
+{
+    if (m->physical_cores > 0 && m->affinity_cpus > m->physical_cores && m->physical_cores < u)
+        return m->physical_cores;
+    return u;
+}
+
 /* Where the usable CPU count comes from, for the workers reason. */
 static void cpus_origin(const struct prof_machine *m, int u, char *buf, size_t n)
 {
@@ -172,6 +185,7 @@ static uint64_t usable_memory(const struct prof_machine *m)
 /* The figures every branch needs, derived once. */
 struct split {
     int u;            /* usable CPUs */
+    int c;            /* of them, CPUs that compute in parallel: one per physical core where SMT siblings share one */
     double lockgil;   /* lock + GIL wait, s */
     double serial;    /* (lock + GIL wait) / thread time */
     int serialized;   /* threads of this stage take turns on a lock or the GIL */
@@ -179,6 +193,7 @@ struct split {
     double compute;   /* CPU time, s */
     double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
     double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
+    uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -189,6 +204,7 @@ struct io_pool {
     int floored;      /* raised to 2 x usable */
     int capped_max;   /* capped at IO_THREADS_MAX / ASYNC_MAX */
     int capped_fd;    /* capped at half the open-file limit */
+    int capped_mem;   /* capped at available memory / memory per thread */
 };
 
 static void size_io_pool(const struct split *s, const struct prof_machine *m, struct io_pool *p)
@@ -217,21 +233,32 @@ static void size_io_pool(const struct split *s, const struct prof_machine *m, st
         n = (double)(m->nofile_limit / 2);
         p->capped_fd = 1;
     }
+    /* Each thread holds its own stack and buffers (an event loop's tasks do not: no cap there). */
+    uint64_t mem = usable_memory(m);
+    if (p->model == PROF_MODEL_THREADS && s->thread_mem > 0 && mem > 0 && n > (double)(mem / s->thread_mem)) {
+        n = (double)(mem / s->thread_mem);
+        p->capped_mem = 1;
+    }
     p->workers = n >= 1 ? (int)n : 1;
 }
 
 static void io_pool_reason(struct prof_verdict *v, const struct split *s, const struct prof_machine *m,
                            const struct io_pool *p, const char *prefix)
 {
-    char tail[160] = "";
+    char tail[320] = "";
     size_t len = 0;
     if (p->floored)
         len += snprintf(tail + len, sizeof tail - len, ", raised to 2 x usable CPUs (the bottom of the seeds' cores x 2-4)");
     if (p->capped_max && len < sizeof tail)
         len += snprintf(tail + len, sizeof tail - len, ", capped at %d", p->model == PROF_MODEL_ASYNC ? ASYNC_MAX : IO_THREADS_MAX);
     if (p->capped_fd && len < sizeof tail)
-        snprintf(tail + len, sizeof tail - len, ", capped at half the open-file limit of %llu",
-                 (unsigned long long)m->nofile_limit);
+        len += snprintf(tail + len, sizeof tail - len, ", capped at half the open-file limit of %llu",
+                        (unsigned long long)m->nofile_limit);
+    if (p->capped_mem && len < sizeof tail) {
+        char a[32], b[32];
+        snprintf(tail + len, sizeof tail - len, ", capped at %d by memory: %s available / %s per thread", p->workers,
+                 fmt_bytes(a, sizeof a, usable_memory(m)), fmt_bytes(b, sizeof b, s->thread_mem));
+    }
     add_reason(v, "%s%.1f s waiting per s of CPU: %d usable CPUs x (1 + %.1f) = %.0f %s%s",
                prefix, s->compute > TINY_S ? s->wait / s->compute : 0.0, s->u,
                s->compute > TINY_S ? s->wait / s->compute : 0.0, p->raw,
@@ -259,7 +286,17 @@ static void cpu_workers_reason(struct prof_verdict *v, const struct prof_stage_f
                                const struct prof_machine *m, int u, int mem_cap, const char *prefix)
 {
     char origin[128];
-    cpus_origin(m, u, origin, sizeof origin);
+    int all = usable_cpus(m);
+    if (u < all && !mem_cap) {
+        /* u is the physical cores (compute_cpus): say so, and how to measure the siblings. */
+        add_reason(v, "%s%d worker%s: one per physical core; the %d usable CPUs are %d cores with SMT siblings, which share a core's execution units and add a share of a core that depends on the code: measure it with poolprof sweep --workers %d,%d",
+                   prefix, u, u == 1 ? "" : "s", all, u, u, all);
+        return;
+    }
+    if (u < all)
+        snprintf(origin, sizeof origin, " (physical cores; %d with SMT siblings)", all);
+    else
+        cpus_origin(m, u, origin, sizeof origin);
     if (mem_cap) {
         char a[32], b[32];
         add_reason(v, "%s%d worker%s, not one per usable CPU (%d%s): %s of memory available / %s per worker", prefix,
@@ -326,7 +363,7 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
     if (sd->workers != v->workers) {
         if (v->cls == PROF_CLASS_CPU)
             add_reason(v, "the seeds count %d physical cores; the workers follow the CPUs this run may use (%d)%s",
-                       sd->workers, s->u, v->workers < s->u ? ", then memory" : "");
+                       sd->workers, s->c, v->workers < s->c ? ", then memory" : "");
         else
             add_reason(v, "the seeds' fixed cores x 4 = %d ignores the measured split of wait to compute", sd->workers);
     }
@@ -680,7 +717,7 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
             /* A lock's state would be shared by processes too: the prediction keeps it serial. */
             struct prof_work split = *k;
             split.serial_processes = 0;
-            int u = s->u;
+            int u = s->c;
             double t = predict_seconds(&split, u, PROF_MODEL_PROCESSES, u);
             add_reason(v, "the work holds one lock %d%% of its CPU time (%s): neither threads nor processes that share its state can exceed %.2fx; if that state can be split per worker, processes x %d would reach %.2fx",
                        pct(k->serial_processes), k->serial_source, tcap, u,
@@ -739,6 +776,8 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
 
     struct split s = {0};
     s.u = usable_cpus(m);
+    s.c = compute_cpus(m, s.u);
+    s.thread_mem = f->per_thread_bytes;
     s.lockgil = f->lock_wait_s + f->gil_wait_s;
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
     s.serial = s.lockgil / th;
@@ -798,37 +837,39 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     /* The candidates, each at the count its own formula gives, and their predicted speedups. */
     struct prof_work *k = &out->work;
     derive_work(f, &s, out->cls, k);
-    k->current_s = predict_seconds(k, s.u, k->current_model, k->current_workers);
+    k->current_s = predict_seconds(k, s.c, k->current_model, k->current_workers);
     if (k->current_s <= TINY_S)
         k->current_s = f->wall_s > TINY_S ? f->wall_s : TINY_S;
     /* A program that waits in its own event loop; a pool dispatcher's poll thread is not one. */
     int evloop = k->wait_s > 0 && !f->pool_dispatcher && k->current_model != PROF_MODEL_PROCESSES &&
                  f->evloop_wait_s / th >= EVLOOP_SHARE_MIN;
     int mem_cap = 0;
-    int nproc = cpu_processes(f, m, s.u, &mem_cap);
+    int nproc = cpu_processes(f, m, s.c, &mem_cap);
     int nthr = io.model == PROF_MODEL_ASYNC ? IO_THREADS_MAX : io.workers;
     if (m->nofile_limit > 0 && nthr > (int)(m->nofile_limit / 2))
         nthr = (int)(m->nofile_limit / 2) > 0 ? (int)(m->nofile_limit / 2) : 1;
-    add_candidate(out, k, s.u, PROF_MODEL_SEQUENTIAL, 1);
+    if (s.thread_mem > 0 && usable_memory(m) > 0 && (uint64_t)nthr > usable_memory(m) / s.thread_mem)
+        nthr = usable_memory(m) / s.thread_mem > 0 ? (int)(usable_memory(m) / s.thread_mem) : 1;
+    add_candidate(out, k, s.c, PROF_MODEL_SEQUENTIAL, 1);
     if (out->cls == PROF_CLASS_CPU) {
-        add_candidate(out, k, s.u, PROF_MODEL_THREADS, s.u);
-        add_candidate(out, k, s.u, PROF_MODEL_PROCESSES, nproc);
+        add_candidate(out, k, s.c, PROF_MODEL_THREADS, s.c);
+        add_candidate(out, k, s.c, PROF_MODEL_PROCESSES, nproc);
     } else {
-        add_candidate(out, k, s.u, PROF_MODEL_THREADS, nthr);
+        add_candidate(out, k, s.c, PROF_MODEL_THREADS, nthr);
         /* A process pool is sized for the CPU part: processes by the dozen to wait on I/O would
          * each carry an interpreter's memory for a wait a thread does as well. */
-        add_candidate(out, k, s.u, PROF_MODEL_PROCESSES, nproc);
+        add_candidate(out, k, s.c, PROF_MODEL_PROCESSES, nproc);
         if (io.model == PROF_MODEL_ASYNC || evloop)
-            add_candidate(out, k, s.u, PROF_MODEL_ASYNC, io.workers);
+            add_candidate(out, k, s.c, PROF_MODEL_ASYNC, io.workers);
         if (out->cls == PROF_CLASS_MIXED)
-            add_candidate(out, k, s.u, PROF_MODEL_HYBRID, io.workers);
+            add_candidate(out, k, s.c, PROF_MODEL_HYBRID, io.workers);
     }
     /* A pool paced by its dispatcher's per-message cost: the same pool, its tasks batched. */
-    int chunk = k->current_model == PROF_MODEL_PROCESSES ? chunk_for(k, nproc < s.u ? nproc : s.u) : 0;
+    int chunk = k->current_model == PROF_MODEL_PROCESSES ? chunk_for(k, nproc < s.c ? nproc : s.c) : 0;
     if (chunk) {
         struct prof_work kc = *k;
         kc.chunk = chunk;
-        add_candidate(out, &kc, s.u, PROF_MODEL_PROCESSES, nproc);
+        add_candidate(out, &kc, s.c, PROF_MODEL_PROCESSES, nproc);
     }
     int best, pick = choose(out, evloop, &best);
     out->model = out->candidates[pick].model;
@@ -845,6 +886,9 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
             cpus_origin(m, s.u, origin, sizeof origin);
             add_reason(out, "sequential, 1 worker: this run may use 1 CPU%s; a pool's workers would take turns on it",
                        origin);
+        } else if (s.c == 1 && out->cls == PROF_CLASS_CPU) {
+            add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
+                       s.u, s.u);
         } else {
             add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
         }
@@ -853,7 +897,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         if (f->python && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
             add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
         if (out->cls == PROF_CLASS_CPU)
-            cpu_workers_reason(out, f, m, s.u, mem_cap, "");
+            cpu_workers_reason(out, f, m, s.c, mem_cap, "");
         else
             io_pool_reason(out, &s, m, &io, "");
         break;
@@ -861,7 +905,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         if (out->cls == PROF_CLASS_CPU) {
             add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
                        pct(s.serial));
-            cpu_workers_reason(out, f, m, s.u, 0, "");
+            cpu_workers_reason(out, f, m, s.c, 0, "");
         } else {
             add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
             io_pool_reason(out, &s, m, &io, "");
@@ -877,7 +921,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     case PROF_MODEL_HYBRID:
         add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
                    f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
-        cpu_workers_reason(out, f, m, s.u, mem_cap, "CPU part: ");
+        cpu_workers_reason(out, f, m, s.c, mem_cap, "CPU part: ");
         io_pool_reason(out, &s, m, &io, "I/O part: ");
         break;
     }
@@ -900,7 +944,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
                    pct(k->ipc_s / (k->cpu_s > TINY_S ? k->cpu_s : TINY_S)), prof_model_name(out->model),
                    out->predicted_speedup);
     }
-    scaling_curve(out, k, s.u);
+    scaling_curve(out, k, s.c);
     seed_reason(out, &s, f, &io);
     return 0;
 }

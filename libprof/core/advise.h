@@ -38,6 +38,7 @@ struct prof_stage_figures {
     double ipc_base_s;       /* denominator of the IPC share (busy time); 0 = thread_s */
     uint64_t rss_growth_bytes;
     uint64_t per_worker_bytes; /* memory one more worker costs (USS/PSS), 0 if unknown */
+    uint64_t per_thread_bytes; /* memory one more thread costs: a threaded stage's RSS growth over its threads, 0 if unknown */
     /* The prediction's inputs (0 / unknown when not measured). */
     double evloop_wait_s;    /* an event loop blocked waiting (epoll/poll/select): the program runs one */
     int serialize_measured;  /* the sampler read the stage's stacks */

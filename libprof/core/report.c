@@ -384,6 +384,13 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     s->rss_growth = n && s->rss_peak > s->rss_start ? s->rss_peak - s->rss_start : 0;
     s->leak = n ? prof_rss_leak_suspected(t, rss, n) == 1 : 0;
     f->rss_growth_bytes = s->rss_growth;
+    /*
+     * What one more thread costs: a threaded stage's RSS growth over the threads that did the
+     * work (their stacks' touched pages and the buffers each holds). A stage on one thread
+     * cannot tell what a task holds from what the program keeps, and a leak is not per thread.
+     */
+    if (f->current_model == PROF_MODEL_THREADS && f->current_workers >= 2 && s->nprocs == 1 && !s->leak)
+        f->per_thread_bytes = s->rss_growth / (uint64_t)f->current_workers;
     free(t);
     free(rss);
     return 0;
@@ -683,13 +690,14 @@ static json_t *work_json(const struct stage *s)
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
         src = "schedstat";
     }
-    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:o, s:I, s:o}", "current", "model",
+    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:I, s:o, s:I, s:o}", "current", "model",
                      prof_model_name(k->current_model), "workers", k->current_workers, "work_cpu_seconds",
                      jsec(k->cpu_s), "work_wait_seconds", jsec(k->wait_s), "off_cpu_seconds", off,
                      "off_cpu_source", src, "serial_fraction", "threads", jratio(k->serial_threads), "processes",
                      jratio(k->serial_processes), "source", k->serial_source ? k->serial_source : "none",
                      "ipc_cost_seconds", jsec(k->ipc_s), "ipc_cost_estimated", k->ipc_estimated,
-                     "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "predicted_current_seconds",
+                     "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "memory_per_thread_bytes",
+                     (json_int_t)f->per_thread_bytes, "predicted_current_seconds",
                      jsec(k->current_s), "task_round_trips", (json_int_t)k->round_trips, "message_cost_seconds",
                      jsec(k->msg_s));
 }

@@ -291,6 +291,90 @@ Test(advise_stage, quota_below_cores)
     cr_assert(has_reason(&v, "the seeds count 2 physical cores"));
 }
 
+/* 4 cores with 2 SMT siblings each: computation counts cores, waits count every CPU. */
+static struct prof_machine machine_smt(void)
+{
+    struct prof_machine m = machine2();
+    m.online_cpus = m.affinity_cpus = m.usable_cpus = 8;
+    m.physical_cores = 4;
+    return m;
+}
+
+Test(advise_stage, smt_siblings_are_not_cores_for_cpu_work)
+{
+    struct prof_machine m = machine_smt();
+    struct prof_stage_figures f = stage("primes", 4.0, 3.9);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 4);
+    /* Amdahl over 4 cores, not 8 CPUs: the sibling's share is not claimed. */
+    cr_assert_float_eq(v.predicted_speedup, 4.0, 1e-6);
+    cr_assert(has_reason(&v, "one per physical core; the 8 usable CPUs are 4 cores with SMT siblings"));
+    cr_assert(has_reason(&v, "poolprof sweep --workers 4,8"));
+    cr_assert_eq(v.seed.workers, 4);
+
+    /* A quota below the cores: the quota decides, and no SMT sentence. */
+    m.quota_cpus = 2.0;
+    m.usable_cpus = 2;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 2);
+    cr_assert_not(has_reason(&v, "SMT siblings"));
+
+    /* Affinity to the two siblings of one core: one worker. */
+    m = machine_smt();
+    m.affinity_cpus = m.usable_cpus = 2;
+    m.physical_cores = 1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.workers, 1);
+    cr_assert(has_reason(&v, "poolprof sweep --workers 1,2"));
+}
+
+Test(advise_stage, smt_siblings_still_wait_for_io)
+{
+    struct prof_machine m = machine_smt();
+    struct prof_stage_figures f = stage("fetch", 2.0, 0.1);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    /* N = 8 usable CPUs x (1 + 1.9 / 0.1) = 160: a waiting thread needs no core. */
+    cr_assert_eq(v.workers, 160);
+}
+
+Test(advise_stage, memory_per_thread_caps_io_threads)
+{
+    struct prof_machine m = machine2();
+    m.mem_available_bytes = 1ull << 30;
+    /* 4 threads waiting 95% of the time, each holding 64 MiB: 40 threads would need 2.5 GiB. */
+    struct prof_stage_figures f = stage("fetch", 8.0, 0.4);
+    f.nthreads = 4;
+    f.current_model = PROF_MODEL_THREADS;
+    f.current_workers = 4;
+    f.python = 1;
+    f.per_thread_bytes = 64ull << 20;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 16); /* 1 GiB / 64 MiB, not 2 x (1 + 7.6 / 0.4) = 40 */
+    cr_assert(has_reason(&v, "capped at 16 by memory: 1.0 GiB available / 64.0 MiB per thread"));
+
+    /* A cgroup memory limit below what the kernel reports available wins here too. */
+    m.cgroup_mem_limit_bytes = 512ull << 20;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 8);
+
+    /* Unknown per-thread memory: no cap. */
+    f.per_thread_bytes = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 40);
+}
+
 Test(advise_stage, usable_cpus_fallback)
 {
     /* A machine struct without usable_cpus falls back to affinity, never to 0 workers. */
