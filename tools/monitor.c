@@ -451,6 +451,11 @@ static int has_pid(const pid_t *v, size_t n, pid_t pid)
     return n && bsearch(&pid, v, n, sizeof pid, cmp_pid) != NULL;
 }
 
+static int cmp_tid(const void *a, const void *b)
+{
+    return cmp_pid(&((const struct mthr *)a)->tid, &((const struct mthr *)b)->tid);
+}
+
 static struct mproc *proc_find(pid_t pid, size_t *pos)
 {
     size_t lo = 0, hi = nprocs;
@@ -714,6 +719,13 @@ static int read_schedstat(struct mproc *p, struct mthr *th, unsigned long long *
     return 0;
 }
 
+/* The tracked thread tid of p (its table is sorted by tid), or NULL. */
+static struct mthr *thr_find(struct mproc *p, pid_t tid)
+{
+    struct mthr key = {.tid = tid};
+    return bsearch(&key, p->thr, p->nthr, sizeof *p->thr, cmp_tid);
+}
+
 /* One thread's cumulative figures; -1 when it is gone. */
 static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
 {
@@ -728,13 +740,8 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
      */
     int sched = read_schedstat(p, th, &cpu, &runq, &slices);
     if (sched == 0 && th->have && slices == th->slices && cpu == th->cpu && runq == th->runq &&
-        ++th->skipped < THR_REREAD_SCANS) {
-        out("T t=%llu pid=%d tid=%d name=%s cpu=%llu runq=%llu slices=%llu utime=%llu stime=%llu vcsw=%llu "
-            "ivcsw=%llu start_ticks=%llu\n",
-            (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, th->cpu, th->runq, th->slices, th->utime,
-            th->stime, th->vcsw, th->ivcsw, th->start);
-        return 0;
-    }
+        ++th->skipped < THR_REREAD_SCANS)
+        goto emit;
     snprintf(rel, sizeof rel, "task/%d/stat", (int)th->tid);
     if (read_cached(&th->fd_stat, p->dirfd, rel, buf, sizeof buf) < 0 || parse_stat(buf, &st) < 0)
         return -1;
@@ -759,10 +766,11 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
     th->vcsw = vcsw;
     th->ivcsw = ivcsw;
     th->start = st.start;
+emit:
     out("T t=%llu pid=%d tid=%d name=%s cpu=%llu runq=%llu slices=%llu utime=%llu stime=%llu vcsw=%llu "
         "ivcsw=%llu start_ticks=%llu\n",
-        (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, cpu, runq, slices, th->utime, th->stime, vcsw,
-        ivcsw, st.start);
+        (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, th->cpu, th->runq, th->slices, th->utime,
+        th->stime, th->vcsw, th->ivcsw, th->start);
     return 0;
 }
 
@@ -924,17 +932,7 @@ static int list_tree(pid_t **v, size_t *n, size_t *cap)
                  * thread of the process ends: the orphans go to the first live thread, the
                  * leader (always read), else a sibling (all are read when one we knew ended).
                  */
-                struct mthr *th = NULL;
-                if (p && !ended && tids[k] != pid)
-                    for (size_t lo = 0, hi = p->nthr; lo < hi && !th;) {
-                        size_t mid = (lo + hi) / 2;
-                        if (p->thr[mid].tid == tids[k])
-                            th = &p->thr[mid];
-                        else if (p->thr[mid].tid < tids[k])
-                            lo = mid + 1;
-                        else
-                            hi = mid;
-                    }
+                struct mthr *th = p && !ended && tids[k] != pid ? thr_find(p, tids[k]) : NULL;
                 unsigned long long cpu, runq, slices;
                 if (th && read_schedstat(p, th, &cpu, &runq, &slices) == 0) {
                     /* A thread on a CPU all along keeps its run count; its CPU time moves at

@@ -848,8 +848,9 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     int nthr = io.model == PROF_MODEL_ASYNC ? IO_THREADS_MAX : io.workers;
     if (m->nofile_limit > 0 && nthr > (int)(m->nofile_limit / 2))
         nthr = (int)(m->nofile_limit / 2) > 0 ? (int)(m->nofile_limit / 2) : 1;
-    if (s.thread_mem > 0 && usable_memory(m) > 0 && (uint64_t)nthr > usable_memory(m) / s.thread_mem)
-        nthr = usable_memory(m) / s.thread_mem > 0 ? (int)(usable_memory(m) / s.thread_mem) : 1;
+    uint64_t mem = usable_memory(m);
+    if (s.thread_mem > 0 && mem > 0 && (uint64_t)nthr > mem / s.thread_mem)
+        nthr = mem / s.thread_mem > 0 ? (int)(mem / s.thread_mem) : 1;
     add_candidate(out, k, s.c, PROF_MODEL_SEQUENTIAL, 1);
     if (out->cls == PROF_CLASS_CPU) {
         add_candidate(out, k, s.c, PROF_MODEL_THREADS, s.c);
