@@ -64,6 +64,9 @@ struct mthr {
     int kids_read;
     unsigned kids_skipped;
     unsigned long long kids_cpu, kids_slices;
+    /* schedstat as list_tree read it moments ago in this scan (fresh 1), for thr_sample. */
+    int fresh;
+    unsigned long long fresh_cpu, fresh_runq, fresh_slices;
     char name[64 * 3 + 1];    /* escaped */
 };
 
@@ -738,7 +741,13 @@ static int thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
      * the last scan, and the line is the last one again (51 mostly idle threads: the monitor's
      * CPU fell from 12 to 8 ms a second). A read that fails is a thread gone either way.
      */
-    int sched = read_schedstat(p, th, &cpu, &runq, &slices);
+    int sched = 0;
+    if (th->fresh) {
+        th->fresh = 0;
+        cpu = th->fresh_cpu, runq = th->fresh_runq, slices = th->fresh_slices;
+    } else {
+        sched = read_schedstat(p, th, &cpu, &runq, &slices);
+    }
     if (sched == 0 && th->have && slices == th->slices && cpu == th->cpu && runq == th->runq &&
         ++th->skipped < THR_REREAD_SCANS)
         goto emit;
@@ -935,6 +944,8 @@ static int list_tree(pid_t **v, size_t *n, size_t *cap)
                 struct mthr *th = p && !ended && tids[k] != pid ? thr_find(p, tids[k]) : NULL;
                 unsigned long long cpu, runq, slices;
                 if (th && read_schedstat(p, th, &cpu, &runq, &slices) == 0) {
+                    th->fresh = 1;
+                    th->fresh_cpu = cpu, th->fresh_runq = runq, th->fresh_slices = slices;
                     /* A thread on a CPU all along keeps its run count; its CPU time moves at
                      * every scheduler tick. At least every THR_REREAD_SCANS scans, read anyway. */
                     if (th->kids_read && th->kids_slices == slices && th->kids_cpu == cpu &&
