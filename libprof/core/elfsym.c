@@ -42,6 +42,7 @@ struct prof_elf {
     size_t nload;
     struct func *funcs;
     size_t nfuncs;
+    int indexed;       /* funcs built (by the first symbolisation: lookups by name never need them) */
 };
 
 /* True when [off, off+len) lies inside a region of size total, without overflow. */
@@ -169,7 +170,7 @@ static int parse(struct prof_elf *e)
                 load_symtab(e, &sh[i], sh, eh->e_shnum, &e->dynsym);
         }
     }
-    return index_funcs(e);
+    return 0;
 }
 
 int prof_elf_open(const char *path, struct prof_elf **out)
@@ -270,10 +271,16 @@ int prof_elf_offset_to_vaddr(const struct prof_elf *e, uint64_t file_off, uint64
     return PROF_ENOENT;
 }
 
-int prof_elf_symbolize(const struct prof_elf *e, uint64_t vaddr, const char **name, uint64_t *off)
+int prof_elf_symbolize(struct prof_elf *e, uint64_t vaddr, const char **name, uint64_t *off)
 {
     if (!e || !name || !off)
         return PROF_EINVAL;
+    if (!e->indexed) {
+        int rc = index_funcs(e);
+        if (rc < 0)
+            return rc;
+        e->indexed = 1;
+    }
     size_t lo = 0, hi = e->nfuncs;
     /* Last function whose start is <= vaddr. */
     while (lo < hi) {

@@ -13,7 +13,7 @@
  */
 struct prof_elf;
 
-/* Open and index path. Returns 0, PROF_ENOENT, PROF_ACCES, PROF_EFORMAT (not a
+/* Open path and find its symbol tables. Returns 0, PROF_ENOENT, PROF_ACCES, PROF_EFORMAT (not a
  * 64-bit ELF file of this machine), PROF_ENOMEM. */
 int prof_elf_open(const char *path, struct prof_elf **out);
 void prof_elf_close(struct prof_elf *e);
@@ -29,7 +29,9 @@ int prof_elf_symbol_value(const struct prof_elf *e, const char *name, uint64_t *
 int prof_elf_offset_to_vaddr(const struct prof_elf *e, uint64_t file_off, uint64_t *vaddr);
 
 /* The function containing link-time address vaddr: *name (owned by e, valid
- * until prof_elf_close) and *off = vaddr - symbol start. 0 or PROF_ENOENT. */
-int prof_elf_symbolize(const struct prof_elf *e, uint64_t vaddr, const char **name, uint64_t *off);
+ * until prof_elf_close) and *off = vaddr - symbol start. 0, PROF_ENOENT or
+ * PROF_ENOMEM. The first call sorts the function symbols (lookups by name, the
+ * sampler's only use, never pay for that), so e is not const. */
+int prof_elf_symbolize(struct prof_elf *e, uint64_t vaddr, const char **name, uint64_t *off);
 
 #endif
