@@ -217,6 +217,11 @@ static int render_terminal(const json_t *report, FILE *out)
             (int)num(mc, "usable_cpus"), json_array_size(json_object_get(report, "processes")));
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
+    json_array_foreach(json_object_get(report, "processes"), i, v) {
+        const char *why = json_string_value(json_object_get(v, "python_unsupported"));
+        if (why)
+            fprintf(out, "  pid %d: %s: no Python stacks for it\n", (int)num(v, "pid"), why);
+    }
     json_t *errs = json_object_get(ms, "errors");
     if (json_array_size(errs))
         fprintf(out, "  %zu recording problems (see measurement.errors in the report)\n", json_array_size(errs));

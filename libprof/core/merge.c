@@ -1100,6 +1100,7 @@ void prof_run_free(struct prof_run *m)
         free(p->rss);
         free(p->mem);
         free(p->role);
+        free(p->python_refused);
         free(p->markers);
         free(p);
     }

@@ -94,6 +94,7 @@ struct prof_process {
     int shim;                   /* at least one image recorded by the shim */
     int is_static;              /* an image the monitor saw static=1 */
     int python;
+    char *python_refused;       /* why its CPython is not read (a version other than 3.11), or NULL */
     int forked;                 /* began with fork() and never exec'd */
     uint64_t first_seen_ns, last_seen_ns;
     uint64_t shim_start_ns, mon_start_ns;

@@ -847,6 +847,8 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
     json_object_set_new(o, "shim", json_boolean(p->shim));
     json_object_set_new(o, "static", json_boolean(p->is_static));
     json_object_set_new(o, "python", json_boolean(p->python));
+    json_object_set_new(o, "python_unsupported",
+                        !p->python && p->python_refused ? json_string(p->python_refused) : json_null());
     json_object_set_new(o, "start_seconds", jsec(p->start_s));
     json_object_set_new(o, "end_seconds", jsec(p->end_s));
     json_object_set_new(o, "wall_seconds", jsec(p->end_s - p->start_s));

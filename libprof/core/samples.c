@@ -411,8 +411,13 @@ int prof_run_load_samples(struct prof_run *m)
             struct prof_process *p = proc_of(m, (int)fu64(&f, "pid"));
             if (p) {
                 p->sampled = 1;
+                char *why = prof_field(&f, "pyerr");
                 if (fu64(&f, "python") == 311)
                     p->python = 1;
+                else if (why && *why && !p->python_refused) {
+                    prof_rec_unescape(why);
+                    p->python_refused = strdup(why);
+                }
             }
             break;
         }

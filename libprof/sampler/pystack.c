@@ -627,6 +627,30 @@ int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap)
     return 0;
 }
 
+int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
+{
+    if (!parent || !out || pid <= 0)
+        return PROF_EINVAL;
+    *out = NULL;
+    struct prof_py *py = calloc(1, sizeof(*py));
+    if (!py)
+        return PROF_ENOMEM;
+    py->pid = pid;
+    py->runtime = parent->runtime;
+    py->code_type = parent->code_type;
+    py->unicode_type = parent->unicode_type;
+    py->bytes_type = parent->bytes_type;
+    /* The code cache is not shared: a cached object's address may be reused by other code in
+     * either process once they diverge. */
+    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
+    if (!py->threads) {
+        free(py);
+        return PROF_ENOMEM;
+    }
+    *out = py;
+    return 0;
+}
+
 void prof_py_close(struct prof_py *py)
 {
     if (!py)

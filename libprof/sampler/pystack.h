@@ -39,6 +39,11 @@ struct prof_py_thread {
 int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap);
 void prof_py_close(struct prof_py *py);
 
+/* A reader for pid, a fork of parent's process that has not exec'd: a fork's address
+ * space is its parent's, so the addresses prof_py_open found hold there too, and
+ * nothing is read from /proc or the ELF file again. 0 or PROF_ENOMEM. */
+int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out);
+
 /* Read every thread state of the main interpreter. *threads is owned by py and
  * valid until the next call. Returns 0, PROF_ESRCH (process gone) or PROF_EIO
  * (memory changed under us: try again next tick). */

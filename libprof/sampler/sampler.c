@@ -150,7 +150,9 @@ struct sproc {
     struct sthr *thr;
     size_t nthr, capthr;
     struct prof_py *py;
-    int py_tried;
+    uint64_t py_due;    /* when to look for CPython in it (again); 0 = not due */
+    uint64_t py_backoff;
+    uint64_t py_said;   /* gen + 1 of the image its P line was written for */
     uint64_t gil_cond, gil_cond_len, gil_mutex, gil_mutex_len;
     struct prof_unw *unw;
     struct lockword locks[MAX_LOCK_WORDS];
@@ -568,6 +570,25 @@ static void thr_gone(struct sthr *th)
     th->pstk_new = 0;
 }
 
+static void p_line(struct prof_sampler *s, struct sproc *p, int python, const char *why)
+{
+    char e[400];
+    p->py_said = p->gen + 1;
+    out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
+        python ? 311 : 0, why && *why ? esc(e, sizeof e, why) : "");
+}
+
+/*
+ * Look for CPython in p (its executable or a mapped libpython). Opened without Python stacks
+ * too: the GIL's addresses tell a GIL wait from a lock wait, and a CPython process is judged
+ * as one (its bytecode holds the GIL). A process that is not CPython, or not yet, is looked at
+ * again at a doubling interval: an interpreter linked to a shared libpython is seen at its
+ * exec before the dynamic linker has mapped the library, and an embedding program may load
+ * it late. Never called while a tracee is held stopped: reading the maps and the ELF file
+ * takes a few hundred microseconds.
+ */
+#define PY_RETRY_MIN_NS 2000000ULL
+#define PY_RETRY_MAX_NS 1000000000ULL
 static void proc_python(struct prof_sampler *s, struct sproc *p)
 {
     char why[160] = "";
@@ -575,17 +596,20 @@ static void proc_python(struct prof_sampler *s, struct sproc *p)
         prof_py_close(p->py);
         p->py = NULL;
     }
-    p->py_tried = 1;
-    /* Opened without Python stacks too: the GIL's addresses tell a GIL wait from a lock wait,
-     * and a CPython process is judged as one (its bytecode holds the GIL). */
+    p->py_due = 0;
     int r = prof_py_open(p->pid, &p->py, why, sizeof why);
-    char e[400];
     if (r == 0)
         prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
     else
         p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
-    out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
-        r == 0 ? 311 : 0, r == PROF_ENOTSUP ? esc(e, sizeof e, why) : "");
+    if (r == PROF_ENOENT) {
+        p->py_backoff = !p->py_backoff ? PY_RETRY_MIN_NS
+                        : p->py_backoff * 2 < PY_RETRY_MAX_NS ? p->py_backoff * 2 : PY_RETRY_MAX_NS;
+        p->py_due = now_ns() + p->py_backoff;
+    }
+    /* One P line per image, and one more when a later look finds CPython. */
+    if (r == 0 || p->py_said != p->gen + 1)
+        p_line(s, p, r == 0, r == PROF_ENOTSUP ? why : NULL);
 }
 
 static struct sproc *proc_add(struct prof_sampler *s, pid_t pid, pid_t ppid, uint64_t born)
@@ -826,8 +850,8 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
         return;
     }
     for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i]->pid == id && s->procs[i]->dead)
-            return; /* adopted from its own events and already gone: this fork event is late */
+        if (s->procs[i]->pid == id)
+            return; /* adopted from its own first stop, before this (late) fork event */
     struct sproc *p = proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
@@ -837,21 +861,31 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     struct sthr *th = thr_add(p, id);
     if (th)
         th->seized = 1;
-    proc_python(s, p); /* a fork of CPython is CPython until it execs */
+    /* A fork of CPython is CPython until it execs, at the same addresses: its reader is the
+     * parent's, copied. Any other child is looked at by the next tick (pulled close above),
+     * not here, where the child waits in its first stop for this function to return. */
+    if (parent->py && prof_py_fork(parent->py, id, &p->py) == 0) {
+        p->gil_cond = parent->gil_cond;
+        p->gil_cond_len = parent->gil_cond_len;
+        p->gil_mutex = parent->gil_mutex;
+        p->gil_mutex_len = parent->gil_mutex_len;
+        p_line(s, p, 1, NULL);
+    } else {
+        p_line(s, p, 0, NULL);
+        p->py_due = p->born_ns;
+    }
 }
 
 static void on_exec(struct prof_sampler *s, pid_t tid)
 {
     struct sproc *p;
     struct sthr *th = thr_find(s, tid, &p);
-    unsigned long former = 0;
     if (!th) {
         /* The leader's tid is the pid after exec; a non-leader execing keeps only that. */
         p = proc_find(s, tid);
         if (!p)
             return;
     }
-    ptrace(PTRACE_GETEVENTMSG, tid, 0, &former);
     /* Every other thread is gone; the execing thread now has the pid as tid. */
     for (size_t k = 0; k < p->nthr; k++)
         if (p->thr[k].tid != p->pid && !p->thr[k].dead)
@@ -881,7 +915,14 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
     p->nlocks = 0;
     if (p->sites)
         memset(p->sites, 0, SW_SITES * sizeof *p->sites); /* the old image's code */
-    proc_python(s, p);
+    /* The old image's reader means nothing now; the new one is looked for by the next tick. */
+    if (p->py) {
+        prof_py_close(p->py);
+        p->py = NULL;
+    }
+    p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+    p->py_backoff = 0;
+    p->py_due = p->exec_ns;
 }
 
 static void x_line(struct prof_sampler *s, struct sproc *p, int status)
@@ -958,16 +999,19 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
         th = thr_find(s, tid, &p);
     }
     switch (event) {
+    /* The tracee is let go first: our bookkeeping need not hold it stopped. */
     case PTRACE_EVENT_CLONE:
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
-        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg)
-            new_task(s, p, (pid_t)msg, event);
+        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) < 0)
+            msg = 0;
         ptrace(PTRACE_CONT, tid, 0, 0);
+        if (msg)
+            new_task(s, p, (pid_t)msg, event);
         return 0;
     case PTRACE_EVENT_EXEC:
-        on_exec(s, tid);
         ptrace(PTRACE_CONT, tid, 0, 0);
+        on_exec(s, tid);
         return 0;
     case PTRACE_EVENT_EXIT:
         /* Still alive here: learn whether its parent is us (then our wait will reap it). */
@@ -2108,6 +2152,9 @@ static void tick(struct prof_sampler *s, uint64_t t)
     uint64_t lost = prof_pstk_lost(s->swr);
     int idle_ok = lost == s->sw_lost_seen;
     s->sw_lost_seen = lost;
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (!s->procs[i]->dead && s->procs[i]->py_due && t >= s->procs[i]->py_due)
+            proc_python(s, s->procs[i]);
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead)
             tick_proc(s, s->procs[i], t, fr, idle_ok);
