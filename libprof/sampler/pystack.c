@@ -69,6 +69,7 @@ struct prof_py {
     size_t codes_cap, codes_n;
 
     struct prof_py_thread *threads;     /* MAX_THREADS */
+    size_t nthreads;                    /* filled by the last sample (their frames stay for the next) */
     struct prof_py_frame *frames;       /* MAX_FRAMES per thread, allocated as threads appear */
     size_t frames_cap;
 
@@ -761,6 +762,12 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t chunk, u
 
 int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, size_t *n)
 {
+    return prof_py_sample_since(py, NULL, NULL, threads, n);
+}
+
+int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
+                         const struct prof_py_thread **threads, size_t *n)
+{
     unsigned char rt[PY311_OFF_RUNTIME_INTERP_MAIN + 8];
     unsigned char gil[PY311_OFF_RUNTIME_GIL_LOCKED + PY311_SIZE_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER];
     struct iovec rl[2] = {{rt, sizeof rt}, {gil, sizeof gil}};
@@ -782,6 +789,8 @@ int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, si
     uint64_t holder = get_u64(gil, 0);
     int locked = get_i32(gil, PY311_OFF_RUNTIME_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER) == 1;
 
+    size_t nprev = py->nthreads;
+    py->nthreads = 0;
     uint64_t interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_MAIN);
     if (!interp)
         interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_HEAD);
@@ -808,10 +817,16 @@ int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, si
             py->frames_cap = ncap;
         }
         struct prof_py_thread *th = &py->threads[nt];
-        th->tid = (pid_t)get_u64(t, PY311_OFF_TSTATE_NATIVE_THREAD_ID);
+        pid_t tid = (pid_t)get_u64(t, PY311_OFF_TSTATE_NATIVE_THREAD_ID);
+        /* The same thread in the same place of the list as last time, and it has not run
+         * since: its frames there are still its frames. (A new thread state goes to the
+         * head of the list and shifts the rest: then they are read again.) */
+        int keep = still && nt < nprev && th->tid == tid && th->nframes && still(ctx, tid);
+        th->tid = tid;
         th->holds_gil = locked && holder == ts;
-        th->nframes = read_frames(py, get_u64(t, PY311_OFF_TSTATE_CFRAME), get_u64(t, PY311_OFF_TSTATE_DATASTACK_CHUNK),
-                                  get_u64(t, PY311_OFF_TSTATE_DATASTACK_TOP), py->frames + nt * MAX_FRAMES);
+        if (!keep)
+            th->nframes = read_frames(py, get_u64(t, PY311_OFF_TSTATE_CFRAME), get_u64(t, PY311_OFF_TSTATE_DATASTACK_CHUNK),
+                                      get_u64(t, PY311_OFF_TSTATE_DATASTACK_TOP), py->frames + nt * MAX_FRAMES);
         nt++;
         uint64_t next = get_u64(t, PY311_OFF_TSTATE_NEXT);
         if (next == ts)
@@ -821,7 +836,7 @@ int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, si
     /* frames may have moved with realloc: point each thread at its slice only now. */
     for (size_t i = 0; i < nt; i++)
         py->threads[i].frames = py->frames + i * MAX_FRAMES;
-    *n = nt;
+    *n = py->nthreads = nt;
     return 0;
 }
 

@@ -49,6 +49,13 @@ int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out);
  * (memory changed under us: try again next tick). */
 int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, size_t *n);
 
+/* The same, but a thread for which still(ctx, tid) returns 1 (it has not run since the
+ * previous sample) keeps the frames that sample read, without a read: on a tree of
+ * mostly waiting threads those reads were a quarter of the tracer's CPU. still is only
+ * asked about a thread that had frames at the same place in the previous sample. */
+int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
+                         const struct prof_py_thread **threads, size_t *n);
+
 /* The GIL's condition variable and mutex in the target (&_PyRuntime.ceval.gil.cond
  * and .mutex) with their sizes: a thread blocked in futex() on an address inside
  * either is waiting for the GIL. */

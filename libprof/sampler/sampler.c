@@ -82,6 +82,8 @@ struct sthr {
     int exiting;        /* PTRACE_EVENT_EXIT seen */
     int have_base;
     uint64_t cpu, runq, t;          /* schedstat at the last tick */
+    int pre;                        /* this tick's schedstat already read (pre_cpu, pre_runq), by py_still */
+    uint64_t pre_cpu, pre_runq;
     uint64_t debt;                  /* schedstat time reported beyond the wall time so far */
     enum prof_tstate state;         /* seen at the last tick */
     enum prof_tstate blocked;       /* latest blocked cause, for off-CPU time seen while running */
@@ -1886,11 +1888,33 @@ static void note_lock_word(struct sproc *p, uint64_t addr)
         p->locks[p->nlocks++] = (struct lockword){.addr = addr};
 }
 
+/*
+ * Has tid not run since the last tick (so it keeps its Python frames)? A thread blocked then
+ * whose schedstat has not moved: the schedstat read here is the one its tick uses.
+ */
+static int py_still(void *ctx, pid_t tid)
+{
+    struct sproc *p = ctx;
+    struct sthr *th = NULL;
+    for (size_t k = 0; k < p->nthr && !th; k++)
+        if (p->thr[k].tid == tid && !p->thr[k].dead && !p->thr[k].exiting)
+            th = &p->thr[k];
+    if (!th || !th->have_base || !th->classified || th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)
+        return 0;
+    uint64_t cpu, runq;
+    if (read_schedstat(th, &cpu, &runq) < 0)
+        return 0;
+    th->pre = 1;
+    th->pre_cpu = cpu;
+    th->pre_runq = runq;
+    return cpu == th->cpu && runq == th->runq;
+}
+
 static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struct prof_unw_frame *fr, int idle_ok)
 {
     const struct prof_py_thread *pts = NULL;
     size_t npt = 0;
-    if (p->py && s->o.python && prof_py_sample(p->py, &pts, &npt) < 0)
+    if (p->py && s->o.python && prof_py_sample_since(p->py, py_still, p, &pts, &npt) < 0)
         npt = 0;
     /* Lock words seen contended: held or not at this tick (a nonzero futex word is a held lock). */
     for (int k = 0; k < p->nlocks; k++) {
@@ -1911,6 +1935,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
     }
     for (size_t k = 0; k < p->nthr; k++) {
         struct sthr *th = &p->thr[k];
+        int pre = th->pre;
+        th->pre = 0;
         if (th->dead || th->exiting) /* an exited leader stays a zombie while its threads run */
             continue;
         uint64_t cpu, runq;
@@ -1926,6 +1952,9 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             cpu = th->cpu;
             runq = th->runq;
             s->sw_idle++;
+        } else if (pre) {
+            cpu = th->pre_cpu;
+            runq = th->pre_runq;
         } else if (read_schedstat(th, &cpu, &runq) < 0) {
             /* Gone between the event and the read (or reaped by the parent's
              * monitor before we saw the exit): expected, not an error. */

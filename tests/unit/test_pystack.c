@@ -360,6 +360,57 @@ Test(pystack, pyenv_shared_libpython, .timeout = 60)
     check_interpreter(PYENV_PY);
 }
 
+/* prof_py_sample_since: a thread said not to have run keeps the frames of the previous sample
+ * (a local mark on them survives: nothing was read); any other thread is read again. */
+struct still_ctx {
+    int keep_tid, asked;
+};
+
+static int still_cb(void *ctx, pid_t tid)
+{
+    struct still_ctx *c = ctx;
+    c->asked++;
+    return tid == c->keep_tid;
+}
+
+Test(pystack, sample_since_keeps_threads_that_did_not_run, .timeout = 60)
+{
+    struct child c;
+    struct prof_py *py;
+    char why[128];
+    const struct prof_py_thread *t;
+    size_t n;
+
+    child_start(DEBIAN_PY, &c);
+    cr_assert_eq(prof_py_open(c.pid, &py, why, sizeof(why)), 0, "%s", why);
+    struct still_ctx sc = {c.waiter_tid, 0};
+    cr_assert_eq(prof_py_sample_since(py, still_cb, &sc, &t, &n), 0);
+    cr_expect_eq(sc.asked, 0, "the first sample has nothing to keep");
+    cr_assert_eq(n, 3);
+    const struct prof_py_thread *w = find_thread(t, n, c.waiter_tid), *sp = find_thread(t, n, c.spin_tid);
+    cr_assert(w && sp && w->nframes > 0 && sp->nframes > 0);
+    const int l_spin = marker_line("spin"), l_wait0 = w->frames[0].line;  /* inside threading.py */
+    cr_assert_gt(l_wait0, 0);
+    ((struct prof_py_frame *)w->frames)[0].line = -7;   /* marks: a read would overwrite them */
+    ((struct prof_py_frame *)sp->frames)[0].line = -7;
+
+    cr_assert_eq(prof_py_sample_since(py, still_cb, &sc, &t, &n), 0);
+    cr_expect_eq(sc.asked, 3, "asked about every thread with frames in the same place");
+    w = find_thread(t, n, c.waiter_tid);
+    sp = find_thread(t, n, c.spin_tid);
+    cr_assert(w && sp);
+    cr_expect_eq(w->frames[0].line, -7, "the still thread's frames were kept");
+    cr_expect_eq(sp->frames[0].line, l_spin, "the running thread's frames were read again");
+
+    sc.keep_tid = -1;
+    cr_assert_eq(prof_py_sample_since(py, still_cb, &sc, &t, &n), 0);
+    w = find_thread(t, n, c.waiter_tid);
+    cr_assert(w);
+    cr_expect_eq(w->frames[0].line, l_wait0, "read again once it is not said to be still");
+    prof_py_close(py);
+    child_stop(&c);
+}
+
 Test(pystack, not_python)
 {
     struct prof_py *py;
