@@ -557,6 +557,19 @@ static uint64_t sym_addr(const struct prof_elf *e, const char *name, uint64_t bi
     return prof_elf_symbol_value(e, name, &v) == 0 && v ? v + bias : 0;
 }
 
+int prof_py_libpython_mapped(pid_t pid)
+{
+    struct candidate cands[4];
+    size_t n;
+    int rc = scan_maps(pid, cands, 4, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!cands[i].is_exe)
+            return 1;
+    return 0;
+}
+
 int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap)
 {
     struct candidate cands[4];

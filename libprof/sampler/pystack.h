@@ -39,6 +39,11 @@ struct prof_py_thread {
 int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap);
 void prof_py_close(struct prof_py *py);
 
+/* Does pid map a libpython3.* (other than as its executable)? 1, 0, or PROF_ESRCH /
+ * another error. Reads only /proc/PID/maps: how to tell cheaply that a process whose
+ * executable is not CPython has loaded the interpreter since it was last looked at. */
+int prof_py_libpython_mapped(pid_t pid);
+
 /* A reader for pid, a fork of parent's process that has not exec'd: a fork's address
  * space is its parent's, so the addresses prof_py_open found hold there too, and
  * nothing is read from /proc or the ELF file again. 0 or PROF_ENOMEM. */

@@ -155,6 +155,7 @@ struct sproc {
     uint64_t py_due;    /* when to look for CPython in it (again); 0 = not due */
     uint64_t py_backoff;
     uint64_t py_said;   /* gen + 1 of the image its P line was written for */
+    uint64_t py_exe_no; /* gen + 1 of the image whose executable was found not to be CPython */
     uint64_t gil_cond, gil_cond_len, gil_mutex, gil_mutex_len;
     struct prof_unw *unw;
     struct lockword locks[MAX_LOCK_WORDS];
@@ -599,12 +600,17 @@ static void proc_python(struct prof_sampler *s, struct sproc *p)
         p->py = NULL;
     }
     p->py_due = 0;
-    int r = prof_py_open(p->pid, &p->py, why, sizeof why);
+    /* Once the image's executable is known not to be CPython, only a libpython mapped since
+     * can change that: the maps say so without opening any ELF file. */
+    int r = p->py_exe_no == p->gen + 1 && prof_py_libpython_mapped(p->pid) == 0
+                ? PROF_ENOENT
+                : prof_py_open(p->pid, &p->py, why, sizeof why);
     if (r == 0)
         prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
     else
         p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
     if (r == PROF_ENOENT) {
+        p->py_exe_no = p->gen + 1;
         p->py_backoff = !p->py_backoff ? PY_RETRY_MIN_NS
                         : p->py_backoff * 2 < PY_RETRY_MAX_NS ? p->py_backoff * 2 : PY_RETRY_MAX_NS;
         p->py_due = now_ns() + p->py_backoff;
@@ -1890,7 +1896,7 @@ static void note_lock_word(struct sproc *p, uint64_t addr)
 
 /*
  * Has tid not run since the last tick (so it keeps its Python frames)? A thread blocked then
- * whose schedstat has not moved: the schedstat read here is the one its tick uses.
+ * whose schedstat has not moved: that unchanged reading is the one its tick uses.
  */
 static int py_still(void *ctx, pid_t tid)
 {
@@ -1902,12 +1908,12 @@ static int py_still(void *ctx, pid_t tid)
     if (!th || !th->have_base || !th->classified || th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)
         return 0;
     uint64_t cpu, runq;
-    if (read_schedstat(th, &cpu, &runq) < 0)
-        return 0;
+    if (read_schedstat(th, &cpu, &runq) < 0 || cpu != th->cpu || runq != th->runq)
+        return 0; /* it ran: its tick reads schedstat again, right before the rest of its figures */
     th->pre = 1;
     th->pre_cpu = cpu;
     th->pre_runq = runq;
-    return cpu == th->cpu && runq == th->runq;
+    return 1;
 }
 
 static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struct prof_unw_frame *fr, int idle_ok)
