@@ -220,6 +220,88 @@ Test(unwind, static_known_stacks, .timeout = 30)
     known_stacks(FIXTURES "static_known_stack");
 }
 
+/* Start a static_cfi fixture and wait for its "ready": main then spins in spin(). */
+static pid_t cfi_start(const char *name)
+{
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(name, name, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char buf[16] = {0};
+    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "fixture %s did not start", name);
+    close(out[0]);
+    usleep(20000); /* from puts to the loop */
+    return pid;
+}
+
+static void cfi_unwind(const char *fixture)
+{
+    static const char *const want[] = {"spin", "main"};
+    pid_t pid = cfi_start(fixture);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(pid, &u), 0);
+    seize(pid);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    cr_assert_not_null(snap);
+    for (int i = 0; i < 3; i++) {
+        sample(u, pid, snap);
+        unwind_and_check(u, snap, want, 2, 1);
+    }
+    free(snap);
+    prof_unw_close(u);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/*
+ * libunwind's per-thread rule cache is keyed by ip alone. Two static programs with the same
+ * ip under other rules, unwound one after the other (the first closed before the second is
+ * opened, as when a process of the tree exits and another is exec'd): the second must not
+ * be unwound with the first's rules (its return address would be read 32 bytes off).
+ */
+Test(unwind, no_rules_carried_to_another_process, .timeout = 30)
+{
+    cfi_unwind(FIXTURES "static_cfi_16");
+    cfi_unwind(FIXTURES "static_cfi_48");
+    cfi_unwind(FIXTURES "static_cfi_16");
+}
+
+/* The same two programs running side by side, unwound in turn, as the sampler does at each tick. */
+Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
+{
+    static const char *const want[] = {"spin", "main"};
+    pid_t pa = cfi_start(FIXTURES "static_cfi_16"), pb = cfi_start(FIXTURES "static_cfi_48");
+    struct prof_unw *ua, *ub;
+    cr_assert_eq(prof_unw_open(pa, &ua), 0);
+    cr_assert_eq(prof_unw_open(pb, &ub), 0);
+    seize(pa);
+    seize(pb);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    cr_assert_not_null(snap);
+    for (int i = 0; i < 4; i++) {
+        sample(ua, pa, snap);
+        unwind_and_check(ua, snap, want, 2, 1);
+        sample(ub, pb, snap);
+        unwind_and_check(ub, snap, want, 2, 1);
+    }
+    free(snap);
+    prof_unw_close(ua);
+    prof_unw_close(ub);
+    kill(pa, SIGKILL);
+    kill(pb, SIGKILL);
+    waitpid(pa, NULL, 0);
+    waitpid(pb, NULL, 0);
+}
+
 Test(unwind, frames_name_file_offsets)
 {
     struct fixture f;
