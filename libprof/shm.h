@@ -77,7 +77,8 @@ struct prof_shm_thread {
     uint64_t lock_contended;
     uint64_t lock_wait_ns;   /* time blocked acquiring locks other than the GIL */
     uint64_t gil_wait_ns;    /* time blocked waiting for a CPython GIL */
-    uint64_t reserved[8];
+    uint64_t net_round_trips; /* network descriptors: a receive after a send (one request and its answer) */
+    uint64_t reserved[7];
     /*
      * Appended for issue 3. Waits are wall time spent inside the call.
      * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
@@ -197,7 +198,8 @@ struct prof_shm_stage {
     uint64_t first_begin_ns; /* CLOCK_MONOTONIC */
     uint64_t last_end_ns;
     uint64_t ipc_sends;
-    uint64_t reserved[3];
+    uint64_t net_round_trips;
+    uint64_t reserved[2];
 };
 
 struct prof_shm_header {

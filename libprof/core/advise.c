@@ -194,6 +194,7 @@ struct split {
     double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
     double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
     uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
+    uint64_t tasks;   /* network requests answered, where the waits are mostly network; 0 = unknown */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -205,6 +206,7 @@ struct io_pool {
     int capped_max;   /* capped at IO_THREADS_MAX / ASYNC_MAX */
     int capped_fd;    /* capped at half the open-file limit */
     int capped_mem;   /* capped at available memory / memory per thread */
+    int capped_tasks; /* capped at the requests the stage made */
 };
 
 static void size_io_pool(const struct split *s, const struct prof_machine *m, struct io_pool *p)
@@ -213,13 +215,18 @@ static void size_io_pool(const struct split *s, const struct prof_machine *m, st
     double compute = s->compute > TINY_S ? s->compute : TINY_S;
     p->raw = ceil(s->u * (1.0 + s->wait / compute));
     double n = p->raw;
+    /* More simultaneous waits than requests: the extra workers would find none to wait on. */
+    if (s->tasks > 0 && n > (double)s->tasks) {
+        n = (double)s->tasks;
+        p->capped_tasks = 1;
+    }
     double top = IO_THREADS_MAX;
     p->model = PROF_MODEL_THREADS;
-    if (p->raw > IO_THREADS_MAX) {
+    if (n > IO_THREADS_MAX) {
         p->model = PROF_MODEL_ASYNC;
         top = ASYNC_MAX;
     }
-    if (n < 2.0 * s->u) {
+    if (n < 2.0 * s->u && !p->capped_tasks) {
         n = 2.0 * s->u;
         p->floored = 1;
     }
@@ -247,7 +254,10 @@ static void io_pool_reason(struct prof_verdict *v, const struct split *s, const 
 {
     char tail[320] = "";
     size_t len = 0;
-    if (p->floored)
+    if (p->capped_tasks)
+        len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: the requests the stage made (answers received on its network connections)",
+                        (unsigned long long)s->tasks);
+    if (p->floored && len < sizeof tail)
         len += snprintf(tail + len, sizeof tail - len, ", raised to 2 x usable CPUs (the bottom of the seeds' cores x 2-4)");
     if (p->capped_max && len < sizeof tail)
         len += snprintf(tail + len, sizeof tail - len, ", capped at %d", p->model == PROF_MODEL_ASYNC ? ASYNC_MAX : IO_THREADS_MAX);
@@ -391,7 +401,7 @@ static int figures_invalid(const struct prof_stage_figures *f)
 {
     return f->nprocesses < 0 || f->nthreads < 0 || bad(f->wall_s) || bad(f->thread_s) || bad(f->cpu_s) ||
            bad(f->runq_s) || bad(f->lock_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
-           bad(f->ipc_s) || bad(f->ipc_base_s) || bad(f->evloop_wait_s) || bad(f->serialize_s) ||
+           bad(f->ipc_s) || bad(f->ipc_base_s) || bad(f->evloop_wait_s) || bad(f->serialize_s) || bad(f->net_wait_s) ||
            bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
 
@@ -790,6 +800,9 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         s.pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
     s.wait = nonneg(f->thread_s - f->cpu_s - f->runq_s - s.lockgil - s.pool_idle);
     s.compute = f->cpu_s;
+    /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
+    if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s.wait)
+        s.tasks = f->net_round_trips;
     s.ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
 
     out->cpu_wall_ratio = f->thread_s > TINY_S ? f->cpu_s / f->thread_s : 0;

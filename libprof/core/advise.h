@@ -47,6 +47,8 @@ struct prof_stage_figures {
     double gil_held_share;   /* share of those on-CPU ticks that held the GIL */
     uint64_t ipc_bytes;      /* bytes sent between processes of the tree */
     uint64_t ipc_messages;   /* send calls that carried them (one per message for small pickles) */
+    double net_wait_s;       /* the network part of the stage's I/O waits (shim) */
+    uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
     enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */

@@ -287,6 +287,7 @@ static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
         k->io_wait_ns += g->io_wait_ns;
         k->io_bytes += g->io_bytes;
         k->net_wait_ns += g->net_wait_ns;
+        k->net_round_trips += g->net_round_trips;
         k->ipc_ns += g->ipc_ns;
         k->ipc_bytes_sent += g->ipc_bytes_sent;
         k->ipc_bytes_received += g->ipc_bytes_received;
@@ -374,6 +375,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->io_wait_ns += s->io_wait_ns;
         t->io_bytes += s->io_bytes;
         t->net_wait_ns += s->net_wait_ns;
+        t->net_round_trips += s->net_round_trips;
         t->net_bytes += s->net_bytes;
         t->ipc_ns += s->ipc_ns;
         t->ipc_bytes_sent += s->ipc_bytes_sent;

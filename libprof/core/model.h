@@ -50,6 +50,7 @@ struct prof_thread {
     /* Shim counters restart with each image: summed over images. */
     uint64_t lock_wait_ns, gil_wait_ns, lock_acquisitions, lock_contended;
     uint64_t io_wait_ns, io_bytes, net_wait_ns, net_bytes;   /* network + disk; net is the network part */
+    uint64_t net_round_trips;                                /* a receive after a send on a network descriptor */
     uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received;     /* between processes of the tree */
     uint64_t ipc_sends;                                      /* send calls on those descriptors */
     uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
@@ -77,7 +78,7 @@ struct prof_lock_site {
 struct prof_marker {
     char name[PROF_SHM_NAME_BYTES];
     uint32_t threads;
-    uint64_t entries, self_ns, incl_ns, cpu_ns, lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns;
+    uint64_t entries, self_ns, incl_ns, cpu_ns, lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns, net_round_trips;
     uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received, ipc_sends, evloop_wait_ns, join_wait_ns;
     uint64_t first_begin_ns, last_end_ns;
 };

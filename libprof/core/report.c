@@ -29,7 +29,7 @@ struct stage {
     uint64_t vcsw, ivcsw;
     /* Shim figures (0 where the shim did not run). */
     double io_wait_s, net_wait_s, ipc_s, evloop_s, join_s;
-    uint64_t io_bytes, ipc_sent, ipc_recv, ipc_sends;
+    uint64_t io_bytes, ipc_sent, ipc_recv, ipc_sends, net_trips;
     double busy_s;           /* the IPC fraction's denominator: cpu + ipc + I/O wait */
     struct prof_stage_figures fig;
     struct prof_verdict verdict;
@@ -109,6 +109,7 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
     s->ivcsw += t->ivcsw;
     s->io_wait_s += (double)t->io_wait_ns / 1e9;
     s->net_wait_s += (double)t->net_wait_ns / 1e9;
+    s->net_trips += t->net_round_trips;
     s->io_bytes += t->io_bytes;
     s->ipc_s += (double)t->ipc_ns / 1e9;
     s->ipc_sent += t->ipc_bytes_sent;
@@ -163,6 +164,7 @@ static int stage_add_marker(const struct prof_run *m, struct stage *s, struct pr
     s->gil_wait_s += (double)k->gil_wait_ns / 1e9;
     s->io_wait_s += (double)k->io_wait_ns / 1e9;
     s->net_wait_s += (double)k->net_wait_ns / 1e9;
+    s->net_trips += k->net_round_trips;
     s->io_bytes += k->io_bytes;
     s->ipc_s += (double)k->ipc_ns / 1e9;
     s->ipc_sent += k->ipc_bytes_sent;
@@ -351,6 +353,8 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     }
     f->ipc_bytes = s->ipc_sent;
     f->ipc_messages = s->ipc_sends;
+    f->net_wait_s = s->net_wait_s;
+    f->net_round_trips = s->net_trips;
     stage_current(s, f);
     for (size_t i = 0; i < s->nprocs; i++) {
         int disp = 0;
@@ -724,9 +728,9 @@ static json_t *stage_json(const struct stage *s)
                             jsec(f->ipc_s), "busy_seconds", jsec(s->busy_s), "fraction",
                             jratio(s->busy_s > 0 ? f->ipc_s / s->busy_s : 0), "measured", f->ipc_measured,
                             "serialize_seconds", s->nsampled_threads ? jsec(s->serialize_s) : json_null());
-    json_t *io = json_pack("{s:o, s:I, s:o, s:b}", "wait_seconds", jsec(s->io_wait_s), "bytes",
-                           (json_int_t)s->io_bytes, "network_wait_seconds", jsec(s->net_wait_s), "measured",
-                           f->ipc_measured);
+    json_t *io = json_pack("{s:o, s:I, s:o, s:I, s:b}", "wait_seconds", jsec(s->io_wait_s), "bytes",
+                           (json_int_t)s->io_bytes, "network_wait_seconds", jsec(s->net_wait_s), "network_round_trips",
+                           (json_int_t)s->net_trips, "measured", f->ipc_measured);
     json_t *rss = json_pack("{s:I, s:I, s:I, s:b, s:I}", "start_bytes", (json_int_t)s->rss_start, "peak_bytes",
                             (json_int_t)s->rss_peak, "growth_bytes", (json_int_t)s->rss_growth, "leak_suspected",
                             s->leak, "per_worker_bytes", (json_int_t)f->per_worker_bytes);

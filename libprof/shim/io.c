@@ -42,6 +42,7 @@ enum {
     CAT_NET = 2 << 5,
     CAT_IPC = 3 << 5,
     CAT_MASK = 3 << 5,
+    FDC_SENT = 1 << 7, /* network: the last transfer on it was a send */
 };
 
 static uint8_t fd_class[FD_CACHE];
@@ -329,6 +330,21 @@ static inline void shim_io_account(struct prof_shm_thread *t, uint8_t c, int sen
     }
 }
 
+/*
+ * A round trip on a network descriptor: a receive that follows a send (a request and its
+ * answer; the rest of a long answer and a reply sent in pieces count once). Their number is
+ * the most waits the program's requests could spread over. Compare-and-swap: the descriptor
+ * may have been closed and reclassified since c was read, and a stale class must not return.
+ */
+static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, int send, ssize_t n)
+{
+    if ((c & CAT_MASK) != CAT_NET || n <= 0 || fd < 0 || fd >= FD_CACHE || !send == !(c & FDC_SENT))
+        return;
+    uint8_t want = send ? (uint8_t)(c | FDC_SENT) : (uint8_t)(c & ~FDC_SENT);
+    if (__atomic_compare_exchange_n(&fd_class[fd], &c, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) && !send)
+        t->net_round_trips++;
+}
+
 /* The body of every read/write-like interposer. A regular-file write is counted, not timed. */
 #define SHIM_IO(fd, send, realcall, rawcall)                                             \
     do {                                                                                 \
@@ -353,6 +369,7 @@ static inline void shim_io_account(struct prof_shm_thread *t, uint8_t c, int sen
         uint64_t t0_ = shim_mono_ns();                                                   \
         ssize_t r_ = realcall;                                                           \
         shim_io_account(t, c, send, r_, shim_mono_ns() - t0_);                           \
+        shim_net_turn(t, fd, c, send, r_);                                               \
         return r_;                                                                       \
     } while (0)
 

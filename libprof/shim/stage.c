@@ -23,7 +23,7 @@
 #define EXACT_MEAN_NS 100000 /* stages this long on average keep reading it */
 
 struct shim_counters {
-    uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join;
+    uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, trips;
 };
 
 struct shim_frame {
@@ -56,6 +56,7 @@ static inline void shim_counters_read(const struct prof_shm_thread *t, struct sh
     c->ipc_sent = t->ipc_bytes_sent;
     c->ipc_recv = t->ipc_bytes_received;
     c->ipc_sends = t->ipc_sends;
+    c->trips = t->net_round_trips;
     c->evloop = t->evloop_wait_ns;
     c->join = t->join_wait_ns;
 }
@@ -143,6 +144,7 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     shim_add(&s->ipc_bytes_sent, c->ipc_sent - o->ipc_sent);
     shim_add(&s->ipc_bytes_received, c->ipc_recv - o->ipc_recv);
     shim_add(&s->ipc_sends, c->ipc_sends - o->ipc_sends);
+    shim_add(&s->net_round_trips, c->trips - o->trips);
     shim_add(&s->evloop_wait_ns, ev);
     shim_add(&s->join_wait_ns, join);
     uint64_t cpu_d;

@@ -375,6 +375,45 @@ Test(advise_stage, memory_per_thread_caps_io_threads)
     cr_assert_eq(v.workers, 40);
 }
 
+Test(advise_stage, requests_cap_io_threads)
+{
+    struct prof_machine m = machine2();
+    /* One thread fetching in turn, 95% of its time waiting on the network: 2 x (1 + 7.6 / 0.4) = 40
+     * threads by the waits alone; it made 30 requests. */
+    struct prof_stage_figures f = stage("fetch", 8.0, 0.4);
+    f.python = 1;
+    f.net_wait_s = 7.5;
+    f.net_round_trips = 30;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 30);
+    cr_assert(has_reason(&v, "capped at 30: the requests the stage made"));
+
+    /* Requests below the 2 x usable CPUs floor: the floor does not raise it past them. */
+    f.net_round_trips = 3;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 3);
+
+    /* Hundreds of simultaneous waits by the ratio, 60 requests: threads, not an event loop. */
+    struct prof_stage_figures g = stage("crawl", 100.0, 0.2);
+    g.net_wait_s = 99.0;
+    g.net_round_trips = 60;
+    cr_assert_eq(prof_advise_stage(&g, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 60);
+    g.net_round_trips = 0; /* unknown: the ratio alone, an event loop */
+    cr_assert_eq(prof_advise_stage(&g, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC);
+
+    /* Waits that are mostly not network (sleeps, disk): the requests do not bound them. */
+    f.net_round_trips = 30;
+    f.net_wait_s = 1.0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 40);
+}
+
 Test(advise_stage, usable_cpus_fallback)
 {
     /* A machine struct without usable_cpus falls back to affinity, never to 0 workers. */

@@ -76,6 +76,20 @@ Test(shim_truth, pipe_carries_exactly_ten_million_bytes)
     json_decref(r);
 }
 
+Test(shim_truth, tcp_round_trips_are_counted_per_request)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/net_turns");
+    json_t *c = json_object_get(stage(r, "client"), "io"), *s = json_object_get(stage(r, "server"), "io");
+    cr_assert_eq(json_integer_value(json_object_get(c, "network_round_trips")), 25, "client round trips %lld",
+                 (long long)json_integer_value(json_object_get(c, "network_round_trips")));
+    cr_assert_eq(json_integer_value(json_object_get(s, "network_round_trips")), 24, "server round trips %lld",
+                 (long long)json_integer_value(json_object_get(s, "network_round_trips")));
+    /* 25 x 16 bytes each way: 800 moved */
+    cr_assert_eq(json_integer_value(json_object_get(c, "bytes")), 800, "client bytes %lld",
+                 (long long)json_integer_value(json_object_get(c, "bytes")));
+    json_decref(r);
+}
+
 Test(shim_truth, gil_bound_python_threads)
 {
     json_t *r = profile("/usr/bin/python3 -c 'import threading\n"
