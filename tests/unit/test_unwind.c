@@ -39,8 +39,8 @@ static void task_syscall(pid_t pid, pid_t tid, char *line, size_t len)
     }
 }
 
-/* Start a known_stack fixture, wait for "ready" and for its second thread to sit in read(2). */
-static void fixture_start(const char *name, struct fixture *f)
+/* Start a fixture and wait for the "ready" line it prints once it is where a test wants it. */
+static pid_t spawn_ready(const char *name)
 {
     int out[2];
     cr_assert_eq(pipe(out), 0);
@@ -62,6 +62,13 @@ static void fixture_start(const char *name, struct fixture *f)
     cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "fixture %s did not start", name);
     close(out[0]);
     cr_assert_str_eq(buf, "ready\n");
+    return pid;
+}
+
+/* Start a known_stack fixture, wait for "ready" and for its second thread to sit in read(2). */
+static void fixture_start(const char *name, struct fixture *f)
+{
+    pid_t pid = spawn_ready(name);
     f->pid = pid;
     f->reader = 0;
 
@@ -220,25 +227,10 @@ Test(unwind, static_known_stacks, .timeout = 30)
     known_stacks(FIXTURES "static_known_stack");
 }
 
-/* Start a static_cfi fixture and wait for its "ready": main then spins in spin(). */
+/* Start a static_cfi fixture: after "ready", main spins in spin() at once. */
 static pid_t cfi_start(const char *name)
 {
-    int out[2];
-    cr_assert_eq(pipe(out), 0);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execl(name, name, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[16] = {0};
-    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "fixture %s did not start", name);
-    close(out[0]);
+    pid_t pid = spawn_ready(name);
     usleep(20000); /* from puts to the loop */
     return pid;
 }
