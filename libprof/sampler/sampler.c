@@ -2148,7 +2148,10 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             th->blocked = st;
             th->blocked_stack = stack;
             th->blocked_addr = addr;
-            if ((st == PROF_TS_LOCK || st == PROF_TS_GIL) && addr)
+            /* Only a lock's hold time is read from its word (the hottest lock without the shim);
+             * the GIL's is known from CPython itself, and a read of the target's memory at every
+             * tick is not free: it takes the target's mmap lock. */
+            if (st == PROF_TS_LOCK && addr)
                 note_lock_word(p, addr);
         }
         th->state = st;
