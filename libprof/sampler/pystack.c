@@ -557,6 +557,18 @@ static uint64_t sym_addr(const struct prof_elf *e, const char *name, uint64_t bi
     return prof_elf_symbol_value(e, name, &v) == 0 && v ? v + bias : 0;
 }
 
+/* The last step of every open: the thread table, then the reader is the caller's (or freed). */
+static int hand_out(struct prof_py *py, struct prof_py **out)
+{
+    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
+    if (!py->threads) {
+        free(py);
+        return PROF_ENOMEM;
+    }
+    *out = py;
+    return 0;
+}
+
 int prof_py_libpython_mapped(pid_t pid)
 {
     struct candidate cands[4];
@@ -632,13 +644,7 @@ int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap)
         return PROF_ENOTSUP;
     }
 
-    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
-    if (!py->threads) {
-        free(py);
-        return PROF_ENOMEM;
-    }
-    *out = py;
-    return 0;
+    return hand_out(py, out);
 }
 
 int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
@@ -656,13 +662,7 @@ int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
     py->bytes_type = parent->bytes_type;
     /* The code cache is not shared: a cached object's address may be reused by other code in
      * either process once they diverge. */
-    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
-    if (!py->threads) {
-        free(py);
-        return PROF_ENOMEM;
-    }
-    *out = py;
-    return 0;
+    return hand_out(py, out);
 }
 
 void prof_py_close(struct prof_py *py)
