@@ -24,6 +24,7 @@
 #include "pystack.h"
 
 #define MAX_THREADS 1024
+#define SPEC_THREADS 8               /* thread states read with _PyRuntime at a guess (see prof_py_sample_since) */
 #define MAX_FRAMES 256
 #define MAX_STR_CHARS 1024           /* longer names and paths are cut, not refused */
 #define MAX_LINETABLE (64 * 1024)    /* a larger location table is not read: line 0 */
@@ -37,7 +38,6 @@
 #define WINDOW_MAX (64 * 1024)       /* the top of a thread's frame stack read in one call */
 #define IFRAME_READ (PY311_OFF_IFRAME_LOCALSPLUS)
 #define CODE_READ (PY311_OFF_CODE_CODE_ADAPTIVE)
-#define STR_HDR_READ (PY311_SIZE_COMPACT_UNICODE_OBJECT)
 
 /* Interned strings: arena storage plus an open-addressing set, so equal strings share one copy. */
 struct arena_chunk {
@@ -72,6 +72,13 @@ struct prof_py {
     size_t nthreads;                    /* filled by the last sample (their frames stay for the next) */
     struct prof_py_frame *frames;       /* MAX_FRAMES per thread, allocated as threads appear */
     size_t frames_cap;
+
+    /* Where the last walk found the interpreter and the first SPEC_THREADS thread states: read
+     * again with _PyRuntime, in its system call, and used where the walk finds them again. */
+    uint64_t spec_interp;
+    uint64_t spec_ts[SPEC_THREADS];
+    size_t nspec;
+    unsigned char spec_buf[SPEC_THREADS][TSTATE_READ];
 
     unsigned char code_hdrs[MAX_FRAMES][CODE_READ];   /* scratch for read_frames */
     unsigned char window[WINDOW_MAX];                 /* the top of a thread's frame stack */
@@ -209,37 +216,47 @@ static size_t put_utf8(char *out, size_t room, uint32_t cp)
     return 0;
 }
 
-/* Read a compact str object at addr and intern it as UTF-8. NULL when it is not a readable compact str. */
-static const char *read_str(struct prof_py *py, uint64_t addr)
+/* Where a str object's characters are and how to read them, from its header. */
+struct str_plan {
+    uint64_t data;   /* remote address of the characters */
+    size_t bytes;    /* len * kind */
+    unsigned kind;   /* 1, 2 or 4 bytes a character */
+    int64_t len;     /* characters, cut at MAX_STR_CHARS */
+};
+
+/* The plan for the compact str whose header (the first PY311_SIZE_ASCII_OBJECT bytes) is hdr. 0, or -1 when it is not a readable compact str. */
+static int str_plan(const struct prof_py *py, const unsigned char *hdr, uint64_t addr, struct str_plan *sp)
 {
-    unsigned char hdr[STR_HDR_READ];
-    /* The ASCII header is the shorter one; the compact header is only needed for non-ASCII. */
-    if (rd(py, addr, hdr, PY311_SIZE_ASCII_OBJECT) < 0)
-        return NULL;
     if (py->unicode_type && get_u64(hdr, PY311_OFF_OBJECT_TYPE) != py->unicode_type)
-        return NULL;
+        return -1;
     int64_t len = get_i64(hdr, PY311_OFF_UNICODE_LENGTH);
     uint32_t state;
     memcpy(&state, hdr + PY311_OFF_UNICODE_STATE, sizeof(state));
     if (len < 0 || !(state & PY311_UNICODE_COMPACT_MASK) || !(state & PY311_UNICODE_READY_MASK))
-        return NULL;
+        return -1;
     if (len > MAX_STR_CHARS)
         len = MAX_STR_CHARS;
     unsigned kind = (state & PY311_UNICODE_KIND_MASK) >> PY311_UNICODE_KIND_SHIFT;
-    uint64_t data = addr + ((state & PY311_UNICODE_ASCII_MASK) ? PY311_SIZE_ASCII_OBJECT
-                                                                 : PY311_SIZE_COMPACT_UNICODE_OBJECT);
     if (kind != 1 && kind != 2 && kind != 4)
-        return NULL;
-    unsigned char raw[MAX_STR_CHARS * 4];
+        return -1;
+    /* The ASCII header is the shorter one; a non-ASCII string's characters follow the compact one. */
+    sp->data = addr + ((state & PY311_UNICODE_ASCII_MASK) ? PY311_SIZE_ASCII_OBJECT : PY311_SIZE_COMPACT_UNICODE_OBJECT);
+    sp->kind = kind;
+    sp->len = len;
+    sp->bytes = (size_t)len * kind;
+    return 0;
+}
+
+/* The characters raw of a str planned as sp, interned as UTF-8. */
+static const char *str_decode(struct prof_py *py, const unsigned char *raw, const struct str_plan *sp)
+{
     char out[MAX_STR_CHARS * 4];
     size_t o = 0;
-    if (len && rd(py, data, raw, (size_t)len * kind) < 0)
-        return NULL;
-    for (int64_t i = 0; i < len; i++) {
+    for (int64_t i = 0; i < sp->len; i++) {
         uint32_t cp;
-        if (kind == 1) {
+        if (sp->kind == 1) {
             cp = raw[i];
-        } else if (kind == 2) {
+        } else if (sp->kind == 2) {
             uint16_t c;
             memcpy(&c, raw + i * 2, 2);
             cp = c;
@@ -252,6 +269,18 @@ static const char *read_str(struct prof_py *py, uint64_t addr)
         o += w;
     }
     return intern(py, out, o);
+}
+
+/* Read a compact str object at addr and intern it as UTF-8. NULL when it is not a readable compact str. */
+static const char *read_str(struct prof_py *py, uint64_t addr)
+{
+    unsigned char hdr[PY311_SIZE_ASCII_OBJECT], raw[MAX_STR_CHARS * 4];
+    struct str_plan sp;
+    if (rd(py, addr, hdr, sizeof hdr) < 0 || str_plan(py, hdr, addr, &sp) < 0)
+        return NULL;
+    if (sp.bytes && rd(py, sp.data, raw, sp.bytes) < 0)
+        return NULL;
+    return str_decode(py, raw, &sp);
 }
 
 /* ---- code object cache ---- */
@@ -298,6 +327,106 @@ static int codes_reserve(struct prof_py *py)
 }
 
 /*
+ * A new entry's name, file name, qualified name and line table, in two system calls: the four
+ * objects' headers, then their contents (one by one it was eight; a process pool's run meets
+ * ~110 code objects, most while modules are imported). -1 when the batch does not bring all
+ * four whole and well-formed: code_fill reads them one by one then.
+ */
+static int code_fill_batch(struct prof_py *py, struct code_entry *n)
+{
+    uint64_t sa[3] = {n->name, n->filename, n->qualname};
+    unsigned char sh[3][PY311_SIZE_ASCII_OBJECT], bh[PY311_OFF_BYTES_SVAL];
+    struct iovec l[4], r[4];
+    size_t want = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!sa[i])
+            return -1;
+        l[i] = (struct iovec){sh[i], sizeof sh[i]};
+        r[i] = (struct iovec){(void *)(uintptr_t)sa[i], sizeof sh[i]};
+        want += sizeof sh[i];
+    }
+    if (!n->linetable)
+        return -1;
+    l[3] = (struct iovec){bh, sizeof bh};
+    r[3] = (struct iovec){(void *)(uintptr_t)n->linetable, sizeof bh};
+    want += sizeof bh;
+    if (process_vm_readv(py->pid, l, 4, r, 4, 0) != (ssize_t)want)
+        return -1;
+    struct str_plan sp[3];
+    for (int i = 0; i < 3; i++)
+        if (str_plan(py, sh[i], sa[i], &sp[i]) < 0)
+            return -1;
+    if (py->bytes_type && get_u64(bh, PY311_OFF_OBJECT_TYPE) != py->bytes_type)
+        return -1;
+    int64_t ltlen = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
+    if (ltlen <= 0 || ltlen > MAX_LINETABLE)
+        return -1;
+    unsigned char raw[3][MAX_STR_CHARS * 4];
+    unsigned char *lt = malloc((size_t)ltlen);
+    if (!lt)
+        return -1;
+    int k = 0;
+    want = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!sp[i].bytes)
+            continue;
+        l[k] = (struct iovec){raw[i], sp[i].bytes};
+        r[k] = (struct iovec){(void *)(uintptr_t)sp[i].data, sp[i].bytes};
+        want += sp[i].bytes;
+        k++;
+    }
+    l[k] = (struct iovec){lt, (size_t)ltlen};
+    r[k] = (struct iovec){(void *)(uintptr_t)(n->linetable + PY311_OFF_BYTES_SVAL), (size_t)ltlen};
+    want += (size_t)ltlen;
+    k++;
+    if (process_vm_readv(py->pid, l, (unsigned long)k, r, (unsigned long)k, 0) != (ssize_t)want) {
+        free(lt);
+        return -1;
+    }
+    n->func = str_decode(py, raw[0], &sp[0]);
+    n->file = str_decode(py, raw[1], &sp[1]);
+    n->qual = str_decode(py, raw[2], &sp[2]);
+    if (!n->func || !n->file) {
+        free(lt);
+        return -1;
+    }
+    if (!n->qual)
+        n->qual = n->func;
+    n->lt = lt;
+    n->ltlen = (size_t)ltlen;
+    return 0;
+}
+
+/* Fill a new entry's strings and line table. 0, or -1 when its name or file name is unreadable. */
+static int code_fill(struct prof_py *py, struct code_entry *n)
+{
+    if (code_fill_batch(py, n) == 0)
+        return 0;
+    n->func = read_str(py, n->name);
+    n->file = read_str(py, n->filename);
+    n->qual = read_str(py, n->qualname);
+    if (!n->func || !n->file)
+        return -1;
+    if (!n->qual)
+        n->qual = n->func;
+    unsigned char bh[PY311_OFF_BYTES_SVAL];
+    if (rd(py, n->linetable, bh, sizeof(bh)) == 0 &&
+        (!py->bytes_type || get_u64(bh, PY311_OFF_OBJECT_TYPE) == py->bytes_type)) {
+        int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
+        if (len > 0 && len <= MAX_LINETABLE) {
+            n->lt = malloc((size_t)len);
+            if (n->lt && rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
+                n->ltlen = (size_t)len;
+            } else {
+                free(n->lt);
+                n->lt = NULL;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
  * The cached entry for the code object whose header (CODE_READ bytes) is hdr.
  * Code objects are immutable, so a hit needs only the header we already read
  * to match what was cached: same address, same name/file/linetable pointers
@@ -334,28 +463,8 @@ static const struct code_entry *code_get(struct prof_py *py, uint64_t addr, cons
     n.linetable = linetable;
     n.firstlineno = firstlineno;
     n.firsttraceable = get_i32(hdr, PY311_OFF_CODE_FIRSTTRACEABLE);
-    n.func = read_str(py, name);
-    n.file = read_str(py, filename);
-    n.qual = read_str(py, qualname);
-    if (!n.func || !n.file)
+    if (code_fill(py, &n) < 0)
         return NULL;  /* torn or not a code object: do not cache */
-    if (!n.qual)
-        n.qual = n.func;
-
-    unsigned char bh[PY311_OFF_BYTES_SVAL];
-    if (rd(py, linetable, bh, sizeof(bh)) == 0 &&
-        (!py->bytes_type || get_u64(bh, PY311_OFF_OBJECT_TYPE) == py->bytes_type)) {
-        int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
-        if (len > 0 && len <= MAX_LINETABLE) {
-            n.lt = malloc((size_t)len);
-            if (n.lt && rd(py, linetable + PY311_OFF_BYTES_SVAL, n.lt, (size_t)len) == 0) {
-                n.ltlen = (size_t)len;
-            } else {
-                free(n.lt);
-                n.lt = NULL;
-            }
-        }
-    }
 
     if (codes_reserve(py) < 0) {
         free(n.lt);
@@ -783,9 +892,6 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
 {
     unsigned char rt[PY311_OFF_RUNTIME_INTERP_MAIN + 8];
     unsigned char gil[PY311_OFF_RUNTIME_GIL_LOCKED + PY311_SIZE_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER];
-    struct iovec rl[2] = {{rt, sizeof rt}, {gil, sizeof gil}};
-    struct iovec rr[2] = {{(void *)(uintptr_t)py->runtime, sizeof rt},
-                          {(void *)(uintptr_t)(py->runtime + PY311_OFF_RUNTIME_GIL_LAST_HOLDER), sizeof gil}};
     unsigned char is[PY311_OFF_INTERP_THREADS_HEAD + 8];
     int rc;
 
@@ -793,12 +899,36 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         return PROF_EINVAL;
     *threads = py->threads;
     *n = 0;
-    /* The interpreter list and the GIL, in one system call. */
     if (!py->runtime)
         return PROF_EIO;
-    ssize_t got = process_vm_readv(py->pid, rl, 2, rr, 2, 0);
-    if (got != (ssize_t)(sizeof rt + sizeof gil))
+    /*
+     * The interpreter list and the GIL, and, where the last walk found them, the interpreter
+     * and its first thread states, in one system call (one thread state at a time, a process
+     * of three threads took five). The walk below takes a guessed thread state only where it
+     * finds the same address by following the list it read, so a guess that is wrong (a
+     * thread started or ended) costs the reads it would have cost anyway.
+     */
+    struct iovec rl[3 + SPEC_THREADS], rr[3 + SPEC_THREADS];
+    rl[0] = (struct iovec){rt, sizeof rt};
+    rr[0] = (struct iovec){(void *)(uintptr_t)py->runtime, sizeof rt};
+    rl[1] = (struct iovec){gil, sizeof gil};
+    rr[1] = (struct iovec){(void *)(uintptr_t)(py->runtime + PY311_OFF_RUNTIME_GIL_LAST_HOLDER), sizeof gil};
+    unsigned long nio = 2;
+    if (py->spec_interp) {
+        rl[nio] = (struct iovec){is, sizeof is};
+        rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_interp, sizeof is};
+        for (size_t i = 0; i < py->nspec; i++) {
+            rl[nio] = (struct iovec){py->spec_buf[i], TSTATE_READ};
+            rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_ts[i], TSTATE_READ};
+        }
+    }
+    ssize_t got = process_vm_readv(py->pid, rl, nio, rr, nio, 0);
+    if (got < (ssize_t)(sizeof rt + sizeof gil))
         return got < 0 && errno == ESRCH ? PROF_ESRCH : PROF_EIO;
+    size_t extra = (size_t)got - sizeof rt - sizeof gil, have_spec = 0;
+    int have_is = py->spec_interp && extra >= sizeof is;
+    if (have_is)
+        have_spec = (extra - sizeof is) / TSTATE_READ;
     uint64_t holder = get_u64(gil, 0);
     int locked = get_i32(gil, PY311_OFF_RUNTIME_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER) == 1;
 
@@ -807,25 +937,45 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
     uint64_t interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_MAIN);
     if (!interp)
         interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_HEAD);
-    if (!interp)
+    if (!interp) {
+        py->spec_interp = 0;
         return 0;  /* not initialised yet, or finalised */
-    if ((rc = rd(py, interp, is, sizeof(is))) < 0)
-        return rc == PROF_ESRCH ? rc : PROF_EIO;
+    }
+    if (!have_is || interp != py->spec_interp) {
+        have_spec = 0;
+        if ((rc = rd(py, interp, is, sizeof(is))) < 0) {
+            py->spec_interp = 0;
+            return rc == PROF_ESRCH ? rc : PROF_EIO;
+        }
+    }
 
+    uint64_t found[SPEC_THREADS];
     uint64_t ts = get_u64(is, PY311_OFF_INTERP_THREADS_HEAD);
     size_t nt = 0;
     while (ts && nt < MAX_THREADS) {
-        unsigned char t[TSTATE_READ];
-        if ((rc = rd(py, ts, t, sizeof(t))) < 0) {
-            if (rc == PROF_ESRCH)
-                return rc;
-            break;  /* a thread state freed under us: keep what we have */
+        unsigned char tb[TSTATE_READ];
+        const unsigned char *t = tb;
+        if (nt < have_spec && py->spec_ts[nt] == ts) {
+            t = py->spec_buf[nt];
+        } else {
+            have_spec = 0; /* the list changed here: the guesses after this point are off too */
+            if ((rc = rd(py, ts, tb, sizeof(tb))) < 0) {
+                if (rc == PROF_ESRCH) {
+                    py->spec_interp = 0;
+                    return rc;
+                }
+                break;  /* a thread state freed under us: keep what we have */
+            }
         }
+        if (nt < SPEC_THREADS)
+            found[nt] = ts;
         if (nt == py->frames_cap / MAX_FRAMES) {
             size_t ncap = py->frames_cap ? py->frames_cap * 2 : 16 * MAX_FRAMES;
             struct prof_py_frame *nfr = realloc(py->frames, ncap * sizeof(*nfr));
-            if (!nfr)
+            if (!nfr) {
+                py->spec_interp = 0;
                 return PROF_ENOMEM;
+            }
             py->frames = nfr;
             py->frames_cap = ncap;
         }
@@ -846,6 +996,10 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
             break;
         ts = next;
     }
+    /* The guesses for the next sample: this walk's. */
+    py->spec_interp = interp;
+    py->nspec = nt < SPEC_THREADS ? nt : SPEC_THREADS;
+    memcpy(py->spec_ts, found, py->nspec * sizeof *found);
     /* frames may have moved with realloc: point each thread at its slice only now. */
     for (size_t i = 0; i < nt; i++)
         py->threads[i].frames = py->frames + i * MAX_FRAMES;

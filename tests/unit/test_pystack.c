@@ -266,7 +266,7 @@ static void check_interpreter(const char *exe)
     char why[128];
     const int l_spin = marker_line("spin"), l_middle = marker_line("middle"), l_outer = marker_line("outer"),
               l_module = marker_line("module"), l_waiter = marker_line("waiter"), l_gen = marker_line("gen"),
-              l_deep0 = marker_line("deep0"), l_deep = marker_line("deep");
+              l_deep0 = marker_line("deep0"), l_deep = marker_line("deep"), l_umlaut = marker_line("umlaut");
 
     if (access(exe, X_OK) != 0)
         cr_skip_test("no %s", exe);
@@ -320,6 +320,16 @@ static void check_interpreter(const char *exe)
         }
         cr_expect(seen, "%s: waiter not on the waiting thread's stack (innermost %s)", exe,
                   w->nframes ? w->frames[0].func : "-");
+        /* A name with Latin-1 and wider characters (a str of 2-byte kind), as UTF-8. */
+        int umlaut = 0;
+        for (size_t k = 0; k < w->nframes; k++) {
+            if (strcmp(w->frames[k].func, "auf_größe_ŵarten") == 0) {
+                umlaut = 1;
+                cr_expect_str_eq(w->frames[k].qualname, "auf_größe_ŵarten");
+                cr_expect_eq(w->frames[k].line, l_umlaut);
+            }
+        }
+        cr_expect(umlaut, "%s: the non-ASCII function is not on the waiting thread's stack", exe);
         cr_expect_eq(w->holds_gil, 0);
         cr_expect_gt(w->nframes, 1);
         cr_expect_str_eq(w->frames[0].func, "wait");  /* Condition.wait under Event.wait */
