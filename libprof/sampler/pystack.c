@@ -326,6 +326,15 @@ static int codes_reserve(struct prof_py *py)
     return 0;
 }
 
+/* The length of the bytes object (a line table) whose header is bh, or -1 when it is not one we read. */
+static int64_t linetable_len(const struct prof_py *py, const unsigned char *bh)
+{
+    if (py->bytes_type && get_u64(bh, PY311_OFF_OBJECT_TYPE) != py->bytes_type)
+        return -1;
+    int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
+    return len > 0 && len <= MAX_LINETABLE ? len : -1;
+}
+
 /*
  * A new entry's name, file name, qualified name and line table, in two system calls: the four
  * objects' headers, then their contents (one by one it was eight; a process pool's run meets
@@ -356,10 +365,8 @@ static int code_fill_batch(struct prof_py *py, struct code_entry *n)
     for (int i = 0; i < 3; i++)
         if (str_plan(py, sh[i], sa[i], &sp[i]) < 0)
             return -1;
-    if (py->bytes_type && get_u64(bh, PY311_OFF_OBJECT_TYPE) != py->bytes_type)
-        return -1;
-    int64_t ltlen = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
-    if (ltlen <= 0 || ltlen > MAX_LINETABLE)
+    int64_t ltlen = linetable_len(py, bh);
+    if (ltlen < 0)
         return -1;
     unsigned char raw[3][MAX_STR_CHARS * 4];
     unsigned char *lt = malloc((size_t)ltlen);
@@ -410,17 +417,14 @@ static int code_fill(struct prof_py *py, struct code_entry *n)
     if (!n->qual)
         n->qual = n->func;
     unsigned char bh[PY311_OFF_BYTES_SVAL];
-    if (rd(py, n->linetable, bh, sizeof(bh)) == 0 &&
-        (!py->bytes_type || get_u64(bh, PY311_OFF_OBJECT_TYPE) == py->bytes_type)) {
-        int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
-        if (len > 0 && len <= MAX_LINETABLE) {
-            n->lt = malloc((size_t)len);
-            if (n->lt && rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
-                n->ltlen = (size_t)len;
-            } else {
-                free(n->lt);
-                n->lt = NULL;
-            }
+    int64_t len = rd(py, n->linetable, bh, sizeof(bh)) == 0 ? linetable_len(py, bh) : -1;
+    if (len > 0) {
+        n->lt = malloc((size_t)len);
+        if (n->lt && rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
+            n->ltlen = (size_t)len;
+        } else {
+            free(n->lt);
+            n->lt = NULL;
         }
     }
     return 0;
@@ -906,7 +910,8 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
      * and its first thread states, in one system call (one thread state at a time, a process
      * of three threads took five). The walk below takes a guessed thread state only where it
      * finds the same address by following the list it read, so a guess that is wrong (a
-     * thread started or ended) costs the reads it would have cost anyway.
+     * thread started or ended) costs the reads it would have cost anyway; so a guess left
+     * stale by an early return below needs no reset.
      */
     struct iovec rl[3 + SPEC_THREADS], rr[3 + SPEC_THREADS];
     rl[0] = (struct iovec){rt, sizeof rt};
@@ -937,16 +942,12 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
     uint64_t interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_MAIN);
     if (!interp)
         interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_HEAD);
-    if (!interp) {
-        py->spec_interp = 0;
+    if (!interp)
         return 0;  /* not initialised yet, or finalised */
-    }
     if (!have_is || interp != py->spec_interp) {
         have_spec = 0;
-        if ((rc = rd(py, interp, is, sizeof(is))) < 0) {
-            py->spec_interp = 0;
+        if ((rc = rd(py, interp, is, sizeof(is))) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
-        }
     }
 
     uint64_t found[SPEC_THREADS];
@@ -960,10 +961,8 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         } else {
             have_spec = 0; /* the list changed here: the guesses after this point are off too */
             if ((rc = rd(py, ts, tb, sizeof(tb))) < 0) {
-                if (rc == PROF_ESRCH) {
-                    py->spec_interp = 0;
+                if (rc == PROF_ESRCH)
                     return rc;
-                }
                 break;  /* a thread state freed under us: keep what we have */
             }
         }
@@ -972,10 +971,8 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         if (nt == py->frames_cap / MAX_FRAMES) {
             size_t ncap = py->frames_cap ? py->frames_cap * 2 : 16 * MAX_FRAMES;
             struct prof_py_frame *nfr = realloc(py->frames, ncap * sizeof(*nfr));
-            if (!nfr) {
-                py->spec_interp = 0;
+            if (!nfr)
                 return PROF_ENOMEM;
-            }
             py->frames = nfr;
             py->frames_cap = ncap;
         }
