@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -255,10 +256,10 @@ static void cfi_unwind(const char *fixture)
 }
 
 /*
- * libunwind's per-thread rule cache is keyed by ip alone. Two static programs with the same
- * ip under other rules, unwound one after the other (the first closed before the second is
- * opened, as when a process of the tree exits and another is exec'd): the second must not
- * be unwound with the first's rules (its return address would be read 32 bytes off).
+ * libunwind's rule cache is keyed by ip alone. Two static programs with the same ip under
+ * other rules, unwound one after the other (the first closed before the second is opened,
+ * as when a process of the tree exits and another is exec'd): the second must not be
+ * unwound with the first's rules (its return address would be read 32 bytes off).
  */
 Test(unwind, no_rules_carried_to_another_process, .timeout = 30)
 {
@@ -292,6 +293,64 @@ Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
     kill(pb, SIGKILL);
     waitpid(pa, NULL, 0);
     waitpid(pb, NULL, 0);
+}
+
+static int mask_has(int sig)
+{
+    sigset_t cur;
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+    return sigismember(&cur, sig);
+}
+
+/*
+ * An unwind blocks every signal while libunwind runs and answers libunwind's own mask calls
+ * itself: afterwards the thread's mask is what it was, and sigprocmask outside an unwind is
+ * glibc's, errors included.
+ */
+Test(unwind, signal_mask_kept)
+{
+    struct fixture f;
+    fixture_start(FIXTURES "known_stack", &f);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
+    seize(f.pid);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    sigset_t one, before;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR1);
+    cr_assert_eq(pthread_sigmask(SIG_SETMASK, &one, &before), 0);
+    for (int i = 0; i < 3; i++) {
+        sample(u, f.pid, snap);
+        unwind_and_check(u, snap, spinning, 4, 1);
+        for (int sig = 1; sig < 65; sig++)
+            cr_assert_eq(mask_has(sig), sig == SIGUSR1, "signal %d %s after an unwind", sig,
+                         sig == SIGUSR1 ? "unblocked" : "blocked");
+    }
+    /* A signal pending across an unwind is still pending after it. */
+    sigset_t two;
+    sigemptyset(&two);
+    sigaddset(&two, SIGUSR2);
+    sigset_t old;
+    cr_assert_eq(sigprocmask(SIG_BLOCK, &two, &old), 0);
+    cr_assert(sigismember(&old, SIGUSR1) && !sigismember(&old, SIGUSR2));
+    cr_assert(mask_has(SIGUSR1) && mask_has(SIGUSR2));
+    cr_assert_eq(raise(SIGUSR2), 0);
+    sample(u, f.pid, snap);
+    unwind_and_check(u, snap, spinning, 4, 1);
+    sigset_t pend;
+    cr_assert_eq(sigpending(&pend), 0);
+    cr_assert(sigismember(&pend, SIGUSR2), "a pending signal was lost");
+    int got = 0;
+    cr_assert_eq(sigwait(&two, &got), 0);
+    cr_assert_eq(got, SIGUSR2);
+    errno = 0;
+    cr_assert_eq(sigprocmask(12345, &two, NULL), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_eq(sigprocmask(SIG_SETMASK, &before, NULL), 0);
+    cr_assert(!mask_has(SIGUSR1) && !mask_has(SIGUSR2));
+    free(snap);
+    prof_unw_close(u);
+    fixture_stop(&f);
 }
 
 Test(unwind, frames_name_file_offsets)
