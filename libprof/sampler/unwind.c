@@ -116,6 +116,10 @@ struct unw_ctx {
     const struct prof_unw_snap *snap;
     uint64_t stack_lo, stack_hi; /* the stack mapping (beyond the copy the stack is stale) */
     int reloaded;                /* maps re-read during this unwind already */
+    /* The file-backed span the last image read came from: a first unwind through a
+     * function reads its .eh_frame entry a byte at a time (~140 reads), mostly there. */
+    uint64_t win_lo, win_len;    /* addr - win_lo < win_len: 8 bytes at win_base + addr - win_lo */
+    const unsigned char *win_base;
 };
 
 /* ---- maps ------------------------------------------------------------- */
@@ -330,6 +334,7 @@ static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
     if (t < u->reload_after)
         return NULL;
     int rc = maps_load(u, 1);
+    c->win_len = 0; /* the image it pointed into may be gone */
     u->load_ns += mono_ns() - t;
     u->loads++;
     if (rc < 0)
@@ -702,6 +707,26 @@ static int synth_read(struct prof_unw *u, uint64_t addr, unw_word_t *val)
     return -UNW_EINVAL;
 }
 
+/* Remember the stretch of mapping m around addr that the image serves whole: inside the
+ * mapping and the file, on addr's side of the RELRO range. */
+static void window_set(struct unw_ctx *c, const struct unw_map *m, const struct unw_inst *in, uint64_t addr)
+{
+    uint64_t lo = m->start, hi = m->end;
+    if (in->img.size - m->pgoff < hi - lo) /* off < img.size held for addr, so pgoff < size */
+        hi = lo + (in->img.size - m->pgoff);
+    if (in->relro_lo < in->relro_hi) {
+        if (in->relro_hi <= addr && in->relro_hi > lo)
+            lo = in->relro_hi;
+        if (in->relro_lo > addr && in->relro_lo < hi)
+            hi = in->relro_lo;
+    }
+    if (hi - lo < sizeof(unw_word_t))
+        return;
+    c->win_lo = lo;
+    c->win_len = hi - lo - (sizeof(unw_word_t) - 1); /* a whole word must lie inside */
+    c->win_base = in->img.base + (lo - m->start + m->pgoff);
+}
+
 static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
 {
     (void)as;
@@ -709,6 +734,10 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
     const struct prof_unw_snap *s = c->snap;
     if (write)
         return -UNW_EINVAL;
+    if (addr - c->win_lo < c->win_len) {
+        memcpy(val, c->win_base + (addr - c->win_lo), sizeof(*val));
+        return 0;
+    }
     if (addr >= SYNTH_BASE)
         return synth_read(c->u, addr, val);
     if (addr >= s->sp && addr - s->sp <= s->len && s->len - (addr - s->sp) >= sizeof(*val)) {
@@ -729,6 +758,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
         if (in->img.base && !(addr >= in->relro_lo && addr < in->relro_hi) && off < in->img.size &&
             in->img.size - off >= sizeof(*val)) {
             memcpy(val, in->img.base + off, sizeof(*val));
+            window_set(c, m, in, addr);
             return 0;
         }
     }
