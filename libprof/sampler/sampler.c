@@ -1461,14 +1461,15 @@ static void note_stop(struct prof_sampler *s, uint64_t ns)
         s->stop_max = ns;
 }
 
-/* Unwind s->snap into fr, with the self-report's cost figures. */
-static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, struct prof_unw_frame *fr)
+/* Unwind a stack copy into fr, with the self-report's cost figures. */
+static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, const struct prof_unw_view *v,
+                          struct prof_unw_frame *fr)
 {
     uint64_t l0, l1, c0, c1;
     prof_unw_load_stats(p->unw, &l0, &c0);
     uint64_t t1 = now_ns();
     size_t n = 0;
-    if (prof_unw_unwind_slots(p->unw, s->snap, fr, s->slots, PROF_UNW_MAX_FRAMES, &n, &s->snap_whole) < 0)
+    if (prof_unw_unwind_view(p->unw, v, fr, s->slots, PROF_UNW_MAX_FRAMES, &n, &s->snap_whole) < 0)
         n = 0;
     uint64_t du = now_ns() - t1;
     /* A module's first use (its file opened, its unwind tables indexed) is counted apart:
@@ -1511,7 +1512,8 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
         s->errors++;
         return 0;
     }
-    return unwind_snap(s, p, fr);
+    struct prof_unw_view v = {&s->snap->regs, s->snap->sp, s->snap->stack, s->snap->len};
+    return unwind_snap(s, p, &v, fr);
 }
 
 /*
@@ -1595,22 +1597,19 @@ static void wait_site_keep(struct prof_sampler *s, struct sthr *th, const struct
 
 /* ---- stacks copied by the kernel (perfstack.h) ------------------------------ */
 
-/* Unwind a kernel copy of tid's registers and stack top into fr (0 frames if p cannot be unwound). */
-static size_t copy_unwind(struct prof_sampler *s, struct sproc *p, pid_t tid, const struct user_regs_struct *regs,
+/* Unwind a kernel copy of a thread's registers and stack top into fr (0 frames if p cannot be unwound). */
+static size_t copy_unwind(struct prof_sampler *s, struct sproc *p, const struct user_regs_struct *regs,
                           uint64_t sp, const unsigned char *stack, size_t len, struct prof_unw_frame *fr)
 {
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
         return 0;
     }
-    struct prof_unw_snap *sn = s->snap;
-    sn->tid = tid;
-    sn->regs = *regs;
-    sn->sp = sp;
-    sn->len = len < sizeof sn->stack ? len : sizeof sn->stack;
-    memcpy(sn->stack, stack, sn->len);
+    /* Unwound where the kernel's copy lies (the ring, or the thread's kept copy): 16 KiB
+     * copied again per sample took a quarter as much CPU as the unwinding itself. */
+    struct prof_unw_view v = {regs, sp, stack, len};
     s->pstk_used++;
-    return unwind_snap(s, p, fr);
+    return unwind_snap(s, p, &v, fr);
 }
 
 /* A perf sample: kept raw as the thread's latest (the newest wins). Only a tick that
@@ -1630,7 +1629,7 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
         /* Ticks slower than the samples: every copy is unwound now, each standing for a
          * sample period of the thread's CPU (split at the tick by count). */
         static struct prof_unw_frame bf[PROF_UNW_MAX_FRAMES];
-        size_t nn = copy_unwind(s, p, th->tid, &smp->regs, smp->sp, smp->stack, smp->len, bf);
+        size_t nn = copy_unwind(s, p, &smp->regs, smp->sp, smp->stack, smp->len, bf);
         uint32_t id = nn ? stack_id(s, p, bf, nn, NULL) : 0;
         if (!id)
             return;
@@ -1662,7 +1661,7 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
 static size_t pstk_unwind(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
 {
     const struct pstk_copy *c = th->pcopy;
-    return copy_unwind(s, p, th->tid, &c->regs, c->sp, c->stack, c->len, fr);
+    return copy_unwind(s, p, &c->regs, c->sp, c->stack, c->len, fr);
 }
 
 /* Sample every thread known now; their later threads and children inherit the events. */

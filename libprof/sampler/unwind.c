@@ -113,7 +113,7 @@ struct prof_unw {
 /* Per-unwind context given to libunwind as the accessors' arg. */
 struct unw_ctx {
     struct prof_unw *u;
-    const struct prof_unw_snap *snap;
+    const struct prof_unw_view *snap; /* registers and stack copy */
     uint64_t stack_lo, stack_hi; /* the stack mapping (beyond the copy the stack is stale) */
     int reloaded;                /* maps re-read during this unwind already */
     /* The file-backed span the last image read came from: a first unwind through a
@@ -731,7 +731,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 {
     (void)as;
     struct unw_ctx *c = arg;
-    const struct prof_unw_snap *s = c->snap;
+    const struct prof_unw_view *s = c->snap;
     if (write)
         return -UNW_EINVAL;
     if (addr - c->win_lo < c->win_len) {
@@ -772,7 +772,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 static int acc_access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
 {
     (void)as;
-    const struct user_regs_struct *r = &((struct unw_ctx *)arg)->snap->regs;
+    const struct user_regs_struct *r = ((struct unw_ctx *)arg)->snap->regs;
     if (write)
         return -UNW_EREADONLYREG;
     switch (reg) {
@@ -1048,33 +1048,42 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
     return prof_unw_unwind_slots(u, snap, frames, NULL, cap, n, NULL);
 }
 
-static void unwind_walk(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
+static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
 
 int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                           struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
+    if (!snap)
+        return PROF_EINVAL;
+    struct prof_unw_view v = {&snap->regs, snap->sp, snap->stack, snap->len};
+    return prof_unw_unwind_view(u, &v, frames, slots, cap, n, whole);
+}
+
+int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
+                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
+{
     int whole_ = 0;
     if (!whole)
         whole = &whole_;
     *whole = 0;
-    if (!u || !snap || !frames || !n || cap == 0)
+    if (!u || !v || !v->regs || (!v->stack && v->len) || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
     sigset_t saved;
     int masked = quiet_begin(&saved);
-    unwind_walk(u, snap, frames, slots, cap, n, whole);
+    unwind_walk(u, v, frames, slots, cap, n, whole);
     quiet_end(masked, &saved);
     return 0;
 }
 
 /* prof_unw_unwind_slots' walk, with every signal blocked: *n >= 1 on return. */
-static void unwind_walk(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
+static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
-    struct unw_ctx c = {.u = u, .snap = snap};
+    struct unw_ctx c = {.u = u, .snap = v};
     /* A thread started after the maps were read has a stack they do not list: read them again. */
-    struct unw_map *sm = map_find_reload(&c, snap->sp);
+    struct unw_map *sm = map_find_reload(&c, v->sp);
     if (sm) {
         c.stack_lo = sm->start;
         c.stack_hi = sm->end;
@@ -1085,20 +1094,20 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_snap *snap, st
          * above the thread stacks (its unwind tables read as "stale stack" cut every stack
          * of such a thread at its first frame).
          */
-        c.stack_lo = snap->sp > 65536 ? snap->sp - 65536 : 0;
-        c.stack_hi = snap->sp + 8 * 1024 * 1024;
+        c.stack_lo = v->sp > 65536 ? v->sp - 65536 : 0;
+        c.stack_hi = v->sp + 8 * 1024 * 1024;
         for (size_t i = 0; i < u->nmaps; i++) {
             const struct unw_map *m = &u->maps[i];
-            if (m->start >= snap->sp && m->start < c.stack_hi)
+            if (m->start >= v->sp && m->start < c.stack_hi)
                 c.stack_hi = m->start;
-            if (m->end <= snap->sp && m->end > c.stack_lo)
+            if (m->end <= v->sp && m->end > c.stack_lo)
                 c.stack_lo = m->end;
         }
     }
 
     unw_cursor_t cur;
     if (unw_init_remote(&cur, u->as, &c) < 0) {
-        frame_of(&c, snap->regs.rip, &frames[0]);
+        frame_of(&c, v->regs->rip, &frames[0]);
         *n = 1;
         return;
     }
@@ -1125,7 +1134,7 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_snap *snap, st
      * in _start and clone3), negative where it could not go on. */
     *whole = k > 0 && (k == cap || step == 0);
     if (k == 0) {
-        frame_of(&c, snap->regs.rip, &frames[0]);
+        frame_of(&c, v->regs->rip, &frames[0]);
         k = 1;
     }
     *n = k;

@@ -65,6 +65,19 @@ struct prof_unw_slot {
 int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                           struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
 
+/* A stack copy held elsewhere (a perf sample's, in its ring): the registers, the address
+ * of stack[0] and the bytes copied, unwound where they lie. */
+struct prof_unw_view {
+    const struct user_regs_struct *regs;
+    uint64_t sp;
+    const unsigned char *stack;
+    size_t len;
+};
+
+/* prof_unw_unwind_slots for a view. */
+int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
+                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
+
 /* One-off work done inside unwinds so far: modules opened and their unwind tables indexed,
  * /proc/PID/maps re-read for an address outside every known mapping (ns spent, how many). */
 void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n);
