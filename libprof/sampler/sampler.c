@@ -395,6 +395,8 @@ static void bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_t
 
 static uint64_t hist_percentile(const uint64_t *hist, uint64_t total, double q, uint64_t max)
 {
+    if (!total)
+        return 0; /* not a walk over 3000 cold buckets at every flush of a run without stops */
     uint64_t want = (uint64_t)(q * (double)total), seen = 0;
     for (int i = 0; i <= STOP_HIST_N; i++) {
         seen += hist[i];
@@ -413,6 +415,8 @@ static void stop_percentile(const struct prof_sampler *s, double q, uint64_t *ns
 
 static uint64_t unw_p50(const struct prof_sampler *s)
 {
+    if (!s->unws)
+        return 0;
     uint64_t want = s->unws / 2, seen = 0;
     for (int i = 0; i <= 1000; i++) {
         seen += s->unw_hist[i];
