@@ -1,6 +1,8 @@
 /* unwind_micro.c: times the native unwinder on a thread spinning in a known stack: the stop window (capture) and the unwind per frame.
- * usage: unwind_micro [FIXTURE] [SAMPLES] [reader]  -- FIXTURE defaults to build/tests/fixtures/known_stack, SAMPLES to 2000;
- * "reader" samples the thread blocked in read(2) instead of main (a thread stack: the full 64 KiB is copied) */
+ * usage: unwind_micro [FIXTURE] [SAMPLES] [reader|evict]  -- FIXTURE defaults to build/tests/fixtures/known_stack, SAMPLES to 2000;
+ * "reader" samples the thread blocked in read(2) instead of main (a thread stack: the full 64 KiB is copied);
+ * "evict" writes 16 MiB between the copy and the unwind, as the workload does to the tracer's caches
+ * between two ticks at 100 Hz: every unwind then starts with cold caches and TLB */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -58,6 +60,11 @@ int main(int argc, char **argv)
         return 1;
     }
     pid_t tid = pid;
+    int evict = argc > 3 && strcmp(argv[3], "evict") == 0;
+    enum { EVICT_BYTES = 16 << 20 };
+    unsigned char *junk = evict ? malloc(EVICT_BYTES) : NULL;
+    if (evict && !junk)
+        return 1;
     if (argc > 3 && strcmp(argv[3], "reader") == 0) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -92,6 +99,9 @@ int main(int argc, char **argv)
         ptrace(PTRACE_CONT, tid, NULL, NULL);
         if (rc < 0)
             return 1;
+        if (junk)
+            for (size_t k = 0; k < EVICT_BYTES; k += 64)
+                junk[k] = (unsigned char)(k + (size_t)i);
         uint64_t t2 = now();
         prof_unw_unwind(u, snap, fr, PROF_UNW_MAX_FRAMES, &n);
         uint64_t t3 = now();
@@ -109,8 +119,8 @@ int main(int argc, char **argv)
     printf("samples %d, frames/stack %zu, stack bytes copied %zu\n", N, n, snap->len);
     printf("stop window (capture): p50 %llu ns, p99 %llu ns, max %llu ns\n", (unsigned long long)pct(cap, N, 0.5),
            (unsigned long long)pct(cap, N, 0.99), (unsigned long long)cap[N - 1]);
-    printf("unwind per frame (warm): mean %llu ns, p50 %llu ns, p99 %llu ns; first (cold) unwind %llu ns\n",
-           (unsigned long long)(unw_total / (frames_total ? frames_total : 1)),
+    printf("unwind per frame (%s): mean %llu ns, p50 %llu ns, p99 %llu ns; first (cold) unwind %llu ns\n",
+           evict ? "caches evicted before each unwind" : "warm", (unsigned long long)(unw_total / (frames_total ? frames_total : 1)),
            (unsigned long long)pct(per + 1, N - 1, 0.5), (unsigned long long)pct(per + 1, N - 1, 0.99),
            (unsigned long long)cold);
     prof_unw_close(u);
@@ -122,5 +132,6 @@ int main(int argc, char **argv)
     free(snap);
     free(cap);
     free(per);
+    free(junk);
     return 0;
 }
