@@ -295,6 +295,29 @@ Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
     waitpid(pb, NULL, 0);
 }
 
+/* known_stack with an unwinder open on it, its main thread (spinning in level_c) seized. */
+struct spinner {
+    struct fixture f;
+    struct prof_unw *u;
+    struct prof_unw_snap *snap;
+};
+
+static void spinner_start(struct spinner *k)
+{
+    fixture_start(FIXTURES "known_stack", &k->f);
+    cr_assert_eq(prof_unw_open(k->f.pid, &k->u), 0);
+    seize(k->f.pid);
+    k->snap = malloc(sizeof(*k->snap));
+    cr_assert_not_null(k->snap);
+}
+
+static void spinner_stop(struct spinner *k)
+{
+    free(k->snap);
+    prof_unw_close(k->u);
+    fixture_stop(&k->f);
+}
+
 static int mask_has(int sig)
 {
     sigset_t cur;
@@ -309,12 +332,11 @@ static int mask_has(int sig)
  */
 Test(unwind, signal_mask_kept)
 {
-    struct fixture f;
-    fixture_start(FIXTURES "known_stack", &f);
-    struct prof_unw *u;
-    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
-    seize(f.pid);
-    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    struct spinner k;
+    spinner_start(&k);
+    struct fixture f = k.f;
+    struct prof_unw *u = k.u;
+    struct prof_unw_snap *snap = k.snap;
     sigset_t one, before;
     sigemptyset(&one);
     sigaddset(&one, SIGUSR1);
@@ -348,19 +370,16 @@ Test(unwind, signal_mask_kept)
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(sigprocmask(SIG_SETMASK, &before, NULL), 0);
     cr_assert(!mask_has(SIGUSR1) && !mask_has(SIGUSR2));
-    free(snap);
-    prof_unw_close(u);
-    fixture_stop(&f);
+    spinner_stop(&k);
 }
 
 Test(unwind, frames_name_file_offsets)
 {
-    struct fixture f;
-    fixture_start(FIXTURES "known_stack", &f);
-    struct prof_unw *u;
-    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
-    seize(f.pid);
-    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    struct spinner k;
+    spinner_start(&k);
+    struct fixture f = k.f;
+    struct prof_unw *u = k.u;
+    struct prof_unw_snap *snap = k.snap;
     sample(u, f.pid, snap);
     struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
     size_t n;
@@ -374,9 +393,7 @@ Test(unwind, frames_name_file_offsets)
     /* A capped unwind stops at the cap. */
     cr_assert_eq(prof_unw_unwind(u, snap, fr, 2, &n), 0);
     cr_assert_eq(n, 2);
-    free(snap);
-    prof_unw_close(u);
-    fixture_stop(&f);
+    spinner_stop(&k);
 }
 
 Test(unwind, errors)
@@ -414,12 +431,11 @@ static uint64_t now_ns(void)
  * /proc read or an allocation creeping into the stop window. */
 Test(unwind, stop_window_is_short, .timeout = 60)
 {
-    struct fixture f;
-    fixture_start(FIXTURES "known_stack", &f);
-    struct prof_unw *u;
-    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
-    seize(f.pid);
-    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    struct spinner k;
+    spinner_start(&k);
+    struct fixture f = k.f;
+    struct prof_unw *u = k.u;
+    struct prof_unw_snap *snap = k.snap;
     enum { N = 200 };
     static uint64_t t[N];
     for (int i = 0; i < N; i++) {
@@ -434,7 +450,5 @@ Test(unwind, stop_window_is_short, .timeout = 60)
     qsort(t, N, sizeof(t[0]), cmp_u64);
     cr_log_info("capture p50 %llu ns", (unsigned long long)t[N / 2]);
     cr_assert_lt(t[N / 2], 500000, "capture p50 %llu ns", (unsigned long long)t[N / 2]);
-    free(snap);
-    prof_unw_close(u);
-    fixture_stop(&f);
+    spinner_stop(&k);
 }
