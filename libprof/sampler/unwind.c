@@ -113,7 +113,7 @@ struct prof_unw {
 /* Per-unwind context given to libunwind as the accessors' arg. */
 struct unw_ctx {
     struct prof_unw *u;
-    const struct prof_unw_view *snap; /* registers and stack copy */
+    const struct prof_unw_view *v; /* registers and stack copy */
     uint64_t stack_lo, stack_hi; /* the stack mapping (beyond the copy the stack is stale) */
     int reloaded;                /* maps re-read during this unwind already */
     /* The file-backed span the last image read came from: a first unwind through a
@@ -731,7 +731,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 {
     (void)as;
     struct unw_ctx *c = arg;
-    const struct prof_unw_view *s = c->snap;
+    const struct prof_unw_view *s = c->v;
     if (write)
         return -UNW_EINVAL;
     if (addr - c->win_lo < c->win_len) {
@@ -772,7 +772,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 static int acc_access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
 {
     (void)as;
-    const struct user_regs_struct *r = ((struct unw_ctx *)arg)->snap->regs;
+    const struct user_regs_struct *r = ((struct unw_ctx *)arg)->v->regs;
     if (write)
         return -UNW_EREADONLYREG;
     switch (reg) {
@@ -1081,7 +1081,7 @@ int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, stru
 static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
-    struct unw_ctx c = {.u = u, .snap = v};
+    struct unw_ctx c = {.u = u, .v = v};
     /* A thread started after the maps were read has a stack they do not list: read them again. */
     struct unw_map *sm = map_find_reload(&c, v->sp);
     if (sm) {
