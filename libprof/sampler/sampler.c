@@ -220,6 +220,7 @@ struct prof_sampler {
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
     uint64_t waits_reused;      /* blocked stacks taken from a wait site without a stop */
     uint64_t unw_load_ns, unw_loads; /* one-off module loads inside unwinds, not in unwind_ns */
+    uint64_t unw_fast, unw_slow;     /* unwinds done by cached .eh_frame rules, by libunwind */
     struct prof_unw_slot slots[PROF_UNW_MAX_FRAMES]; /* of the latest unwind_snap */
     int snap_whole;             /* the latest unwind_snap reached the outermost frame */
     uint64_t stop_hist[STOP_HIST_N + 1];
@@ -475,7 +476,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
            "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
            "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
-           "switch_idle=%llu\n",
+           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -486,7 +487,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu,
         (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
         (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr),
-        (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle);
+        (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle,
+        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow);
     flush_file(s);
 }
 
@@ -1469,8 +1471,9 @@ static void note_stop(struct prof_sampler *s, uint64_t ns)
 static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, const struct prof_unw_view *v,
                           struct prof_unw_frame *fr)
 {
-    uint64_t l0, l1, c0, c1;
+    uint64_t l0, l1, c0, c1, f0, f1, w0, w1;
     prof_unw_load_stats(p->unw, &l0, &c0);
+    prof_unw_path_stats(p->unw, &f0, &w0);
     uint64_t t1 = now_ns();
     size_t n = 0;
     if (prof_unw_unwind_view(p->unw, v, fr, s->slots, PROF_UNW_MAX_FRAMES, &n, &s->snap_whole) < 0)
@@ -1479,8 +1482,11 @@ static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, const struct 
     /* A module's first use (its file opened, its unwind tables indexed) is counted apart:
      * it is paid once per module per process, not per frame. */
     prof_unw_load_stats(p->unw, &l1, &c1);
+    prof_unw_path_stats(p->unw, &f1, &w1);
     s->unw_load_ns += l1 - l0;
     s->unw_loads += c1 - c0;
+    s->unw_fast += f1 - f0;
+    s->unw_slow += w1 - w0;
     du = du > l1 - l0 ? du - (l1 - l0) : 0;
     s->unwind_ns += du;
     s->unwind_frames += n;

@@ -18,6 +18,7 @@
 
 #include <libunwind.h>
 
+#include "cfi.h"
 #include "prof.h"
 #include "unwind.h"
 
@@ -29,17 +30,6 @@
 extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t *di,
                                               unw_proc_info_t *pi, int need_unwind_info, void *arg);
 
-/* Pointer encodings of .eh_frame_hdr (LSB, "DWARF Extensions"); libunwind's dwarf-eh.h is not installed. */
-#define DW_EH_PE_absptr 0x00
-#define DW_EH_PE_udata2 0x02
-#define DW_EH_PE_udata4 0x03
-#define DW_EH_PE_udata8 0x04
-#define DW_EH_PE_sdata2 0x0a
-#define DW_EH_PE_sdata4 0x0b
-#define DW_EH_PE_sdata8 0x0c
-#define DW_EH_PE_pcrel 0x10
-#define DW_EH_PE_datarel 0x30
-#define DW_EH_PE_omit 0xff
 
 #define MAP_R 1u
 #define MAP_W 2u
@@ -51,6 +41,13 @@ struct unw_image {
     const unsigned char *base;
     size_t size;
     int mmapped;                /* 1: munmap, 0: free (vDSO copy) */
+};
+
+/* A stretch of target addresses that a module image serves whole: [lo, lo + len) is at
+ * base. Read-only, file-backed and outside RELRO: what cannot change under a reader. */
+struct span {
+    uint64_t lo, len;
+    const unsigned char *base;
 };
 
 /* One loaded copy of an ELF object: consecutive mappings of one file starting
@@ -69,6 +66,7 @@ struct unw_inst {
     int32_t *synth;             /* pairs (ip - segbase, fde - segbase), sorted, + 8 bytes of padding */
     size_t synth_bytes;
     uint64_t synth_id;
+    struct span span;           /* where the fast path last read its tables */
 };
 
 struct unw_map {
@@ -97,6 +95,20 @@ struct prof_unw {
     uint64_t reload_after;       /* CLOCK_MONOTONIC ns: no lazy re-read before (a fruitless one's back-off) */
     uint64_t load_ns, loads;     /* one-off work inside unwinds: modules opened and indexed, maps re-read */
     uint64_t next_synth_id;
+
+    /* The fast path's rules by code address (see fast_walk); cleared whenever the maps are
+     * read again, as an address may then hold other code. */
+    struct fast_ent *fast;
+    int fast_off;                /* POOLPROF_UNWIND=libunwind: every unwind through libunwind */
+    uint64_t fast_unwinds, slow_unwinds;
+};
+
+#define FAST_SLOTS 2048          /* direct-mapped; a power of two */
+
+struct fast_ent {
+    uint64_t loc;
+    struct prof_cfi_rule r;
+    uint8_t state;               /* 0 empty, 1 rule, 2 not describable: libunwind unwinds this stack */
 };
 
 #ifdef MADV_POPULATE_READ
@@ -118,8 +130,7 @@ struct unw_ctx {
     int reloaded;                /* maps re-read during this unwind already */
     /* The file-backed span the last image read came from: a first unwind through a
      * function reads its .eh_frame entry a byte at a time (~140 reads), mostly there. */
-    uint64_t win_lo, win_len;    /* addr - win_lo < win_len: 8 bytes at win_base + addr - win_lo */
-    const unsigned char *win_base;
+    struct span win;
 };
 
 /* ---- maps ------------------------------------------------------------- */
@@ -287,6 +298,8 @@ static int maps_load(struct prof_unw *u, int keep)
     u->insts = insts;
     u->ninsts = ni;
     u->last_hit = 0;
+    if (u->fast)
+        memset(u->fast, 0, FAST_SLOTS * sizeof *u->fast);
     return 0;
 }
 
@@ -334,7 +347,7 @@ static struct unw_map *map_find_reload(struct unw_ctx *c, uint64_t addr)
     if (t < u->reload_after)
         return NULL;
     int rc = maps_load(u, 1);
-    c->win_len = 0; /* the image it pointed into may be gone */
+    c->win.len = 0; /* the image it pointed into may be gone */
     u->load_ns += mono_ns() - t;
     u->loads++;
     if (rc < 0)
@@ -389,108 +402,10 @@ static int image_open(struct prof_unw *u, struct unw_inst *in, struct unw_image 
     return 0;
 }
 
-static size_t enc_size(unsigned char enc)
-{
-    if (enc == DW_EH_PE_omit)
-        return 0;
-    switch (enc & 0x0f) {
-    case DW_EH_PE_absptr:
-    case DW_EH_PE_udata8:
-    case DW_EH_PE_sdata8:
-        return 8;
-    case DW_EH_PE_udata4:
-    case DW_EH_PE_sdata4:
-        return 4;
-    case DW_EH_PE_udata2:
-    case DW_EH_PE_sdata2:
-        return 2;
-    }
-    return SIZE_MAX;
-}
-
-static int read_uleb(const unsigned char **p, const unsigned char *end, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-        unsigned char b = *(*p)++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Decode a pointer of .eh_frame at image position p, whose target address is
- * at (for pc-relative encodings). Only what FDE initial locations use. */
-static int read_enc(const unsigned char **p, const unsigned char *end, unsigned char enc, uint64_t at,
-                    uint64_t *v)
-{
-    size_t n = enc_size(enc);
-    if (n == SIZE_MAX || n == 0 || (size_t)(end - *p) < n)
-        return -1;
-    uint64_t x = 0;
-    switch (enc & 0x0f) {
-    case DW_EH_PE_udata2: { uint16_t t; memcpy(&t, *p, 2); x = t; break; }
-    case DW_EH_PE_sdata2: { int16_t t; memcpy(&t, *p, 2); x = (uint64_t)(int64_t)t; break; }
-    case DW_EH_PE_udata4: { uint32_t t; memcpy(&t, *p, 4); x = t; break; }
-    case DW_EH_PE_sdata4: { int32_t t; memcpy(&t, *p, 4); x = (uint64_t)(int64_t)t; break; }
-    default: memcpy(&x, *p, 8); break;
-    }
-    *p += n;
-    switch (enc & 0x70) {
-    case 0x00: break;                  /* absptr */
-    case DW_EH_PE_pcrel: x += at; break;
-    default: return -1;                /* textrel/datarel/funcrel: not used for FDE locations on x86_64 */
-    }
-    *v = x;
-    return 0;
-}
-
 static int synth_cmp(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return x < y ? -1 : x > y;
-}
-
-/* The pointer encoding a CIE gives its FDEs ('R' augmentation); omit if unparsable. */
-static unsigned char cie_fde_enc(const unsigned char *p, const unsigned char *end)
-{
-    uint32_t len32, id;
-    memcpy(&len32, p, 4);
-    memcpy(&id, p + 4, 4);
-    if (id != 0 || len32 < 5 || len32 > (size_t)(end - p - 4))
-        return DW_EH_PE_omit;
-    const unsigned char *q = p + 8, *next = p + 4 + len32;
-    unsigned char version = *q++;
-    const char *aug = (const char *)q;
-    size_t al = strnlen(aug, (size_t)(next - q));
-    q += al + 1;
-    uint64_t v;
-    if (q >= next || read_uleb(&q, next, &v) < 0 || read_uleb(&q, next, &v) < 0)
-        return DW_EH_PE_omit;
-    if (version == 1)
-        q++;
-    else if (read_uleb(&q, next, &v) < 0)
-        return DW_EH_PE_omit;
-    if (aug[0] != 'z')
-        return DW_EH_PE_absptr;
-    if (read_uleb(&q, next, &v) < 0)
-        return DW_EH_PE_omit;
-    for (size_t k = 1; k < al && q < next; k++) {
-        if (aug[k] == 'R')
-            return *q;
-        if (aug[k] == 'L') {
-            q++;
-        } else if (aug[k] == 'P') {
-            size_t ps = enc_size(*q++);
-            if (ps == SIZE_MAX)
-                return DW_EH_PE_omit;
-            q += ps;
-        }
-    }
-    return DW_EH_PE_absptr;
 }
 
 /* Build the binary search table .eh_frame_hdr would have held: walk every
@@ -542,12 +457,12 @@ static void synth_build(struct prof_unw *u, struct unw_inst *in, uint64_t bias)
             const unsigned char *cie = rec - id;
             if (cie != cie_at) {
                 cie_at = cie;
-                fde_enc = cie_fde_enc(cie, end);
+                fde_enc = prof_cfi_cie_fde_enc(cie, end);
             }
             if (fde_enc == DW_EH_PE_omit)
                 goto skip;
             uint64_t pc;
-            if (read_enc(&q, next, fde_enc, secaddr + (uint64_t)(q - sec), &pc) < 0 || pc == 0)
+            if (prof_cfi_read_enc(&q, next, fde_enc, secaddr + (uint64_t)(q - sec), &pc) < 0 || pc == 0)
                 goto skip;
             int64_t ipo = (int64_t)(pc - secaddr), fo = (int64_t)(p - sec);
             if (ipo < INT32_MIN || ipo > INT32_MAX)
@@ -632,7 +547,7 @@ static void inst_index(struct prof_unw *u, struct unw_inst *in)
     in->di.start_ip = bias + lo;
     in->di.end_ip = bias + hi;
     const unsigned char *h = hdr && hdr->p_offset <= size && size - hdr->p_offset >= 4 ? b + hdr->p_offset : NULL;
-    size_t s1 = h ? enc_size(h[1]) : SIZE_MAX, s2 = h ? enc_size(h[2]) : SIZE_MAX;
+    size_t s1 = h ? prof_cfi_enc_size(h[1]) : SIZE_MAX, s2 = h ? prof_cfi_enc_size(h[2]) : SIZE_MAX;
     if (!h || h[0] != 1 /* version */ || h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4) || s1 == SIZE_MAX ||
         s2 == 0 || s2 == SIZE_MAX || hdr->p_offset + 4 + s1 + s2 > size) {
         synth_build(u, in, bias);
@@ -707,12 +622,12 @@ static int synth_read(struct prof_unw *u, uint64_t addr, unw_word_t *val)
     return -UNW_EINVAL;
 }
 
-/* Remember the stretch of mapping m around addr that the image serves whole: inside the
- * mapping and the file, on addr's side of the RELRO range. */
-static void window_set(struct unw_ctx *c, const struct unw_map *m, const struct unw_inst *in, uint64_t addr)
+/* The stretch of mapping m around addr that its image serves whole: inside the mapping and
+ * the file, on addr's side of the RELRO range (addr itself is served). */
+static struct span span_of(const struct unw_map *m, const struct unw_inst *in, uint64_t addr)
 {
     uint64_t lo = m->start, hi = m->end;
-    if (in->img.size - m->pgoff < hi - lo) /* off < img.size held for addr, so pgoff < size */
+    if (in->img.size - m->pgoff < hi - lo) /* addr is in the file, so pgoff < size */
         hi = lo + (in->img.size - m->pgoff);
     if (in->relro_lo < in->relro_hi) {
         if (in->relro_hi <= addr && in->relro_hi > lo)
@@ -720,11 +635,7 @@ static void window_set(struct unw_ctx *c, const struct unw_map *m, const struct 
         if (in->relro_lo > addr && in->relro_lo < hi)
             hi = in->relro_lo;
     }
-    if (hi - lo < sizeof(unw_word_t))
-        return;
-    c->win_lo = lo;
-    c->win_len = hi - lo - (sizeof(unw_word_t) - 1); /* a whole word must lie inside */
-    c->win_base = in->img.base + (lo - m->start + m->pgoff);
+    return (struct span){lo, hi - lo, in->img.base + (lo - m->start + m->pgoff)};
 }
 
 static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
@@ -734,8 +645,9 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
     const struct prof_unw_view *s = c->v;
     if (write)
         return -UNW_EINVAL;
-    if (addr - c->win_lo < c->win_len) {
-        memcpy(val, c->win_base + (addr - c->win_lo), sizeof(*val));
+    /* A whole word inside the last span read from. */
+    if (addr - c->win.lo < c->win.len && c->win.len - (addr - c->win.lo) >= sizeof(*val)) {
+        memcpy(val, c->win.base + (addr - c->win.lo), sizeof(*val));
         return 0;
     }
     if (addr >= SYNTH_BASE)
@@ -758,7 +670,7 @@ static int acc_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
         if (in->img.base && !(addr >= in->relro_lo && addr < in->relro_hi) && off < in->img.size &&
             in->img.size - off >= sizeof(*val)) {
             memcpy(val, in->img.base + off, sizeof(*val));
-            window_set(c, m, in, addr);
+            c->win = span_of(m, in, addr);
             return 0;
         }
     }
@@ -857,6 +769,167 @@ static unw_accessors_t accessors = {
     .get_proc_name = acc_get_proc_name,
 };
 
+/* ---- the fast path ---------------------------------------------------- */
+
+/* Frame record of an ip: module and file offset, or the raw ip outside file mappings. */
+static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
+{
+    struct unw_map *m = map_find_reload(c, ip);
+    if (m && m->module != UINT32_MAX) {
+        f->module = m->module;
+        f->offset = ip - m->start + m->pgoff;
+    } else {
+        f->module = UINT32_MAX;
+        f->offset = ip;
+    }
+}
+
+/*
+ * Most frames need only "CFA = rsp or rbp + k, return address and maybe rbp saved at CFA +
+ * j": an unwind that finds such a rule (decoded by cfi.c from the module's mapped .eh_frame,
+ * cached by address) for every frame is done here, a few loads a frame. libunwind's cursor
+ * touches far more memory per step, and at 100 Hz every step starts with cold caches
+ * (bench/unwind_micro evict). A stack with any other frame (a signal frame, an expression
+ * rule, no FDE, a slot outside the copy) is unwound by libunwind, from the start.
+ */
+
+/* Local bytes [va, va + len) of instance in's image, read-only, file-backed, outside RELRO;
+ * the stretch around them is kept: a module's tables are read over and over. */
+static const unsigned char *inst_at(struct unw_ctx *c, struct unw_inst *in, uint64_t va, size_t len)
+{
+    struct span *sp = &in->span;
+    if (va - sp->lo < sp->len && len <= sp->len - (va - sp->lo))
+        return sp->base + (va - sp->lo);
+    struct prof_unw *u = c->u;
+    struct unw_map *m = map_find(u, va);
+    if (!m || m->inst == UINT32_MAX || &u->insts[m->inst] != in || (m->prot & MAP_W) || len > m->end - va)
+        return NULL;
+    uint64_t off = va - m->start + m->pgoff;
+    if (!in->img.base || off > in->img.size || len > in->img.size - off ||
+        (va < in->relro_hi && va + len > in->relro_lo))
+        return NULL;
+    *sp = span_of(m, in, va);
+    return in->img.base + off;
+}
+
+/* A whole CIE or FDE record of instance in at va (its length word first). */
+static const unsigned char *record_at(struct unw_ctx *c, struct unw_inst *in, uint64_t va, size_t *len)
+{
+    const unsigned char *p = inst_at(c, in, va, 4);
+    uint32_t l;
+    if (!p)
+        return NULL;
+    memcpy(&l, p, 4);
+    if (l == 0 || l == 0xffffffffu)
+        return NULL;
+    *len = (size_t)l + 4;
+    return inst_at(c, in, va, *len);
+}
+
+/* The rule at code address loc, decoded from the module's .eh_frame: 0, or < 0 when
+ * libunwind must do it. */
+static int rule_decode(struct unw_ctx *c, uint64_t loc, struct prof_cfi_rule *r)
+{
+    struct unw_map *m = map_find_reload(c, loc);
+    if (!m || m->inst == UINT32_MAX)
+        return PROF_ENOTSUP;
+    struct unw_inst *in = &c->u->insts[m->inst];
+    if (!in->loaded)
+        inst_load(c->u, in);
+    if (!in->have_di || loc < in->di.start_ip || loc >= in->di.end_ip)
+        return PROF_ENOTSUP;
+    size_t n = (size_t)in->di.u.rti.table_len * sizeof(unw_word_t) / 8;
+    uint64_t seg = in->di.u.rti.segbase;
+    const int32_t *tab = in->synth ? in->synth : (const int32_t *)inst_at(c, in, in->di.u.rti.table_data, n * 8);
+    if (!tab || n == 0)
+        return PROF_ENOTSUP;
+    /* The last entry that starts at or before loc (both sorted, relative to segbase). */
+    int64_t rel = (int64_t)(loc - seg);
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)tab[2 * mid] <= rel)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if ((int64_t)tab[2 * lo] > rel)
+        return PROF_ENOTSUP;
+    uint64_t fde_va = seg + (uint64_t)(int64_t)tab[2 * lo + 1], cie_va;
+    size_t flen, clen;
+    const unsigned char *fde = record_at(c, in, fde_va, &flen), *cie;
+    if (!fde || prof_cfi_fde_cie(fde, flen, fde_va, &cie_va) < 0 || !(cie = record_at(c, in, cie_va, &clen)))
+        return PROF_ENOTSUP;
+    return prof_cfi_rule_at(cie, clen, cie_va, fde, flen, fde_va, loc, r);
+}
+
+static const struct fast_ent *rule_find(struct unw_ctx *c, uint64_t loc)
+{
+    struct prof_unw *u = c->u;
+    if (!u->fast && !(u->fast = calloc(FAST_SLOTS, sizeof *u->fast)))
+        return NULL;
+    struct fast_ent *e = &u->fast[((loc * 0x9E3779B97F4A7C15ULL) >> 40) & (FAST_SLOTS - 1)];
+    if (e->state && e->loc == loc)
+        return e;
+    struct prof_cfi_rule r;
+    int rc = rule_decode(c, loc, &r);
+    /* A reload inside rule_decode cleared the table: e still points into it. */
+    *e = (struct fast_ent){.loc = loc, .r = r, .state = rc == 0 ? 1 : 2};
+    return e;
+}
+
+static int stack_word(const struct prof_unw_view *v, uint64_t addr, uint64_t *val)
+{
+    if (addr < v->sp || addr - v->sp > v->len || v->len - (addr - v->sp) < 8)
+        return -1;
+    memcpy(val, v->stack + (addr - v->sp), 8);
+    return 0;
+}
+
+/* The whole unwind by cached rules, with prof_unw_unwind_slots' results: 0, or -1 when
+ * libunwind must do it (frames and slots are then partly written). */
+static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct prof_unw_slot *slots, size_t cap,
+                     size_t *n, int *whole)
+{
+    const struct prof_unw_view *v = c->v;
+    uint64_t pc = v->regs->rip, sp = v->regs->rsp, bp = v->regs->rbp;
+    if (pc == 0)
+        return -1;
+    size_t k = 0;
+    for (;;) {
+        if (pc == 0) { /* a null return address ends a chain */
+            *whole = 1;
+            break;
+        }
+        if (slots && k > 0)
+            slots[k - 1] = (struct prof_unw_slot){sp - 8, pc};
+        frame_of(c, pc, &frames[k++]);
+        if (k == cap) {
+            *whole = 1;
+            break;
+        }
+        /* A return address is looked up at the call (it may be a function's last byte). */
+        const struct fast_ent *e = rule_find(c, k == 1 ? pc : pc - 1);
+        if (!e || e->state != 1)
+            return -1;
+        const struct prof_cfi_rule *r = &e->r;
+        uint64_t cfa = (r->cfa_reg == PROF_CFI_RSP ? sp : bp) + (uint64_t)(int64_t)r->cfa_off, ra, nbp = bp;
+        if (r->ra == PROF_CFI_UNDEF) { /* the outermost frame (_start, clone3) */
+            *whole = 1;
+            break;
+        }
+        if (stack_word(v, cfa + (uint64_t)(int64_t)r->ra_off, &ra) < 0 ||
+            (r->rbp == PROF_CFI_AT && stack_word(v, cfa + (uint64_t)(int64_t)r->rbp_off, &nbp) < 0) ||
+            (ra == pc && cfa == sp))
+            return -1;
+        pc = ra;
+        sp = cfa;
+        bp = nbp;
+    }
+    *n = k;
+    return 0;
+}
+
 /* ---- signal masks ----------------------------------------------------- */
 
 /*
@@ -949,6 +1022,8 @@ int prof_unw_open(pid_t pid, struct prof_unw **out)
      * sigprocmask below for why that costs nothing here.
      */
     unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+    const char *e = getenv("POOLPROF_UNWIND");
+    u->fast_off = e && strcmp(e, "libunwind") == 0;
     *out = u;
     return 0;
 }
@@ -961,6 +1036,7 @@ void prof_unw_close(struct prof_unw *u)
         unw_destroy_addr_space(u->as);
     insts_release(u->insts, u->ninsts);
     free(u->maps);
+    free(u->fast);
     for (size_t i = 0; i < u->npaths; i++)
         free(u->paths[i]);
     free(u->paths);
@@ -1030,18 +1106,6 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
     return 0;
 }
 
-static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
-{
-    struct unw_map *m = map_find_reload(c, ip);
-    if (m && m->module != UINT32_MAX) {
-        f->module = m->module;
-        f->offset = ip - m->start + m->pgoff;
-    } else {
-        f->module = UINT32_MAX;
-        f->offset = ip;
-    }
-}
-
 int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                     size_t cap, size_t *n)
 {
@@ -1070,14 +1134,11 @@ int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, stru
     if (!u || !v || !v->regs || (!v->stack && v->len) || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
-    sigset_t saved;
-    int masked = quiet_begin(&saved);
     unwind_walk(u, v, frames, slots, cap, n, whole);
-    quiet_end(masked, &saved);
     return 0;
 }
 
-/* prof_unw_unwind_slots' walk, with every signal blocked: *n >= 1 on return. */
+/* prof_unw_unwind_slots' walk: *n >= 1 on return. */
 static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
                         struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
@@ -1105,14 +1166,19 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struc
         }
     }
 
-    unw_cursor_t cur;
-    if (unw_init_remote(&cur, u->as, &c) < 0) {
-        frame_of(&c, v->regs->rip, &frames[0]);
-        *n = 1;
+    if (!u->fast_off && fast_walk(&c, frames, slots, cap, n, whole) == 0) {
+        u->fast_unwinds++;
         return;
     }
+    *whole = 0;
+    u->slow_unwinds++;
+    sigset_t saved;
+    int masked = quiet_begin(&saved);
     size_t k = 0;
     int step = 0;
+    unw_cursor_t cur;
+    if (unw_init_remote(&cur, u->as, &c) < 0)
+        goto out;
     do {
         unw_word_t ip, sp;
         if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0)
@@ -1133,6 +1199,8 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struc
     /* unw_step is 0 at the outermost frame (its return address undefined in the CFI, as
      * in _start and clone3), negative where it could not go on. */
     *whole = k > 0 && (k == cap || step == 0);
+out:
+    quiet_end(masked, &saved);
     if (k == 0) {
         frame_of(&c, v->regs->rip, &frames[0]);
         k = 1;
@@ -1144,6 +1212,12 @@ void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n)
 {
     *ns = u ? u->load_ns : 0;
     *n = u ? u->loads : 0;
+}
+
+void prof_unw_path_stats(const struct prof_unw *u, uint64_t *fast, uint64_t *slow)
+{
+    *fast = u ? u->fast_unwinds : 0;
+    *slow = u ? u->slow_unwinds : 0;
 }
 
 const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module)

@@ -11,7 +11,8 @@
  * The caller stops the thread (PTRACE_INTERRUPT), calls prof_unw_capture
  * (registers + the top of the stack, copied with process_vm_readv), resumes
  * it, and only then calls prof_unw_unwind: the stop lasts as long as the copy,
- * not the unwind. Unwinding goes through libunwind with our own accessors:
+ * not the unwind. A stack whose every frame has a plain .eh_frame rule is
+ * unwound by those rules (cfi.h); any other goes through libunwind with our own accessors:
  * stack reads come from the copy, other reads (.eh_frame, .eh_frame_hdr,
  * read-only data) from a page cache of the process's read-only file mappings,
  * read once. Frames are module + file offset; names are the merge's job.
@@ -81,6 +82,10 @@ int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, stru
 /* One-off work done inside unwinds so far: modules opened and their unwind tables indexed,
  * /proc/PID/maps re-read for an address outside every known mapping (ns spent, how many). */
 void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n);
+
+/* Unwinds so far done whole by the fast path's cached rules, and by libunwind (a frame the
+ * rules do not describe, or POOLPROF_UNWIND=libunwind). */
+void prof_unw_path_stats(const struct prof_unw *u, uint64_t *fast, uint64_t *slow);
 
 /* Path of a module index (as in /proc/PID/maps); NULL when out of range. */
 const char *prof_unw_module_path(const struct prof_unw *u, uint32_t module);

@@ -40,8 +40,8 @@ static void task_syscall(pid_t pid, pid_t tid, char *line, size_t len)
     }
 }
 
-/* Start a fixture and wait for the "ready" line it prints once it is where a test wants it. */
-static pid_t spawn_ready(const char *name)
+/* Start a program and wait for the "ready" line it prints once it is where a test wants it. */
+static pid_t spawn_ready_argv(char *const argv[])
 {
     int out[2];
     cr_assert_eq(pipe(out), 0);
@@ -55,15 +55,21 @@ static pid_t spawn_ready(const char *name)
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        execl(name, name, (char *)NULL);
+        execv(argv[0], argv);
         _exit(127);
     }
     close(out[1]);
     char buf[16] = {0};
-    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "fixture %s did not start", name);
+    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "%s did not start", argv[0]);
     close(out[0]);
     cr_assert_str_eq(buf, "ready\n");
     return pid;
+}
+
+static pid_t spawn_ready(const char *name)
+{
+    char *const argv[] = {(char *)name, NULL};
+    return spawn_ready_argv(argv);
 }
 
 /* Start a known_stack fixture, wait for "ready" and for its second thread to sit in read(2). */
@@ -326,14 +332,16 @@ static int mask_has(int sig)
 }
 
 /*
- * An unwind blocks every signal while libunwind runs and answers libunwind's own mask calls
- * itself: afterwards the thread's mask is what it was, and sigprocmask outside an unwind is
- * glibc's, errors included.
+ * An unwind through libunwind blocks every signal while it runs and answers libunwind's own
+ * mask calls itself: afterwards the thread's mask is what it was, and sigprocmask outside an
+ * unwind is glibc's, errors included.
  */
 Test(unwind, signal_mask_kept)
 {
     struct spinner k;
+    cr_assert_eq(setenv("POOLPROF_UNWIND", "libunwind", 1), 0);
     spinner_start(&k);
+    unsetenv("POOLPROF_UNWIND");
     struct fixture f = k.f;
     struct prof_unw *u = k.u;
     struct prof_unw_snap *snap = k.snap;
@@ -370,7 +378,105 @@ Test(unwind, signal_mask_kept)
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(sigprocmask(SIG_SETMASK, &before, NULL), 0);
     cr_assert(!mask_has(SIGUSR1) && !mask_has(SIGUSR2));
+    uint64_t fast, slow;
+    prof_unw_path_stats(u, &fast, &slow);
+    cr_assert(fast == 0 && slow == 4, "%llu fast and %llu libunwind unwinds", (unsigned long long)fast,
+              (unsigned long long)slow);
     spinner_stop(&k);
+}
+
+/* Unwind snap with both unwinders of a process: the fast path's and libunwind's answers match
+ * frame for frame, slot for slot. */
+static void same_unwind(struct prof_unw *fa, struct prof_unw *sl, const struct prof_unw_snap *snap)
+{
+    static struct prof_unw_frame a[PROF_UNW_MAX_FRAMES], b[PROF_UNW_MAX_FRAMES];
+    static struct prof_unw_slot sa[PROF_UNW_MAX_FRAMES], sb[PROF_UNW_MAX_FRAMES];
+    size_t na = 0, nb = 0;
+    int wa = -1, wb = -1;
+    cr_assert_eq(prof_unw_unwind_slots(fa, snap, a, sa, PROF_UNW_MAX_FRAMES, &na, &wa), 0);
+    cr_assert_eq(prof_unw_unwind_slots(sl, snap, b, sb, PROF_UNW_MAX_FRAMES, &nb, &wb), 0);
+    cr_assert_eq(na, nb, "%zu frames, libunwind %zu (pc %llx)", na, nb, (unsigned long long)snap->regs.rip);
+    cr_assert_eq(wa, wb, "whole %d, libunwind %d", wa, wb);
+    for (size_t i = 0; i < na; i++) {
+        const char *pa = prof_unw_module_path(fa, a[i].module), *pb = prof_unw_module_path(sl, b[i].module);
+        cr_assert((pa == NULL) == (pb == NULL) && (!pa || strcmp(pa, pb) == 0) && a[i].offset == b[i].offset,
+                  "frame %zu: %s+%llx, libunwind %s+%llx", i, pa ? pa : "-", (unsigned long long)a[i].offset,
+                  pb ? pb : "-", (unsigned long long)b[i].offset);
+        if (i + 1 < na)
+            cr_assert(sa[i].addr == sb[i].addr && sa[i].value == sb[i].value, "slot %zu differs", i);
+    }
+}
+
+/* Sample pid's threads n times, each snapshot unwound both ways; returns the fast unwinds. */
+static uint64_t fast_matches(pid_t pid, int n)
+{
+    pid_t tids[8];
+    int nt = 0;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) && nt < 8)
+        if (atoi(de->d_name) > 0)
+            tids[nt++] = atoi(de->d_name);
+    closedir(d);
+    struct prof_unw *fa, *sl;
+    cr_assert_eq(prof_unw_open(pid, &fa), 0);
+    cr_assert_eq(setenv("POOLPROF_UNWIND", "libunwind", 1), 0);
+    cr_assert_eq(prof_unw_open(pid, &sl), 0);
+    unsetenv("POOLPROF_UNWIND");
+    for (int t = 0; t < nt; t++)
+        seize(tids[t]);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    cr_assert_not_null(snap);
+    for (int i = 0; i < n; i++) {
+        sample(fa, tids[i % nt], snap);
+        same_unwind(fa, sl, snap);
+        usleep(500); /* somewhere else in the code next time */
+    }
+    uint64_t fast, slow, f2, s2;
+    prof_unw_path_stats(fa, &fast, &slow);
+    prof_unw_path_stats(sl, &f2, &s2);
+    cr_assert_eq(f2, 0);
+    cr_assert_eq(s2, (uint64_t)n);
+    cr_log_info("pid %d: %llu of %d unwinds by the fast path", (int)pid, (unsigned long long)fast, n);
+    free(snap);
+    prof_unw_close(fa);
+    prof_unw_close(sl);
+    return fast;
+}
+
+/* Python's interpreter (the static /usr/bin/python3): a thread in nested Python calls doing
+ * arithmetic, another asleep; their C stacks through the eval loop, sampled at random points. */
+Test(unwind, fast_path_matches_libunwind_python, .timeout = 60)
+{
+    char *const argv[] = {"/usr/bin/python3", "-c",
+                          "import threading, time\n"
+                          "def leaf(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
+                          "def rec(d):\n    return rec(d - 1) if d else leaf(2000)\n"
+                          "threading.Thread(target=lambda: time.sleep(1000), daemon=True).start()\n"
+                          "print('ready', flush=True)\n"
+                          "while True:\n    rec(20)\n",
+                          NULL};
+    pid_t pid = spawn_ready_argv(argv);
+    usleep(50000);
+    cr_assert_geq(fast_matches(pid, 400), 200, "the fast path unwound under half the stacks");
+    kill(pid, SIGKILL);
+    pid_t r;
+    while ((r = waitpid(-1, NULL, __WALL)) > 0 && r != pid)
+        ;
+}
+
+Test(unwind, fast_path_matches_libunwind_c, .timeout = 60)
+{
+    static const char *const fixtures[] = {FIXTURES "known_stack", FIXTURES "static_known_stack"};
+    for (int i = 0; i < 2; i++) {
+        struct fixture f;
+        fixture_start(fixtures[i], &f);
+        cr_assert_geq(fast_matches(f.pid, 100), 50, "%s: the fast path unwound under half the stacks", fixtures[i]);
+        fixture_stop(&f);
+    }
 }
 
 Test(unwind, frames_name_file_offsets)
