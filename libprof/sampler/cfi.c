@@ -209,6 +209,27 @@ static struct col *col_of(struct row *r, uint64_t reg)
     return reg == RA_REG ? &r->ra : reg == PROF_CFI_RBP ? &r->rbp : NULL;
 }
 
+/* Set a register's rule: rbp's and the return address's are kept, others do not matter to
+ * a step, and a rule for rsp (which the CFA stands for) is not described. */
+static int set_col(struct row *r, uint64_t reg, uint8_t kind, int64_t off)
+{
+    struct col *c = col_of(r, reg);
+    if (c)
+        *c = (struct col){kind, off};
+    return reg == PROF_CFI_RSP ? PROF_ENOTSUP : 0;
+}
+
+/* A little-endian unsigned of n bytes at *p (advanced past it). 0 or -1. */
+static int fixed(const unsigned char **p, const unsigned char *end, size_t n, uint64_t *v)
+{
+    if ((size_t)(end - *p) < n)
+        return -1;
+    *v = 0;
+    memcpy(v, *p, n);
+    *p += n;
+    return 0;
+}
+
 /*
  * Run a CFA program from *loc until the location passes target (or the program ends). A
  * rule this does not model marks what it touches KIND_OTHER: it matters only if still in
@@ -220,172 +241,125 @@ static int run(const unsigned char *p, const unsigned char *end, const struct ci
 {
     while (p < end) {
         unsigned char op = *p++;
-        uint64_t reg, u, delta = 0;
-        int64_t s;
-        struct col *c;
+        uint64_t reg = op & 0x3f, u = 0, delta;
+        int64_t s = 0;
+        int rc = 0;
         switch (op & 0xc0) {
         case 0x40: /* advance_loc */
-            delta = (uint64_t)(op & 0x3f) * ci->code_align;
+            delta = reg * ci->code_align;
             goto advance;
         case 0x80: /* offset */
             if (prof_cfi_uleb(&p, end, &u) < 0)
                 return PROF_EFORMAT;
-            if ((c = col_of(r, op & 0x3f)))
-                *c = (struct col){KIND_AT, (int64_t)u * ci->data_align};
-            else if ((op & 0x3f) == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
+            rc = set_col(r, reg, KIND_AT, (int64_t)u * ci->data_align);
+            break;
         case 0xc0: /* restore */
-            if ((c = col_of(r, op & 0x3f)))
-                *c = *col_of((struct row *)init, op & 0x3f);
-            continue;
-        }
-        switch (op) {
-        case 0x00: /* nop */
-            continue;
-        case 0x01: { /* set_loc */
-            uint64_t v;
-            if (prof_cfi_read_enc(&p, end, ci->fde_enc, at_base + (uint64_t)(p - base), &v) < 0)
-                return PROF_EFORMAT;
-            if (v > target)
-                return 1;
-            *loc = v;
-            continue;
-        }
-        case 0x02: /* advance_loc1 */
-            if (end - p < 1)
-                return PROF_EFORMAT;
-            delta = *p++ * ci->code_align;
-            goto advance;
-        case 0x03: { /* advance_loc2 */
-            uint16_t t;
-            if (end - p < 2)
-                return PROF_EFORMAT;
-            memcpy(&t, p, 2);
-            p += 2;
-            delta = t * ci->code_align;
-            goto advance;
-        }
-        case 0x04: { /* advance_loc4 */
-            uint32_t t;
-            if (end - p < 4)
-                return PROF_EFORMAT;
-            memcpy(&t, p, 4);
-            p += 4;
-            delta = t * ci->code_align;
-            goto advance;
-        }
-        case 0x05: /* offset_extended */
-        case 0x2f: /* GNU_negative_offset_extended */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                *c = (struct col){KIND_AT, (op == 0x2f ? -(int64_t)u : (int64_t)u) * ci->data_align};
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x06: /* restore_extended */
-            if (prof_cfi_uleb(&p, end, &reg) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                *c = *col_of((struct row *)init, reg);
-            continue;
-        case 0x07: /* undefined */
-        case 0x08: /* same_value */
-            if (prof_cfi_uleb(&p, end, &reg) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                *c = (struct col){op == 0x07 ? (reg == RA_REG ? KIND_UNDEF : KIND_OTHER) : KIND_SAME, 0};
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x09: /* register */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                c->kind = KIND_OTHER;
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x0a: /* remember_state */
-            if (*depth == STATE_DEPTH)
-                return PROF_ENOTSUP;
-            stack[(*depth)++] = *r;
-            continue;
-        case 0x0b: /* restore_state: the CFA rule too, as GCC means it and libunwind does */
-            if (*depth == 0)
-                return PROF_EFORMAT;
-            *r = stack[--(*depth)];
-            continue;
-        case 0x0c: /* def_cfa */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0)
-                return PROF_EFORMAT;
-            r->cfa_kind = CFA_REG;
-            r->cfa_reg = reg;
-            r->cfa_off = (int64_t)u;
-            continue;
-        case 0x0d: /* def_cfa_register */
-            if (prof_cfi_uleb(&p, end, &reg) < 0)
-                return PROF_EFORMAT;
-            r->cfa_reg = reg;
-            continue;
-        case 0x0e: /* def_cfa_offset */
-            if (prof_cfi_uleb(&p, end, &u) < 0)
-                return PROF_EFORMAT;
-            r->cfa_off = (int64_t)u;
-            continue;
-        case 0x0f: /* def_cfa_expression */
-            if (prof_cfi_uleb(&p, end, &u) < 0 || u > (uint64_t)(end - p))
-                return PROF_EFORMAT;
-            p += u;
-            r->cfa_kind = CFA_OTHER;
-            continue;
-        case 0x10: /* expression */
-        case 0x16: /* val_expression */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0 || u > (uint64_t)(end - p))
-                return PROF_EFORMAT;
-            p += u;
-            if ((c = col_of(r, reg)))
-                c->kind = KIND_OTHER;
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x11: /* offset_extended_sf */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || sleb(&p, end, &s) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                *c = (struct col){KIND_AT, s * ci->data_align};
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x12: /* def_cfa_sf */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || sleb(&p, end, &s) < 0)
-                return PROF_EFORMAT;
-            r->cfa_kind = CFA_REG;
-            r->cfa_reg = reg;
-            r->cfa_off = s * ci->data_align;
-            continue;
-        case 0x13: /* def_cfa_offset_sf */
-            if (sleb(&p, end, &s) < 0)
-                return PROF_EFORMAT;
-            r->cfa_off = s * ci->data_align;
-            continue;
-        case 0x14: /* val_offset */
-        case 0x15: /* val_offset_sf */
-            if (prof_cfi_uleb(&p, end, &reg) < 0 || (op == 0x14 ? prof_cfi_uleb(&p, end, &u) : sleb(&p, end, &s)) < 0)
-                return PROF_EFORMAT;
-            if ((c = col_of(r, reg)))
-                c->kind = KIND_OTHER;
-            else if (reg == PROF_CFI_RSP)
-                return PROF_ENOTSUP;
-            continue;
-        case 0x2e: /* GNU_args_size: what the caller pushed, not a rule */
-            if (prof_cfi_uleb(&p, end, &u) < 0)
-                return PROF_EFORMAT;
-            continue;
+            if (col_of(r, reg))
+                *col_of(r, reg) = *col_of((struct row *)init, reg);
+            break;
         default:
-            return PROF_ENOTSUP;
+            switch (op) {
+            case 0x00: /* nop */
+                break;
+            case 0x01: { /* set_loc */
+                uint64_t v;
+                if (prof_cfi_read_enc(&p, end, ci->fde_enc, at_base + (uint64_t)(p - base), &v) < 0)
+                    return PROF_EFORMAT;
+                if (v > target)
+                    return 1;
+                *loc = v;
+                break;
+            }
+            case 0x02: /* advance_loc1 */
+            case 0x03: /* advance_loc2 */
+            case 0x04: /* advance_loc4 */
+                if (fixed(&p, end, op == 0x02 ? 1 : op == 0x03 ? 2 : 4, &delta) < 0)
+                    return PROF_EFORMAT;
+                delta *= ci->code_align;
+                goto advance;
+            case 0x05: /* offset_extended */
+            case 0x2f: /* GNU_negative_offset_extended */
+                if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0)
+                    return PROF_EFORMAT;
+                rc = set_col(r, reg, KIND_AT, (op == 0x2f ? -(int64_t)u : (int64_t)u) * ci->data_align);
+                break;
+            case 0x06: /* restore_extended */
+                if (prof_cfi_uleb(&p, end, &reg) < 0)
+                    return PROF_EFORMAT;
+                if (col_of(r, reg))
+                    *col_of(r, reg) = *col_of((struct row *)init, reg);
+                break;
+            case 0x07: /* undefined */
+            case 0x08: /* same_value */
+                if (prof_cfi_uleb(&p, end, &reg) < 0)
+                    return PROF_EFORMAT;
+                rc = set_col(r, reg, op == 0x07 ? (reg == RA_REG ? KIND_UNDEF : KIND_OTHER) : KIND_SAME, 0);
+                break;
+            case 0x09: /* register */
+            case 0x14: /* val_offset */
+            case 0x15: /* val_offset_sf */
+                if (prof_cfi_uleb(&p, end, &reg) < 0 || (op == 0x15 ? sleb(&p, end, &s) : prof_cfi_uleb(&p, end, &u)) < 0)
+                    return PROF_EFORMAT;
+                rc = set_col(r, reg, KIND_OTHER, 0);
+                break;
+            case 0x10: /* expression */
+            case 0x16: /* val_expression */
+                if (prof_cfi_uleb(&p, end, &reg) < 0 || prof_cfi_uleb(&p, end, &u) < 0 || u > (uint64_t)(end - p))
+                    return PROF_EFORMAT;
+                p += u;
+                rc = set_col(r, reg, KIND_OTHER, 0);
+                break;
+            case 0x11: /* offset_extended_sf */
+                if (prof_cfi_uleb(&p, end, &reg) < 0 || sleb(&p, end, &s) < 0)
+                    return PROF_EFORMAT;
+                rc = set_col(r, reg, KIND_AT, s * ci->data_align);
+                break;
+            case 0x0a: /* remember_state */
+                if (*depth == STATE_DEPTH)
+                    return PROF_ENOTSUP;
+                stack[(*depth)++] = *r;
+                break;
+            case 0x0b: /* restore_state: the CFA rule too, as GCC means it and libunwind does */
+                if (*depth == 0)
+                    return PROF_EFORMAT;
+                *r = stack[--(*depth)];
+                break;
+            case 0x0c: /* def_cfa */
+            case 0x12: /* def_cfa_sf */
+                if (prof_cfi_uleb(&p, end, &reg) < 0 || (op == 0x12 ? sleb(&p, end, &s) : prof_cfi_uleb(&p, end, &u)) < 0)
+                    return PROF_EFORMAT;
+                r->cfa_kind = CFA_REG;
+                r->cfa_reg = reg;
+                r->cfa_off = op == 0x12 ? s * ci->data_align : (int64_t)u;
+                break;
+            case 0x0d: /* def_cfa_register */
+                if (prof_cfi_uleb(&p, end, &reg) < 0)
+                    return PROF_EFORMAT;
+                r->cfa_reg = reg;
+                break;
+            case 0x0e: /* def_cfa_offset */
+            case 0x13: /* def_cfa_offset_sf */
+                if ((op == 0x13 ? sleb(&p, end, &s) : prof_cfi_uleb(&p, end, &u)) < 0)
+                    return PROF_EFORMAT;
+                r->cfa_off = op == 0x13 ? s * ci->data_align : (int64_t)u;
+                break;
+            case 0x0f: /* def_cfa_expression */
+                if (prof_cfi_uleb(&p, end, &u) < 0 || u > (uint64_t)(end - p))
+                    return PROF_EFORMAT;
+                p += u;
+                r->cfa_kind = CFA_OTHER;
+                break;
+            case 0x2e: /* GNU_args_size: what the caller pushed, not a rule */
+                if (prof_cfi_uleb(&p, end, &u) < 0)
+                    return PROF_EFORMAT;
+                break;
+            default:
+                return PROF_ENOTSUP;
+            }
         }
+        if (rc < 0)
+            return rc;
+        continue;
     advance:
         /* A row starts at *loc + delta: the rules so far hold up to just before it. */
         if (*loc + delta > target)
