@@ -262,20 +262,26 @@ static void cfi_unwind(const char *fixture)
 }
 
 /*
- * libunwind's rule cache is keyed by ip alone. Two static programs with the same ip under
- * other rules, unwound one after the other (the first closed before the second is opened,
- * as when a process of the tree exits and another is exec'd): the second must not be
- * unwound with the first's rules (its return address would be read 32 bytes off).
+ * Both rule caches (the fast path's and libunwind's) are keyed by ip alone. Two static
+ * programs with the same ip under other rules, unwound one after the other (the first
+ * closed before the second is opened, as when a process of the tree exits and another is
+ * exec'd): the second must not be unwound with the first's rules (its return address would
+ * be read 32 bytes off). Each way in turn: POOLPROF_UNWIND=libunwind is the second.
  */
 Test(unwind, no_rules_carried_to_another_process, .timeout = 30)
 {
-    cfi_unwind(FIXTURES "static_cfi_16");
-    cfi_unwind(FIXTURES "static_cfi_48");
-    cfi_unwind(FIXTURES "static_cfi_16");
+    for (int way = 0; way < 2; way++) {
+        if (way)
+            cr_assert_eq(setenv("POOLPROF_UNWIND", "libunwind", 1), 0);
+        cfi_unwind(FIXTURES "static_cfi_16");
+        cfi_unwind(FIXTURES "static_cfi_48");
+        cfi_unwind(FIXTURES "static_cfi_16");
+    }
+    unsetenv("POOLPROF_UNWIND");
 }
 
 /* The same two programs running side by side, unwound in turn, as the sampler does at each tick. */
-Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
+static void cfi_side_by_side(void)
 {
     static const char *const want[] = {"spin", "main"};
     pid_t pa = cfi_start(FIXTURES "static_cfi_16"), pb = cfi_start(FIXTURES "static_cfi_48");
@@ -299,6 +305,14 @@ Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
     kill(pb, SIGKILL);
     waitpid(pa, NULL, 0);
     waitpid(pb, NULL, 0);
+}
+
+Test(unwind, no_rules_shared_between_live_processes, .timeout = 30)
+{
+    cfi_side_by_side();
+    cr_assert_eq(setenv("POOLPROF_UNWIND", "libunwind", 1), 0);
+    cfi_side_by_side();
+    unsetenv("POOLPROF_UNWIND");
 }
 
 /* known_stack with an unwinder open on it, its main thread (spinning in level_c) seized. */
