@@ -717,17 +717,23 @@ static int acc_access_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *
     return -UNW_EBADREG;
 }
 
-static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need_unwind_info,
-                              void *arg)
+/* The loaded instance whose unwind table covers code address ip, or NULL. */
+static struct unw_inst *inst_of_code(struct unw_ctx *c, uint64_t ip)
 {
-    struct unw_ctx *c = arg;
     struct unw_map *m = map_find_reload(c, ip);
     if (!m || m->inst == UINT32_MAX)
-        return -UNW_ENOINFO;
+        return NULL;
     struct unw_inst *in = &c->u->insts[m->inst];
     if (!in->loaded)
         inst_load(c->u, in);
-    if (!in->have_di || ip < in->di.start_ip || ip >= in->di.end_ip)
+    return in->have_di && ip >= in->di.start_ip && ip < in->di.end_ip ? in : NULL;
+}
+
+static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *pi, int need_unwind_info,
+                              void *arg)
+{
+    struct unw_inst *in = inst_of_code(arg, ip);
+    if (!in)
         return -UNW_ENOINFO;
     return _Ux86_64_dwarf_search_unwind_table(as, ip, &in->di, pi, need_unwind_info, arg);
 }
@@ -830,13 +836,8 @@ static const unsigned char *record_at(struct unw_ctx *c, struct unw_inst *in, ui
  * libunwind must do it. */
 static int rule_decode(struct unw_ctx *c, uint64_t loc, struct prof_cfi_rule *r)
 {
-    struct unw_map *m = map_find_reload(c, loc);
-    if (!m || m->inst == UINT32_MAX)
-        return PROF_ENOTSUP;
-    struct unw_inst *in = &c->u->insts[m->inst];
-    if (!in->loaded)
-        inst_load(c->u, in);
-    if (!in->have_di || loc < in->di.start_ip || loc >= in->di.end_ip)
+    struct unw_inst *in = inst_of_code(c, loc);
+    if (!in)
         return PROF_ENOTSUP;
     size_t n = (size_t)in->di.u.rti.table_len * sizeof(unw_word_t) / 8;
     uint64_t seg = in->di.u.rti.segbase;
