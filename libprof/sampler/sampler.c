@@ -43,6 +43,15 @@
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
 #define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
+/*
+ * With switch records, a tick only has to teach what waits at a place no tick has seen yet,
+ * and re-read the exact totals: once SW_QUIET_TICKS ticks in a row saw nothing new (no wait
+ * at an unknown place, no new thread or process, no lost record), the tracer wakes half as
+ * often, then a quarter, and at the rate again as soon as something new appears. Each
+ * wake-up costs a busy CPU of this VM ~20 us before anything is read.
+ */
+#define SW_QUIET_TICKS 8
+#define SW_QUIET_SHIFT_MAX 2    /* SW_TICK_NS << 2: 25 ticks a second when quiet */
 #define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
@@ -197,6 +206,7 @@ struct prof_sampler {
     FILE *rec;
     int rec_err;
     atomic_int stop;
+    _Atomic uint64_t tree_events; /* clone, fork, vfork, exec and exit events seen (prof_sampler_tree_events) */
     atomic_int idle;
     atomic_int root_exited;
     atomic_int root_status;
@@ -249,6 +259,9 @@ struct prof_sampler {
     uint64_t sw_records, sw_waits, sw_waits_known;
     uint64_t sw_lost_seen;      /* switch records lost as of the last tick */
     uint64_t sw_idle;           /* thread-ticks not read: blocked, and no switch since (self-report) */
+    int sw_new;                 /* this tick saw something new (see SW_QUIET_TICKS) */
+    unsigned sw_quiet;          /* ticks in a row that saw nothing new */
+    uint32_t sw_tree_gen;       /* tree_gen at the last tick */
     struct sthr **tidx;         /* tid -> thread, rebuilt per drain of switch records */
     size_t tidx_cap;
     char *buf;                  /* scratch for stack keys */
@@ -986,6 +999,9 @@ static int threads_run_on(struct sproc *p, pid_t tid)
  * PTRACE_INTERRUPT stop (left stopped for the caller), else 0. */
 static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
 {
+    int event = WIFSTOPPED(st) ? (unsigned)st >> 16 : 0;
+    if (WIFEXITED(st) || WIFSIGNALED(st) || (event && event != PTRACE_EVENT_STOP))
+        atomic_fetch_add(&s->tree_events, 1);
     if (WIFEXITED(st) || WIFSIGNALED(st)) {
         struct sproc *lp = proc_find(s, tid);
         if (lp && lp->ours && s->o.reaped)
@@ -995,7 +1011,7 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
     }
     if (!WIFSTOPPED(st))
         return 0;
-    int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
+    int sig = WSTOPSIG(st);
     struct sproc *p = NULL;
     struct sthr *th = thr_find(s, tid, &p);
     unsigned long msg = 0;
@@ -1711,10 +1727,11 @@ static size_t site_slot(uint64_t ip, uint64_t arg)
 
 /* Open addressing over SITE_PROBES slots: places that hash alike must not evict each other
  * (two places of one loop sharing a slot would each forget the other at every tick). */
-static void site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr)
+/* 1 when the place was not known, or known to wait on something else. */
+static int site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr)
 {
     if (!ip || (!p->sites && !(p->sites = calloc(SW_SITES, sizeof *p->sites))))
-        return;
+        return 0;
     size_t j = site_slot(ip, arg), put = j;
     for (int k = 0; k < SITE_PROBES; k++, j = (j + 1) & (SW_SITES - 1)) {
         const struct swsite *e = &p->sites[j];
@@ -1723,7 +1740,10 @@ static void site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tst
             break;
         }
     }
-    p->sites[put] = (struct swsite){.ip = ip, .arg = arg, .addr = addr, .state = (uint8_t)st, .used = 1};
+    struct swsite *e = &p->sites[put];
+    int news = !e->used || e->ip != ip || e->arg != arg || e->state != (uint8_t)st || e->addr != addr;
+    *e = (struct swsite){.ip = ip, .arg = arg, .addr = addr, .state = (uint8_t)st, .used = 1};
+    return news;
 }
 
 static int site_find(const struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate *st, uint64_t *addr)
@@ -1760,7 +1780,9 @@ static void acc_add(struct sthr *th, uint64_t ip, uint64_t arg, uint64_t ns)
     }
 }
 
-/* The self-report's figures for th's waits since the last tick, then forget them. */
+/* The self-report's figures for th's waits since the last tick, then forget them. A wait at
+ * a place no tick has seen yet keeps the ticks at the rate (one without a place cannot be
+ * learned by any tick, and does not). */
 static void acc_done(struct prof_sampler *s, const struct sproc *p, struct sthr *th)
 {
     s->sw_waits += th->acc_rest_n;
@@ -1770,6 +1792,8 @@ static void acc_done(struct prof_sampler *s, const struct sproc *p, struct sthr 
         s->sw_waits += th->acc[i].n;
         if (site_find(p, th->acc[i].ip, th->acc[i].arg, &c, &a))
             s->sw_waits_known += th->acc[i].n;
+        else
+            s->sw_new = 1;
     }
     th->nacc = 0;
     th->acc_rest = th->acc_rest_n = 0;
@@ -2001,6 +2025,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             if (pts[i].tid == th->tid)
                 pt = &pts[i];
         if (!th->have_base) {
+            s->sw_new = 1;
             th->have_base = 1;
             th->cpu = cpu;
             th->runq = runq;
@@ -2120,8 +2145,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         }
         th->stack = stack;
         int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
-        if (blocked && s->swr && th->sc.state == 1)
-            site_learn(p, th->sc.pc, th->sc.args[0], st, addr); /* what waits at this place are */
+        if (blocked && s->swr && th->sc.state == 1 && site_learn(p, th->sc.pc, th->sc.args[0], st, addr))
+            s->sw_new = 1; /* what waits at this place are */
         if (pt) {
             th->py_n++;
             if (pt->holds_gil) {
@@ -2214,13 +2239,27 @@ static void tick(struct prof_sampler *s, uint64_t t)
     uint64_t lost = prof_pstk_lost(s->swr);
     int idle_ok = lost == s->sw_lost_seen;
     s->sw_lost_seen = lost;
+    s->sw_new = !idle_ok || s->tree_gen != s->sw_tree_gen;
+    s->sw_tree_gen = s->tree_gen;
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead && s->procs[i]->py_due && t >= s->procs[i]->py_due)
             proc_python(s, s->procs[i]);
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead)
             tick_proc(s, s->procs[i], t, fr, idle_ok);
+    s->sw_quiet = s->sw_new ? 0 : s->sw_quiet + 1;
     handle_deferred(s);
+}
+
+/* Until the next tick: the period, or with switch records up to 4 times it while the ticks see nothing new. */
+static uint64_t tick_period(const struct prof_sampler *s)
+{
+    uint64_t p = s->period_ns;
+    if (!s->swr)
+        return p;
+    for (unsigned k = s->sw_quiet / SW_QUIET_TICKS; k && p * 2 <= SW_TICK_NS << SW_QUIET_SHIFT_MAX; k--)
+        p *= 2;
+    return p;
 }
 
 /* ---- the thread ---------------------------------------------------------------- */
@@ -2472,13 +2511,14 @@ static void *sampler_main(void *arg)
     pthread_mutex_unlock(&s->mu);
 
     uint64_t period = s->period_ns;
-    arm_watchdog(s, period);
+    arm_watchdog(s, s->swr && period <= SW_TICK_NS ? SW_TICK_NS << SW_QUIET_SHIFT_MAX : period);
     uint64_t t = now_ns();
     s->next_tick = t + jitter(s, period);
     uint64_t next_flush = t + FLUSH_NS;
     while (!atomic_load(&s->stop)) {
         t = now_ns();
         if (t >= s->next_tick) {
+            period = tick_period(s);
             if (t - s->next_tick > period / 2)
                 s->late++;
             /* The next deadline first: a fork seen during this tick may pull it closer. */
@@ -2486,13 +2526,17 @@ static void *sampler_main(void *arg)
             if (s->next_tick <= t)
                 s->next_tick = t + jitter(s, period);
             tick(s, t);
+            /* Something new after a quiet spell: the next tick at the rate again. */
+            if (s->sw_new && s->next_tick > t + s->period_ns)
+                s->next_tick = t + jitter(s, s->period_ns);
         }
         if (t >= next_flush) {
             flush_records(s, t);
             next_flush = t + FLUSH_NS;
         }
         atomic_store(&s->idle, live_procs(s) == 0);
-        uint64_t d = s->next_tick < next_flush ? s->next_tick : next_flush;
+        /* A flush waits for the tick after it when that is near: a wake-up of its own costs as much as a tick's. */
+        uint64_t d = s->next_tick <= next_flush + FLUSH_NS / 2 ? s->next_tick : next_flush;
         /*
          * Already due (the tick overran, or a fork pulled the next one into the past): go
          * round again rather than arm a timer whose signal would arrive before waitpid()
@@ -2599,6 +2643,12 @@ int prof_sampler_root_exit(struct prof_sampler *s, int *status)
 int prof_sampler_idle(struct prof_sampler *s)
 {
     return atomic_load(&s->idle);
+}
+
+uint64_t prof_sampler_tree_events(void *sampler)
+{
+    struct prof_sampler *s = sampler;
+    return s && s->follow ? atomic_load(&s->tree_events) : UINT64_MAX;
 }
 
 int prof_sampler_stop(struct prof_sampler *s)

@@ -49,6 +49,12 @@ int prof_sampler_root_exit(struct prof_sampler *s, int *status);
 /* Every traced process has gone (the sampler then idles). */
 int prof_sampler_idle(struct prof_sampler *s);
 
+/* How many clone, fork, vfork, exec and exit events of the tree the tracer has seen, or
+ * UINT64_MAX when it does not follow the tree by ptrace events (/proc only). While the
+ * count stands still, no thread or process of the tree has appeared, exec'd or ended.
+ * Safe from any thread; sampler is a struct prof_sampler * (or NULL: UINT64_MAX). */
+uint64_t prof_sampler_tree_events(void *sampler);
+
 /* Detach from everything, write the last records, join the thread, free s.
  * Returns 0 or the PROF_E* that stopped recording. */
 int prof_sampler_stop(struct prof_sampler *s);
