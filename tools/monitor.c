@@ -35,6 +35,7 @@
  */
 
 #define SCAN_NS 100000000ULL  /* tree discovery, exec detection, thread figures, flush */
+#define SCAN_FULL_NS 1000000000ULL /* ...discovery and exec detection at least this often when a tracer says nothing changed */
 #define GRACE_NS 2000000000ULL /* how long the rest of the tree may outlive the root */
 #define MEM_EVERY 20          /* smaps_rollup is costly: at most every 20th interval (PSS moves slowly) */
 /*
@@ -1356,6 +1357,7 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
     uint64_t t = monitor_now_ns();
     proc_track(o->root, 0, t, o);
     uint64_t next_sample = t, next_scan = t + SCAN_NS;
+    uint64_t scanned_events = UINT64_MAX, scanned_t = 0;
 
     for (;;) {
         t = monitor_now_ns();
@@ -1389,13 +1391,27 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
             if (root_done && !was_done)
                 final_scan = 1;
             if (t >= next_scan || final_scan) {
+                /*
+                 * The tracer follows every clone, fork, exec and exit: while it has seen none
+                 * since the last scan, listing the tree and every image again (a quarter of
+                 * the monitor's CPU) would find what is known, and the thread lists stand.
+                 */
+                uint64_t ev = o->tree_events ? o->tree_events(o->tree_ctx) : UINT64_MAX;
+                int still = !final_scan && ev != UINT64_MAX && ev == scanned_events && t < scanned_t + SCAN_FULL_NS;
                 final_scan = 0;
-                if (procfd >= 0)
-                    scan(procfd, filesfd, t);
+                if (!still) {
+                    if (procfd >= 0)
+                        scan(procfd, filesfd, t);
+                    scanned_events = ev;
+                    scanned_t = t;
+                }
                 for (size_t i = 0; i < nprocs; i++) {
                     if (procs[i]->dead)
                         continue;
-                    proc_check_exec(procs[i], t);
+                    if (!still)
+                        proc_check_exec(procs[i], t);
+                    else if (procs[i]->nlisted)
+                        procs[i]->have_listed = 1;
                     proc_sample_threads(procs[i], t);
                 }
                 out("C t=%llu self_cpu_ns=%llu\n", (unsigned long long)t, (unsigned long long)thread_cpu_ns());

@@ -14,6 +14,10 @@ struct monitor_opts {
     int root_static;
     int attached;              /* poolprof attach: the root is not our child; it ends when /proc loses it */
     uint64_t deadline_ns;      /* stop watching at this CLOCK_MONOTONIC time (0: none) */
+    /* A tracer's count of the tree's clone, fork, exec and exit events (prof_sampler_tree_events),
+     * or NULL. While it stands still, a scan would find nothing new: only one a second is made. */
+    uint64_t (*tree_events)(void *ctx);
+    void *tree_ctx;
 };
 
 struct monitor_result {

@@ -209,6 +209,8 @@ int cmd_attach(int argc, char **argv)
         .root_static = r->is_static,
         .attached = 1,
         .deadline_ns = duration > 0 ? r->start_ns + (uint64_t)(duration * 1e9) : 0,
+        .tree_events = prof_sampler_tree_events,
+        .tree_ctx = sampler,
     };
     struct monitor_result res;
     monitor_run(&mo, &res);

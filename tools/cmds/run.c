@@ -411,6 +411,8 @@ int cmd_run(int argc, char **argv)
         .root_exe = r->exe,
         .root_argv = r->cmd,
         .root_static = r->is_static,
+        .tree_events = prof_sampler_tree_events,
+        .tree_ctx = sampler,
     };
     struct monitor_result res;
     monitor_run(&mo, &res);
