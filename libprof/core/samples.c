@@ -534,6 +534,13 @@ int prof_run_load_samples(struct prof_run *m)
      */
     for (size_t i = 0; i < m->nprocs; i++) {
         struct prof_process *p = m->procs[i];
+        for (size_t k = 0; k < p->nthreads; k++) {
+            struct prof_thread *t = &p->threads[k];
+            /* The sampler's on-CPU time is schedstat's, to each thread's exit stop: where the
+             * monitor's last reading came before the end (the process reaped first), it is more. */
+            if (t->from_sampler && t->smp_ns[PROF_TS_RUNNING] > t->cpu_ns)
+                t->cpu_ns = t->smp_ns[PROF_TS_RUNNING];
+        }
         if (p->shim && !p->is_static)
             continue;
         for (size_t k = 0; k < p->nthreads; k++) {

@@ -995,6 +995,26 @@ static int threads_run_on(struct sproc *p, pid_t tid)
     return 0;
 }
 
+static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
+
+/*
+ * A thread in its exit stop: its CPU and run-queue time since its last tick, which no later
+ * tick reads. Without the shim nothing else has them: the tracer's own wait may reap the
+ * process before the monitor reads its figures again (up to 100 ms of a process's CPU).
+ */
+static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
+{
+    uint64_t cpu, runq;
+    if (!th->have_base || th->exiting || read_schedstat(th, &cpu, &runq) < 0)
+        return;
+    if (cpu > th->cpu)
+        bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, cpu - th->cpu);
+    if (runq > th->runq)
+        bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, runq - th->runq);
+    th->cpu = cpu > th->cpu ? cpu : th->cpu;
+    th->runq = runq > th->runq ? runq : th->runq;
+}
+
 /* Handle one wait status of a tracee. Returns 1 if it was our own
  * PTRACE_INTERRUPT stop (left stopped for the caller), else 0. */
 static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
@@ -1054,8 +1074,10 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
         if (p && tid == p->pid)
             p->ours = stat_ppid(p->pid, NULL) == getpid();
         if (p && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
-            if (th)
+            if (th) {
+                thr_final(s, p, th);
                 th->exiting = 1;
+            }
             if (tid == p->pid && msg == 0 && threads_run_on(p, tid)) {
                 /* A zombie leader: main called pthread_exit (or exit_group(0) whose
                  * other threads are not killed yet). The process's status is that of

@@ -60,6 +60,13 @@ expect_near "spin: running seconds = the spinner's CPU time" "$(sp spin "round(s
   "$(truth spin spinner cpu_ms)" 0.1 0.05
 expect_near "spin: total sampled seconds vs its life" "$(sp spin "round(total('spinner'), 4)")" "$(truth spin spinner wall_ms)" 0.1 0.08
 
+# a process that ends between two of the monitor's readings (every 100 ms) keeps all of its CPU: the
+# tracer's own wait reaps it at once, so the last 50 ms are only known from its threads' exit stops
+ps_run tail "$FIXTURES/burn_threads" 1 tail 250
+expect_eq "tail: exit" "$rc" 0
+expect_near "tail: CPU in the report = the 250 ms its thread burned, the part after the last /proc reading too" \
+  "$(q "$T/tail/report.json" 'r["overall"]["cpu_seconds"]')" 0.25 0.06 0.015
+
 # three spinning threads pinned to one CPU: each waits for it about 2/3 of the time
 for h in hog0 hog1 hog2; do
   echo "# runq/$h: $(sp runq "{k: round(v, 3) for k, v in states('$h').items()}")  truth: $(grep "^$h " "$T/runq.out")"
