@@ -119,6 +119,7 @@ struct sthr {
     int pstk_fail;                  /* opening them failed (e.g. out of descriptors): stopped for its stacks */
     /* From the kernel's switch records (s->swr): the waits between two ticks, exactly. */
     int sw_open;                    /* switched out to wait at sw_start and not back yet */
+    int sw_last;                    /* the type of its latest switch record (enum prof_sw_type) */
     uint64_t sw_tick;               /* the tick whose drain last held a record of it */
     uint64_t sw_start, sw_ip, sw_arg;   /* that wait and where it is (ip 0: not known) */
     uint64_t where_ip, where_arg, where_t;  /* the latest switch-out sample */
@@ -1877,6 +1878,8 @@ static void switches_take(struct prof_sampler *s)
             continue; /* not ours (CPU-wide records see every task) */
         s->sw_records++;
         th->sw_tick = s->ticks;
+        if (r[i].type != PROF_SW_WHERE)
+            th->sw_last = r[i].type;
         switch (r[i].type) {
         case PROF_SW_WHERE:
             th->where_ip = r[i].ip;
@@ -1950,6 +1953,35 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
             site_find(p, th->sw_ip, th->sw_arg, &c, &a); /* back already; its switch-in not read yet */
         bucket_add(s, p->pid, th->tid, c, stk, a, 0, left);
     }
+    return 1;
+}
+
+/*
+ * With every switch recorded (none lost), a thread's state now follows from its records,
+ * without the two /proc reads of classify(): one that has not switched since a tick saw it
+ * on a CPU (or runnable) is still there; one whose latest record is a switch-in runs; one
+ * preempted waits for a CPU (the caller tells runnable from running by schedstat, as after
+ * classify); one switched out to wait at a place a tick has classified waits on what waits
+ * there. Anything else (a wait at a new place, or at no known place) is read and classified,
+ * which is what teaches the places. Thread states alone: stacks keep their own reads.
+ */
+static int states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
+                             uint64_t *addr)
+{
+    if (!s->swr || s->o.native || !s->follow || !th->classified)
+        return 0;
+    int moved = th->sw_tick == s->ticks;
+    if (!moved && (th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ))
+        *st = th->state == PROF_TS_RUNQ ? PROF_TS_RUNNING : th->state; /* runnable: from schedstat again */
+    else if (moved && (th->sw_last == PROF_SW_IN || th->sw_last == PROF_SW_PREEMPTED))
+        *st = PROF_TS_RUNNING;
+    else if (moved && th->sw_last == PROF_SW_WAIT && th->sw_open && site_find(p, th->sw_ip, th->sw_arg, st, addr))
+        ;
+    else
+        return 0;
+    if (*st == PROF_TS_RUNNING)
+        *addr = 0;
+    th->sc.state = -1; /* the syscall was not read: the next classify() compares with nothing */
     return 1;
 }
 
@@ -2069,9 +2101,12 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
          * tick while it runs): a thread whose figures did not move since the last tick has
          * not been switched out or in, so it is where it was, and is not read again.
          */
+        int by_records = 0;
         if (dcpu || drunq || !th->classified) {
-            char c = 0;
-            st = classify(s, p, th, &c, &addr);
+            char c = 'R';
+            by_records = idle_ok && states_by_records(s, p, th, &st, &addr);
+            if (!by_records)
+                st = classify(s, p, th, &c, &addr);
             th->classified = 1;
             if (st == PROF_TS_RUNNING && c == 'R' && dcpu == 0 && drunq > 0)
                 st = PROF_TS_RUNQ;
@@ -2167,7 +2202,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         }
         th->stack = stack;
         int blocked = st != PROF_TS_RUNNING && st != PROF_TS_RUNQ;
-        if (blocked && s->swr && th->sc.state == 1 && site_learn(p, th->sc.pc, th->sc.args[0], st, addr))
+        if (blocked && s->swr && !by_records && th->sc.state == 1 && site_learn(p, th->sc.pc, th->sc.args[0], st, addr))
             s->sw_new = 1; /* what waits at this place are */
         if (pt) {
             th->py_n++;
