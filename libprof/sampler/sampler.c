@@ -39,6 +39,7 @@
 #define STOP_HIST_US 2000          /* 1 us buckets up to 2 ms, then 100 us buckets up to 100 ms */
 #define STOP_HIST_N (STOP_HIST_US + 980)
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
+#define PSTK_RING_SAMPLES 32    /* ticks slowed down never leave more copies than this per CPU (a ring holds ~60) */
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
@@ -260,6 +261,8 @@ struct prof_sampler {
     uint64_t sw_records, sw_waits, sw_waits_known;
     uint64_t sw_lost_seen;      /* switch records lost as of the last tick */
     uint64_t sw_idle;           /* thread-ticks not read: blocked, and no switch since (self-report) */
+    int sw_backoff;             /* the ticks may slow down while they see nothing new (switch records, and
+                                   native stacks only from the kernel's copies, all unwound) */
     int sw_new;                 /* this tick saw something new (see SW_QUIET_TICKS) */
     unsigned sw_quiet;          /* ticks in a row that saw nothing new */
     uint32_t sw_tree_gen;       /* tree_gen at the last tick */
@@ -1963,25 +1966,30 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
  * preempted waits for a CPU (the caller tells runnable from running by schedstat, as after
  * classify); one switched out to wait at a place a tick has classified waits on what waits
  * there. Anything else (a wait at a new place, or at no known place) is read and classified,
- * which is what teaches the places. Thread states alone: stacks keep their own reads.
+ * which is what teaches the places. With native stacks a blocked thread is always read: its
+ * syscall (number, pc, sp, arguments) is what tells a new wait from the one its stack is of.
  */
 static int states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
                              uint64_t *addr)
 {
-    if (!s->swr || s->o.native || !s->follow || !th->classified)
+    if (!s->swr || !s->follow || !th->classified)
         return 0;
     int moved = th->sw_tick == s->ticks;
     if (!moved && (th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ))
         *st = th->state == PROF_TS_RUNQ ? PROF_TS_RUNNING : th->state; /* runnable: from schedstat again */
     else if (moved && (th->sw_last == PROF_SW_IN || th->sw_last == PROF_SW_PREEMPTED))
         *st = PROF_TS_RUNNING;
-    else if (moved && th->sw_last == PROF_SW_WAIT && th->sw_open && site_find(p, th->sw_ip, th->sw_arg, st, addr))
+    else if (moved && th->sw_last == PROF_SW_WAIT && th->sw_open && !s->o.native &&
+             site_find(p, th->sw_ip, th->sw_arg, st, addr))
         ;
     else
         return 0;
-    if (*st == PROF_TS_RUNNING)
+    if (*st == PROF_TS_RUNNING) {
         *addr = 0;
-    th->sc.state = -1; /* the syscall was not read: the next classify() compares with nothing */
+        th->sc.state = 0; /* as classify() has it for a running thread */
+    } else {
+        th->sc.state = -1; /* the syscall was not read: the next classify() compares with nothing */
+    }
     return 1;
 }
 
@@ -2174,6 +2182,9 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 }
                 if (nn) {
                     native_new = 1;
+                    /* A new blocking episode (its stack just taken) keeps the ticks at the rate: a
+                     * wait between two slow ticks would get the thread's latest blocked stack. */
+                    s->sw_new |= blocked_now;
                     if (!th->nat)
                         th->nat = malloc(PROF_UNW_MAX_FRAMES * sizeof *th->nat);
                     if (th->nat) {
@@ -2308,13 +2319,16 @@ static void tick(struct prof_sampler *s, uint64_t t)
     handle_deferred(s);
 }
 
-/* Until the next tick: the period, or with switch records up to 4 times it while the ticks see nothing new. */
+/* Until the next tick: the period, or with switch records up to 4 times it while the ticks see
+ * nothing new (with kernel stack copies, no longer than their rings hold: PSTK_RING_SAMPLES). */
 static uint64_t tick_period(const struct prof_sampler *s)
 {
-    uint64_t p = s->period_ns;
-    if (!s->swr)
+    uint64_t p = s->period_ns, cap = SW_TICK_NS << SW_QUIET_SHIFT_MAX;
+    if (!s->sw_backoff)
         return p;
-    for (unsigned k = s->sw_quiet / SW_QUIET_TICKS; k && p * 2 <= SW_TICK_NS << SW_QUIET_SHIFT_MAX; k--)
+    if (s->pstk && cap > PSTK_RING_SAMPLES * s->sample_ns)
+        cap = PSTK_RING_SAMPLES * s->sample_ns;
+    for (unsigned k = s->sw_quiet / SW_QUIET_TICKS; k && p * 2 <= cap; k--)
         p *= 2;
     return p;
 }
@@ -2532,25 +2546,32 @@ static void *sampler_main(void *arg)
         }
     }
     /*
-     * Native stacks alone above 100 Hz with kernel copies: every copy in the rings is
-     * unwound at a tick of at most 100 Hz, rather than the newest at each of `rate` ticks:
-     * the same unwinds, a tenth of the wake-ups. POOLPROF_NATIVE_BATCH=0 turns this off.
-     */
-    const char *benv = getenv("POOLPROF_NATIVE_BATCH");
-    if (s->pstk && !s->o.python && s->period_ns < SW_TICK_NS && !(benv && strcmp(benv, "0") == 0)) {
-        s->pstk_batch = 1;
-        s->period_ns = SW_TICK_NS;
-    }
-    /*
-     * Thread states alone: from the kernel's switch records where they are allowed, so the
-     * tracer wakes at most 100 times a second whatever the rate (each wake-up costs a busy
-     * CPU ~15 us here) and the split of off-CPU time is exact rather than per tick. Stacks
-     * are samples at the rate, and keep the tick. POOLPROF_SWITCHES=0 turns this off.
+     * Thread states from the kernel's switch records where they are allowed: the split of
+     * off-CPU time is exact rather than per tick, and a thread that has not switched since
+     * the last tick need not be read. Not with Python stacks: CPython frames are read at
+     * ticks, at the rate. POOLPROF_SWITCHES=0 turns this off.
      */
     const char *swenv = getenv("POOLPROF_SWITCHES");
-    if (!s->o.native && !s->o.python && !(swenv && strcmp(swenv, "0") == 0) && prof_pstk_open_switches(&s->swr) == 0 &&
-        s->period_ns < SW_TICK_NS)
+    if (!s->o.python && !(swenv && strcmp(swenv, "0") == 0))
+        prof_pstk_open_switches(&s->swr);
+    /*
+     * Native stacks alone with kernel copies, above 100 Hz or with switch records: every copy
+     * in the rings is unwound at a tick of at most 100 Hz, rather than the newest at each of
+     * `rate` ticks: the same unwinds, a tenth of the wake-ups, and ticks free to slow down
+     * while nothing new happens (SW_QUIET_TICKS). POOLPROF_NATIVE_BATCH=0 turns this off.
+     */
+    const char *benv = getenv("POOLPROF_NATIVE_BATCH");
+    if (s->pstk && !s->o.python && (s->period_ns < SW_TICK_NS || s->swr) && !(benv && strcmp(benv, "0") == 0)) {
+        s->pstk_batch = 1;
+        if (s->period_ns < SW_TICK_NS)
+            s->period_ns = SW_TICK_NS;
+    }
+    /* Thread states alone from switch records: the tracer wakes at most 100 times a second
+     * whatever the rate (each wake-up costs a busy CPU of this VM ~15-20 us). Stacks taken by
+     * stops keep the tick at the rate. */
+    if (s->swr && !s->o.native && s->period_ns < SW_TICK_NS)
         s->period_ns = SW_TICK_NS;
+    s->sw_backoff = s->swr && (!s->o.native || s->pstk_batch);
     out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
         (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
         s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
@@ -2568,7 +2589,7 @@ static void *sampler_main(void *arg)
     pthread_mutex_unlock(&s->mu);
 
     uint64_t period = s->period_ns;
-    arm_watchdog(s, s->swr && period <= SW_TICK_NS ? SW_TICK_NS << SW_QUIET_SHIFT_MAX : period);
+    arm_watchdog(s, s->sw_backoff && period <= SW_TICK_NS ? SW_TICK_NS << SW_QUIET_SHIFT_MAX : period);
     uint64_t t = now_ns();
     s->next_tick = t + jitter(s, period);
     uint64_t next_flush = t + FLUSH_NS;
