@@ -1752,8 +1752,8 @@ static size_t site_slot(uint64_t ip, uint64_t arg)
 #define SITE_PROBES 8
 
 /* Open addressing over SITE_PROBES slots: places that hash alike must not evict each other
- * (two places of one loop sharing a slot would each forget the other at every tick). */
-/* 1 when the place was not known, or known to wait on something else. */
+ * (two places of one loop sharing a slot would each forget the other at every tick).
+ * 1 when the place was not known, or known to wait on something else. */
 static int site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr)
 {
     if (!ip || (!p->sites && !(p->sites = calloc(SW_SITES, sizeof *p->sites))))
@@ -2008,15 +2008,26 @@ static void note_lock_word(struct sproc *p, uint64_t addr)
  * Has tid not run since the last tick (so it keeps its Python frames)? A thread blocked then
  * whose schedstat has not moved: that unchanged reading is the one its tick uses.
  */
+struct still_ctx {
+    struct prof_sampler *s;
+    struct sproc *p;
+    int idle_ok;
+};
+
 static int py_still(void *ctx, pid_t tid)
 {
-    struct sproc *p = ctx;
+    const struct still_ctx *c = ctx;
+    struct sproc *p = c->p;
     struct sthr *th = NULL;
     for (size_t k = 0; k < p->nthr && !th; k++)
         if (p->thr[k].tid == tid && !p->thr[k].dead && !p->thr[k].exiting)
             th = &p->thr[k];
     if (!th || !th->have_base || !th->classified || th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)
         return 0;
+    /* Blocked at the last tick with no switch recorded since (none lost): it has not run, and
+     * its tick reads nothing either. */
+    if (c->s->swr && c->s->follow && c->idle_ok && th->sw_tick != c->s->ticks)
+        return 1;
     uint64_t cpu, runq;
     if (read_schedstat(th, &cpu, &runq) < 0 || cpu != th->cpu || runq != th->runq)
         return 0; /* it ran: its tick reads schedstat again, right before the rest of its figures */
@@ -2030,7 +2041,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
 {
     const struct prof_py_thread *pts = NULL;
     size_t npt = 0;
-    if (p->py && s->o.python && prof_py_sample_since(p->py, py_still, p, &pts, &npt) < 0)
+    struct still_ctx still = {s, p, idle_ok};
+    if (p->py && s->o.python && prof_py_sample_since(p->py, py_still, &still, &pts, &npt) < 0)
         npt = 0;
     /* Lock words seen contended: held or not at this tick (a nonzero futex word is a held lock). */
     for (int k = 0; k < p->nlocks; k++) {
@@ -2548,11 +2560,10 @@ static void *sampler_main(void *arg)
     /*
      * Thread states from the kernel's switch records where they are allowed: the split of
      * off-CPU time is exact rather than per tick, and a thread that has not switched since
-     * the last tick need not be read. Not with Python stacks: CPython frames are read at
-     * ticks, at the rate. POOLPROF_SWITCHES=0 turns this off.
+     * the last tick need not be read. POOLPROF_SWITCHES=0 turns this off.
      */
     const char *swenv = getenv("POOLPROF_SWITCHES");
-    if (!s->o.python && !(swenv && strcmp(swenv, "0") == 0))
+    if (!(swenv && strcmp(swenv, "0") == 0))
         prof_pstk_open_switches(&s->swr);
     /*
      * Native stacks alone with kernel copies, above 100 Hz or with switch records: every copy
@@ -2568,10 +2579,10 @@ static void *sampler_main(void *arg)
     }
     /* Thread states alone from switch records: the tracer wakes at most 100 times a second
      * whatever the rate (each wake-up costs a busy CPU of this VM ~15-20 us). Stacks taken by
-     * stops keep the tick at the rate. */
-    if (s->swr && !s->o.native && s->period_ns < SW_TICK_NS)
+     * stops, and CPython frames (read at ticks), keep the tick at the rate. */
+    if (s->swr && !s->o.native && !s->o.python && s->period_ns < SW_TICK_NS)
         s->period_ns = SW_TICK_NS;
-    s->sw_backoff = s->swr && (!s->o.native || s->pstk_batch);
+    s->sw_backoff = s->swr && !s->o.python && (!s->o.native || s->pstk_batch);
     out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
         (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
         s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
