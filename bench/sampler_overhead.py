@@ -103,6 +103,21 @@ def last_h_line(path):
     return h
 
 
+def monitor_cpu_ns(path):
+    """The /proc monitor's own CPU (ns) from the last C line of monitor.rec, or None."""
+    v = None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("C ") and line.endswith("\n"):
+                    for tok in line.split()[1:]:
+                        if tok.startswith("self_cpu_ns="):
+                            v = float(tok[len("self_cpu_ns="):])
+    except (OSError, ValueError):
+        pass
+    return v
+
+
 def timed(argv, env, cwd, timeout):
     """Run argv in its own session; (wall s, exit code). A timeout kills that session only."""
     t = time.perf_counter()
@@ -259,6 +274,7 @@ def main():
                     if rundir:
                         h = last_h_line(os.path.join(rundir, "sampler.rec"))
                         if h:
+                            h["monitor_cpu_ns"] = monitor_cpu_ns(os.path.join(rundir, "monitor.rec"))
                             r["h"].append(h)
                         shutil.rmtree(rundir, ignore_errors=True)
                 print(f"{name}: round {rnd + 1}/{rounds} done ({time.time() - t_start:.0f} s)", file=sys.stderr,
@@ -297,6 +313,7 @@ def summarize(r):
         "irq99": med([h["irq_p99_ns"] / 1e3 for h in hs if h.get("irq_p99_ns")]),
         "attach": med(attach),
         "cpu_pct": med([100.0 * h["self_cpu_ns"] / h["t_span"] for h in hs if h.get("self_cpu_ns") and h.get("t_span")]),
+        "mon_pct": med([100.0 * h["monitor_cpu_ns"] / h["t_span"] for h in hs if h.get("monitor_cpu_ns") and h.get("t_span")]),
         "tick_us": med([h["self_cpu_ns"] / h["ticks"] / 1e3 for h in hs if h.get("self_cpu_ns") and h.get("ticks")]),
         "attach_max": max(attach) if attach else None,
         "n": len(hs),
@@ -367,11 +384,13 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
     print(f"Floor: one bare timer wake-up of a thread costs {fmt(wake_us, '.1f')} µs of CPU here while every "
           "CPU is busy (bench/wake_micro at 1 kHz, median of 5); compare the tracer's µs per tick below.")
     print()
-    print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst):")
+    print("Sampler self-report (last H line of sampler.rec, median over rounds; attach: median / worst). "
+          "CPU % is of one CPU over the sampler's life; the /proc monitor's (monitor.rec) beside the tracer's:")
     print()
     print("| workload | config | stops | stop p50 µs | stop p99 µs | achieved Hz | late ticks | errors "
-          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms | tracer CPU % | tracer µs/tick |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| unwind ns/frame p50 (mean) | interrupt→resume p50 / p99 µs | attach max ms | tracer CPU % | tracer µs/tick "
+          "| monitor CPU % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         for k in keys:
             r = results[n].get(k)
@@ -400,7 +419,8 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
             late = f"{s['late']:.0f} ({s['late_pct']:.1f}%)" if s["late_pct"] is not None else fmt(s["late"], ".0f")
             err = f"{s['errors']:.0f}" + (f" (max {s['errors_max']:.0f})" if s["errors_max"] != s["errors"] else "")
             print(f"| {n} | {LABEL[k]} | {s['stops']:.0f} | {p50} | {p99} | {s['hz']:.0f} | {late} | {err} "
-                  f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} | {fmt(s['tick_us'], '.1f')} |")
+                  f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} | {fmt(s['tick_us'], '.1f')} "
+                  f"| {fmt(s['mon_pct'], '.1f')} |")
     print()
     print("Worst case per target:")
     print()
