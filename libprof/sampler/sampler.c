@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -31,7 +32,7 @@
 
 #define TICK_SIG (SIGRTMIN + 5)
 #define FLUSH_NS 100000000ULL
-#define WATCHDOG_MIN_NS 20000000ULL /* lost tick wake-ups are caught within this (or 8 periods) */
+#define WATCHDOG_NS 1000000000ULL /* a tick the timer failed to wake is caught within this */
 #define PROC_SCAN_NS 50000000ULL
 #define FD_KEEP_NS 200000000ULL         /* a descriptor's kind is kept this long from /proc only */
 #define FD_KEEP_FOLLOW_NS 2000000000ULL /* ... and this long when no fork, exec or exit was seen */
@@ -2347,9 +2348,24 @@ static uint64_t tick_period(const struct prof_sampler *s)
 
 /* ---- the thread ---------------------------------------------------------------- */
 
+/*
+ * A tick signal that lands after the deadline check but before waitpid() has blocked would
+ * be spent outside the wait, and the one-shot timer does not fire again: the tracer would
+ * sleep until the next ptrace event (a child sampled 4.5 ms after its fork was seen so).
+ * While the tracer is between the two, the handler jumps back out (tick_jmp_armed), so the
+ * wait is never entered with its wake-up already spent. SA_NODEFER: the jump leaves no mask
+ * to restore. Only the tracer thread takes the signal.
+ */
+static sigjmp_buf tick_jmp;
+static volatile sig_atomic_t tick_jmp_armed;
+
 static void on_tick_signal(int sig)
 {
     (void)sig;
+    if (tick_jmp_armed) {
+        tick_jmp_armed = 0;
+        siglongjmp(tick_jmp, 1);
+    }
 }
 
 /*
@@ -2368,19 +2384,43 @@ static void arm(struct prof_sampler *s, uint64_t deadline)
         s->armed = deadline;
 }
 
-/*
- * A tick signal that lands between the deadline check and waitpid() is lost, and a
- * one-shot timer would not fire again: the watchdog's periodic signal bounds that
- * (rare) lateness, at a few wake-ups per second.
- */
-static void arm_watchdog(struct prof_sampler *s, uint64_t period)
+/* A periodic signal once a second, in case the tick timer could not be set (see on_tick_signal
+ * for the race it used to cover, at 12 wake-ups a second). */
+static void arm_watchdog(struct prof_sampler *s)
 {
-    uint64_t w = period * 8 > WATCHDOG_MIN_NS ? period * 8 : WATCHDOG_MIN_NS;
+    uint64_t w = WATCHDOG_NS;
     struct itimerspec its = {0};
     its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)(w / 1000000000ULL);
     its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(w % 1000000000ULL);
     if (s->have_watchdog)
         timer_settime(s->watchdog, 0, &its, NULL);
+}
+
+/*
+ * Wait for a tracee's status until d (or sleep to it when nothing is traced). 1 and the
+ * status when one came; 0 when the deadline passed, the tick signal came, or nothing is
+ * traced. The tick signal during the wait (or just before it) jumps out of it. The wait
+ * inside only looks (WNOWAIT): a status taken there could be lost to the jump, and a tracee
+ * whose stop nobody handles stays stopped for good. It is taken after, outside.
+ */
+static int wait_until(const struct prof_sampler *s, uint64_t d, pid_t *tid, int *st)
+{
+    if (sigsetjmp(tick_jmp, 0) != 0)
+        return 0;
+    tick_jmp_armed = 1;
+    siginfo_t si;
+    si.si_pid = 0;
+    int r = -1;
+    /* A timer that fired before the line above has passed d: seen here, no wait. */
+    if (now_ns() < d) {
+        r = s->follow ? waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOWAIT | __WALL | __WNOTHREAD) : -1;
+        if (r < 0) {
+            struct timespec ts = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        }
+    }
+    tick_jmp_armed = 0;
+    return r == 0 && si.si_pid > 0 && (*tid = waitpid(si.si_pid, st, WNOHANG | __WALL | __WNOTHREAD)) > 0;
 }
 
 static uint64_t jitter(struct prof_sampler *s, uint64_t period)
@@ -2600,7 +2640,7 @@ static void *sampler_main(void *arg)
     pthread_mutex_unlock(&s->mu);
 
     uint64_t period = s->period_ns;
-    arm_watchdog(s, s->sw_backoff && period <= SW_TICK_NS ? SW_TICK_NS << SW_QUIET_SHIFT_MAX : period);
+    arm_watchdog(s);
     uint64_t t = now_ns();
     s->next_tick = t + jitter(s, period);
     uint64_t next_flush = t + FLUSH_NS;
@@ -2639,16 +2679,9 @@ static void *sampler_main(void *arg)
         if (atomic_load(&s->stop))
             break;
         int st;
-        pid_t tid = s->follow ? waitpid(-1, &st, __WALL | __WNOTHREAD) : -1;
-        if (tid > 0) {
+        pid_t tid;
+        if (wait_until(s, d, &tid, &st))
             handle_status(s, tid, st, 0);
-            continue;
-        }
-        if (tid < 0 && s->follow && errno == EINTR)
-            continue;
-        /* Nothing traced (all gone, or /proc-only): sleep to the deadline. */
-        struct timespec ts = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
     }
     detach_all(s);
     prof_pstk_close(s->pstk);
@@ -2692,6 +2725,7 @@ int prof_sampler_start(const struct prof_sampler_opts *o, struct prof_sampler **
 
     struct sigaction sa = {0};
     sa.sa_handler = on_tick_signal; /* no SA_RESTART: the signal must break waitpid */
+    sa.sa_flags = SA_NODEFER;       /* its handler may jump out (on_tick_signal) */
     sigemptyset(&sa.sa_mask);
     sigaction(TICK_SIG, &sa, NULL);
     /* Only the sampler thread takes the tick signal. */
