@@ -1969,11 +1969,15 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
  * there. Anything else (a wait at a new place, or at no known place) is read and classified,
  * which is what teaches the places. With native stacks a blocked thread is always read: its
  * syscall (number, pc, sp, arguments) is what tells a new wait from the one its stack is of.
+ * The records are as of the drain at the tick's start: a thread taken for running may have
+ * blocked since, and is seen so at the next tick.
  */
 static int states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
                              uint64_t *addr)
 {
-    if (!s->swr || !s->follow || !th->classified)
+    /* Stacks by ptrace stops: a thread taken for running is stopped for its stack, so one that
+     * blocked again since the records were drained would cost a stop its wait site spares. */
+    if (!s->swr || !s->follow || !th->classified || (s->o.native && !s->pstk))
         return 0;
     int moved = th->sw_tick == s->ticks;
     if (!moved && (th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ))
