@@ -873,6 +873,19 @@ static pid_t tgid_of(pid_t id)
     return t ? (pid_t)atoi(t + 6) : -1;
 }
 
+/*
+ * A task created at this event: its schedstat starts at 0 now, so its first tick accounts its
+ * whole life rather than from that tick on (ticks that slow down when quiet come up to 40 ms
+ * apart: 30 threads parked on an Event each lost that much of a 0.6 s life, and read as busy).
+ */
+static void thr_born(struct sthr *th)
+{
+    th->have_base = 1;
+    th->cpu = th->runq = 0;
+    th->t = now_ns();
+    th->stack_cpu = (uint64_t)-1;
+}
+
 static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event)
 {
     if (!parent)
@@ -882,6 +895,8 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
         return; /* a short-lived thread already gone (it is no process): nothing to watch */
     if (thread) {
         struct sthr *th = thr_add(parent, id);
+        if (th && !th->have_base)
+            thr_born(th);
         if (th)
             th->seized = 1;
         return;
@@ -896,6 +911,8 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     if (s->next_tick > p->born_ns + 1000000ULL)
         s->next_tick = p->born_ns + 1000000ULL;
     struct sthr *th = thr_add(p, id);
+    if (th && !th->have_base)
+        thr_born(th);
     if (th)
         th->seized = 1;
     /* A fork of CPython is CPython until it execs, at the same addresses: its reader is the
@@ -1001,23 +1018,34 @@ static int threads_run_on(struct sproc *p, pid_t tid)
 }
 
 static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
+static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
+                          int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
 
 /*
- * A thread in its exit stop: its CPU and run-queue time since its last tick, which no later
- * tick reads. Without the shim nothing else has them: the tracer's own wait may reap the
- * process before the monitor reads its figures again (up to 100 ms of a process's CPU).
+ * A thread in its exit stop: its time since its last tick, which no later tick reads. Without
+ * the shim nothing else has it: the tracer's own wait may reap the process before the monitor
+ * reads its figures again (up to 100 ms of a process's CPU), and ticks that slow down when
+ * quiet come up to 40 ms apart. The off-CPU part goes where the tick would have put it.
  */
 static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
 {
     uint64_t cpu, runq;
     if (!th->have_base || th->exiting || read_schedstat(th, &cpu, &runq) < 0)
         return;
-    if (cpu > th->cpu)
-        bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, cpu - th->cpu);
-    if (runq > th->runq)
-        bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, runq - th->runq);
-    th->cpu = cpu > th->cpu ? cpu : th->cpu;
-    th->runq = runq > th->runq ? runq : th->runq;
+    uint64_t tr = now_ns(), dt = tr > th->t ? tr - th->t : 0;
+    uint64_t dcpu = cpu > th->cpu ? cpu - th->cpu : 0, drunq = runq > th->runq ? runq - th->runq : 0;
+    bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu);
+    bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq);
+    if (dt > dcpu + drunq) {
+        uint64_t off = dt - dcpu - drunq, repay = off < th->debt ? off : th->debt;
+        off -= repay;
+        th->debt -= repay;
+        if (off && !(s->swr && switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
+            bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
+    }
+    th->cpu += dcpu;
+    th->runq += drunq;
+    th->t = tr;
 }
 
 /* Handle one wait status of a tracee. Returns 1 if it was our own
@@ -1054,6 +1082,8 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
         } else if (tg > 0) {
             struct sproc *own = proc_find(s, tg);
             struct sthr *t2 = own ? thr_add(own, tid) : NULL;
+            if (t2 && !t2->have_base)
+                thr_born(t2);
             if (t2)
                 t2->seized = 1;
         }
