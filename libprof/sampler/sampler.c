@@ -877,13 +877,25 @@ static pid_t tgid_of(pid_t id)
  * A task created at this event: its schedstat starts at 0 now, so its first tick accounts its
  * whole life rather than from that tick on (ticks that slow down when quiet come up to 40 ms
  * apart: 30 threads parked on an Event each lost that much of a 0.6 s life, and read as busy).
+ * It is something new: the ticks are back at the rate, and its first comes within a period,
+ * since its waits until then are at places no tick has classified for it.
  */
-static void thr_born(struct sthr *th)
+static struct sthr *thr_born(struct prof_sampler *s, struct sproc *p, pid_t tid)
 {
-    th->have_base = 1;
-    th->cpu = th->runq = 0;
-    th->t = now_ns();
-    th->stack_cpu = (uint64_t)-1;
+    struct sthr *th = thr_add(p, tid);
+    if (!th)
+        return NULL;
+    if (!th->have_base) {
+        th->have_base = 1;
+        th->cpu = th->runq = 0;
+        th->t = now_ns();
+        th->stack_cpu = (uint64_t)-1;
+        s->sw_quiet = 0;
+        if (s->next_tick > th->t + s->period_ns)
+            s->next_tick = th->t + s->period_ns;
+    }
+    th->seized = 1;
+    return th;
 }
 
 static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event)
@@ -894,11 +906,7 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     if (event == PTRACE_EVENT_CLONE && !thread && tgid_of(id) != id)
         return; /* a short-lived thread already gone (it is no process): nothing to watch */
     if (thread) {
-        struct sthr *th = thr_add(parent, id);
-        if (th && !th->have_base)
-            thr_born(th);
-        if (th)
-            th->seized = 1;
+        thr_born(s, parent, id);
         return;
     }
     for (size_t i = 0; i < s->nprocs; i++)
@@ -910,11 +918,7 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     /* A short-lived pool worker must not wait a whole period for its first sample. */
     if (s->next_tick > p->born_ns + 1000000ULL)
         s->next_tick = p->born_ns + 1000000ULL;
-    struct sthr *th = thr_add(p, id);
-    if (th && !th->have_base)
-        thr_born(th);
-    if (th)
-        th->seized = 1;
+    thr_born(s, p, id);
     /* A fork of CPython is CPython until it execs, at the same addresses: its reader is the
      * parent's, copied. Any other child is looked at by the next tick (pulled close above),
      * not here, where the child waits in its first stop for this function to return. */
@@ -1018,6 +1022,25 @@ static int threads_run_on(struct sproc *p, pid_t tid)
 }
 
 static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
+
+/*
+ * The off-CPU part of an interval of dt with dcpu on a CPU and drunq waiting for one.
+ * schedstat comes in lumps (run_delay lands when the thread gets a CPU, the runtime of a
+ * running thread at the scheduler tick), so one interval can report more CPU + run-queue
+ * time than it lasted and the next one less: the excess is owed and repaid from later
+ * off-CPU time, not counted twice.
+ */
+static uint64_t off_cpu(struct sthr *th, uint64_t dt, uint64_t dcpu, uint64_t drunq)
+{
+    if (dt < dcpu + drunq) {
+        th->debt += dcpu + drunq - dt;
+        return 0;
+    }
+    uint64_t off = dt - dcpu - drunq, repay = off < th->debt ? off : th->debt;
+    th->debt -= repay;
+    return off - repay;
+}
+
 static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
                           int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
 
@@ -1036,13 +1059,9 @@ static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
     uint64_t dcpu = cpu > th->cpu ? cpu - th->cpu : 0, drunq = runq > th->runq ? runq - th->runq : 0;
     bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu);
     bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq);
-    if (dt > dcpu + drunq) {
-        uint64_t off = dt - dcpu - drunq, repay = off < th->debt ? off : th->debt;
-        off -= repay;
-        th->debt -= repay;
-        if (off && !(s->swr && switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
-            bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
-    }
+    uint64_t off = off_cpu(th, dt, dcpu, drunq);
+    if (off && !(s->swr && switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
+        bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
     th->cpu += dcpu;
     th->runq += drunq;
     th->t = tr;
@@ -1081,11 +1100,8 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
                 new_task(s, par, tid, PTRACE_EVENT_FORK);
         } else if (tg > 0) {
             struct sproc *own = proc_find(s, tg);
-            struct sthr *t2 = own ? thr_add(own, tid) : NULL;
-            if (t2 && !t2->have_base)
-                thr_born(t2);
-            if (t2)
-                t2->seized = 1;
+            if (own)
+                thr_born(s, own, tid);
         }
         th = thr_find(s, tid, &p);
     }
@@ -2040,14 +2056,28 @@ static void note_lock_word(struct sproc *p, uint64_t addr)
 }
 
 /*
- * Has tid not run since the last tick (so it keeps its Python frames)? A thread blocked then
- * whose schedstat has not moved: that unchanged reading is the one its tick uses.
+ * With every switch of the tree's threads recorded (none lost), a thread blocked at its last
+ * tick that has no record since has not run: its figures have not moved and it waits where it
+ * waited. Nothing is read (ptrace events say when it exits): on a pool of idle threads that is
+ * most of a tick's reads.
  */
+static int thr_idle(const struct prof_sampler *s, const struct sthr *th, int idle_ok)
+{
+    return s->swr && s->follow && idle_ok && th->have_base && th->classified && th->sw_tick != s->ticks &&
+           th->state != PROF_TS_RUNNING && th->state != PROF_TS_RUNQ;
+}
+
 struct still_ctx {
     struct prof_sampler *s;
     struct sproc *p;
     int idle_ok;
 };
+
+/*
+ * Has tid not run since the last tick (so it keeps its Python frames)? A thread blocked then
+ * with no switch since, or whose schedstat has not moved: that unchanged reading is the one
+ * its tick uses.
+ */
 
 static int py_still(void *ctx, pid_t tid)
 {
@@ -2059,10 +2089,8 @@ static int py_still(void *ctx, pid_t tid)
             th = &p->thr[k];
     if (!th || !th->have_base || !th->classified || th->state == PROF_TS_RUNNING || th->state == PROF_TS_RUNQ)
         return 0;
-    /* Blocked at the last tick with no switch recorded since (none lost): it has not run, and
-     * its tick reads nothing either. */
-    if (c->s->swr && c->s->follow && c->idle_ok && th->sw_tick != c->s->ticks)
-        return 1;
+    if (thr_idle(c->s, th, c->idle_ok))
+        return 1; /* its tick reads nothing either */
     uint64_t cpu, runq;
     if (read_schedstat(th, &cpu, &runq) < 0 || cpu != th->cpu || runq != th->runq)
         return 0; /* it ran: its tick reads schedstat again, right before the rest of its figures */
@@ -2103,15 +2131,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         if (th->dead || th->exiting) /* an exited leader stays a zombie while its threads run */
             continue;
         uint64_t cpu, runq;
-        /*
-         * With every switch of the tree's threads recorded (none lost), a thread blocked at
-         * its last tick that has no record since has not run: its figures have not moved and
-         * it waits where it waited. Nothing is read (ptrace events say when it exits): on a
-         * pool of idle threads that is most of a tick's reads.
-         */
-        int idle = s->swr && s->follow && idle_ok && th->have_base && th->classified && th->sw_tick != s->ticks &&
-                   th->state != PROF_TS_RUNNING && th->state != PROF_TS_RUNQ;
-        if (idle) {
+        if (thr_idle(s, th, idle_ok)) {
             cpu = th->cpu;
             runq = th->runq;
             s->sw_idle++;
@@ -2270,19 +2290,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             }
             th->py_dirty = 1;
         }
-        /* schedstat comes in lumps (run_delay lands when the thread gets a CPU, the
-         * runtime of a running thread at the scheduler tick), so one interval can
-         * report more CPU + run-queue time than it lasted and the next one less:
-         * the excess is owed and repaid from later off-CPU time, not counted twice. */
-        uint64_t off = 0;
-        if (dt >= dcpu + drunq) {
-            off = dt - dcpu - drunq;
-            uint64_t repay = off < th->debt ? off : th->debt;
-            off -= repay;
-            th->debt -= repay;
-        } else {
-            th->debt += dcpu + drunq - dt;
-        }
+        uint64_t off = off_cpu(th, dt, dcpu, drunq);
         /* Split before th->blocked moves on: a wait at a place no tick has seen gets the previous cause. */
         int split = 0;
         if (dt) {
