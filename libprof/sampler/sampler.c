@@ -105,6 +105,7 @@ struct sthr {
     uint64_t stack_cpu;             /* schedstat cpu when `stack` was taken */
     int classified;                 /* `state` has been read at least once */
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
+    struct prof_syscall sc_wait;    /* the last blocking syscall read that was not restart_syscall */
     struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
     int have_stack_sc;
     int cut;                        /* consecutive blocked stacks cut short (unwind stopped early) */
@@ -960,6 +961,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         lead->nnat = 0; /* the old image's frames mean nothing in the new one */
         waitsites_free(lead);
         lead->have_stack_sc = 0;
+        lead->sc_wait.state = 0; /* the old image's calls */
         lead->stack_cpu = 0;
         lead->classified = 0;
         lead->pstk_new = 0;
@@ -1394,10 +1396,18 @@ static enum prof_tstate classify(struct prof_sampler *s, struct sproc *p, struct
         return PROF_TS_RUNNING;
     }
     char state = *statep = read_state(th);
-    /* A sleep, poll or timed futex wait that a stop of ours (PTRACE_INTERRUPT for a
-     * stack) broke is resumed by the kernel as restart_syscall: still the same wait. */
-    if (sc.state == 1 && sc.nr == SYS_restart_syscall && th->sc.state == 1 && th->sc.nr != SYS_restart_syscall)
-        sc = th->sc;
+    /*
+     * A sleep, poll or timed futex wait that a stop of ours (PTRACE_INTERRUPT for a stack)
+     * broke is resumed by the kernel as restart_syscall, at the same pc and sp: still the same
+     * wait. Matched against the last blocking call read, not th->sc: the stop's wake-up may
+     * have been seen in between (a switch-in record makes th->sc "running"), and the holder of
+     * a mutex asleep for a second was then put down as "other" from the stop on.
+     */
+    if (sc.state == 1 && sc.nr == SYS_restart_syscall && th->sc_wait.state == 1 && th->sc_wait.pc == sc.pc &&
+        th->sc_wait.sp == sc.sp)
+        sc = th->sc_wait;
+    else if (sc.state == 1 && sc.nr != SYS_restart_syscall)
+        th->sc_wait = sc;
     /* Still in the same blocking call as at the last look (woken by our stop, or a spurious
      * wake-up): the same cause, without reading descriptors again. */
     if (sc.state == 1 && th->sc.state == 1 && sc.nr == th->sc.nr && sc.pc == th->sc.pc && sc.sp == th->sc.sp &&
