@@ -173,6 +173,33 @@ static int parse(struct prof_elf *e)
     return 0;
 }
 
+int prof_elf_needs(const struct prof_elf *e, const char *prefix)
+{
+    const Elf64_Ehdr *eh = e->map;
+    if (!eh->e_shnum || !eh->e_shoff)
+        return 0; /* checked by parse(): the table is in bounds when present */
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)((const char *)e->map + eh->e_shoff);
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNAMIC || sh[i].sh_link >= eh->e_shnum ||
+            !in_bounds(sh[i].sh_offset, sh[i].sh_size, e->mapsz) || sh[i].sh_offset % _Alignof(Elf64_Dyn))
+            continue;
+        const Elf64_Shdr *ss = &sh[sh[i].sh_link];
+        if (ss->sh_type != SHT_STRTAB || !in_bounds(ss->sh_offset, ss->sh_size, e->mapsz))
+            continue;
+        const char *str = (const char *)e->map + ss->sh_offset;
+        const Elf64_Dyn *d = (const Elf64_Dyn *)((const char *)e->map + sh[i].sh_offset);
+        for (size_t k = 0; k < sh[i].sh_size / sizeof(*d) && d[k].d_tag != DT_NULL; k++) {
+            if (d[k].d_tag != DT_NEEDED || d[k].d_un.d_val >= ss->sh_size)
+                continue;
+            const char *n = str + d[k].d_un.d_val;
+            if (strnlen(n, ss->sh_size - d[k].d_un.d_val) >= plen && strncmp(n, prefix, plen) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int prof_elf_open(const char *path, struct prof_elf **out)
 {
     struct stat st;

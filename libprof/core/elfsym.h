@@ -21,6 +21,10 @@ void prof_elf_close(struct prof_elf *e);
 /* ET_DYN (PIE or shared object: addresses are relative to a load bias) = 1, ET_EXEC = 0. */
 int prof_elf_is_dyn(const struct prof_elf *e);
 
+/* Does the file name a library whose name starts with prefix among its DT_NEEDED entries
+ * (read through the section headers; 0 without them)? 1 or 0. */
+int prof_elf_needs(const struct prof_elf *e, const char *prefix);
+
 /* Link-time address of the defined symbol `name`. 0 or PROF_ENOENT. */
 int prof_elf_symbol_value(const struct prof_elf *e, const char *name, uint64_t *vaddr);
 

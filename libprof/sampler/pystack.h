@@ -37,6 +37,9 @@ struct prof_py_thread {
  * e.g. "CPython 3.12 is not supported (3.11 only)"); PROF_ESRCH if pid is gone;
  * PROF_ACCES when its memory cannot be read. */
 int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap);
+/* prof_py_open, and *needs_lib = 1 when the executable names a libpython3.* among the
+ * libraries it needs (DT_NEEDED): the dynamic linker is about to map it, if it has not yet. */
+int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, size_t whycap);
 void prof_py_close(struct prof_py *py);
 
 /* Does pid map a libpython3.* (other than as its executable)? 1, 0, or PROF_ESRCH /

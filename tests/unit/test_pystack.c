@@ -1,5 +1,6 @@
 /* test_pystack.c: the ELF symbol reader on this test binary, and CPython 3.11 stacks read from live Debian and pyenv interpreters. */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -97,6 +98,28 @@ Test(elfsym, dynsym_of_stripped_python)
     prof_elf_close(e);
 }
 
+/* DT_NEEDED: this test binary needs Criterion and no libpython; the two interpreters differ. */
+Test(elfsym, needed_libraries)
+{
+    struct prof_elf *e;
+
+    cr_assert_eq(prof_elf_open("/proc/self/exe", &e), 0);
+    cr_expect_eq(prof_elf_needs(e, "libcriterion."), 1);
+    cr_expect_eq(prof_elf_needs(e, "libpython3."), 0);
+    cr_expect_eq(prof_elf_needs(e, "libcriterion.so.999"), 0);
+    prof_elf_close(e);
+    if (access(DEBIAN_PY, R_OK) == 0) {
+        cr_assert_eq(prof_elf_open(DEBIAN_PY, &e), 0);
+        cr_expect_eq(prof_elf_needs(e, "libpython3."), 0, "the static interpreter");
+        prof_elf_close(e);
+    }
+    if (access(PYENV_PY, R_OK) != 0)
+        cr_skip_test("no " PYENV_PY);
+    cr_assert_eq(prof_elf_open(PYENV_PY, &e), 0);
+    cr_expect_eq(prof_elf_needs(e, "libpython3."), 1, "python3 built with a shared libpython");
+    prof_elf_close(e);
+}
+
 /* Write the first len bytes of src to a temporary file; returns its path (static buffer). */
 static const char *truncated_copy(const char *src, size_t len, int corrupt_shdrs)
 {
@@ -148,6 +171,7 @@ Test(elfsym, malformed_files)
             const char *name;
             prof_elf_symbol_value(e, "elfsym_target", &v);
             prof_elf_symbolize(e, 0x1000, &name, &off);
+            prof_elf_needs(e, "libc.");
             prof_elf_close(e);
         }
         unlink(p);
@@ -437,6 +461,75 @@ Test(pystack, not_python)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     cr_expect_eq(prof_py_open(pid, &py, why, sizeof(why)), PROF_ESRCH);
+}
+
+/*
+ * prof_py_libpython_mapped, the sampler's repeated look at processes that are not CPython: no
+ * for a native program and for the statically linked interpreter (its executable is no
+ * libpython), yes once a program has dlopen'ed one, and the process's end told apart.
+ */
+#define PYENV_LIBPYTHON "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+
+static pid_t spawn(const char *exe, const char *arg1, const char *arg2)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl(exe, exe, arg1, arg2, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+Test(pystack, libpython_mapped, .timeout = 30)
+{
+    pid_t pid = spawn("/bin/sleep", "30", NULL);
+    sleep_ms(100);
+    cr_expect_eq(prof_py_libpython_mapped(pid), 0, "sleep");
+    reap(pid);
+    cr_expect_eq(prof_py_libpython_mapped(pid), PROF_ESRCH);
+
+    if (access(DEBIAN_PY, X_OK) == 0) {
+        pid = spawn(DEBIAN_PY, "-c", "import time; time.sleep(30)");
+        sleep_ms(300);
+        cr_expect_eq(prof_py_libpython_mapped(pid), 0, "the static interpreter maps no libpython");
+        reap(pid);
+    }
+
+    if (access(PYENV_LIBPYTHON, R_OK) != 0)
+        cr_skip_test("no " PYENV_LIBPYTHON);
+    int go[2];
+    cr_assert_eq(pipe(go), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(1);
+        void *h = dlopen(PYENV_LIBPYTHON, RTLD_NOW | RTLD_LOCAL);
+        for (;;)
+            pause();
+        _exit(h ? 0 : 1);
+    }
+    close(go[0]);
+    sleep_ms(50);
+    cr_expect_eq(prof_py_libpython_mapped(pid), 0, "before the dlopen");
+    cr_assert_eq(write(go[1], "x", 1), 1);
+    int rc = 0;
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        sleep_ms(10);
+        rc = prof_py_libpython_mapped(pid);
+    }
+    cr_expect_eq(rc, 1, "after the dlopen: %d", rc);
+    close(go[1]);
+    reap(pid);
 }
 
 /* Other CPython versions (pyenv builds) are recognised and refused with a reason. */
