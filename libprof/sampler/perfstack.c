@@ -498,6 +498,7 @@ static void on_switch_record(struct prof_pstk *ps, const struct perf_event_heade
         e.type = PROF_SW_WHERE;
         e.ip = smp.regs.rip;
         e.arg0 = smp.regs.rdi;
+        e.sp = smp.regs.rsp;
     } else if (h->type == PERF_RECORD_SWITCH || h->type == PERF_RECORD_SWITCH_CPU_WIDE) {
         size_t skip = h->type == PERF_RECORD_SWITCH_CPU_WIDE ? 8 : 0; /* next_prev_pid, next_prev_tid */
         if (blen < skip || parse_id(body + skip, blen - skip, &e) < 0)

@@ -65,6 +65,7 @@ struct prof_pstk_switch {
     pid_t pid, tid;
     uint64_t time;      /* CLOCK_MONOTONIC ns */
     uint64_t ip, arg0;  /* PROF_SW_WHERE */
+    uint64_t sp;        /* PROF_SW_WHERE: the user stack pointer (with ip, which wait site) */
     uint32_t seq;       /* order within the drain among equal times */
     uint8_t type;
 };

@@ -126,8 +126,8 @@ struct sthr {
     int sw_open;                    /* switched out to wait at sw_start and not back yet */
     int sw_last;                    /* the type of its latest switch record (enum prof_sw_type) */
     uint64_t sw_tick;               /* the tick whose drain last held a record of it */
-    uint64_t sw_start, sw_ip, sw_arg;   /* that wait and where it is (ip 0: not known) */
-    uint64_t where_ip, where_arg, where_t;  /* the latest switch-out sample */
+    uint64_t sw_start, sw_ip, sw_arg, sw_sp;   /* that wait and where it is (ip 0: not known) */
+    uint64_t where_ip, where_arg, where_sp, where_t;  /* the latest switch-out sample */
     struct swacc acc[SW_ACC];       /* waits ended since the last tick, by where */
     int nacc;
     uint64_t acc_rest, acc_rest_n;  /* ... at further places (or unknown ones) */
@@ -1970,6 +1970,7 @@ static void switches_take(struct prof_sampler *s)
         case PROF_SW_WHERE:
             th->where_ip = r[i].ip;
             th->where_arg = r[i].arg0;
+            th->where_sp = r[i].sp;
             th->where_t = r[i].time;
             break;
         case PROF_SW_WAIT:
@@ -1978,6 +1979,7 @@ static void switches_take(struct prof_sampler *s)
             /* The sample is written just before the record of the same switch. */
             th->sw_ip = th->where_t && r[i].time - th->where_t < 100000 ? th->where_ip : 0;
             th->sw_arg = th->sw_ip ? th->where_arg : 0;
+            th->sw_sp = th->sw_ip ? th->where_sp : 0;
             break;
         case PROF_SW_IN:
             if (th->sw_open && r[i].time > th->sw_start && th->have_base) {
@@ -2042,6 +2044,18 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
     return 1;
 }
 
+/* The syscall of a wait site th's stack was taken at, at the place its latest switch-out
+ * sample gives (pc and sp, as /proc's syscall file has them). 1 and *nr, or 0. */
+static int wait_site_of(const struct sthr *th, long *nr)
+{
+    for (int i = 0; th->ws && th->sw_ip && i < WAIT_SITES; i++)
+        if (th->ws[i].n && th->ws[i].pc == th->sw_ip && th->ws[i].sp == th->sw_sp) {
+            *nr = th->ws[i].nr;
+            return 1;
+        }
+    return 0;
+}
+
 /*
  * With every switch recorded (none lost), a thread's state now follows from its records,
  * without the two /proc reads of classify(): one that has not switched since a tick saw it
@@ -2049,14 +2063,17 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
  * preempted waits for a CPU (the caller tells runnable from running by schedstat, as after
  * classify); one switched out to wait at a place a tick has classified waits on what waits
  * there. Anything else (a wait at a new place, or at no known place) is read and classified,
- * which is what teaches the places. With native stacks a blocked thread is always read: its
- * syscall (number, pc, sp, arguments) is what tells a new wait from the one its stack is of.
- * The records are as of the drain at the tick's start: a thread taken for running may have
- * blocked since, and is seen so at the next tick.
+ * which is what teaches the places. With native stacks a wait is taken from the records only
+ * at a place where a stack of the thread was taken before (the switch-out sample's pc and sp
+ * are a wait site's): its stack is that site's if the callers' slots agree. Any other blocked
+ * thread is read: its syscall (number, pc, sp, arguments) tells a new wait from the one its
+ * stack is of. The records are as of the drain at the tick's start: a thread taken for
+ * running may have blocked since, and is seen so at the next tick.
  */
 static int states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
                              uint64_t *addr)
 {
+    long nr = -1;
     /* Stacks by ptrace stops: a thread taken for running is stopped for its stack, so one that
      * blocked again since the records were drained would cost a stop its wait site spares. */
     if (!s->swr || !s->follow || !th->classified || (s->o.native && !s->pstk))
@@ -2066,7 +2083,7 @@ static int states_by_records(struct prof_sampler *s, const struct sproc *p, stru
         *st = th->state == PROF_TS_RUNQ ? PROF_TS_RUNNING : th->state; /* runnable: from schedstat again */
     else if (moved && (th->sw_last == PROF_SW_IN || th->sw_last == PROF_SW_PREEMPTED))
         *st = PROF_TS_RUNNING;
-    else if (moved && th->sw_last == PROF_SW_WAIT && th->sw_open && !s->o.native &&
+    else if (moved && th->sw_last == PROF_SW_WAIT && th->sw_open && (!s->o.native || wait_site_of(th, &nr)) &&
              site_find(p, th->sw_ip, th->sw_arg, st, addr))
         ;
     else
@@ -2074,6 +2091,15 @@ static int states_by_records(struct prof_sampler *s, const struct sproc *p, stru
     if (*st == PROF_TS_RUNNING) {
         *addr = 0;
         th->sc.state = 0; /* as classify() has it for a running thread */
+    } else if (nr >= 0) {
+        /* The wait site's call, at the place the switch-out sample gives: its stack is then
+         * that site's frames when its return-address slots still hold the same callers
+         * (wait_site_frames), else taken by a stop, as after classify(). Of the arguments
+         * only the first is known: a later classify() finds this wait new, never the same. */
+        th->sc = (struct prof_syscall){.state = 1, .nr = nr, .pc = th->sw_ip, .sp = th->sw_sp};
+        th->sc.args[0] = th->sw_arg;
+        th->sc.args[1] = ~0ULL;
+        th->sc_wait = th->sc;
     } else {
         th->sc.state = -1; /* the syscall was not read: the next classify() compares with nothing */
     }
