@@ -236,6 +236,7 @@ struct prof_sampler {
     /* self-report */
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
     uint64_t waits_reused;      /* blocked stacks taken from a wait site without a stop */
+    uint64_t wait_stops;        /* stops taken for a blocked thread's stack (a new wait, or a site reached from new callers) */
     uint64_t unw_load_ns, unw_loads; /* one-off module loads inside unwinds, not in unwind_ns */
     uint64_t unw_fast, unw_slow;     /* unwinds done by cached .eh_frame rules, by libunwind */
     struct prof_unw_slot slots[PROF_UNW_MAX_FRAMES]; /* of the latest unwind_snap */
@@ -498,7 +499,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
            "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
            "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
-           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu\n",
+           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu wait_stops=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -510,7 +511,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
         (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr),
         (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle,
-        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow);
+        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow, (unsigned long long)s->wait_stops);
     flush_file(s);
 }
 
@@ -2305,10 +2306,13 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 /* Blocked (with perf samples too: where it waits is what matters, and the kernel
                  * takes no sample of a thread that is not running) or no perf events here. */
                 size_t nn = reuse;
+                uint64_t stops0 = s->stops;
                 if (!nn && (nn = native_stack(s, p, th, fr)) > 0 && blocked_now) {
                     wait_site_keep(s, th, fr, nn);
                     th->cut = s->snap_whole ? 0 : th->cut < 3 ? th->cut + 1 : 3;
                 }
+                if (blocked_now)
+                    s->wait_stops += s->stops - stops0;
                 if (nn) {
                     native_new = 1;
                     /* A new blocking episode (its stack just taken) keeps the ticks at the rate: a

@@ -76,9 +76,11 @@ for mode in perf perf-task ptrace; do
   all=$(awk '/;read;\[/{n += $NF} END {print n + 0}' "$f")
   expect_true "$mode: wait sites: waiting under wait_a ($a us) and wait_b ($b us) each 35-65% of the waiter's read time ($all us)" \
     "$( ((all > 1000000 && a * 100 >= all * 35 && a * 100 <= all * 65 && b * 100 >= all * 35 && b * 100 <= all * 65)) && echo true || echo false)"
-  wstops=$(field "$T/w-$mode/sampler.rec" H stops)
+  # Stops for a blocked thread's stack only: by ptrace, a thread caught running (the main thread
+  # between its sleeps) is stopped by design, and under load that was 6-17 stops more.
+  wstops=$(field "$T/w-$mode/sampler.rec" H wait_stops)
   reused=$(field "$T/w-$mode/sampler.rec" H waits_reused)
-  expect_true "$mode: wait sites: >= 40 of 75 waits' stacks without a stop (got $reused), <= 12 stops (got $wstops)" \
+  expect_true "$mode: wait sites: >= 40 of 75 waits' stacks without a stop (got $reused), <= 12 stops for waits (got $wstops)" \
     "$( ((reused >= 40 && wstops <= 12)) && echo true || echo false)"
 
   # Run: the events follow a fork and an exec (timeout forks the fixture), dynamic and static.
