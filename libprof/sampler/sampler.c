@@ -1205,18 +1205,37 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
 
 /* Stop tid with PTRACE_INTERRUPT and wait for that stop. 1 if stopped (the
  * caller must PTRACE_CONT), 0 if it went away or could not be stopped. */
+static void arm(struct prof_sampler *s, uint64_t deadline);
+
+/*
+ * A thread that cannot reach the stop (a vfork parent waits, uninterruptibly, for a child
+ * that is itself in its first ptrace stop until we let it go; a disk wait in D state) must
+ * not hold the tracer: the wait ends at INTERRUPT_WAIT_NS, the tick timer armed for it.
+ * The stop, when it comes, is let go by handle_status (th->interrupting). Until this bound,
+ * an unlucky tick waited for a vfork parent for good (test_sampler's spawn_tree, 1 in 5).
+ */
+#define INTERRUPT_WAIT_NS 10000000ULL
 static int interrupt_wait(struct prof_sampler *s, struct sthr *th)
 {
+    uint64_t t = now_ns(), deadline = t + INTERRUPT_WAIT_NS;
+    /* Within a tick the first stop arms the timer; the next ones find it armed in time. */
+    if (!s->armed || s->armed <= t || s->armed > deadline)
+        arm(s, deadline);
     if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
         return 0;
     th->interrupting = 1;
-    for (int i = 0; i < 8; i++) {
+    for (;;) {
         int st;
         pid_t r = waitpid(th->tid, &st, __WALL);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return 0;
+            if (errno != EINTR || !s->have_timer)
+                return 0;
+            t = now_ns();
+            if (t >= deadline)
+                return 0;
+            if (s->armed <= t) /* the signal was the timer's, set for an earlier stop: ours again */
+                arm(s, deadline);
+            continue;
         }
         if (WIFSTOPPED(st) && ((unsigned)st >> 16) == PTRACE_EVENT_STOP && WSTOPSIG(st) == SIGTRAP) {
             th->interrupting = 0;
@@ -1237,7 +1256,6 @@ static int interrupt_wait(struct prof_sampler *s, struct sthr *th)
         }
         return 0;
     }
-    return 0;
 }
 
 /* Events kept back during a tick (see interrupt_wait). */
@@ -1628,6 +1646,10 @@ static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, const struct 
 static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
 {
     if (!s->o.native || !s->follow || !th->seized || th->listening)
+        return 0;
+    /* A vfork (or posix_spawn's CLONE_VFORK) parent stops only once its child has exec'd or
+     * exited, and the child may be waiting for us: no stop is tried (interrupt_wait's bound). */
+    if (th->sc.state == 1 && (th->sc.nr == SYS_vfork || th->sc.nr == SYS_clone || th->sc.nr == SYS_clone3))
         return 0;
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
