@@ -41,6 +41,7 @@
 #define STOP_HIST_N (STOP_HIST_US + 980)
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
 #define PSTK_RING_SAMPLES 32    /* ticks slowed down never leave more copies than this per CPU (a ring holds ~60) */
+#define STACK_END_MARGIN 1024  /* copied above a thread's outermost frame (see native_stack) */
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
@@ -108,6 +109,7 @@ struct sthr {
     int classified;                 /* `state` has been read at least once */
     struct prof_syscall sc;         /* the syscall of the current blocked episode */
     struct prof_syscall sc_wait;    /* the last blocking syscall read that was not restart_syscall */
+    uint64_t stack_end;             /* a stop copies its stack up to here (0: PROF_UNW_STACK_BYTES) */
     struct prof_syscall stack_sc;   /* the syscall it was blocked in when `nat` was taken */
     int have_stack_sc;
     int cut;                        /* consecutive blocked stacks cut short (unwind stopped early) */
@@ -989,6 +991,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         waitsites_free(lead);
         lead->have_stack_sc = 0;
         lead->sc_wait.state = 0; /* the old image's calls */
+        lead->stack_end = 0;     /* ...and stack */
         lead->stack_cpu = 0;
         lead->classified = 0;
         lead->pstk_new = 0;
@@ -1661,7 +1664,7 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
     /* Held stopped from the moment the stop was reported (the tracer runs at a higher
      * priority where allowed, so that is when the thread stopped) until it is resumed. */
     uint64_t ts = now_ns();
-    int r = prof_unw_capture(p->unw, th->tid, s->snap);
+    int r = prof_unw_capture_to(p->unw, th->tid, s->snap, th->stack_end);
     ptrace(PTRACE_CONT, th->tid, 0, 0);
     uint64_t t1 = now_ns();
     note_stop(s, t1 - ts);
@@ -1671,7 +1674,19 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
         return 0;
     }
     struct prof_unw_view v = {&s->snap->regs, s->snap->sp, s->snap->stack, s->snap->len};
-    return unwind_snap(s, p, &v, fr);
+    size_t n = unwind_snap(s, p, &v, fr);
+    /*
+     * A thread's outermost frame (start_thread, _start) stays where it is for the thread's
+     * life, so a whole stack says how much of it a copy needs: up to that frame, and a margin
+     * for what libunwind reads there. The copy held the thread stopped: 64 KiB of a pthread's
+     * stack made a stop 58-65 us here, 4 KiB 32-34. A stack not unwound to its end with a
+     * copy so cut (another stack: a signal handler's, a coroutine's) is copied whole again.
+     */
+    if (s->snap_whole && n >= 2 && n < PROF_UNW_MAX_FRAMES && s->slots[n - 2].addr > s->snap->sp)
+        th->stack_end = s->slots[n - 2].addr + 8 + STACK_END_MARGIN;
+    else if (!s->snap_whole)
+        th->stack_end = 0;
+    return n;
 }
 
 /*

@@ -1067,6 +1067,11 @@ void prof_unw_invalidate(struct prof_unw *u)
 
 int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
 {
+    return prof_unw_capture_to(u, tid, snap, 0);
+}
+
+int prof_unw_capture_to(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top)
+{
     if (!u || !snap)
         return PROF_EINVAL;
     if (ptrace(PTRACE_GETREGS, tid, NULL, &snap->regs) < 0)
@@ -1084,6 +1089,9 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
     uint64_t page = (uint64_t)u->pagesize;
     struct iovec remote[PROF_UNW_STACK_BYTES / 4096 + 2];
     size_t nr = 0, want = PROF_UNW_STACK_BYTES;
+    if (top > snap->sp && top - snap->sp < want)
+        want = (size_t)(top - snap->sp);
+    size_t cap = want;
     uint64_t a = snap->sp;
     while (want > 0 && nr < sizeof(remote) / sizeof(remote[0])) {
         uint64_t chunk = page - (a & (page - 1));
@@ -1095,7 +1103,7 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
         a += chunk;
         want -= chunk;
     }
-    struct iovec local = {snap->stack, PROF_UNW_STACK_BYTES - want};
+    struct iovec local = {snap->stack, cap - want};
     ssize_t r = process_vm_readv(tid, &local, 1, remote, nr, 0);
     if (r < 0) {
         if (errno == ESRCH)
