@@ -1089,6 +1089,14 @@ int prof_unw_capture_to(struct prof_unw *u, pid_t tid, struct prof_unw_snap *sna
     uint64_t page = (uint64_t)u->pagesize;
     struct iovec remote[PROF_UNW_STACK_BYTES / 4096 + 2];
     size_t nr = 0, want = PROF_UNW_STACK_BYTES;
+    /* Not known yet: the end of the mapping sp lies in, as last read (no /proc read while
+     * the thread is stopped). A pthread's stack ends a few KiB above its first frame, where
+     * the memory above may well be readable: 64 KiB were copied for a thread using 2. */
+    if (!top) {
+        const struct unw_map *m = map_find(u, snap->sp);
+        if (m)
+            top = m->end;
+    }
     if (top > snap->sp && top - snap->sp < want)
         want = (size_t)(top - snap->sp);
     size_t cap = want;

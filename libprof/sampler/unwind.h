@@ -48,7 +48,8 @@ void prof_unw_invalidate(struct prof_unw *u);
 /* tid must be in a ptrace-stop of the calling thread. 0 or PROF_ESRCH/PROF_EIO. */
 int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap);
 /* The same, copying the stack only up to top (exclusive) when sp lies below it and within
- * PROF_UNW_STACK_BYTES of it (0: as prof_unw_capture): the stop lasts as long as the copy. */
+ * PROF_UNW_STACK_BYTES of it (0: up to the end of sp's mapping as last read, if it is known):
+ * the stop lasts as long as the copy. */
 int prof_unw_capture_to(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top);
 
 /* Unwind a snapshot: frames innermost first (frames[0] is the pc). 0 or PROF_E*;
