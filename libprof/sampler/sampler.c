@@ -2822,8 +2822,10 @@ static void *sampler_main(void *arg)
          */
         if (now_ns() >= d)
             continue;
-        /* Woken early by a ptrace event, the timer is still set for d: leave it. */
-        if (!s->armed || t >= s->armed || d < s->armed)
+        /* Woken early by a ptrace event, the timer is still set for d: leave it. Set for
+         * anything else (fired, a deadline pulled closer, or a stop's bound in interrupt_wait
+         * that would only wake us for nothing), set it for d. */
+        if (s->armed != d)
             arm(s, d);
         if (atomic_load(&s->stop))
             break;
