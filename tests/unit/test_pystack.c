@@ -445,31 +445,7 @@ Test(pystack, sample_since_keeps_threads_that_did_not_run, .timeout = 60)
     child_stop(&c);
 }
 
-Test(pystack, not_python)
-{
-    struct prof_py *py;
-    char why[128];
-    pid_t pid = fork();
-
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        execl("/bin/sleep", "sleep", "30", (char *)NULL);
-        _exit(127);
-    }
-    sleep_ms(100);  /* let exec happen */
-    cr_expect_eq(prof_py_open(pid, &py, why, sizeof(why)), PROF_ENOENT);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    cr_expect_eq(prof_py_open(pid, &py, why, sizeof(why)), PROF_ESRCH);
-}
-
-/*
- * prof_py_libpython_mapped, the sampler's repeated look at processes that are not CPython: no
- * for a native program and for the statically linked interpreter (its executable is no
- * libpython), yes once a program has dlopen'ed one, and the process's end told apart.
- */
-#define PYENV_LIBPYTHON "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
-
+/* A child running exe with up to two arguments, and its end. */
 static pid_t spawn(const char *exe, const char *arg1, const char *arg2)
 {
     pid_t pid = fork();
@@ -486,6 +462,25 @@ static void reap(pid_t pid)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
+
+Test(pystack, not_python)
+{
+    struct prof_py *py;
+    char why[128];
+    pid_t pid = spawn("/bin/sleep", "30", NULL);
+
+    sleep_ms(100);  /* let exec happen */
+    cr_expect_eq(prof_py_open(pid, &py, why, sizeof(why)), PROF_ENOENT);
+    reap(pid);
+    cr_expect_eq(prof_py_open(pid, &py, why, sizeof(why)), PROF_ESRCH);
+}
+
+/*
+ * prof_py_libpython_mapped, the sampler's repeated look at processes that are not CPython: no
+ * for a native program and for the statically linked interpreter (its executable is no
+ * libpython), yes once a program has dlopen'ed one, and the process's end told apart.
+ */
+#define PYENV_LIBPYTHON "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
 
 Test(pystack, libpython_mapped, .timeout = 30)
 {
@@ -513,10 +508,10 @@ Test(pystack, libpython_mapped, .timeout = 30)
         close(go[1]);
         if (read(go[0], &c, 1) != 1)
             _exit(1);
-        void *h = dlopen(PYENV_LIBPYTHON, RTLD_NOW | RTLD_LOCAL);
+        if (!dlopen(PYENV_LIBPYTHON, RTLD_NOW | RTLD_LOCAL))
+            _exit(1);
         for (;;)
             pause();
-        _exit(h ? 0 : 1);
     }
     close(go[0]);
     sleep_ms(50);
@@ -540,20 +535,14 @@ static void check_unsupported(const char *exe, const char *version)
 
     if (access(exe, X_OK) != 0)
         cr_skip_test("no %s", exe);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        execl(exe, exe, "-c", "import time; time.sleep(30)", (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = spawn(exe, "-c", "import time; time.sleep(30)");
     int rc = PROF_ENOENT;
     /* Until the interpreter has mapped libpython it looks like anything else. */
     for (int i = 0; i < 100 && rc == PROF_ENOENT; i++) {
         sleep_ms(20);
         rc = prof_py_open(pid, &py, why, sizeof(why));
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    reap(pid);
     cr_expect_eq(rc, PROF_ENOTSUP, "%s: %s", exe, prof_strerror(rc));
     cr_expect(strstr(why, version) != NULL, "why: \"%s\"", why);
 }
