@@ -237,7 +237,7 @@ static int fixed(const unsigned char **p, const unsigned char *end, size_t n, ui
  */
 static int run(const unsigned char *p, const unsigned char *end, const struct cie_info *ci, uint64_t at_base,
                const unsigned char *base, uint64_t *loc, uint64_t target, struct row *r, const struct row *init,
-               struct row *stack, int *depth)
+               struct row *stack, int *depth, uint64_t *next)
 {
     while (p < end) {
         unsigned char op = *p++;
@@ -265,8 +265,10 @@ static int run(const unsigned char *p, const unsigned char *end, const struct ci
                 uint64_t v;
                 if (prof_cfi_read_enc(&p, end, ci->fde_enc, at_base + (uint64_t)(p - base), &v) < 0)
                     return PROF_EFORMAT;
-                if (v > target)
+                if (v > target) {
+                    *next = v;
                     return 1;
+                }
                 *loc = v;
                 break;
             }
@@ -362,8 +364,10 @@ static int run(const unsigned char *p, const unsigned char *end, const struct ci
         continue;
     advance:
         /* A row starts at *loc + delta: the rules so far hold up to just before it. */
-        if (*loc + delta > target)
+        if (*loc + delta > target) {
+            *next = *loc + delta;
             return 1;
+        }
         *loc += delta;
     }
     return 0;
@@ -371,6 +375,14 @@ static int run(const unsigned char *p, const unsigned char *end, const struct ci
 
 int prof_cfi_rule_at(const unsigned char *cie, size_t cie_len, uint64_t cie_va, const unsigned char *fde,
                      size_t fde_len, uint64_t fde_va, uint64_t loc, struct prof_cfi_rule *out)
+{
+    uint64_t lo, hi;
+    return prof_cfi_rule_span(cie, cie_len, cie_va, fde, fde_len, fde_va, loc, out, &lo, &hi);
+}
+
+int prof_cfi_rule_span(const unsigned char *cie, size_t cie_len, uint64_t cie_va, const unsigned char *fde,
+                       size_t fde_len, uint64_t fde_va, uint64_t loc, struct prof_cfi_rule *out, uint64_t *lo,
+                       uint64_t *hi)
 {
     struct cie_info ci;
     int rc = cie_parse(cie, cie_len, &ci);
@@ -402,14 +414,15 @@ int prof_cfi_rule_at(const unsigned char *cie, size_t cie_len, uint64_t cie_va, 
     struct row r = {.cfa_kind = CFA_OTHER, .ra = {KIND_OTHER, 0}, .rbp = {KIND_SAME, 0}};
     struct row stack[STATE_DEPTH];
     int depth = 0;
-    uint64_t at = begin;
-    rc = run(ci.ins, ci.end, &ci, cie_va, cie, &at, UINT64_MAX, &r, &r, stack, &depth);
+    uint64_t at = begin, next = begin + range;
+    rc = run(ci.ins, ci.end, &ci, cie_va, cie, &at, UINT64_MAX, &r, &r, stack, &depth, &next);
     if (rc < 0)
         return rc;
     struct row init = r;
     at = begin;
     depth = 0;
-    rc = run(q, end, &ci, fde_va, fde, &at, loc, &r, &init, stack, &depth);
+    next = begin + range; /* the last row runs to the FDE's end */
+    rc = run(q, end, &ci, fde_va, fde, &at, loc, &r, &init, stack, &depth, &next);
     if (rc < 0)
         return rc;
     if (r.cfa_kind != CFA_REG || (r.cfa_reg != PROF_CFI_RSP && r.cfa_reg != PROF_CFI_RBP) ||
@@ -419,5 +432,8 @@ int prof_cfi_rule_at(const unsigned char *cie, size_t cie_len, uint64_t cie_va, 
         return PROF_ENOTSUP;
     *out = (struct prof_cfi_rule){(uint8_t)r.cfa_reg, r.ra.kind, r.rbp.kind, (int32_t)r.cfa_off, (int32_t)r.ra.off,
                                   (int32_t)r.rbp.off};
+    /* A set_loc may go backwards in a malformed FDE: then the row is loc alone. */
+    *lo = at <= loc ? at : loc;
+    *hi = next > loc && next <= begin + range ? next : loc + 1;
     return 0;
 }

@@ -31,6 +31,11 @@ struct prof_cfi_rule {
  */
 int prof_cfi_rule_at(const unsigned char *cie, size_t cie_len, uint64_t cie_va, const unsigned char *fde,
                      size_t fde_len, uint64_t fde_va, uint64_t loc, struct prof_cfi_rule *out);
+/* The same, with the row's extent: the rules hold for every code address in [*lo, *hi),
+ * which holds loc. */
+int prof_cfi_rule_span(const unsigned char *cie, size_t cie_len, uint64_t cie_va, const unsigned char *fde,
+                       size_t fde_len, uint64_t fde_va, uint64_t loc, struct prof_cfi_rule *out, uint64_t *lo,
+                       uint64_t *hi);
 
 /* Pointer encodings (LSB "DWARF Extensions"; libunwind's dwarf-eh.h is not installed). */
 #define DW_EH_PE_absptr 0x00

@@ -76,6 +76,35 @@ struct unw_map {
     unsigned prot;
 };
 
+/*
+ * At 100 Hz every unwind starts with cold caches and TLB, and a frame's lookups (its rule in
+ * the direct-mapped table, its mapping in the sorted maps, the stack mapping of sp) each land
+ * on another cache line and mostly another page: ~1000 cycles a frame before any stack word
+ * is read. A thread sampled again usually sits under the same callers, and a thread caught
+ * running mostly in the same stretch of code between two rule changes, so each stack keeps
+ * its last unwind's rules, their extents and the mappings in one contiguous record (a cache
+ * line a frame); the next unwind on that stack takes frame k from it when frame k's code
+ * address lies in the extent of its rule. Stacks find their record by sp's 64 KiB block.
+ */
+#define MEMO_STACKS 32           /* direct-mapped; a power of two */
+#define MEMO_FRAMES 31           /* with its key, a stack's memo is 2 KiB: half a page */
+
+struct memo_frame {
+    uint64_t lo, hi;             /* the rule holds for code addresses in [lo, hi) */
+    uint64_t start, end, pgoff;  /* the mapping of those addresses */
+    uint32_t module;
+    struct prof_cfi_rule r;
+} __attribute__((aligned(64)));
+
+struct unw_memo {
+    uint64_t lo, hi;             /* the stack mapping */
+    uint64_t gen;                /* the maps read it was written under; 0: empty */
+    uint32_t n;                  /* frames[0 .. n) hold entries, in no order */
+    uint32_t next;               /* once full, the entry replaced next (round robin) */
+    struct memo_frame frames[MEMO_FRAMES];
+};
+_Static_assert(sizeof(struct unw_memo) == 2048, "a stack's memo fills half a page");
+
 struct prof_unw {
     pid_t pid;
     unw_addr_space_t as;
@@ -101,15 +130,21 @@ struct prof_unw {
     struct fast_ent *fast;
     int fast_off;                /* POOLPROF_UNWIND=libunwind: every unwind through libunwind */
     uint64_t fast_unwinds, slow_unwinds;
+    /* The last fast unwind of each stack mapping (see struct unw_memo); valid while gen, the
+     * count of maps reads, is what it was when the memo was written. */
+    struct unw_memo *memo;       /* MEMO_STACKS of them, allocated at the first fast unwind */
+    uint64_t gen;
 };
 
 #define FAST_SLOTS 2048          /* direct-mapped; a power of two */
 
 struct fast_ent {
     uint64_t loc;
+    uint64_t lo, hi;             /* state 1: the rule holds for every address in [lo, hi) */
     struct prof_cfi_rule r;
     uint8_t state;               /* 0 empty, 1 rule, 2 not describable: libunwind unwinds this stack */
 };
+
 
 #ifdef MADV_POPULATE_READ
 #define MADV_POPULATE_READ_ MADV_POPULATE_READ
@@ -128,6 +163,7 @@ struct unw_ctx {
     const struct prof_unw_view *v; /* registers and stack copy */
     uint64_t stack_lo, stack_hi; /* the stack mapping (beyond the copy the stack is stale) */
     int reloaded;                /* maps re-read during this unwind already */
+    struct unw_memo *memo;       /* the stack's last fast unwind, or NULL */
     /* The file-backed span the last image read came from: a first unwind through a
      * function reads its .eh_frame entry a byte at a time (~140 reads), mostly there. */
     struct span win;
@@ -298,6 +334,7 @@ static int maps_load(struct prof_unw *u, int keep)
     u->insts = insts;
     u->ninsts = ni;
     u->last_hit = 0;
+    u->gen++;
     if (u->fast)
         memset(u->fast, 0, FAST_SLOTS * sizeof *u->fast);
     return 0;
@@ -778,7 +815,7 @@ static unw_accessors_t accessors = {
 /* ---- the fast path ---------------------------------------------------- */
 
 /* Frame record of an ip: module and file offset, or the raw ip outside file mappings. */
-static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
+static const struct unw_map *frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
 {
     struct unw_map *m = map_find_reload(c, ip);
     if (m && m->module != UINT32_MAX) {
@@ -788,6 +825,7 @@ static void frame_of(struct unw_ctx *c, uint64_t ip, struct prof_unw_frame *f)
         f->module = UINT32_MAX;
         f->offset = ip;
     }
+    return m;
 }
 
 /*
@@ -832,9 +870,10 @@ static const unsigned char *record_at(struct unw_ctx *c, struct unw_inst *in, ui
     return inst_at(c, in, va, *len);
 }
 
-/* The rule at code address loc, decoded from the module's .eh_frame: 0, or < 0 when
- * libunwind must do it. */
-static int rule_decode(struct unw_ctx *c, uint64_t loc, struct prof_cfi_rule *r)
+/* The rule at code address loc, decoded from the module's .eh_frame, and the extent of its
+ * row, [*row_lo, *row_hi): 0, or < 0 when libunwind must do it. */
+static int rule_decode(struct unw_ctx *c, uint64_t loc, struct prof_cfi_rule *r, uint64_t *row_lo,
+                       uint64_t *row_hi)
 {
     struct unw_inst *in = inst_of_code(c, loc);
     if (!in)
@@ -861,7 +900,7 @@ static int rule_decode(struct unw_ctx *c, uint64_t loc, struct prof_cfi_rule *r)
     const unsigned char *fde = record_at(c, in, fde_va, &flen), *cie;
     if (!fde || prof_cfi_fde_cie(fde, flen, fde_va, &cie_va) < 0 || !(cie = record_at(c, in, cie_va, &clen)))
         return PROF_ENOTSUP;
-    return prof_cfi_rule_at(cie, clen, cie_va, fde, flen, fde_va, loc, r);
+    return prof_cfi_rule_span(cie, clen, cie_va, fde, flen, fde_va, loc, r, row_lo, row_hi);
 }
 
 static const struct fast_ent *rule_find(struct unw_ctx *c, uint64_t loc)
@@ -873,9 +912,10 @@ static const struct fast_ent *rule_find(struct unw_ctx *c, uint64_t loc)
     if (e->state && e->loc == loc)
         return e;
     struct prof_cfi_rule r;
-    int rc = rule_decode(c, loc, &r);
+    uint64_t lo = loc, hi = loc + 1;
+    int rc = rule_decode(c, loc, &r, &lo, &hi);
     /* A reload inside rule_decode cleared the table: e still points into it. */
-    *e = (struct fast_ent){.loc = loc, .r = r, .state = rc == 0 ? 1 : 2};
+    *e = (struct fast_ent){.loc = loc, .lo = lo, .hi = hi, .r = r, .state = rc == 0 ? 1 : 2};
     return e;
 }
 
@@ -889,6 +929,52 @@ static int stack_word(const struct prof_unw_view *v, uint64_t addr, uint64_t *va
 
 /* The whole unwind by cached rules, with prof_unw_unwind_slots' results: 0, or -1 when
  * libunwind must do it (frames and slots are then partly written). */
+static size_t memo_slot(uint64_t sp)
+{
+    return (size_t)(((sp >> 16) * 0x9E3779B97F4A7C15ULL) >> 40) & (MEMO_STACKS - 1);
+}
+
+/* The memo of the stack holding sp, or NULL. */
+static struct unw_memo *memo_find(struct prof_unw *u, uint64_t sp)
+{
+    if (!u->memo)
+        return NULL;
+    struct unw_memo *m = &u->memo[memo_slot(sp)];
+    if (m->gen != u->gen || sp < m->lo || sp >= m->hi)
+        return NULL;
+    /* Its frames are read one after another, each address known only from the one before:
+     * ask for them all at once. */
+    for (uint32_t i = 0; i < m->n; i++)
+        __builtin_prefetch(&m->frames[i]);
+    return m;
+}
+
+/* The entry whose extent holds code address loc, or NULL. A thread caught at the same depth
+ * as last time finds frame k at k; one a call deeper or shallower (running, then blocked in
+ * a lock under the same callers) finds it elsewhere. */
+static const struct memo_frame *memo_lookup(const struct unw_memo *m, size_t k, uint64_t loc)
+{
+    if (k < m->n && loc - m->frames[k].lo < m->frames[k].hi - m->frames[k].lo)
+        return &m->frames[k];
+    for (size_t i = 0; i < m->n; i++)
+        if (loc - m->frames[i].lo < m->frames[i].hi - m->frames[i].lo)
+            return &m->frames[i];
+    return NULL;
+}
+
+/* sp's memo, now for the stack mapping [lo, hi) and empty; NULL without memory. */
+static struct unw_memo *memo_claim(struct prof_unw *u, uint64_t sp, uint64_t lo, uint64_t hi)
+{
+    if (!u->memo && !(u->memo = aligned_alloc(64, MEMO_STACKS * sizeof *u->memo)))
+        return NULL;
+    struct unw_memo *m = &u->memo[memo_slot(sp)];
+    m->lo = lo;
+    m->hi = hi;
+    m->gen = u->gen;
+    m->n = m->next = 0;
+    return m;
+}
+
 static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct prof_unw_slot *slots, size_t cap,
                      size_t *n, int *whole)
 {
@@ -896,6 +982,8 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
     uint64_t pc = v->regs->rip, sp = v->regs->rsp, bp = v->regs->rbp;
     if (pc == 0)
         return -1;
+    struct unw_memo *mo = c->memo;
+    uint64_t gen = c->u->gen;
     size_t k = 0;
     for (;;) {
         if (pc == 0) { /* a null return address ends a chain */
@@ -904,16 +992,40 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
         }
         if (slots && k > 0)
             slots[k - 1] = (struct prof_unw_slot){sp - 8, pc};
-        frame_of(c, pc, &frames[k++]);
-        if (k == cap) {
-            *whole = 1;
-            break;
-        }
         /* A return address is looked up at the call (it may be a function's last byte). */
-        const struct fast_ent *e = rule_find(c, k == 1 ? pc : pc - 1);
-        if (!e || e->state != 1)
-            return -1;
-        const struct prof_cfi_rule *r = &e->r;
+        uint64_t loc = k == 0 ? pc : pc - 1;
+        const struct memo_frame *mf = mo ? memo_lookup(mo, k, loc) : NULL;
+        struct prof_cfi_rule rule;
+        const struct prof_cfi_rule *r;
+        if (mf) {
+            frames[k].module = mf->module;
+            frames[k].offset = mf->module != UINT32_MAX ? pc - mf->start + mf->pgoff : pc;
+            k++;
+            if (k == cap) {
+                *whole = 1;
+                break;
+            }
+            r = &mf->r;
+        } else {
+            const struct unw_map *m = frame_of(c, pc, &frames[k++]);
+            if (k == cap) {
+                *whole = 1;
+                break;
+            }
+            const struct fast_ent *e = rule_find(c, loc);
+            if (!e || e->state != 1)
+                return -1;
+            rule = e->r; /* a reload inside rule_find may have cleared the table */
+            r = &rule;
+            if (mo && m && c->u->gen == gen) {
+                /* The extent is cut to the mapping: a frame taken from here needs no lookup. */
+                size_t i = mo->n < MEMO_FRAMES ? mo->n++ : mo->next++ % MEMO_FRAMES;
+                mo->frames[i] = (struct memo_frame){.lo = e->lo > m->start ? e->lo : m->start,
+                                                    .hi = e->hi < m->end ? e->hi : m->end,
+                                                    .start = m->start, .end = m->end, .pgoff = m->pgoff,
+                                                    .module = m->module, .r = rule};
+            }
+        }
         uint64_t cfa = (r->cfa_reg == PROF_CFI_RSP ? sp : bp) + (uint64_t)(int64_t)r->cfa_off, ra, nbp = bp;
         if (r->ra == PROF_CFI_UNDEF) { /* the outermost frame (_start, clone3) */
             *whole = 1;
@@ -1038,6 +1150,7 @@ void prof_unw_close(struct prof_unw *u)
     insts_release(u->insts, u->ninsts);
     free(u->maps);
     free(u->fast);
+    free(u->memo);
     for (size_t i = 0; i < u->npaths; i++)
         free(u->paths[i]);
     free(u->paths);
@@ -1061,6 +1174,7 @@ void prof_unw_invalidate(struct prof_unw *u)
     /* Read at the exec event, the maps hold the binary and the loader only: the first
      * miss (libc, mapped a moment later) must re-read them at once. */
     u->reload_after = 0;
+    u->gen++; /* the memos too, even when no maps could be read */
     if (u->as)
         unw_flush_cache(u->as, 0, 0);
 }
@@ -1161,10 +1275,15 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struc
 {
     struct unw_ctx c = {.u = u, .v = v};
     /* A thread started after the maps were read has a stack they do not list: read them again. */
-    struct unw_map *sm = map_find_reload(&c, v->sp);
-    if (sm) {
+    struct unw_map *sm = NULL;
+    if (!u->fast_off && (c.memo = memo_find(u, v->sp))) {
+        c.stack_lo = c.memo->lo;
+        c.stack_hi = c.memo->hi;
+    } else if ((sm = map_find_reload(&c, v->sp))) {
         c.stack_lo = sm->start;
         c.stack_hi = sm->end;
+        if (!u->fast_off)
+            c.memo = memo_claim(u, v->sp, sm->start, sm->end);
     } else {
         /*
          * Still unknown (re-read too recently): treat the usual thread-stack span around sp

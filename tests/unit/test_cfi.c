@@ -124,6 +124,36 @@ Test(cfi, rows_of_a_frame_pointer_prologue)
     expect(&f, CODE + 0xff, PROF_CFI_RBP, 16, PROF_CFI_AT, -16);
 }
 
+/* The extent of the row holding loc, as prof_cfi_rule_span reports it. */
+static void expect_span(const struct frame_bytes *f, uint64_t loc, uint64_t lo, uint64_t hi)
+{
+    struct prof_cfi_rule r;
+    uint64_t a = 0, b = 0;
+    cr_assert_eq(prof_cfi_rule_span(f->b + f->cie, f->n - f->cie, BASE + f->cie, f->b + f->fde, f->n - f->fde,
+                                    BASE + f->fde, loc, &r, &a, &b),
+                 0);
+    cr_expect_eq(a, lo, "+%#llx: row from +%#llx, not +%#llx", (unsigned long long)(loc - CODE),
+                 (unsigned long long)(a - CODE), (unsigned long long)(lo - CODE));
+    cr_expect_eq(b, hi, "+%#llx: row to +%#llx, not +%#llx", (unsigned long long)(loc - CODE),
+                 (unsigned long long)(b - CODE), (unsigned long long)(hi - CODE));
+}
+
+/* The unwinder reuses a rule for any address of its row: the rows must end where the next
+ * advance starts one, and the last run to the FDE's end. */
+Test(cfi, row_extents)
+{
+    struct frame_bytes f;
+    build(&f, "zR", prologue, sizeof prologue);
+    expect_span(&f, CODE, CODE, CODE + 1);
+    expect_span(&f, CODE + 1, CODE + 1, CODE + 4);
+    expect_span(&f, CODE + 3, CODE + 1, CODE + 4);
+    expect_span(&f, CODE + 4, CODE + 4, CODE + 0x24);
+    expect_span(&f, CODE + 0x23, CODE + 4, CODE + 0x24);
+    expect_span(&f, CODE + 0x24, CODE + 0x24, CODE + 0x25);
+    expect_span(&f, CODE + 0x25, CODE + 0x25, CODE + 0x100);
+    expect_span(&f, CODE + 0xff, CODE + 0x25, CODE + 0x100);
+}
+
 Test(cfi, outside_the_range)
 {
     struct frame_bytes f;
