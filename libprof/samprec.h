@@ -50,6 +50,11 @@
  *                     opened and their unwind tables indexed, maps re-read)
  *     switch_idle=    (thread-ticks not read at all: blocked at the last tick, with no switch
  *                     record since and none lost)
+ *     unwind_fast= unwind_libunwind=  (unwinds by cached rules, by libunwind)
+ *     wait_stops=     (stops taken for a blocked thread's stack)
+ *     wait_peeks= wait_peeks_failed=  (blocked stacks copied without a stop at a new wait,
+ *                     and tries given up for a stop: the thread ran meanwhile, or a frame
+ *                     needed rbp)
  *       self-report (cumulative; the latest line counts)
  */
 

@@ -499,6 +499,8 @@ int prof_run_load_samples(struct prof_run *m)
             json_object_set_new(info, "self_cpu_seconds", json_real((double)fu64(&f, "self_cpu_ns") / 1e9));
             json_object_set_new(info, "waits_reused", json_integer((json_int_t)fu64(&f, "waits_reused")));
             json_object_set_new(info, "wait_stops", json_integer((json_int_t)fu64(&f, "wait_stops")));
+            json_object_set_new(info, "wait_peeks", json_integer((json_int_t)fu64(&f, "wait_peeks")));
+            json_object_set_new(info, "wait_peeks_failed", json_integer((json_int_t)fu64(&f, "wait_peeks_failed")));
             json_object_set_new(info, "switch_records", json_integer((json_int_t)fu64(&f, "switch_records")));
             json_object_set_new(info, "switch_waits", json_integer((json_int_t)fu64(&f, "switch_waits")));
             json_object_set_new(info, "switch_waits_known", json_integer((json_int_t)fu64(&f, "switch_waits_known")));

@@ -238,6 +238,7 @@ struct prof_sampler {
     /* self-report */
     uint64_t t0, ticks, late, errors, stops, unwind_frames, unwind_ns, attach_latency_max;
     uint64_t waits_reused;      /* blocked stacks taken from a wait site without a stop */
+    uint64_t peeks, peeks_failed; /* blocked stacks copied without a stop (blocked_stack), and tries that stopped after all */
     uint64_t wait_stops;        /* stops taken for a blocked thread's stack (a new wait, or a site reached from new callers) */
     uint64_t unw_load_ns, unw_loads; /* one-off module loads inside unwinds, not in unwind_ns */
     uint64_t unw_fast, unw_slow;     /* unwinds done by cached .eh_frame rules, by libunwind */
@@ -501,7 +502,7 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
            "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
            "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
            "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
-           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu wait_stops=%llu\n",
+           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu wait_stops=%llu wait_peeks=%llu wait_peeks_failed=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -513,7 +514,8 @@ static void flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
         (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr),
         (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle,
-        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow, (unsigned long long)s->wait_stops);
+        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow, (unsigned long long)s->wait_stops,
+        (unsigned long long)s->peeks, (unsigned long long)s->peeks_failed);
     flush_file(s);
 }
 
@@ -1645,6 +1647,21 @@ static size_t unwind_snap(struct prof_sampler *s, struct sproc *p, const struct 
     return n;
 }
 
+/*
+ * A thread's outermost frame (start_thread, _start) stays where it is for the thread's
+ * life, so a whole stack says how much of it a copy needs: up to that frame, and a margin
+ * for what libunwind reads there. The copy held the thread stopped: 64 KiB of a pthread's
+ * stack made a stop 58-65 us here, 4 KiB 32-34. A stack not unwound to its end with a
+ * copy so cut (another stack: a signal handler's, a coroutine's) is copied whole again.
+ */
+static void stack_end_learn(struct prof_sampler *s, struct sthr *th, size_t n)
+{
+    if (s->snap_whole && n >= 2 && n < PROF_UNW_MAX_FRAMES && s->slots[n - 2].addr > s->snap->sp)
+        th->stack_end = s->slots[n - 2].addr + 8 + STACK_END_MARGIN;
+    else if (!s->snap_whole)
+        th->stack_end = 0;
+}
+
 /* Native frames of a seized thread: stop, copy, resume, then unwind. */
 static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
 {
@@ -1673,19 +1690,47 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
         s->errors++;
         return 0;
     }
-    struct prof_unw_view v = {&s->snap->regs, s->snap->sp, s->snap->stack, s->snap->len};
+    struct prof_unw_view v = {&s->snap->regs, s->snap->sp, s->snap->stack, s->snap->len, 0};
     size_t n = unwind_snap(s, p, &v, fr);
-    /*
-     * A thread's outermost frame (start_thread, _start) stays where it is for the thread's
-     * life, so a whole stack says how much of it a copy needs: up to that frame, and a margin
-     * for what libunwind reads there. The copy held the thread stopped: 64 KiB of a pthread's
-     * stack made a stop 58-65 us here, 4 KiB 32-34. A stack not unwound to its end with a
-     * copy so cut (another stack: a signal handler's, a coroutine's) is copied whole again.
-     */
-    if (s->snap_whole && n >= 2 && n < PROF_UNW_MAX_FRAMES && s->slots[n - 2].addr > s->snap->sp)
-        th->stack_end = s->slots[n - 2].addr + 8 + STACK_END_MARGIN;
-    else if (!s->snap_whole)
-        th->stack_end = 0;
+    stack_end_learn(s, th, n);
+    return n;
+}
+
+/*
+ * Native frames of a thread blocked in a system call, without stopping it: while it stays
+ * blocked its user stack does not change, and /proc/TID/syscall gives its pc and sp. The
+ * stack is copied, then the thread is checked not to have run meanwhile: still in the same
+ * call at the same pc and sp, and its schedstat CPU time (which grows at every switch-out)
+ * what it was before the copy. rbp is not known there: only a stack the rules unwind
+ * without it counts. 0: not taken (the caller stops the thread). A thread's first wait
+ * cost a stop of 20-50 us, most of it the copy of a stack not yet known to be short.
+ */
+static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
+{
+    char buf[256];
+    struct prof_syscall a, b;
+    uint64_t c0, r0, c1, r1;
+    if (!s->o.native || !s->follow || th->fd_sys < 0 || read_schedstat(th, &c0, &r0) < 0 ||
+        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0 || a.state != 1)
+        return 0;
+    if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
+        p->unw = NULL;
+        return 0;
+    }
+    if (prof_unw_copy_blocked(p->unw, th->tid, a.pc, a.sp, s->snap, th->stack_end) < 0 ||
+        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &b) < 0 || b.state != 1 ||
+        b.nr != a.nr || b.pc != a.pc || b.sp != a.sp || read_schedstat(th, &c1, &r1) < 0 || c1 != c0) {
+        s->peeks_failed++;
+        return 0;
+    }
+    struct prof_unw_view v = {&s->snap->regs, s->snap->sp, s->snap->stack, s->snap->len, 1};
+    size_t n = unwind_snap(s, p, &v, fr);
+    if (!n) {
+        s->peeks_failed++;
+        return 0;
+    }
+    s->peeks++;
+    stack_end_learn(s, th, n);
     return n;
 }
 
@@ -1780,7 +1825,7 @@ static size_t copy_unwind(struct prof_sampler *s, struct sproc *p, const struct 
     }
     /* Unwound where the kernel's copy lies (the ring, or the thread's kept copy): 16 KiB
      * copied again per sample took a quarter as much CPU as the unwinding itself. */
-    struct prof_unw_view v = {regs, sp, stack, len};
+    struct prof_unw_view v = {regs, sp, stack, len, 0};
     s->pstk_used++;
     return unwind_snap(s, p, &v, fr);
 }
@@ -2344,7 +2389,8 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                  * takes no sample of a thread that is not running) or no perf events here. */
                 size_t nn = reuse;
                 uint64_t stops0 = s->stops;
-                if (!nn && (nn = native_stack(s, p, th, fr)) > 0 && blocked_now) {
+                if (!nn && ((blocked_now && (nn = blocked_stack(s, p, th, fr)) > 0) ||
+                            (nn = native_stack(s, p, th, fr)) > 0) && blocked_now) {
                     wait_site_keep(s, th, fr, nn);
                     th->cut = s->snap_whole ? 0 : th->cut < 3 ? th->cut + 1 : 3;
                 }

@@ -980,6 +980,7 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
 {
     const struct prof_unw_view *v = c->v;
     uint64_t pc = v->regs->rip, sp = v->regs->rsp, bp = v->regs->rbp;
+    int bp_known = !v->no_rbp;
     if (pc == 0)
         return -1;
     struct unw_memo *mo = c->memo;
@@ -1026,6 +1027,8 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
                                                     .module = m->module, .r = rule};
             }
         }
+        if (r->cfa_reg != PROF_CFI_RSP && !bp_known)
+            return -1;
         uint64_t cfa = (r->cfa_reg == PROF_CFI_RSP ? sp : bp) + (uint64_t)(int64_t)r->cfa_off, ra, nbp = bp;
         if (r->ra == PROF_CFI_UNDEF) { /* the outermost frame (_start, clone3) */
             *whole = 1;
@@ -1035,6 +1038,7 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
             (r->rbp == PROF_CFI_AT && stack_word(v, cfa + (uint64_t)(int64_t)r->rbp_off, &nbp) < 0) ||
             (ra == pc && cfa == sp))
             return -1;
+        bp_known |= r->rbp == PROF_CFI_AT;
         pc = ra;
         sp = cfa;
         bp = nbp;
@@ -1184,12 +1188,33 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap)
     return prof_unw_capture_to(u, tid, snap, 0);
 }
 
+static int copy_stack(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top);
+
 int prof_unw_capture_to(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top)
 {
     if (!u || !snap)
         return PROF_EINVAL;
     if (ptrace(PTRACE_GETREGS, tid, NULL, &snap->regs) < 0)
         return errno == ESRCH ? PROF_ESRCH : PROF_EIO;
+    snap->no_rbp = 0;
+    return copy_stack(u, tid, snap, top);
+}
+
+int prof_unw_copy_blocked(struct prof_unw *u, pid_t tid, uint64_t pc, uint64_t sp, struct prof_unw_snap *snap,
+                          uint64_t top)
+{
+    if (!u || !snap)
+        return PROF_EINVAL;
+    memset(&snap->regs, 0, sizeof snap->regs);
+    snap->regs.rip = pc;
+    snap->regs.rsp = sp;
+    snap->no_rbp = 1;
+    return copy_stack(u, tid, snap, top);
+}
+
+/* snap->regs.rsp up to top (see prof_unw_capture_to) into snap->stack. */
+static int copy_stack(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top)
+{
     snap->tid = tid;
     snap->sp = snap->regs.rsp;
     snap->len = 0;
@@ -1243,15 +1268,15 @@ int prof_unw_unwind(struct prof_unw *u, const struct prof_unw_snap *snap, struct
     return prof_unw_unwind_slots(u, snap, frames, NULL, cap, n, NULL);
 }
 
-static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
-                        struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
+static int unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
+                       struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole);
 
 int prof_unw_unwind_slots(struct prof_unw *u, const struct prof_unw_snap *snap, struct prof_unw_frame *frames,
                           struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
     if (!snap)
         return PROF_EINVAL;
-    struct prof_unw_view v = {&snap->regs, snap->sp, snap->stack, snap->len};
+    struct prof_unw_view v = {&snap->regs, snap->sp, snap->stack, snap->len, snap->no_rbp};
     return prof_unw_unwind_view(u, &v, frames, slots, cap, n, whole);
 }
 
@@ -1265,13 +1290,13 @@ int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, stru
     if (!u || !v || !v->regs || (!v->stack && v->len) || !frames || !n || cap == 0)
         return PROF_EINVAL;
     *n = 0;
-    unwind_walk(u, v, frames, slots, cap, n, whole);
-    return 0;
+    return unwind_walk(u, v, frames, slots, cap, n, whole);
 }
 
-/* prof_unw_unwind_slots' walk: *n >= 1 on return. */
-static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
-                        struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
+/* prof_unw_unwind_slots' walk: 0 with *n >= 1, or PROF_ENOTSUP with *n = 0 for a view
+ * without rbp that the rules alone do not unwind (libunwind would take rbp as 0). */
+static int unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struct prof_unw_frame *frames,
+                       struct prof_unw_slot *slots, size_t cap, size_t *n, int *whole)
 {
     struct unw_ctx c = {.u = u, .v = v};
     /* A thread started after the maps were read has a stack they do not list: read them again. */
@@ -1304,9 +1329,13 @@ static void unwind_walk(struct prof_unw *u, const struct prof_unw_view *v, struc
 
     if (!u->fast_off && fast_walk(&c, frames, slots, cap, n, whole) == 0) {
         u->fast_unwinds++;
-        return;
+        return 0;
     }
     *whole = 0;
+    if (v->no_rbp) {
+        *n = 0;
+        return PROF_ENOTSUP;
+    }
     u->slow_unwinds++;
     sigset_t saved;
     int masked = quiet_begin(&saved);
@@ -1342,6 +1371,7 @@ out:
         k = 1;
     }
     *n = k;
+    return 0;
 }
 
 void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n)

@@ -27,6 +27,7 @@ struct prof_unw_snap {
     struct user_regs_struct regs;
     uint64_t sp;                /* address of stack[0] */
     size_t len;                 /* bytes copied (may be less near the top of the mapping) */
+    int no_rbp;                 /* regs hold rip and rsp only (prof_unw_copy_blocked) */
     unsigned char stack[PROF_UNW_STACK_BYTES];
 };
 
@@ -51,6 +52,14 @@ int prof_unw_capture(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap);
  * PROF_UNW_STACK_BYTES of it (0: up to the end of sp's mapping as last read, if it is known):
  * the stop lasts as long as the copy. */
 int prof_unw_capture_to(struct prof_unw *u, pid_t tid, struct prof_unw_snap *snap, uint64_t top);
+
+/* The stack of a thread blocked in a system call, copied without stopping it: its user pc
+ * and sp as /proc/TID/syscall gives them, the copy bounded as prof_unw_capture_to's. Only
+ * rip and rsp of snap->regs are known (snap->no_rbp): the unwind of such a copy fails
+ * rather than guess rbp. The caller makes sure the thread did not run during the copy.
+ * 0 or PROF_ESRCH/PROF_EIO. */
+int prof_unw_copy_blocked(struct prof_unw *u, pid_t tid, uint64_t pc, uint64_t sp, struct prof_unw_snap *snap,
+                          uint64_t top);
 
 /* Unwind a snapshot: frames innermost first (frames[0] is the pc). 0 or PROF_E*;
  * a partial stack (unwinding stopped early) is still 0 with *n >= 1. */
@@ -77,6 +86,7 @@ struct prof_unw_view {
     uint64_t sp;
     const unsigned char *stack;
     size_t len;
+    int no_rbp;                 /* regs->rbp is not known: PROF_ENOTSUP where a frame needs it */
 };
 
 /* prof_unw_unwind_slots for a view. */

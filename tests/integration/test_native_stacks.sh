@@ -57,6 +57,11 @@ for mode in perf perf-task ptrace; do
   expect_true "$mode: spinning stack main;level_a;level_b;level_c in >= 500 samples (got $spin)" "$( ((spin >= 500)) && echo true || echo false)"
   expect_eq "$mode: blocked stack thread_main;blocked_in_read in the off-CPU stacks" \
     "$(grep -c 'thread_main;blocked_in_read' "$T/a-$mode/stacks-offcpu.folded")" 1
+  # The reader sits in read(2) for the whole attach: its stack is copied without stopping it.
+  peeks=$(field "$rec" H wait_peeks)
+  wstops=$(field "$rec" H wait_stops)
+  expect_true "$mode: the blocked reader's stack copied without a stop (wait_peeks $peeks, wait_stops $wstops)" \
+    "$( ((peeks >= 1 && wstops == 0)) && echo true || echo false)"
   stops=$(field "$rec" H stops)
   if [[ $mode == perf* ]]; then
     # The spinning thread is never stopped; the blocked one once for its (single) wait.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/elfsym.h"
+#include "core/procstate.h"
 #include "prof.h"
 #include "unwind.h"
 
@@ -59,8 +60,15 @@ static pid_t spawn_ready_argv(char *const argv[])
         _exit(127);
     }
     close(out[1]);
+    /* To the end of the line: a writer may send it in two writes (seen of CPython's print
+     * under load: "ready", then the newline). */
     char buf[16] = {0};
-    cr_assert_gt(read(out[0], buf, sizeof(buf) - 1), 0, "%s did not start", argv[0]);
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof(buf) - 1 && (got == 0 || buf[got - 1] != '\n') &&
+           (r = read(out[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+        got += (size_t)r;
+    cr_assert_gt(got, 0, "%s did not start", argv[0]);
     close(out[0]);
     cr_assert_str_eq(buf, "ready\n");
     return pid;
@@ -232,6 +240,82 @@ Test(unwind, dynamic_known_stacks, .timeout = 30)
 Test(unwind, static_known_stacks, .timeout = 30)
 {
     known_stacks(FIXTURES "static_known_stack");
+}
+
+/* The reader's stack copied without a stop, as /proc gives its pc and sp: the frames and the
+ * return-address slots a stop finds, but for the pc, which a stop may rewind by 2 (the
+ * syscall instruction, for the read's restart). */
+static void blocked_copy(const char *fixture)
+{
+    struct fixture f;
+    fixture_start(fixture, &f);
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(f.pid, &u), 0);
+    struct prof_unw_snap *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    cr_assert(a && b);
+    char line[256];
+    struct prof_syscall sc;
+    task_syscall(f.pid, f.reader, line, sizeof line);
+    cr_assert_eq(prof_syscall_parse(line, &sc), 0, "syscall line %s", line);
+    cr_assert_eq(sc.state, 1);
+    cr_assert_eq(prof_unw_copy_blocked(u, f.reader, sc.pc, sc.sp, a, 0), 0);
+    cr_assert(a->no_rbp && a->len > 0 && a->sp == sc.sp);
+    struct prof_unw_frame fa[PROF_UNW_MAX_FRAMES], fb[PROF_UNW_MAX_FRAMES];
+    struct prof_unw_slot sa[PROF_UNW_MAX_FRAMES], sb[PROF_UNW_MAX_FRAMES];
+    size_t na = 0, nb = 0;
+    int wa = 0, wb = 0;
+    cr_assert_eq(prof_unw_unwind_slots(u, a, fa, sa, PROF_UNW_MAX_FRAMES, &na, &wa), 0);
+    cr_assert(wa, "the copy without a stop did not unwind to the outermost frame");
+    const char *names[MAX_NAMES];
+    size_t k = symbolise(u, fa, na, names);
+    cr_assert(in_order(names, k, reading, 2), "stack %s lacks the expected frames", names_join(names, k));
+    names_free(names, k);
+
+    seize(f.reader);
+    sample(u, f.reader, b);
+    cr_assert_eq(prof_unw_unwind_slots(u, b, fb, sb, PROF_UNW_MAX_FRAMES, &nb, &wb), 0);
+    cr_assert_eq(na, nb, "%zu frames without a stop, %zu with one", na, nb);
+    cr_assert(fa[0].module == fb[0].module && (fa[0].offset == fb[0].offset || fa[0].offset == fb[0].offset + 2));
+    for (size_t i = 1; i < na; i++) {
+        cr_assert(fa[i].module == fb[i].module && fa[i].offset == fb[i].offset, "frame %zu differs", i);
+        cr_assert(sa[i - 1].addr == sb[i - 1].addr && sa[i - 1].value == sb[i - 1].value, "slot %zu differs", i - 1);
+    }
+    free(a);
+    free(b);
+    prof_unw_close(u);
+    fixture_stop(&f);
+}
+
+Test(unwind, blocked_copy_without_a_stop, .timeout = 30)
+{
+    blocked_copy(FIXTURES "known_stack");
+    blocked_copy(FIXTURES "static_known_stack");
+}
+
+/* A copy whose rbp is not known is not unwound through a frame whose CFA is rbp-based: the
+ * same stack with its registers is. */
+Test(unwind, no_rbp_refused_where_a_frame_needs_it, .timeout = 30)
+{
+    pid_t pid = spawn_ready(FIXTURES "fp_spin");
+    struct prof_unw *u;
+    cr_assert_eq(prof_unw_open(pid, &u), 0);
+    seize(pid);
+    struct prof_unw_snap *snap = malloc(sizeof(*snap));
+    cr_assert_not_null(snap);
+    static const char *const want[] = {"fp_spin", "main"};
+    for (int i = 0; i < 5; i++) {
+        sample(u, pid, snap);
+        unwind_and_check(u, snap, want, 2, 1);
+        snap->no_rbp = 1;
+        struct prof_unw_frame fr[PROF_UNW_MAX_FRAMES];
+        size_t n = 7;
+        cr_assert_eq(prof_unw_unwind_slots(u, snap, fr, NULL, PROF_UNW_MAX_FRAMES, &n, NULL), PROF_ENOTSUP);
+        cr_assert_eq(n, 0);
+    }
+    free(snap);
+    prof_unw_close(u);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, __WALL);
 }
 
 /* Start a static_cfi fixture: after "ready", main spins in spin() at once. */
