@@ -50,6 +50,10 @@
  *                     opened and their unwind tables indexed, maps re-read)
  *     switch_idle=    (thread-ticks not read at all: blocked at the last tick, with no switch
  *                     record since and none lost)
+ *     unwind_p50_ns_per_frame=  (median per-frame cost of a stack's unwind, first decodes
+ *                     apart; unwind_ns includes them)
+ *     unwind_decode_ns= unwind_decodes=  (rules decoded from .eh_frame at an address's first
+ *                     unwind: once per code address, like a module's load)
  *     unwind_fast= unwind_libunwind=  (unwinds by cached rules, by libunwind)
  *     wait_stops=     (stops taken for a blocked thread's stack)
  *     wait_peeks= wait_peeks_failed=  (blocked stacks copied without a stop at a new wait,

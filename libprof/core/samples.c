@@ -487,6 +487,8 @@ int prof_run_load_samples(struct prof_run *m)
                                 json_real(frames ? (double)fu64(&f, "unwind_ns") / (double)frames : 0));
             json_object_set_new(info, "unwind_loads", json_integer((json_int_t)fu64(&f, "unwind_loads")));
             json_object_set_new(info, "unwind_load_seconds", json_real((double)fu64(&f, "unwind_load_ns") / 1e9));
+            json_object_set_new(info, "unwind_decodes", json_integer((json_int_t)fu64(&f, "unwind_decodes")));
+            json_object_set_new(info, "unwind_decode_seconds", json_real((double)fu64(&f, "unwind_decode_ns") / 1e9));
             json_object_set_new(info, "unwinds_by_rules", json_integer((json_int_t)fu64(&f, "unwind_fast")));
             json_object_set_new(info, "unwinds_by_libunwind", json_integer((json_int_t)fu64(&f, "unwind_libunwind")));
             json_object_set_new(info, "unwind_p50_ns_per_frame", json_real((double)fu64(&f, "unwind_p50_ns_per_frame")));

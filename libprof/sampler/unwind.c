@@ -123,6 +123,7 @@ struct prof_unw {
 
     uint64_t reload_after;       /* CLOCK_MONOTONIC ns: no lazy re-read before (a fruitless one's back-off) */
     uint64_t load_ns, loads;     /* one-off work inside unwinds: modules opened and indexed, maps re-read */
+    uint64_t decode_ns, decodes; /* rules decoded from .eh_frame for the fast path (module loads apart) */
     uint64_t next_synth_id;
 
     /* The fast path's rules by code address (see fast_walk); cleared whenever the maps are
@@ -912,8 +913,11 @@ static const struct fast_ent *rule_find(struct unw_ctx *c, uint64_t loc)
     if (e->state && e->loc == loc)
         return e;
     struct prof_cfi_rule r;
-    uint64_t lo = loc, hi = loc + 1;
+    uint64_t lo = loc, hi = loc + 1, t = mono_ns(), l = u->load_ns;
     int rc = rule_decode(c, loc, &r, &lo, &hi);
+    uint64_t d = mono_ns() - t, dl = u->load_ns - l;
+    u->decode_ns += d > dl ? d - dl : 0;
+    u->decodes++;
     /* A reload inside rule_decode cleared the table: e still points into it. */
     *e = (struct fast_ent){.loc = loc, .lo = lo, .hi = hi, .r = r, .state = rc == 0 ? 1 : 2};
     return e;
@@ -1378,6 +1382,12 @@ void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n)
 {
     *ns = u ? u->load_ns : 0;
     *n = u ? u->loads : 0;
+}
+
+void prof_unw_decode_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n)
+{
+    *ns = u ? u->decode_ns : 0;
+    *n = u ? u->decodes : 0;
 }
 
 void prof_unw_path_stats(const struct prof_unw *u, uint64_t *fast, uint64_t *slow)

@@ -97,6 +97,10 @@ int prof_unw_unwind_view(struct prof_unw *u, const struct prof_unw_view *v, stru
  * /proc/PID/maps re-read for an address outside every known mapping (ns spent, how many). */
 void prof_unw_load_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n);
 
+/* Rules decoded so far from modules' .eh_frame (ns spent, module loads apart, and how
+ * many): an address's first unwind decodes its rule, later ones find it cached. */
+void prof_unw_decode_stats(const struct prof_unw *u, uint64_t *ns, uint64_t *n);
+
 /* Unwinds so far done whole by the fast path's cached rules, and by libunwind (a frame the
  * rules do not describe, or POOLPROF_UNWIND=libunwind). */
 void prof_unw_path_stats(const struct prof_unw *u, uint64_t *fast, uint64_t *slow);
