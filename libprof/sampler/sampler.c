@@ -1755,6 +1755,56 @@ static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr
  * (*known says whether the site was, reached from other callers then); the caller stops
  * the thread.
  */
+/*
+ * Whether the ns return-address slots of wait site w still hold the values its unwind read.
+ * They lie between sp and the outermost frame, a few KiB: read as one span when it is short,
+ * as one remote iovec per slot otherwise. process_vm_readv pins the target's pages once per
+ * iovec, so a slot apiece pinned the same 2-3 pages ~30 times: it was a third of the
+ * tracer's CPU on cpu_threads_gil (perf), whose threads wake and wait on the GIL again at
+ * the same place between most ticks.
+ */
+#define SLOT_SPAN_MAX (16 * 1024)
+
+static int wait_site_slots_hold(struct prof_sampler *s, struct sthr *th, const struct waitsite *w, size_t ns)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t k = 0; k < ns; k++) {
+        if (!w->slots[k].addr)
+            return 0;
+        if (w->slots[k].addr < lo)
+            lo = w->slots[k].addr;
+        if (w->slots[k].addr + 8 > hi)
+            hi = w->slots[k].addr + 8;
+    }
+    if (hi - lo <= SLOT_SPAN_MAX && hi - lo <= sizeof s->snap->stack) {
+        /* The span, into the stop buffer (free between stops). */
+        unsigned char *buf = s->snap->stack;
+        struct iovec loc = {buf, hi - lo}, rem = {(void *)(uintptr_t)lo, hi - lo};
+        if (process_vm_readv(th->tid, &loc, 1, &rem, 1, 0) != (ssize_t)(hi - lo))
+            return 0;
+        for (size_t k = 0; k < ns; k++) {
+            uint64_t v;
+            memcpy(&v, buf + (w->slots[k].addr - lo), sizeof v);
+            if (v != w->slots[k].value)
+                return 0;
+        }
+        return 1;
+    }
+    uint64_t vals[PROF_UNW_MAX_FRAMES];
+    struct iovec rem[PROF_UNW_MAX_FRAMES];
+    for (size_t k = 0; k < ns; k++) {
+        rem[k].iov_base = (void *)(uintptr_t)w->slots[k].addr;
+        rem[k].iov_len = sizeof vals[0];
+    }
+    struct iovec loc = {vals, ns * sizeof vals[0]};
+    if (process_vm_readv(th->tid, &loc, 1, rem, ns, 0) != (ssize_t)(ns * sizeof vals[0]))
+        return 0;
+    for (size_t k = 0; k < ns; k++)
+        if (vals[k] != w->slots[k].value)
+            return 0;
+    return 1;
+}
+
 static size_t wait_site_frames(struct prof_sampler *s, struct sthr *th, struct prof_unw_frame *fr, int *known)
 {
     *known = 0;
@@ -1766,21 +1816,7 @@ static size_t wait_site_frames(struct prof_sampler *s, struct sthr *th, struct p
             continue;
         *known = 1;
         size_t ns = w->n - 1;
-        uint64_t vals[PROF_UNW_MAX_FRAMES];
-        struct iovec rem[PROF_UNW_MAX_FRAMES];
-        size_t k;
-        for (k = 0; k < ns && w->slots[k].addr; k++) {
-            rem[k].iov_base = (void *)(uintptr_t)w->slots[k].addr;
-            rem[k].iov_len = sizeof vals[0];
-        }
-        if (k < ns)
-            continue;
-        struct iovec loc = {vals, ns * sizeof vals[0]};
-        if (ns && process_vm_readv(th->tid, &loc, 1, rem, ns, 0) != (ssize_t)(ns * sizeof vals[0]))
-            return 0;
-        for (k = 0; k < ns && vals[k] == w->slots[k].value; k++)
-            ;
-        if (k < ns)
+        if (ns && !wait_site_slots_hold(s, th, w, ns))
             continue; /* the same site reached from other callers: maybe another entry */
         w->used = s->ticks;
         memcpy(fr, w->fr, w->n * sizeof *fr);
@@ -2266,14 +2302,24 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
     struct still_ctx still = {s, p, idle_ok};
     if (p->py && s->o.python && prof_py_sample_since(p->py, py_still, &still, &pts, &npt) < 0)
         npt = 0;
-    /* Lock words seen contended: held or not at this tick (a nonzero futex word is a held lock). */
-    for (int k = 0; k < p->nlocks; k++) {
-        int v;
-        if (read_mem(p->pid, p->locks[k].addr, &v, sizeof v) == 0) {
-            p->locks[k].ticks++;
-            p->locks[k].held += v != 0;
+    /*
+     * Lock words seen contended: held or not at this tick (a nonzero futex word is a held
+     * lock). One read for them all (a process_vm_readv costs ~10 us here, most of it the
+     * access check): it stops at a word it cannot read, and the rest are read after it.
+     */
+    for (int k = 0; k < p->nlocks;) {
+        int vals[MAX_LOCK_WORDS];
+        struct iovec l = {vals, (size_t)(p->nlocks - k) * sizeof vals[0]}, r[MAX_LOCK_WORDS];
+        for (int j = k; j < p->nlocks; j++)
+            r[j - k] = (struct iovec){(void *)(uintptr_t)p->locks[j].addr, sizeof vals[0]};
+        ssize_t got = process_vm_readv(p->pid, &l, 1, r, (unsigned long)(p->nlocks - k), 0);
+        int ok = got > 0 ? (int)((size_t)got / sizeof vals[0]) : 0;
+        for (int j = 0; j < ok; j++) {
+            p->locks[k + j].ticks++;
+            p->locks[k + j].held += vals[j] != 0;
             p->locks_dirty = 1;
         }
+        k += ok + 1;
     }
     if (!p->sampled) {
         p->sampled = 1;
