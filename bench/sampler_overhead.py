@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sampler_overhead.py: wall-time overhead and self-report of the ptrace sampler on the reference workloads.
 
-usage: bench/sampler_overhead.py [--poolprof build/poolprof] [--rounds 5] [--workloads a,b] [--configs k,k] [--quick]
+usage: bench/sampler_overhead.py [--poolprof build/poolprof] [--rounds 5] [--workloads a,b] [--configs k,k] [--quick] [--raw FILE]
                                  [--seed N] [--python /usr/bin/python3]
 
 Configurations, all run in the same rounds (each round runs every configuration of a
@@ -164,6 +164,8 @@ def main():
                     "(default: all), e.g. states-1k,native-100,python-100 for more rounds of the targets alone")
     ap.add_argument("--seed", type=int, default=None, help="seed of the per-round order shuffle")
     ap.add_argument("--python", default="/usr/bin/python3")
+    ap.add_argument("--raw", default="", help="also write every run's figures (per configuration, in round order) "
+                    "to this JSON file")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per single run before it is killed")
     a = ap.parse_args()
     rounds = 2 if a.quick else a.rounds
@@ -284,6 +286,9 @@ def main():
         server.wait()
         shutil.rmtree(work, ignore_errors=True)
 
+    if a.raw:
+        with open(a.raw, "w") as f:
+            json.dump({"rounds": rounds, "results": results}, f)
     print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start, wake_us)
     return 0
 
