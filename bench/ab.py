@@ -7,7 +7,9 @@ WORKLOAD: a reference workload name (../shared/reference/workloads/NAME.py, run 
 /usr/bin/python3) or a path to a program. CONFIG: poolprof run arguments separated by commas,
 then optional :ENV=value pairs, e.g. "--no-preload,--stacks,python,--rate,100:POOLPROF_SWITCHES=0";
 the special CONFIG "standin:HZ:US" runs bench/cpu_standin beside the unprofiled workload
-instead (a process with the tracer's CPU and no contact with the target). Every round runs
+instead (a process with the tracer's CPU and no contact with the target), and "perffloor:HZ[:BYTES]"
+runs it under bench/perf_floor (CPU-wide sampling events as for native stacks, BYTES of stack
+a sample, 16384 by default, never read: the kernel's share of the cost). Every round runs
 plain and each CONFIG once, in a shuffled order; bench/walltime times the workload alone.
 Prints the median ratio of each CONFIG to plain and a 90% bootstrap interval (2000 draws).
 """
@@ -17,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 BUILD = os.path.join(ROOT, "build")
 W, PP, STANDIN = os.path.join(BUILD, "bench", "walltime"), os.path.join(BUILD, "poolprof"), os.path.join(BUILD, "bench", "cpu_standin")
+FLOOR = os.path.join(BUILD, "bench", "perf_floor")
 REF = os.path.normpath(os.path.join(ROOT, "..", "shared", "reference", "workloads"))
 
 
@@ -37,6 +40,9 @@ def main():
                 tw, env, side = os.path.join(tmp, "wall"), dict(os.environ), None
                 if c == "plain":
                     argv = [W, tw, *cmd]
+                elif c.startswith("perffloor:"):
+                    parts = c.split(":")
+                    argv = [FLOOR, parts[1], parts[2] if len(parts) > 2 else "16384", W, tw, *cmd]
                 elif c.startswith("standin:"):
                     _, hz, us = c.split(":")
                     side = subprocess.Popen([STANDIN, hz, us])
