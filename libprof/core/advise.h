@@ -51,6 +51,8 @@ struct prof_stage_figures {
     uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
+    int waits_sampled;       /* the sampler classified every thread's off-CPU time by cause */
+    double sampled_wait_s;   /* ...and found this much blocked on I/O, pipes, event loops, sleep or other (not locks, GIL, joins) */
     enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
     int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
 };

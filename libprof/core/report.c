@@ -346,6 +346,9 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->ipc_base_s = s->busy_s;
     f->evloop_wait_s = s->evloop_s;
     f->serialize_measured = s->nsampled_threads > 0;
+    f->waits_sampled = s->nsampled_threads > 0 && s->nsampled_threads == s->nthreads;
+    f->sampled_wait_s = s->smp_s[PROF_TS_NET] + s->smp_s[PROF_TS_DISK] + s->smp_s[PROF_TS_IPC] +
+                        s->smp_s[PROF_TS_EVLOOP] + s->smp_s[PROF_TS_SLEEP] + s->smp_s[PROF_TS_OTHER];
     f->serialize_s = s->serialize_s;
     if (s->py_running_ticks >= PROF_GIL_TICKS_MIN) {
         f->gil_held_measured = 1;

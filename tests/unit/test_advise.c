@@ -258,6 +258,41 @@ Test(advise_stage, native_global_lock_gets_sequential)
     cr_assert(has_reason(&v, "includes 50% lock wait"));
 }
 
+/*
+ * The same stage on a busy host, as measured there: the threads were off CPU 0.3 s longer
+ * than the shim timed them in the lock, and the sampler saw them blocked at the lock the
+ * whole time. That remainder is not I/O to overlap: one thread still predicts as fast.
+ * Without the sampler's causes the remainder stays a wait (the figures say nothing more).
+ */
+Test(advise_stage, unexplained_off_cpu_time_is_not_work)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("locked-worker", 2.44, 1.24);
+    f.nthreads = 2;
+    f.wall_s = 1.22;
+    f.runq_s = 0.09;
+    f.lock_wait_s = 0.81;
+    f.hottest_lock_hold_fraction = 1.17 / 1.22;
+    f.waits_sampled = 1;
+    f.sampled_wait_s = 0.004;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.wait_s, 0.004, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_eq(v.workers, 1);
+
+    f.waits_sampled = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_float_eq(v.work.wait_s, 2.44 - 1.24 - 0.09 - 0.81, 1e-9);
+
+    /* Waits the sampler did see at I/O stay work, up to the remainder. */
+    f.waits_sampled = 1;
+    f.sampled_wait_s = 5.0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_float_eq(v.work.wait_s, 2.44 - 1.24 - 0.09 - 0.81, 1e-9);
+}
+
 Test(advise_stage, hot_lock_hold_alone_serializes)
 {
     /* Work that runs under a lock 90% of the wall: more threads would queue on it. */
