@@ -1000,6 +1000,8 @@ static int fast_walk(struct unw_ctx *c, struct prof_unw_frame *frames, struct pr
         /* A return address is looked up at the call (it may be a function's last byte). */
         uint64_t loc = k == 0 ? pc : pc - 1;
         const struct memo_frame *mf = mo ? memo_lookup(mo, k, loc) : NULL;
+        if (mf && pc - mf->start >= mf->end - mf->start)
+            mf = NULL; /* a call that is its mapping's last byte: the return address lies beyond */
         struct prof_cfi_rule rule;
         const struct prof_cfi_rule *r;
         if (mf) {
