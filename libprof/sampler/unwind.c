@@ -969,8 +969,11 @@ static const struct memo_frame *memo_lookup(const struct unw_memo *m, size_t k, 
 /* sp's memo, now for the stack mapping [lo, hi) and empty; NULL without memory. */
 static struct unw_memo *memo_claim(struct prof_unw *u, uint64_t sp, uint64_t lo, uint64_t hi)
 {
-    if (!u->memo && !(u->memo = aligned_alloc(64, MEMO_STACKS * sizeof *u->memo)))
-        return NULL;
+    if (!u->memo) {
+        if (!(u->memo = aligned_alloc(64, MEMO_STACKS * sizeof *u->memo)))
+            return NULL;
+        memset(u->memo, 0, MEMO_STACKS * sizeof *u->memo); /* gen 0: empty (u->gen is 1 from the first maps read on) */
+    }
     struct unw_memo *m = &u->memo[memo_slot(sp)];
     m->lo = lo;
     m->hi = hi;
