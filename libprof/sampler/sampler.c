@@ -1759,9 +1759,9 @@ static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr
  * Whether the ns return-address slots of wait site w still hold the values its unwind read.
  * They lie between sp and the outermost frame, a few KiB: read as one span when it is short,
  * as one remote iovec per slot otherwise. process_vm_readv pins the target's pages once per
- * iovec, so a slot apiece pinned the same 2-3 pages ~30 times: it was a third of the
- * tracer's CPU on cpu_threads_gil (perf), whose threads wake and wait on the GIL again at
- * the same place between most ticks.
+ * iovec, so a slot apiece pinned the same 2-3 pages ~30 times. perf put process_vm_readv
+ * at ~18% of the tracer's samples on cpu_threads_gil, whose threads wake and wait on the
+ * GIL again at the same place between most ticks.
  */
 #define SLOT_SPAN_MAX (16 * 1024)
 
@@ -2304,8 +2304,9 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         npt = 0;
     /*
      * Lock words seen contended: held or not at this tick (a nonzero futex word is a held
-     * lock). One read for them all (a process_vm_readv costs ~10 us here, most of it the
-     * access check): it stops at a word it cannot read, and the rest are read after it.
+     * lock). One read for them all (a process_vm_readv costs ~2 us warm here, ~10 at a tick:
+     * the access check and the page pins): it stops at a word it cannot read, and the rest
+     * are read after it.
      */
     for (int k = 0; k < p->nlocks;) {
         int vals[MAX_LOCK_WORDS];
