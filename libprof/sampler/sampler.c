@@ -1724,8 +1724,10 @@ static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr
     char buf[256];
     struct prof_syscall a, b;
     uint64_t c0, r0, c1, r1;
+    /* A thread in execve is leaving its image (stack and maps alike): nothing to copy. */
     if (!s->o.native || !s->follow || th->fd_sys < 0 || read_schedstat(th, &c0, &r0) < 0 ||
-        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0 || a.state != 1)
+        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0 || a.state != 1 ||
+        a.nr == SYS_execve || a.nr == SYS_execveat)
         return 0;
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
