@@ -1682,8 +1682,11 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
     if (!s->o.native || !s->follow || !th->seized || th->listening)
         return 0;
     /* A vfork (or posix_spawn's CLONE_VFORK) parent stops only once its child has exec'd or
-     * exited, and the child may be waiting for us: no stop is tried (interrupt_wait's bound). */
-    if (th->sc.state == 1 && (th->sc.nr == SYS_vfork || th->sc.nr == SYS_clone || th->sc.nr == SYS_clone3))
+     * exited, and the child may be waiting for us: no stop is tried (interrupt_wait's bound).
+     * A thread in execve is leaving its image: a stop would catch the new one against the
+     * old maps (such stops held threads 30-80 us for nothing). */
+    if (th->sc.state == 1 && (th->sc.nr == SYS_vfork || th->sc.nr == SYS_clone || th->sc.nr == SYS_clone3 ||
+                              th->sc.nr == SYS_execve || th->sc.nr == SYS_execveat))
         return 0;
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
@@ -1719,15 +1722,21 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
  * without it counts. 0: not taken (the caller stops the thread). A thread's first wait
  * cost a stop of 20-50 us, most of it the copy of a stack not yet known to be short.
  */
-static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr)
+static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr,
+                            int *woke)
 {
     char buf[256];
     struct prof_syscall a, b;
     uint64_t c0, r0, c1, r1;
+    *woke = 0;
     /* A thread in execve is leaving its image (stack and maps alike): nothing to copy. */
     if (!s->o.native || !s->follow || th->fd_sys < 0 || read_schedstat(th, &c0, &r0) < 0 ||
-        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0 || a.state != 1 ||
-        a.nr == SYS_execve || a.nr == SYS_execveat)
+        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0)
+        return 0;
+    /* Running again since the tick saw it blocked: that wait is over, and a stop now would
+     * take where it runs for where it waited. */
+    *woke = a.state == 0;
+    if (a.state != 1 || a.nr == SYS_execve || a.nr == SYS_execveat)
         return 0;
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
@@ -2452,8 +2461,10 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                  * takes no sample of a thread that is not running) or no perf events here. */
                 size_t nn = reuse;
                 uint64_t stops0 = s->stops;
-                if (!nn && ((blocked_now && (nn = blocked_stack(s, p, th, fr)) > 0) ||
-                            (nn = native_stack(s, p, th, fr)) > 0) && blocked_now) {
+                int woke = 0;
+                if (!nn && ((blocked_now && (nn = blocked_stack(s, p, th, fr, &woke)) > 0) ||
+                            (!(woke && s->pstk) && (nn = native_stack(s, p, th, fr)) > 0)) &&
+                    blocked_now) {
                     wait_site_keep(s, th, fr, nn);
                     th->cut = s->snap_whole ? 0 : th->cut < 3 ? th->cut + 1 : 3;
                 }
