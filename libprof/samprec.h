@@ -57,8 +57,8 @@
  *     unwind_fast= unwind_libunwind=  (unwinds by cached rules, by libunwind)
  *     wait_stops=     (stops taken for a blocked thread's stack)
  *     wait_peeks= wait_peeks_failed=  (blocked stacks copied without a stop at a new wait,
- *                     and tries given up for a stop: the thread ran meanwhile, or a frame
- *                     needed rbp)
+ *                     and tries given up: the thread ran meanwhile, or a frame needed rbp;
+ *                     stopped then, unless perf samples cover it running again)
  *       self-report (cumulative; the latest line counts)
  */
 

@@ -1714,8 +1714,9 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
 }
 
 /*
- * Native frames of a thread blocked in a system call, without stopping it: while it stays
- * blocked its user stack does not change, and /proc/TID/syscall gives its pc and sp. The
+ * Native frames of a blocked thread, without stopping it: while it stays blocked (in a
+ * system call, or a page fault) its user stack does not change, and /proc/TID/syscall gives
+ * its pc and sp. The
  * stack is copied, then the thread is checked not to have run meanwhile: still in the same
  * call at the same pc and sp, and its schedstat CPU time (which grows at every switch-out)
  * what it was before the copy. rbp is not known there: only a stack the rules unwind
@@ -1729,22 +1730,25 @@ static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr
     struct prof_syscall a, b;
     uint64_t c0, r0, c1, r1;
     *woke = 0;
+    b.state = -2; /* not read yet */
     /* A thread in execve is leaving its image (stack and maps alike): nothing to copy. */
     if (!s->o.native || !s->follow || th->fd_sys < 0 || read_schedstat(th, &c0, &r0) < 0 ||
         pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0)
         return 0;
     /* Running again since the tick saw it blocked: that wait is over, and a stop now would
-     * take where it runs for where it waited. */
+     * take where it runs for where it waited. Blocked outside a system call (a page fault,
+     * "-1 sp pc"), its stack holds still just the same. */
     *woke = a.state == 0;
-    if (a.state != 1 || a.nr == SYS_execve || a.nr == SYS_execveat)
+    if (a.state == 0 || (a.state == 1 && (a.nr == SYS_execve || a.nr == SYS_execveat)))
         return 0;
     if (!p->unw && prof_unw_open(p->pid, &p->unw) < 0) {
         p->unw = NULL;
         return 0;
     }
     if (prof_unw_copy_blocked(p->unw, th->tid, a.pc, a.sp, s->snap, th->stack_end) < 0 ||
-        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &b) < 0 || b.state != 1 ||
+        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &b) < 0 || b.state != a.state ||
         b.nr != a.nr || b.pc != a.pc || b.sp != a.sp || read_schedstat(th, &c1, &r1) < 0 || c1 != c0) {
+        *woke = b.state == 0;
         s->peeks_failed++;
         return 0;
     }
