@@ -1719,25 +1719,25 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
  * its pc and sp. The
  * stack is copied, then the thread is checked not to have run meanwhile: still in the same
  * call at the same pc and sp, and its schedstat CPU time (which grows at every switch-out)
- * what it was before the copy. rbp is not known there: only a stack the rules unwind
+ * still c0, the tick's reading, taken before the copy. rbp is not known there: only a stack the rules unwind
  * without it counts. 0: not taken (the caller stops the thread). A thread's first wait
  * cost a stop of 20-50 us, most of it the copy of a stack not yet known to be short.
  */
 static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr,
-                            int *woke)
+                            uint64_t c0, int *woke)
 {
     char buf[256];
     struct prof_syscall a, b;
-    uint64_t c0, r0, c1, r1;
+    uint64_t c1, r1;
     *woke = 0;
     b.state = -2; /* not read yet */
-    /* A thread in execve is leaving its image (stack and maps alike): nothing to copy. */
-    if (!s->o.native || !s->follow || th->fd_sys < 0 || read_schedstat(th, &c0, &r0) < 0 ||
-        pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &a) < 0)
+    if (!s->o.native || !s->follow || th->fd_sys < 0 || pread_text(th->fd_sys, buf, sizeof buf) <= 0 ||
+        prof_syscall_parse(buf, &a) < 0)
         return 0;
     /* Running again since the tick saw it blocked: that wait is over, and a stop now would
      * take where it runs for where it waited. Blocked outside a system call (a page fault,
-     * "-1 sp pc"), its stack holds still just the same. */
+     * "-1 sp pc"), its stack holds still just the same. A thread in execve is leaving its
+     * image (stack and maps alike): nothing to copy. */
     *woke = a.state == 0;
     if (a.state == 0 || (a.state == 1 && (a.nr == SYS_execve || a.nr == SYS_execveat)))
         return 0;
@@ -2466,7 +2466,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 size_t nn = reuse;
                 uint64_t stops0 = s->stops;
                 int woke = 0;
-                if (!nn && ((blocked_now && (nn = blocked_stack(s, p, th, fr, &woke)) > 0) ||
+                if (!nn && ((blocked_now && (nn = blocked_stack(s, p, th, fr, cpu, &woke)) > 0) ||
                             (!(woke && s->pstk) && (nn = native_stack(s, p, th, fr)) > 0)) &&
                     blocked_now) {
                     wait_site_keep(s, th, fr, nn);
