@@ -714,6 +714,12 @@ static json_t *stage_json(const struct stage *s)
     const struct prof_verdict *v = &s->verdict;
     const struct prof_stage_figures *f = &s->fig;
     double waits = f->lock_wait_s + f->gil_wait_s;
+    /*
+     * Time on a run queue is the machine's doing (other load, or more
+     * runnable threads than CPUs), not the lock's: left out, the fraction
+     * reads the same on a busy host as on an idle one.
+     */
+    double own_s = f->thread_s - f->runq_s > 0 ? f->thread_s - f->runq_s : f->thread_s;
     json_t *pids = json_array(), *reasons = json_array();
 
     for (size_t i = 0; i < s->nprocs; i++)
@@ -723,7 +729,7 @@ static json_t *stage_json(const struct stage *s)
 
     json_t *lock = json_pack("{s:o, s:o, s:o, s:b, s:b, s:o}", "wait_seconds", jsec(f->lock_wait_s),
                              "gil_wait_seconds", jsec(f->gil_wait_s), "wait_fraction",
-                             jratio(f->thread_s > 0 ? waits / f->thread_s : 0), "gil", f->python, "measured",
+                             jratio(own_s > 0 ? waits / own_s : 0), "gil", f->python, "measured",
                              f->lock_measured, "hottest", hottest_json(s));
     json_t *ipc = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:o}", "bytes", (json_int_t)s->ipc_sent, "bytes_sent",
                             (json_int_t)s->ipc_sent, "bytes_received", (json_int_t)s->ipc_recv, "messages",

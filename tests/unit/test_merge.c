@@ -396,6 +396,38 @@ Test(merge, cpu_is_max_of_shim_and_monitor)
     json_decref(r);
 }
 
+/*
+ * Two threads alive 1 s each, 0.3 s each blocked in a mutex, 0.2 s each on a
+ * run queue: the wait fraction is 0.6 s of the 1.6 s the threads had a CPU
+ * or did not want one, not 0.6 of 2.0.
+ */
+Test(merge, lock_wait_fraction_leaves_out_run_queue_time)
+{
+    write_run(500, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(500, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/g", 1, "g");
+    rec_thread(h, 500, "g", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * MS);
+    for (int i = 0; i < 2; i++) {
+        struct prof_shm_thread *t =
+            rec_thread(h, 501 + i, "locked", T0 + 100 * MS, T0 + 1100 * MS, PROF_THREAD_ENDED, 500 * MS);
+        t->lock_wait_ns = 300 * MS;
+    }
+    rec_write(h, 0);
+    write_monitor("V version=1\n"
+                  "T t=1001000000000 pid=500 tid=501 name=locked cpu=500000000 runq=200000000 slices=1 utime=0 "
+                  "stime=0 vcsw=0 ivcsw=9 start_ticks=1\n"
+                  "T t=1001000000000 pid=500 tid=502 name=locked cpu=500000000 runq=200000000 slices=1 utime=0 "
+                  "stime=0 vcsw=0 ivcsw=9 start_ticks=1\n");
+    json_t *r = report();
+    json_t *s = stage_by_name(r, "locked");
+    cr_assert_not_null(s);
+    cr_assert_float_eq(dget(s, "thread_seconds", NULL), 2.0, 1e-6);
+    cr_assert_float_eq(dget(s, "runq_seconds", NULL), 0.4, 1e-6);
+    json_t *lock = json_object_get(s, "lock");
+    cr_assert_float_eq(dget(lock, "wait_seconds", NULL), 0.6, 1e-6);
+    cr_assert_float_eq(dget(lock, "wait_fraction", NULL), 0.6 / 1.6, 1e-4);
+    json_decref(r);
+}
+
 Test(merge, torn_last_monitor_line_is_ignored)
 {
     write_run(500, T0 + 1 * SEC, 0);
