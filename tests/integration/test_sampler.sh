@@ -174,15 +174,27 @@ expect_near "exec of a static binary in place: running seconds of the root after
 expect_eq "exec of a static binary in place: X status 7 << 8" "$(sp static_exec "list(S.X.values())")" "[1792]"
 
 # ---- thread churn: 2000 short threads and 200 forks, as fast as they go ------------------------------
-t0=$(date +%s.%N); "$FIXTURES/churn" 2000 200 >"$T/churn.plain"; plain=$?; t1=$(date +%s.%N)
-"$POOLPROF" run --no-preload --rate 200 -o "$T/churn" -- "$FIXTURES/churn" 2000 200 >"$T/churn.out" 2>"$T/churn.err" &
-pp_pid=$!
-wait $pp_pid; rc=$?; t2=$(date +%s.%N)
-plain_s=$(python3 -c "print(round($t1 - $t0, 3))"); prof_s=$(python3 -c "print(round($t2 - $t1, 3))")
-echo "# churn: unprofiled ${plain_s}s, under the sampler ${prof_s}s"
+# Each thread is three or four ptrace stops and each fork five, every one a wake-up of the tracer on
+# another vCPU: on this shared host one plain run read 0.42 s (0.11 s usual) next to a profiled 2.86 s.
+# The bound is on the medians of three interleaved pairs, so one burst of host load does not decide
+# it; a tracer that waited for its tick at each stop (~7000 of them) would still take tens of seconds.
+plain_t=() prof_t=()
+for round in 1 2 3; do
+  t0=$(date +%s.%N); "$FIXTURES/churn" 2000 200 >"$T/churn.plain"; plain=$?; t1=$(date +%s.%N)
+  run=churn; [[ $round -gt 1 ]] && run=churn$round
+  "$POOLPROF" run --no-preload --rate 200 -o "$T/$run" -- "$FIXTURES/churn" 2000 200 >"$T/$run.out" 2>"$T/$run.err" &
+  pp_pid=$!
+  wait $pp_pid; rc_r=$?; t2=$(date +%s.%N)
+  [[ $round -eq 1 ]] && { rc=$rc_r; first_pp=$pp_pid; }
+  plain_t+=("$(python3 -c "print(round($t1 - $t0, 3))")") prof_t+=("$(python3 -c "print(round($t2 - $t1, 3))")")
+done
+pp_pid=$first_pp
+med() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+plain_s=$(med "${plain_t[@]}") prof_s=$(med "${prof_t[@]}")
+echo "# churn: unprofiled ${plain_t[*]} s, under the sampler ${prof_t[*]} s"
 expect_eq "churn: exit as without poolprof" "$rc" "$plain"
 expect_eq "churn: output unchanged" "$(cat "$T/churn.out")" "$(cat "$T/churn.plain")"
-expect_true "churn: wall time within 3x the unprofiled run + 1 s (${prof_s}s vs ${plain_s}s)" \
+expect_true "churn: median wall time within 3x the unprofiled median + 1 s (${prof_s}s vs ${plain_s}s)" \
   "$(python3 -c "print(str($prof_s <= 3 * $plain_s + 1.0).lower())")"
 expect_eq "churn: all 200 children followed (P lines)" "$(sp churn "len(S.pids) - 1")" 200
 expect_eq "churn: all 200 children's exits seen with their status" \
