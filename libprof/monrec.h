@@ -27,6 +27,9 @@
  *                                                   the top-level child, or an orphan
  *                                                   (poolprof is a child subreaper)
  *   S t= interval_ms= ticks_per_sec= page_size=     monitor settings, after V
+ *   K t= busy= steal=                               the machine's CPU ticks so far (/proc/stat,
+ *                                                   all CPUs): user+nice+system+irq+softirq,
+ *                                                   and stolen by the hypervisor; at every scan
  *   C t= self_cpu_ns=                               the monitor thread's own CPU time so
  *                                                   far (cumulative; the latest counts)
  */

@@ -400,7 +400,7 @@ static void seed_verdict(const struct prof_machine *m, int u, double ratio, stru
 static int figures_invalid(const struct prof_stage_figures *f)
 {
     return f->nprocesses < 0 || f->nthreads < 0 || bad(f->wall_s) || bad(f->thread_s) || bad(f->cpu_s) ||
-           bad(f->runq_s) || bad(f->lock_wait_s) || bad(f->sampled_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
+           bad(f->runq_s) || bad(f->steal_s) || bad(f->lock_wait_s) || bad(f->sampled_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
            bad(f->ipc_s) || bad(f->ipc_base_s) || bad(f->evloop_wait_s) || bad(f->serialize_s) || bad(f->net_wait_s) ||
            bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
@@ -570,7 +570,7 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
      * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
      * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
     double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
-    k->wait_s = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - s->lockgil - (f->ipc_measured ? f->ipc_s : 0) - idle_loop));
+    k->wait_s = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - s->lockgil - (f->ipc_measured ? f->ipc_s : 0) - idle_loop));
 
     /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
      * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */
@@ -623,6 +623,18 @@ static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int
 }
 
 /* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
+/*
+ * A candidate's cost to adopt: its model's rank, and batching the tasks of a pool is one
+ * more code change on top of the pool. Batching's gain is measured less surely than a
+ * model's: a pool's dispatcher also spends CPU per task (iterating the input, collecting
+ * each result) that no chunksize removes, and one already batched at 40 read 0.19 s of
+ * such CPU in 0.35 s; it must buy more than CHEAPER_WITHIN like any other change.
+ */
+static int cand_cost(const struct prof_candidate *c, int evloop)
+{
+    return 2 * cost_rank(c->model, evloop) + (c->chunksize > 1);
+}
+
 static int choose(struct prof_verdict *v, int evloop, int *best_out)
 {
     int best = 0;
@@ -632,7 +644,7 @@ static int choose(struct prof_verdict *v, int evloop, int *best_out)
     int pick = best;
     for (int i = 0; i < v->ncandidates; i++)
         if (v->candidates[i].speedup * CHEAPER_WITHIN >= v->candidates[best].speedup &&
-            cost_rank(v->candidates[i].model, evloop) < cost_rank(v->candidates[pick].model, evloop))
+            cand_cost(&v->candidates[i], evloop) < cand_cost(&v->candidates[pick], evloop))
             pick = i;
     v->runner_up = -1;
     for (int i = 0; i < v->ncandidates; i++)
@@ -719,9 +731,9 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
             tcap = v->candidates[i].speedup;
 
     if (pick != best)
-        add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the cheaper model wins",
+        add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the %s wins",
                    cand_name(a, sizeof a, c), c->speedup, cand_name(b, sizeof b, &v->candidates[best]),
-                   v->candidates[best].speedup);
+                   v->candidates[best].speedup, c->model == v->candidates[best].model ? "smaller change" : "cheaper model");
     else if (v->runner_up >= 0)
         add_reason(v, "%s predicted %.2fx over the measured run; runner-up %s at %.2fx", cand_name(a, sizeof a, c),
                    c->speedup, cand_name(b, sizeof b, &v->candidates[v->runner_up]),
@@ -812,7 +824,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     current_config(f, &cur);
     if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
         s.pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
-    s.wait = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - s.lockgil - s.pool_idle));
+    s.wait = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - s.lockgil - s.pool_idle));
     s.compute = f->cpu_s;
     /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
     if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s.wait)
@@ -821,7 +833,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
 
     out->cpu_wall_ratio = f->thread_s > TINY_S ? f->cpu_s / f->thread_s : 0;
     double denom = f->thread_s - s.lockgil - s.pool_idle;
-    out->demand_ratio = (f->cpu_s + f->runq_s) / (denom > TINY_S ? denom : TINY_S);
+    out->demand_ratio = (f->cpu_s + f->runq_s + f->steal_s) / (denom > TINY_S ? denom : TINY_S);
     seed_verdict(m, s.u, out->cpu_wall_ratio, &out->seed);
 
     struct io_pool io = {0};
@@ -844,11 +856,12 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
     if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
         out->cls = PROF_CLASS_CPU;
-        char lw[48] = "", rq[64] = "";
+        char lw[48] = "", rq[96] = "";
         if (pct(s.serial) > 0)
             snprintf(lw, sizeof lw, ", %d%% lock/GIL wait set aside", pct(s.serial));
-        if (pct(f->runq_s / th) > 0)
-            snprintf(rq, sizeof rq, ", %d%% run-queue wait counted as demand", pct(f->runq_s / th));
+        if (pct((f->runq_s + f->steal_s) / th) > 0)
+            snprintf(rq, sizeof rq, ", %d%% %s counted as demand", pct((f->runq_s + f->steal_s) / th),
+                     pct(f->steal_s / th) > 0 ? "run-queue wait and stolen time" : "run-queue wait");
         add_reason(out, "CPU %d%% of thread time%s%s: CPU demand %.2f: the work is computation", pct(out->cpu_wall_ratio),
                    lw, rq, out->demand_ratio);
     } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {

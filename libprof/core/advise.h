@@ -29,6 +29,8 @@ struct prof_stage_figures {
     double thread_s;         /* sum over threads of time spent in the stage */
     double cpu_s;            /* on-CPU time (user + system) */
     double runq_s;           /* runnable but waiting for a CPU (schedstat) */
+    double steal_s;          /* on a vCPU the hypervisor gave to something else: in no schedstat figure;
+                                estimated as cpu_s times the machine's stolen-per-busy ticks */
     int lock_measured;       /* the shim timed lock waits in every process of the stage */
     double lock_wait_s;      /* blocked on mutexes, semaphores, condvars other than the GIL */
     double gil_wait_s;       /* blocked waiting for a CPython GIL */

@@ -69,6 +69,34 @@ double prof_cgroup_v1_quota(const char *quota_us, const char *period_us)
     return (double)q / (double)p;
 }
 
+int prof_stat_cpu_times(const char *stat, uint64_t *busy, uint64_t *steal)
+{
+    unsigned long long v[8] = {0};
+    int n = 0;
+
+    if (!stat || !busy || !steal || strncmp(stat, "cpu ", 4) != 0)
+        return PROF_EFORMAT;
+    const char *p = stat + 4;
+    while (n < 8) {
+        while (*p == ' ')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            break;
+        char *end;
+        errno = 0;
+        v[n] = strtoull(p, &end, 10);
+        if (errno)
+            return PROF_EFORMAT;
+        p = end;
+        n++;
+    }
+    if (n < 4) /* user nice system idle: every kernel has them */
+        return PROF_EFORMAT;
+    *busy = v[0] + v[1] + v[2] + v[5] + v[6];
+    *steal = v[7];
+    return 0;
+}
+
 int prof_usable_cpus(int affinity_cpus, double quota_cpus)
 {
     int n = affinity_cpus > 0 ? affinity_cpus : 1;

@@ -28,6 +28,13 @@ int prof_machine_read(struct prof_machine *m);
 double prof_cgroup_v2_quota(const char *cpu_max);
 /* cgroup v1 cpu.cfs_quota_us and cpu.cfs_period_us contents -> CPUs, 0 for no limit. */
 double prof_cgroup_v1_quota(const char *quota_us, const char *period_us);
+/*
+ * The first line of /proc/stat ("cpu  user nice system idle iowait irq softirq steal ...",
+ * clock ticks summed over CPUs) -> *busy (user + nice + system + irq + softirq) and *steal
+ * (the hypervisor ran something else while a vCPU had work). 0 or PROF_EFORMAT; a kernel
+ * without the steal column gives steal 0.
+ */
+int prof_stat_cpu_times(const char *stat, uint64_t *busy, uint64_t *steal);
 /* usable = min(affinity, ceil(quota)) when quota > 0, at least 1. */
 int prof_usable_cpus(int affinity_cpus, double quota_cpus);
 

@@ -562,6 +562,18 @@ static int mon_line(struct loader *L, char type, struct prof_fields *f)
             m->monitor_cpu_ns = x;
         return 0;
     }
+    if (type == 'K') {
+        uint64_t busy, steal;
+        if (prof_field_u64(f, "busy", &busy) != 0 || prof_field_u64(f, "steal", &steal) != 0)
+            return 1;
+        if (m->nk++ == 0) {
+            m->k_busy0 = busy;
+            m->k_steal0 = steal;
+        }
+        m->k_busy1 = busy;
+        m->k_steal1 = steal;
+        return 0;
+    }
     if (!strchr("NERMTGZ", type))
         return 0; /* unknown types are skipped by design */
     if (prof_field_u64(f, "t", &t) != 0 || prof_field_int(f, "pid", &pid) != 0 || pid <= 0 || pid > INT_MAX)
@@ -1083,6 +1095,8 @@ int prof_run_load(const char *rundir, struct prof_run *m)
         return rc;
     if ((rc = load_records(&L)) == 0 && (rc = load_monitor(&L)) == 0)
         rc = finish(&L);
+    if (m->nk >= 2 && m->k_busy1 > m->k_busy0 && m->k_steal1 >= m->k_steal0)
+        m->steal_per_cpu = (double)(m->k_steal1 - m->k_steal0) / (double)(m->k_busy1 - m->k_busy0);
     if (rc == 0)
         rc = prof_run_load_samples(m);
     free(L.reaped);

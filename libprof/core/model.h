@@ -137,6 +137,11 @@ struct prof_run {
     int interval_ms;
     long ticks_per_sec;
     uint64_t monitor_cpu_ns;    /* the monitor thread's own CPU (monitor.rec C lines); 0: not recorded */
+    /* The machine's CPU ticks at the first and last K line of monitor.rec (busy, stolen). */
+    uint64_t k_busy0, k_steal0, k_busy1, k_steal1;
+    int nk;
+    double steal_per_cpu;       /* stolen ticks over busy ticks between them: a task's stolen time per
+                                 * second of its CPU time; 0 when not recorded (fewer than two K lines) */
     struct prof_process **procs;
     size_t nprocs;
     json_t *sampler;            /* the sampler's settings and self-report (sampler.rec O and H lines), or NULL */

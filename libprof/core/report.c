@@ -287,6 +287,12 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->runq_s = s->runq_s;
     f->lock_wait_s = s->lock_wait_s;
     f->gil_wait_s = s->gil_wait_s;
+    /*
+     * A thread loses stolen time only while it is the one on the vCPU, never while it waits
+     * for a CPU, a lock or the GIL: the estimate is capped by the time those leave.
+     */
+    double unexplained = f->thread_s - f->cpu_s - f->runq_s - f->lock_wait_s - f->gil_wait_s;
+    f->steal_s = fmin(f->cpu_s * m->steal_per_cpu, unexplained > 0 ? unexplained : 0);
     s->hot_proc = NULL;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
@@ -672,7 +678,7 @@ static json_t *work_json(const struct stage *s)
     if (f->ipc_measured) {
         /* The shim timed each wait; what it did not see (sleep, page faults) is the rest. */
         double disk = s->io_wait_s - s->net_wait_s > 0 ? s->io_wait_s - s->net_wait_s : 0;
-        double known = s->io_wait_s + f->lock_wait_s + f->gil_wait_s + f->ipc_s + s->evloop_s + f->runq_s;
+        double known = s->io_wait_s + f->lock_wait_s + f->gil_wait_s + f->ipc_s + s->evloop_s + f->runq_s + f->steal_s;
         double off_cpu = f->thread_s - f->cpu_s;
         json_object_set_new(off, "disk", jsec(disk));
         json_object_set_new(off, "network", jsec(s->net_wait_s));
@@ -680,6 +686,7 @@ static json_t *work_json(const struct stage *s)
         json_object_set_new(off, "gil", jsec(f->gil_wait_s));
         json_object_set_new(off, "ipc", jsec(f->ipc_s));
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        json_object_set_new(off, "steal", jsec(f->steal_s));
         json_object_set_new(off, "event_loop", jsec(s->evloop_s));
         json_object_set_new(off, "sleep_other", jsec(off_cpu - known > 0 ? off_cpu - known : 0));
         src = "shim";
@@ -690,11 +697,13 @@ static json_t *work_json(const struct stage *s)
         json_object_set_new(off, "gil", jsec(s->smp_s[PROF_TS_GIL]));
         json_object_set_new(off, "ipc", jsec(s->smp_s[PROF_TS_IPC]));
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        json_object_set_new(off, "steal", jsec(f->steal_s));
         json_object_set_new(off, "event_loop", jsec(s->smp_s[PROF_TS_EVLOOP]));
         json_object_set_new(off, "sleep_other", jsec(s->smp_s[PROF_TS_SLEEP] + s->smp_s[PROF_TS_OTHER]));
         src = "sampler";
     } else {
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
+        json_object_set_new(off, "steal", jsec(f->steal_s));
         src = "schedstat";
     }
     return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:I, s:o, s:I, s:o}", "current", "model",
@@ -715,11 +724,11 @@ static json_t *stage_json(const struct stage *s)
     const struct prof_stage_figures *f = &s->fig;
     double waits = f->lock_wait_s + f->gil_wait_s;
     /*
-     * Time on a run queue is the machine's doing (other load, or more
-     * runnable threads than CPUs), not the lock's: left out, the fraction
-     * reads the same on a busy host as on an idle one.
+     * Time on a run queue or on a vCPU the hypervisor took away is the machine's doing
+     * (other load, more runnable threads than CPUs), not the lock's: left out, the
+     * fraction reads the same on a busy host as on an idle one.
      */
-    double own_s = f->thread_s - f->runq_s > 0 ? f->thread_s - f->runq_s : f->thread_s;
+    double own_s = f->thread_s - f->runq_s - f->steal_s > 0 ? f->thread_s - f->runq_s - f->steal_s : f->thread_s;
     json_t *pids = json_array(), *reasons = json_array();
 
     for (size_t i = 0; i < s->nprocs; i++)
@@ -766,6 +775,7 @@ static json_t *stage_json(const struct stage *s)
     json_object_set_new(o, "user_seconds", jsec(s->user_s));
     json_object_set_new(o, "system_seconds", jsec(s->sys_s));
     json_object_set_new(o, "runq_seconds", jsec(f->runq_s));
+    json_object_set_new(o, "steal_seconds", jsec(f->steal_s));
     json_object_set_new(o, "lock", lock);
     json_object_set_new(o, "ipc", ipc);
     json_object_set_new(o, "io", io);

@@ -293,6 +293,38 @@ Test(advise_stage, unexplained_off_cpu_time_is_not_work)
     cr_assert_float_eq(v.work.wait_s, 2.44 - 1.24 - 0.09 - 0.81, 1e-9);
 }
 
+/*
+ * The same remainder, without the sampler, once the machine's stolen time explains it:
+ * the kernel leaves a vCPU's stolen time out of the running thread's CPU and run-queue
+ * figures, so it reads as off-CPU time; it is CPU the thread wanted, not a wait to overlap.
+ */
+Test(advise_stage, stolen_time_is_demand_not_a_wait)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("locked-worker", 2.44, 1.24);
+    f.nthreads = 2;
+    f.wall_s = 1.22;
+    f.runq_s = 0.09;
+    f.lock_wait_s = 0.81;
+    f.hottest_lock_hold_fraction = 1.17 / 1.22;
+    f.steal_s = 0.28;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.wait_s, 2.44 - 1.24 - 0.09 - 0.81 - 0.28, 1e-9);
+    cr_assert_float_eq(v.demand_ratio, (1.24 + 0.09 + 0.28) / (2.44 - 0.81), 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert(has_reason(&v, "run-queue wait and stolen time counted as demand"));
+
+    /* A single CPU-bound thread that lost a fifth of its vCPU: all of it is computation. */
+    f = stage("crunch", 1.0, 0.8);
+    f.steal_s = 0.2;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_float_eq(v.work.wait_s, 0.0, 1e-9);
+    cr_assert_float_eq(v.demand_ratio, 1.0, 1e-9);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+}
+
 Test(advise_stage, hot_lock_hold_alone_serializes)
 {
     /* Work that runs under a lock 90% of the wall: more threads would queue on it. */
@@ -613,6 +645,43 @@ Test(advise_stage, chatty_pool_chunks_keep_four_per_worker)
     cr_assert_eq(v.work.round_trips, 0);
     cr_assert_eq(v.work.msg_s, 0);
     cr_assert_eq(v.chunksize, 0);
+}
+
+/*
+ * A pool already batched: 503 round trips, the dispatcher's CPU mostly per task (iterating
+ * the input, collecting results), which no chunksize removes. Where batching further predicts
+ * less than 10% over the same pool unbatched, the smaller change wins: no chunksize. Swept
+ * over the dispatcher's CPU, since which figures land in that band depends on the model.
+ */
+Test(advise_stage, batching_that_buys_under_ten_percent_is_not_advised)
+{
+    struct prof_machine m = machine2();
+    int in_band = 0, advised = 0;
+    for (double disp = 0.02; disp <= 0.30; disp += 0.005) {
+        struct prof_stage_figures f = chatty_pool();
+        f.ipc_messages = 1007;
+        f.ipc_bytes = 80000;
+        f.dispatcher_cpu_s = disp;
+        struct prof_verdict v;
+        cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+        double plain = 0, batched = 0;
+        for (int i = 0; i < v.ncandidates; i++) {
+            if (v.candidates[i].model != PROF_MODEL_PROCESSES)
+                continue;
+            if (v.candidates[i].chunksize > 1)
+                batched = v.candidates[i].speedup;
+            else
+                plain = fmax(plain, v.candidates[i].speedup);
+        }
+        if (batched > plain && batched <= 1.10 * plain) {
+            in_band++;
+            cr_expect_eq(v.chunksize, 0, "dispatcher %.3f s: batched %.3fx vs %.3fx unbatched", disp, batched, plain);
+        }
+        if (batched > 1.10 * plain && v.model == PROF_MODEL_PROCESSES)
+            advised += v.chunksize > 1;
+    }
+    cr_assert_gt(in_band, 0, "some dispatcher CPU puts batching's gain under 10%%");
+    cr_assert_gt(advised, 0, "and more of it makes batching worth advising");
 }
 
 Test(advise_stage, busy_dispatcher_with_heavy_tasks_gets_no_chunksize)

@@ -104,3 +104,29 @@ Test(machine_read, this_machine_is_consistent)
     cr_expect_gt(m.nofile_limit, 0);
     cr_expect_eq(prof_machine_read(NULL), PROF_EINVAL);
 }
+
+Test(proc_stat, busy_and_steal_ticks)
+{
+    uint64_t busy = 0, steal = 0;
+    cr_assert_eq(prof_stat_cpu_times("cpu  1838013 5 449132 3217569 3084 7 3227 142483 0 0\ncpu0 1 2 3 4\n", &busy,
+                                     &steal), 0);
+    cr_expect_eq(busy, 1838013 + 5 + 449132 + 7 + 3227, "user + nice + system + irq + softirq; idle and iowait out");
+    cr_expect_eq(steal, 142483);
+}
+
+Test(proc_stat, old_kernel_without_steal)
+{
+    uint64_t busy = 0, steal = 9;
+    cr_assert_eq(prof_stat_cpu_times("cpu  100 0 50 1000\n", &busy, &steal), 0);
+    cr_expect_eq(busy, 150);
+    cr_expect_eq(steal, 0);
+}
+
+Test(proc_stat, malformed)
+{
+    uint64_t busy, steal;
+    cr_expect_lt(prof_stat_cpu_times("", &busy, &steal), 0);
+    cr_expect_lt(prof_stat_cpu_times("cpu0 1 2 3 4", &busy, &steal), 0, "a per-CPU line is not the total");
+    cr_expect_lt(prof_stat_cpu_times("cpu  1 2", &busy, &steal), 0);
+    cr_expect_lt(prof_stat_cpu_times(NULL, &busy, &steal), 0);
+}

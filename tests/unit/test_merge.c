@@ -428,6 +428,53 @@ Test(merge, lock_wait_fraction_leaves_out_run_queue_time)
     json_decref(r);
 }
 
+/*
+ * A thread alive 1 s with 0.8 s of CPU and 0.05 s on a run queue, while the machine's
+ * stolen ticks were a tenth of its busy ones: 0.08 s stolen from it. With half of them
+ * stolen the estimate (0.4 s) is capped by the 0.15 s nothing else explains.
+ */
+static json_t *steal_run(const char *k_lines)
+{
+    write_run(600, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/s", 1, "s");
+    rec_thread(h, 600, "s", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * MS);
+    rec_thread(h, 601, "crunch", T0 + 100 * MS, T0 + 1100 * MS, PROF_THREAD_ENDED, 800 * MS);
+    rec_write(h, 0);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "V version=1\nS t=1000000000000 interval_ms=20 ticks_per_sec=100 page_size=4096\n%s"
+             "T t=1001000000000 pid=600 tid=601 name=crunch cpu=800000000 runq=50000000 slices=1 utime=0 "
+             "stime=0 vcsw=0 ivcsw=9 start_ticks=1\n",
+             k_lines);
+    write_monitor(text);
+    return report();
+}
+
+Test(merge, stolen_time_is_charged_by_cpu_share)
+{
+    json_t *r = steal_run("K t=1000000000000 busy=1000 steal=50\nK t=1001500000000 busy=1200 steal=70\n");
+    json_t *s = stage_by_name(r, "crunch");
+    cr_assert_not_null(s);
+    cr_assert_float_eq(dget(s, "steal_seconds", NULL), 0.08, 1e-6);
+    cr_assert_float_eq(dget(json_object_get(json_object_get(s, "work_model"), "off_cpu_seconds"), "steal", NULL), 0.08,
+                       1e-6);
+    json_decref(r);
+}
+
+Test(merge, stolen_time_is_capped_by_what_nothing_else_explains)
+{
+    json_t *r = steal_run("K t=1000000000000 busy=1000 steal=50\nK t=1001500000000 busy=1200 steal=150\n");
+    cr_assert_float_eq(dget(stage_by_name(r, "crunch"), "steal_seconds", NULL), 0.15, 1e-6);
+    json_decref(r);
+}
+
+Test(merge, no_steal_without_two_readings)
+{
+    json_t *r = steal_run("K t=1000000000000 busy=1000 steal=50\n");
+    cr_assert_float_eq(dget(stage_by_name(r, "crunch"), "steal_seconds", NULL), 0.0, 1e-9);
+    json_decref(r);
+}
+
 Test(merge, torn_last_monitor_line_is_ignored)
 {
     write_run(500, T0 + 1 * SEC, 0);
