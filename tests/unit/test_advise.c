@@ -264,15 +264,22 @@ Test(advise_stage, native_global_lock_gets_sequential)
  * whole time. That remainder is not I/O to overlap: one thread still predicts as fast.
  * Without the sampler's causes the remainder stays a wait (the figures say nothing more).
  */
-Test(advise_stage, unexplained_off_cpu_time_is_not_work)
+/* c_global_lock's stage as a busy host measured it (shim and schedstat figures). */
+static struct prof_stage_figures locked_worker_busy_host(void)
 {
-    struct prof_machine m = machine2();
     struct prof_stage_figures f = stage("locked-worker", 2.44, 1.24);
     f.nthreads = 2;
     f.wall_s = 1.22;
     f.runq_s = 0.09;
     f.lock_wait_s = 0.81;
     f.hottest_lock_hold_fraction = 1.17 / 1.22;
+    return f;
+}
+
+Test(advise_stage, unexplained_off_cpu_time_is_not_work)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = locked_worker_busy_host();
     f.waits_sampled = 1;
     f.sampled_wait_s = 0.004;
     struct prof_verdict v;
@@ -301,12 +308,7 @@ Test(advise_stage, unexplained_off_cpu_time_is_not_work)
 Test(advise_stage, stolen_time_is_demand_not_a_wait)
 {
     struct prof_machine m = machine2();
-    struct prof_stage_figures f = stage("locked-worker", 2.44, 1.24);
-    f.nthreads = 2;
-    f.wall_s = 1.22;
-    f.runq_s = 0.09;
-    f.lock_wait_s = 0.81;
-    f.hottest_lock_hold_fraction = 1.17 / 1.22;
+    struct prof_stage_figures f = locked_worker_busy_host();
     f.steal_s = 0.28;
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
