@@ -503,6 +503,12 @@ static double work_waits(const struct prof_stage_figures *f, double residual)
     return f->waits_sampled ? fmin(residual, nonneg(f->sampled_wait_s)) : residual;
 }
 
+/* Off-CPU time that is neither the machine's (run queue, stolen) nor the locks', less `idle` (a pool's own). */
+static double off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle)
+{
+    return nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
+}
+
 /* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
 static void current_config(const struct prof_stage_figures *f, struct prof_work *k)
 {
@@ -570,7 +576,7 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
      * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
      * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
     double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
-    k->wait_s = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - s->lockgil - (f->ipc_measured ? f->ipc_s : 0) - idle_loop));
+    k->wait_s = work_waits(f, off_cpu_rest(f, s->lockgil, (f->ipc_measured ? f->ipc_s : 0) + idle_loop));
 
     /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
      * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */
@@ -622,7 +628,6 @@ static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int
     c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
 }
 
-/* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
 /*
  * A candidate's cost to adopt: its model's rank, and batching the tasks of a pool is one
  * more code change on top of the pool. Batching's gain is measured less surely than a
@@ -635,6 +640,7 @@ static int cand_cost(const struct prof_candidate *c, int evloop)
     return 2 * cost_rank(c->model, evloop) + (c->chunksize > 1);
 }
 
+/* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
 static int choose(struct prof_verdict *v, int evloop, int *best_out)
 {
     int best = 0;
@@ -824,7 +830,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     current_config(f, &cur);
     if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
         s.pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
-    s.wait = work_waits(f, nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - s.lockgil - s.pool_idle));
+    s.wait = work_waits(f, off_cpu_rest(f, s.lockgil, s.pool_idle));
     s.compute = f->cpu_s;
     /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
     if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s.wait)
