@@ -221,7 +221,9 @@ struct prof_shm_header {
     uint32_t argc;
     uint64_t vm_hwm_bytes;   /* VmHWM at the end: the exact peak RSS */
     uint64_t rss_end_bytes;  /* VmRSS at the end */
-    uint64_t reserved[8];
+    uint64_t gil_mutex;      /* CPython's GIL mutex, once a GIL wait has named it (its waits are GIL waits); else 0 */
+    uint64_t gil_switch_mutex; /* ...and the mutex of its forced switch (drop_gil waits under it for a taker) */
+    uint64_t reserved[6];
     char exe[PROF_SHM_PATH_BYTES];   /* readlink /proc/self/exe */
     char argv[PROF_SHM_ARGV_BYTES];  /* NUL-separated, truncated at a NUL boundary */
     struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];

@@ -400,7 +400,8 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
 
     for (int i = 0; i < PROF_SHM_MAX_LOCKS; i++) {
         const struct prof_shm_lock *k = &h->locks[i];
-        if (!k->addr || !k->contended)
+        /* The GIL's own mutexes (waits on them before a GIL wait named them) are the GIL, reported apart. */
+        if (!k->addr || !k->contended || k->addr == h->gil_mutex || k->addr == h->gil_switch_mutex)
             continue;
         if (p->have_hottest && !lock_hotter(k->kind, k->wait_ns, p->hottest.kind, p->hottest.wait_ns))
             continue;

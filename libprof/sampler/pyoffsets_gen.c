@@ -55,6 +55,9 @@ int main(int argc, char **argv)
     SIZE("GIL_LOCKED", _Py_atomic_int);
     SIZE("GIL_COND", PyCOND_T);
     SIZE("GIL_MUTEX", PyMUTEX_T);
+    /* drop_gil's forced switch waits under switch_mutex: the shim finds it from the GIL's mutex. */
+    printf("#define PY311_GIL_SWITCH_MUTEX_FROM_MUTEX %zu\n",
+           offsetof(struct _gil_runtime_state, switch_mutex) - offsetof(struct _gil_runtime_state, mutex));
 
     /* PyInterpreterState */
     OFF("INTERP_NEXT", PyInterpreterState, next);

@@ -194,6 +194,8 @@ static void shim_atfork_child(void)
         memcpy(h->exe, old->exe, sizeof h->exe);
         memcpy(h->argv, old->argv, sizeof h->argv);
         h->argc = old->argc;
+        h->gil_mutex = old->gil_mutex; /* the same address space: the same interpreter */
+        h->gil_switch_mutex = old->gil_switch_mutex;
         memset(shim_slot_final, 0, sizeof shim_slot_final);
         shim_proc_end_reset();
         struct prof_shm_thread *oldt = shim_tls_slot;

@@ -9,6 +9,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "py311_offsets.h"
 #include "shim.h"
 
 /*
@@ -263,6 +264,15 @@ static inline void lk_fast_other(const void *a)
 
 #define SHIM_CALLER() ((uintptr_t)__builtin_return_address(0))
 
+/* One of CPython's GIL mutexes, once a GIL wait has named them (shim_gil_mutex_seen)? */
+static inline int shim_is_gil_mutex(const pthread_mutex_t *m)
+{
+    const struct prof_shm_header *h = shim_hdr;
+    return h && h->gil_mutex &&
+           ((uintptr_t)m == __atomic_load_n(&h->gil_mutex, __ATOMIC_RELAXED) ||
+            (uintptr_t)m == __atomic_load_n(&h->gil_switch_mutex, __ATOMIC_RELAXED));
+}
+
 /* The contended path of lock and timedlock: timed, and the lock enters the table. */
 static __attribute__((noinline)) int shim_mutex_slow(struct prof_shm_thread *t, pthread_mutex_t *m,
                                                      const struct timespec *abs, uintptr_t pc)
@@ -271,6 +281,11 @@ static __attribute__((noinline)) int shim_mutex_slow(struct prof_shm_thread *t, 
     int r = abs ? shim_real.mutex_timedlock(m, abs) : shim_real.mutex_lock(m);
     uint64_t t1 = shim_mono_ns();
     int acquired = r == 0 || r == EOWNERDEAD;
+    /* CPython's GIL hands over under these mutexes: a wait for one is a GIL wait, reported apart. */
+    if (shim_is_gil_mutex(m)) {
+        t->gil_wait_ns += t1 - t0;
+        return r;
+    }
     t->lock_wait_ns += t1 - t0;
     t->lock_contended++;
     if (!acquired)
@@ -467,7 +482,11 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
     uint64_t t0 = shim_mono_ns();
     int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_wait(c, m);
-    shim_account(t, t0, r == 0);
+    /* Under the GIL's switch mutex: drop_gil waiting for another thread to take the GIL. */
+    if (shim_is_gil_mutex(m))
+        t->gil_wait_ns += shim_mono_ns() - t0;
+    else
+        shim_account(t, t0, r == 0);
     lk_cond_reacquire(i, t);
     return r;
 }
@@ -495,6 +514,20 @@ static int shim_gil_wait(clockid_t clock, const struct timespec *abs, uint64_t n
     return ahead >= 1000000u && ahead <= 50000000u;
 }
 
+/*
+ * The mutex a GIL wait releases is the GIL's own (take_gil's gil->mutex): remember it, once,
+ * and with it the mutex of the forced switch, which sits after it in struct
+ * _gil_runtime_state (pycore_gil.h: mutex, switch_cond, switch_mutex since 3.2).
+ */
+static inline void shim_gil_mutex_seen(const pthread_mutex_t *m)
+{
+    struct prof_shm_header *h = shim_hdr;
+    if (!h || __atomic_load_n(&h->gil_mutex, __ATOMIC_RELAXED) == (uintptr_t)m)
+        return;
+    __atomic_store_n(&h->gil_switch_mutex, (uintptr_t)m + PY311_GIL_SWITCH_MUTEX_FROM_MUTEX, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->gil_mutex, (uintptr_t)m, __ATOMIC_RELAXED);
+}
+
 static inline void shim_account_cond(struct prof_shm_thread *t, uint64_t t0, int gil, int acquired)
 {
     if (gil)
@@ -517,6 +550,8 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
     uint64_t t0 = shim_mono_ns();
     /* A timed wait's clock is a condattr we cannot read: the deadline's magnitude tells. */
     int gil = shim_gil_wait(CLOCK_MONOTONIC, abs, t0);
+    if (gil)
+        shim_gil_mutex_seen(m);
     int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_timedwait(c, m, abs);
     shim_account_cond(t, t0, gil, r == 0 || r == ETIMEDOUT);
@@ -537,6 +572,8 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cl
         return shim_real.cond_clockwait(c, m, clock, abs);
     uint64_t t0 = shim_mono_ns();
     int gil = shim_gil_wait(clock, abs, t0);
+    if (gil)
+        shim_gil_mutex_seen(m);
     int i = lk_cond_release(m, t, t0);
     int r = shim_real.cond_clockwait(c, m, clock, abs);
     shim_account_cond(t, t0, gil, r == 0 || r == ETIMEDOUT);

@@ -773,3 +773,28 @@ Test(merge, hottest_lock_prefers_a_mutex_over_a_semaphore)
     cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
     json_decref(r);
 }
+
+Test(merge, the_gils_own_mutexes_are_never_the_hottest_lock)
+{
+    /* Waits on the GIL's mutexes before a GIL wait named them entered the table as a mutex's. */
+    write_run(620, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(620, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON,
+                                        "/usr/bin/python3", 1, "python3");
+    rec_thread(h, 620, "python3", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * SEC);
+    h->gil_mutex = 0x7000;
+    h->gil_switch_mutex = 0x7058;
+    h->locks[0] = (struct prof_shm_lock){.addr = 0x7000, .kind = PROF_LOCK_MUTEX, .contended = 30, .acquisitions = 600,
+                                         .wait_ns = 20 * MS, .site = "take_gil+0x58 (python3)"};
+    h->locks[1] = (struct prof_shm_lock){.addr = 0x7058, .kind = PROF_LOCK_MUTEX, .contended = 5, .acquisitions = 400,
+                                         .wait_ns = 1 * MS, .site = "drop_gil+0x20 (python3)"};
+    h->locks[2] = (struct prof_shm_lock){.addr = 0x9000, .kind = PROF_LOCK_SEM, .contended = 31, .acquisitions = 31,
+                                         .wait_ns = 700 * MS, .site = "0x2e17 (_multiprocessing.cpython-311-x86_64-linux-gnu.so)"};
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *hot = json_object_get(json_object_get(json_object_get(r, "overall"), "lock"), "hottest");
+    cr_assert(json_is_object(hot));
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
+
+    json_decref(r);
+}
