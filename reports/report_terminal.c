@@ -97,6 +97,27 @@ static const char *elide(char *dst, size_t cap, const char *src, size_t cols)
     return dst;
 }
 
+/*
+ * A lock site "function+0xoff (module)" in at most cols: the module without its version and
+ * ABI suffixes (_multiprocessing.cpython-311-x86_64-linux-gnu.so is _multiprocessing), then
+ * elided in the middle, so the offset and the closing parenthesis stay.
+ */
+static const char *site_short(char *dst, size_t cap, const char *src, size_t cols)
+{
+    char tmp[2 * WIDTH];
+    const char *open = strrchr(src, '(');
+    size_t n = strlen(src);
+    if (open && open > src && n > 0 && src[n - 1] == ')') {
+        size_t head = (size_t)(open - src) + 1, mod = strcspn(open + 1, ".)");
+        if (head + mod + 2 <= sizeof tmp) {
+            memcpy(tmp, src, head + mod);
+            memcpy(tmp + head + mod, ")", 2);
+            src = tmp;
+        }
+    }
+    return elide(dst, cap, src, cols);
+}
+
 /* Word-wrap text at WIDTH with an indent: reasons are sentences, not columns. */
 static void wrap(FILE *out, int indent, const char *text)
 {
@@ -165,7 +186,7 @@ static void stage(FILE *out, const json_t *s)
         wrap(out, 4, json_string_value(json_array_get(reasons, i)));
     const json_t *hot = json_object_get(lock, "hottest");
     if (json_is_object(hot))
-        fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n", oneline(site, sizeof site, str(hot, "site", "?"), 36),
+        fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n", site_short(site, sizeof site, str(hot, "site", "?"), 36),
                 str(hot, "kind", "?"), num(hot, "wait_seconds"));
     const json_t *io = json_object_get(s, "io"), *ipc = json_object_get(s, "ipc");
     /* Only when measured and non-zero: a line of zeros says nothing a reader needs. */

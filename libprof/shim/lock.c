@@ -1,5 +1,6 @@
 /* lock.c: time blocked in mutexes, semaphores and condition variables, per thread; CPython's GIL apart. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -775,18 +776,32 @@ void shim_lock_symbolise(struct prof_shm_header *h)
             name[0] = '\0';
         const char *mod = NULL;
         Dl_info info;
-        if (dladdr((void *)(pc - 1), &info) && info.dli_fname) {
+        const ElfW(Sym) *sym = NULL;
+        struct link_map *lm = NULL;
+        if (dladdr1((void *)(pc - 1), &info, (void **)&sym, RTLD_DL_SYMENT) && info.dli_fname) {
             mod = strrchr(info.dli_fname, '/');
             mod = mod ? mod + 1 : info.dli_fname;
-            if (!name[0] && info.dli_sname && info.dli_saddr) {
+            /*
+             * libunwind takes the nearest symbol below pc whatever its size: in a stripped
+             * binary a static function would wear the name of the exported one before it.
+             * Its name is dropped when the dynamic symbol at the address it names is that
+             * one and ends before pc (dladdr itself matches only symbols that cover pc).
+             */
+            Dl_info at;
+            const ElfW(Sym) *named = NULL;
+            if (name[0] && off > 0 && dladdr1((void *)(pc - off), &at, (void **)&named, RTLD_DL_SYMENT) && named &&
+                at.dli_sname && (uintptr_t)at.dli_saddr == pc - off && strcmp(at.dli_sname, name) == 0 &&
+                named->st_size && off - 1 >= named->st_size)
+                name[0] = '\0';
+            if (!name[0] && sym && info.dli_sname && info.dli_saddr) {
                 size_t n = strlen(info.dli_sname);
                 if (n > 95)
                     n = 95;
                 memcpy(name, info.dli_sname, n);
                 name[n] = '\0';
                 off = pc - (uintptr_t)info.dli_saddr;
-            } else if (!name[0] && info.dli_fbase) {
-                off = pc - (uintptr_t)info.dli_fbase; /* module-relative: still a usable site */
+            } else if (!name[0] && dladdr1((void *)(pc - 1), &info, (void **)&lm, RTLD_DL_LINKMAP) && lm) {
+                off = pc - (uintptr_t)lm->l_addr; /* the module's own address, as objdump shows it */
             }
         }
         char site[PROF_SHM_SITE_BYTES + 128];

@@ -796,5 +796,13 @@ Test(merge, the_gils_own_mutexes_are_never_the_hottest_lock)
     cr_assert(json_is_object(hot));
     cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
 
+    /* The terminal names its module short and keeps the closing parenthesis. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
+    fclose(mem);
+    cr_assert(strstr(buf, "hottest lock: 0x2e17 (_multiprocessing) (semaphore, 0.700 s waited)"), "%s", buf);
+    free(buf);
     json_decref(r);
 }
