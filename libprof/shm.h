@@ -78,7 +78,10 @@ struct prof_shm_thread {
     uint64_t lock_wait_ns;   /* time blocked acquiring locks other than the GIL */
     uint64_t gil_wait_ns;    /* time blocked waiting for a CPython GIL */
     uint64_t net_round_trips; /* network descriptors: a receive after a send (one request and its answer) */
-    uint64_t reserved[7];
+    /* Blocked on a semaphore until a thread that did not hold it posted it (a queue's put, a
+     * condition's notify, a future's result, a thread's end): idle, NOT in lock_wait_ns. */
+    uint64_t handoff_wait_ns;
+    uint64_t reserved[6];
     /*
      * Appended for issue 3. Waits are wall time spent inside the call.
      * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
@@ -124,7 +127,7 @@ enum prof_lock_kind {
     PROF_LOCK_MUTEX = 1,     /* pthread_mutex_lock / timedlock: hold time measured */
     PROF_LOCK_RWLOCK = 2,    /* pthread_rwlock_*: wait only (read and write waits both) */
     PROF_LOCK_SPIN = 3,      /* pthread_spin_lock: wait only */
-    PROF_LOCK_SEM = 4,       /* sem_wait/timedwait/clockwait: wait only (CPython threading.Lock) */
+    PROF_LOCK_SEM = 4,       /* sem_*wait: hold time from a take to the taker's post, less its GIL waits (threading.Lock) */
     PROF_LOCK_COND = 5,      /* condition variable (not the GIL): wait only */
 };
 
@@ -199,7 +202,8 @@ struct prof_shm_stage {
     uint64_t last_end_ns;
     uint64_t ipc_sends;
     uint64_t net_round_trips;
-    uint64_t reserved[2];
+    uint64_t handoff_wait_ns;
+    uint64_t reserved[1];
 };
 
 struct prof_shm_header {

@@ -294,6 +294,7 @@ static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
         k->ipc_sends += g->ipc_sends;
         k->evloop_wait_ns += g->evloop_wait_ns;
         k->join_wait_ns += g->join_wait_ns;
+        k->handoff_wait_ns += g->handoff_wait_ns;
         if (g->first_begin_ns && (!k->first_begin_ns || g->first_begin_ns < k->first_begin_ns))
             k->first_begin_ns = g->first_begin_ns;
         k->last_end_ns = umax(k->last_end_ns, g->last_end_ns);
@@ -383,6 +384,7 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->ipc_sends += s->ipc_sends;
         t->evloop_wait_ns += s->evloop_wait_ns;
         t->join_wait_ns += s->join_wait_ns;
+        t->handoff_wait_ns += s->handoff_wait_ns;
         seen(p, s->end_ns);
     }
 

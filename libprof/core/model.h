@@ -54,6 +54,7 @@ struct prof_thread {
     uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received;     /* between processes of the tree */
     uint64_t ipc_sends;                                      /* send calls on those descriptors */
     uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
+    uint64_t handoff_wait_ns;                                /* idle: a semaphore another thread posted (shm.h) */
     int from_shim, from_monitor;
     /* The ptrace sampler (sampler.rec): time per state (procstate.h order), ticks seen in it. */
     int from_sampler;
@@ -79,7 +80,7 @@ struct prof_marker {
     char name[PROF_SHM_NAME_BYTES];
     uint32_t threads;
     uint64_t entries, self_ns, incl_ns, cpu_ns, lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns, net_round_trips;
-    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received, ipc_sends, evloop_wait_ns, join_wait_ns;
+    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received, ipc_sends, evloop_wait_ns, join_wait_ns, handoff_wait_ns;
     uint64_t first_begin_ns, last_end_ns;
 };
 

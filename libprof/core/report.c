@@ -28,7 +28,7 @@ struct stage {
     double thread_s, cpu_s, user_s, sys_s, runq_s, lock_wait_s, gil_wait_s;
     uint64_t vcsw, ivcsw;
     /* Shim figures (0 where the shim did not run). */
-    double io_wait_s, net_wait_s, ipc_s, evloop_s, join_s;
+    double io_wait_s, net_wait_s, ipc_s, evloop_s, join_s, handoff_s;
     uint64_t io_bytes, ipc_sent, ipc_recv, ipc_sends, net_trips;
     double busy_s;           /* the IPC fraction's denominator: cpu + ipc + I/O wait */
     struct prof_stage_figures fig;
@@ -97,7 +97,8 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
      * threads each parked ~1 s on an Event ate the main thread's life: CPU/wall 1.98 for a
      * program that ran one thread.
      */
-    double life = t->end_s - t->start_s, inside = (double)(t->cpu_ns + t->runq_ns + t->join_wait_ns) / 1e9;
+    double life = t->end_s - t->start_s,
+           inside = (double)(t->cpu_ns + t->runq_ns + t->join_wait_ns + t->handoff_wait_ns) / 1e9;
     s->thread_s += life > inside ? life : inside;
     s->cpu_s += (double)t->cpu_ns / 1e9;
     s->user_s += (double)t->utime_ns / 1e9;
@@ -117,6 +118,7 @@ static int stage_add(struct stage *s, struct prof_process *p, const struct prof_
     s->ipc_sends += t->ipc_sends;
     s->evloop_s += (double)t->evloop_wait_ns / 1e9;
     s->join_s += (double)t->join_wait_ns / 1e9;
+    s->handoff_s += (double)t->handoff_wait_ns / 1e9;
     if (t->from_sampler) {
         s->nsampled_threads++;
         for (int i = 0; i < PROF_TS_COUNT; i++)
@@ -172,6 +174,7 @@ static int stage_add_marker(const struct prof_run *m, struct stage *s, struct pr
     s->ipc_sends += k->ipc_sends;
     s->evloop_s += (double)k->evloop_wait_ns / 1e9;
     s->join_s += (double)k->join_wait_ns / 1e9;
+    s->handoff_s += (double)k->handoff_wait_ns / 1e9;
     return 0;
 }
 
@@ -191,10 +194,10 @@ static int stage_has_pid(const struct stage *s, int pid)
 }
 
 /* A thread's working time: its life less the waits that are not work (locks and the GIL, which
- * also park idle pool threads; joins; IPC, where a pool worker waits for its next task). */
+ * also park idle pool threads; joins and hand-offs; IPC, where a pool worker waits for its next task). */
 static double thread_busy(const struct prof_thread *t)
 {
-    double idle = (double)(t->lock_wait_ns + t->gil_wait_ns + t->join_wait_ns + t->ipc_ns) / 1e9;
+    double idle = (double)(t->lock_wait_ns + t->gil_wait_ns + t->join_wait_ns + t->handoff_wait_ns + t->ipc_ns) / 1e9;
     double b = t->end_s - t->start_s - idle;
     double cpu = (double)t->cpu_ns / 1e9;
     return b > cpu ? b : cpu;
@@ -281,8 +284,10 @@ static int stage_finish(const struct prof_run *m, struct stage *s, double wall_s
     f->nprocesses = (int)s->nprocs;
     f->nthreads = s->nthreads;
     f->wall_s = wall_s;
-    /* Joining a thread is idle waiting, neither work nor contention: judged as if the joiner were gone. */
-    f->thread_s = s->thread_s - s->join_s > 0 ? s->thread_s - s->join_s : 0;
+    /* Joining a thread, or waiting for one to hand over work or a result, is idle waiting, neither
+     * work nor contention: judged as if the waiter were gone. */
+    double idle_s = s->join_s + s->handoff_s;
+    f->thread_s = s->thread_s - idle_s > 0 ? s->thread_s - idle_s : 0;
     f->cpu_s = s->cpu_s;
     f->runq_s = s->runq_s;
     f->lock_wait_s = s->lock_wait_s;
@@ -781,6 +786,7 @@ static json_t *stage_json(const struct stage *s)
     json_object_set_new(o, "io", io);
     json_object_set_new(o, "evloop_wait_seconds", jsec(s->evloop_s));
     json_object_set_new(o, "join_wait_seconds", jsec(s->join_s));
+    json_object_set_new(o, "handoff_wait_seconds", jsec(s->handoff_s));
     json_object_set_new(o, "rss", rss);
     json_object_set_new(o, "ctx_switches",
                         json_pack("{s:I, s:I}", "voluntary", (json_int_t)s->vcsw, "involuntary", (json_int_t)s->ivcsw));
@@ -839,6 +845,7 @@ static json_t *thread_json(const struct prof_thread *t)
     json_object_set_new(o, "ipc_bytes_received", json_integer((json_int_t)t->ipc_bytes_received));
     json_object_set_new(o, "evloop_wait_seconds", jsec((double)t->evloop_wait_ns / 1e9));
     json_object_set_new(o, "join_wait_seconds", jsec((double)t->join_wait_ns / 1e9));
+    json_object_set_new(o, "handoff_wait_seconds", jsec((double)t->handoff_wait_ns / 1e9));
     json_object_set_new(o, "sources", json_pack("{s:b, s:b}", "shim", t->from_shim, "monitor", t->from_monitor));
     return o;
 }

@@ -45,6 +45,8 @@ void shim_resolve(void)
     NEXT(sem_wait, "sem_wait");
     NEXT(sem_timedwait, "sem_timedwait");
     NEXT(sem_clockwait, "sem_clockwait");
+    NEXT(sem_trywait, "sem_trywait");
+    NEXT(sem_post, "sem_post");
     /* Plain dlsym hands back the pre-2.3.2 condvar ABI, which is not the one programs link against. */
     *(void **)&r.cond_wait = dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
     *(void **)&r.cond_timedwait = dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");

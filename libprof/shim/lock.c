@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
@@ -35,10 +36,48 @@ static int fallback_mutex_lock(pthread_mutex_t *m, const struct timespec *abs)
     return r;
 }
 
+/*
+ * Only while this thread resolves the real symbols (dlsym reentered through a preloaded
+ * allocator). sem_trywait and sem_post have no other public entry, so these follow glibc's
+ * own (since 2.21, 64-bit atomics): the low word of the first 8 bytes is the value, the high
+ * word the number of waiters, then the private flag.
+ */
+struct glibc_new_sem {
+    uint64_t data;
+    int private;
+    int pad;
+};
+
+static int fallback_sem_trywait(sem_t *s)
+{
+    struct glibc_new_sem *n = (struct glibc_new_sem *)s;
+    uint64_t d = __atomic_load_n(&n->data, __ATOMIC_RELAXED);
+    while ((uint32_t)d != 0)
+        if (__atomic_compare_exchange_n(&n->data, &d, d - 1, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return 0;
+    errno = EAGAIN;
+    return -1;
+}
+
+static int fallback_sem_post(sem_t *s)
+{
+    struct glibc_new_sem *n = (struct glibc_new_sem *)s;
+    uint64_t d = __atomic_load_n(&n->data, __ATOMIC_RELAXED);
+    do {
+        if ((uint32_t)d == SEM_VALUE_MAX) {
+            errno = EOVERFLOW;
+            return -1;
+        }
+    } while (!__atomic_compare_exchange_n(&n->data, &d, d + 1, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (d >> 32)
+        syscall(SYS_futex, &n->data, FUTEX_WAKE | n->private, 1); /* the value word; private is 0 or FUTEX_PRIVATE_FLAG */
+    return 0;
+}
+
 static int fallback_sem_wait(sem_t *s, clockid_t clock, const struct timespec *abs)
 {
     int saved = errno;
-    while (sem_trywait(s) != 0) {
+    while (fallback_sem_trywait(s) != 0) {
         if (errno != EAGAIN)
             return -1;
         if (abs && shim_clock_ns(clock) >=
@@ -363,6 +402,62 @@ SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespe
     return shim_mutex_slow(t, m, abs, SHIM_CALLER());
 }
 
+/*
+ * A semaphore is a lock when the thread that took it posts it, and a signal when another
+ * thread posts it (a queue's put, a condition's notify, a future's result, a thread's end):
+ * a wait for a signal is idle waiting for a hand-off, not contention. Each thread keeps the
+ * semaphores it took last (a ring: one long held while eight others come and go is
+ * forgotten, and its post then reads as a signal); a post of one it does not hold marks
+ * the semaphore in a small table keyed by address, which the woken waiter reads and clears.
+ * No locks, no allocation: sem_post may be called from a signal handler.
+ *
+ * A semaphore in the lock table also gets its hold time, taking to posting by the same
+ * thread, less the time that thread waited for a GIL meanwhile: a CPython thread holding a
+ * threading.Lock while it waits for the GIL makes others wait on the lock (a convoy), which
+ * processes, each with its own GIL, would not. That hold is the serial share a lock imposes.
+ */
+#define SEM_HELD 8
+#define SEM_SIGNALLED 256
+struct sem_hold {
+    const sem_t *s;
+    uint64_t t_acq;  /* 0: not in the lock table when taken, not timed */
+    uint64_t gil_acq; /* the taker's GIL wait then */
+};
+static SHIM_TLS struct sem_hold sem_held[SEM_HELD];
+static SHIM_TLS unsigned sem_held_next;
+static uintptr_t sem_signalled[SEM_SIGNALLED];
+
+/* Thread t took s; i: its index in the lock table (-1: not there); now: the clock if read. */
+static inline void sem_took(const struct prof_shm_thread *t, const sem_t *s, int i, uint64_t now)
+{
+    struct sem_hold *h = &sem_held[sem_held_next++ % SEM_HELD];
+    h->s = s;
+    h->t_acq = i >= 0 ? (now ? now : shim_mono_ns()) : 0;
+    h->gil_acq = t->gil_wait_ns;
+}
+
+/* An uncontended take: counted, and noted, if the semaphore is in the table. */
+static inline void sem_took_fast(const struct prof_shm_thread *t, const sem_t *s)
+{
+    int i = lk_lookup(s);
+    if (SHIM_UNLIKELY(i >= 0))
+        __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+    sem_took(t, s, i, 0);
+}
+
+static inline uintptr_t *sem_signal_slot(const sem_t *s)
+{
+    return &sem_signalled[lk_hash(s) % SEM_SIGNALLED];
+}
+
+/* Was the wait on s that just ended ended by a signal? Reading it consumes it. */
+static inline int sem_signal_taken(const sem_t *s)
+{
+    uintptr_t *slot = sem_signal_slot(s), want = (uintptr_t)s;
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE) == want &&
+           __atomic_compare_exchange_n(slot, &want, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
 /* The blocking path of the sem_*wait family: timed, and the semaphore enters the table. */
 static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, sem_t *s, int which,
                                                    clockid_t clock, const struct timespec *abs,
@@ -373,12 +468,18 @@ static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, se
             : which == 1 ? shim_real.sem_timedwait(s, abs)
                          : shim_real.sem_clockwait(s, clock, abs);
     uint64_t t1 = shim_mono_ns();
+    if (r == 0 && sem_signal_taken(s)) {
+        t->handoff_wait_ns += t1 - t0;
+        sem_took(t, s, -1, 0);
+        return r;
+    }
     t->lock_wait_ns += t1 - t0;
     t->lock_contended++;
     if (r == 0) {
         t->lock_acquisitions++;
         int saved = errno;
         lk_contended(s, PROF_LOCK_SEM, pc, t1 - t0);
+        sem_took(t, s, lk_lookup(s), t1);
         errno = saved;
     }
     return r;
@@ -396,9 +497,9 @@ SHIM_EXPORT int sem_wait(sem_t *s)
     if (!t)
         return shim_real.sem_wait(s);
     int saved = errno;
-    if (SHIM_LIKELY(sem_trywait(s) == 0)) {
+    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
-        lk_fast_other(s);
+        sem_took_fast(t, s);
         return 0;
     }
     errno = saved;
@@ -416,9 +517,9 @@ SHIM_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
     if (!t)
         return shim_real.sem_timedwait(s, abs);
     int saved = errno;
-    if (SHIM_LIKELY(sem_trywait(s) == 0)) {
+    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
-        lk_fast_other(s);
+        sem_took_fast(t, s);
         return 0;
     }
     errno = saved;
@@ -436,13 +537,60 @@ SHIM_EXPORT int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *
     if (!t)
         return shim_real.sem_clockwait(s, clock, abs);
     int saved = errno;
-    if (SHIM_LIKELY(sem_trywait(s) == 0)) {
+    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
         t->lock_acquisitions++;
-        lk_fast_other(s);
+        sem_took_fast(t, s);
         return 0;
     }
     errno = saved;
     return shim_sem_slow(t, s, 2, clock, abs, SHIM_CALLER());
+}
+
+/* CPython's non-blocking acquire (every threading.Lock acquire tries it first): the taker is noted. */
+SHIM_EXPORT int sem_trywait(sem_t *s)
+{
+    if (SHIM_UNLIKELY(!shim_real.sem_trywait)) {
+        shim_resolve();
+        if (!shim_real.sem_trywait)
+            return fallback_sem_trywait(s);
+    }
+    int r = shim_real.sem_trywait(s);
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (r == 0 && t)
+        sem_took_fast(t, s);
+    return r;
+}
+
+SHIM_EXPORT int sem_post(sem_t *s)
+{
+    if (SHIM_UNLIKELY(!shim_real.sem_post)) {
+        shim_resolve();
+        if (!shim_real.sem_post)
+            return fallback_sem_post(s);
+    }
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (t) {
+        int held = 0;
+        for (unsigned k = 0; k < SEM_HELD; k++)
+            if (sem_held[k].s == s) {
+                struct sem_hold *h = &sem_held[k];
+                int i = h->t_acq ? lk_lookup(s) : -1;
+                if (i >= 0) {
+                    uint64_t hold = shim_mono_ns() - h->t_acq, gil = t->gil_wait_ns - h->gil_acq;
+                    __atomic_fetch_add(&shim_hdr->locks[i].hold_ns, hold > gil ? hold - gil : 0, __ATOMIC_RELAXED);
+                }
+                h->s = NULL;
+                held = 1;
+                break;
+            }
+        /* Marked before the post, so the waiter it wakes finds the mark. */
+        uintptr_t *slot = sem_signal_slot(s);
+        if (!held)
+            __atomic_store_n(slot, (uintptr_t)s, __ATOMIC_RELEASE);
+        else if (__atomic_load_n(slot, __ATOMIC_RELAXED) == (uintptr_t)s)
+            __atomic_store_n(slot, 0, __ATOMIC_RELAXED); /* a holder's post: a lock's release */
+    }
+    return shim_real.sem_post(s);
 }
 
 /* A condition wait releases its mutex inside libc: the hold pauses; returns the table index or -1. */

@@ -23,7 +23,7 @@
 #define EXACT_MEAN_NS 100000 /* stages this long on average keep reading it */
 
 struct shim_counters {
-    uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, trips;
+    uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, handoff, trips;
 };
 
 struct shim_frame {
@@ -59,6 +59,7 @@ static inline void shim_counters_read(const struct prof_shm_thread *t, struct sh
     c->trips = t->net_round_trips;
     c->evloop = t->evloop_wait_ns;
     c->join = t->join_wait_ns;
+    c->handoff = t->handoff_wait_ns;
 }
 
 static inline void shim_add(uint64_t *field, uint64_t v)
@@ -134,6 +135,7 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     uint64_t self = now - f->seg_ns;
     uint64_t lock = c->lock - o->lock, gil = c->gil - o->gil, io = c->io - o->io;
     uint64_t ipc = c->ipc - o->ipc, ev = c->evloop - o->evloop, join = c->join - o->join;
+    uint64_t handoff = c->handoff - o->handoff;
     shim_add(&s->self_ns, self);
     shim_add(&s->lock_wait_ns, lock);
     shim_add(&s->gil_wait_ns, gil);
@@ -147,13 +149,14 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     shim_add(&s->net_round_trips, c->trips - o->trips);
     shim_add(&s->evloop_wait_ns, ev);
     shim_add(&s->join_wait_ns, join);
+    shim_add(&s->handoff_wait_ns, handoff);
     uint64_t cpu_d;
     if (f->exact) {
         cpu_d = cpu - f->seg_cpu;
         shim_add(&s->cpu_exact_ns, cpu_d);
         shim_add(&s->cpu_exact_self_ns, self);
     } else {
-        uint64_t waits = lock + gil + io + ipc + ev + join;
+        uint64_t waits = lock + gil + io + ipc + ev + join + handoff;
         cpu_d = self > waits ? self - waits : 0;
     }
     shim_add(&s->cpu_ns, cpu_d);

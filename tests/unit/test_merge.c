@@ -806,3 +806,25 @@ Test(merge, the_gils_own_mutexes_are_never_the_hottest_lock)
     free(buf);
     json_decref(r);
 }
+
+Test(merge, handoff_waits_are_idle_like_joins_not_lock_waits)
+{
+    /* A 2 s process: a worker computing 1 s and waiting 0.2 s on a lock, and a main thread
+     * that spent 1.5 s waiting on its queue for the worker's results. */
+    write_run(630, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(630, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/h", 1, "h");
+    struct prof_shm_thread *m = rec_thread(h, 630, "h", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 100 * MS);
+    m->handoff_wait_ns = 1500 * MS;
+    struct prof_shm_thread *w = rec_thread(h, 631, "worker", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * SEC);
+    w->lock_wait_ns = 200 * MS;
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert_float_eq(dget(ov, "handoff_wait_seconds", NULL), 1.5, 1e-6);
+    cr_assert_float_eq(dget(ov, "lock", "wait_seconds"), 0.2, 1e-6);
+    /* thread time: 4 s of life, less the 1.5 s hand-off */
+    cr_assert_float_eq(dget(ov, "thread_seconds", NULL), 2.5, 1e-6);
+    cr_assert_float_eq(dget(stage_by_name(r, "worker"), "handoff_wait_seconds", NULL), 0.0, 1e-9);
+    json_decref(r);
+}

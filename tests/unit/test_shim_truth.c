@@ -112,6 +112,44 @@ Test(shim_truth, gil_bound_python_threads)
     json_decref(r);
 }
 
+Test(shim_truth, a_semaphore_posted_by_another_thread_is_a_handoff_not_a_lock)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/sem_handoff");
+    /* 300 ms for a post by a thread that never took the semaphore: idle, not contention */
+    json_t *c = stage(r, "consumer");
+    assert_near(num(c, "handoff_wait_seconds", NULL), 0.300, 0.10, 0.03);
+    assert_near(num(c, "lock", "wait_seconds"), 0.0, 0.0, 0.01);
+    /* twice 200 ms for a semaphore its taker held: a lock, and the timed hold is the second */
+    json_t *w = stage(r, "semwaiter");
+    assert_near(num(w, "lock", "wait_seconds"), 0.400, 0.10, 0.04);
+    assert_near(num(w, "handoff_wait_seconds", NULL), 0.0, 0.0, 0.01);
+    json_t *hot = json_object_get(json_object_get(w, "lock"), "hottest");
+    cr_assert(json_is_object(hot), "the contended semaphore is reported");
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
+    assert_near(num(hot, "hold_seconds", NULL), 0.200, 0.10, 0.03);
+    json_decref(r);
+}
+
+Test(shim_truth, python_queue_handoff_and_lock_wait_apart)
+{
+    /* The consumer waits 0.3 s on an empty queue (a hand-off); the locker 0.25 s for a
+     * threading.Lock the main thread holds (a lock). */
+    json_t *r = profile("/usr/bin/python3 -c 'import threading, queue, time\n"
+                        "q = queue.SimpleQueue()\n"
+                        "lk = threading.Lock()\n"
+                        "def locker():\n"
+                        "    time.sleep(0.05); lk.acquire(); lk.release()\n"
+                        "t = threading.Thread(target=q.get); t.start()\n"
+                        "u = threading.Thread(target=locker)\n"
+                        "with lk:\n"
+                        "    u.start(); time.sleep(0.3)\n"
+                        "q.put(1); t.join(); u.join()'");
+    json_t *o = json_object_get(r, "overall");
+    assert_near(num(o, "handoff_wait_seconds", NULL), 0.300, 0.15, 0.05);
+    assert_near(num(o, "lock", "wait_seconds"), 0.250, 0.20, 0.05);
+    json_decref(r);
+}
+
 Test(shim_truth, lock_site_is_never_named_after_a_symbol_that_ends_before_it)
 {
     /* lock_hold's waiter blocks in a static function of a stripped binary, after a 1-byte exported one. */
