@@ -118,6 +118,20 @@ static const char *site_short(char *dst, size_t cap, const char *src, size_t col
     return elide(dst, cap, src, cols);
 }
 
+/* A Python site "qualname (file.py:line)" in at most cols: the qualname gives way, the place stays. */
+static const char *pysite_short(char *dst, size_t cap, const char *src, size_t cols)
+{
+    const char *place = strrchr(src, '(');
+    size_t n = strlen(src);
+    if (n <= cols || !place || place == src || (size_t)(n - (size_t)(place - src)) + 8 > cols)
+        return elide(dst, cap, src, cols);
+    size_t tail = n - (size_t)(place - src), head = cols - tail - 4;
+    char h[2 * WIDTH];
+    oneline(h, sizeof h, src, head);
+    snprintf(dst, cap, "%.*s... %.*s", (int)head, h, (int)tail, place);
+    return dst;
+}
+
 /* Word-wrap text at WIDTH with an indent: reasons are sentences, not columns. */
 static void wrap(FILE *out, int indent, const char *text)
 {
@@ -185,8 +199,11 @@ static void stage(FILE *out, const json_t *s)
     for (size_t i = 0; i < 2 && i < json_array_size(reasons); i++)
         wrap(out, 4, json_string_value(json_array_get(reasons, i)));
     const json_t *hot = json_object_get(lock, "hottest");
+    /* The Python code that waited on it says more than the interpreter's or an extension's address. */
+    const char *pysite = str(hot, "python_site", "");
     if (json_is_object(hot))
-        fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n", site_short(site, sizeof site, str(hot, "site", "?"), 36),
+        fprintf(out, "  hottest lock: %s (%s, %.3f s waited)\n",
+                pysite[0] ? pysite_short(site, sizeof site, pysite, 36) : site_short(site, sizeof site, str(hot, "site", "?"), 36),
                 str(hot, "kind", "?"), num(hot, "wait_seconds"));
     const json_t *io = json_object_get(s, "io"), *ipc = json_object_get(s, "ipc");
     /* Only when measured and non-zero: a line of zeros says nothing a reader needs. */

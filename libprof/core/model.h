@@ -73,6 +73,7 @@ struct prof_lock_site {
     uint32_t kind;
     uint64_t acquisitions, contended, wait_ns, hold_ns;
     uint64_t claim_cpu_ns;      /* the process's CPU when the shim began to watch it (0: from the start, or unknown) */
+    char python_site[160];      /* "qualname (file.py:line)": the Python frame the sampler saw waiting on it, or "" */
 };
 
 /* A stage marked with prof_stage_begin/end in one process, summed over its images (shm.h prof_shm_stage). */

@@ -634,11 +634,14 @@ static json_t *hottest_json(const struct stage *s)
         snprintf(site, sizeof site, "%s", p->hottest.site);
     else
         snprintf(site, sizeof site, "0x%llx", (unsigned long long)p->hottest.site_pc);
-    return json_pack("{s:s, s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "kind",
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "kind",
                      lock_kind_name(p->hottest.kind), "pid", p->pid, "address",
                      (json_int_t)p->hottest.addr, "wait_seconds", jsec((double)p->hottest.wait_ns / 1e9),
                      "hold_seconds", jsec((double)p->hottest.hold_ns / 1e9), "acquisitions",
                      (json_int_t)p->hottest.acquisitions, "contended", (json_int_t)p->hottest.contended);
+    if (o && p->hottest.python_site[0])
+        json_object_set_new(o, "python_site", json_string(p->hottest.python_site));
+    return o;
 }
 
 static json_t *candidate_json(const struct prof_candidate *c)

@@ -346,6 +346,55 @@ static void add_hottest_from_futexes(struct prof_run *m, struct prof_samples *S,
     }
 }
 
+/*
+ * A lock of a CPython process is taken from C (the interpreter, an extension's semaphore):
+ * its native site says little. The sampler saw the threads that waited on its address, with
+ * their Python frames; the stack that waited longest names the code: its innermost frame
+ * outside the lock types' own wrappers (threading's Lock, RLock and Condition,
+ * multiprocessing's SemLock), which would name the lock, not who waits on it.
+ */
+static const struct sframe_py *waiting_frame(const struct sstack *st)
+{
+    for (size_t i = 0; i < st->npy; i++) {
+        const char *b = basename_of(st->py[i].file ? st->py[i].file : "");
+        if (strcmp(b, "threading.py") != 0 && strcmp(b, "synchronize.py") != 0)
+            return &st->py[i];
+    }
+    return &st->py[0];
+}
+
+static void add_hottest_python_sites(struct prof_run *m, struct prof_samples *S)
+{
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        if (!p->have_hottest || !p->hottest.addr)
+            continue;
+        struct sstack *best = NULL;
+        uint64_t best_ns = 0;
+        for (size_t k = 0; k < S->nent; k++) {
+            struct sentry *e = &S->ent[k];
+            if (e->pid != p->pid || e->addr != p->hottest.addr || (e->state != PROF_TS_LOCK && e->state != PROF_TS_SYNC))
+                continue;
+            uint64_t ns = 0; /* this stack's wait on it, over every thread */
+            for (size_t j = 0; j < S->nent; j++) {
+                struct sentry *f = &S->ent[j];
+                if (f->pid == e->pid && f->addr == e->addr && f->stack == e->stack && f->state == e->state)
+                    ns += f->ns;
+            }
+            struct sstack *st = stack_of(S, e->stack);
+            if (st && st->npy && ns > best_ns) {
+                best = st;
+                best_ns = ns;
+            }
+        }
+        if (best) {
+            const struct sframe_py *f = waiting_frame(best);
+            snprintf(p->hottest.python_site, sizeof p->hottest.python_site, "%s (%s:%d)", f->qual,
+                     basename_of(f->file), f->line);
+        }
+    }
+}
+
 int prof_run_load_samples(struct prof_run *m)
 {
     char path[PATH_MAX];
@@ -562,6 +611,7 @@ int prof_run_load_samples(struct prof_run *m)
         }
     }
     add_hottest_from_futexes(m, S, qlines);
+    add_hottest_python_sites(m, S);
 out:
     json_decref(qlines);
     return rc < 0 ? rc : 0;

@@ -828,3 +828,40 @@ Test(merge, handoff_waits_are_idle_like_joins_not_lock_waits)
     cr_assert_float_eq(dget(stage_by_name(r, "worker"), "handoff_wait_seconds", NULL), 0.0, 1e-9);
     json_decref(r);
 }
+
+Test(merge, a_python_processs_hottest_lock_is_named_by_the_code_that_waited)
+{
+    /* The shim timed a semaphore taken in an extension; the sampler saw two stacks wait on its
+     * address, the longer through SemLock.__enter__ in Queue.get. */
+    write_run(640, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(640, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON,
+                                        "/usr/bin/python3", 1, "python3");
+    rec_thread(h, 640, "python3", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * SEC);
+    rec_thread(h, 641, "python3", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 1 * SEC);
+    h->locks[0] = (struct prof_shm_lock){.addr = 0x9000, .kind = PROF_LOCK_SEM, .contended = 20, .acquisitions = 40,
+                                         .wait_ns = 300 * MS, .site = "0x2e17 (_multiprocessing.so)"};
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    const char *smp = "V version=1\n"
+                      "P t=1000000000000 pid=640 ppid=1 python=311 pyerr=\n"
+                      "K id=1 native= py=SemLock.__enter__%09/usr/lib/python3.11/multiprocessing/synchronize.py%0995,"
+                      "Queue.get%09/usr/lib/python3.11/multiprocessing/queues.py%09102,worker%09pool.py%09114\n"
+                      "K id=2 native= py=put_back%09app.py%0940\n"
+                      "C t=1001000000000 pid=640 tid=640 state=sync stack=1 addr=9000 n=20 ns=200000000\n"
+                      "C t=1001000000000 pid=640 tid=641 state=sync stack=1 addr=9000 n=5 ns=50000000\n"
+                      "C t=1001000000000 pid=640 tid=641 state=sync stack=2 addr=9000 n=12 ns=120000000\n";
+    write_file("sampler.rec", smp, strlen(smp));
+    json_t *r = report();
+    json_t *hot = json_object_get(json_object_get(json_object_get(r, "overall"), "lock"), "hottest");
+    cr_assert(json_is_object(hot));
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "python_site")), "Queue.get (queues.py:102)");
+    cr_assert_str_eq(json_string_value(json_object_get(hot, "site")), "0x2e17 (_multiprocessing.so)");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
+    fclose(mem);
+    cr_assert(strstr(buf, "hottest lock: Queue.get (queues.py:102) (semaphore, 0.300 s waited)"), "%s", buf);
+    free(buf);
+    json_decref(r);
+}
