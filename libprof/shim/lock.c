@@ -407,8 +407,10 @@ SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespe
  * thread posts it (a queue's put, a condition's notify, a future's result, a thread's end):
  * a wait for a signal is idle waiting for a hand-off, not contention. Each thread keeps the
  * semaphores it took last (a ring: one long held while eight others come and go is
- * forgotten, and its post then reads as a signal); a post of one it does not hold marks
- * the semaphore in a small table keyed by address, which the woken waiter reads and clears.
+ * forgotten, and its post then reads as a signal); a post of one it does not hold counts a
+ * pending signal for the semaphore in a small table keyed by address, and each take uses
+ * one up: a blocked waiter that takes one was handed off to, and a take that did not block
+ * consumes it too, so a later wake by the holder's post is not mistaken for a signal.
  * No locks, no allocation: sem_post may be called from a signal handler.
  *
  * A semaphore in the lock table also gets its hold time, taking to posting by the same
@@ -425,7 +427,34 @@ struct sem_hold {
 };
 static SHIM_TLS struct sem_hold sem_held[SEM_HELD];
 static SHIM_TLS unsigned sem_held_next;
-static uintptr_t sem_signalled[SEM_SIGNALLED];
+static uint64_t sem_signalled[SEM_SIGNALLED]; /* address << 16 | pending signals, 0: none */
+
+static inline uint64_t *sem_signal_slot(const sem_t *s)
+{
+    return &sem_signalled[lk_hash(s) % SEM_SIGNALLED];
+}
+
+/* A post by a thread that does not hold s: one more pending signal (another address's count gives way). */
+static inline void sem_signal_posted(const sem_t *s)
+{
+    uint64_t *slot = sem_signal_slot(s), key = (uint64_t)(uintptr_t)s << 16;
+    uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED), nv;
+    do
+        nv = (old & ~0xffffULL) == key ? old + ((old & 0xffff) < 0xffff) : key | 1;
+    while (!__atomic_compare_exchange_n(slot, &old, nv, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/* s was taken: use up one of its pending signals; 1 if there was one (the take was handed off). */
+static inline int sem_signal_taken(const sem_t *s)
+{
+    uint64_t *slot = sem_signal_slot(s), key = (uint64_t)(uintptr_t)s << 16;
+    uint64_t old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    while ((old & ~0xffffULL) == key && (old & 0xffff))
+        if (__atomic_compare_exchange_n(slot, &old, (old & 0xffff) == 1 ? 0 : old - 1, 1, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return 1;
+    return 0;
+}
 
 /* Thread t took s; i: its index in the lock table (-1: not there); now: the clock if read. */
 static inline void sem_took(const struct prof_shm_thread *t, const sem_t *s, int i, uint64_t now)
@@ -436,26 +465,14 @@ static inline void sem_took(const struct prof_shm_thread *t, const sem_t *s, int
     h->gil_acq = t->gil_wait_ns;
 }
 
-/* An uncontended take: counted, and noted, if the semaphore is in the table. */
+/* An uncontended take: counted, and noted, if the semaphore is in the table; a pending signal is used up. */
 static inline void sem_took_fast(const struct prof_shm_thread *t, const sem_t *s)
 {
     int i = lk_lookup(s);
     if (SHIM_UNLIKELY(i >= 0))
         __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+    sem_signal_taken(s);
     sem_took(t, s, i, 0);
-}
-
-static inline uintptr_t *sem_signal_slot(const sem_t *s)
-{
-    return &sem_signalled[lk_hash(s) % SEM_SIGNALLED];
-}
-
-/* Was the wait on s that just ended ended by a signal? Reading it consumes it. */
-static inline int sem_signal_taken(const sem_t *s)
-{
-    uintptr_t *slot = sem_signal_slot(s), want = (uintptr_t)s;
-    return __atomic_load_n(slot, __ATOMIC_ACQUIRE) == want &&
-           __atomic_compare_exchange_n(slot, &want, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /* The blocking path of the sem_*wait family: timed, and the semaphore enters the table. */
@@ -583,12 +600,9 @@ SHIM_EXPORT int sem_post(sem_t *s)
                 held = 1;
                 break;
             }
-        /* Marked before the post, so the waiter it wakes finds the mark. */
-        uintptr_t *slot = sem_signal_slot(s);
+        /* Counted before the post, so the waiter it wakes finds it. */
         if (!held)
-            __atomic_store_n(slot, (uintptr_t)s, __ATOMIC_RELEASE);
-        else if (__atomic_load_n(slot, __ATOMIC_RELAXED) == (uintptr_t)s)
-            __atomic_store_n(slot, 0, __ATOMIC_RELAXED); /* a holder's post: a lock's release */
+            sem_signal_posted(s);
     }
     return shim_real.sem_post(s);
 }
