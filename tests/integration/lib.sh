@@ -45,6 +45,17 @@ expect_near() {
   fi
 }
 
+# expect_call_time WHAT GOT IN_CALL RUNQ REL ABS: GOT (a sampled state's seconds) is the time a
+# thread spent inside its calls (IN_CALL, by its own clock) less some of its run-queue time (RUNQ):
+# a call's clock runs on while the woken thread waits for a CPU, which the sampler counts apart.
+expect_call_time() {
+  if python3 -c "import sys; g,w,q,r,a=map(float,sys.argv[1:]); t=max(r*abs(w), a); sys.exit(0 if w-q-t <= g <= w+t else 1)" "$2" "$3" "$4" "$5" "$6"; then
+    ok "$1 = $2 (want $3 less up to $4 of run queue, ± max($5 rel, $6 abs))"
+  else
+    bad "$1: got $2, want $3 less up to $4 of run queue, ± max($5 rel, $6 abs)"
+  fi
+}
+
 # expect_true WHAT PYBOOL
 expect_true() { if [[ "$2" == "true" ]]; then ok "$1"; else bad "$1 (got $2)"; fi; }
 
