@@ -413,6 +413,12 @@ SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespe
  * consumes it too, so a later wake by the holder's post is not mistaken for a signal.
  * No locks, no allocation: sem_post may be called from a signal handler.
  *
+ * One semaphore a thread does hold is a join in disguise: CPython's Thread takes its
+ * thread-state lock as its very first semaphore (threading's _bootstrap_inner) and the
+ * interpreter posts it as the thread ends, which is what Thread.join waits for. In a CPython
+ * process a thread's first take (not the main thread's: its first is an import lock) is
+ * such a sentinel, and a wait ended by its post is join wait.
+ *
  * A semaphore in the lock table also gets its hold time, taking to posting by the same
  * thread, less the time that thread waited for a GIL meanwhile: a CPython thread holding a
  * threading.Lock while it waits for the GIL makes others wait on the lock (a convoy), which
@@ -426,39 +432,48 @@ struct sem_hold {
     uint64_t gil_acq; /* the taker's GIL wait then */
 };
 static SHIM_TLS struct sem_hold sem_held[SEM_HELD];
-static SHIM_TLS unsigned sem_held_next;
-static uint64_t sem_signalled[SEM_SIGNALLED]; /* address << 16 | pending signals, 0: none */
+static SHIM_TLS unsigned sem_held_next, sem_takes;
+static SHIM_TLS const sem_t *sem_sentinel; /* this thread's thread-state lock, kept apart from the ring */
+/* address << 16 | SEM_JOIN if the pending signals end a thread | pending signals; 0: none */
+static uint64_t sem_signalled[SEM_SIGNALLED];
+#define SEM_JOIN 0x8000ULL
+#define SEM_COUNT 0x7fffULL
 
 static inline uint64_t *sem_signal_slot(const sem_t *s)
 {
     return &sem_signalled[lk_hash(s) % SEM_SIGNALLED];
 }
 
-/* A post by a thread that does not hold s: one more pending signal (another address's count gives way). */
-static inline void sem_signal_posted(const sem_t *s)
+/* A post by a thread that does not hold s (join: a sentinel's, ending its thread): one more
+ * pending signal; another address's count gives way. */
+static inline void sem_signal_posted(const sem_t *s, int join)
 {
     uint64_t *slot = sem_signal_slot(s), key = (uint64_t)(uintptr_t)s << 16;
     uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED), nv;
     do
-        nv = (old & ~0xffffULL) == key ? old + ((old & 0xffff) < 0xffff) : key | 1;
+        nv = ((old & ~0xffffULL) == key ? old + ((old & SEM_COUNT) < SEM_COUNT) : key | 1) | (join ? SEM_JOIN : 0);
     while (!__atomic_compare_exchange_n(slot, &old, nv, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* s was taken: use up one of its pending signals; 1 if there was one (the take was handed off). */
+/* s was taken: use up one of its pending signals. 0: there was none; 1: a hand-off; 2: a join. */
 static inline int sem_signal_taken(const sem_t *s)
 {
     uint64_t *slot = sem_signal_slot(s), key = (uint64_t)(uintptr_t)s << 16;
     uint64_t old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    while ((old & ~0xffffULL) == key && (old & 0xffff))
-        if (__atomic_compare_exchange_n(slot, &old, (old & 0xffff) == 1 ? 0 : old - 1, 1, __ATOMIC_ACQ_REL,
+    while ((old & ~0xffffULL) == key && (old & SEM_COUNT))
+        if (__atomic_compare_exchange_n(slot, &old, (old & SEM_COUNT) == 1 ? 0 : old - 1, 1, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE))
-            return 1;
+            return old & SEM_JOIN ? 2 : 1;
     return 0;
 }
 
 /* Thread t took s; i: its index in the lock table (-1: not there); now: the clock if read. */
 static inline void sem_took(const struct prof_shm_thread *t, const sem_t *s, int i, uint64_t now)
 {
+    if (SHIM_UNLIKELY(++sem_takes == 1) && shim_python && t->tid != shim_hdr->pid) {
+        sem_sentinel = s;
+        return;
+    }
     struct sem_hold *h = &sem_held[sem_held_next++ % SEM_HELD];
     h->s = s;
     h->t_acq = i >= 0 ? (now ? now : shim_mono_ns()) : 0;
@@ -485,8 +500,12 @@ static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, se
             : which == 1 ? shim_real.sem_timedwait(s, abs)
                          : shim_real.sem_clockwait(s, clock, abs);
     uint64_t t1 = shim_mono_ns();
-    if (r == 0 && sem_signal_taken(s)) {
-        t->handoff_wait_ns += t1 - t0;
+    int signalled = r == 0 ? sem_signal_taken(s) : 0;
+    if (signalled) {
+        if (signalled == 2)
+            t->join_wait_ns += t1 - t0;
+        else
+            t->handoff_wait_ns += t1 - t0;
         sem_took(t, s, -1, 0);
         return r;
     }
@@ -587,8 +606,10 @@ SHIM_EXPORT int sem_post(sem_t *s)
     }
     struct prof_shm_thread *t = shim_tls_slot;
     if (t) {
-        int held = 0;
-        for (unsigned k = 0; k < SEM_HELD; k++)
+        int held = 0, sentinel = s == sem_sentinel;
+        if (sentinel)
+            sem_sentinel = NULL;
+        for (unsigned k = 0; k < SEM_HELD && !sentinel; k++)
             if (sem_held[k].s == s) {
                 struct sem_hold *h = &sem_held[k];
                 int i = h->t_acq ? lk_lookup(s) : -1;
@@ -602,7 +623,7 @@ SHIM_EXPORT int sem_post(sem_t *s)
             }
         /* Counted before the post, so the waiter it wakes finds it. */
         if (!held)
-            sem_signal_posted(s);
+            sem_signal_posted(s, sentinel);
     }
     return shim_real.sem_post(s);
 }

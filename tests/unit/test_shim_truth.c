@@ -150,6 +150,17 @@ Test(shim_truth, python_queue_handoff_and_lock_wait_apart)
     json_decref(r);
 }
 
+Test(shim_truth, python_thread_join_is_join_wait_not_lock_wait)
+{
+    /* Thread.join waits for the thread-state lock the thread took first and its end posts. */
+    json_t *r = profile("/usr/bin/python3 -c 'import threading, time\n"
+                        "t = threading.Thread(target=time.sleep, args=(0.3,)); t.start(); t.join()'");
+    json_t *o = json_object_get(r, "overall");
+    assert_near(num(o, "join_wait_seconds", NULL), 0.300, 0.15, 0.05);
+    assert_near(num(o, "lock", "wait_seconds"), 0.0, 0.0, 0.02);
+    json_decref(r);
+}
+
 Test(shim_truth, lock_site_is_never_named_after_a_symbol_that_ends_before_it)
 {
     /* lock_hold's waiter blocks in a static function of a stripped binary, after a 1-byte exported one. */
