@@ -187,6 +187,18 @@ static json_t *stage_by_name(json_t *r, const char *name)
     return NULL;
 }
 
+/* The terminal exporter's text for report r (free it). */
+static char *terminal_text(json_t *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    cr_assert_not_null(mem);
+    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
+    fclose(mem);
+    return buf;
+}
+
 static double dget(json_t *o, const char *a, const char *b)
 {
     json_t *v = json_object_get(o, a);
@@ -627,11 +639,7 @@ Test(merge, report_shape_has_the_reference_fields)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "exit"), "code")), 0);
 
     /* Both exporters render it; the terminal one stays within 80 columns. */
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
-    fclose(mem);
+    char *buf = terminal_text(r);
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
         cr_assert_leq(strlen(line), 80, "line too wide: %s", line);
     free(buf);
@@ -797,11 +805,7 @@ Test(merge, the_gils_own_mutexes_are_never_the_hottest_lock)
     cr_assert_str_eq(json_string_value(json_object_get(hot, "kind")), "semaphore");
 
     /* The terminal names its module short and keeps the closing parenthesis. */
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
-    fclose(mem);
+    char *buf = terminal_text(r);
     cr_assert(strstr(buf, "hottest lock: 0x2e17 (_multiprocessing) (semaphore, 0.700 s waited)"), "%s", buf);
     free(buf);
     json_decref(r);
@@ -856,11 +860,7 @@ Test(merge, a_python_processs_hottest_lock_is_named_by_the_code_that_waited)
     cr_assert(json_is_object(hot));
     cr_assert_str_eq(json_string_value(json_object_get(hot, "python_site")), "Queue.get (queues.py:102)");
     cr_assert_str_eq(json_string_value(json_object_get(hot, "site")), "0x2e17 (_multiprocessing.so)");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    cr_assert_eq(prof_exporter_find("terminal")->render(r, mem), 0);
-    fclose(mem);
+    char *buf = terminal_text(r);
     cr_assert(strstr(buf, "hottest lock: Queue.get (queues.py:102) (semaphore, 0.300 s waited)"), "%s", buf);
     free(buf);
     json_decref(r);
