@@ -213,7 +213,7 @@ static void stage(FILE *out, const json_t *s)
                 bytes(b1, sizeof b1, num(io, "bytes")), bytes(b2, sizeof b2, num(ipc, "bytes")), num(ipc, "seconds"),
                 100 * num(ipc, "fraction"));
     if (num(s, "join_wait_seconds") > 0 || num(s, "handoff_wait_seconds") > 0 || num(s, "evloop_wait_seconds") > 0)
-        fprintf(out, "  idle: %.2f s joining threads, %.2f s awaiting hand-offs, %.2f s in an event loop\n",
+        fprintf(out, "  idle: joins %.2f s, hand-offs %.2f s, event loop %.2f s\n",
                 num(s, "join_wait_seconds"), num(s, "handoff_wait_seconds"), num(s, "evloop_wait_seconds"));
     if (num(rss, "peak_bytes") <= 0)
         fprintf(out, "  RSS: not sampled\n");

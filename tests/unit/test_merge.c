@@ -830,6 +830,11 @@ Test(merge, handoff_waits_are_idle_like_joins_not_lock_waits)
     /* thread time: 4 s of life, less the 1.5 s hand-off */
     cr_assert_float_eq(dget(ov, "thread_seconds", NULL), 2.5, 1e-6);
     cr_assert_float_eq(dget(stage_by_name(r, "worker"), "handoff_wait_seconds", NULL), 0.0, 1e-9);
+    char *buf = terminal_text(r);
+    cr_assert(strstr(buf, "idle: joins 0.00 s, hand-offs 1.50 s, event loop 0.00 s"), "%s", buf);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        cr_assert_leq(strlen(line), 80, "line too wide: %s", line);
+    free(buf);
     json_decref(r);
 }
 
