@@ -870,3 +870,48 @@ Test(merge, a_python_processs_hottest_lock_is_named_by_the_code_that_waited)
     free(buf);
     json_decref(r);
 }
+
+/* A root that execs its program at 150 ms after short helpers (pyenv's shims); a helper of HELPER_MS. */
+static json_t *launched_run(int helper_ms)
+{
+    write_run(700, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h =
+        rec_new(700, 1, T0, T0 + 150 * MS, PROF_END_EXEC, 0, 0, "/usr/bin/bash", 2, "bash", "/root/.pyenv/shims/python3");
+    rec_thread(h, 700, "bash", T0, T0 + 150 * MS, PROF_THREAD_SNAPSHOT, 10 * MS);
+    rec_write(h, 0);
+    h = rec_new(700, 1, T0 + 150 * MS, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3.11", 2,
+                "python3", "x.py");
+    rec_thread(h, 700, "python3", T0 + 150 * MS, T0 + 2 * SEC, PROF_THREAD_ENDED, 1800 * MS);
+    rec_write(h, 0);
+    for (int i = 0; i < 10; i++) {
+        uint64_t s0 = T0 + (uint64_t)(10 + 12 * i) * MS, life = (uint64_t)(i == 0 ? helper_ms : 5) * MS;
+        h = rec_new(710 + i, 700, s0, s0 + life, PROF_END_EXIT, 0, 0, "/usr/bin/readlink", 1, "readlink");
+        rec_thread(h, 710 + i, "readlink", s0, s0 + life, PROF_THREAD_ENDED, life / 2);
+        rec_write(h, 0);
+    }
+    write_monitor("V version=1\n");
+    return report();
+}
+
+Test(merge, a_launchers_helpers_and_time_are_left_out_of_overall)
+{
+    json_t *r = launched_run(5);
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert_eq(json_integer_value(json_object_get(ov, "processes")), 1, "the ten helpers are the launcher's");
+    cr_assert_float_eq(dget(ov, "wall_seconds", NULL), 1.85, 1e-6);
+    cr_assert_float_eq(dget(ov, "thread_seconds", NULL), 1.85, 1e-6);
+    cr_assert(has_string_containing(json_object_get(json_object_get(r, "measurement"), "notes"), "launcher"));
+    cr_assert_eq(json_array_size(json_object_get(r, "processes")), 11, "every process is still listed");
+    json_decref(r);
+}
+
+Test(merge, a_step_that_ran_before_the_last_exec_is_work_not_a_launcher)
+{
+    /* `prep; exec python3 x.py`: one process before the exec ran 120 ms. */
+    json_t *r = launched_run(120);
+    json_t *ov = json_object_get(r, "overall");
+    cr_assert_eq(json_integer_value(json_object_get(ov, "processes")), 11);
+    cr_assert_float_eq(dget(ov, "wall_seconds", NULL), 2.0, 1e-6);
+    cr_assert(!has_string_containing(json_object_get(json_object_get(r, "measurement"), "notes"), "launcher"));
+    json_decref(r);
+}
