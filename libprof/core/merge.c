@@ -356,6 +356,28 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->from_shim = 1;
         if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))
             t->shim_start_ns = s->start_ns;
+        /* Images come in any order: keep apart what came before the latest one. */
+        struct prof_counts *b = &t->before_last_img;
+        if (h->start_ns > t->shim_img_ns) {
+            *b = (struct prof_counts){t->shim_cpu_ns,  t->lock_wait_ns,   t->gil_wait_ns,     t->io_wait_ns,
+                                      t->io_bytes,     t->net_wait_ns,    t->ipc_ns,          t->ipc_bytes_sent,
+                                      t->ipc_bytes_received, t->ipc_sends, t->evloop_wait_ns, t->join_wait_ns,
+                                      t->handoff_wait_ns};
+        } else if (h->start_ns < t->shim_img_ns) {
+            b->cpu_ns = umax(b->cpu_ns, s->cpu_ns);
+            b->lock_wait_ns += s->lock_wait_ns;
+            b->gil_wait_ns += s->gil_wait_ns;
+            b->io_wait_ns += s->io_wait_ns;
+            b->io_bytes += s->io_bytes;
+            b->net_wait_ns += s->net_wait_ns;
+            b->ipc_ns += s->ipc_ns;
+            b->ipc_bytes_sent += s->ipc_bytes_sent;
+            b->ipc_bytes_received += s->ipc_bytes_received;
+            b->ipc_sends += s->ipc_sends;
+            b->evloop_wait_ns += s->evloop_wait_ns;
+            b->join_wait_ns += s->join_wait_ns;
+            b->handoff_wait_ns += s->handoff_wait_ns;
+        }
         /* State and end come from the latest image that knew the thread (exec keeps the main thread). */
         if (h->start_ns >= t->shim_img_ns) {
             t->shim_img_ns = h->start_ns;

@@ -35,6 +35,13 @@ struct prof_mem_sample {
     uint64_t pss, uss, swap;
 };
 
+/* A thread's shim figures from the images before its process's latest (a launcher's: bash before `exec python`). */
+struct prof_counts {
+    uint64_t cpu_ns; /* cumulative CPU when the latest image began */
+    uint64_t lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns, ipc_ns, ipc_bytes_sent, ipc_bytes_received,
+        ipc_sends, evloop_wait_ns, join_wait_ns, handoff_wait_ns;
+};
+
 struct prof_thread {
     int tid;
     char name[16];
@@ -55,6 +62,7 @@ struct prof_thread {
     uint64_t ipc_sends;                                      /* send calls on those descriptors */
     uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
     uint64_t handoff_wait_ns;                                /* idle: a semaphore another thread posted (shm.h) */
+    struct prof_counts before_last_img;                      /* the part of the above from earlier images */
     int from_shim, from_monitor;
     /* The ptrace sampler (sampler.rec): time per state (procstate.h order), ticks seen in it. */
     int from_sampler;

@@ -440,9 +440,15 @@ static int cmp_stage(const void *a, const void *b)
 
 static void prune_minor_roles(const struct prof_run *m, const struct stage *overall, struct stages *S);
 
-/* A launcher runs for at most this long before its program, and each of its helpers for less than this. */
+/* A launcher runs for at most this long before its program, and each of its helpers uses less CPU than this. */
 #define PROF_LAUNCHER_MAX_S 1.0
-#define PROF_LAUNCHER_HELPER_MAX_S 0.1
+#define PROF_LAUNCHER_HELPER_CPU_S 0.05
+
+/* Did p come and go before the program began (launcher_end's t_prog): the launcher's? */
+static int launcher_helper(const struct prof_process *p, const struct prof_process *root, double t_prog)
+{
+    return t_prog > 0 && p != root && p->end_s <= t_prog;
+}
 
 /*
  * A launcher (pyenv's shims: env, bash and 40 short helpers; env; a wrapper script that
@@ -452,7 +458,8 @@ static void prune_minor_roles(const struct prof_run *m, const struct stage *over
  * instead of 0.04 and get threads x 18 instead of x 40. Returns t_prog (run seconds), or 0
  * when there is no launcher: the root never exec'd, exec'd late (more than
  * PROF_LAUNCHER_MAX_S in, or past half the run), or something that ended before its last
- * exec ran long enough to be work (a script's step before `exec python`).
+ * exec used enough CPU to be work (a script's step before `exec python`). CPU, not life: one
+ * of pyenv's subshells lives 107 ms, waiting for the helpers it runs.
  */
 static double launcher_end(const struct prof_run *m, const struct prof_process **root)
 {
@@ -468,10 +475,46 @@ static double launcher_end(const struct prof_run *m, const struct prof_process *
         return 0;
     for (size_t i = 0; i < m->nprocs; i++) {
         const struct prof_process *p = m->procs[i];
-        if (p != r && p->end_s <= t && p->end_s - p->start_s >= PROF_LAUNCHER_HELPER_MAX_S)
+        if (!launcher_helper(p, r, t))
+            continue;
+        uint64_t cpu = 0;
+        for (size_t k = 0; k < p->nthreads; k++)
+            cpu += p->threads[k].cpu_ns;
+        if ((double)cpu / 1e9 >= PROF_LAUNCHER_HELPER_CPU_S)
             return 0;
     }
     return t;
+}
+
+static uint64_t less(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* Thread t as its process's latest image saw it: from t_prog on, without its earlier images' figures. */
+static void thread_from_last_image(struct prof_thread *t, double t_prog)
+{
+    const struct prof_counts *b = &t->before_last_img;
+    if (t->start_s < t_prog)
+        t->start_s = t_prog;
+    uint64_t cpu = less(t->cpu_ns, b->cpu_ns);
+    if (t->cpu_ns) { /* user and system time are cumulative too: the same share of each */
+        t->utime_ns = (uint64_t)((double)t->utime_ns * (double)cpu / (double)t->cpu_ns);
+        t->stime_ns = (uint64_t)((double)t->stime_ns * (double)cpu / (double)t->cpu_ns);
+    }
+    t->cpu_ns = cpu;
+    t->lock_wait_ns = less(t->lock_wait_ns, b->lock_wait_ns);
+    t->gil_wait_ns = less(t->gil_wait_ns, b->gil_wait_ns);
+    t->io_wait_ns = less(t->io_wait_ns, b->io_wait_ns);
+    t->io_bytes = less(t->io_bytes, b->io_bytes);
+    t->net_wait_ns = less(t->net_wait_ns, b->net_wait_ns);
+    t->ipc_ns = less(t->ipc_ns, b->ipc_ns);
+    t->ipc_bytes_sent = less(t->ipc_bytes_sent, b->ipc_bytes_sent);
+    t->ipc_bytes_received = less(t->ipc_bytes_received, b->ipc_bytes_received);
+    t->ipc_sends = less(t->ipc_sends, b->ipc_sends);
+    t->evloop_wait_ns = less(t->evloop_wait_ns, b->evloop_wait_ns);
+    t->join_wait_ns = less(t->join_wait_ns, b->join_wait_ns);
+    t->handoff_wait_ns = less(t->handoff_wait_ns, b->handoff_wait_ns);
 }
 
 /* overall, thread names that differ from their process's name, and process roles when there are several processes. */
@@ -481,6 +524,8 @@ static int build_stages(const struct prof_run *m, struct stage *overall, struct 
     const struct prof_process *root;
     double t_prog = launcher_end(m, &root);
     size_t nlaunch = 0;
+    for (size_t i = 0; i < m->nprocs; i++)
+        nlaunch += launcher_helper(m->procs[i], root, t_prog);
 
     memset(overall, 0, sizeof *overall);
     overall->name = strdup("overall");
@@ -491,27 +536,28 @@ static int build_stages(const struct prof_run *m, struct stage *overall, struct 
     for (size_t i = 0; i < m->nprocs; i++) {
         struct prof_process *p = m->procs[i];
         struct stage *role = NULL;
-        int helper = t_prog > 0 && p != root && p->end_s <= t_prog;
-        nlaunch += helper;
+        /* A launcher's helper is in no stage (it is still listed among the processes). */
+        if (launcher_helper(p, root, t_prog))
+            continue;
         /* A process belongs to overall and to its role even when no thread of it was seen (RSS only). */
-        if (!helper && (rc = stage_add_proc(overall, p)))
+        if ((rc = stage_add_proc(overall, p)))
             return rc;
-        if (m->nprocs > 1 && (!(role = stage_find(S, "process-role", p->role)) || (rc = stage_add_proc(role, p))))
+        if (m->nprocs - nlaunch > 1 &&
+            (!(role = stage_find(S, "process-role", p->role)) || (rc = stage_add_proc(role, p))))
             return role ? rc : PROF_ENOMEM;
         for (size_t k = 0; k < p->nthreads; k++) {
-            const struct prof_thread *t = &p->threads[k];
-            /* The root's life before its program began was the launcher's. */
-            struct prof_thread from_prog = *t;
-            if (t_prog > 0 && p == root && from_prog.start_s < t_prog)
-                from_prog.start_s = t_prog;
-            if (!helper && (rc = stage_add(overall, p, &from_prog)))
+            /* The root's life before its program began, and what its earlier images did, were the launcher's. */
+            struct prof_thread t = p->threads[k];
+            if (t_prog > 0 && p == root)
+                thread_from_last_image(&t, t_prog);
+            if ((rc = stage_add(overall, p, &t)))
                 return rc;
-            if (t->name[0] && strcmp(t->name, p->comm) != 0) {
-                struct stage *s = stage_find(S, "thread-name", t->name);
-                if (!s || (rc = stage_add(s, p, t)))
+            if (t.name[0] && strcmp(t.name, p->comm) != 0) {
+                struct stage *s = stage_find(S, "thread-name", t.name);
+                if (!s || (rc = stage_add(s, p, &t)))
                     return s ? rc : PROF_ENOMEM;
             }
-            if (role && (rc = stage_add(role, p, t)))
+            if (role && (rc = stage_add(role, p, &t)))
                 return rc;
         }
         for (size_t k = 0; k < p->nmarkers; k++) {

@@ -877,11 +877,12 @@ static json_t *launched_run(int helper_ms)
     write_run(700, T0 + 2 * SEC, 0);
     struct prof_shm_header *h =
         rec_new(700, 1, T0, T0 + 150 * MS, PROF_END_EXEC, 0, 0, "/usr/bin/bash", 2, "bash", "/root/.pyenv/shims/python3");
-    rec_thread(h, 700, "bash", T0, T0 + 150 * MS, PROF_THREAD_SNAPSHOT, 10 * MS);
+    /* bash read its helpers' output from pipes for 100 ms; CPU is cumulative across the exec */
+    rec_thread(h, 700, "bash", T0, T0 + 150 * MS, PROF_THREAD_SNAPSHOT, 10 * MS)->ipc_ns = 100 * MS;
     rec_write(h, 0);
     h = rec_new(700, 1, T0 + 150 * MS, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3.11", 2,
                 "python3", "x.py");
-    rec_thread(h, 700, "python3", T0 + 150 * MS, T0 + 2 * SEC, PROF_THREAD_ENDED, 1800 * MS);
+    rec_thread(h, 700, "python3", T0 + 150 * MS, T0 + 2 * SEC, PROF_THREAD_ENDED, 1810 * MS);
     rec_write(h, 0);
     for (int i = 0; i < 10; i++) {
         uint64_t s0 = T0 + (uint64_t)(10 + 12 * i) * MS, life = (uint64_t)(i == 0 ? helper_ms : 5) * MS;
@@ -900,6 +901,8 @@ Test(merge, a_launchers_helpers_and_time_are_left_out_of_overall)
     cr_assert_eq(json_integer_value(json_object_get(ov, "processes")), 1, "the ten helpers are the launcher's");
     cr_assert_float_eq(dget(ov, "wall_seconds", NULL), 1.85, 1e-6);
     cr_assert_float_eq(dget(ov, "thread_seconds", NULL), 1.85, 1e-6);
+    cr_assert_float_eq(dget(ov, "cpu_seconds", NULL), 1.8, 1e-6, "bash's 10 ms before the exec are the launcher's");
+    cr_assert_float_eq(dget(ov, "ipc", "seconds"), 0.0, 1e-9, "and so are its pipe reads");
     cr_assert(has_string_containing(json_object_get(json_object_get(r, "measurement"), "notes"), "launcher"));
     cr_assert_eq(json_array_size(json_object_get(r, "processes")), 11, "every process is still listed");
     json_decref(r);
@@ -907,7 +910,7 @@ Test(merge, a_launchers_helpers_and_time_are_left_out_of_overall)
 
 Test(merge, a_step_that_ran_before_the_last_exec_is_work_not_a_launcher)
 {
-    /* `prep; exec python3 x.py`: one process before the exec ran 120 ms. */
+    /* `prep; exec python3 x.py`: one process before the exec ran 120 ms, 60 ms of it on CPU. */
     json_t *r = launched_run(120);
     json_t *ov = json_object_get(r, "overall");
     cr_assert_eq(json_integer_value(json_object_get(ov, "processes")), 11);
