@@ -359,24 +359,15 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         /* Images come in any order: keep apart what came before the latest one. */
         struct prof_counts *b = &t->before_last_img;
         if (h->start_ns > t->shim_img_ns) {
-            *b = (struct prof_counts){t->shim_cpu_ns,  t->lock_wait_ns,   t->gil_wait_ns,     t->io_wait_ns,
-                                      t->io_bytes,     t->net_wait_ns,    t->ipc_ns,          t->ipc_bytes_sent,
-                                      t->ipc_bytes_received, t->ipc_sends, t->evloop_wait_ns, t->join_wait_ns,
-                                      t->handoff_wait_ns};
+            b->cpu_ns = t->shim_cpu_ns; /* everything summed until now came before this image */
+#define KEEP(name) b->name = t->name;
+            PROF_SUMMED_COUNTERS(KEEP)
+#undef KEEP
         } else if (h->start_ns < t->shim_img_ns) {
             b->cpu_ns = umax(b->cpu_ns, s->cpu_ns);
-            b->lock_wait_ns += s->lock_wait_ns;
-            b->gil_wait_ns += s->gil_wait_ns;
-            b->io_wait_ns += s->io_wait_ns;
-            b->io_bytes += s->io_bytes;
-            b->net_wait_ns += s->net_wait_ns;
-            b->ipc_ns += s->ipc_ns;
-            b->ipc_bytes_sent += s->ipc_bytes_sent;
-            b->ipc_bytes_received += s->ipc_bytes_received;
-            b->ipc_sends += s->ipc_sends;
-            b->evloop_wait_ns += s->evloop_wait_ns;
-            b->join_wait_ns += s->join_wait_ns;
-            b->handoff_wait_ns += s->handoff_wait_ns;
+#define ADD(name) b->name += s->name;
+            PROF_SUMMED_COUNTERS(ADD)
+#undef ADD
         }
         /* State and end come from the latest image that knew the thread (exec keeps the main thread). */
         if (h->start_ns >= t->shim_img_ns) {
@@ -391,22 +382,13 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         t->runq_ns = umax(t->runq_ns, s->runq_ns);
         t->vcsw = umax(t->vcsw, s->vcsw);
         t->ivcsw = umax(t->ivcsw, s->ivcsw);
-        t->lock_wait_ns += s->lock_wait_ns;
-        t->gil_wait_ns += s->gil_wait_ns;
+#define SUM(name) t->name += s->name;
+        PROF_SUMMED_COUNTERS(SUM)
+#undef SUM
         t->lock_acquisitions += s->lock_acquisitions;
         t->lock_contended += s->lock_contended;
-        t->io_wait_ns += s->io_wait_ns;
-        t->io_bytes += s->io_bytes;
-        t->net_wait_ns += s->net_wait_ns;
         t->net_round_trips += s->net_round_trips;
         t->net_bytes += s->net_bytes;
-        t->ipc_ns += s->ipc_ns;
-        t->ipc_bytes_sent += s->ipc_bytes_sent;
-        t->ipc_bytes_received += s->ipc_bytes_received;
-        t->ipc_sends += s->ipc_sends;
-        t->evloop_wait_ns += s->evloop_wait_ns;
-        t->join_wait_ns += s->join_wait_ns;
-        t->handoff_wait_ns += s->handoff_wait_ns;
         seen(p, s->end_ns);
     }
 

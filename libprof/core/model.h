@@ -35,11 +35,17 @@ struct prof_mem_sample {
     uint64_t pss, uss, swap;
 };
 
+/* The shim's per-image thread counters that merge sums over images (prof_thread and prof_shm_thread fields). */
+#define PROF_SUMMED_COUNTERS(X)                                                                                    \
+    X(lock_wait_ns) X(gil_wait_ns) X(io_wait_ns) X(io_bytes) X(net_wait_ns) X(ipc_ns) X(ipc_bytes_sent)            \
+    X(ipc_bytes_received) X(ipc_sends) X(evloop_wait_ns) X(join_wait_ns) X(handoff_wait_ns)
+
 /* A thread's shim figures from the images before its process's latest (a launcher's: bash before `exec python`). */
 struct prof_counts {
     uint64_t cpu_ns; /* cumulative CPU when the latest image began */
-    uint64_t lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns, ipc_ns, ipc_bytes_sent, ipc_bytes_received,
-        ipc_sends, evloop_wait_ns, join_wait_ns, handoff_wait_ns;
+#define PROF_COUNTS_FIELD(name) uint64_t name;
+    PROF_SUMMED_COUNTERS(PROF_COUNTS_FIELD)
+#undef PROF_COUNTS_FIELD
 };
 
 struct prof_thread {

@@ -503,18 +503,9 @@ static void thread_from_last_image(struct prof_thread *t, double t_prog)
         t->stime_ns = (uint64_t)((double)t->stime_ns * (double)cpu / (double)t->cpu_ns);
     }
     t->cpu_ns = cpu;
-    t->lock_wait_ns = less(t->lock_wait_ns, b->lock_wait_ns);
-    t->gil_wait_ns = less(t->gil_wait_ns, b->gil_wait_ns);
-    t->io_wait_ns = less(t->io_wait_ns, b->io_wait_ns);
-    t->io_bytes = less(t->io_bytes, b->io_bytes);
-    t->net_wait_ns = less(t->net_wait_ns, b->net_wait_ns);
-    t->ipc_ns = less(t->ipc_ns, b->ipc_ns);
-    t->ipc_bytes_sent = less(t->ipc_bytes_sent, b->ipc_bytes_sent);
-    t->ipc_bytes_received = less(t->ipc_bytes_received, b->ipc_bytes_received);
-    t->ipc_sends = less(t->ipc_sends, b->ipc_sends);
-    t->evloop_wait_ns = less(t->evloop_wait_ns, b->evloop_wait_ns);
-    t->join_wait_ns = less(t->join_wait_ns, b->join_wait_ns);
-    t->handoff_wait_ns = less(t->handoff_wait_ns, b->handoff_wait_ns);
+#define LESS(name) t->name = less(t->name, b->name);
+    PROF_SUMMED_COUNTERS(LESS)
+#undef LESS
 }
 
 /* overall, thread names that differ from their process's name, and process roles when there are several processes. */
