@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test_schema.sh: reports of programs that exercise every part of the report (locks, semaphores, IPC, process trees, a static binary, CPython threads, a launcher, the sampler alone) validate against reports/report.schema.json.
+. "$(dirname "$0")/lib.sh"
+
+# Debian's python3 with its python3-jsonschema (scripts/setup.sh installs it).
+PY=/usr/bin/python3
+if ! "$PY" -c 'import jsonschema' 2>/dev/null; then
+  bad "python3-jsonschema is not installed (scripts/setup.sh installs it)"
+  finish
+fi
+
+# valid NAME: $T/NAME.json against the schema, every violation listed
+valid() {
+  local out
+  out=$("$PY" - "$SRC/reports/report.schema.json" "$T/$1.json" <<'PY'
+import json, sys, jsonschema
+schema, report = (json.load(open(p)) for p in sys.argv[1:3])
+errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(report), key=lambda e: list(e.absolute_path))
+for e in errors[:10]:
+    print("/".join(map(str, e.absolute_path)) or "(root)", ":", e.message[:200])
+sys.exit(1 if errors else 0)
+PY
+)
+  if [[ $? -eq 0 ]]; then ok "$1: report matches the schema"; else bad "$1: report does not match the schema: $out"; fi
+}
+
+pp lock "$FIXTURES/lock_hold"; valid lock
+pp sem "$FIXTURES/sem_handoff"; valid sem
+pp pipe "$FIXTURES/pipe_bytes" "$T/reused.dat"; valid pipe
+pp tree "$FIXTURES/spawn_tree"; valid tree
+pp static "$FIXTURES/static_burn"; valid static
+pp py "$PY" -c 'import threading, queue
+q = queue.SimpleQueue()
+def work():
+    n = 0
+    for i in range(2000000): n += i
+    q.put(n)
+t = [threading.Thread(target=work) for _ in range(3)]
+[x.start() for x in t]; [q.get() for _ in t]; [x.join() for x in t]'
+valid py
+pp launched sh -c "exec $PY -c 'sum(range(3000000))'"; valid launched
+"$POOLPROF" run --no-preload -o "$T/alone" --json "$T/alone.json" -- "$FIXTURES/lock_hold" >/dev/null 2>&1
+valid alone
+finish
