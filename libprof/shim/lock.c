@@ -294,12 +294,13 @@ static void lk_contended(const void *a, uint32_t kind, uintptr_t pc, uint64_t wa
     lk_site(i, pc, wait);
 }
 
-/* An uncontended acquisition of a non-mutex lock: counted if the lock is in the table. */
-static inline void lk_fast_other(const void *a)
+/* An uncontended acquisition of a non-mutex lock: counted if the lock is in the table; its index, or -1. */
+static inline int lk_fast_other(const void *a)
 {
     int i = lk_lookup(a);
     if (SHIM_UNLIKELY(i >= 0))
         __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+    return i;
 }
 
 #define SHIM_CALLER() ((uintptr_t)__builtin_return_address(0))
@@ -483,9 +484,7 @@ static inline void sem_took(const struct prof_shm_thread *t, const sem_t *s, int
 /* An uncontended take: counted, and noted, if the semaphore is in the table; a pending signal is used up. */
 static inline void sem_took_fast(const struct prof_shm_thread *t, const sem_t *s)
 {
-    int i = lk_lookup(s);
-    if (SHIM_UNLIKELY(i >= 0))
-        __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+    int i = lk_fast_other(s);
     sem_signal_taken(s);
     sem_took(t, s, i, 0);
 }
