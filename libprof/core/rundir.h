@@ -34,5 +34,6 @@
 #define PROF_RUN_FORMAT "poolprof.run/1"
 #define PROF_ENV_DIR "POOLPROF_DIR"
 #define PROF_ENV_SHIM "POOLPROF_SHIM"
+#define PROF_ENV_TSC "POOLPROF_TSC" /* "0": the shim reads the vDSO clock, not the TSC */
 
 #endif

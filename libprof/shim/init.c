@@ -276,6 +276,13 @@ void shim_init(void)
         long tck = sysconf(_SC_CLK_TCK);
         if (tck > 0)
             shim_clk_tck = tck;
+        /* The TSC stands in for CLOCK_MONOTONIC only where the kernel keeps that clock on it. */
+        char cs[32];
+        const char *tsc_env = getenv(PROF_ENV_TSC);
+        shim_clock_setup((!tsc_env || strcmp(tsc_env, "0") != 0) &&
+                         shim_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                                        cs, sizeof cs) > 0 &&
+                         strcmp(cs, "tsc\n") == 0);
         uint64_t now = shim_mono_ns();
         struct prof_shm_header *h = shim_record_map(getpid(), now);
         if (h && pthread_key_create(&shim_key, shim_thread_dtor) == 0) {

@@ -198,8 +198,42 @@ static inline uint64_t shim_clock_ns(clockid_t c)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * CLOCK_MONOTONIC in nanoseconds, from the TSC where the kernel's clock is the TSC
+ * (clock.c): per thread, a TSC anchor, the vDSO reading it stands for, and the rate
+ * measured against the vDSO. span 0: not calibrated yet, the slow path reads the vDSO.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define SHIM_RDTSC() __builtin_ia32_rdtsc()
+#else
+#define SHIM_RDTSC() 0ull /* shim_clock_setup never turns the TSC on here */
+#endif
+struct shim_clock {
+    uint64_t seq;                   /* odd while the slow path rewrites the rest; bumped by each rewrite */
+    uint64_t tsc0, ns0, span, mult; /* mult: ns per TSC tick, 32.32 fixed point */
+    uint64_t ref_tsc, ref_ns;       /* the last vDSO reading: where the next rate is measured from */
+};
+extern int shim_tsc_ok;
+extern uint64_t shim_clock_span_ns;
+extern SHIM_TLS struct shim_clock shim_clk;
+void shim_clock_setup(int tsc);
+uint64_t shim_mono_slow(void);
+
 static inline uint64_t shim_mono_ns(void)
 {
+    if (SHIM_LIKELY(shim_tsc_ok)) {
+        /* A signal handler's own timed call may re-anchor between our loads: seq tells. */
+        uint64_t seq = shim_clk.seq;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        uint64_t d = SHIM_RDTSC() - shim_clk.tsc0;
+        if (SHIM_LIKELY(d < shim_clk.span && !(seq & 1))) {
+            uint64_t v = shim_clk.ns0 + (uint64_t)(((unsigned __int128)d * shim_clk.mult) >> 32);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            if (SHIM_LIKELY(shim_clk.seq == seq))
+                return v;
+        }
+        return shim_mono_slow();
+    }
     return shim_clock_ns(CLOCK_MONOTONIC);
 }
 

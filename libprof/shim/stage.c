@@ -132,7 +132,9 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
 {
     struct prof_shm_stage *s = &h->stages[f->idx];
     const struct shim_counters *o = &f->snap;
-    uint64_t self = now - f->seg_ns;
+    /* A stage closed by another thread (at exit) ends on that thread's clock: a few ns
+     * apart from this one's (clock.c), so a segment just begun may read as negative. */
+    uint64_t self = now > f->seg_ns ? now - f->seg_ns : 0;
     uint64_t lock = c->lock - o->lock, gil = c->gil - o->gil, io = c->io - o->io;
     uint64_t ipc = c->ipc - o->ipc, ev = c->evloop - o->evloop, join = c->join - o->join;
     uint64_t handoff = c->handoff - o->handoff;
@@ -237,7 +239,7 @@ static void shim_stage_pop(struct prof_shm_header *h, struct prof_shm_thread *t,
         struct shim_counters c;
         shim_counters_read(t, &c);
         shim_flush(h, f, now, cpu, &c);
-        __atomic_fetch_add(&s->incl_ns, now - f->begin_ns, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->incl_ns, now > f->begin_ns ? now - f->begin_ns : 0, __ATOMIC_RELAXED);
         __atomic_fetch_add(&s->exits, 1, __ATOMIC_RELAXED);
         if (f->exact)
             __atomic_fetch_add(&s->cpu_exact_entries, 1, __ATOMIC_RELAXED);
