@@ -1,4 +1,9 @@
 /* clock.c: the shim's CLOCK_MONOTONIC read from the TSC, calibrated per thread against the vDSO, where the kernel's own clock is the TSC. */
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include "shim.h"
 
 /*
@@ -28,16 +33,45 @@
 #define CAL_MIN_NS 10000000ull /* calibrate over at least 10 ms */
 
 int shim_tsc_ok;
+int shim_notsc; /* rdtsc faults here: no TSC, no vDSO clock */
 uint64_t shim_clock_span_ns = 250000000ull;
 SHIM_TLS struct shim_clock shim_clk;
 
 void shim_clock_setup(int tsc)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    shim_tsc_ok = tsc;
+    /* A process started with rdtsc made to fault (PR_SET_TSC survives fork and exec). */
+    int mode = 0;
+    int saved = errno;
+    if (syscall(SYS_prctl, PR_GET_TSC, &mode, 0, 0, 0) == 0 && mode == PR_TSC_SIGSEGV) {
+        tsc = 0;
+        __atomic_store_n(&shim_notsc, 1, __ATOMIC_RELAXED);
+    }
+    errno = saved;
+    __atomic_store_n(&shim_tsc_ok, tsc, __ATOMIC_RELAXED);
 #else
     (void)tsc;
 #endif
+}
+
+/*
+ * A thread that makes rdtsc fault (PR_SET_TSC, PR_TSC_SIGSEGV: record-and-replay
+ * debuggers, sandboxes) must never have the shim execute one, nor the vDSO's
+ * clock_gettime, which reads the TSC too: from before the call on, every thread of the
+ * process asks the kernel. glibc's prctl is this same syscall.
+ */
+SHIM_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_TSC && a2 == PR_TSC_SIGSEGV) {
+        __atomic_store_n(&shim_notsc, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&shim_tsc_ok, 0, __ATOMIC_SEQ_CST);
+    }
+    return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
 }
 
 /*

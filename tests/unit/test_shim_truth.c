@@ -61,6 +61,15 @@ Test(shim_truth, mutex_held_300ms_is_waited_300ms)
     json_decref(r);
 }
 
+Test(shim_truth, a_process_that_makes_rdtsc_fault_is_timed_without_it)
+{
+    /* PR_SET_TSC: from the call on, rdtsc and with it the vDSO's clock_gettime raise
+     * SIGSEGV; the shim must read neither, and still time the 300 ms wait. */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/notsc_lock_hold");
+    assert_near(num(stage(r, "waiter"), "lock", "wait_seconds"), 0.300, 0.10, 0.03);
+    json_decref(r);
+}
+
 Test(shim_truth, pipe_carries_exactly_ten_million_bytes)
 {
     json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/pipe_bytes reused.dat");
