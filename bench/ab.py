@@ -9,7 +9,7 @@ then optional :ENV=value pairs, e.g. "--no-preload,--stacks,python,--rate,100:PO
 the special CONFIG "standin:HZ:US" runs bench/cpu_standin beside the unprofiled workload
 instead (a process with the tracer's CPU and no contact with the target), and "perffloor:HZ[:BYTES]"
 runs it under bench/perf_floor (CPU-wide sampling events as for native stacks, BYTES of stack
-a sample, 16384 by default, never read: the kernel's share of the cost). Every round runs
+a sample, 16384 by default, the rings emptied unread: the kernel's share of the cost). Every round runs
 plain and each CONFIG once, in a shuffled order; bench/walltime times the workload alone.
 Prints the median ratio of each CONFIG to plain and a 90% bootstrap interval (2000 draws).
 """
