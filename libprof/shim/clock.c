@@ -39,7 +39,7 @@ SHIM_TLS struct shim_clock shim_clk;
 
 void shim_clock_setup(int tsc)
 {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
     /* A process started with rdtsc made to fault (PR_SET_TSC survives fork and exec). */
     int mode = 0;
     int saved = errno;

@@ -209,7 +209,7 @@ static inline uint64_t shim_clock_ns(clockid_t c)
  * (clock.c): per thread, a TSC anchor, the vDSO reading it stands for, and the rate
  * measured against the vDSO. span 0: not calibrated yet, the slow path reads the vDSO.
  */
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
 #define SHIM_RDTSC() __builtin_ia32_rdtsc()
 #else
 #define SHIM_RDTSC() 0ull /* shim_clock_setup never turns the TSC on here */
