@@ -116,18 +116,16 @@ uint64_t shim_mono_slow(void)
     struct shim_clock *c = &shim_clk;
     if (c->seq & 1) /* a signal handler's call inside our own rewrite: leave it be */
         return shim_clock_ns(CLOCK_MONOTONIC);
-    uint64_t tsc = 0, ns = shim_clock_pair(&tsc);
-    if (!c->ref_ns || tsc <= c->ref_tsc || ns <= c->ref_ns) {
-        /* first reading, or the TSC or the clock did not advance: a new base */
-        uint64_t out = c->ns0 > ns ? c->ns0 : ns;
-        shim_clock_set(c, tsc, ns, c->tsc0, c->ns0, c->mult, 0);
-        return out;
+    uint64_t tsc = 0, ns = shim_clock_pair(&tsc), mult = 0;
+    if (c->ref_ns && tsc > c->ref_tsc && ns > c->ref_ns) {
+        uint64_t dns = ns - c->ref_ns;
+        if (!c->span && dns < CAL_MIN_NS)
+            return ns; /* still calibrating: the vDSO's answer */
+        /* ns per tick, 32.32 fixed point */
+        mult = (uint64_t)(((unsigned __int128)dns << 32) / (tsc - c->ref_tsc));
     }
-    uint64_t dns = ns - c->ref_ns, dtsc = tsc - c->ref_tsc;
-    if (!c->span && dns < CAL_MIN_NS)
-        return ns; /* still calibrating: the vDSO's answer */
-    /* ns per tick, 32.32 fixed point; a TSC outside 100 MHz-20 GHz is not one to trust. */
-    uint64_t mult = (uint64_t)(((unsigned __int128)dns << 32) / dtsc);
+    /* The first reading, a TSC or clock that did not advance, or a TSC outside 100 MHz-20 GHz
+     * (not one to trust): a new base, and the vDSO until it is calibrated. */
     if (mult < (1ull << 32) / 20 || mult > (1ull << 32) * 10) {
         uint64_t out = c->ns0 > ns ? c->ns0 : ns;
         shim_clock_set(c, tsc, ns, c->tsc0, c->ns0, c->mult, 0);
