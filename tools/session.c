@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "core/report.h"
-#include "core/rundir.h"
+#include "format/rundir.h"
 #include "prof.h"
 #include "session.h"
 

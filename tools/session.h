@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/machine.h"
+#include "monitor/machine.h"
 
 #define DEFAULT_INTERVAL_MS 20
 #define DEFAULT_RATE_HZ 100

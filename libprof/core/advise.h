@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "machine.h"
+#include "format/machine.h"
 
 enum prof_class { PROF_CLASS_IDLE, PROF_CLASS_IO, PROF_CLASS_MIXED, PROF_CLASS_CPU };
 enum prof_model { PROF_MODEL_SEQUENTIAL, PROF_MODEL_THREADS, PROF_MODEL_PROCESSES, PROF_MODEL_ASYNC, PROF_MODEL_HYBRID };

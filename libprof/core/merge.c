@@ -13,11 +13,11 @@
 #include <unistd.h>
 
 #include "prof.h"
-#include "monrec.h"
-#include "shm.h"
+#include "format/monrec.h"
+#include "format/shm.h"
 #include "core/model.h"
-#include "core/recline.h"
-#include "core/rundir.h"
+#include "format/recline.h"
+#include "format/rundir.h"
 
 #define DEFAULT_INTERVAL_MS 20
 

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "core/machine.h"
-#include "shm.h"
-#include "procstate.h"
+#include "format/machine.h"
+#include "format/shm.h"
+#include "format/tstate.h"
 
 struct prof_samples;
 

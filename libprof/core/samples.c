@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include "prof.h"
-#include "monrec.h"
-#include "samprec.h"
-#include "core/elfsym.h"
+#include "format/monrec.h"
+#include "format/samprec.h"
+#include "format/elfsym.h"
 #include "core/model.h"
-#include "core/procstate.h"
-#include "core/recline.h"
+#include "sampler/procstate.h"
+#include "format/recline.h"
 
 struct sframe_py {
     char *qual, *file;

@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/elfsym.h"
+#include "format/elfsym.h"
 #include "prof.h"
 #include "py311_offsets.h"
 #include "pystack.h"

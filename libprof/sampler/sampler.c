@@ -21,12 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monrec.h"
+#include "format/monrec.h"
 #include "perfstack.h"
 #include "procstate.h"
 #include "prof.h"
 #include "pystack.h"
-#include "samprec.h"
+#include "format/samprec.h"
 #include "sampler.h"
 #include "unwind.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/rundir.h"
+#include "format/rundir.h"
 #include "shim.h"
 
 extern char **environ;

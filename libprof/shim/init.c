@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/rundir.h"
+#include "format/rundir.h"
 #include "shim.h"
 
 struct shim_real shim_real;

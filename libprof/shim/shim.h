@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "shm.h"
+#include "format/shm.h"
 
 /* Interposers must win symbol lookup although the library is built -fvisibility=hidden. */
 #define SHIM_EXPORT __attribute__((visibility("default")))

@@ -1,7 +1,7 @@
 /* test_machine.c: the cgroup quota parsers and the usable-CPU rule, with synthetic file contents. */
 #include <criterion/criterion.h>
 
-#include "core/machine.h"
+#include "monitor/machine.h"
 #include "prof.h"
 
 Test(cgroup_v2, no_limit)

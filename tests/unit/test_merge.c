@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "prof.h"
-#include "shm.h"
+#include "format/shm.h"
 #include "core/report.h"
 
 #define T0 1000000000000ull /* run start, CLOCK_MONOTONIC ns */

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/elfsym.h"
+#include "format/elfsym.h"
 #include "prof.h"
 #include "pystack.h"
 

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "monrec.h"
+#include "format/monrec.h"
 #include "prof.h"
 
 static void round_trip(const char *src, size_t len)

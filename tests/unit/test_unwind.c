@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/elfsym.h"
-#include "core/procstate.h"
+#include "format/elfsym.h"
+#include "sampler/procstate.h"
 #include "prof.h"
 #include "unwind.h"
 

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "core/machine.h"
+#include "monitor/machine.h"
 #include "core/report.h"
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "prof.h"
 #include "sampler/sampler.h"
 #include "session.h"

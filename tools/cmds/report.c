@@ -6,7 +6,7 @@
 
 #include "cmds.h"
 #include "prof.h"
-#include "report.h"
+#include "core/report.h"
 
 static void usage(FILE *out)
 {

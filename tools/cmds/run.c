@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "core/machine.h"
+#include "monitor/machine.h"
 #include "core/report.h"
-#include "core/rundir.h"
-#include "monitor.h"
+#include "format/rundir.h"
+#include "monitor/monitor.h"
 #include "sampler/sampler.h"
 #include "session.h"
 #include "prof.h"

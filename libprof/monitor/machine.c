@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "core/machine.h"
+#include "monitor/machine.h"
 #include "prof.h"
 
 /* Largest believable memory limit: cgroup v1 reports "no limit" as a page-rounded LONG_MAX. */

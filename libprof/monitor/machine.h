@@ -1,24 +1,12 @@
-/* machine.h: the limits of the machine a run may use: CPUs (affinity, cgroup quota), cores, memory. */
-#ifndef POOLPROF_MACHINE_H
-#define POOLPROF_MACHINE_H
+/* machine.h: reading the limits of the machine a run may use (CPUs, cores, memory) from /proc, sysfs and the cgroup. */
+#ifndef POOLPROF_MONITOR_MACHINE_H
+#define POOLPROF_MONITOR_MACHINE_H
 
 #include <stdint.h>
 #include <stddef.h>
 
-struct prof_machine {
-    int online_cpus;        /* sysconf(_SC_NPROCESSORS_ONLN) */
-    int affinity_cpus;      /* CPUs in sched_getaffinity of the CLI (inherited by the target) */
-    double quota_cpus;      /* cgroup CPU quota in CPUs (quota/period); 0 = no quota */
-    int cgroup_version;     /* 1, 2, or 0 when no cpu controller was found */
-    int physical_cores;     /* distinct (package, core) among the affinity CPUs */
-    int usable_cpus;        /* min(affinity, ceil(quota)), at least 1 */
-    uint64_t mem_total_bytes;
-    uint64_t mem_available_bytes;
-    uint64_t cgroup_mem_limit_bytes; /* 0 = no limit */
-    uint64_t nofile_limit;  /* RLIMIT_NOFILE soft */
-    long clock_ticks;       /* sysconf(_SC_CLK_TCK) */
-    long page_size;
-};
+#include "format/machine.h"
+
 
 /* Read the machine's limits for the calling process. Returns 0 or PROF_E*. */
 int prof_machine_read(struct prof_machine *m);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/recline.h"
+#include "format/recline.h"
 
 char *prof_field(struct prof_fields *f, const char *key)
 {

@@ -1,7 +1,7 @@
 /* rec.c: escaping for the text records of monitor.rec; safe in any context (no allocation, no locks). */
 #include <stddef.h>
 
-#include "monrec.h"
+#include "format/monrec.h"
 #include "prof.h"
 
 static int needs_escape(unsigned char c)

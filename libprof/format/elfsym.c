@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/elfsym.h"
+#include "format/elfsym.h"
 #include "prof.h"
 
 #if defined(__x86_64__)

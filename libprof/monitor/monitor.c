@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/machine.h"
-#include "monitor.h"
-#include "monrec.h"
+#include "monitor/machine.h"
+#include "monitor/monitor.h"
+#include "format/monrec.h"
 #include "prof.h"
 
 /*
