@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/report.h"
+#include "core/pipeline.h"
+#include "reports/render.h"
 #include "format/rundir.h"
 #include "prof.h"
 #include "session.h"
@@ -252,29 +253,22 @@ int session_exit_code(int status)
     return 1;
 }
 
-/* Merge the run directory and render: --json file, terminal summary on stderr. */
+/* Merge the run directory, leave its report files, and render: --json file, terminal summary on stderr. */
 void session_report(const struct run *r)
 {
-    int err;
-    json_t *report = NULL;
-    err = prof_report_from_rundir(r->rundir, &report);
+    struct prof_report *report = NULL;
+    int err = prof_analyze(r->rundir, &report);
     if (err < 0) {
         fprintf(stderr, "poolprof: %s: merge failed: %s\n", r->rundir, prof_strerror(err));
         return;
     }
-    if (r->json_path) {
-        FILE *f = fopen(r->json_path, "we");
-        int bad = !f;
-        if (f) {
-            bad = prof_exporter_json.render(report, f) < 0;
-            bad |= fclose(f) != 0;
-        }
-        if (bad)
-            fprintf(stderr, "poolprof: %s: cannot write report\n", r->json_path);
-    }
-    if (prof_exporter_terminal.render(report, stderr) < 0)
+    if ((err = prof_render_rundir(report, r->rundir)) < 0)
+        fprintf(stderr, "poolprof: %s/report.json: cannot write: %s\n", r->rundir, prof_strerror(err));
+    if (r->json_path && (err = prof_render_file(&prof_render_json, report, r->json_path)) < 0)
+        fprintf(stderr, "poolprof: %s: cannot write report: %s\n", r->json_path, prof_strerror(err));
+    if (prof_render(&prof_render_terminal, report, stderr) < 0)
         fprintf(stderr, "poolprof: cannot render the summary\n");
-    json_decref(report);
+    prof_report_free(report);
 }
 
 int session_parse_interval(const char *cmd, const char *arg, int *ms)

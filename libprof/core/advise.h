@@ -134,6 +134,12 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
  * seconds, rss in bytes, n samples in time order. Returns 1, 0, or PROF_EINVAL. */
 int prof_rss_leak_suspected(const double *t, const uint64_t *rss, size_t n);
 
+/* verdicts.c: the advise step over a run's stages: every stage's verdict, then overall's.
+ * Stages the program marked itself, when there are any, alone decide whether the run is
+ * hybrid. 0 or PROF_E*. */
+struct prof_stages;
+int prof_advise_stages(struct prof_stages *S, const struct prof_machine *m);
+
 const char *prof_class_name(enum prof_class c);   /* "cpu-bound", "io-bound", "mixed", "idle" */
 const char *prof_model_name(enum prof_model m);   /* "threads", "processes", ... */
 

@@ -1,23 +1,14 @@
-/* merge.c: reads a run directory (run.json, monitor.rec, the shim's process records) into one model of the process tree. */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
+/* merge.c: the merge step: the records of every observer combined into one run: processes, exec chains, threads, exits, RSS. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
+#include "core/merge.h"
+#include "core/samples.h"
 #include "prof.h"
-#include "format/monrec.h"
-#include "format/shm.h"
-#include "core/model.h"
-#include "format/recline.h"
-#include "format/rundir.h"
 
 #define DEFAULT_INTERVAL_MS 20
 
@@ -27,12 +18,11 @@ struct reaped {
     uint64_t t_ns;
 };
 
-struct loader {
+struct merger {
     struct prof_run *m;
     struct reaped *reaped;
     size_t nreaped, capreaped;
     size_t cache;           /* index of the last process looked up: records come in runs of one pid */
-    long page_size;
 };
 
 static void *grow(void *p, size_t *cap, size_t n, size_t elem)
@@ -47,7 +37,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
     return q;
 }
 
-/* Arrays in the model carry no capacity field: they grow by doubling from 8, so the count says when. */
+/* Arrays in the run carry no capacity field: they grow by doubling from 8, so the count says when. */
 static void *push(void *p, size_t n, size_t elem)
 {
     if (n != 0 && (n < 8 || (n & (n - 1))))
@@ -61,38 +51,28 @@ static void *push(void *p, size_t n, size_t elem)
         q_ ? ((arr) = q_, memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++]) : NULL; \
     })
 
-static void add_string(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add_string(json_t *arr, const char *fmt, ...)
+static char **strv_dup(char *const *v, int n)
 {
-    char buf[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    json_array_append_new(arr, json_string(buf));
-}
-
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
+    char **d = calloc(n ? (size_t)n : 1, sizeof *d);
+    for (int i = 0; d && i < n; i++)
+        if (!(d[i] = strdup(v[i]))) {
+            while (i-- > 0)
+                free(d[i]);
+            free(d);
+            return NULL;
+        }
     return d;
 }
 
-static struct prof_process *proc_get(struct loader *L, int pid)
+static struct prof_process *proc_get(struct merger *M, int pid)
 {
-    struct prof_run *m = L->m;
+    struct prof_run *m = M->m;
 
-    if (L->cache < m->nprocs && m->procs[L->cache]->pid == pid)
-        return m->procs[L->cache];
+    if (M->cache < m->nprocs && m->procs[M->cache]->pid == pid)
+        return m->procs[M->cache];
     for (size_t i = 0; i < m->nprocs; i++)
         if (m->procs[i]->pid == pid) {
-            L->cache = i;
+            M->cache = i;
             return m->procs[i];
         }
     struct prof_process *p = calloc(1, sizeof *p);
@@ -107,7 +87,7 @@ static struct prof_process *proc_get(struct loader *L, int pid)
     p->ppid = -1;
     p->exit_status = p->exit_code = p->exit_signal = -1;
     *slot = p;
-    L->cache = m->nprocs - 1;
+    M->cache = m->nprocs - 1;
     return p;
 }
 
@@ -149,104 +129,7 @@ static void set_name(struct prof_thread *t, const char *name, size_t cap, uint64
     t->name_t_ns = when;
 }
 
-/* ---- run.json ---- */
-
-static uint64_t json_u64(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (json_is_integer(v) && json_integer_value(v) > 0)
-        return (uint64_t)json_integer_value(v);
-    if (json_is_real(v) && json_real_value(v) > 0)
-        return (uint64_t)json_real_value(v);
-    return 0;
-}
-
-static int load_machine(const json_t *j, struct prof_machine *mc)
-{
-    if (!json_is_object(j))
-        return PROF_EFORMAT;
-    memset(mc, 0, sizeof *mc);
-    mc->online_cpus = (int)json_u64(j, "online_cpus");
-    mc->affinity_cpus = (int)json_u64(j, "affinity_cpus");
-    json_t *q = json_object_get(j, "quota_cpus");
-    mc->quota_cpus = json_is_number(q) ? json_number_value(q) : 0;
-    mc->cgroup_version = (int)json_u64(j, "cgroup_version");
-    mc->physical_cores = (int)json_u64(j, "physical_cores");
-    mc->usable_cpus = (int)json_u64(j, "usable_cpus");
-    mc->mem_total_bytes = json_u64(j, "mem_total_bytes");
-    mc->mem_available_bytes = json_u64(j, "mem_available_bytes");
-    mc->cgroup_mem_limit_bytes = json_u64(j, "cgroup_mem_limit_bytes");
-    mc->nofile_limit = json_u64(j, "nofile_limit");
-    mc->clock_ticks = (long)json_u64(j, "clock_ticks");
-    mc->page_size = (long)json_u64(j, "page_size");
-    /* Without usable_cpus no worker count can be judged: the run.json is not one the CLI wrote. */
-    return mc->usable_cpus > 0 ? 0 : PROF_EFORMAT;
-}
-
-static int load_run_json(struct prof_run *m)
-{
-    char path[PATH_MAX];
-    json_error_t jerr;
-
-    snprintf(path, sizeof path, "%s/run.json", m->rundir);
-    m->run = json_load_file(path, 0, &jerr);
-    if (!m->run)
-        return access(path, F_OK) == 0 ? PROF_EFORMAT : PROF_ENOENT;
-    const char *fmt = json_string_value(json_object_get(m->run, "format"));
-    if (!json_is_object(m->run) || !fmt || strcmp(fmt, PROF_RUN_FORMAT) != 0)
-        return PROF_EFORMAT;
-    int rc = load_machine(json_object_get(m->run, "machine"), &m->machine);
-    if (rc)
-        return rc;
-    m->start_ns = json_u64(m->run, "start_ns");
-    m->end_ns = json_u64(m->run, "end_ns");
-    m->root_pid = (int)json_u64(m->run, "root_pid");
-    m->interval_ms = (int)json_u64(json_object_get(m->run, "options"), "interval_ms");
-    m->ticks_per_sec = m->machine.clock_ticks;
-    return 0;
-}
-
-/* ---- proc/<pid>-<start_ns>.rec ---- */
-
-static int argv_from_nul(struct prof_image *im, const char *buf, size_t cap, uint32_t argc)
-{
-    size_t off = 0;
-
-    for (uint32_t i = 0; i < argc && off < cap; i++) {
-        size_t n = strnlen(buf + off, cap - off);
-        if (off + n >= cap)
-            break; /* truncated element without its NUL: the shim truncates at a NUL boundary */
-        char **na = realloc(im->argv, (im->argc + 1) * sizeof *na);
-        if (!na)
-            return PROF_ENOMEM;
-        im->argv = na;
-        if (!(im->argv[im->argc] = dupn(buf + off, n)))
-            return PROF_ENOMEM;
-        im->argc++;
-        off += n + 1;
-    }
-    return 0;
-}
-
-static int read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-int prof_lock_kind_serializes(uint32_t kind)
-{
-    return kind == PROF_LOCK_MUTEX || kind == PROF_LOCK_RWLOCK || kind == PROF_LOCK_SPIN;
-}
+/* ---- the shim's images ---- */
 
 /* Is lock (kind, wait) hotter than the current pick? A semaphore an executor parks idle workers on
  * can out-wait any mutex; it says nothing about serialization, so the kind ranks first. */
@@ -258,16 +141,30 @@ static int lock_hotter(uint32_t kind, uint64_t wait_ns, uint32_t cur_kind, uint6
     return wait_ns > cur_wait_ns;
 }
 
-/* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
-static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
+/* The figures the shim counts per marker stage: CPU and the waits and bytes of the IMAGE kind. */
+static void marker_counters(struct prof_counters *c, const struct prof_shm_stage *g)
 {
-    for (int i = 0; i < PROF_SHM_MAX_STAGES; i++) {
-        const struct prof_shm_stage *g = &h->stages[i];
-        if (!g->name_hash || !g->ready)
-            continue;
-        size_t n = strnlen(g->name, sizeof g->name);
-        if (n == 0 || n >= sizeof g->name)
-            continue; /* never NUL-terminated: not a name the shim finished writing */
+    c->cpu_ns += g->cpu_ns;
+    c->lock_wait_ns += g->lock_wait_ns;
+    c->gil_wait_ns += g->gil_wait_ns;
+    c->io_wait_ns += g->io_wait_ns;
+    c->io_bytes += g->io_bytes;
+    c->net_wait_ns += g->net_wait_ns;
+    c->net_round_trips += g->net_round_trips;
+    c->ipc_ns += g->ipc_ns;
+    c->ipc_bytes_sent += g->ipc_bytes_sent;
+    c->ipc_bytes_received += g->ipc_bytes_received;
+    c->ipc_sends += g->ipc_sends;
+    c->evloop_wait_ns += g->evloop_wait_ns;
+    c->join_wait_ns += g->join_wait_ns;
+    c->handoff_wait_ns += g->handoff_wait_ns;
+}
+
+/* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
+static int add_markers(struct prof_process *p, const struct prof_rec_image *im)
+{
+    for (size_t i = 0; i < im->nstages; i++) {
+        const struct prof_shm_stage *g = &im->stages[i];
         struct prof_marker *k = NULL;
         for (size_t j = 0; j < p->nmarkers && !k; j++)
             if (strcmp(p->markers[j].name, g->name) == 0)
@@ -275,26 +172,13 @@ static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
         if (!k) {
             if (!(k = PUSH(p->markers, p->nmarkers)))
                 return PROF_ENOMEM;
-            memcpy(k->name, g->name, n + 1);
+            memcpy(k->name, g->name, strlen(g->name) + 1);
         }
         k->threads += g->threads;
         k->entries += g->entries;
         k->self_ns += g->self_ns;
         k->incl_ns += g->incl_ns;
-        k->cpu_ns += g->cpu_ns;
-        k->lock_wait_ns += g->lock_wait_ns;
-        k->gil_wait_ns += g->gil_wait_ns;
-        k->io_wait_ns += g->io_wait_ns;
-        k->io_bytes += g->io_bytes;
-        k->net_wait_ns += g->net_wait_ns;
-        k->net_round_trips += g->net_round_trips;
-        k->ipc_ns += g->ipc_ns;
-        k->ipc_bytes_sent += g->ipc_bytes_sent;
-        k->ipc_bytes_received += g->ipc_bytes_received;
-        k->ipc_sends += g->ipc_sends;
-        k->evloop_wait_ns += g->evloop_wait_ns;
-        k->join_wait_ns += g->join_wait_ns;
-        k->handoff_wait_ns += g->handoff_wait_ns;
+        marker_counters(&k->c, g);
         if (g->first_begin_ns && (!k->first_begin_ns || g->first_begin_ns < k->first_begin_ns))
             k->first_begin_ns = g->first_begin_ns;
         k->last_end_ns = umax(k->last_end_ns, g->last_end_ns);
@@ -302,112 +186,107 @@ static int add_markers(struct prof_process *p, const struct prof_shm_header *h)
     return 0;
 }
 
-static int add_shim_record(struct loader *L, const struct prof_shm_header *h, const char *fname)
+/* One shim thread slot into the process's thread: TASK figures by the largest reading, IMAGE ones summed. */
+static void add_shim_thread(struct prof_thread *t, const struct prof_rec_image *im, const struct prof_shm_thread *s)
 {
-    struct prof_process *p = proc_get(L, h->pid);
+    struct prof_counters r = {
+        .cpu_ns = s->cpu_ns, .utime_ns = s->utime_us * 1000, .stime_ns = s->stime_us * 1000, .runq_ns = s->runq_ns,
+        .vcsw = s->vcsw, .ivcsw = s->ivcsw, .lock_wait_ns = s->lock_wait_ns, .gil_wait_ns = s->gil_wait_ns,
+        .lock_acquisitions = s->lock_acquisitions, .lock_contended = s->lock_contended, .io_wait_ns = s->io_wait_ns,
+        .io_bytes = s->io_bytes, .net_wait_ns = s->net_wait_ns, .net_round_trips = s->net_round_trips,
+        .ipc_ns = s->ipc_ns, .ipc_bytes_sent = s->ipc_bytes_sent, .ipc_bytes_received = s->ipc_bytes_received,
+        .ipc_sends = s->ipc_sends, .evloop_wait_ns = s->evloop_wait_ns, .join_wait_ns = s->join_wait_ns,
+        .handoff_wait_ns = s->handoff_wait_ns,
+    };
+    t->from_shim = 1;
+    if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))
+        t->shim_start_ns = s->start_ns;
+    /* Images come in any order: keep apart what came before the latest one. Until the monitor's
+     * lines are read, c.cpu_ns holds the shim's readings only. */
+    struct prof_counters *b = &t->before_last_img;
+    if (im->start_ns > t->shim_img_ns) {
+        b->cpu_ns = t->c.cpu_ns; /* everything summed until now came before this image */
+#define KEEP(field, unit, images, tk, sk, d) if (PROF_METRIC_##images == PROF_METRIC_IMAGE) b->field = t->c.field;
+        PROF_METRICS(KEEP)
+#undef KEEP
+    } else if (im->start_ns < t->shim_img_ns) {
+        b->cpu_ns = umax(b->cpu_ns, s->cpu_ns);
+#define ADD(field, unit, images, tk, sk, d) if (PROF_METRIC_##images == PROF_METRIC_IMAGE) b->field += r.field;
+        PROF_METRICS(ADD)
+#undef ADD
+    }
+    /* State and end come from the latest image that knew the thread (exec keeps the main thread). */
+    if (im->start_ns >= t->shim_img_ns) {
+        t->shim_img_ns = im->start_ns;
+        t->shim_state = (int)s->state;
+        t->shim_end_ns = s->state == PROF_THREAD_RUNNING ? 0 : s->end_ns;
+    }
+    set_name(t, s->name, sizeof s->name, s->end_ns ? s->end_ns : im->start_ns);
+#define MERGE(field, unit, images, tk, sk, d)                                                   \
+    t->c.field = PROF_METRIC_##images == PROF_METRIC_TASK ? umax(t->c.field, r.field) : t->c.field + r.field;
+    PROF_METRICS(MERGE)
+#undef MERGE
+}
+
+static int add_image(struct merger *M, const struct prof_rec_image *im)
+{
+    struct prof_process *p = proc_get(M, im->pid);
     if (!p)
         return PROF_ENOMEM;
     p->nrecs++;
     p->shim = 1;
-    if (h->flags & PROF_PROC_PYTHON)
+    if (im->flags & PROF_PROC_PYTHON)
         p->python = 1;
-    if (!p->shim_start_ns || h->start_ns < p->shim_start_ns) {
-        p->shim_start_ns = h->start_ns;
-        p->ppid = h->ppid; /* the first image's parent: the forker, before any reparenting */
+    if (!p->shim_start_ns || im->start_ns < p->shim_start_ns) {
+        p->shim_start_ns = im->start_ns;
+        p->ppid = im->ppid; /* the first image's parent: the forker, before any reparenting */
     }
-    seen(p, h->start_ns);
-    seen(p, h->end_ns);
-    p->vm_hwm = umax(p->vm_hwm, h->vm_hwm_bytes);
-    p->dropped_threads += h->dropped_threads;
-    p->dropped_children += h->dropped_children;
-    if (h->dropped_threads)
-        add_string(L->m->errors, "%s: %u threads beyond the record's %d slots were not recorded", fname,
-                   h->dropped_threads, PROF_SHM_MAX_THREADS);
+    seen(p, im->start_ns);
+    seen(p, im->end_ns);
+    p->vm_hwm = umax(p->vm_hwm, im->vm_hwm_bytes);
+    p->dropped_threads += im->dropped_threads;
+    p->dropped_children += im->dropped_children;
 
     /* The latest image decides how the process ended as far as the shim knows: an exec or a
      * kill (end_ns == 0) after an earlier image's exit means that exit no longer stands. */
-    if (h->start_ns >= p->shim_last_img_ns) {
-        p->shim_last_img_ns = h->start_ns;
-        p->have_shim_exit = h->end_ns && (h->end_how == PROF_END_EXIT || h->end_how == PROF_END_UNDERSCORE_EXIT);
-        p->shim_exit_code = h->exit_code;
-        p->shim_end_ns = h->end_ns;
-        p->shim_end_how = h->end_how;
-        p->shim_rss_end = h->rss_end_bytes;
+    if (im->start_ns >= p->shim_last_img_ns) {
+        p->shim_last_img_ns = im->start_ns;
+        p->have_shim_exit = im->end_ns && (im->end_how == PROF_END_EXIT || im->end_how == PROF_END_UNDERSCORE_EXIT);
+        p->shim_exit_code = im->exit_code;
+        p->shim_end_ns = im->end_ns;
+        p->shim_end_how = im->end_how;
+        p->shim_rss_end = im->rss_end_bytes;
     }
 
-    struct prof_image *im = PUSH(p->images, p->nimages);
-    if (!im)
+    struct prof_image *pi = PUSH(p->images, p->nimages);
+    if (!pi)
         return PROF_ENOMEM;
-    im->t_ns = h->start_ns;
-    im->from_shim = 1;
-    im->forked = !!(h->flags & PROF_PROC_FORKED);
-    im->exe = dupn(h->exe, strnlen(h->exe, sizeof h->exe));
-    if (!im->exe || argv_from_nul(im, h->argv, sizeof h->argv, h->argc))
+    pi->t_ns = im->start_ns;
+    pi->from_shim = 1;
+    pi->forked = !!(im->flags & PROF_PROC_FORKED);
+    if (!(pi->exe = strdup(im->exe)) || !(pi->argv = strv_dup(im->argv, im->argc)))
         return PROF_ENOMEM;
+    pi->argc = im->argc;
 
-    uint32_t nt = h->nthreads < PROF_SHM_MAX_THREADS ? h->nthreads : PROF_SHM_MAX_THREADS;
-    for (uint32_t i = 0; i < nt; i++) {
-        const struct prof_shm_thread *s = &h->threads[i];
-        if (s->state == PROF_THREAD_FREE || s->tid <= 0)
-            continue;
-        struct prof_thread *t = thread_get(p, s->tid);
+    for (size_t i = 0; i < im->nthreads; i++) {
+        struct prof_thread *t = thread_get(p, im->threads[i].tid);
         if (!t)
             return PROF_ENOMEM;
-        t->from_shim = 1;
-        if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))
-            t->shim_start_ns = s->start_ns;
-        /* Images come in any order: keep apart what came before the latest one. */
-        struct prof_counts *b = &t->before_last_img;
-        if (h->start_ns > t->shim_img_ns) {
-            b->cpu_ns = t->shim_cpu_ns; /* everything summed until now came before this image */
-#define KEEP(name) b->name = t->name;
-            PROF_SUMMED_COUNTERS(KEEP)
-#undef KEEP
-        } else if (h->start_ns < t->shim_img_ns) {
-            b->cpu_ns = umax(b->cpu_ns, s->cpu_ns);
-#define ADD(name) b->name += s->name;
-            PROF_SUMMED_COUNTERS(ADD)
-#undef ADD
-        }
-        /* State and end come from the latest image that knew the thread (exec keeps the main thread). */
-        if (h->start_ns >= t->shim_img_ns) {
-            t->shim_img_ns = h->start_ns;
-            t->shim_state = (int)s->state;
-            t->shim_end_ns = s->state == PROF_THREAD_RUNNING ? 0 : s->end_ns;
-        }
-        set_name(t, s->name, sizeof s->name, s->end_ns ? s->end_ns : h->start_ns);
-        t->shim_cpu_ns = umax(t->shim_cpu_ns, s->cpu_ns);
-        t->utime_ns = umax(t->utime_ns, s->utime_us * 1000);
-        t->stime_ns = umax(t->stime_ns, s->stime_us * 1000);
-        t->runq_ns = umax(t->runq_ns, s->runq_ns);
-        t->vcsw = umax(t->vcsw, s->vcsw);
-        t->ivcsw = umax(t->ivcsw, s->ivcsw);
-#define SUM(name) t->name += s->name;
-        PROF_SUMMED_COUNTERS(SUM)
-#undef SUM
-        t->lock_acquisitions += s->lock_acquisitions;
-        t->lock_contended += s->lock_contended;
-        t->net_round_trips += s->net_round_trips;
-        t->net_bytes += s->net_bytes;
-        seen(p, s->end_ns);
+        add_shim_thread(t, im, &im->threads[i]);
+        seen(p, im->threads[i].end_ns);
     }
-
-    uint32_t nc = h->nchildren < PROF_SHM_MAX_CHILDREN ? h->nchildren : PROF_SHM_MAX_CHILDREN;
-    for (uint32_t i = 0; i < nc; i++) {
-        const struct prof_shm_child *c = &h->children[i];
-        if (c->pid <= 0)
-            continue;
-        struct reaped *r = grow(L->reaped, &L->capreaped, L->nreaped, sizeof *r);
+    for (size_t i = 0; i < im->nchildren; i++) {
+        const struct prof_shm_child *c = &im->children[i];
+        struct reaped *r = grow(M->reaped, &M->capreaped, M->nreaped, sizeof *r);
         if (!r)
             return PROF_ENOMEM;
-        L->reaped = r;
-        L->reaped[L->nreaped++] = (struct reaped){c->pid, c->status, h->pid, c->t_ns};
+        M->reaped = r;
+        M->reaped[M->nreaped++] = (struct reaped){c->pid, c->status, im->pid, c->t_ns};
     }
-
-    for (int i = 0; i < PROF_SHM_MAX_LOCKS; i++) {
-        const struct prof_shm_lock *k = &h->locks[i];
+    for (size_t i = 0; i < im->nlocks; i++) {
+        const struct prof_shm_lock *k = &im->locks[i];
         /* The GIL's own mutexes (waits on them before a GIL wait named them) are the GIL, reported apart. */
-        if (!k->addr || !k->contended || k->addr == h->gil_mutex || k->addr == h->gil_switch_mutex)
+        if (k->addr == im->gil_mutex || k->addr == im->gil_switch_mutex)
             continue;
         if (p->have_hottest && !lock_hotter(k->kind, k->wait_ns, p->hottest.kind, p->hottest.wait_ns))
             continue;
@@ -423,124 +302,10 @@ static int add_shim_record(struct loader *L, const struct prof_shm_header *h, co
         p->hottest.hold_ns = k->hold_ns;
         p->hottest.claim_cpu_ns = k->claim_cpu_ns;
     }
-    return add_markers(p, h);
+    return add_markers(p, im);
 }
 
-/* Read one record; a damaged or foreign file is noted and skipped, never trusted. */
-static int load_record(struct loader *L, int dirfd, const char *fname, struct prof_shm_header *h)
-{
-    int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-
-    if (fd < 0) {
-        add_string(L->m->errors, "proc/%s: skipped: %s", fname, strerror(errno));
-        return 0;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        add_string(L->m->errors, "proc/%s: skipped: not a regular file", fname);
-        close(fd);
-        return 0;
-    }
-    if ((size_t)st.st_size < sizeof *h || read_full(fd, h, sizeof *h) != 0) {
-        add_string(L->m->errors, "proc/%s: skipped: truncated (%lld of %zu bytes)", fname,
-                   (long long)st.st_size, sizeof *h);
-        close(fd);
-        return 0;
-    }
-    close(fd);
-    if (h->magic != PROF_SHM_MAGIC) {
-        add_string(L->m->errors, "proc/%s: skipped: not a poolprof process record", fname);
-        return 0;
-    }
-    if (h->version != PROF_SHM_VERSION || h->size != sizeof *h) {
-        add_string(L->m->errors, "proc/%s: skipped: record version %u size %u, expected version %d size %zu",
-                   fname, h->version, h->size, PROF_SHM_VERSION, sizeof *h);
-        return 0;
-    }
-    if (h->pid <= 0 || h->start_ns == 0) {
-        add_string(L->m->errors, "proc/%s: skipped: the shim never filled the header", fname);
-        return 0;
-    }
-    return add_shim_record(L, h, fname);
-}
-
-static int load_records(struct loader *L)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/proc", L->m->rundir);
-    DIR *d = opendir(path);
-    if (!d) {
-        if (errno != ENOENT)
-            add_string(L->m->errors, "proc/: unreadable: %s", strerror(errno));
-        return 0;
-    }
-    struct prof_shm_header *h = malloc(sizeof *h);
-    if (!h) {
-        closedir(d);
-        return PROF_ENOMEM;
-    }
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".rec") != 0)
-            continue;
-        rc = load_record(L, dirfd(d), e->d_name, h);
-    }
-    free(h);
-    closedir(d);
-    return rc;
-}
-
-/* ---- monitor.rec ---- */
-
-/* Split "a,b,c" (escaped elements) into an argv of unescaped strings. */
-static int parse_argv(struct prof_image *im, char *list)
-{
-    if (!list || !*list)
-        return 0;
-    for (char *s = list;;) {
-        char *comma = strchr(s, ',');
-        if (comma)
-            *comma = '\0';
-        size_t n = prof_rec_unescape(s);
-        char **na = realloc(im->argv, (im->argc + 1) * sizeof *na);
-        if (!na)
-            return PROF_ENOMEM;
-        im->argv = na;
-        if (!(im->argv[im->argc] = dupn(s, n)))
-            return PROF_ENOMEM;
-        im->argc++;
-        if (!comma)
-            break;
-        s = comma + 1;
-    }
-    return 0;
-}
-
-static int mon_image(struct loader *L, struct prof_process *p, struct prof_fields *f, uint64_t t)
-{
-    struct prof_image *im = PUSH(p->images, p->nimages);
-    if (!im)
-        return PROF_ENOMEM;
-    im->t_ns = t;
-    im->from_monitor = 1;
-    uint64_t st = 0;
-    im->is_static = prof_field_u64(f, "static", &st) == 0 && st == 1;
-    if (im->is_static)
-        p->is_static = 1;
-    char *exe = prof_field(f, "exe");
-    if (exe) {
-        size_t n = prof_rec_unescape(exe);
-        im->exe = dupn(exe, n);
-    } else {
-        im->exe = strdup("");
-    }
-    if (!im->exe)
-        return PROF_ENOMEM;
-    (void)L;
-    return parse_argv(im, prof_field(f, "argv"));
-}
+/* ---- the monitor's lines ---- */
 
 static uint64_t ticks_to_ns(const struct prof_run *m, uint64_t ticks)
 {
@@ -548,188 +313,104 @@ static uint64_t ticks_to_ns(const struct prof_run *m, uint64_t ticks)
     return ticks / (uint64_t)hz * 1000000000ull + ticks % (uint64_t)hz * 1000000000ull / (uint64_t)hz;
 }
 
-/* One parsed line; returns 0, 1 for a line that is malformed (counted), or PROF_ENOMEM. */
-static int mon_line(struct loader *L, char type, struct prof_fields *f)
+static int mon_image(struct prof_process *p, const struct prof_rec_mon *l)
 {
-    struct prof_run *m = L->m;
-    uint64_t t = 0, x = 0;
-    long long pid = 0;
+    struct prof_image *im = PUSH(p->images, p->nimages);
+    if (!im)
+        return PROF_ENOMEM;
+    im->t_ns = l->t_ns;
+    im->from_monitor = 1;
+    im->is_static = l->u.image.is_static;
+    if (im->is_static)
+        p->is_static = 1;
+    if (!(im->exe = strdup(l->u.image.exe)) || !(im->argv = strv_dup(l->u.image.argv, l->u.image.argc)))
+        return PROF_ENOMEM;
+    im->argc = l->u.image.argc;
+    return 0;
+}
 
-    if (type == 'S') {
-        if (prof_field_u64(f, "interval_ms", &x) == 0 && x > 0)
-            m->interval_ms = (int)x;
-        if (prof_field_u64(f, "ticks_per_sec", &x) == 0 && x > 0)
-            m->ticks_per_sec = (long)x;
-        if (prof_field_u64(f, "page_size", &x) == 0 && x > 0)
-            L->page_size = (long)x;
-        return 0;
+static void mon_start(const struct prof_run *m, struct prof_process *p, const struct prof_rec_mon *l)
+{
+    uint64_t t = l->t_ns;
+    if (!p->mon_start_ns || t < p->mon_start_ns)
+        p->mon_start_ns = t;
+    if (l->u.image.have_ppid && !p->shim)
+        p->ppid = l->u.image.ppid;
+    if (l->u.image.start_ticks > 0) {
+        /* The kernel's start time: tick-granular but not late like the observation. */
+        uint64_t st = ticks_to_ns(m, l->u.image.start_ticks);
+        uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
+        if (st <= t && st + tick >= m->start_ns && (!p->mon_start_ns || st < p->mon_start_ns))
+            p->mon_start_ns = st < m->start_ns ? m->start_ns : st;
     }
-    if (type == 'C') {
-        if (prof_field_u64(f, "self_cpu_ns", &x) == 0 && x > m->monitor_cpu_ns)
-            m->monitor_cpu_ns = x;
-        return 0;
-    }
-    if (type == 'K') {
-        uint64_t busy, steal;
-        if (prof_field_u64(f, "busy", &busy) != 0 || prof_field_u64(f, "steal", &steal) != 0)
-            return 1;
-        if (m->nk++ == 0) {
-            m->k_busy0 = busy;
-            m->k_steal0 = steal;
-        }
-        m->k_busy1 = busy;
-        m->k_steal1 = steal;
-        return 0;
-    }
-    if (!strchr("NERMTGZ", type))
-        return 0; /* unknown types are skipped by design */
-    if (prof_field_u64(f, "t", &t) != 0 || prof_field_int(f, "pid", &pid) != 0 || pid <= 0 || pid > INT_MAX)
-        return 1;
-    struct prof_process *p = proc_get(L, (int)pid);
+}
+
+static int mon_thread(const struct prof_run *m, struct prof_process *p, const struct prof_rec_mon *l)
+{
+    struct prof_thread *th = thread_get(p, l->u.thread.tid);
+    if (!th)
+        return PROF_ENOMEM;
+    th->from_monitor = 1;
+    if (!th->first_sample_ns || l->t_ns < th->first_sample_ns)
+        th->first_sample_ns = l->t_ns;
+    th->last_sample_ns = umax(th->last_sample_ns, l->t_ns);
+    if (l->u.thread.have_name)
+        set_name(th, l->u.thread.name, sizeof l->u.thread.name, l->t_ns);
+    /* Kernel counters, cumulative for the task: the same as the shim's, the largest reading wins. */
+    th->c.cpu_ns = umax(th->c.cpu_ns, l->u.thread.cpu);
+    th->c.runq_ns = umax(th->c.runq_ns, l->u.thread.runq);
+    th->c.utime_ns = umax(th->c.utime_ns, l->u.thread.utime);
+    th->c.stime_ns = umax(th->c.stime_ns, l->u.thread.stime);
+    th->c.vcsw = umax(th->c.vcsw, l->u.thread.vcsw);
+    th->c.ivcsw = umax(th->c.ivcsw, l->u.thread.ivcsw);
+    if (l->u.thread.start_ticks > 0)
+        th->start_ticks_ns = ticks_to_ns(m, l->u.thread.start_ticks);
+    return 0;
+}
+
+static int mon_line(struct merger *M, const struct prof_rec_mon *l)
+{
+    struct prof_process *p = proc_get(M, l->pid);
     if (!p)
         return PROF_ENOMEM;
-    seen(p, t);
+    seen(p, l->t_ns);
 
-    switch (type) {
-    case 'N': {
-        long long ppid = -1;
-        if (!p->mon_start_ns || t < p->mon_start_ns)
-            p->mon_start_ns = t;
-        if (prof_field_int(f, "ppid", &ppid) == 0 && !p->shim)
-            p->ppid = (int)ppid;
-        if (prof_field_u64(f, "start_ticks", &x) == 0 && x > 0) {
-            /* The kernel's start time: tick-granular but not late like the observation. */
-            uint64_t st = ticks_to_ns(m, x);
-            uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
-            if (st <= t && st + tick >= m->start_ns && (!p->mon_start_ns || st < p->mon_start_ns))
-                p->mon_start_ns = st < m->start_ns ? m->start_ns : st;
-        }
-        return mon_image(L, p, f, t);
-    }
+    switch (l->type) {
+    case 'N':
+        mon_start(M->m, p, l);
+        return mon_image(p, l);
     case 'E':
-        return mon_image(L, p, f, t);
+        return mon_image(p, l);
     case 'R': {
-        if (prof_field_u64(f, "rss", &x) != 0)
-            return 1;
         struct prof_rss_sample *s = PUSH(p->rss, p->nrss);
         if (!s)
             return PROF_ENOMEM;
-        s->t_ns = t;
-        s->rss = x;
+        *s = (struct prof_rss_sample){l->t_ns, l->u.rss};
         return 0;
     }
     case 'M': {
         struct prof_mem_sample *s = PUSH(p->mem, p->nmem);
         if (!s)
             return PROF_ENOMEM;
-        s->t_ns = t;
-        s->pss = prof_field_u64_or0(f, "pss");
-        s->uss = prof_field_u64_or0(f, "uss");
-        s->swap = prof_field_u64_or0(f, "swap");
+        *s = (struct prof_mem_sample){l->t_ns, l->u.mem.pss, l->u.mem.uss, l->u.mem.swap};
         return 0;
     }
-    case 'T': {
-        long long tid = 0;
-        if (prof_field_int(f, "tid", &tid) != 0 || tid <= 0 || tid > INT_MAX)
-            return 1;
-        struct prof_thread *th = thread_get(p, (int)tid);
-        if (!th)
-            return PROF_ENOMEM;
-        th->from_monitor = 1;
-        if (!th->first_sample_ns || t < th->first_sample_ns)
-            th->first_sample_ns = t;
-        th->last_sample_ns = umax(th->last_sample_ns, t);
-        char *name = prof_field(f, "name");
-        if (name) {
-            size_t n = prof_rec_unescape(name);
-            set_name(th, name, n, t);
-        }
-        th->mon_cpu_ns = umax(th->mon_cpu_ns, prof_field_u64_or0(f, "cpu"));
-        th->runq_ns = umax(th->runq_ns, prof_field_u64_or0(f, "runq"));
-        th->utime_ns = umax(th->utime_ns, prof_field_u64_or0(f, "utime"));
-        th->stime_ns = umax(th->stime_ns, prof_field_u64_or0(f, "stime"));
-        th->vcsw = umax(th->vcsw, prof_field_u64_or0(f, "vcsw"));
-        th->ivcsw = umax(th->ivcsw, prof_field_u64_or0(f, "ivcsw"));
-        if (prof_field_u64(f, "start_ticks", &x) == 0 && x > 0)
-            th->start_ticks_ns = ticks_to_ns(m, x);
-        return 0;
-    }
+    case 'T':
+        return mon_thread(M->m, p, l);
     case 'G':
-        if (!p->gone_ns || t < p->gone_ns)
-            p->gone_ns = t;
+        if (!p->gone_ns || l->t_ns < p->gone_ns)
+            p->gone_ns = l->t_ns;
         return 0;
-    case 'Z': {
-        long long st = 0;
-        if (prof_field_int(f, "status", &st) != 0)
-            return 1;
+    case 'Z':
         p->have_z = 1;
-        p->z_status = (int)st;
-        p->z_t_ns = t;
+        p->z_status = l->u.status;
+        p->z_t_ns = l->t_ns;
         return 0;
     }
-    }
-    return 0;
+    return 0; /* '.': seen, nothing else */
 }
 
-/* Tokenise one line in place: TYPE SP key=value { SP key=value }. Values stay escaped until used. */
-static int load_monitor(struct loader *L)
-{
-    struct prof_run *m = L->m;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/monitor.rec", m->rundir);
-    FILE *fp = fopen(path, "re");
-    if (!fp) {
-        add_string(m->errors, "monitor.rec: %s: figures come from the shim's records only", strerror(errno));
-        return 0;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0, bad = 0;
-    int rc = 0, version_ok = 0;
-
-    while (rc == 0 && (len = getline(&line, &cap, fp)) > 0) {
-        lineno++;
-        if (line[len - 1] != '\n') {
-            /* The monitor appends whole lines; a line without LF is the one being written when it stopped. */
-            add_string(m->notes, "monitor.rec: torn last line %ld ignored", lineno);
-            break;
-        }
-        line[--len] = '\0';
-        if (len == 0)
-            continue;
-        char type;
-        struct prof_fields f;
-        if (prof_rec_tokenize(line, &type, &f) != 0) {
-            bad++;
-            continue;
-        }
-        if (lineno == 1) {
-            uint64_t v = 0;
-            if (type != 'V' || prof_field_u64(&f, "version", &v) != 0 || v != PROF_MONREC_VERSION) {
-                add_string(m->errors, "monitor.rec: skipped: not monitor format version %d", PROF_MONREC_VERSION);
-                break;
-            }
-            version_ok = 1;
-            continue;
-        }
-        int r = mon_line(L, type, &f);
-        if (r == 1)
-            bad++;
-        else if (r < 0)
-            rc = r;
-    }
-    if (bad)
-        add_string(m->errors, "monitor.rec: %ld malformed lines skipped", bad);
-    if (lineno == 0)
-        add_string(m->errors, "monitor.rec: empty");
-    (void)version_ok;
-    free(line);
-    fclose(fp);
-    return rc;
-}
-
-/* ---- finishing the model ---- */
+/* ---- finishing the run ---- */
 
 static int argv_eq(const struct prof_image *a, const struct prof_image *b)
 {
@@ -818,14 +499,6 @@ static void merge_chain(struct prof_process *p)
     p->nimages = o + 1;
 }
 
-static struct prof_process *find_proc(struct prof_run *m, int pid)
-{
-    for (size_t i = 0; i < m->nprocs; i++)
-        if (m->procs[i]->pid == pid)
-            return m->procs[i];
-    return NULL;
-}
-
 static const struct prof_image *image_at(const struct prof_process *p, uint64_t t)
 {
     const struct prof_image *best = p->nimages ? &p->images[0] : NULL;
@@ -844,7 +517,7 @@ static void decide_forked(struct prof_run *m, struct prof_process *p)
         return;
     }
     /* No shim: a child whose only image is its parent's image at that time forked without exec. */
-    struct prof_process *pp = p->ppid > 0 ? find_proc(m, p->ppid) : NULL;
+    struct prof_process *pp = p->ppid > 0 ? prof_run_process(m, p->ppid) : NULL;
     if (!pp || p->nimages != 1)
         return;
     const struct prof_image *pi = image_at(pp, p->images[0].t_ns);
@@ -877,7 +550,7 @@ static const char *role_of(struct prof_run *m, struct prof_process *p, int depth
 {
     if (p->role)
         return p->role;
-    struct prof_process *pp = p->forked && p->ppid > 0 ? find_proc(m, p->ppid) : NULL;
+    struct prof_process *pp = p->forked && p->ppid > 0 ? prof_run_process(m, p->ppid) : NULL;
     if (pp && pp != p && depth < 64) {
         const char *pr = role_of(m, pp, depth + 1);
         size_t n = strlen(pr) + sizeof " (forked)";
@@ -938,28 +611,30 @@ static void decide_exit(struct prof_run *m, struct prof_process *p, const struct
     p->end_s = prof_run_seconds(m, e);
 }
 
+/* When the thread began: exact where the shim saw its start routine begin. */
+static double thread_start(const struct prof_run *m, const struct prof_process *p, const struct prof_thread *t)
+{
+    if (t->tid == p->pid)
+        return p->start_s; /* the main thread lives as long as the process */
+    /* Otherwise the earlier of the first sample and the kernel's start time, which is tick-granular
+     * and boot-based, so it is trusted only between the process start and the first sample. */
+    uint64_t s = t->shim_start_ns;
+    if (!s) {
+        s = t->first_sample_ns;
+        uint64_t pstart = m->start_ns + (uint64_t)(p->start_s * 1e9);
+        uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
+        if (t->start_ticks_ns && t->start_ticks_ns + tick >= pstart && (!s || t->start_ticks_ns < s))
+            s = t->start_ticks_ns;
+    }
+    double start = s ? prof_run_seconds(m, s) : p->start_s;
+    return start < p->start_s ? p->start_s : start;
+}
+
 static void finish_threads(struct prof_run *m, struct prof_process *p)
 {
     for (size_t i = 0; i < p->nthreads; i++) {
         struct prof_thread *t = &p->threads[i];
-        if (t->tid == p->pid) {
-            t->start_s = p->start_s; /* the main thread lives as long as the process */
-        } else {
-            /* The shim saw the start routine begin: exact. Otherwise the earlier of the first
-             * sample and the kernel's start time, which is tick-granular and boot-based, so it
-             * is trusted only between the process start and the first sample. */
-            uint64_t s = t->shim_start_ns;
-            if (!s) {
-                s = t->first_sample_ns;
-                uint64_t pstart = m->start_ns + (uint64_t)(p->start_s * 1e9);
-                uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
-                if (t->start_ticks_ns && t->start_ticks_ns + tick >= pstart && (!s || t->start_ticks_ns < s))
-                    s = t->start_ticks_ns;
-            }
-            t->start_s = s ? prof_run_seconds(m, s) : p->start_s;
-            if (t->start_s < p->start_s)
-                t->start_s = p->start_s;
-        }
+        t->start_s = thread_start(m, p, t);
         if (t->shim_state == PROF_THREAD_ENDED || t->shim_state == PROF_THREAD_SNAPSHOT) {
             t->end_s = prof_run_seconds(m, umax(t->shim_end_ns, t->last_sample_ns));
             t->ended_by = t->shim_state == PROF_THREAD_ENDED ? "shim-exit" : "shim-snapshot";
@@ -979,7 +654,6 @@ static void finish_threads(struct prof_run *m, struct prof_process *p)
             t->end_s = t->start_s;
         if (t->end_s > p->end_s)
             p->end_s = t->end_s;
-        t->cpu_ns = umax(t->shim_cpu_ns, t->mon_cpu_ns);
     }
     qsort(p->threads, p->nthreads, sizeof *p->threads, cmp_thread);
 
@@ -1016,9 +690,9 @@ static void finish_rss(struct prof_process *p)
     }
 }
 
-static int finish(struct loader *L)
+/* The run's span, and every process's start. */
+static void finish_times(struct prof_run *m)
 {
-    struct prof_run *m = L->m;
     uint64_t lo = 0, hi = 0;
 
     for (size_t i = 0; i < m->nprocs; i++) {
@@ -1029,11 +703,11 @@ static int finish(struct loader *L)
     }
     if (!m->start_ns) {
         m->start_ns = lo;
-        add_string(m->errors, "run.json has no start_ns: the run starts at the first observation");
+        prof_note(m->errors, "run.json has no start_ns: the run starts at the first observation");
     }
     if (!m->end_ns) {
         m->end_ns = umax(hi, m->start_ns);
-        add_string(m->errors, "run.json has no end_ns (poolprof did not finish): the run ends at the last observation");
+        prof_note(m->errors, "run.json has no end_ns (poolprof did not finish): the run ends at the last observation");
     }
     m->wall_s = prof_run_seconds(m, m->end_ns);
     if (m->wall_s < 0)
@@ -1055,14 +729,21 @@ static int finish(struct loader *L)
         if (p->start_s < 0)
             p->start_s = 0;
     }
+}
+
+static int finish(struct merger *M)
+{
+    struct prof_run *m = M->m;
+
+    finish_times(m);
     for (size_t i = 0; i < m->nprocs; i++) {
         struct prof_process *p = m->procs[i];
         const struct reaped *rp = NULL;
         /* A reap before the process began is an earlier holder of a recycled pid. */
-        for (size_t k = 0; k < L->nreaped; k++)
-            if (L->reaped[k].pid == p->pid && L->reaped[k].reaper != p->pid &&
-                prof_run_seconds(m, L->reaped[k].t_ns) >= p->start_s)
-                rp = &L->reaped[k];
+        for (size_t k = 0; k < M->nreaped; k++)
+            if (M->reaped[k].pid == p->pid && M->reaped[k].reaper != p->pid &&
+                prof_run_seconds(m, M->reaped[k].t_ns) >= p->start_s)
+                rp = &M->reaped[k];
         decide_forked(m, p);
         decide_exit(m, p, rp);
         if (p->end_s < p->start_s)
@@ -1070,8 +751,8 @@ static int finish(struct loader *L)
         finish_threads(m, p);
         finish_rss(p);
         if (p->dropped_children)
-            add_string(m->errors, "pid %d: %u reaped children beyond %d slots were not recorded", p->pid,
-                       p->dropped_children, PROF_SHM_MAX_CHILDREN);
+            prof_note(m->errors, "pid %d: %u reaped children beyond %d slots were not recorded", p->pid,
+                      p->dropped_children, PROF_SHM_MAX_CHILDREN);
     }
     for (size_t i = 0; i < m->nprocs; i++)
         if (!role_of(m, m->procs[i], 0))
@@ -1080,189 +761,52 @@ static int finish(struct loader *L)
     return 0;
 }
 
-double prof_run_seconds(const struct prof_run *m, uint64_t t_ns)
+/* Append every string of src to dst. */
+static void carry(json_t *dst, const json_t *src)
 {
-    return ((double)t_ns - (double)m->start_ns) / 1e9;
+    size_t i;
+    json_t *v;
+    json_array_foreach(src, i, v)
+        json_array_append(dst, v);
 }
 
-int prof_run_load(const char *rundir, struct prof_run *m)
+int prof_merge(struct prof_records *rec, struct prof_run *m)
 {
-    struct loader L = {.m = m, .page_size = 4096};
-    int rc;
+    struct merger M = {.m = m};
+    int rc = 0;
 
     memset(m, 0, sizeof *m);
-    if (!rundir)
+    if (!rec)
         return PROF_EINVAL;
-    m->rundir = strdup(rundir);
+    m->rundir = strdup(rec->rundir);
     m->notes = json_array();
     m->errors = json_array();
     if (!m->rundir || !m->notes || !m->errors)
         return PROF_ENOMEM;
-    if ((rc = load_run_json(m)) != 0)
-        return rc;
-    if ((rc = load_records(&L)) == 0 && (rc = load_monitor(&L)) == 0)
-        rc = finish(&L);
-    if (m->nk >= 2 && m->k_busy1 > m->k_busy0 && m->k_steal1 >= m->k_steal0)
-        m->steal_per_cpu = (double)(m->k_steal1 - m->k_steal0) / (double)(m->k_busy1 - m->k_busy0);
+    m->run = json_incref(rec->run.doc);
+    m->machine = rec->run.machine;
+    m->start_ns = rec->run.start_ns;
+    m->end_ns = rec->run.end_ns;
+    m->root_pid = rec->run.root_pid;
+    m->interval_ms = rec->monitor.interval_ms > 0 ? rec->monitor.interval_ms : rec->run.interval_ms;
+    m->ticks_per_sec = rec->monitor.ticks_per_sec > 0 ? rec->monitor.ticks_per_sec : rec->run.machine.clock_ticks;
+    m->monitor_cpu_ns = rec->monitor.self_cpu_ns;
+
+    carry(m->errors, rec->shim_errors);
+    for (size_t i = 0; rc == 0 && i < rec->nimages; i++)
+        rc = add_image(&M, &rec->images[i]);
+    carry(m->errors, rec->monitor_errors);
+    carry(m->notes, rec->monitor_notes);
+    for (size_t i = 0; rc == 0 && i < rec->monitor.nlines; i++)
+        rc = mon_line(&M, &rec->monitor.lines[i]);
     if (rc == 0)
-        rc = prof_run_load_samples(m);
-    free(L.reaped);
-    return rc;
-}
-
-void prof_run_free(struct prof_run *m)
-{
-    if (!m)
-        return;
-    for (size_t i = 0; i < m->nprocs; i++) {
-        struct prof_process *p = m->procs[i];
-        for (size_t k = 0; k < p->nimages; k++)
-            image_free(&p->images[k]);
-        free(p->images);
-        free(p->threads);
-        free(p->rss);
-        free(p->mem);
-        free(p->role);
-        free(p->python_refused);
-        free(p->markers);
-        free(p);
-    }
-    free(m->procs);
-    free(m->rundir);
-    prof_samples_free(m->samples);
-    json_decref(m->sampler);
-    json_decref(m->run);
-    json_decref(m->notes);
-    json_decref(m->errors);
-    memset(m, 0, sizeof *m);
-}
-
-/* ---- RSS series and rss.csv ---- */
-
-int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
-                          double **t, uint64_t **rss, size_t *n)
-{
-    uint64_t iv = (uint64_t)(m->interval_ms > 0 ? m->interval_ms : DEFAULT_INTERVAL_MS) * 1000000ull;
-    uint64_t lo = UINT64_MAX, hi = 0;
-
-    *t = NULL;
-    *rss = NULL;
-    *n = 0;
-    for (size_t i = 0; i < nprocs; i++)
-        if (procs[i]->nrss) {
-            lo = procs[i]->rss[0].t_ns < lo ? procs[i]->rss[0].t_ns : lo;
-            hi = umax(hi, procs[i]->rss[procs[i]->nrss - 1].t_ns);
-        }
-    if (lo == UINT64_MAX)
-        return 0;
-    /* Samples of one sweep carry slightly different times: bucket them by the interval. */
-    size_t nb = (size_t)((hi - lo) / iv) + 1;
-    if (nb > 50000000)
-        return PROF_ERANGE;
-    uint64_t *tot = calloc(nb, sizeof *tot);
-    double *tt = malloc(nb * sizeof *tt);
-    unsigned char *has = calloc(nb, 1);
-    if (!tot || !tt || !has) {
-        free(tot);
-        free(tt);
-        free(has);
-        return PROF_ENOMEM;
-    }
-    for (size_t i = 0; i < nprocs; i++) {
-        const struct prof_process *p = procs[i];
-        if (!p->nrss)
-            continue;
-        size_t k = 0;
-        size_t b0 = (size_t)((p->rss[0].t_ns - lo) / iv), b1 = (size_t)((p->rss[p->nrss - 1].t_ns - lo) / iv);
-        uint64_t cur = p->rss[0].rss;
-        for (size_t b = b0; b <= b1; b++) {
-            /* The last sample inside bucket b, else the previous value carried forward. */
-            while (k < p->nrss && (p->rss[k].t_ns - lo) / iv <= b)
-                cur = p->rss[k++].rss;
-            tot[b] += cur;
-            has[b] = 1;
-        }
-    }
-    size_t o = 0;
-    for (size_t b = 0; b < nb; b++)
-        if (has[b]) {
-            tt[o] = prof_run_seconds(m, lo + b * iv);
-            tot[o] = tot[b];
-            o++;
-        }
-    free(has);
-    *t = tt;
-    *rss = tot;
-    *n = o;
-    return 0;
-}
-
-struct csv_row {
-    uint64_t t_ns;
-    int pid;
-    uint64_t rss;
-    int64_t pss; /* -1: no M line at that time */
-};
-
-static int cmp_row(const void *a, const void *b)
-{
-    const struct csv_row *x = a, *y = b;
-    if (x->t_ns != y->t_ns)
-        return x->t_ns < y->t_ns ? -1 : 1;
-    return x->pid - y->pid;
-}
-
-int prof_run_write_rss_csv(const struct prof_run *m)
-{
-    size_t n = 0, o = 0;
-    for (size_t i = 0; i < m->nprocs; i++)
-        n += m->procs[i]->nrss;
-    struct csv_row *rows = malloc((n ? n : 1) * sizeof *rows);
-    if (!rows)
-        return PROF_ENOMEM;
-    for (size_t i = 0; i < m->nprocs; i++) {
-        const struct prof_process *p = m->procs[i];
-        size_t k = 0;
-        for (size_t j = 0; j < p->nrss; j++) {
-            while (k < p->nmem && p->mem[k].t_ns < p->rss[j].t_ns)
-                k++;
-            rows[o++] = (struct csv_row){p->rss[j].t_ns, p->pid, p->rss[j].rss,
-                                         k < p->nmem && p->mem[k].t_ns == p->rss[j].t_ns ? (int64_t)p->mem[k].pss : -1};
-        }
-    }
-    qsort(rows, o, sizeof *rows, cmp_row);
-
-    char path[PATH_MAX], tmp[PATH_MAX];
-    snprintf(path, sizeof path, "%s/rss.csv", m->rundir);
-    snprintf(tmp, sizeof tmp, "%s/.rss.csv.tmp", m->rundir);
-    FILE *fp = fopen(tmp, "we");
-    if (!fp) {
-        int e = prof_err_from_errno(errno);
-        free(rows);
-        return e;
-    }
-    fputs("t_seconds,pid,rss_bytes,pss_bytes\n", fp);
-    for (size_t i = 0; i < o; i++) {
-        fprintf(fp, "%.6f,%d,%llu,", prof_run_seconds(m, rows[i].t_ns), rows[i].pid,
-                (unsigned long long)rows[i].rss);
-        if (rows[i].pss >= 0)
-            fprintf(fp, "%lld", (long long)rows[i].pss);
-        fputc('\n', fp);
-    }
-    free(rows);
-    return prof_file_commit(fp, 0, tmp, path);
-}
-
-int prof_file_commit(FILE *fp, int failed, const char *tmp, const char *path)
-{
-    int e = 0;
-    if (!fp || failed || ferror(fp))
-        e = prof_err_from_errno(errno ? errno : EIO);
-    if (fp && fclose(fp) != 0 && !e)
-        e = prof_err_from_errno(errno ? errno : EIO);
-    if (!e && rename(tmp, path) != 0)
-        e = prof_err_from_errno(errno);
-    if (e)
-        unlink(tmp);
-    return e;
+        rc = finish(&M);
+    free(M.reaped);
+    if (rc)
+        return rc;
+    const struct prof_rec_monitor *k = &rec->monitor;
+    if (k->nk >= 2 && k->k_busy1 > k->k_busy0 && k->k_steal1 >= k->k_steal0)
+        m->steal_per_cpu = (double)(k->k_steal1 - k->k_steal0) / (double)(k->k_busy1 - k->k_busy0);
+    carry(m->errors, rec->sampler_errors);
+    return rec->sampler.present ? prof_merge_sampler(rec, m) : 0;
 }

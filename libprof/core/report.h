@@ -1,27 +1,39 @@
-/* report.h: from a run directory to a report (schema poolprof.report/1), and the renderers of a report. */
+/* report.h: the report model, the last step: the report document (schema poolprof.report/1) and the merged run it came from, what renderers read. */
 #ifndef POOLPROF_REPORT_H
 #define POOLPROF_REPORT_H
 
-#include <stdio.h>
+#include <stddef.h>
 #include <jansson.h>
 
 #define PROF_REPORT_SCHEMA "poolprof.report/1"
 
-/* Merge RUNDIR (run.json, monitor.rec, the proc/ records) into the model, judge it
- * (advise), and build the report. Also writes RUNDIR/rss.csv and
- * RUNDIR/report.json. Returns 0 or PROF_E*; *out is a new reference. */
-int prof_report_from_rundir(const char *rundir, json_t **out);
+struct prof_run;
+struct prof_stages;
 
-/* Renderers read the report JSON only: one ops struct per format. */
-struct prof_exporter {
-    const char *name;
-    int (*render)(const json_t *report, FILE *out); /* 0 or PROF_E* */
+/*
+ * doc is the report as a document: the run, its stages with their figures and verdicts,
+ * its processes and threads, how it was measured (libprof/format/report.schema.json). The
+ * metric table (format/metrics.h) names and describes every summed figure in it. Renderers
+ * of figures and verdicts read doc only, so a report read back from a file renders the
+ * same; renderers of what the document does not hold (stacks, series, timelines) read run.
+ */
+struct prof_report {
+    json_t *doc;
+    const struct prof_run *run;   /* NULL for a report read back from a file */
+    void *owner;                  /* what the pipeline made on the way (pipeline.c), freed with the report */
 };
 
-extern const struct prof_exporter prof_exporter_json;     /* the report itself, indented */
-extern const struct prof_exporter prof_exporter_terminal; /* the human summary poolprof prints on stderr */
+/* The report-model step: the document of a merged, staged and judged run. r->run = m.
+ * 0 or PROF_ENOMEM. */
+int prof_report_build(const struct prof_run *m, const struct prof_stages *S, struct prof_report *r);
 
-/* Look an exporter up by name; NULL when unknown. */
-const struct prof_exporter *prof_exporter_find(const char *name);
+/* Add a line to the document's measurement.errors (a file a renderer could not write). */
+void prof_report_add_error(struct prof_report *r, const char *msg);
+
+/* A stage of a report document by name ("overall" or a stages[] name), or NULL. */
+const json_t *prof_report_stage(const json_t *doc, const char *name);
+
+/* "overall, fetch, transform": the stage names a report offers, for an error message. */
+void prof_report_stage_names(const json_t *doc, char *buf, size_t cap);
 
 #endif

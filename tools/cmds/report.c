@@ -6,7 +6,8 @@
 
 #include "cmds.h"
 #include "prof.h"
-#include "core/report.h"
+#include "core/pipeline.h"
+#include "reports/render.h"
 
 static void usage(FILE *out)
 {
@@ -45,26 +46,25 @@ int cmd_report(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const struct prof_exporter *exp = prof_exporter_find(format);
-    if (!exp) {
+    const struct prof_renderer *rd = prof_renderer_find(format);
+    if (!rd) {
         fprintf(stderr, "poolprof: unknown format '%s' (terminal, json)\n", format);
         return 2;
     }
-    json_t *report = NULL;
-    int err = prof_report_from_rundir(argv[optind], &report);
+    struct prof_report *report = NULL;
+    int err = prof_analyze(argv[optind], &report);
     if (err < 0) {
         fprintf(stderr, "poolprof: %s: cannot read run: %s\n", argv[optind], prof_strerror(err));
         return 1;
     }
-    if (json_path) {
-        FILE *f = fopen(json_path, "w");
-        if (!f || prof_exporter_json.render(report, f) < 0 || fclose(f) != 0) {
-            fprintf(stderr, "poolprof: %s: cannot write report\n", json_path);
-            json_decref(report);
-            return 1;
-        }
+    if ((err = prof_render_rundir(report, argv[optind])) < 0)
+        fprintf(stderr, "poolprof: %s/report.json: cannot write: %s\n", argv[optind], prof_strerror(err));
+    if (json_path && (err = prof_render_file(&prof_render_json, report, json_path)) < 0) {
+        fprintf(stderr, "poolprof: %s: cannot write report\n", json_path);
+        prof_report_free(report);
+        return 1;
     }
-    err = exp->render(report, stdout);
-    json_decref(report);
+    err = prof_render(rd, report, stdout);
+    prof_report_free(report);
     return err < 0 ? 1 : 0;
 }

@@ -19,7 +19,7 @@
 
 #include "cmds.h"
 #include "core/fit.h"
-#include "core/model.h"
+#include "core/pipeline.h"
 #include "prof.h"
 #include "session.h"
 
@@ -492,39 +492,6 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static const json_t *find_stage(const json_t *report, const char *name)
-{
-    if (strcmp(name, "overall") == 0)
-        return json_object_get(report, "overall");
-    size_t i;
-    const json_t *s;
-    json_array_foreach(json_object_get(report, "stages"), i, s) {
-        const char *sn = json_string_value(json_object_get(s, "name"));
-        if (sn && strcmp(sn, name) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-static void no_such_stage(const json_t *report, const char *name)
-{
-    char names[512];
-    size_t len = (size_t)snprintf(names, sizeof names, "overall");
-    size_t i;
-    const json_t *s;
-    json_array_foreach(json_object_get(report, "stages"), i, s) {
-        const char *sn = json_string_value(json_object_get(s, "name"));
-        if (!sn)
-            continue;
-        if (len + strlen(sn) + 8 >= sizeof names) {
-            snprintf(names + len, sizeof names - len, ", ...");
-            break;
-        }
-        len += (size_t)snprintf(names + len, sizeof names - len, ", %s", sn);
-    }
-    fprintf(stderr, "poolprof: sweep: no stage '%s' in the profile report (stages: %s)\n", name, names);
-}
-
 /*
  * Run the command once under `poolprof run` at the profile count and keep the
  * chosen stage's recommendation. `poolprof run -o DIR` refuses an existing
@@ -599,15 +566,16 @@ static int profile_step(struct sweep *w)
                 n == 1 ? "" : "s", st, hint);
         goto done;
     }
-    json_error_t jerr;
-    if (!(report = json_load_file(json_path, 0, &jerr))) {
-        fprintf(stderr, "poolprof: sweep: %s: cannot read the profile report: %s\n", json_path, jerr.text);
+    if ((err = prof_report_read(json_path, &report)) < 0) {
+        fprintf(stderr, "poolprof: sweep: %s: cannot read the profile report: %s\n", json_path, prof_strerror(err));
         goto done;
     }
     const char *name = w->stage ? w->stage : "overall";
-    const json_t *stage = find_stage(report, name);
+    const json_t *stage = prof_report_stage(report, name);
     if (!stage) {
-        no_such_stage(report, name);
+        char names[512];
+        prof_report_stage_names(report, names, sizeof names);
+        fprintf(stderr, "poolprof: sweep: no stage '%s' in the profile report (stages: %s)\n", name, names);
         goto done;
     }
     json_t *rec = json_object_get(stage, "recommendation");
@@ -967,9 +935,16 @@ static int write_json(const char *path, const json_t *o)
         return PROF_EINVAL;
     errno = 0;
     FILE *fp = fopen(tmp, "we");
-    int failed = fp && (json_dumpf(o, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 ||
-                        fputc('\n', fp) == EOF);
-    return prof_file_commit(fp, failed, tmp, path);
+    int failed = !fp || json_dumpf(o, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 ||
+                 fputc('\n', fp) == EOF || ferror(fp);
+    int e = failed ? prof_err_from_errno(errno ? errno : EIO) : 0;
+    if (fp && fclose(fp) != 0 && !e)
+        e = prof_err_from_errno(errno ? errno : EIO);
+    if (!e && rename(tmp, path) != 0)
+        e = prof_err_from_errno(errno);
+    if (e)
+        unlink(tmp);
+    return e;
 }
 
 /* ---- cmd_sweep ------------------------------------------------------------------------------- */

@@ -1,13 +1,13 @@
-/* model.h: the merged run (processes, exec chains, threads, RSS series) that the merge builds and the report reads. */
-#ifndef POOLPROF_MODEL_H
-#define POOLPROF_MODEL_H
+/* run.h: the merged run, what the merge step builds from the records: processes, their exec chains, threads and RSS series. */
+#ifndef POOLPROF_RUN_H
+#define POOLPROF_RUN_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <jansson.h>
 
 #include "format/machine.h"
+#include "format/metrics.h"
 #include "format/shm.h"
 #include "format/tstate.h"
 
@@ -35,19 +35,6 @@ struct prof_mem_sample {
     uint64_t pss, uss, swap;
 };
 
-/* The shim's per-image thread counters that merge sums over images (prof_thread and prof_shm_thread fields). */
-#define PROF_SUMMED_COUNTERS(X)                                                                                    \
-    X(lock_wait_ns) X(gil_wait_ns) X(io_wait_ns) X(io_bytes) X(net_wait_ns) X(ipc_ns) X(ipc_bytes_sent)            \
-    X(ipc_bytes_received) X(ipc_sends) X(evloop_wait_ns) X(join_wait_ns) X(handoff_wait_ns)
-
-/* A thread's shim figures from the images before its process's latest (a launcher's: bash before `exec python`). */
-struct prof_counts {
-    uint64_t cpu_ns; /* cumulative CPU when the latest image began */
-#define PROF_COUNTS_FIELD(name) uint64_t name;
-    PROF_SUMMED_COUNTERS(PROF_COUNTS_FIELD)
-#undef PROF_COUNTS_FIELD
-};
-
 struct prof_thread {
     int tid;
     char name[16];
@@ -57,26 +44,19 @@ struct prof_thread {
     uint64_t shim_img_ns;   /* start of that image */
     uint64_t first_sample_ns, last_sample_ns; /* monitor T lines, 0 = none */
     uint64_t start_ticks_ns; /* monitor start_ticks converted to monotonic ns, 0 = none */
-    /* Kernel counters are cumulative for the task (they survive exec): max over sources. */
-    uint64_t shim_cpu_ns, mon_cpu_ns;
-    uint64_t utime_ns, stime_ns, runq_ns, vcsw, ivcsw;
-    /* Shim counters restart with each image: summed over images. */
-    uint64_t lock_wait_ns, gil_wait_ns, lock_acquisitions, lock_contended;
-    uint64_t io_wait_ns, io_bytes, net_wait_ns, net_bytes;   /* network + disk; net is the network part */
-    uint64_t net_round_trips;                                /* a receive after a send on a network descriptor */
-    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received;     /* between processes of the tree */
-    uint64_t ipc_sends;                                      /* send calls on those descriptors */
-    uint64_t evloop_wait_ns, join_wait_ns;                   /* idle waits: event loop, thread joins */
-    uint64_t handoff_wait_ns;                                /* idle: a semaphore another thread posted (shm.h) */
-    struct prof_counts before_last_img;                      /* the part of the above from earlier images */
+    /* The figures of format/metrics.h: TASK ones are the largest reading of any source,
+     * IMAGE ones the shim's, summed over the process's images. */
+    struct prof_counters c;
+    /* The part of c from images before the process's latest (a launcher's: bash before
+     * `exec python`): cpu_ns is the cumulative CPU when the latest image began. */
+    struct prof_counters before_last_img;
     int from_shim, from_monitor;
-    /* The ptrace sampler (sampler.rec): time per state (procstate.h order), ticks seen in it. */
+    /* The ptrace sampler (sampler.rec): time per state (format/tstate.h order), ticks seen in it. */
     int from_sampler;
     uint64_t smp_ns[PROF_TS_COUNT], smp_n[PROF_TS_COUNT];
     uint64_t py_ticks, py_held, py_held_cpu;   /* CPython: ticks seen, holding the GIL, holding it on CPU */
     uint64_t serialize_ns;                     /* on-CPU time in serializer frames (pickle, json, marshal) */
-    /* Derived by prof_run_load. */
-    uint64_t cpu_ns;
+    /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */
 };
@@ -90,18 +70,15 @@ struct prof_lock_site {
     char python_site[160];      /* "qualname (file.py:line)": the Python frame the sampler saw waiting on it, or "" */
 };
 
-/* A stage marked with prof_stage_begin/end in one process, summed over its images (shm.h prof_shm_stage). */
+/* A stage marked with prof_stage_begin/end in one process, summed over its images (shm.h prof_shm_stage).
+ * c holds the figures the shim counts per stage (cpu and the IMAGE waits and bytes); the rest is 0. */
 struct prof_marker {
     char name[PROF_SHM_NAME_BYTES];
     uint32_t threads;
-    uint64_t entries, self_ns, incl_ns, cpu_ns, lock_wait_ns, gil_wait_ns, io_wait_ns, io_bytes, net_wait_ns, net_round_trips;
-    uint64_t ipc_ns, ipc_bytes_sent, ipc_bytes_received, ipc_sends, evloop_wait_ns, join_wait_ns, handoff_wait_ns;
+    uint64_t entries, self_ns, incl_ns;
+    struct prof_counters c;
     uint64_t first_begin_ns, last_end_ns;
 };
-
-/* Locks that serialize threads (mutex, rwlock, spinlock) rank above semaphores and condvars, which
- * CPython executors use to park idle workers: 1 for the former, 0 for the rest. */
-int prof_lock_kind_serializes(uint32_t kind);
 
 struct prof_process {
     int pid, ppid;
@@ -117,7 +94,6 @@ struct prof_process {
     uint64_t shim_start_ns, mon_start_ns;
     /* End evidence, in order of preference. */
     int have_z; int z_status; uint64_t z_t_ns;
-    int have_child; int child_status; uint64_t child_t_ns; int child_reaper;
     int have_shim_exit; int shim_exit_code; uint32_t shim_end_how; uint64_t shim_end_ns;
     uint64_t shim_last_img_ns;  /* start of the latest image the shim recorded */
     uint64_t gone_ns;
@@ -132,7 +108,7 @@ struct prof_process {
     struct prof_marker *markers; size_t nmarkers; /* marker stages of this process, by name */
     int sampled;                /* the sampler watched it */
     int hottest_from_sampler;   /* `hottest` was inferred from futex waits, not timed by the shim */
-    /* Derived by prof_run_load. */
+    /* Derived by the merge. */
     char *role;                 /* last image's argv joined (80 chars), or "<parent role> (forked)" */
     char comm[16];              /* the main thread's name: the process name */
     double start_s, end_s;
@@ -153,50 +129,37 @@ struct prof_run {
     int interval_ms;
     long ticks_per_sec;
     uint64_t monitor_cpu_ns;    /* the monitor thread's own CPU (monitor.rec C lines); 0: not recorded */
-    /* The machine's CPU ticks at the first and last K line of monitor.rec (busy, stolen). */
-    uint64_t k_busy0, k_steal0, k_busy1, k_steal1;
-    int nk;
-    double steal_per_cpu;       /* stolen ticks over busy ticks between them: a task's stolen time per
-                                 * second of its CPU time; 0 when not recorded (fewer than two K lines) */
+    double steal_per_cpu;       /* stolen ticks over busy ticks between the first and last K lines of monitor.rec:
+                                 * a task's stolen time per second of its CPU time; 0 when not recorded */
     struct prof_process **procs;
     size_t nprocs;
     json_t *sampler;            /* the sampler's settings and self-report (sampler.rec O and H lines), or NULL */
-    struct prof_samples *samples; /* stacks and per-stack samples, for the folded files (samples.c) */
+    struct prof_samples *samples; /* the sampler's stacks and per-stack samples (read_sampler.c), or NULL */
     json_t *notes;              /* array of strings: how figures were obtained */
     json_t *errors;             /* array of strings: records skipped, lines ignored */
 };
 
 #define PROF_ROLE_MAX 80
 
-/* Read RUNDIR into *m. Returns 0 or PROF_E* (run.json missing or malformed);
- * damaged monitor lines or process records are skipped and listed in m->errors. */
-int prof_run_load(const char *rundir, struct prof_run *m);
 void prof_run_free(struct prof_run *m);
 
 /* Seconds since the run started for a monotonic time. */
-double prof_run_seconds(const struct prof_run *m, uint64_t t_ns);
+static inline double prof_run_seconds(const struct prof_run *m, uint64_t t_ns)
+{
+    return ((double)t_ns - (double)m->start_ns) / 1e9;
+}
+
+/* The process with this pid, or NULL. */
+struct prof_process *prof_run_process(const struct prof_run *m, int pid);
 
 /* Total resident bytes of a set of processes over time, one point per sample
  * interval, a process counting from its first sample to its last. *t and *rss
  * are malloc'd (free both); *n may be 0. Returns 0 or PROF_ENOMEM. */
 int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
-                          double **t, uint64_t **rss, size_t *n);
+                        double **t, uint64_t **rss, size_t *n);
 
-/* Read RUNDIR/sampler.rec into the loaded run m (samples.c): per-thread states, the GIL,
- * contended futexes, the sampler's self-report. A missing file is no error. 0 or PROF_ENOMEM. */
-int prof_run_load_samples(struct prof_run *m);
-void prof_samples_free(struct prof_samples *s);
-
-/* Write RUNDIR/stacks.folded (on-CPU samples) and RUNDIR/stacks-offcpu.folded (off-CPU time in
- * microseconds, the state as the leaf frame), symbolising each unique address once. 0 or PROF_E*. */
-int prof_run_write_folded(const struct prof_run *m);
-
-/* Finish a file written under a temporary name: close fp (NULL if the write already failed
- * with errno), and rename tmp to path only if every write succeeded; otherwise remove tmp.
- * Readers never see a half-written file. Returns 0 or PROF_E*. */
-int prof_file_commit(FILE *fp, int failed, const char *tmp, const char *path);
-
-/* Write RUNDIR/rss.csv. Returns 0 or PROF_E*. */
-int prof_run_write_rss_csv(const struct prof_run *m);
+/* Locks that serialize threads (mutex, rwlock, spinlock) rank above semaphores and condvars, which
+ * CPython executors use to park idle workers: 1 for the former, 0 for the rest. */
+int prof_lock_kind_serializes(uint32_t kind);
 
 #endif

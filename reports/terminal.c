@@ -1,10 +1,10 @@
-/* report_terminal.c: the terminal exporter: a compact human summary of a report, readable in 80 columns. */
+/* terminal.c: the terminal renderer: a compact human summary of a report, readable in 80 columns. */
 #include <string.h>
 #include <stdio.h>
 #include <jansson.h>
 
 #include "prof.h"
-#include "core/report.h"
+#include "reports/render.h"
 
 #define WIDTH 80
 
@@ -223,8 +223,9 @@ static void stage(FILE *out, const json_t *s)
                 boolean(rss, "leak_suspected") ? " -- LEAK SUSPECTED (keeps climbing)" : "");
 }
 
-static int render_terminal(const json_t *report, FILE *out)
+static int render_terminal(const struct prof_report *r, FILE *out)
 {
+    const json_t *report = r ? r->doc : NULL;
     if (!report || !out)
         return PROF_EINVAL;
     const json_t *cmd = json_object_get(report, "command");
@@ -280,22 +281,8 @@ static int render_terminal(const json_t *report, FILE *out)
     return ferror(out) ? PROF_EIO : 0;
 }
 
-const struct prof_exporter prof_exporter_terminal = {
+const struct prof_renderer prof_render_terminal = {
     .name = "terminal",
+    .summary = "the human summary: run, stages, verdicts, the evidence in brief (80 columns)",
     .render = render_terminal,
 };
-
-static const struct prof_exporter *const exporters[] = {
-    &prof_exporter_json,
-    &prof_exporter_terminal,
-};
-
-const struct prof_exporter *prof_exporter_find(const char *name)
-{
-    if (!name)
-        return NULL;
-    for (size_t i = 0; i < sizeof exporters / sizeof exporters[0]; i++)
-        if (strcmp(exporters[i]->name, name) == 0)
-            return exporters[i];
-    return NULL;
-}

@@ -1,0 +1,245 @@
+/* merge_sampler.c: the merge step's second half: the sampler's states, GIL readings, stacks and futexes onto the run's processes and threads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/merge.h"
+#include "core/samples.h"
+#include "prof.h"
+
+static struct prof_thread *thread_of(struct prof_process *p, int tid)
+{
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < p->nthreads; i++)
+        if (p->threads[i].tid == tid)
+            return &p->threads[i];
+    return NULL;
+}
+
+/* The hottest lock of a process the shim did not time: the futex its threads waited on longest. */
+static void hottest_from_futexes(struct prof_run *m, const struct prof_rec_sampler *R)
+{
+    struct prof_samples *S = m->samples;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        if (p->shim && !p->is_static)
+            continue; /* the shim timed its locks exactly */
+        uint64_t best_addr = 0, best_ns = 0, best_n = 0;
+        /* Sum lock waits per futex address: one pass, over the few addresses seen. */
+        struct { uint64_t addr, ns, n; } sum[64];
+        size_t nsum = 0;
+        for (size_t k = 0; k < S->nent; k++) {
+            struct prof_sentry *e = &S->ent[k];
+            if (e->pid != p->pid || e->state != PROF_TS_LOCK || !e->addr)
+                continue;
+            size_t j = 0;
+            while (j < nsum && sum[j].addr != e->addr)
+                j++;
+            if (j == nsum) {
+                if (nsum == sizeof sum / sizeof *sum)
+                    continue; /* the sampler itself follows at most 16 words per process */
+                sum[nsum++] = (typeof(sum[0])){e->addr, 0, 0};
+            }
+            sum[j].ns += e->ns;
+            sum[j].n += e->n;
+        }
+        for (size_t j = 0; j < nsum; j++)
+            if (sum[j].ns > best_ns) {
+                best_ns = sum[j].ns;
+                best_n = sum[j].n;
+                best_addr = sum[j].addr;
+            }
+        if (!best_addr)
+            continue;
+        /* The site: the first frame outside libc of the stack that waited longest on it. */
+        struct prof_sstack *top = NULL;
+        uint64_t top_ns = 0;
+        for (size_t k = 0; k < S->nent; k++) {
+            struct prof_sentry *e = &S->ent[k];
+            if (e->pid == p->pid && e->state == PROF_TS_LOCK && e->addr == best_addr && e->ns > top_ns) {
+                struct prof_sstack *st = prof_samples_stack(S, e->stack);
+                if (st && st->nnat) {
+                    top = st;
+                    top_ns = e->ns;
+                }
+            }
+        }
+        char site[PROF_SHM_SITE_BYTES] = "";
+        if (top) {
+            for (size_t f = 0; f < top->nnat; f++) {
+                const char *path = prof_samples_module(S, top->nat[f].module);
+                if (!path || prof_is_libc_module(path))
+                    continue;
+                snprintf(site, sizeof site, "%s (%s)", prof_frame_name(S, top, f), prof_basename(path));
+                break;
+            }
+        }
+        if (!site[0])
+            snprintf(site, sizeof site, "futex 0x%llx", (unsigned long long)best_addr);
+        /* Hold time: the share of ticks at which the futex word was nonzero, over the process's life. */
+        double held = 0;
+        for (size_t k = 0; k < R->nfutex; k++) {
+            const struct prof_rec_futex *q = &R->futex[k];
+            if (q->pid == p->pid && q->addr == best_addr && (int64_t)q->ticks > 0)
+                held = (double)(int64_t)q->held / (double)(int64_t)q->ticks;
+        }
+        memset(&p->hottest, 0, sizeof p->hottest);
+        snprintf(p->hottest.site, sizeof p->hottest.site, "%s", site);
+        p->hottest.addr = best_addr;
+        p->hottest.kind = PROF_LOCK_MUTEX;
+        p->hottest.wait_ns = best_ns;
+        p->hottest.contended = best_n;
+        double life = p->end_s - p->start_s;
+        p->hottest.hold_ns = (uint64_t)(held * (life > 0 ? life : 0) * 1e9);
+        p->have_hottest = 1;
+        p->hottest_from_sampler = 1;
+    }
+}
+
+/*
+ * A lock of a CPython process is taken from C (the interpreter, an extension's semaphore):
+ * its native site says little. The sampler saw the threads that waited on its address, with
+ * their Python frames; the stack that waited longest names the code: its innermost frame
+ * outside the lock types' own wrappers (threading's Lock, RLock and Condition,
+ * multiprocessing's SemLock), which would name the lock, not who waits on it.
+ */
+static const struct prof_sframe_py *waiting_frame(const struct prof_sstack *st)
+{
+    for (size_t i = 0; i < st->npy; i++) {
+        const char *b = prof_basename(st->py[i].file ? st->py[i].file : "");
+        if (strcmp(b, "threading.py") != 0 && strcmp(b, "synchronize.py") != 0)
+            return &st->py[i];
+    }
+    return &st->py[0];
+}
+
+static void hottest_python_sites(struct prof_run *m)
+{
+    struct prof_samples *S = m->samples;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        if (!p->have_hottest || !p->hottest.addr)
+            continue;
+        struct prof_sstack *best = NULL;
+        uint64_t best_ns = 0;
+        for (size_t k = 0; k < S->nent; k++) {
+            struct prof_sentry *e = &S->ent[k];
+            if (e->pid != p->pid || e->addr != p->hottest.addr || (e->state != PROF_TS_LOCK && e->state != PROF_TS_SYNC))
+                continue;
+            uint64_t ns = 0; /* this stack's wait on it, over every thread */
+            for (size_t j = 0; j < S->nent; j++) {
+                struct prof_sentry *f = &S->ent[j];
+                if (f->pid == e->pid && f->addr == e->addr && f->stack == e->stack && f->state == e->state)
+                    ns += f->ns;
+            }
+            struct prof_sstack *st = prof_samples_stack(S, e->stack);
+            if (st && st->npy && ns > best_ns) {
+                best = st;
+                best_ns = ns;
+            }
+        }
+        if (best) {
+            const struct prof_sframe_py *f = waiting_frame(best);
+            snprintf(p->hottest.python_site, sizeof p->hottest.python_site, "%s (%s:%d)", f->qual,
+                     prof_basename(f->file), f->line);
+        }
+    }
+}
+
+/* Processes the sampler watched, and the CPython it could or could not read in each. */
+static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *R)
+{
+    for (size_t i = 0; i < R->nprocs; i++) {
+        const struct prof_rec_sproc *sp = &R->procs[i];
+        struct prof_process *p = prof_run_process(m, sp->pid);
+        if (!p)
+            continue;
+        p->sampled = 1;
+        if (sp->python == 311)
+            p->python = 1;
+        else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
+            return PROF_ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * Where the shim did not run (--no-preload, static binaries, attach), the sampler's
+ * per-state times stand in for the shim's exact waits. Idle waits on condvars,
+ * semaphores and children (sync) are treated like joins: neither work nor contention.
+ */
+static void states_for_waits(struct prof_run *m)
+{
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        for (size_t k = 0; k < p->nthreads; k++) {
+            struct prof_thread *t = &p->threads[k];
+            /* The sampler's on-CPU time is schedstat's, to each thread's exit stop: where the
+             * monitor's last reading came before the end (the process reaped first), it is more. */
+            if (t->from_sampler && t->smp_ns[PROF_TS_RUNNING] > t->c.cpu_ns)
+                t->c.cpu_ns = t->smp_ns[PROF_TS_RUNNING];
+        }
+        if (p->shim && !p->is_static)
+            continue;
+        for (size_t k = 0; k < p->nthreads; k++) {
+            struct prof_thread *t = &p->threads[k];
+            if (!t->from_sampler)
+                continue;
+            t->c.lock_wait_ns = t->smp_ns[PROF_TS_LOCK];
+            t->c.gil_wait_ns = t->smp_ns[PROF_TS_GIL];
+            t->c.net_wait_ns = t->smp_ns[PROF_TS_NET];
+            t->c.io_wait_ns = t->smp_ns[PROF_TS_NET] + t->smp_ns[PROF_TS_DISK];
+            t->c.ipc_ns = t->smp_ns[PROF_TS_IPC];
+            t->c.evloop_wait_ns = t->smp_ns[PROF_TS_EVLOOP];
+            t->c.join_wait_ns = t->smp_ns[PROF_TS_SYNC];
+        }
+    }
+}
+
+int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
+{
+    struct prof_rec_sampler *R = &rec->sampler;
+    int rc;
+
+    m->samples = R->samples;
+    R->samples = NULL;
+    m->sampler = json_incref(R->info);
+    if ((rc = sampled_processes(m, R)) != 0)
+        return rc;
+    struct prof_samples *S = m->samples;
+    for (size_t k = 0; k < S->nent; k++) {
+        const struct prof_sentry *e = &S->ent[k];
+        struct prof_thread *t = thread_of(prof_run_process(m, e->pid), e->tid);
+        if (t) {
+            t->from_sampler = 1;
+            t->smp_ns[e->state] += e->ns;
+            t->smp_n[e->state] += e->n;
+        }
+    }
+    for (size_t k = 0; k < R->ngil; k++) {
+        const struct prof_rec_gil *g = &R->gil[k];
+        struct prof_thread *t = thread_of(prof_run_process(m, g->pid), g->tid);
+        if (t) {
+            t->py_ticks = g->n;
+            t->py_held = g->held;
+            t->py_held_cpu = g->held_cpu;
+        }
+    }
+    /* Serialization CPU per thread: on-CPU samples in serializer frames. */
+    for (size_t k = 0; k < S->nent; k++) {
+        const struct prof_sentry *e = &S->ent[k];
+        if (e->state != PROF_TS_RUNNING || !e->ns)
+            continue;
+        struct prof_sstack *st = prof_samples_stack(S, e->stack);
+        if (!st || !prof_stack_serializes(S, st))
+            continue;
+        struct prof_thread *t = thread_of(prof_run_process(m, e->pid), e->tid);
+        if (t)
+            t->serialize_ns += e->ns;
+    }
+    states_for_waits(m);
+    hottest_from_futexes(m, R);
+    hottest_python_sites(m);
+    return 0;
+}

@@ -1,0 +1,125 @@
+/* read.h: the read step: a run directory decoded into records (run.json, the shim's images, monitor and sampler lines), nothing merged or decided. */
+#ifndef POOLPROF_READ_H
+#define POOLPROF_READ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "format/machine.h"
+#include "format/shm.h"
+
+/* run.json (format/rundir.h). */
+struct prof_rec_run {
+    json_t *doc;
+    uint64_t start_ns, end_ns;  /* 0 when absent (poolprof did not finish) */
+    int root_pid;
+    int interval_ms;            /* options.interval_ms, 0 when absent */
+    struct prof_machine machine;
+};
+
+/* One process image as the shim recorded it (proc/PID-START.rec): the header's figures and the
+ * slots in use. A damaged or foreign file never becomes one: it is named in the errors. */
+struct prof_rec_image {
+    char *fname;
+    int pid, ppid;
+    uint32_t flags, end_how;
+    uint64_t start_ns, end_ns;
+    int exit_code;
+    uint32_t dropped_threads, dropped_children;
+    uint64_t vm_hwm_bytes, rss_end_bytes;
+    uint64_t gil_mutex, gil_switch_mutex;
+    char *exe;
+    char **argv;
+    int argc;
+    struct prof_shm_thread *threads; size_t nthreads;   /* claimed slots with a tid */
+    struct prof_shm_child *children; size_t nchildren;  /* reaped children with a pid */
+    struct prof_shm_lock *locks; size_t nlocks;         /* contended locks */
+    struct prof_shm_stage *stages; size_t nstages;      /* marker stages with a finished name */
+};
+
+/* One per-process line of monitor.rec (format/monrec.h), in file order. */
+struct prof_rec_mon {
+    char type;         /* N E R M T G Z, or '.': a line whose t and pid were read but nothing else */
+    uint64_t t_ns;
+    int pid;
+    union {
+        struct {       /* N, E */
+            int have_ppid, ppid;
+            uint64_t start_ticks;
+            int is_static;
+            char *exe;          /* NULL: absent */
+            char **argv;
+            int argc;
+        } image;
+        uint64_t rss;  /* R */
+        struct { uint64_t pss, uss, swap; } mem; /* M */
+        struct {       /* T */
+            int tid;
+            int have_name;
+            char name[16];
+            uint64_t cpu, runq, utime, stime, vcsw, ivcsw, start_ticks;
+        } thread;
+        int status;    /* Z */
+    } u;
+};
+
+struct prof_rec_monitor {
+    int present;                /* monitor.rec was read (a version this reader knows) */
+    int interval_ms;            /* S line, 0 when absent */
+    long ticks_per_sec;         /* S line, 0 when absent */
+    uint64_t self_cpu_ns;       /* the largest C line: the monitor thread's own CPU */
+    uint64_t k_busy0, k_steal0, k_busy1, k_steal1; /* the first and last K lines */
+    int nk;
+    struct prof_rec_mon *lines; size_t nlines;
+};
+
+/* sampler.rec (format/samprec.h). Stacks and samples are the struct prof_samples of samples.h. */
+struct prof_rec_sproc {         /* P line */
+    int pid;
+    int python;                 /* the version it reads (311), 0 */
+    char *pyerr;                /* why not, or NULL */
+};
+struct prof_rec_gil {           /* G line (cumulative: the last one per thread counts) */
+    int pid, tid;
+    uint64_t n, held, held_cpu;
+};
+struct prof_rec_futex {         /* Q line */
+    int pid;
+    uint64_t addr, ticks, held;
+};
+struct prof_rec_sampler {
+    int present;                /* sampler.rec exists */
+    json_t *info;               /* settings and self-report (O and H lines) */
+    struct prof_samples *samples;
+    struct prof_rec_sproc *procs; size_t nprocs;
+    struct prof_rec_gil *gil; size_t ngil;
+    struct prof_rec_futex *futex; size_t nfutex;
+};
+
+/* Everything a run directory holds, decoded. Notes and errors are kept per file, in the
+ * order the files are read, for the merge to carry into the run. */
+struct prof_records {
+    char *rundir;
+    struct prof_rec_run run;
+    struct prof_rec_image *images; size_t nimages;
+    struct prof_rec_monitor monitor;
+    struct prof_rec_sampler sampler;
+    json_t *shim_errors, *monitor_errors, *monitor_notes, *sampler_errors;
+};
+
+/* Read RUNDIR into *rec. 0, or PROF_E* when run.json is missing or malformed (PROF_ENOENT,
+ * PROF_EFORMAT) or memory runs out; damaged records are skipped and listed in the errors. */
+int prof_read(const char *rundir, struct prof_records *rec);
+void prof_records_free(struct prof_records *rec);
+
+/* The readers, one per file; prof_read calls them in this order. */
+int prof_read_run(const char *rundir, struct prof_rec_run *out);
+int prof_read_shim(struct prof_records *rec);
+int prof_read_monitor(struct prof_records *rec);
+int prof_read_sampler(struct prof_records *rec);
+
+/* Append a printf-formatted string to a JSON array of notes or errors. */
+void prof_note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,112 @@
+/* run.c: the merged run's own functions: lookup, the RSS series of a set of processes, freeing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/run.h"
+#include "core/samples.h"
+#include "prof.h"
+
+#define DEFAULT_INTERVAL_MS 20
+
+int prof_lock_kind_serializes(uint32_t kind)
+{
+    return kind == PROF_LOCK_MUTEX || kind == PROF_LOCK_RWLOCK || kind == PROF_LOCK_SPIN;
+}
+
+struct prof_process *prof_run_process(const struct prof_run *m, int pid)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i]->pid == pid)
+            return m->procs[i];
+    return NULL;
+}
+
+int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
+                        double **t, uint64_t **rss, size_t *n)
+{
+    uint64_t iv = (uint64_t)(m->interval_ms > 0 ? m->interval_ms : DEFAULT_INTERVAL_MS) * 1000000ull;
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    *t = NULL;
+    *rss = NULL;
+    *n = 0;
+    for (size_t i = 0; i < nprocs; i++)
+        if (procs[i]->nrss) {
+            lo = procs[i]->rss[0].t_ns < lo ? procs[i]->rss[0].t_ns : lo;
+            uint64_t last = procs[i]->rss[procs[i]->nrss - 1].t_ns;
+            hi = last > hi ? last : hi;
+        }
+    if (lo == UINT64_MAX)
+        return 0;
+    /* Samples of one sweep carry slightly different times: bucket them by the interval. */
+    size_t nb = (size_t)((hi - lo) / iv) + 1;
+    if (nb > 50000000)
+        return PROF_ERANGE;
+    uint64_t *tot = calloc(nb, sizeof *tot);
+    double *tt = malloc(nb * sizeof *tt);
+    unsigned char *has = calloc(nb, 1);
+    if (!tot || !tt || !has) {
+        free(tot);
+        free(tt);
+        free(has);
+        return PROF_ENOMEM;
+    }
+    for (size_t i = 0; i < nprocs; i++) {
+        const struct prof_process *p = procs[i];
+        if (!p->nrss)
+            continue;
+        size_t k = 0;
+        size_t b0 = (size_t)((p->rss[0].t_ns - lo) / iv), b1 = (size_t)((p->rss[p->nrss - 1].t_ns - lo) / iv);
+        uint64_t cur = p->rss[0].rss;
+        for (size_t b = b0; b <= b1; b++) {
+            /* The last sample inside bucket b, else the previous value carried forward. */
+            while (k < p->nrss && (p->rss[k].t_ns - lo) / iv <= b)
+                cur = p->rss[k++].rss;
+            tot[b] += cur;
+            has[b] = 1;
+        }
+    }
+    size_t o = 0;
+    for (size_t b = 0; b < nb; b++)
+        if (has[b]) {
+            tt[o] = prof_run_seconds(m, lo + b * iv);
+            tot[o] = tot[b];
+            o++;
+        }
+    free(has);
+    *t = tt;
+    *rss = tot;
+    *n = o;
+    return 0;
+}
+
+void prof_run_free(struct prof_run *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct prof_process *p = m->procs[i];
+        for (size_t k = 0; k < p->nimages; k++) {
+            for (int a = 0; a < p->images[k].argc; a++)
+                free(p->images[k].argv[a]);
+            free(p->images[k].argv);
+            free(p->images[k].exe);
+        }
+        free(p->images);
+        free(p->threads);
+        free(p->rss);
+        free(p->mem);
+        free(p->role);
+        free(p->python_refused);
+        free(p->markers);
+        free(p);
+    }
+    free(m->procs);
+    free(m->rundir);
+    prof_samples_free(m->samples);
+    json_decref(m->sampler);
+    json_decref(m->run);
+    json_decref(m->notes);
+    json_decref(m->errors);
+    memset(m, 0, sizeof *m);
+}

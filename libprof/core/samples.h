@@ -1,0 +1,68 @@
+/* samples.h: the sampler's stacks and per-stack samples as read from sampler.rec, and names for their native frames (symbols.c). */
+#ifndef POOLPROF_SAMPLES_H
+#define POOLPROF_SAMPLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct prof_elf;
+
+struct prof_sframe_py {
+    char *qual, *file;
+    int line;
+};
+
+struct prof_sframe_nat {
+    int module;              /* -1: anonymous */
+    uint64_t off;            /* file offset in the module (pc when anonymous) */
+};
+
+struct prof_sstack {
+    uint32_t id;
+    struct prof_sframe_nat *nat; size_t nnat;   /* innermost first */
+    struct prof_sframe_py *py; size_t npy;      /* innermost first */
+    int serialize;                              /* -1 not decided yet (symbols.c) */
+    char **names;                               /* symbolised native frames, filled on demand */
+};
+
+struct prof_smodule {
+    uint32_t id;
+    char *path;
+    struct prof_elf *elf;
+    int tried;
+};
+
+/* Samples of one thread in one state with one stack (C lines, consecutive repeats summed). */
+struct prof_sentry {
+    int pid, tid;
+    int state;               /* enum prof_tstate */
+    uint32_t stack;          /* 0: none */
+    uint64_t addr, n, ns;
+};
+
+struct prof_samples {
+    struct prof_sstack *stacks; size_t nstacks, capstacks;
+    struct prof_smodule *mods; size_t nmods, capmods;
+    struct prof_sentry *ent; size_t nent, capent;
+};
+
+void prof_samples_free(struct prof_samples *S);
+
+/* The stack with this id, or NULL. */
+struct prof_sstack *prof_samples_stack(struct prof_samples *S, uint32_t id);
+/* The path of module id, or NULL. */
+const char *prof_samples_module(const struct prof_samples *S, int id);
+
+/* symbols.c: names for what the sampler recorded as module + offset, looked up in each
+ * module's ELF symbols once per unique frame, at report time. */
+
+/* Native frame i of st: "func" when the module's symbols know it, else "module+0xoff". */
+const char *prof_frame_name(struct prof_samples *S, struct prof_sstack *st, size_t i);
+/* The file name of a path. */
+const char *prof_basename(const char *path);
+/* libc, libpthread or the dynamic loader: frames that say where a wait is, not who waits. */
+int prof_is_libc_module(const char *path);
+/* Does the stack run a serializer (pickle, json, marshal, multiprocessing's transfer)? */
+int prof_stack_serializes(struct prof_samples *S, struct prof_sstack *st);
+
+#endif

@@ -1,0 +1,605 @@
+/* stages.c: the stages step: overall, marker stages, thread names and process roles, each with its figures summed once. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/stages.h"
+#include "prof.h"
+
+static struct prof_stage *stage_find(struct prof_stages *S, const char *source, const char *name)
+{
+    for (size_t i = 0; i < S->n; i++)
+        if (strcmp(S->v[i]->source, source) == 0 && strcmp(S->v[i]->name, name) == 0)
+            return S->v[i];
+    struct prof_stage **nv = realloc(S->v, (S->n + 1) * sizeof *nv);
+    if (!nv)
+        return NULL;
+    S->v = nv;
+    struct prof_stage *s = calloc(1, sizeof *s);
+    if (!s || !(s->name = strdup(name))) {
+        free(s);
+        return NULL;
+    }
+    s->source = source;
+    s->first_s = -1;
+    S->v[S->n++] = s;
+    return s;
+}
+
+static int stage_add_proc(struct prof_stage *s, struct prof_process *p)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i] == p)
+            return 0;
+    struct prof_process **np = realloc(s->procs, (s->nprocs + 1) * sizeof *np);
+    if (!np)
+        return PROF_ENOMEM;
+    s->procs = np;
+    s->procs[s->nprocs++] = p;
+    return 0;
+}
+
+static int stage_add(struct prof_stage *s, struct prof_process *p, const struct prof_thread *t)
+{
+    if (stage_add_proc(s, p))
+        return PROF_ENOMEM;
+    s->nthreads++;
+    if (s->first_s < 0 || t->start_s < s->first_s)
+        s->first_s = t->start_s;
+    if (t->end_s > s->last_s)
+        s->last_s = t->end_s;
+    /*
+     * A thread's life runs from the first to the last time poolprof saw it, which a short
+     * thread's first and last /proc reads can miss by most of a scan; its CPU, run-queue and
+     * join waits are exact (schedstat, switch records) and fit inside it. Without this, 50
+     * threads each parked ~1 s on an Event ate the main thread's life: CPU/wall 1.98 for a
+     * program that ran one thread.
+     */
+    double life = t->end_s - t->start_s,
+           inside = (double)(t->c.cpu_ns + t->c.runq_ns + t->c.join_wait_ns + t->c.handoff_wait_ns) / 1e9;
+    s->thread_s += life > inside ? life : inside;
+    prof_counters_add(&s->sum, &t->c);
+    if (t->from_sampler) {
+        s->nsampled_threads++;
+        for (int i = 0; i < PROF_TS_COUNT; i++)
+            s->smp_s[i] += (double)t->smp_ns[i] / 1e9;
+        if (t->py_ticks) {
+            s->py_running_ticks += t->smp_n[PROF_TS_RUNNING];
+            s->py_held_cpu += t->py_held_cpu;
+        }
+        s->serialize_s += (double)t->serialize_ns / 1e9;
+    }
+    return 0;
+}
+
+/* One process's share of a marker stage: its self time (innermost), so nested stages never count twice. */
+static int stage_add_marker(const struct prof_run *m, struct prof_stage *s, struct prof_process *p,
+                            const struct prof_marker *k)
+{
+    if (stage_add_proc(s, p))
+        return PROF_ENOMEM;
+    s->nthreads += (int)k->threads;
+    if (k->first_begin_ns) {
+        double b = prof_run_seconds(m, k->first_begin_ns);
+        if (s->first_s < 0 || b < s->first_s)
+            s->first_s = b;
+    }
+    if (k->last_end_ns && prof_run_seconds(m, k->last_end_ns) > s->last_s)
+        s->last_s = prof_run_seconds(m, k->last_end_ns);
+    s->thread_s += (double)k->self_ns / 1e9;
+    prof_counters_add(&s->sum, &k->c);
+    /*
+     * The shim cannot see run-queue waits inside a marked region (schedstat is per thread,
+     * not per region); on a loaded machine they would pass for waiting and turn a CPU stage
+     * I/O-bound. Attribute the process's measured run-queue share of thread time to the
+     * stage's self time in proportion.
+     */
+    double runq = 0, life = 0;
+    for (size_t i = 0; i < p->nthreads; i++) {
+        runq += (double)p->threads[i].c.runq_ns / 1e9;
+        if (p->threads[i].end_s > p->threads[i].start_s)
+            life += p->threads[i].end_s - p->threads[i].start_s;
+    }
+    if (life > 0)
+        s->sum.runq_ns += (uint64_t)llround(fmin(1.0, runq / life) * (double)k->self_ns);
+    return 0;
+}
+
+/* Fewer on-CPU CPython ticks than this do not give a GIL-held share worth a prediction. */
+#define PROF_GIL_TICKS_MIN 20
+/* A worker is busy when it did at least this share of the busiest one's CPU + I/O wait. */
+#define PROF_BUSY_SHARE 0.10
+/* A child process that did this much CPU + I/O wait is a worker its parent feeds, not a helper. */
+#define PROF_CHILD_BUSY_S 0.02
+
+static int stage_has_pid(const struct prof_stage *s, int pid)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->pid == pid)
+            return 1;
+    return 0;
+}
+
+/* A thread's working time: its life less the waits that are not work (locks and the GIL, which
+ * also park idle pool threads; joins and hand-offs; IPC, where a pool worker waits for its next task). */
+static double thread_busy(const struct prof_thread *t)
+{
+    double idle = (double)(t->c.lock_wait_ns + t->c.gil_wait_ns + t->c.join_wait_ns + t->c.handoff_wait_ns +
+                           t->c.ipc_ns) / 1e9;
+    double b = t->end_s - t->start_s - idle;
+    double cpu = (double)t->c.cpu_ns / 1e9;
+    return b > cpu ? b : cpu;
+}
+
+static double proc_busy(const struct prof_process *p)
+{
+    double b = 0;
+    for (size_t i = 0; i < p->nthreads; i++)
+        b += thread_busy(&p->threads[i]);
+    return b;
+}
+
+/*
+ * How the stage runs today, for the prediction's baseline: busy child processes
+ * make it a process pool (the dispatcher that forked them is not a worker);
+ * otherwise the busy threads of its busiest process make it a thread pool, or
+ * sequential when one thread does the work.
+ */
+static void stage_current(const struct prof_stage *s, struct prof_stage_figures *f)
+{
+    f->current_model = PROF_MODEL_SEQUENTIAL;
+    f->current_workers = 1;
+    if (strcmp(s->source, "marker") == 0) {
+        /* The shim counts a marker's threads, not their busy time: every process and thread in it worked. */
+        if (s->nprocs >= 2) {
+            f->current_model = PROF_MODEL_PROCESSES;
+            f->current_workers = (int)s->nprocs;
+        } else if (s->nthreads >= 2) {
+            f->current_model = PROF_MODEL_THREADS;
+            f->current_workers = s->nthreads;
+        }
+        return;
+    }
+    double maxb = 0;
+    const struct prof_process *busiest = NULL;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        double b = proc_busy(s->procs[i]);
+        if (b > maxb) {
+            maxb = b;
+            busiest = s->procs[i];
+        }
+    }
+    if (!busiest)
+        return;
+    int child = 0, root = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const struct prof_process *p = s->procs[i];
+        if (proc_busy(p) < PROF_BUSY_SHARE * maxb)
+            continue;
+        if (p->ppid > 0 && stage_has_pid(s, p->ppid))
+            child++;
+        else
+            root++;
+    }
+    if (child >= 1 || root >= 2) {
+        f->current_model = PROF_MODEL_PROCESSES;
+        f->current_workers = child >= 1 ? child : root;
+        return;
+    }
+    double maxt = 0;
+    for (size_t i = 0; i < busiest->nthreads; i++)
+        maxt = fmax(maxt, thread_busy(&busiest->threads[i]));
+    int n = 0;
+    for (size_t i = 0; i < busiest->nthreads; i++)
+        if (maxt > 0 && thread_busy(&busiest->threads[i]) >= PROF_BUSY_SHARE * maxt)
+            n++;
+    if (n >= 2) {
+        f->current_model = PROF_MODEL_THREADS;
+        f->current_workers = n;
+    }
+}
+
+static double sec(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* The figures the advice reads that come straight from the stage's sums and the sampler. */
+static void stage_time_split(const struct prof_run *m, struct prof_stage *s, double wall_s)
+{
+    struct prof_stage_figures *f = &s->fig;
+
+    f->name = s->name;
+    f->nprocesses = (int)s->nprocs;
+    f->nthreads = s->nthreads;
+    f->wall_s = wall_s;
+    /* Joining a thread, or waiting for one to hand over work or a result, is idle waiting, neither
+     * work nor contention: judged as if the waiter were gone. */
+    double idle_s = sec(s->sum.join_wait_ns) + sec(s->sum.handoff_wait_ns);
+    f->thread_s = s->thread_s - idle_s > 0 ? s->thread_s - idle_s : 0;
+    f->cpu_s = sec(s->sum.cpu_ns);
+    f->runq_s = sec(s->sum.runq_ns);
+    f->lock_wait_s = sec(s->sum.lock_wait_ns);
+    f->gil_wait_s = sec(s->sum.gil_wait_ns);
+    /*
+     * A thread loses stolen time only while it is the one on the vCPU, never while it waits
+     * for a CPU, a lock or the GIL: the estimate is capped by the time those leave.
+     */
+    double unexplained = f->thread_s - f->cpu_s - f->runq_s - f->lock_wait_s - f->gil_wait_s;
+    f->steal_s = fmin(f->cpu_s * m->steal_per_cpu, unexplained > 0 ? unexplained : 0);
+    /*
+     * IPC share: IPC time over busy time (cpu + IPC + I/O wait), not over thread time. A pool's
+     * threads spend much of their life idle (joins, executor queues, the GIL, locks), and that
+     * idle time would dilute the seeds' "IPC over 15% of stage latency" until it never fires;
+     * the busy time is what the stage's work actually took. IPC time is wall time in the calls
+     * (a worker blocked reading its next task counts), serialization CPU is not in it yet.
+     */
+    f->ipc_s = sec(s->sum.ipc_ns);
+    s->busy_s = sec(s->sum.cpu_ns) + sec(s->sum.ipc_ns) + sec(s->sum.io_wait_ns);
+    f->ipc_base_s = s->busy_s;
+    f->evloop_wait_s = sec(s->sum.evloop_wait_ns);
+    f->serialize_measured = s->nsampled_threads > 0;
+    f->waits_sampled = s->nsampled_threads > 0 && s->nsampled_threads == s->nthreads;
+    f->sampled_wait_s = s->smp_s[PROF_TS_NET] + s->smp_s[PROF_TS_DISK] + s->smp_s[PROF_TS_IPC] +
+                        s->smp_s[PROF_TS_EVLOOP] + s->smp_s[PROF_TS_SLEEP] + s->smp_s[PROF_TS_OTHER];
+    f->serialize_s = s->serialize_s;
+    if (s->py_running_ticks >= PROF_GIL_TICKS_MIN) {
+        f->gil_held_measured = 1;
+        f->gil_held_share = fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks);
+    }
+    f->ipc_bytes = s->sum.ipc_bytes_sent;
+    f->ipc_messages = s->sum.ipc_sends;
+    f->net_wait_s = sec(s->sum.net_wait_ns);
+    f->net_round_trips = s->sum.net_round_trips;
+}
+
+/* Which of the stage's processes the shim measured, their interpreter, their hottest lock, their memory. */
+static void stage_processes(struct prof_stage *s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    int lock_measured = s->nprocs > 0, shim_everywhere = s->nprocs > 0;
+    uint64_t worker_mem = 0;
+    int nworker_mem = 0;
+
+    s->hot_proc = NULL;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const struct prof_process *p = s->procs[i];
+        if (p->python)
+            f->python = 1;
+        if ((!p->shim || p->is_static) && !p->sampled)
+            lock_measured = 0;
+        if (!p->shim || p->is_static)
+            shim_everywhere = 0;
+        if (p->have_hottest &&
+            (!s->hot_proc ||
+             prof_lock_kind_serializes(p->hottest.kind) > prof_lock_kind_serializes(s->hot_proc->hottest.kind) ||
+             (prof_lock_kind_serializes(p->hottest.kind) == prof_lock_kind_serializes(s->hot_proc->hottest.kind) &&
+              p->hottest.wait_ns > s->hot_proc->hottest.wait_ns)))
+            s->hot_proc = p;
+        /* What one more worker process costs is what it does not share: USS, else PSS. */
+        uint64_t w = p->uss_peak ? p->uss_peak : p->pss_peak;
+        if (w) {
+            worker_mem += w;
+            nworker_mem++;
+        }
+    }
+    f->lock_measured = lock_measured;
+    f->ipc_measured = shim_everywhere;
+    /* A thread of a named stage is not a process: its marginal memory is not measured. */
+    if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
+        f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
+}
+
+/*
+ * A global lock is one that is held for most of the stage's wall time while other threads
+ * want it: hold over wall, not over thread time, so the figure does not drop when a busy
+ * machine stretches the threads' lives with run-queue waits.
+ */
+static void stage_hottest_hold(struct prof_stage *s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    if (!s->hot_proc || f->wall_s <= 0 || s->nthreads < 2)
+        return;
+    /*
+     * The shim watches a lock from its first contention on: holds before it were not
+     * timed. Where that left CPU unwatched, the hold is scaled to the whole CPU at the rate
+     * seen while watched (a global lock first contended after 15% of the run read 0.78
+     * of the CPU instead of 0.93, and the verdict flipped).
+     */
+    const struct prof_process *hp = s->hot_proc;
+    double hold = (double)hp->hottest.hold_ns;
+    uint64_t pcpu = 0;
+    for (size_t k = 0; k < hp->nthreads; k++)
+        pcpu += hp->threads[k].c.cpu_ns;
+    if (hp->hottest.claim_cpu_ns && pcpu > hp->hottest.claim_cpu_ns)
+        hold *= (double)pcpu / (double)(pcpu - hp->hottest.claim_cpu_ns);
+    f->hottest_lock_hold_fraction = fmin(1.0, hold / 1e9 / f->wall_s);
+}
+
+/* A process of the stage that feeds busy children is a pool's dispatcher: its CPU is the pool's overhead. */
+static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        int disp = 0;
+        for (size_t j = 0; j < m->nprocs && !disp; j++)
+            disp = m->procs[j]->ppid == s->procs[i]->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S;
+        if (!disp)
+            continue;
+        f->pool_dispatcher = 1;
+        /* The dispatcher's own CPU: what it pays to feed the pool and collect its results. */
+        for (size_t k = 0; k < s->procs[i]->nthreads; k++)
+            f->dispatcher_cpu_s += sec(s->procs[i]->threads[k].c.cpu_ns);
+    }
+}
+
+/* The stage's RSS over time: start, peak, growth, and whether it looks like a leak. */
+static int stage_memory(const struct prof_run *m, struct prof_stage *s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    double *t = NULL;
+    uint64_t *rss = NULL;
+    size_t n = 0;
+    int rc = prof_run_rss_series(m, s->procs, s->nprocs, &t, &rss, &n);
+    if (rc == PROF_ENOMEM)
+        return rc;
+    s->rss_start = n ? rss[0] : 0;
+    s->rss_peak = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rss[i] > s->rss_peak)
+            s->rss_peak = rss[i];
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i]->rss_peak > s->rss_peak)
+            s->rss_peak = s->procs[i]->rss_peak; /* VmHWM catches a peak between two samples */
+    s->rss_growth = n && s->rss_peak > s->rss_start ? s->rss_peak - s->rss_start : 0;
+    s->leak = n ? prof_rss_leak_suspected(t, rss, n) == 1 : 0;
+    f->rss_growth_bytes = s->rss_growth;
+    /*
+     * What one more thread costs: a threaded stage's RSS growth over the threads that did the
+     * work (their stacks' touched pages and the buffers each holds). A stage on one thread
+     * cannot tell what a task holds from what the program keeps, and a leak is not per thread.
+     */
+    if (f->current_model == PROF_MODEL_THREADS && f->current_workers >= 2 && s->nprocs == 1 && !s->leak)
+        f->per_thread_bytes = s->rss_growth / (uint64_t)f->current_workers;
+    free(t);
+    free(rss);
+    return 0;
+}
+
+/* Everything that depends on the stage's whole set of threads and processes, for the advice. */
+static int stage_finish(const struct prof_run *m, struct prof_stage *s, double wall_s)
+{
+    memset(&s->fig, 0, sizeof s->fig);
+    stage_time_split(m, s, wall_s);
+    stage_processes(s);
+    stage_hottest_hold(s);
+    stage_current(s, &s->fig);
+    stage_dispatcher(m, s);
+    return stage_memory(m, s);
+}
+
+static void stage_free(struct prof_stage *s)
+{
+    free(s->name);
+    free(s->procs);
+}
+
+void prof_stages_free(struct prof_stages *S)
+{
+    if (!S)
+        return;
+    for (size_t i = 0; i < S->n; i++) {
+        stage_free(S->v[i]);
+        free(S->v[i]);
+    }
+    free(S->v);
+    stage_free(&S->overall);
+    json_decref(S->notes);
+    memset(S, 0, sizeof *S);
+}
+
+static int cmp_stage(const void *a, const void *b)
+{
+    const struct prof_stage *x = *(struct prof_stage *const *)a, *y = *(struct prof_stage *const *)b;
+    int sx = strcmp(x->source, "marker") == 0 ? 0 : strcmp(x->source, "thread-name") == 0 ? 1 : 2;
+    int sy = strcmp(y->source, "marker") == 0 ? 0 : strcmp(y->source, "thread-name") == 0 ? 1 : 2;
+    if (sx != sy)
+        return sx - sy;
+    if (x->first_s != y->first_s)
+        return x->first_s < y->first_s ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* A launcher runs for at most this long before its program, and each of its helpers uses less CPU than this. */
+#define PROF_LAUNCHER_MAX_S 1.0
+#define PROF_LAUNCHER_HELPER_CPU_S 0.05
+
+/* Did p come and go before the program began (launcher_end's t_prog): the launcher's? */
+static int launcher_helper(const struct prof_process *p, const struct prof_process *root, double t_prog)
+{
+    return t_prog > 0 && p != root && p->end_s <= t_prog;
+}
+
+/*
+ * A launcher (pyenv's shims: env, bash and 40 short helpers; env; a wrapper script that
+ * ends in exec) runs before the program: the root process execs its last image at t_prog,
+ * after helpers that came and went. That time and those processes are the launcher's, not
+ * the program's: 0.11 s of bash CPU made a pyenv-launched io_fetch_seq read CPU/wall 0.10
+ * instead of 0.04 and get threads x 18 instead of x 40. Returns t_prog (run seconds), or 0
+ * when there is no launcher: the root never exec'd, exec'd late (more than
+ * PROF_LAUNCHER_MAX_S in, or past half the run), or something that ended before its last
+ * exec used enough CPU to be work (a script's step before `exec python`). CPU, not life: one
+ * of pyenv's subshells lives 107 ms, waiting for the helpers it runs.
+ */
+static double launcher_end(const struct prof_run *m, const struct prof_process **root)
+{
+    const struct prof_process *r = prof_run_process(m, m->root_pid);
+    *root = r;
+    if (!r || r->nimages < 2)
+        return 0;
+    double t = prof_run_seconds(m, r->images[r->nimages - 1].t_ns);
+    if (t <= 0 || t > PROF_LAUNCHER_MAX_S || t > 0.5 * m->wall_s)
+        return 0;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct prof_process *p = m->procs[i];
+        if (!launcher_helper(p, r, t))
+            continue;
+        uint64_t cpu = 0;
+        for (size_t k = 0; k < p->nthreads; k++)
+            cpu += p->threads[k].c.cpu_ns;
+        if ((double)cpu / 1e9 >= PROF_LAUNCHER_HELPER_CPU_S)
+            return 0;
+    }
+    return t;
+}
+
+static uint64_t less(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* Thread t as its process's latest image saw it: from t_prog on, without its earlier images' figures. */
+static void thread_from_last_image(struct prof_thread *t, double t_prog)
+{
+    const struct prof_counters *b = &t->before_last_img;
+    if (t->start_s < t_prog)
+        t->start_s = t_prog;
+    uint64_t cpu = less(t->c.cpu_ns, b->cpu_ns);
+    if (t->c.cpu_ns) { /* user and system time are cumulative too: the same share of each */
+        t->c.utime_ns = (uint64_t)((double)t->c.utime_ns * (double)cpu / (double)t->c.cpu_ns);
+        t->c.stime_ns = (uint64_t)((double)t->c.stime_ns * (double)cpu / (double)t->c.cpu_ns);
+    }
+    t->c.cpu_ns = cpu;
+#define LESS(field, unit, images, tk, sk, d) \
+    if (PROF_METRIC_##images == PROF_METRIC_IMAGE) t->c.field = less(t->c.field, b->field);
+    PROF_METRICS(LESS)
+#undef LESS
+}
+
+/*
+ * Process roles exist to compare the parts of a tree. Launchers and helpers
+ * (a pyenv shim's dozens of bash and readlink processes, `sh -c`) carry
+ * nothing worth a verdict and drown the ones that matter, so a role is kept
+ * only when it holds at least PROF_ROLE_MIN_SHARE of the run's CPU or thread
+ * time; and when fewer than two roles are left, none is kept: one role is
+ * the overall stage again.
+ */
+#define PROF_ROLE_MIN_SHARE 0.05
+
+static int role_minor(const struct prof_stage *s, const struct prof_stage *overall)
+{
+    return s->sum.cpu_ns < PROF_ROLE_MIN_SHARE * overall->sum.cpu_ns &&
+           s->thread_s < PROF_ROLE_MIN_SHARE * overall->thread_s;
+}
+
+static void prune_minor_roles(struct prof_stages *S)
+{
+    size_t kept = 0, roles = 0, dropped = 0;
+
+    for (size_t i = 0; i < S->n; i++) {
+        struct prof_stage *s = S->v[i];
+        if (strcmp(s->source, "process-role") != 0)
+            continue;
+        roles++;
+        kept += !role_minor(s, &S->overall);
+    }
+    for (size_t i = 0; i < S->n;) {
+        struct prof_stage *s = S->v[i];
+        int minor = strcmp(s->source, "process-role") == 0 && (kept < 2 || role_minor(s, &S->overall));
+        if (!minor) {
+            i++;
+            continue;
+        }
+        stage_free(s);
+        free(s);
+        memmove(&S->v[i], &S->v[i + 1], (S->n - i - 1) * sizeof *S->v);
+        S->n--;
+        dropped++;
+    }
+    if (dropped)
+        json_array_append_new(S->notes,
+                              kept < 2 ? json_sprintf("%zu process roles not reported as stages: fewer than two carry "
+                                                      "%d%% of the run's CPU or thread time",
+                                                      roles, (int)(PROF_ROLE_MIN_SHARE * 100))
+                                       : json_sprintf("%zu minor process roles (under %d%% of the run's CPU and thread "
+                                                      "time each) not reported as stages; they count in overall",
+                                                      dropped, (int)(PROF_ROLE_MIN_SHARE * 100)));
+}
+
+/* One process into overall, its role, its named threads' stages and its marker stages. */
+static int add_process(const struct prof_run *m, struct prof_stages *S, struct prof_process *p, int roles,
+                       const struct prof_process *root, double t_prog)
+{
+    struct prof_stage *role = NULL;
+    int rc;
+
+    /* A process belongs to overall and to its role even when no thread of it was seen (RSS only). */
+    if ((rc = stage_add_proc(&S->overall, p)))
+        return rc;
+    if (roles && (!(role = stage_find(S, "process-role", p->role)) || (rc = stage_add_proc(role, p))))
+        return role ? rc : PROF_ENOMEM;
+    for (size_t k = 0; k < p->nthreads; k++) {
+        /* The root's life before its program began, and what its earlier images did, were the launcher's. */
+        struct prof_thread t = p->threads[k];
+        if (t_prog > 0 && p == root)
+            thread_from_last_image(&t, t_prog);
+        if ((rc = stage_add(&S->overall, p, &t)))
+            return rc;
+        if (t.name[0] && strcmp(t.name, p->comm) != 0) {
+            struct prof_stage *s = stage_find(S, "thread-name", t.name);
+            if (!s || (rc = stage_add(s, p, &t)))
+                return s ? rc : PROF_ENOMEM;
+        }
+        if (role && (rc = stage_add(role, p, &t)))
+            return rc;
+    }
+    for (size_t k = 0; k < p->nmarkers; k++) {
+        struct prof_stage *s = stage_find(S, "marker", p->markers[k].name);
+        if (!s || (rc = stage_add_marker(m, s, p, &p->markers[k])))
+            return s ? rc : PROF_ENOMEM;
+    }
+    return 0;
+}
+
+/* overall, thread names that differ from their process's name, and process roles when there are several processes. */
+int prof_stages_build(const struct prof_run *m, struct prof_stages *S)
+{
+    int rc;
+    const struct prof_process *root;
+
+    memset(S, 0, sizeof *S);
+    S->overall.name = strdup("overall");
+    S->overall.source = "overall";
+    S->overall.first_s = -1;
+    S->notes = json_array();
+    if (!S->overall.name || !S->notes)
+        return PROF_ENOMEM;
+    double t_prog = launcher_end(m, &root);
+    size_t nlaunch = 0;
+    for (size_t i = 0; i < m->nprocs; i++)
+        nlaunch += launcher_helper(m->procs[i], root, t_prog);
+    for (size_t i = 0; i < m->nprocs; i++) {
+        /* A launcher's helper is in no stage (it is still listed among the processes). */
+        if (launcher_helper(m->procs[i], root, t_prog))
+            continue;
+        if ((rc = add_process(m, S, m->procs[i], m->nprocs - nlaunch > 1, root, t_prog)))
+            return rc;
+    }
+    qsort(S->v, S->n, sizeof *S->v, cmp_stage);
+    /* Said where it changes something a reader would notice. */
+    if (t_prog > 0 && (nlaunch || t_prog >= 0.01 * m->wall_s))
+        json_array_append_new(S->notes, json_sprintf("a launcher ran before the program: its %zu processes and the "
+                                                     "root's first %.3f s, until it exec'd the program, are left out "
+                                                     "of overall",
+                                                     nlaunch, t_prog));
+    if ((rc = stage_finish(m, &S->overall, m->wall_s - t_prog)))
+        return rc;
+    for (size_t i = 0; i < S->n; i++) {
+        struct prof_stage *s = S->v[i];
+        double wall = s->last_s - (s->first_s > 0 ? s->first_s : 0);
+        if ((rc = stage_finish(m, s, wall > 0 ? wall : 0)))
+            return rc;
+    }
+    prune_minor_roles(S);
+    return 0;
+}
