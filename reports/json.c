@@ -18,7 +18,7 @@ static int render_json(const struct prof_report *r, FILE *out)
 
 const struct prof_renderer prof_render_json = {
     .name = "json",
-    .summary = "the report document (schema " PROF_REPORT_SCHEMA ", libprof/format/report.schema.json)",
+    .summary = "the report document (schema " PROF_REPORT_SCHEMA ": report.schema.json beside poolprof)",
     .rundir_file = "report.json",
     .render = render_json,
 };

@@ -12,7 +12,7 @@ struct prof_stages;
 
 /*
  * doc is the report as a document: the run, its stages with their figures and verdicts,
- * its processes and threads, how it was measured (libprof/format/report.schema.json). The
+ * its processes and threads, how it was measured (report.schema.json beside the poolprof executable). The
  * metric table (format/metrics.h) names and describes every summed figure in it. Renderers
  * of figures and verdicts read doc only, so a report read back from a file renders the
  * same; renderers of what the document does not hold (stacks, series, timelines) read run.

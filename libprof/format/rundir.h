@@ -23,7 +23,8 @@
  *   proc/           one binary record per process image (format: shm.h),
  *                   named <pid>-<start_ns>.rec
  *   rss.csv         written by the merge: t_seconds,pid,rss_bytes[,pss_bytes]
- *   report.json     written by the merge (schema: libprof/format/report.schema.json)
+ *   report.json     written by the merge (schema poolprof.report/1: report.schema.json, which the build writes beside
+ *                   the poolprof executable from libprof/format/report.schema.in.json and format/metrics.h)
  *
  * The shim learns where to write from the environment, set by the CLI:
  *   POOLPROF_DIR    absolute path of RUNDIR (required: without it the shim is inert)

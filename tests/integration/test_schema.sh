@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_schema.sh: reports of programs that exercise every part of the report (locks, semaphores, IPC, process trees, a static binary, CPython threads, a launcher, the sampler alone) validate against libprof/format/report.schema.json.
+# test_schema.sh: reports of programs that exercise every part of the report (locks, semaphores, IPC, process trees, a static binary, CPython threads, a launcher, the sampler alone) validate against the schema the build generates (build/report.schema.json).
 . "$(dirname "$0")/lib.sh"
 
 # Debian's python3 with its python3-jsonschema (scripts/setup.sh installs it).
@@ -12,7 +12,7 @@ fi
 # valid NAME: $T/NAME.json against the schema, every violation listed
 valid() {
   local out
-  out=$("$PY" - "$SRC/libprof/format/report.schema.json" "$T/$1.json" <<'PY'
+  out=$("$PY" - "$(dirname "$POOLPROF")/report.schema.json" "$T/$1.json" <<'PY'
 import json, sys, jsonschema
 schema, report = (json.load(open(p)) for p in sys.argv[1:3])
 errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(report), key=lambda e: list(e.absolute_path))
