@@ -1,5 +1,4 @@
 /* read.c: the read step's entry: every file of a run directory through its reader, in one order, and the records freed. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,17 +6,6 @@
 #include "core/read.h"
 #include "core/samples.h"
 #include "prof.h"
-
-void prof_note(json_t *arr, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    json_array_append_new(arr, json_string(buf));
-}
 
 int prof_read(const char *rundir, struct prof_records *rec)
 {

@@ -119,7 +119,5 @@ int prof_read_shim(struct prof_records *rec);
 int prof_read_monitor(struct prof_records *rec);
 int prof_read_sampler(struct prof_records *rec);
 
-/* Append a printf-formatted string to a JSON array of notes or errors. */
-void prof_note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

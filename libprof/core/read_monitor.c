@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/read.h"
+#include "core/run.h"
 #include "format/monrec.h"
 #include "format/recline.h"
 #include "prof.h"

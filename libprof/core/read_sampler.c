@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "core/read.h"
+#include "core/run.h"
 #include "core/samples.h"
-#include "format/elfsym.h"
 #include "format/monrec.h"
 #include "format/recline.h"
 #include "format/samprec.h"
@@ -36,25 +36,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
         __typeof__(arr) q_ = realloc((arr), ((n) + 1) * sizeof *(arr));             \
         q_ ? ((arr) = q_, memset(&(arr)[(n)], 0, sizeof *(arr)), &(arr)[(n)++]) : NULL; \
     })
-
-struct prof_sstack *prof_samples_stack(struct prof_samples *S, uint32_t id)
-{
-    /* Ids are dense and written in order: index id - 1, when present. */
-    if (id && id <= S->nstacks && S->stacks[id - 1].id == id)
-        return &S->stacks[id - 1];
-    for (size_t i = 0; i < S->nstacks; i++)
-        if (S->stacks[i].id == id)
-            return &S->stacks[i];
-    return NULL;
-}
-
-const char *prof_samples_module(const struct prof_samples *S, int id)
-{
-    for (size_t i = 0; i < S->nmods; i++)
-        if ((int)S->mods[i].id == id)
-            return S->mods[i].path;
-    return NULL;
-}
 
 /* A K line; 1 when it has no id (malformed, counted). */
 static int parse_stack(struct prof_samples *S, struct prof_fields *f)
@@ -311,32 +292,4 @@ int prof_read_sampler(struct prof_records *rec)
     if (rc == 0 && bad)
         prof_note(rec->sampler_errors, "sampler.rec: %ld malformed lines skipped", bad);
     return rc;
-}
-
-void prof_samples_free(struct prof_samples *S)
-{
-    if (!S)
-        return;
-    for (size_t i = 0; i < S->nstacks; i++) {
-        struct prof_sstack *st = &S->stacks[i];
-        for (size_t k = 0; k < st->npy; k++) {
-            free(st->py[k].qual);
-            free(st->py[k].file);
-        }
-        if (st->names)
-            for (size_t k = 0; k < st->nnat; k++)
-                free(st->names[k]);
-        free(st->names);
-        free(st->nat);
-        free(st->py);
-    }
-    for (size_t i = 0; i < S->nmods; i++) {
-        free(S->mods[i].path);
-        if (S->mods[i].elf)
-            prof_elf_close(S->mods[i].elf);
-    }
-    free(S->stacks);
-    free(S->mods);
-    free(S->ent);
-    free(S);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/read.h"
+#include "core/run.h"
 #include "prof.h"
 
 static char *dupn(const char *s, size_t n)

@@ -1,4 +1,6 @@
-/* run.c: the merged run's own functions: lookup, the RSS series of a set of processes, freeing. */
+/* run.c: the merged run's own functions: lookup, the RSS series of a set of processes, notes, freeing. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +9,17 @@
 #include "prof.h"
 
 #define DEFAULT_INTERVAL_MS 20
+
+void prof_note(json_t *arr, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(arr, json_string(buf));
+}
 
 int prof_lock_kind_serializes(uint32_t kind)
 {

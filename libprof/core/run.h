@@ -158,6 +158,9 @@ struct prof_process *prof_run_process(const struct prof_run *m, int pid);
 int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
                         double **t, uint64_t **rss, size_t *n);
 
+/* Append a printf-formatted string to a JSON array of notes or errors. */
+void prof_note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Locks that serialize threads (mutex, rwlock, spinlock) rank above semaphores and condvars, which
  * CPython executors use to park idle workers: 1 for the former, 0 for the rest. */
 int prof_lock_kind_serializes(uint32_t kind);

@@ -1,4 +1,4 @@
-/* samples.h: the sampler's stacks and per-stack samples as read from sampler.rec, and names for their native frames (symbols.c). */
+/* samples.h: the sampler's stacks and per-stack samples as read from sampler.rec (read_sampler.c), and what can be asked of them (samples.c). */
 #ifndef POOLPROF_SAMPLES_H
 #define POOLPROF_SAMPLES_H
 
@@ -21,7 +21,7 @@ struct prof_sstack {
     uint32_t id;
     struct prof_sframe_nat *nat; size_t nnat;   /* innermost first */
     struct prof_sframe_py *py; size_t npy;      /* innermost first */
-    int serialize;                              /* -1 not decided yet (symbols.c) */
+    int serialize;                              /* -1 not decided yet (prof_stack_serializes) */
     char **names;                               /* symbolised native frames, filled on demand */
 };
 
@@ -53,8 +53,8 @@ struct prof_sstack *prof_samples_stack(struct prof_samples *S, uint32_t id);
 /* The path of module id, or NULL. */
 const char *prof_samples_module(const struct prof_samples *S, int id);
 
-/* symbols.c: names for what the sampler recorded as module + offset, looked up in each
- * module's ELF symbols once per unique frame, at report time. */
+/* Names for what the sampler recorded as module + offset, looked up in each module's ELF
+ * symbols once per unique frame, at report time. */
 
 /* Native frame i of st: "func" when the module's symbols know it, else "module+0xoff". */
 const char *prof_frame_name(struct prof_samples *S, struct prof_sstack *st, size_t i);

@@ -333,36 +333,22 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
     }
 }
 
-/* The stage's RSS over time: start, peak, growth, and whether it looks like a leak. */
+/* The stage's RSS over time: the series (whether it is a leak is the advice's to say), start, peak, growth. */
 static int stage_memory(const struct prof_run *m, struct prof_stage *s)
 {
-    struct prof_stage_figures *f = &s->fig;
-    double *t = NULL;
-    uint64_t *rss = NULL;
-    size_t n = 0;
-    int rc = prof_run_rss_series(m, s->procs, s->nprocs, &t, &rss, &n);
+    int rc = prof_run_rss_series(m, s->procs, s->nprocs, &s->rss_t, &s->rss_v, &s->rss_n);
     if (rc == PROF_ENOMEM)
         return rc;
-    s->rss_start = n ? rss[0] : 0;
+    s->rss_start = s->rss_n ? s->rss_v[0] : 0;
     s->rss_peak = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rss[i] > s->rss_peak)
-            s->rss_peak = rss[i];
+    for (size_t i = 0; i < s->rss_n; i++)
+        if (s->rss_v[i] > s->rss_peak)
+            s->rss_peak = s->rss_v[i];
     for (size_t i = 0; i < s->nprocs; i++)
         if (s->procs[i]->rss_peak > s->rss_peak)
             s->rss_peak = s->procs[i]->rss_peak; /* VmHWM catches a peak between two samples */
-    s->rss_growth = n && s->rss_peak > s->rss_start ? s->rss_peak - s->rss_start : 0;
-    s->leak = n ? prof_rss_leak_suspected(t, rss, n) == 1 : 0;
-    f->rss_growth_bytes = s->rss_growth;
-    /*
-     * What one more thread costs: a threaded stage's RSS growth over the threads that did the
-     * work (their stacks' touched pages and the buffers each holds). A stage on one thread
-     * cannot tell what a task holds from what the program keeps, and a leak is not per thread.
-     */
-    if (f->current_model == PROF_MODEL_THREADS && f->current_workers >= 2 && s->nprocs == 1 && !s->leak)
-        f->per_thread_bytes = s->rss_growth / (uint64_t)f->current_workers;
-    free(t);
-    free(rss);
+    s->rss_growth = s->rss_n && s->rss_peak > s->rss_start ? s->rss_peak - s->rss_start : 0;
+    s->fig.rss_growth_bytes = s->rss_growth;
     return 0;
 }
 
@@ -382,6 +368,8 @@ static void stage_free(struct prof_stage *s)
 {
     free(s->name);
     free(s->procs);
+    free(s->rss_t);
+    free(s->rss_v);
 }
 
 void prof_stages_free(struct prof_stages *S)

@@ -29,9 +29,12 @@ struct prof_stage {
     double smp_s[PROF_TS_COUNT];
     uint64_t py_running_ticks, py_held_cpu;
     double serialize_s;
-    /* Memory. */
+    /* Memory: the summed RSS series (prof_run_rss_series), its start, peak and growth. */
+    double *rss_t;
+    uint64_t *rss_v;
+    size_t rss_n;
     uint64_t rss_start, rss_peak, rss_growth;
-    int leak;
+    int leak;                /* the advise step's: does the series keep climbing */
     const struct prof_process *hot_proc; /* owner of the hottest contended lock */
     struct prof_stage_figures fig;       /* what the advice reads */
     struct prof_verdict verdict;         /* what the advice said (the advise step) */

@@ -6,6 +6,20 @@
 #include "core/stages.h"
 #include "prof.h"
 
+/*
+ * Whether the stage's memory keeps climbing, and so what one more thread costs: a threaded
+ * stage's RSS growth over the threads that did the work (their stacks' touched pages and
+ * the buffers each holds). A stage on one thread cannot tell what a task holds from what the
+ * program keeps, and a leak is not per thread.
+ */
+static void judge_memory(struct prof_stage *s)
+{
+    struct prof_stage_figures *f = &s->fig;
+    s->leak = s->rss_n ? prof_rss_leak_suspected(s->rss_t, s->rss_v, s->rss_n) == 1 : 0;
+    if (f->current_model == PROF_MODEL_THREADS && f->current_workers >= 2 && s->nprocs == 1 && !s->leak)
+        f->per_thread_bytes = s->rss_growth / (uint64_t)f->current_workers;
+}
+
 int prof_advise_stages(struct prof_stages *S, const struct prof_machine *m)
 {
     int rc;
@@ -20,7 +34,9 @@ int prof_advise_stages(struct prof_stages *S, const struct prof_machine *m)
     size_t nmarkers = 0, n = 0;
     for (size_t i = 0; i < S->n; i++)
         nmarkers += strcmp(S->v[i]->source, "marker") == 0;
+    judge_memory(&S->overall);
     for (size_t i = 0; i < S->n; i++) {
+        judge_memory(S->v[i]);
         if ((rc = prof_advise_stage(&S->v[i]->fig, m, &S->v[i]->verdict)))
             goto out;
         /* Stages the program marked itself are its own split of the work: when there are any, they

@@ -1,10 +1,29 @@
-/* symbols.c: names for the sampler's native frames (module + file offset), from each module's ELF symbols, once per unique frame. */
+/* samples.c: the sampler's stacks as data: lookups, names for native frames from each module's ELF symbols (once per unique frame), freeing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/samples.h"
 #include "format/elfsym.h"
+
+struct prof_sstack *prof_samples_stack(struct prof_samples *S, uint32_t id)
+{
+    /* Ids are dense and written in order: index id - 1, when present. */
+    if (id && id <= S->nstacks && S->stacks[id - 1].id == id)
+        return &S->stacks[id - 1];
+    for (size_t i = 0; i < S->nstacks; i++)
+        if (S->stacks[i].id == id)
+            return &S->stacks[i];
+    return NULL;
+}
+
+const char *prof_samples_module(const struct prof_samples *S, int id)
+{
+    for (size_t i = 0; i < S->nmods; i++)
+        if ((int)S->mods[i].id == id)
+            return S->mods[i].path;
+    return NULL;
+}
 
 const char *prof_basename(const char *p)
 {
@@ -82,4 +101,32 @@ int prof_stack_serializes(struct prof_samples *S, struct prof_sstack *st)
     }
     st->serialize = yes;
     return yes;
+}
+
+void prof_samples_free(struct prof_samples *S)
+{
+    if (!S)
+        return;
+    for (size_t i = 0; i < S->nstacks; i++) {
+        struct prof_sstack *st = &S->stacks[i];
+        for (size_t k = 0; k < st->npy; k++) {
+            free(st->py[k].qual);
+            free(st->py[k].file);
+        }
+        if (st->names)
+            for (size_t k = 0; k < st->nnat; k++)
+                free(st->names[k]);
+        free(st->names);
+        free(st->nat);
+        free(st->py);
+    }
+    for (size_t i = 0; i < S->nmods; i++) {
+        free(S->mods[i].path);
+        if (S->mods[i].elf)
+            prof_elf_close(S->mods[i].elf);
+    }
+    free(S->stacks);
+    free(S->mods);
+    free(S->ent);
+    free(S);
 }
