@@ -2,10 +2,9 @@
 # test_attach_gil.sh: poolprof attach on a GIL-bound Python program started outside poolprof: GIL found, is_prime in the folded stacks, the target ends as it would have.
 . "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3
-# The reference workload, lengthened so it runs for several seconds.
-sed 's/range(1200)/range(6000)/' "$SRC/../shared/reference/workloads/cpu_threads_gil.py" >"$T/gil_long.py"
 plain=$("$py" -c 'print(1)') # warm the page cache for the interpreter
-"$py" "$T/gil_long.py" >"$T/target.out" 2>&1 &
+# Four threads testing 6000 numbers (1600 x 3.75): several seconds of GIL-bound work.
+"$py" "$SRC/tests/workloads/cpu_threads_gil.py" 4 3.75 >"$T/target.out" 2>&1 &
 target=$!
 sleep 0.5
 "$POOLPROF" attach --duration 2 -o "$T/run" --json "$T/run.json" "$target" >"$T/attach.out" 2>"$T/attach.err"

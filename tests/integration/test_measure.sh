@@ -15,8 +15,7 @@ expect_near "main thread CPU stays small" "$(q $R "[t['cpu_seconds'] for t in r[
 expect_eq "usable_cpus is a positive count" "$(q $R 'r["machine"]["usable_cpus"] >= 1')" true
 
 # memory that grows by a known amount: 40 x 8 MiB, never freed
-cc -O2 -o "$T/grow.bin" "$SRC/../shared/reference/workloads/c_rss_growth.c"
-pp grow "$T/grow.bin"
+pp grow "$FIXTURES/rss_growth"
 expect_near "rss growth of 320 MiB" "$(q $T/grow.json 'r["overall"]["rss"]["growth_bytes"]')" 335544320 0.1 20000000
 expect_eq "growing memory is a suspected leak" "$(q $T/grow.json 'r["overall"]["rss"]["leak_suspected"]')" true
 [[ -s $T/grow/rss.csv ]] && ok "rss.csv time series kept" || bad "rss.csv time series kept"
