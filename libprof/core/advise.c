@@ -67,38 +67,6 @@
 /* A stage must carry this share of the summed stage work to make the run hybrid: a dispatcher that only waits on its pool does not count. */
 #define STAGE_SHARE_MIN 0.10
 
-const char *prof_class_name(enum prof_class c)
-{
-    switch (c) {
-    case PROF_CLASS_IDLE:
-        return "idle";
-    case PROF_CLASS_IO:
-        return "io-bound";
-    case PROF_CLASS_MIXED:
-        return "mixed";
-    case PROF_CLASS_CPU:
-        return "cpu-bound";
-    }
-    return "unknown";
-}
-
-const char *prof_model_name(enum prof_model m)
-{
-    switch (m) {
-    case PROF_MODEL_SEQUENTIAL:
-        return "sequential";
-    case PROF_MODEL_THREADS:
-        return "threads";
-    case PROF_MODEL_PROCESSES:
-        return "processes";
-    case PROF_MODEL_ASYNC:
-        return "async";
-    case PROF_MODEL_HYBRID:
-        return "hybrid";
-    }
-    return "unknown";
-}
-
 __attribute__((format(printf, 2, 3))) static void add_reason(struct prof_verdict *v, const char *fmt, ...)
 {
     /* Reasons beyond the table are dropped: the first ones carry the verdict. */
