@@ -106,7 +106,7 @@ struct prof_verdict {
     struct prof_seed_verdict seed;
     int nreasons;
     char reasons[PROF_MAX_REASONS][PROF_REASON_BYTES];
-    /* The prediction (predict in advise.c): every candidate, the chosen one's speedup, the runner-up. */
+    /* The prediction (predict.c): every candidate, the chosen one's speedup, the runner-up. */
     double wall_s;           /* the stage's measured wall time (borrowed from the figures) */
     double predicted_speedup;
     struct prof_candidate candidates[PROF_MAX_CANDIDATES];
