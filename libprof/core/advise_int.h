@@ -1,10 +1,10 @@
-/* advise_int.h: what the advice's files (advise.c, predict.c) share: the stage's split, the I/O pool, the reasons' helpers and the constants more than one rule uses. */
+/* advise_int.h: what the advice's files (advise.c, predict.c, advise_run.c) share: the stage's split, the I/O pool, the reasons' helpers and the constants more than one rule uses. */
 #ifndef POOLPROF_ADVISE_INT_H
 #define POOLPROF_ADVISE_INT_H
 
 /*
- * Private to the advice: nothing outside advise.c and predict.c includes it,
- * and its functions stay out of the dynamic symbol table.
+ * Private to the advice: nothing outside advise.c, predict.c and advise_run.c
+ * includes it, and its functions stay out of the dynamic symbol table.
  */
 #include <math.h>
 
