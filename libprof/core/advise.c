@@ -44,62 +44,27 @@
  *  8. The seeds' verdict is computed beside ours (class by cpu_wall_ratio
  *     alone, threads/processes/hybrid, CPU workers = physical cores, I/O
  *     workers = usable CPUs x 4) and a reason says why ours differs.
+ *
+ * Rule 7 is advise_run.c's, beside the memory-leak judgment over the RSS
+ * series; the prediction that picks among the candidates is predict.c's.
  */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "advise.h"
+#include "core/advise_int.h"
 #include "prof.h"
 
 /* Below this much time there is nothing measurable: CPU accounting in
  * /proc/.../stat ticks at 10 ms and schedstat's nanoseconds still include
  * start-up noise of this order. */
 #define IDLE_BELOW_S 0.001
-/* Guard for divisions by a time that can legitimately be zero. */
-#define TINY_S 1e-9
-#define SERIAL_WAIT_ABOVE 0.3
 #define SERIAL_HOLD_ABOVE 0.5
-#define SEED_IPC_ABOVE 0.15
 #define IO_THREADS_MAX 256
 #define ASYNC_MAX 10000
-/* A stage must carry this share of the summed stage work to make the run hybrid: a dispatcher that only waits on its pool does not count. */
-#define STAGE_SHARE_MIN 0.10
 
-const char *prof_class_name(enum prof_class c)
-{
-    switch (c) {
-    case PROF_CLASS_IDLE:
-        return "idle";
-    case PROF_CLASS_IO:
-        return "io-bound";
-    case PROF_CLASS_MIXED:
-        return "mixed";
-    case PROF_CLASS_CPU:
-        return "cpu-bound";
-    }
-    return "unknown";
-}
-
-const char *prof_model_name(enum prof_model m)
-{
-    switch (m) {
-    case PROF_MODEL_SEQUENTIAL:
-        return "sequential";
-    case PROF_MODEL_THREADS:
-        return "threads";
-    case PROF_MODEL_PROCESSES:
-        return "processes";
-    case PROF_MODEL_ASYNC:
-        return "async";
-    case PROF_MODEL_HYBRID:
-        return "hybrid";
-    }
-    return "unknown";
-}
-
-__attribute__((format(printf, 2, 3))) static void add_reason(struct prof_verdict *v, const char *fmt, ...)
+void adv_add_reason(struct prof_verdict *v, const char *fmt, ...)
 {
     /* Reasons beyond the table are dropped: the first ones carry the verdict. */
     if (v->nreasons >= PROF_MAX_REASONS)
@@ -109,22 +74,6 @@ __attribute__((format(printf, 2, 3))) static void add_reason(struct prof_verdict
     vsnprintf(v->reasons[v->nreasons], PROF_REASON_BYTES, fmt, ap);
     va_end(ap);
     v->nreasons++;
-}
-
-static int pct(double x)
-{
-    return x <= 0 ? 0 : (int)(x * 100.0 + 0.5);
-}
-
-static double nonneg(double x)
-{
-    return x > 0 ? x : 0;
-}
-
-/* A time or fraction is usable when it is a finite number >= 0 (NaN fails). */
-static int bad(double x)
-{
-    return !(x >= 0) || isinf(x);
 }
 
 static const char *fmt_bytes(char *buf, size_t n, uint64_t b)
@@ -182,33 +131,7 @@ static uint64_t usable_memory(const struct prof_machine *m)
     return mem;
 }
 
-/* The figures every branch needs, derived once. */
-struct split {
-    int u;            /* usable CPUs */
-    int c;            /* of them, CPUs that compute in parallel: one per physical core where SMT siblings share one */
-    double lockgil;   /* lock + GIL wait, s */
-    double serial;    /* (lock + GIL wait) / thread time */
-    int serialized;   /* threads of this stage take turns on a lock or the GIL */
-    double wait;      /* off-CPU, not on locks, not in the run queue: I/O and sleep, s */
-    double compute;   /* CPU time, s */
-    double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
-    double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
-    uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
-    uint64_t tasks;   /* network requests answered, where the waits are mostly network; 0 = unknown */
-};
-
-/* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
-struct io_pool {
-    double raw;       /* before floor and caps */
-    enum prof_model model; /* threads, or async when raw > IO_THREADS_MAX */
-    int workers;
-    int floored;      /* raised to 2 x usable */
-    int capped_max;   /* capped at IO_THREADS_MAX / ASYNC_MAX */
-    int capped_fd;    /* capped at half the open-file limit */
-    int capped_mem;   /* capped at available memory / memory per thread */
-    int capped_tasks; /* capped at the requests the stage made */
-};
-
+/* Then its floor and caps: 2 x usable, the thread or event-loop ceiling, descriptors, memory, requests. */
 static void size_io_pool(const struct split *s, const struct prof_machine *m, struct io_pool *p)
 {
     memset(p, 0, sizeof *p);
@@ -269,10 +192,10 @@ static void io_pool_reason(struct prof_verdict *v, const struct split *s, const 
         snprintf(tail + len, sizeof tail - len, ", capped at %d by memory: %s available / %s per thread", p->workers,
                  fmt_bytes(a, sizeof a, usable_memory(m)), fmt_bytes(b, sizeof b, s->thread_mem));
     }
-    add_reason(v, "%s%.1f s waiting per s of CPU: %d usable CPUs x (1 + %.1f) = %.0f %s%s",
-               prefix, s->compute > TINY_S ? s->wait / s->compute : 0.0, s->u,
-               s->compute > TINY_S ? s->wait / s->compute : 0.0, p->raw,
-               p->model == PROF_MODEL_ASYNC ? "simultaneous waits" : "threads", tail);
+    adv_add_reason(v, "%s%.1f s waiting per s of CPU: %d usable CPUs x (1 + %.1f) = %.0f %s%s",
+                   prefix, s->compute > TINY_S ? s->wait / s->compute : 0.0, s->u,
+                   s->compute > TINY_S ? s->wait / s->compute : 0.0, p->raw,
+                   p->model == PROF_MODEL_ASYNC ? "simultaneous waits" : "threads", tail);
 }
 
 /* Process pool size for the CPU part: usable CPUs, capped by memory per worker. */
@@ -299,8 +222,8 @@ static void cpu_workers_reason(struct prof_verdict *v, const struct prof_stage_f
     int all = usable_cpus(m);
     if (u < all && !mem_cap) {
         /* u is the physical cores (compute_cpus): say so, and how to measure the siblings. */
-        add_reason(v, "%s%d worker%s: one per physical core; the %d usable CPUs are %d cores with SMT siblings, which share a core's execution units and add a share of a core that depends on the code: measure it with poolprof sweep --workers %d,%d",
-                   prefix, u, u == 1 ? "" : "s", all, u, u, all);
+        adv_add_reason(v, "%s%d worker%s: one per physical core; the %d usable CPUs are %d cores with SMT siblings, which share a core's execution units and add a share of a core that depends on the code: measure it with poolprof sweep --workers %d,%d",
+                       prefix, u, u == 1 ? "" : "s", all, u, u, all);
         return;
     }
     if (u < all)
@@ -309,12 +232,12 @@ static void cpu_workers_reason(struct prof_verdict *v, const struct prof_stage_f
         cpus_origin(m, u, origin, sizeof origin);
     if (mem_cap) {
         char a[32], b[32];
-        add_reason(v, "%s%d worker%s, not one per usable CPU (%d%s): %s of memory available / %s per worker", prefix,
-                   mem_cap, mem_cap == 1 ? "" : "s", u, origin, fmt_bytes(a, sizeof a, usable_memory(m)),
-                   fmt_bytes(b, sizeof b, f->per_worker_bytes));
+        adv_add_reason(v, "%s%d worker%s, not one per usable CPU (%d%s): %s of memory available / %s per worker", prefix,
+                       mem_cap, mem_cap == 1 ? "" : "s", u, origin, fmt_bytes(a, sizeof a, usable_memory(m)),
+                       fmt_bytes(b, sizeof b, f->per_worker_bytes));
     } else {
-        add_reason(v, "%s%d worker%s: one per usable CPU%s; more would only queue for a CPU", prefix, u, u == 1 ? "" : "s",
-                   origin);
+        adv_add_reason(v, "%s%d worker%s: one per usable CPU%s; more would only queue for a CPU", prefix, u, u == 1 ? "" : "s",
+                       origin);
     }
 }
 
@@ -326,8 +249,8 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
     if (sd->cls != v->cls) {
         if (v->cls == PROF_CLASS_IDLE) {
-            add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but under 1 ms of CPU ran: there is no work to spread over workers",
-                       v->cpu_wall_ratio, prof_class_name(sd->cls));
+            adv_add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but under 1 ms of CPU ran: there is no work to spread over workers",
+                           v->cpu_wall_ratio, prof_class_name(sd->cls));
             return;
         }
         /* Our demand ratio is never below the seeds' figure: the gap is
@@ -335,47 +258,47 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
          * to the numerator. Name the causes that made it. */
         char causes[200] = "";
         size_t len = 0;
-        if (pct(f->gil_wait_s / th) > 0)
-            len += snprintf(causes + len, sizeof causes - len, "%d%% GIL wait", pct(f->gil_wait_s / th));
-        if (pct(f->lock_wait_s / th) > 0 && len < sizeof causes)
+        if (adv_pct(f->gil_wait_s / th) > 0)
+            len += snprintf(causes + len, sizeof causes - len, "%d%% GIL wait", adv_pct(f->gil_wait_s / th));
+        if (adv_pct(f->lock_wait_s / th) > 0 && len < sizeof causes)
             len += snprintf(causes + len, sizeof causes - len, "%s%d%% lock wait", len ? ", " : "",
-                            pct(f->lock_wait_s / th));
-        if (pct(f->runq_s / th) > 0 && len < sizeof causes)
+                            adv_pct(f->lock_wait_s / th));
+        if (adv_pct(f->runq_s / th) > 0 && len < sizeof causes)
             snprintf(causes + len, sizeof causes - len, "%s%d%% waiting for a CPU", len ? ", " : "",
-                     pct(f->runq_s / th));
-        add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but thread time includes %s, not I/O: CPU demand is %.2f",
-                   v->cpu_wall_ratio, prof_class_name(sd->cls), causes[0] ? causes : "lock and run-queue waits",
-                   v->demand_ratio);
+                     adv_pct(f->runq_s / th));
+        adv_add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but thread time includes %s, not I/O: CPU demand is %.2f",
+                       v->cpu_wall_ratio, prof_class_name(sd->cls), causes[0] ? causes : "lock and run-queue waits",
+                       v->demand_ratio);
         return;
     }
     if (sd->model != v->model) {
         if (v->model == PROF_MODEL_ASYNC)
-            add_reason(v, "the seeds' thread pool stops at cores x 4; %.0f simultaneous waits are an event loop's job", io->raw);
+            adv_add_reason(v, "the seeds' thread pool stops at cores x 4; %.0f simultaneous waits are an event loop's job", io->raw);
         else if ((v->model == PROF_MODEL_THREADS || v->model == PROF_MODEL_SEQUENTIAL) && s->ipc_frac > SEED_IPC_ABOVE)
-            add_reason(v, "the seeds' CPU rule says processes, but their own 15%% IPC rule overrides it: IPC is %d%% of %s",
-                       pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
+            adv_add_reason(v, "the seeds' CPU rule says processes, but their own 15%% IPC rule overrides it: IPC is %d%% of %s",
+                           adv_pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
         else if (v->model == PROF_MODEL_SEQUENTIAL && s->u == 1 && sd->workers > 1)
-            add_reason(v, "the seeds count %d physical cores; this run may use 1 CPU, so their %d workers would take turns on it",
-                       sd->workers, sd->workers);
+            adv_add_reason(v, "the seeds count %d physical cores; this run may use 1 CPU, so their %d workers would take turns on it",
+                           sd->workers, sd->workers);
         else if (v->model == PROF_MODEL_SEQUENTIAL && v->work.serial_processes >= 0.5)
-            add_reason(v, "the seeds send CPU-bound work to %s; this work holds one lock %d%% of its CPU time, and workers that share its state take turns on it",
-                       prof_model_name(sd->model), pct(v->work.serial_processes));
+            adv_add_reason(v, "the seeds send CPU-bound work to %s; this work holds one lock %d%% of its CPU time, and workers that share its state take turns on it",
+                           prof_model_name(sd->model), adv_pct(v->work.serial_processes));
         else if (v->model == PROF_MODEL_SEQUENTIAL)
-            add_reason(v, "the seeds would run %s x %d; the prediction gives no model 10%% over one worker", prof_model_name(sd->model),
-                       sd->workers);
+            adv_add_reason(v, "the seeds would run %s x %d; the prediction gives no model 10%% over one worker", prof_model_name(sd->model),
+                           sd->workers);
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_PROCESSES)
-            add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this native code waits on locks %d%% of its time, so threads scale without IPC",
-                       pct(s->serial));
+            adv_add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this native code waits on locks %d%% of its time, so threads scale without IPC",
+                           adv_pct(s->serial));
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_HYBRID)
-            add_reason(v, "the seeds decouple mixed stages; native threads that do not serialize run both parts in one pool");
+            adv_add_reason(v, "the seeds decouple mixed stages; native threads that do not serialize run both parts in one pool");
         return;
     }
     if (sd->workers != v->workers) {
         if (v->cls == PROF_CLASS_CPU)
-            add_reason(v, "the seeds count %d physical cores; the workers follow the CPUs this run may use (%d)%s",
-                       sd->workers, s->c, v->workers < s->c ? ", then memory" : "");
+            adv_add_reason(v, "the seeds count %d physical cores; the workers follow the CPUs this run may use (%d)%s",
+                           sd->workers, s->c, v->workers < s->c ? ", then memory" : "");
         else
-            add_reason(v, "the seeds' fixed cores x 4 = %d ignores the measured split of wait to compute", sd->workers);
+            adv_add_reason(v, "the seeds' fixed cores x 4 = %d ignores the measured split of wait to compute", sd->workers);
     }
 }
 
@@ -399,414 +322,179 @@ static void seed_verdict(const struct prof_machine *m, int u, double ratio, stru
 
 static int figures_invalid(const struct prof_stage_figures *f)
 {
-    return f->nprocesses < 0 || f->nthreads < 0 || bad(f->wall_s) || bad(f->thread_s) || bad(f->cpu_s) ||
-           bad(f->runq_s) || bad(f->steal_s) || bad(f->lock_wait_s) || bad(f->sampled_wait_s) || bad(f->gil_wait_s) || bad(f->hottest_lock_hold_fraction) ||
-           bad(f->ipc_s) || bad(f->ipc_base_s) || bad(f->evloop_wait_s) || bad(f->serialize_s) || bad(f->net_wait_s) ||
-           bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
+    return f->nprocesses < 0 || f->nthreads < 0 || adv_bad(f->wall_s) || adv_bad(f->thread_s) || adv_bad(f->cpu_s) ||
+           adv_bad(f->runq_s) || adv_bad(f->steal_s) || adv_bad(f->lock_wait_s) || adv_bad(f->sampled_wait_s) || adv_bad(f->gil_wait_s) || adv_bad(f->hottest_lock_hold_fraction) ||
+           adv_bad(f->ipc_s) || adv_bad(f->ipc_base_s) || adv_bad(f->evloop_wait_s) || adv_bad(f->serialize_s) || adv_bad(f->net_wait_s) ||
+           adv_bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
 
-/* ---- The prediction ---- */
-
-/*
- * What a process pool pays per byte it moves when the serialization was not
- * sampled: pickle.dumps + pipe write + read + pickle.loads, through a pipe to a
- * child, with this machine's Debian CPython 3.11 (bench/ipc_cost.py, README
- * "Recommender"): 10.7 ns/byte for lists of ints (the reference workloads'
- * payload), 3.4 for floats, 0.6 for bytes. The costly common case is used: an
- * estimate that errs towards keeping data in one process.
- */
-#define IPC_NS_PER_BYTE 10.0
-/* The copy alone, both ends of the pipe (the same benchmark: 0.2-1.7 ns/byte), added to a sampled serialization time. */
-#define COPY_NS_PER_BYTE 0.5
-/*
- * What a CPython process pool pays per task beyond moving its bytes (the task's message out
- * and its result's back, each pickled, written, woken for, read and unpickled in the
- * dispatcher's feeder and result threads, which take turns on its GIL) differs sevenfold
- * between pools on this machine: 12.5 us per task for multiprocessing.Pool.imap, 87 us for
- * ProcessPoolExecutor.map (bench/ipc_cost.py --messages). So it is not assumed: a pool
- * stage's dispatcher CPU, less its share of the serialization, is taken as that cost, and
- * it is serial: the dispatcher paces the pool at one round trip per its cost at best.
- * Fewer round trips than this carry no per-message advice (the cost is noise). */
-#define MSG_ROUND_TRIPS_MIN 200
-/* Batch until the dispatcher's share of each chunk's time is at most this. */
-#define MSG_SHARE_TARGET 0.05
-/* A pool map keeps at least this many chunks per worker (multiprocessing's own map uses 4), so the load stays balanced. */
-#define CHUNKS_PER_WORKER 4
-/* Prefer the cheaper model when its prediction is within 10% of the best. */
-#define CHEAPER_WITHIN 1.10
-/* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
-#define EVLOOP_SHARE_MIN 0.10
-/* A process pool's own IPC can never be more than this share of the CPU it measured. */
-#define IPC_MAX_CPU_SHARE 0.9
-
-static int cost_rank(enum prof_model m, int evloop)
+/* The figures every branch needs (struct split), derived once. */
+static void derive_split(const struct prof_stage_figures *f, const struct prof_machine *m, struct split *s)
 {
-    /* Cheapest first: what it takes to adopt and to run (threads share memory, processes copy). */
-    switch (m) {
-    case PROF_MODEL_SEQUENTIAL:
-        return 0;
-    case PROF_MODEL_THREADS:
-        return evloop ? 2 : 1;
-    case PROF_MODEL_ASYNC:
-        return evloop ? 1 : 2;
-    case PROF_MODEL_PROCESSES:
-        return 3;
-    case PROF_MODEL_HYBRID:
-        return 4;
+    *s = (struct split){0};
+    s->u = usable_cpus(m);
+    s->c = compute_cpus(m, s->u);
+    s->thread_mem = f->per_thread_bytes;
+    s->lockgil = f->lock_wait_s + f->gil_wait_s;
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    s->serial = s->lockgil / th;
+    s->serialized = s->serial > SERIAL_WAIT_ABOVE || f->hottest_lock_hold_fraction > SERIAL_HOLD_ABOVE;
+    /* A process pool's own idle time is neither work nor I/O: workers blocked on their next
+     * task (IPC) and the dispatcher's poll loop over its workers. */
+    struct prof_work cur = {0};
+    adv_current_config(f, &cur);
+    if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
+        s->pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
+    s->wait = adv_work_waits(f, adv_off_cpu_rest(f, s->lockgil, s->pool_idle));
+    s->compute = f->cpu_s;
+    /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
+    if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s->wait)
+        s->tasks = f->net_round_trips;
+    s->ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
+}
+
+/* Nothing measurable ran: sequential, 1 worker, and the seeds' view beside it. */
+static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s,
+                         const struct io_pool *io)
+{
+    out->cls = PROF_CLASS_IDLE;
+    adv_predict_idle(out, f, s);
+    adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
+    adv_add_reason(out, "sequential, 1 worker: a pool cannot speed up work that is not there");
+    seed_reason(out, s, f, io);
+}
+
+/* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
+static void classify(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s)
+{
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
+        out->cls = PROF_CLASS_CPU;
+        char lw[48] = "", rq[96] = "";
+        if (adv_pct(s->serial) > 0)
+            snprintf(lw, sizeof lw, ", %d%% lock/GIL wait set aside", adv_pct(s->serial));
+        if (adv_pct((f->runq_s + f->steal_s) / th) > 0)
+            snprintf(rq, sizeof rq, ", %d%% %s counted as demand", adv_pct((f->runq_s + f->steal_s) / th),
+                     adv_pct(f->steal_s / th) > 0 ? "run-queue wait and stolen time" : "run-queue wait");
+        adv_add_reason(out, "CPU %d%% of thread time%s%s: CPU demand %.2f: the work is computation", adv_pct(out->cpu_wall_ratio),
+                       lw, rq, out->demand_ratio);
+    } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
+        out->cls = PROF_CLASS_IO;
+        adv_add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
+                       adv_pct(out->cpu_wall_ratio), adv_pct(s->wait / th));
+    } else {
+        out->cls = PROF_CLASS_MIXED;
+        adv_add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
+                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct(s->wait / th));
     }
-    return 5;
 }
 
 /*
- * Predicted seconds for the stage's work on `model` with n workers and u
- * usable CPUs: Amdahl for the CPU part (the serial share runs one worker at a
- * time), the waits overlapping across workers, and for processes the IPC, half
- * of it serial in the dispatcher. The slower of the CPU bound and the overlap
- * bound is the time.
+ * The candidates, each at the count its own formula gives, and their predicted speedups
+ * (predict.c): processes one per CPU that computes, capped by memory per worker (*mem_cap says
+ * at what); threads as the I/O pool sizes them, async's ceiling kept to IO_THREADS_MAX, within
+ * half the open-file limit and memory. Returns whether the program runs its own event loop.
  */
-static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
+static int predict_stage(struct prof_verdict *out, const struct prof_stage_figures *f, const struct prof_machine *m,
+                         const struct split *s, const struct io_pool *io, int *mem_cap)
 {
-    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2;
-    /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself. */
-    double msg = k->msg_s / (k->chunk > 1 ? k->chunk : 1);
-    if (n < 1)
-        n = 1;
-    int p = n < u ? n : u;
-    switch (model) {
+    int evloop = adv_predict_work(out, f, s);
+    *mem_cap = 0;
+    int nproc = cpu_processes(f, m, s->c, mem_cap);
+    int nthr = io->model == PROF_MODEL_ASYNC ? IO_THREADS_MAX : io->workers;
+    if (m->nofile_limit > 0 && nthr > (int)(m->nofile_limit / 2))
+        nthr = (int)(m->nofile_limit / 2) > 0 ? (int)(m->nofile_limit / 2) : 1;
+    uint64_t mem = usable_memory(m);
+    if (s->thread_mem > 0 && mem > 0 && (uint64_t)nthr > mem / s->thread_mem)
+        nthr = mem / s->thread_mem > 0 ? (int)(mem / s->thread_mem) : 1;
+    adv_predict(out, f, s, io, nproc, nthr, evloop);
+    return evloop;
+}
+
+/* How many workers, and why: the chosen model's own count and what capped it. */
+static void workers_reasons(struct prof_verdict *out, const struct prof_stage_figures *f, const struct prof_machine *m,
+                            const struct split *s, const struct io_pool *io, int mem_cap, int evloop)
+{
+    const struct prof_work *k = &out->work;
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    switch (out->model) {
     case PROF_MODEL_SEQUENTIAL:
+        if (s->u == 1) {
+            char origin[128];
+            cpus_origin(m, s->u, origin, sizeof origin);
+            adv_add_reason(out, "sequential, 1 worker: this run may use 1 CPU%s; a pool's workers would take turns on it",
+                           origin);
+        } else if (s->c == 1 && out->cls == PROF_CLASS_CPU) {
+            adv_add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
+                           s->u, s->u);
+        } else {
+            adv_add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
+        }
+        break;
+    case PROF_MODEL_PROCESSES:
+        if (f->python && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
+            adv_add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
+        if (out->cls == PROF_CLASS_CPU)
+            cpu_workers_reason(out, f, m, s->c, mem_cap, "");
+        else
+            io_pool_reason(out, s, m, io, "");
         break;
     case PROF_MODEL_THREADS:
-        return fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n);
-    case PROF_MODEL_ASYNC:
-        /* One thread runs every task's CPU part; only the waits overlap. */
-        return fmax(c, (c + w) / n);
-    case PROF_MODEL_PROCESSES:
-        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n));
-    case PROF_MODEL_HYBRID:
-        /* The CPU part on one process per usable CPU, the waits on n threads. */
-        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n));
-    }
-    return c + w;
-}
-
-/*
- * Waits that are work (I/O, sleeps: they overlap across workers) are what is left of thread
- * time once CPU, the run queue, lock and GIL waits and pool idling are taken out. Where the
- * sampler classified every thread's off-CPU time by cause, no more than it saw blocked on such
- * things: the remainder is time the figures do not explain, not work to overlap. (On a busy
- * host a global-lock stage's threads were off CPU 0.1-0.36 s longer than the shim timed them
- * in the lock, the sampler seeing them at the lock's futex the whole time, and that
- * remainder, read as I/O, made threads look 12-25% faster than one thread.)
- */
-static double work_waits(const struct prof_stage_figures *f, double residual)
-{
-    return f->waits_sampled ? fmin(residual, nonneg(f->sampled_wait_s)) : residual;
-}
-
-/* Off-CPU time that is neither the machine's (run queue, stolen) nor the locks', less `idle` (a pool's own). */
-static double off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle)
-{
-    return nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
-}
-
-/* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
-static void current_config(const struct prof_stage_figures *f, struct prof_work *k)
-{
-    k->current_model = f->current_model;
-    k->current_workers = f->current_workers;
-    if (k->current_workers > 0)
-        return;
-    if (f->nprocesses >= 2) {
-        k->current_model = PROF_MODEL_PROCESSES;
-        k->current_workers = f->nprocesses - 1; /* the dispatcher is not a worker */
-    } else if (f->nthreads >= 2) {
-        k->current_model = PROF_MODEL_THREADS;
-        k->current_workers = f->nthreads;
-    } else {
-        k->current_model = PROF_MODEL_SEQUENTIAL;
-        k->current_workers = 1;
-    }
-}
-
-/* From the measured figures to the work the prediction runs on. */
-static void derive_work(const struct prof_stage_figures *f, const struct split *s, enum prof_class cls,
-                        struct prof_work *k)
-{
-    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
-    memset(k, 0, sizeof *k);
-    current_config(f, k);
-    int procs_now = k->current_model == PROF_MODEL_PROCESSES;
-
-    /* IPC: when the stage exchanged data with other processes of the tree and the sampler saw its
-     * serialization, that CPU is the cost a process pool pays, and not work a thread would do;
-     * otherwise the cost is estimated from the bytes. */
-    double bytes = (double)f->ipc_bytes;
-    k->cpu_s = f->cpu_s;
-    /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
-     * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
-    int chatty = procs_now && f->python && f->pool_dispatcher && f->ipc_messages / 2 >= MSG_ROUND_TRIPS_MIN;
-    if (bytes > 0 && f->serialize_measured) {
-        double ser = chatty ? fmin(f->serialize_s, bytes * IPC_NS_PER_BYTE * 1e-9) : f->serialize_s;
-        k->ipc_s = ser + bytes * COPY_NS_PER_BYTE * 1e-9;
-        if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
-            k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
-        k->cpu_s = f->cpu_s - k->ipc_s;
-    } else {
-        k->ipc_s = bytes * IPC_NS_PER_BYTE * 1e-9;
-        k->ipc_estimated = 1;
-        if (procs_now) {
-            /* The pool's own pickling ran on these CPUs. */
-            if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
-                k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
-            k->cpu_s = f->cpu_s - k->ipc_s;
-        }
-    }
-    /*
-     * A CPython process pool's fixed cost per task: multiprocessing writes a message of up to
-     * 16 KiB in one call, so the sends count task and result messages; two per task. Its CPU
-     * ran on these CPUs and is not the work's.
-     */
-    k->chunk = 1;
-    if (chatty) {
-        k->round_trips = f->ipc_messages / 2;
-        k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
-        k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * f->cpu_s);
-    }
-    /* Waits that are work: not the CPU queue, not locks or the GIL (contention, or idle pool
-     * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
-     * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
-    double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
-    k->wait_s = work_waits(f, off_cpu_rest(f, s->lockgil, (f->ipc_measured ? f->ipc_s : 0) + idle_loop));
-
-    /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
-     * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */
-    double lock = 0;
-    const char *lock_src = NULL;
-    int n0 = k->current_workers;
-    if (f->hottest_lock_hold_fraction > 0 && f->cpu_s > TINY_S) {
-        lock = fmin(1.0, f->hottest_lock_hold_fraction * f->wall_s / f->cpu_s);
-        lock_src = "hold time of the hottest lock over CPU time";
-    } else if (cls == PROF_CLASS_CPU && f->lock_wait_s / th > SERIAL_WAIT_ABOVE && n0 >= 2) {
-        lock = fmin(1.0, f->lock_wait_s / th * n0 / (n0 - 1));
-        lock_src = "lock wait of threads taking turns";
-    }
-    double gil = 0;
-    const char *gil_src = NULL;
-    if (f->python) {
-        int p = n0 < s->u ? n0 : s->u;
-        if (f->gil_held_measured) {
-            gil = f->gil_held_share;
-            gil_src = "GIL holder sampled per tick";
-        } else if (k->current_model == PROF_MODEL_THREADS && p >= 2 && cls == PROF_CLASS_CPU && f->cpu_s > TINY_S &&
-                   f->wall_s * p > f->cpu_s * 1.05) {
-            /* No sampler: the parallelism the threads achieved bounds the serial share
-             * (Amdahl solved for s from wall = cpu x (s + (1 - s) / p)). */
-            gil = fmin(1.0, nonneg((f->wall_s / f->cpu_s - 1.0 / p) / (1.0 - 1.0 / p)));
-            gil_src = "parallelism the threads achieved";
+        if (out->cls == PROF_CLASS_CPU) {
+            adv_add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
+                           adv_pct(s->serial));
+            cpu_workers_reason(out, f, m, s->c, 0, "");
         } else {
-            gil = 1.0;
-            gil_src = "assumed: CPython bytecode holds the GIL";
+            adv_add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
+            io_pool_reason(out, s, m, io, "");
         }
+        if (!f->lock_measured && !f->python)
+            adv_add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
+        break;
+    case PROF_MODEL_ASYNC:
+        adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
+                               : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
+        io_pool_reason(out, s, m, io, "");
+        break;
+    case PROF_MODEL_HYBRID:
+        adv_add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
+                       f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
+        cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");
+        io_pool_reason(out, s, m, io, "I/O part: ");
+        break;
     }
-    k->serial_threads = fmax(gil, lock);
-    k->serial_source = gil >= lock ? gil_src : lock_src;
-    if (!k->serial_source)
-        k->serial_source = "no lock or GIL measured";
-    /* Processes each have their own interpreter, but a lock's state would still be shared. */
-    k->serial_processes = lock;
 }
 
-static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int u, enum prof_model model, int n)
+/* What would spoil the advice: an I/O pool queueing on locks, and IPC above the seeds' 15%. */
+static void lock_ipc_reasons(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s)
 {
-    if (v->ncandidates >= PROF_MAX_CANDIDATES)
-        return;
-    struct prof_candidate *c = &v->candidates[v->ncandidates++];
-    c->model = model;
-    c->workers = n < 1 ? 1 : n;
-    c->chunksize = k->chunk > 1 ? k->chunk : 0;
-    c->seconds = predict_seconds(k, u, model, c->workers);
-    c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
-}
-
-/*
- * A candidate's cost to adopt: its model's rank, and batching the tasks of a pool is one
- * more code change on top of the pool. Batching's gain is measured less surely than a
- * model's: a pool's dispatcher also spends CPU per task (iterating the input, collecting
- * each result) that no chunksize removes, and one already batched at 40 read 0.19 s of
- * such CPU in 0.35 s; it must buy more than CHEAPER_WITHIN like any other change.
- */
-static int cand_cost(const struct prof_candidate *c, int evloop)
-{
-    return 2 * cost_rank(c->model, evloop) + (c->chunksize > 1);
-}
-
-/* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
-static int choose(struct prof_verdict *v, int evloop, int *best_out)
-{
-    int best = 0;
-    for (int i = 1; i < v->ncandidates; i++)
-        if (v->candidates[i].speedup > v->candidates[best].speedup)
-            best = i;
-    int pick = best;
-    for (int i = 0; i < v->ncandidates; i++)
-        if (v->candidates[i].speedup * CHEAPER_WITHIN >= v->candidates[best].speedup &&
-            cand_cost(&v->candidates[i], evloop) < cand_cost(&v->candidates[pick], evloop))
-            pick = i;
-    v->runner_up = -1;
-    for (int i = 0; i < v->ncandidates; i++)
-        if (i != pick && v->candidates[i].model != v->candidates[pick].model &&
-            (v->runner_up < 0 || v->candidates[i].speedup > v->candidates[v->runner_up].speedup))
-            v->runner_up = i;
-    *best_out = best;
-    return pick;
-}
-
-static void scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u)
-{
-    enum prof_model m = k->current_model;
-    if (m == PROF_MODEL_SEQUENTIAL)
-        m = PROF_MODEL_THREADS; /* one worker today: what more threads of the same code would do */
-    int ns[PROF_MAX_SCALING], n = 0;
-    for (int w = 1; w <= 256 && n < PROF_MAX_SCALING - 2; w *= 2)
-        ns[n++] = w;
-    ns[n++] = v->workers;
-    ns[n++] = k->current_workers;
-    v->nscaling = 0;
-    for (int i = 0; i < n; i++) {
-        int dup = 0;
-        for (int j = 0; j < v->nscaling; j++)
-            dup |= v->scaling[j].workers == ns[i];
-        if (dup || ns[i] < 1)
-            continue;
-        double t = predict_seconds(k, u, m, ns[i]);
-        v->scaling[v->nscaling].workers = ns[i];
-        v->scaling[v->nscaling].speedup = t > TINY_S ? k->current_s / t : 1.0;
-        v->nscaling++;
-    }
-    /* In worker order, for the reader and for sweep. */
-    for (int i = 1; i < v->nscaling; i++)
-        for (int j = i; j > 0 && v->scaling[j].workers < v->scaling[j - 1].workers; j--) {
-            __typeof__(v->scaling[0]) tmp = v->scaling[j];
-            v->scaling[j] = v->scaling[j - 1];
-            v->scaling[j - 1] = tmp;
-        }
-}
-
-static const char *cand_name(char *buf, size_t n, const struct prof_candidate *c)
-{
-    if (c->chunksize > 1)
-        snprintf(buf, n, "%s x %d with chunksize %d", prof_model_name(c->model), c->workers, c->chunksize);
-    else
-        snprintf(buf, n, "%s x %d", prof_model_name(c->model), c->workers);
-    return buf;
-}
-
-/*
- * Tasks per message for a process pool whose dispatcher paces it: enough that its fixed cost
- * per message is at most MSG_SHARE_TARGET of a chunk's work on one worker, but never so many
- * that a worker gets fewer than CHUNKS_PER_WORKER chunks. 0 when batching is not the answer
- * (the fixed cost is a small share of the pool's time, or too few tasks to batch).
- */
-/* Is the pool paced by its dispatcher: its per-message cost at least the seeds' 15% of the pool's time? */
-static int dispatcher_paced(const struct prof_work *k)
-{
-    return k->msg_s > 0 && k->current_s > TINY_S && k->msg_s >= SEED_IPC_ABOVE * k->current_s;
-}
-
-static int chunk_for(const struct prof_work *k, int p)
-{
-    if (!dispatcher_paced(k) || p < 1)
-        return 0;
-    double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s, TINY_S));
-    double cap = (double)k->round_trips / ((double)p * CHUNKS_PER_WORKER);
-    double c = ceil(fmin(need, cap));
-    return c >= 2 ? (int)fmin(c, 1 << 20) : 0;
-}
-
-/* The sentences that say why the prediction picked what it picked, with the figures that decided it. */
-static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
-                               int pick, int best)
-{
-    const struct prof_work *k = &v->work;
-    const struct prof_candidate *c = &v->candidates[pick];
-    char a[48], b[48];
-    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
-    double tcap = 0; /* the most threads can give: Amdahl's limit */
-    for (int i = 0; i < v->ncandidates; i++)
-        if (v->candidates[i].model == PROF_MODEL_THREADS)
-            tcap = v->candidates[i].speedup;
-
-    if (pick != best)
-        add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the %s wins",
-                   cand_name(a, sizeof a, c), c->speedup, cand_name(b, sizeof b, &v->candidates[best]),
-                   v->candidates[best].speedup, c->model == v->candidates[best].model ? "smaller change" : "cheaper model");
-    else if (v->runner_up >= 0)
-        add_reason(v, "%s predicted %.2fx over the measured run; runner-up %s at %.2fx", cand_name(a, sizeof a, c),
-                   c->speedup, cand_name(b, sizeof b, &v->candidates[v->runner_up]),
-                   v->candidates[v->runner_up].speedup);
-    else
-        add_reason(v, "%s predicted %.2fx over the measured run", cand_name(a, sizeof a, c), c->speedup);
-
-    if (k->serial_threads >= 0.5 && c->model != PROF_MODEL_THREADS) {
-        if (f->python && k->serial_threads > k->serial_processes) {
-            if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
-                add_reason(v, "%d threads spent %d%% of their time waiting for the GIL; the work holds it %d%% of its CPU time (%s), so threads cannot exceed %.2fx",
-                           k->current_workers, pct(f->gil_wait_s / th), pct(k->serial_threads), k->serial_source, tcap);
-            else
-                add_reason(v, "the work holds the GIL %d%% of its CPU time (%s), so threads cannot exceed %.2fx; processes each have their own interpreter",
-                           pct(k->serial_threads), k->serial_source, tcap);
-        } else if (k->serial_processes >= 0.5) {
-            /* A lock's state would be shared by processes too: the prediction keeps it serial. */
-            struct prof_work split = *k;
-            split.serial_processes = 0;
-            int u = s->c;
-            double t = predict_seconds(&split, u, PROF_MODEL_PROCESSES, u);
-            add_reason(v, "the work holds one lock %d%% of its CPU time (%s): neither threads nor processes that share its state can exceed %.2fx; if that state can be split per worker, processes x %d would reach %.2fx",
-                       pct(k->serial_processes), k->serial_source, tcap, u,
-                       t > TINY_S ? k->current_s / t : 1.0);
-        }
-    }
-    if (k->current_model == PROF_MODEL_PROCESSES && k->ipc_s > 0.1 * (k->cpu_s + k->ipc_s)) {
-        double pbest = 0;
-        int pn = 0;
-        for (int i = 0; i < v->ncandidates; i++)
-            if (v->candidates[i].model == PROF_MODEL_PROCESSES) {
-                pbest = v->candidates[i].speedup;
-                pn = v->candidates[i].workers;
-            }
+    const struct prof_work *k = &out->work;
+    if (out->cls == PROF_CLASS_IO && s->serial > SERIAL_WAIT_ABOVE)
+        adv_add_reason(out, "%d%% of thread time waits on locks: more threads will queue on them unless the locked section shrinks",
+                       adv_pct(s->serial));
+    if (s->ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID)
+        adv_add_reason(out, "IPC is %d%% of %s, above the seeds' 15%%: a process pool would spend it copying data",
+                       adv_pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
+    else if (s->ipc_frac > SEED_IPC_ABOVE) {
+        /* The seeds' rule counts time in IPC calls, a worker's wait for its next task included;
+         * the prediction counts what moving the data costs. */
         char how[96];
         if (k->ipc_estimated)
-            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6,
-                     IPC_NS_PER_BYTE);
+            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6, IPC_NS_PER_BYTE);
         else
             snprintf(how, sizeof how, "%.3f s of serialization sampled, plus the copy", f->serialize_s);
-        add_reason(v, "moving the data between processes costs %.3f s (%s), %d%% of the CPU the pool spent: processes x %d predict %.2fx",
-                   k->ipc_s, how, pct(k->ipc_s / (k->cpu_s + k->ipc_s)), pn, pbest);
-    }
-    if (dispatcher_paced(k)) {
-        int cp = -1;
-        for (int i = 0; i < v->ncandidates; i++)
-            if (v->candidates[i].chunksize > 1)
-                cp = i;
-        int p = k->current_workers > 0 ? k->current_workers : 1;
-        add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task spread over %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
-                   (unsigned long long)k->round_trips, (unsigned long long)f->ipc_messages,
-                   k->msg_s / (double)k->round_trips * 1e6, k->cpu_s / (double)k->round_trips * 1e6, p, k->msg_s,
-                   k->current_s);
-        if (cp >= 0 && v->candidates[cp].chunksize == v->chunksize)
-            add_reason(v, "batch the tasks: chunksize=%d in map/imap (or submit lists of %d) keeps the dispatcher under %d%% of each chunk's time and leaves %d chunks per worker: processes x %d predicted %.2fx",
-                       v->chunksize, v->chunksize, pct(MSG_SHARE_TARGET),
-                       (int)((double)k->round_trips / v->chunksize / (v->workers > 0 ? v->workers : 1)),
-                       v->workers, v->candidates[cp].speedup);
-        else if (cp >= 0)
-            add_reason(v, "even batched (chunksize=%d) processes x %d predict only %.2fx", v->candidates[cp].chunksize,
-                       v->candidates[cp].workers, v->candidates[cp].speedup);
-        else
-            add_reason(v, "too few tasks to batch: %llu tasks leave fewer than %d chunks of 2 per worker", (unsigned long long)k->round_trips,
-                       CHUNKS_PER_WORKER);
+        adv_add_reason(out, "IPC calls take %d%% of %s, above the seeds' 15%%, but moving the data costs %.3f s (%s), %d%% of the work's CPU: %s still predicts %.2fx",
+                       adv_pct(s->ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time", k->ipc_s, how,
+                       adv_pct(k->ipc_s / (k->cpu_s > TINY_S ? k->cpu_s : TINY_S)), prof_model_name(out->model),
+                       out->predicted_speedup);
     }
 }
 
+/*
+ * One stage's verdict, in the rules' order: the split, the seeds' verdict, the I/O pool; idle,
+ * or the class, the prediction, the workers' reasons and the caveats; then the scaling curve
+ * and why the seeds would differ.
+ */
 int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m, struct prof_verdict *out)
 {
     if (!f || !m || !out || figures_invalid(f))
@@ -816,27 +504,8 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     out->wall_s = f->wall_s;
     out->runner_up = -1;
 
-    struct split s = {0};
-    s.u = usable_cpus(m);
-    s.c = compute_cpus(m, s.u);
-    s.thread_mem = f->per_thread_bytes;
-    s.lockgil = f->lock_wait_s + f->gil_wait_s;
-    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
-    s.serial = s.lockgil / th;
-    s.serialized = s.serial > SERIAL_WAIT_ABOVE || f->hottest_lock_hold_fraction > SERIAL_HOLD_ABOVE;
-    /* A process pool's own idle time is neither work nor I/O: workers blocked on their next
-     * task (IPC) and the dispatcher's poll loop over its workers. */
-    struct prof_work cur = {0};
-    current_config(f, &cur);
-    if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
-        s.pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
-    s.wait = work_waits(f, off_cpu_rest(f, s.lockgil, s.pool_idle));
-    s.compute = f->cpu_s;
-    /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
-    if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s.wait)
-        s.tasks = f->net_round_trips;
-    s.ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
-
+    struct split s;
+    derive_split(f, m, &s);
     out->cpu_wall_ratio = f->thread_s > TINY_S ? f->cpu_s / f->thread_s : 0;
     double denom = f->thread_s - s.lockgil - s.pool_idle;
     out->demand_ratio = (f->cpu_s + f->runq_s + f->steal_s) / (denom > TINY_S ? denom : TINY_S);
@@ -845,335 +514,15 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     struct io_pool io = {0};
     size_io_pool(&s, m, &io);
     if (f->thread_s < IDLE_BELOW_S || f->cpu_s + f->runq_s < IDLE_BELOW_S) {
-        out->cls = PROF_CLASS_IDLE;
-        derive_work(f, &s, out->cls, &out->work);
-        out->work.current_s = f->wall_s;
-        out->candidates[0] = (struct prof_candidate){.model = PROF_MODEL_SEQUENTIAL, .workers = 1, .seconds = f->wall_s, .speedup = 1.0};
-        out->ncandidates = 1;
-        out->model = PROF_MODEL_SEQUENTIAL;
-        out->workers = 1;
-        out->predicted_speedup = 1.0;
-        add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
-        add_reason(out, "sequential, 1 worker: a pool cannot speed up work that is not there");
-        seed_reason(out, &s, f, &io);
+        idle_verdict(out, f, &s, &io);
         return 0;
     }
-
-    /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
-    if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
-        out->cls = PROF_CLASS_CPU;
-        char lw[48] = "", rq[96] = "";
-        if (pct(s.serial) > 0)
-            snprintf(lw, sizeof lw, ", %d%% lock/GIL wait set aside", pct(s.serial));
-        if (pct((f->runq_s + f->steal_s) / th) > 0)
-            snprintf(rq, sizeof rq, ", %d%% %s counted as demand", pct((f->runq_s + f->steal_s) / th),
-                     pct(f->steal_s / th) > 0 ? "run-queue wait and stolen time" : "run-queue wait");
-        add_reason(out, "CPU %d%% of thread time%s%s: CPU demand %.2f: the work is computation", pct(out->cpu_wall_ratio),
-                   lw, rq, out->demand_ratio);
-    } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
-        out->cls = PROF_CLASS_IO;
-        add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
-                   pct(out->cpu_wall_ratio), pct(s.wait / th));
-    } else {
-        out->cls = PROF_CLASS_MIXED;
-        add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
-                   out->demand_ratio, pct(out->cpu_wall_ratio), pct(s.wait / th));
-    }
-
-    /* The candidates, each at the count its own formula gives, and their predicted speedups. */
-    struct prof_work *k = &out->work;
-    derive_work(f, &s, out->cls, k);
-    k->current_s = predict_seconds(k, s.c, k->current_model, k->current_workers);
-    if (k->current_s <= TINY_S)
-        k->current_s = f->wall_s > TINY_S ? f->wall_s : TINY_S;
-    /* A program that waits in its own event loop; a pool dispatcher's poll thread is not one. */
-    int evloop = k->wait_s > 0 && !f->pool_dispatcher && k->current_model != PROF_MODEL_PROCESSES &&
-                 f->evloop_wait_s / th >= EVLOOP_SHARE_MIN;
-    int mem_cap = 0;
-    int nproc = cpu_processes(f, m, s.c, &mem_cap);
-    int nthr = io.model == PROF_MODEL_ASYNC ? IO_THREADS_MAX : io.workers;
-    if (m->nofile_limit > 0 && nthr > (int)(m->nofile_limit / 2))
-        nthr = (int)(m->nofile_limit / 2) > 0 ? (int)(m->nofile_limit / 2) : 1;
-    uint64_t mem = usable_memory(m);
-    if (s.thread_mem > 0 && mem > 0 && (uint64_t)nthr > mem / s.thread_mem)
-        nthr = mem / s.thread_mem > 0 ? (int)(mem / s.thread_mem) : 1;
-    add_candidate(out, k, s.c, PROF_MODEL_SEQUENTIAL, 1);
-    if (out->cls == PROF_CLASS_CPU) {
-        add_candidate(out, k, s.c, PROF_MODEL_THREADS, s.c);
-        add_candidate(out, k, s.c, PROF_MODEL_PROCESSES, nproc);
-    } else {
-        add_candidate(out, k, s.c, PROF_MODEL_THREADS, nthr);
-        /* A process pool is sized for the CPU part: processes by the dozen to wait on I/O would
-         * each carry an interpreter's memory for a wait a thread does as well. */
-        add_candidate(out, k, s.c, PROF_MODEL_PROCESSES, nproc);
-        if (io.model == PROF_MODEL_ASYNC || evloop)
-            add_candidate(out, k, s.c, PROF_MODEL_ASYNC, io.workers);
-        if (out->cls == PROF_CLASS_MIXED)
-            add_candidate(out, k, s.c, PROF_MODEL_HYBRID, io.workers);
-    }
-    /* A pool paced by its dispatcher's per-message cost: the same pool, its tasks batched. */
-    int chunk = k->current_model == PROF_MODEL_PROCESSES ? chunk_for(k, nproc < s.c ? nproc : s.c) : 0;
-    if (chunk) {
-        struct prof_work kc = *k;
-        kc.chunk = chunk;
-        add_candidate(out, &kc, s.c, PROF_MODEL_PROCESSES, nproc);
-    }
-    int best, pick = choose(out, evloop, &best);
-    out->model = out->candidates[pick].model;
-    out->workers = out->candidates[pick].workers;
-    out->chunksize = out->candidates[pick].chunksize;
-    out->predicted_speedup = out->candidates[pick].speedup;
-    prediction_reasons(out, f, &s, pick, best);
-
-    /* How many workers, and why. */
-    switch (out->model) {
-    case PROF_MODEL_SEQUENTIAL:
-        if (s.u == 1) {
-            char origin[128];
-            cpus_origin(m, s.u, origin, sizeof origin);
-            add_reason(out, "sequential, 1 worker: this run may use 1 CPU%s; a pool's workers would take turns on it",
-                       origin);
-        } else if (s.c == 1 && out->cls == PROF_CLASS_CPU) {
-            add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
-                       s.u, s.u);
-        } else {
-            add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
-        }
-        break;
-    case PROF_MODEL_PROCESSES:
-        if (f->python && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
-            add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
-        if (out->cls == PROF_CLASS_CPU)
-            cpu_workers_reason(out, f, m, s.c, mem_cap, "");
-        else
-            io_pool_reason(out, &s, m, &io, "");
-        break;
-    case PROF_MODEL_THREADS:
-        if (out->cls == PROF_CLASS_CPU) {
-            add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
-                       pct(s.serial));
-            cpu_workers_reason(out, f, m, s.c, 0, "");
-        } else {
-            add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
-            io_pool_reason(out, &s, m, &io, "");
-        }
-        if (!f->lock_measured && !f->python)
-            add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
-        break;
-    case PROF_MODEL_ASYNC:
-        add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
-                               : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
-        io_pool_reason(out, &s, m, &io, "");
-        break;
-    case PROF_MODEL_HYBRID:
-        add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
-                   f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
-        cpu_workers_reason(out, f, m, s.c, mem_cap, "CPU part: ");
-        io_pool_reason(out, &s, m, &io, "I/O part: ");
-        break;
-    }
-    if (out->cls == PROF_CLASS_IO && s.serial > SERIAL_WAIT_ABOVE)
-        add_reason(out, "%d%% of thread time waits on locks: more threads will queue on them unless the locked section shrinks",
-                   pct(s.serial));
-    if (s.ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID)
-        add_reason(out, "IPC is %d%% of %s, above the seeds' 15%%: a process pool would spend it copying data",
-                   pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time");
-    else if (s.ipc_frac > SEED_IPC_ABOVE) {
-        /* The seeds' rule counts time in IPC calls, a worker's wait for its next task included;
-         * the prediction counts what moving the data costs. */
-        char how[96];
-        if (k->ipc_estimated)
-            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6, IPC_NS_PER_BYTE);
-        else
-            snprintf(how, sizeof how, "%.3f s of serialization sampled, plus the copy", f->serialize_s);
-        add_reason(out, "IPC calls take %d%% of %s, above the seeds' 15%%, but moving the data costs %.3f s (%s), %d%% of the work's CPU: %s still predicts %.2fx",
-                   pct(s.ipc_frac), f->ipc_base_s > TINY_S ? "busy time" : "thread time", k->ipc_s, how,
-                   pct(k->ipc_s / (k->cpu_s > TINY_S ? k->cpu_s : TINY_S)), prof_model_name(out->model),
-                   out->predicted_speedup);
-    }
-    scaling_curve(out, k, s.c);
+    classify(out, f, &s);
+    int mem_cap;
+    int evloop = predict_stage(out, f, m, &s, &io, &mem_cap);
+    workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
+    lock_ipc_reasons(out, f, &s);
+    adv_scaling_curve(out, &out->work, s.c);
     seed_reason(out, &s, f, &io);
     return 0;
-}
-
-int prof_advise_overall(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
-                        const double *stage_work_s, size_t nstages, const struct prof_machine *m,
-                        struct prof_verdict *out)
-{
-    if (!overall || !m || !out || (nstages > 0 && (!stages || !stage_work_s)))
-        return PROF_EINVAL;
-    double sum = 0;
-    for (size_t i = 0; i < nstages; i++) {
-        if (bad(stage_work_s[i]))
-            return PROF_EINVAL;
-        sum += stage_work_s[i];
-    }
-    int rc = prof_advise_stage(overall, m, out);
-    if (rc < 0 || nstages < 2 || sum <= TINY_S)
-        return rc;
-
-    /* Which stages count: a real share of the run, and work to do. */
-    size_t nsig = 0, first = 0;
-    int differ = 0;
-    for (size_t i = 0; i < nstages; i++) {
-        if (stage_work_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
-            stages[i].model == PROF_MODEL_SEQUENTIAL)
-            continue;
-        if (nsig++ == 0)
-            first = i;
-        else if (stages[i].model != stages[first].model)
-            differ = 1;
-    }
-    if (!differ)
-        return 0;
-    double base = overall->ipc_base_s > TINY_S ? overall->ipc_base_s : overall->thread_s;
-    double ipc_frac = overall->ipc_measured && base > TINY_S ? overall->ipc_s / base : 0;
-    if (ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID) {
-        /* Splitting the run into per-stage pools would keep processes, and with them the IPC. */
-        add_reason(out, "stages want different models, but IPC is %d%% of the run's busy time, above the seeds' 15%%: pools of processes would keep paying it, so the run stays on %s",
-                   pct(ipc_frac), prof_model_name(out->model));
-        return 0;
-    }
-
-    /* Stages that want different pools: one pool for the whole run would be
-     * wrong for at least one of them, so each stage runs on its own. */
-    struct prof_verdict own = *out;
-    out->model = PROF_MODEL_HYBRID;
-    out->chunksize = 0; /* batching is each stage's own advice */
-    out->nreasons = 0;
-    add_reason(out, "hybrid: %zu stages that each carry at least 10%% of the stages' work want different models; run each stage on its own pool",
-               nsig);
-    for (size_t i = 0; i < nstages; i++) {
-        if (stage_work_s[i] / sum < STAGE_SHARE_MIN || stages[i].cls == PROF_CLASS_IDLE ||
-            stages[i].model == PROF_MODEL_SEQUENTIAL)
-            continue;
-        add_reason(out, "stage %s (%s, %d%% of the stages' work) wants %s x %d",
-                   stages[i].name ? stages[i].name : "?",
-                   prof_class_name(stages[i].cls), pct(stage_work_s[i] / sum), prof_model_name(stages[i].model),
-                   stages[i].workers);
-    }
-    /* The hybrid's prediction: each stage at its own predicted speedup, the run's unstaged rest as
-     * it ran. Stages that overlap in time (a pipeline) are scaled to the run's wall. */
-    double staged = 0, pred = 0;
-    for (size_t i = 0; i < nstages; i++) {
-        double sp = stages[i].predicted_speedup > TINY_S ? stages[i].predicted_speedup : 1.0;
-        staged += stages[i].wall_s;
-        pred += stages[i].wall_s / sp;
-    }
-    double wall = overall->wall_s;
-    if (staged > wall && staged > TINY_S) {
-        pred *= wall / staged;
-        staged = wall;
-    }
-    double t_new = wall - staged + pred;
-    out->predicted_speedup = t_new > TINY_S && wall > TINY_S ? wall / t_new : own.predicted_speedup;
-    /* The hybrid candidate becomes the per-stage one; the runner-up is the best other model. */
-    int h = -1;
-    for (int i = 0; i < out->ncandidates; i++)
-        if (out->candidates[i].model == PROF_MODEL_HYBRID)
-            h = i;
-    if (h < 0 && out->ncandidates < PROF_MAX_CANDIDATES)
-        h = out->ncandidates++;
-    if (h >= 0) {
-        out->candidates[h].model = PROF_MODEL_HYBRID;
-        out->candidates[h].workers = out->workers;
-        out->candidates[h].chunksize = 0;
-        out->candidates[h].seconds = t_new;
-        out->candidates[h].speedup = out->predicted_speedup;
-    }
-    out->runner_up = -1;
-    for (int i = 0; i < out->ncandidates; i++)
-        if (out->candidates[i].model != PROF_MODEL_HYBRID &&
-            (out->runner_up < 0 || out->candidates[i].speedup > out->candidates[out->runner_up].speedup))
-            out->runner_up = i;
-    if (out->runner_up >= 0)
-        add_reason(out, "hybrid predicted %.2fx over the measured run, each stage at its own prediction; runner-up %s x %d at %.2fx",
-                   out->predicted_speedup, prof_model_name(out->candidates[out->runner_up].model),
-                   out->candidates[out->runner_up].workers, out->candidates[out->runner_up].speedup);
-    else
-        add_reason(out, "hybrid predicted %.2fx over the measured run, each stage at its own prediction",
-                   out->predicted_speedup);
-    add_reason(out, "the run as a whole reads as %s (CPU demand %.2f) and alone would get %s x %d; workers stay the run's own figure",
-               prof_class_name(own.cls), own.demand_ratio, prof_model_name(own.model), own.workers);
-    if (out->seed.model != PROF_MODEL_HYBRID)
-        add_reason(out, "the seeds judge the run by its CPU/wall of %.2f alone (%s); the stages' own figures disagree with each other",
-                   own.cpu_wall_ratio, prof_model_name(out->seed.model));
-    return 0;
-}
-
-/*
- * rss.leak_suspected: memory that keeps climbing through the run rather
- * than levelling off. All of these must hold:
- *   - at least 5 samples, in time order, over a positive time span;
- *   - net growth (last sample - first) of at least 16 MiB and at least 20% of
- *     the first sample: allocator arenas, interpreter warm-up and caches
- *     commonly add a few MiB and then stop, and a few percent of a large
- *     process is noise;
- *   - the series rarely falls: the sum of all drops between consecutive
- *     samples is at most 25% of the sum of all rises. Memory that is freed
- *     and re-used is churn, not a leak;
- *   - it is still climbing at the end: the least-squares slope over the last
- *     third of the run (by time) is at least 25% of the average rate over
- *     the whole run (net growth / duration). A series that climbs and then
- *     plateaus has a flat last third, a filling cache one that slows to a few
- *     percent; a leak slows too on a loaded host (c_rss_growth beside two CPU
- *     hogs faulted its last blocks in at 42% of its average rate).
- */
-#define LEAK_MIN_SAMPLES 5
-#define LEAK_MIN_GROWTH (16ull << 20)
-#define LEAK_MIN_REL_GROWTH 0.20
-#define LEAK_MAX_FALL_SHARE 0.25
-#define LEAK_MIN_LATE_RATE 0.25
-
-int prof_rss_leak_suspected(const double *t, const uint64_t *rss, size_t n)
-{
-    if (!t || !rss)
-        return PROF_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (isnan(t[i]) || isinf(t[i]) || (i > 0 && t[i] < t[i - 1]))
-            return PROF_EINVAL;
-    if (n < LEAK_MIN_SAMPLES)
-        return 0;
-    double span = t[n - 1] - t[0];
-    if (span <= 0 || rss[n - 1] <= rss[0])
-        return 0;
-    uint64_t growth = rss[n - 1] - rss[0];
-    if (growth < LEAK_MIN_GROWTH || (double)growth < LEAK_MIN_REL_GROWTH * (double)rss[0])
-        return 0;
-
-    double rises = 0, falls = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (rss[i] >= rss[i - 1])
-            rises += (double)(rss[i] - rss[i - 1]);
-        else
-            falls += (double)(rss[i - 1] - rss[i]);
-    }
-    if (falls > LEAK_MAX_FALL_SHARE * rises)
-        return 0;
-
-    /* The last third by time; at least two samples for a slope. */
-    double cut = t[0] + span * 2.0 / 3.0;
-    size_t k = 0;
-    while (k < n && t[k] < cut)
-        k++;
-    if (k > n - 2)
-        k = n - 2;
-    size_t w = n - k;
-    double mt = 0, mr = 0;
-    for (size_t i = k; i < n; i++) {
-        mt += t[i];
-        mr += (double)rss[i];
-    }
-    mt /= (double)w;
-    mr /= (double)w;
-    double sxy = 0, sxx = 0;
-    for (size_t i = k; i < n; i++) {
-        sxy += (t[i] - mt) * ((double)rss[i] - mr);
-        sxx += (t[i] - mt) * (t[i] - mt);
-    }
-    if (sxx <= 0)
-        return 0;
-    double late = sxy / sxx;
-    double avg = (double)growth / span;
-    return late >= LEAK_MIN_LATE_RATE * avg ? 1 : 0;
 }

@@ -9,115 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/verdict.h"
 #include "format/machine.h"
-
-enum prof_class { PROF_CLASS_IDLE, PROF_CLASS_IO, PROF_CLASS_MIXED, PROF_CLASS_CPU };
-enum prof_model { PROF_MODEL_SEQUENTIAL, PROF_MODEL_THREADS, PROF_MODEL_PROCESSES, PROF_MODEL_ASYNC, PROF_MODEL_HYBRID };
-
-/* The seeds' thresholds on CPU / wall. */
-#define PROF_SEED_IO_BELOW 0.4
-#define PROF_SEED_CPU_ABOVE 0.7
-
-/* What the merge measured for one stage. Times in seconds; a figure that was
- * not measured is 0 and its *_measured flag says so. */
-struct prof_stage_figures {
-    const char *name;
-    int nprocesses;          /* processes with at least one thread in the stage */
-    int nthreads;            /* threads that spent time in the stage */
-    int python;              /* a process of the stage runs CPython (it has a GIL) */
-    double wall_s;           /* first entry to last exit of the stage */
-    double thread_s;         /* sum over threads of time spent in the stage */
-    double cpu_s;            /* on-CPU time (user + system) */
-    double runq_s;           /* runnable but waiting for a CPU (schedstat) */
-    double steal_s;          /* on a vCPU the hypervisor gave to something else: in no schedstat figure;
-                                estimated as cpu_s times the machine's stolen-per-busy ticks */
-    int lock_measured;       /* the shim timed lock waits in every process of the stage */
-    double lock_wait_s;      /* blocked on mutexes, semaphores, condvars other than the GIL */
-    double gil_wait_s;       /* blocked waiting for a CPython GIL */
-    double hottest_lock_hold_fraction; /* hold time of the hottest contended lock over the stage's wall time; 0 if unknown */
-    int ipc_measured;
-    double ipc_s;            /* time moving bytes between processes of the tree */
-    double ipc_base_s;       /* denominator of the IPC share (busy time); 0 = thread_s */
-    uint64_t rss_growth_bytes;
-    uint64_t per_worker_bytes; /* memory one more worker costs (USS/PSS), 0 if unknown */
-    uint64_t per_thread_bytes; /* memory one more thread costs: a threaded stage's RSS growth over its threads, 0 if unknown */
-    /* The prediction's inputs (0 / unknown when not measured). */
-    double evloop_wait_s;    /* an event loop blocked waiting (epoll/poll/select): the program runs one */
-    int serialize_measured;  /* the sampler read the stage's stacks */
-    double serialize_s;      /* on-CPU time in serializer frames (pickle, json, marshal) */
-    int gil_held_measured;   /* the sampler read the GIL holder while the stage's CPython threads ran */
-    double gil_held_share;   /* share of those on-CPU ticks that held the GIL */
-    uint64_t ipc_bytes;      /* bytes sent between processes of the tree */
-    uint64_t ipc_messages;   /* send calls that carried them (one per message for small pickles) */
-    double net_wait_s;       /* the network part of the stage's I/O waits (shim) */
-    uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
-    int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
-    double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
-    int waits_sampled;       /* the sampler classified every thread's off-CPU time by cause */
-    double sampled_wait_s;   /* ...and found this much blocked on I/O, pipes, event loops, sleep or other (not locks, GIL, joins) */
-    enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
-    int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
-};
-
-struct prof_seed_verdict {
-    enum prof_class cls;     /* by cpu_wall_ratio alone, with the seeds' thresholds */
-    enum prof_model model;   /* <0.4 threads, >0.7 processes, otherwise hybrid */
-    int workers;             /* CPU: physical cores; I/O: usable CPUs x 4 (the top of the seeds' 2-4) */
-};
-
-#define PROF_MAX_REASONS 10
-#define PROF_REASON_BYTES 320
-#define PROF_MAX_CANDIDATES 6
-#define PROF_MAX_SCALING 12
-
-/* One way to run the stage, with its predicted speedup over the measured run. */
-struct prof_candidate {
-    enum prof_model model;
-    int workers;             /* hybrid: the thread count (its processes are the usable CPUs) */
-    int chunksize;           /* processes: tasks per message to use; 0 = as the pool runs today */
-    double seconds;          /* predicted time of the stage's work */
-    double speedup;          /* measured-run time / predicted time, both from the same model */
-};
-
-/* The model the prediction ran on: the stage's work, independent of how it ran. */
-struct prof_work {
-    double cpu_s;            /* CPU the work needs wherever it runs (IPC overhead taken out) */
-    double wait_s;           /* waits that overlap across workers: I/O, sleep */
-    double serial_threads;   /* share of cpu_s that runs one thread at a time under threads (GIL, global lock) */
-    double serial_processes; /* the same under processes (a global lock's shared state; not the GIL) */
-    const char *serial_source; /* where serial_threads came from, for the report */
-    double ipc_s;            /* what a process pool pays to move the stage's data (serialize + copy) */
-    int ipc_estimated;       /* ipc_s is an estimate from bytes, not a measured serialization time */
-    uint64_t round_trips;    /* a CPython process pool's task messages (a task out, its result back) */
-    double msg_s;            /* the dispatcher's CPU beyond its share of the serialization: its cost per message, paid serially */
-    int chunk;               /* tasks per message the prediction assumes (1: as today) */
-    enum prof_model current_model;
-    int current_workers;
-    double current_s;        /* the model's time for the measured configuration */
-};
-
-struct prof_verdict {
-    const char *name;        /* the stage's name (borrowed from the figures) */
-    enum prof_class cls;
-    double cpu_wall_ratio;   /* cpu_s / thread_s: the seeds' figure */
-    double demand_ratio;     /* (cpu_s + runq_s) / (thread_s - lock and GIL waits): what class is judged on */
-    enum prof_model model;
-    int workers;
-    int chunksize;           /* processes: batch this many tasks per message (map/imap chunksize); 0 = no advice */
-    struct prof_seed_verdict seed;
-    int nreasons;
-    char reasons[PROF_MAX_REASONS][PROF_REASON_BYTES];
-    /* The prediction (predict in advise.c): every candidate, the chosen one's speedup, the runner-up. */
-    double wall_s;           /* the stage's measured wall time (borrowed from the figures) */
-    double predicted_speedup;
-    struct prof_candidate candidates[PROF_MAX_CANDIDATES];
-    int ncandidates;
-    int runner_up;           /* index into candidates, -1 when there is none */
-    struct prof_work work;
-    /* The stage's own model at other worker counts: what `poolprof sweep` would measure. */
-    int nscaling;
-    struct { int workers; double speedup; } scaling[PROF_MAX_SCALING];
-};
 
 /* Judge one stage. Returns 0 or PROF_EINVAL (NULL argument, negative time). */
 int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_machine *m,
@@ -140,7 +33,6 @@ int prof_rss_leak_suspected(const double *t, const uint64_t *rss, size_t n);
 struct prof_stages;
 int prof_advise_stages(struct prof_stages *S, const struct prof_machine *m);
 
-const char *prof_class_name(enum prof_class c);   /* "cpu-bound", "io-bound", "mixed", "idle" */
-const char *prof_model_name(enum prof_model m);   /* "threads", "processes", ... */
+/* prof_class_name() and prof_model_name() are the verdict's vocabulary: static inline in verdict.h. */
 
 #endif

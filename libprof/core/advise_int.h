@@ -1,0 +1,94 @@
+/* advise_int.h: what the advice's files (advise.c, predict.c, advise_run.c) share: the stage's split, the I/O pool, the reasons' helpers and the constants more than one rule uses. */
+#ifndef POOLPROF_ADVISE_INT_H
+#define POOLPROF_ADVISE_INT_H
+
+/*
+ * Private to the advice: nothing outside advise.c, predict.c and advise_run.c
+ * includes it, and its functions stay out of the dynamic symbol table.
+ */
+#include <math.h>
+
+#include "core/advise.h"
+
+/* Guard for divisions by a time that can legitimately be zero. */
+#define TINY_S 1e-9
+#define SERIAL_WAIT_ABOVE 0.3
+#define SEED_IPC_ABOVE 0.15
+/*
+ * What a process pool pays per byte it moves when the serialization was not
+ * sampled: pickle.dumps + pipe write + read + pickle.loads, through a pipe to a
+ * child, with this machine's Debian CPython 3.11 (bench/ipc_cost.py, README
+ * "Recommender"): 10.7 ns/byte for lists of ints (the reference workloads'
+ * payload), 3.4 for floats, 0.6 for bytes. The costly common case is used: an
+ * estimate that errs towards keeping data in one process.
+ */
+#define IPC_NS_PER_BYTE 10.0
+
+/* The figures every branch needs, derived once. */
+struct split {
+    int u;            /* usable CPUs */
+    int c;            /* of them, CPUs that compute in parallel: one per physical core where SMT siblings share one */
+    double lockgil;   /* lock + GIL wait, s */
+    double serial;    /* (lock + GIL wait) / thread time */
+    int serialized;   /* threads of this stage take turns on a lock or the GIL */
+    double wait;      /* off-CPU, not on locks, not in the run queue: I/O and sleep, s */
+    double compute;   /* CPU time, s */
+    double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
+    double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
+    uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
+    uint64_t tasks;   /* network requests answered, where the waits are mostly network; 0 = unknown */
+};
+
+/* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
+struct io_pool {
+    double raw;       /* before floor and caps */
+    enum prof_model model; /* threads, or async when raw > IO_THREADS_MAX */
+    int workers;
+    int floored;      /* raised to 2 x usable */
+    int capped_max;   /* capped at IO_THREADS_MAX / ASYNC_MAX */
+    int capped_fd;    /* capped at half the open-file limit */
+    int capped_mem;   /* capped at available memory / memory per thread */
+    int capped_tasks; /* capped at the requests the stage made */
+};
+
+#pragma GCC visibility push(hidden)
+
+/* advise.c: append one reason to the verdict (printf format). */
+__attribute__((format(printf, 2, 3))) void adv_add_reason(struct prof_verdict *v, const char *fmt, ...);
+
+/* A share as a whole percentage, for the reasons. */
+static inline int adv_pct(double x)
+{
+    return x <= 0 ? 0 : (int)(x * 100.0 + 0.5);
+}
+
+/* A time or fraction is usable when it is a finite number >= 0 (NaN fails). */
+static inline int adv_bad(double x)
+{
+    return !(x >= 0) || isinf(x);
+}
+
+/* predict.c: how the stage runs today, and which of its off-CPU time is work (the split needs them too). */
+void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k);
+double adv_work_waits(const struct prof_stage_figures *f, double residual);
+double adv_off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle);
+
+/* predict.c: an idle stage's prediction: its work, and one sequential candidate at 1.0x. */
+void adv_predict_idle(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s);
+
+/* predict.c: the work the prediction runs on and the measured run's time in its model (v->work).
+ * Returns 1 when the program waits in its own event loop (async is then cheap), else 0. */
+int adv_predict_work(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s);
+
+/* predict.c: the candidates (nproc processes, nthr threads, the I/O pool's count for async and
+ * hybrid), the choice, and the reasons for it: sets the verdict's model, workers, chunksize and
+ * predicted speedup. After adv_predict_work. */
+void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                 const struct io_pool *io, int nproc, int nthr, int evloop);
+
+/* predict.c: the stage's own model at other worker counts (v->scaling). */
+void adv_scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u);
+
+#pragma GCC visibility pop
+
+#endif

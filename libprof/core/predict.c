@@ -1,0 +1,470 @@
+/* predict.c: the prediction: a cost model of the stage's work, each model's candidate at its own worker count, the choice, the scaling curve, the chunksize, and the reasons for the pick. */
+
+/*
+ * Pure functions like the rest of the advice (advise.c): the measured figures
+ * in, predicted seconds and speedups out, every speedup over the same model's
+ * time for the configuration that was measured.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/advise_int.h"
+
+/* The copy alone, both ends of the pipe (the same benchmark: 0.2-1.7 ns/byte), added to a sampled serialization time. */
+#define COPY_NS_PER_BYTE 0.5
+/*
+ * What a CPython process pool pays per task beyond moving its bytes (the task's message out
+ * and its result's back, each pickled, written, woken for, read and unpickled in the
+ * dispatcher's feeder and result threads, which take turns on its GIL) differs sevenfold
+ * between pools on this machine: 12.5 us per task for multiprocessing.Pool.imap, 87 us for
+ * ProcessPoolExecutor.map (bench/ipc_cost.py --messages). So it is not assumed: a pool
+ * stage's dispatcher CPU, less its share of the serialization, is taken as that cost, and
+ * it is serial: the dispatcher paces the pool at one round trip per its cost at best.
+ * Fewer round trips than this carry no per-message advice (the cost is noise). */
+#define MSG_ROUND_TRIPS_MIN 200
+/* Batch until the dispatcher's share of each chunk's time is at most this. */
+#define MSG_SHARE_TARGET 0.05
+/* A pool map keeps at least this many chunks per worker (multiprocessing's own map uses 4), so the load stays balanced. */
+#define CHUNKS_PER_WORKER 4
+/* Prefer the cheaper model when its prediction is within 10% of the best. */
+#define CHEAPER_WITHIN 1.10
+/* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
+#define EVLOOP_SHARE_MIN 0.10
+/* A process pool's own IPC can never be more than this share of the CPU it measured. */
+#define IPC_MAX_CPU_SHARE 0.9
+
+static double nonneg(double x)
+{
+    return x > 0 ? x : 0;
+}
+
+static int cost_rank(enum prof_model m, int evloop)
+{
+    /* Cheapest first: what it takes to adopt and to run (threads share memory, processes copy). */
+    switch (m) {
+    case PROF_MODEL_SEQUENTIAL:
+        return 0;
+    case PROF_MODEL_THREADS:
+        return evloop ? 2 : 1;
+    case PROF_MODEL_ASYNC:
+        return evloop ? 1 : 2;
+    case PROF_MODEL_PROCESSES:
+        return 3;
+    case PROF_MODEL_HYBRID:
+        return 4;
+    }
+    return 5;
+}
+
+/*
+ * Predicted seconds for the stage's work on `model` with n workers and u
+ * usable CPUs: Amdahl for the CPU part (the serial share runs one worker at a
+ * time), the waits overlapping across workers, and for processes the IPC, half
+ * of it serial in the dispatcher. The slower of the CPU bound and the overlap
+ * bound is the time.
+ */
+static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
+{
+    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2;
+    /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself. */
+    double msg = k->msg_s / (k->chunk > 1 ? k->chunk : 1);
+    if (n < 1)
+        n = 1;
+    int p = n < u ? n : u;
+    switch (model) {
+    case PROF_MODEL_SEQUENTIAL:
+        break;
+    case PROF_MODEL_THREADS:
+        return fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n);
+    case PROF_MODEL_ASYNC:
+        /* One thread runs every task's CPU part; only the waits overlap. */
+        return fmax(c, (c + w) / n);
+    case PROF_MODEL_PROCESSES:
+        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n));
+    case PROF_MODEL_HYBRID:
+        /* The CPU part on one process per usable CPU, the waits on n threads. */
+        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n));
+    }
+    return c + w;
+}
+
+/*
+ * Waits that are work (I/O, sleeps: they overlap across workers) are what is left of thread
+ * time once CPU, the run queue, lock and GIL waits and pool idling are taken out. Where the
+ * sampler classified every thread's off-CPU time by cause, no more than it saw blocked on such
+ * things: the remainder is time the figures do not explain, not work to overlap. (On a busy
+ * host a global-lock stage's threads were off CPU 0.1-0.36 s longer than the shim timed them
+ * in the lock, the sampler seeing them at the lock's futex the whole time, and that
+ * remainder, read as I/O, made threads look 12-25% faster than one thread.)
+ */
+double adv_work_waits(const struct prof_stage_figures *f, double residual)
+{
+    return f->waits_sampled ? fmin(residual, nonneg(f->sampled_wait_s)) : residual;
+}
+
+/* Off-CPU time that is neither the machine's (run queue, stolen) nor the locks', less `idle` (a pool's own). */
+double adv_off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle)
+{
+    return nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
+}
+
+/* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
+void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k)
+{
+    k->current_model = f->current_model;
+    k->current_workers = f->current_workers;
+    if (k->current_workers > 0)
+        return;
+    if (f->nprocesses >= 2) {
+        k->current_model = PROF_MODEL_PROCESSES;
+        k->current_workers = f->nprocesses - 1; /* the dispatcher is not a worker */
+    } else if (f->nthreads >= 2) {
+        k->current_model = PROF_MODEL_THREADS;
+        k->current_workers = f->nthreads;
+    } else {
+        k->current_model = PROF_MODEL_SEQUENTIAL;
+        k->current_workers = 1;
+    }
+}
+
+/* From the measured figures to the work the prediction runs on. */
+static void derive_work(const struct prof_stage_figures *f, const struct split *s, enum prof_class cls,
+                        struct prof_work *k)
+{
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    memset(k, 0, sizeof *k);
+    adv_current_config(f, k);
+    int procs_now = k->current_model == PROF_MODEL_PROCESSES;
+
+    /* IPC: when the stage exchanged data with other processes of the tree and the sampler saw its
+     * serialization, that CPU is the cost a process pool pays, and not work a thread would do;
+     * otherwise the cost is estimated from the bytes. */
+    double bytes = (double)f->ipc_bytes;
+    k->cpu_s = f->cpu_s;
+    /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
+     * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
+    int chatty = procs_now && f->python && f->pool_dispatcher && f->ipc_messages / 2 >= MSG_ROUND_TRIPS_MIN;
+    if (bytes > 0 && f->serialize_measured) {
+        double ser = chatty ? fmin(f->serialize_s, bytes * IPC_NS_PER_BYTE * 1e-9) : f->serialize_s;
+        k->ipc_s = ser + bytes * COPY_NS_PER_BYTE * 1e-9;
+        if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
+            k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
+        k->cpu_s = f->cpu_s - k->ipc_s;
+    } else {
+        k->ipc_s = bytes * IPC_NS_PER_BYTE * 1e-9;
+        k->ipc_estimated = 1;
+        if (procs_now) {
+            /* The pool's own pickling ran on these CPUs. */
+            if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
+                k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
+            k->cpu_s = f->cpu_s - k->ipc_s;
+        }
+    }
+    /*
+     * A CPython process pool's fixed cost per task: multiprocessing writes a message of up to
+     * 16 KiB in one call, so the sends count task and result messages; two per task. Its CPU
+     * ran on these CPUs and is not the work's.
+     */
+    k->chunk = 1;
+    if (chatty) {
+        k->round_trips = f->ipc_messages / 2;
+        k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
+        k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * f->cpu_s);
+    }
+    /* Waits that are work: not the CPU queue, not locks or the GIL (contention, or idle pool
+     * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
+     * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
+    double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
+    k->wait_s = adv_work_waits(f, adv_off_cpu_rest(f, s->lockgil, (f->ipc_measured ? f->ipc_s : 0) + idle_loop));
+
+    /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
+     * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */
+    double lock = 0;
+    const char *lock_src = NULL;
+    int n0 = k->current_workers;
+    if (f->hottest_lock_hold_fraction > 0 && f->cpu_s > TINY_S) {
+        lock = fmin(1.0, f->hottest_lock_hold_fraction * f->wall_s / f->cpu_s);
+        lock_src = "hold time of the hottest lock over CPU time";
+    } else if (cls == PROF_CLASS_CPU && f->lock_wait_s / th > SERIAL_WAIT_ABOVE && n0 >= 2) {
+        lock = fmin(1.0, f->lock_wait_s / th * n0 / (n0 - 1));
+        lock_src = "lock wait of threads taking turns";
+    }
+    double gil = 0;
+    const char *gil_src = NULL;
+    if (f->python) {
+        int p = n0 < s->u ? n0 : s->u;
+        if (f->gil_held_measured) {
+            gil = f->gil_held_share;
+            gil_src = "GIL holder sampled per tick";
+        } else if (k->current_model == PROF_MODEL_THREADS && p >= 2 && cls == PROF_CLASS_CPU && f->cpu_s > TINY_S &&
+                   f->wall_s * p > f->cpu_s * 1.05) {
+            /* No sampler: the parallelism the threads achieved bounds the serial share
+             * (Amdahl solved for s from wall = cpu x (s + (1 - s) / p)). */
+            gil = fmin(1.0, nonneg((f->wall_s / f->cpu_s - 1.0 / p) / (1.0 - 1.0 / p)));
+            gil_src = "parallelism the threads achieved";
+        } else {
+            gil = 1.0;
+            gil_src = "assumed: CPython bytecode holds the GIL";
+        }
+    }
+    k->serial_threads = fmax(gil, lock);
+    k->serial_source = gil >= lock ? gil_src : lock_src;
+    if (!k->serial_source)
+        k->serial_source = "no lock or GIL measured";
+    /* Processes each have their own interpreter, but a lock's state would still be shared. */
+    k->serial_processes = lock;
+}
+
+static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int u, enum prof_model model, int n)
+{
+    if (v->ncandidates >= PROF_MAX_CANDIDATES)
+        return;
+    struct prof_candidate *c = &v->candidates[v->ncandidates++];
+    c->model = model;
+    c->workers = n < 1 ? 1 : n;
+    c->chunksize = k->chunk > 1 ? k->chunk : 0;
+    c->seconds = predict_seconds(k, u, model, c->workers);
+    c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
+}
+
+/*
+ * A candidate's cost to adopt: its model's rank, and batching the tasks of a pool is one
+ * more code change on top of the pool. Batching's gain is measured less surely than a
+ * model's: a pool's dispatcher also spends CPU per task (iterating the input, collecting
+ * each result) that no chunksize removes, and one already batched at 40 read 0.19 s of
+ * such CPU in 0.35 s; it must buy more than CHEAPER_WITHIN like any other change.
+ */
+static int cand_cost(const struct prof_candidate *c, int evloop)
+{
+    return 2 * cost_rank(c->model, evloop) + (c->chunksize > 1);
+}
+
+/* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
+static int choose(struct prof_verdict *v, int evloop, int *best_out)
+{
+    int best = 0;
+    for (int i = 1; i < v->ncandidates; i++)
+        if (v->candidates[i].speedup > v->candidates[best].speedup)
+            best = i;
+    int pick = best;
+    for (int i = 0; i < v->ncandidates; i++)
+        if (v->candidates[i].speedup * CHEAPER_WITHIN >= v->candidates[best].speedup &&
+            cand_cost(&v->candidates[i], evloop) < cand_cost(&v->candidates[pick], evloop))
+            pick = i;
+    v->runner_up = -1;
+    for (int i = 0; i < v->ncandidates; i++)
+        if (i != pick && v->candidates[i].model != v->candidates[pick].model &&
+            (v->runner_up < 0 || v->candidates[i].speedup > v->candidates[v->runner_up].speedup))
+            v->runner_up = i;
+    *best_out = best;
+    return pick;
+}
+
+void adv_scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u)
+{
+    enum prof_model m = k->current_model;
+    if (m == PROF_MODEL_SEQUENTIAL)
+        m = PROF_MODEL_THREADS; /* one worker today: what more threads of the same code would do */
+    int ns[PROF_MAX_SCALING], n = 0;
+    for (int w = 1; w <= 256 && n < PROF_MAX_SCALING - 2; w *= 2)
+        ns[n++] = w;
+    ns[n++] = v->workers;
+    ns[n++] = k->current_workers;
+    v->nscaling = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < v->nscaling; j++)
+            dup |= v->scaling[j].workers == ns[i];
+        if (dup || ns[i] < 1)
+            continue;
+        double t = predict_seconds(k, u, m, ns[i]);
+        v->scaling[v->nscaling].workers = ns[i];
+        v->scaling[v->nscaling].speedup = t > TINY_S ? k->current_s / t : 1.0;
+        v->nscaling++;
+    }
+    /* In worker order, for the reader and for sweep. */
+    for (int i = 1; i < v->nscaling; i++)
+        for (int j = i; j > 0 && v->scaling[j].workers < v->scaling[j - 1].workers; j--) {
+            __typeof__(v->scaling[0]) tmp = v->scaling[j];
+            v->scaling[j] = v->scaling[j - 1];
+            v->scaling[j - 1] = tmp;
+        }
+}
+
+static const char *cand_name(char *buf, size_t n, const struct prof_candidate *c)
+{
+    if (c->chunksize > 1)
+        snprintf(buf, n, "%s x %d with chunksize %d", prof_model_name(c->model), c->workers, c->chunksize);
+    else
+        snprintf(buf, n, "%s x %d", prof_model_name(c->model), c->workers);
+    return buf;
+}
+
+/* Is the pool paced by its dispatcher: its per-message cost at least the seeds' 15% of the pool's time? */
+static int dispatcher_paced(const struct prof_work *k)
+{
+    return k->msg_s > 0 && k->current_s > TINY_S && k->msg_s >= SEED_IPC_ABOVE * k->current_s;
+}
+
+/*
+ * Tasks per message for a process pool whose dispatcher paces it: enough that its fixed cost
+ * per message is at most MSG_SHARE_TARGET of a chunk's work on one worker, but never so many
+ * that a worker gets fewer than CHUNKS_PER_WORKER chunks. 0 when batching is not the answer
+ * (the fixed cost is a small share of the pool's time, or too few tasks to batch).
+ */
+static int chunk_for(const struct prof_work *k, int p)
+{
+    if (!dispatcher_paced(k) || p < 1)
+        return 0;
+    double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s, TINY_S));
+    double cap = (double)k->round_trips / ((double)p * CHUNKS_PER_WORKER);
+    double c = ceil(fmin(need, cap));
+    return c >= 2 ? (int)fmin(c, 1 << 20) : 0;
+}
+
+/* The sentences that say why the prediction picked what it picked, with the figures that decided it. */
+static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                               int pick, int best)
+{
+    const struct prof_work *k = &v->work;
+    const struct prof_candidate *c = &v->candidates[pick];
+    char a[48], b[48];
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    double tcap = 0; /* the most threads can give: Amdahl's limit */
+    for (int i = 0; i < v->ncandidates; i++)
+        if (v->candidates[i].model == PROF_MODEL_THREADS)
+            tcap = v->candidates[i].speedup;
+
+    if (pick != best)
+        adv_add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the %s wins",
+                       cand_name(a, sizeof a, c), c->speedup, cand_name(b, sizeof b, &v->candidates[best]),
+                       v->candidates[best].speedup, c->model == v->candidates[best].model ? "smaller change" : "cheaper model");
+    else if (v->runner_up >= 0)
+        adv_add_reason(v, "%s predicted %.2fx over the measured run; runner-up %s at %.2fx", cand_name(a, sizeof a, c),
+                       c->speedup, cand_name(b, sizeof b, &v->candidates[v->runner_up]),
+                       v->candidates[v->runner_up].speedup);
+    else
+        adv_add_reason(v, "%s predicted %.2fx over the measured run", cand_name(a, sizeof a, c), c->speedup);
+
+    if (k->serial_threads >= 0.5 && c->model != PROF_MODEL_THREADS) {
+        if (f->python && k->serial_threads > k->serial_processes) {
+            if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
+                adv_add_reason(v, "%d threads spent %d%% of their time waiting for the GIL; the work holds it %d%% of its CPU time (%s), so threads cannot exceed %.2fx",
+                               k->current_workers, adv_pct(f->gil_wait_s / th), adv_pct(k->serial_threads), k->serial_source, tcap);
+            else
+                adv_add_reason(v, "the work holds the GIL %d%% of its CPU time (%s), so threads cannot exceed %.2fx; processes each have their own interpreter",
+                               adv_pct(k->serial_threads), k->serial_source, tcap);
+        } else if (k->serial_processes >= 0.5) {
+            /* A lock's state would be shared by processes too: the prediction keeps it serial. */
+            struct prof_work split = *k;
+            split.serial_processes = 0;
+            int u = s->c;
+            double t = predict_seconds(&split, u, PROF_MODEL_PROCESSES, u);
+            adv_add_reason(v, "the work holds one lock %d%% of its CPU time (%s): neither threads nor processes that share its state can exceed %.2fx; if that state can be split per worker, processes x %d would reach %.2fx",
+                           adv_pct(k->serial_processes), k->serial_source, tcap, u,
+                           t > TINY_S ? k->current_s / t : 1.0);
+        }
+    }
+    if (k->current_model == PROF_MODEL_PROCESSES && k->ipc_s > 0.1 * (k->cpu_s + k->ipc_s)) {
+        double pbest = 0;
+        int pn = 0;
+        for (int i = 0; i < v->ncandidates; i++)
+            if (v->candidates[i].model == PROF_MODEL_PROCESSES) {
+                pbest = v->candidates[i].speedup;
+                pn = v->candidates[i].workers;
+            }
+        char how[96];
+        if (k->ipc_estimated)
+            snprintf(how, sizeof how, "estimated from %.1f MB at %.1f ns/byte", (double)f->ipc_bytes / 1e6,
+                     IPC_NS_PER_BYTE);
+        else
+            snprintf(how, sizeof how, "%.3f s of serialization sampled, plus the copy", f->serialize_s);
+        adv_add_reason(v, "moving the data between processes costs %.3f s (%s), %d%% of the CPU the pool spent: processes x %d predict %.2fx",
+                       k->ipc_s, how, adv_pct(k->ipc_s / (k->cpu_s + k->ipc_s)), pn, pbest);
+    }
+    if (dispatcher_paced(k)) {
+        int cp = -1;
+        for (int i = 0; i < v->ncandidates; i++)
+            if (v->candidates[i].chunksize > 1)
+                cp = i;
+        int p = k->current_workers > 0 ? k->current_workers : 1;
+        adv_add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task spread over %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
+                       (unsigned long long)k->round_trips, (unsigned long long)f->ipc_messages,
+                       k->msg_s / (double)k->round_trips * 1e6, k->cpu_s / (double)k->round_trips * 1e6, p, k->msg_s,
+                       k->current_s);
+        if (cp >= 0 && v->candidates[cp].chunksize == v->chunksize)
+            adv_add_reason(v, "batch the tasks: chunksize=%d in map/imap (or submit lists of %d) keeps the dispatcher under %d%% of each chunk's time and leaves %d chunks per worker: processes x %d predicted %.2fx",
+                           v->chunksize, v->chunksize, adv_pct(MSG_SHARE_TARGET),
+                           (int)((double)k->round_trips / v->chunksize / (v->workers > 0 ? v->workers : 1)),
+                           v->workers, v->candidates[cp].speedup);
+        else if (cp >= 0)
+            adv_add_reason(v, "even batched (chunksize=%d) processes x %d predict only %.2fx", v->candidates[cp].chunksize,
+                           v->candidates[cp].workers, v->candidates[cp].speedup);
+        else
+            adv_add_reason(v, "too few tasks to batch: %llu tasks leave fewer than %d chunks of 2 per worker", (unsigned long long)k->round_trips,
+                           CHUNKS_PER_WORKER);
+    }
+}
+
+/* An idle stage: nothing to spread over workers, so its one candidate is itself, as it ran. */
+void adv_predict_idle(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s)
+{
+    derive_work(f, s, v->cls, &v->work);
+    v->work.current_s = f->wall_s;
+    v->candidates[0] = (struct prof_candidate){.model = PROF_MODEL_SEQUENTIAL, .workers = 1, .seconds = f->wall_s, .speedup = 1.0};
+    v->ncandidates = 1;
+    v->model = PROF_MODEL_SEQUENTIAL;
+    v->workers = 1;
+    v->predicted_speedup = 1.0;
+}
+
+/* The work, the measured configuration's time in the same model (every speedup is over it), and
+ * whether the program runs its own event loop. */
+int adv_predict_work(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s)
+{
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    struct prof_work *k = &v->work;
+    derive_work(f, s, v->cls, k);
+    k->current_s = predict_seconds(k, s->c, k->current_model, k->current_workers);
+    if (k->current_s <= TINY_S)
+        k->current_s = f->wall_s > TINY_S ? f->wall_s : TINY_S;
+    /* A program that waits in its own event loop; a pool dispatcher's poll thread is not one. */
+    int evloop = k->wait_s > 0 && !f->pool_dispatcher && k->current_model != PROF_MODEL_PROCESSES &&
+                 f->evloop_wait_s / th >= EVLOOP_SHARE_MIN;
+    return evloop;
+}
+
+/* The candidates, each at the count its own formula gives, the pick, and why. */
+void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                 const struct io_pool *io, int nproc, int nthr, int evloop)
+{
+    struct prof_work *k = &v->work;
+    add_candidate(v, k, s->c, PROF_MODEL_SEQUENTIAL, 1);
+    if (v->cls == PROF_CLASS_CPU) {
+        add_candidate(v, k, s->c, PROF_MODEL_THREADS, s->c);
+        add_candidate(v, k, s->c, PROF_MODEL_PROCESSES, nproc);
+    } else {
+        add_candidate(v, k, s->c, PROF_MODEL_THREADS, nthr);
+        /* A process pool is sized for the CPU part: processes by the dozen to wait on I/O would
+         * each carry an interpreter's memory for a wait a thread does as well. */
+        add_candidate(v, k, s->c, PROF_MODEL_PROCESSES, nproc);
+        if (io->model == PROF_MODEL_ASYNC || evloop)
+            add_candidate(v, k, s->c, PROF_MODEL_ASYNC, io->workers);
+        if (v->cls == PROF_CLASS_MIXED)
+            add_candidate(v, k, s->c, PROF_MODEL_HYBRID, io->workers);
+    }
+    /* A pool paced by its dispatcher's per-message cost: the same pool, its tasks batched. */
+    int chunk = k->current_model == PROF_MODEL_PROCESSES ? chunk_for(k, nproc < s->c ? nproc : s->c) : 0;
+    if (chunk) {
+        struct prof_work kc = *k;
+        kc.chunk = chunk;
+        add_candidate(v, &kc, s->c, PROF_MODEL_PROCESSES, nproc);
+    }
+    int best, pick = choose(v, evloop, &best);
+    v->model = v->candidates[pick].model;
+    v->workers = v->candidates[pick].workers;
+    v->chunksize = v->candidates[pick].chunksize;
+    v->predicted_speedup = v->candidates[pick].speedup;
+    prediction_reasons(v, f, s, pick, best);
+}
