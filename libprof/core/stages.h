@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "core/advise.h"
+#include "core/verdict.h"
 #include "core/run.h"
 
 /*
