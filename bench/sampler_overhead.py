@@ -159,7 +159,7 @@ def main():
     ap.add_argument("--poolprof", default=os.path.join(HERE, "..", "build", "poolprof"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default="", help="comma-separated names (default: all in expected.json)")
-    ap.add_argument("--quick", action="store_true", help="2 rounds, a smoke test of the benchmark (not for the README)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds, a smoke test of the benchmark (not for bench/RESULTS.md)")
     ap.add_argument("--configs", default="", help="comma-separated configuration keys to run besides plain "
                     "(default: all), e.g. states-1k,native-100,python-100 for more rounds of the targets alone")
     ap.add_argument("--seed", type=int, default=None, help="seed of the per-round order shuffle")

@@ -4,7 +4,7 @@
  * Pure functions: no /proc, no clock, no file, no printing. snprintf is used
  * only to format the reasons into the caller's verdict.
  *
- * The rules, as the README quotes them:
+ * The rules, as docs/verdict.md quotes them:
  *
  *  1. cpu_wall_ratio = cpu / thread time: the seeds' figure, shown beside ours.
  *     demand_ratio = (cpu + run-queue wait) / (thread time - lock wait - GIL wait).
