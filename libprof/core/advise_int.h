@@ -18,7 +18,7 @@
  * What a process pool pays per byte it moves when the serialization was not
  * sampled: pickle.dumps + pipe write + read + pickle.loads, through a pipe to a
  * child, with this machine's Debian CPython 3.11 (bench/ipc_cost.py, bench/RESULTS.md
- * "Recommender"): 10.7 ns/byte for lists of ints (the reference workloads'
+ * "IPC cost per byte"): 10.7 ns/byte for lists of ints (the reference workloads'
  * payload), 3.4 for floats, 0.6 for bytes. The costly common case is used: an
  * estimate that errs towards keeping data in one process.
  */
