@@ -11,16 +11,6 @@
 #include "format/recline.h"
 #include "prof.h"
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* Split "a,b,c" (escaped elements) into an argv of unescaped strings. */
 static int parse_argv(char ***argv, int *argc, char *list)
 {
@@ -35,7 +25,7 @@ static int parse_argv(char ***argv, int *argc, char *list)
         if (!na)
             return PROF_ENOMEM;
         *argv = na;
-        if (!((*argv)[*argc] = dupn(s, n)))
+        if (!((*argv)[*argc] = strndup(s, n)))
             return PROF_ENOMEM;
         (*argc)++;
         if (!comma)
@@ -57,7 +47,7 @@ static int image_line(struct prof_rec_mon *l, struct prof_fields *f)
     l->u.image.is_static = prof_field_u64(f, "static", &x) == 0 && x == 1;
     char *exe = prof_field(f, "exe");
     size_t n = exe ? prof_rec_unescape(exe) : 0;
-    if (!(l->u.image.exe = exe ? dupn(exe, n) : strdup("")))
+    if (!(l->u.image.exe = exe ? strndup(exe, n) : strdup("")))
         return PROF_ENOMEM;
     return parse_argv(&l->u.image.argv, &l->u.image.argc, prof_field(f, "argv"));
 }

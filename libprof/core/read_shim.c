@@ -12,16 +12,6 @@
 #include "core/run.h"
 #include "prof.h"
 
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static int argv_from_nul(struct prof_rec_image *im, const char *buf, size_t cap, uint32_t argc)
 {
     size_t off = 0;
@@ -34,7 +24,7 @@ static int argv_from_nul(struct prof_rec_image *im, const char *buf, size_t cap,
         if (!na)
             return PROF_ENOMEM;
         im->argv = na;
-        if (!(im->argv[im->argc] = dupn(buf + off, n)))
+        if (!(im->argv[im->argc] = strndup(buf + off, n)))
             return PROF_ENOMEM;
         im->argc++;
         off += n + 1;
@@ -94,7 +84,7 @@ static int decode(struct prof_rec_image *im, const struct prof_shm_header *h, co
     im->rss_end_bytes = h->rss_end_bytes;
     im->gil_mutex = h->gil_mutex;
     im->gil_switch_mutex = h->gil_switch_mutex;
-    if (!(im->fname = strdup(fname)) || !(im->exe = dupn(h->exe, strnlen(h->exe, sizeof h->exe))) ||
+    if (!(im->fname = strdup(fname)) || !(im->exe = strndup(h->exe, strnlen(h->exe, sizeof h->exe))) ||
         argv_from_nul(im, h->argv, sizeof h->argv, h->argc))
         return PROF_ENOMEM;
     uint32_t nt = h->nthreads < PROF_SHM_MAX_THREADS ? h->nthreads : PROF_SHM_MAX_THREADS;
