@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,34 +48,6 @@
 #define SW_QUIET_TICKS 4
 #define SW_QUIET_SHIFT_MAX 2    /* SW_TICK_NS << 2: 25 ticks a second when quiet */
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
-
-/* ---- record output ------------------------------------------------------- */
-
-static void out(struct prof_sampler *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct prof_sampler *s, const char *fmt, ...)
-{
-    if (!s->rec || s->rec_err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vfprintf(s->rec, fmt, ap) < 0)
-        s->rec_err = errno ? errno : EIO;
-    va_end(ap);
-}
-
-static void flush_file(struct prof_sampler *s)
-{
-    if (s->rec && !s->rec_err && fflush(s->rec) != 0)
-        s->rec_err = errno ? errno : EIO;
-}
-
-/* Escape into a static-per-call buffer owned by the caller. */
-static const char *esc(char *dst, size_t cap, const char *src)
-{
-    if (prof_rec_escape(dst, cap, src, strlen(src)) < 0)
-        dst[cap - 1] = '\0';
-    return dst;
-}
 
 /* ---- string interning (stacks, modules) ----------------------------------- */
 
@@ -138,149 +109,6 @@ static void strtab_free(struct strtab *t)
     free(t->keys);
     free(t->ids);
     memset(t, 0, sizeof *t);
-}
-
-/* ---- sample buckets --------------------------------------------------------- */
-
-static void bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                       uint64_t addr, uint64_t n, uint64_t ns)
-{
-    if (!n && !ns)
-        return;
-    if (s->nb * 2 >= s->capb) {
-        size_t nc = s->capb ? s->capb * 2 : 1024;
-        struct bucket *nbk = calloc(nc, sizeof *nbk);
-        if (!nbk)
-            return;
-        for (size_t i = 0; i < s->capb; i++) {
-            struct bucket *b = &s->buckets[i];
-            if (!b->used)
-                continue;
-            uint64_t h = ((uint64_t)b->tid * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)b->stack << 8) ^ b->state ^ b->addr;
-            size_t j = h & (nc - 1);
-            while (nbk[j].used)
-                j = (j + 1) & (nc - 1);
-            nbk[j] = *b;
-        }
-        free(s->buckets);
-        s->buckets = nbk;
-        s->capb = nc;
-    }
-    uint64_t h = ((uint64_t)tid * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)stack << 8) ^ (uint64_t)st ^ addr;
-    size_t j = h & (s->capb - 1);
-    while (s->buckets[j].used) {
-        struct bucket *b = &s->buckets[j];
-        if (b->tid == tid && b->pid == pid && b->state == st && b->stack == stack && b->addr == addr) {
-            b->n += n;
-            b->ns += ns;
-            return;
-        }
-        j = (j + 1) & (s->capb - 1);
-    }
-    struct bucket *b = &s->buckets[j];
-    *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .used = 1};
-    s->nb++;
-}
-
-static uint64_t hist_percentile(const uint64_t *hist, uint64_t total, double q, uint64_t max)
-{
-    if (!total)
-        return 0; /* not a walk over 3000 cold buckets at every flush of a run without stops */
-    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
-    for (int i = 0; i <= STOP_HIST_N; i++) {
-        seen += hist[i];
-        if (seen > want || (seen == total && seen))
-            return i == STOP_HIST_N ? max
-                   : i < STOP_HIST_US ? (uint64_t)i * 1000ULL + 500ULL
-                                      : (uint64_t)STOP_HIST_US * 1000ULL + (uint64_t)(i - STOP_HIST_US) * 100000ULL + 50000ULL;
-    }
-    return 0;
-}
-
-static void stop_percentile(const struct prof_sampler *s, double q, uint64_t *ns)
-{
-    *ns = hist_percentile(s->stop_hist, s->stops, q, s->stop_max);
-}
-
-static uint64_t unw_p50(const struct prof_sampler *s)
-{
-    if (!s->unws)
-        return 0;
-    uint64_t want = s->unws / 2, seen = 0;
-    for (int i = 0; i <= 1000; i++) {
-        seen += s->unw_hist[i];
-        if (seen > want)
-            return (uint64_t)i * 10 + 5;
-    }
-    return 0;
-}
-
-static void flush_records(struct prof_sampler *s, uint64_t t)
-{
-    for (size_t i = 0; i < s->capb; i++) {
-        struct bucket *b = &s->buckets[i];
-        if (!b->used)
-            continue;
-        out(s, "C t=%llu pid=%d tid=%d state=%s stack=%u addr=%llx n=%llu ns=%llu\n", (unsigned long long)t,
-            (int)b->pid, (int)b->tid, prof_tstate_name(b->state), b->stack, (unsigned long long)b->addr,
-            (unsigned long long)b->n, (unsigned long long)b->ns);
-        b->used = 0;
-    }
-    s->nb = 0;
-    for (size_t i = 0; i < s->nprocs; i++) {
-        struct sproc *p = s->procs[i];
-        for (size_t k = 0; k < p->nthr; k++) {
-            struct sthr *th = &p->thr[k];
-            if (!th->py_dirty)
-                continue;
-            th->py_dirty = 0;
-            out(s, "G t=%llu pid=%d tid=%d n=%llu held=%llu held_cpu=%llu\n", (unsigned long long)t, (int)p->pid,
-                (int)th->tid, (unsigned long long)th->py_n, (unsigned long long)th->py_held,
-                (unsigned long long)th->py_held_cpu);
-        }
-        /* Drop ended threads: thread churn must not make every lookup slower. */
-        size_t w = 0;
-        for (size_t k = 0; k < p->nthr; k++)
-            if (!p->thr[k].dead)
-                p->thr[w++] = p->thr[k];
-        p->nthr = w;
-        if (p->locks_dirty) {
-            p->locks_dirty = 0;
-            for (int k = 0; k < p->nlocks; k++)
-                out(s, "Q t=%llu pid=%d addr=%llx ticks=%llu held=%llu\n", (unsigned long long)t, (int)p->pid,
-                    (unsigned long long)p->locks[k].addr, (unsigned long long)p->locks[k].ticks,
-                    (unsigned long long)p->locks[k].held);
-        }
-    }
-    /* The tracer's own CPU time (this runs on the tracer thread): what sampling costs the machine. */
-    struct timespec cts;
-    uint64_t self_cpu = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cts) == 0
-                            ? (uint64_t)cts.tv_sec * 1000000000ULL + (uint64_t)cts.tv_nsec : 0;
-    uint64_t p50, p99;
-    stop_percentile(s, 0.5, &p50);
-    stop_percentile(s, 0.99, &p99);
-    double el = (double)(t - s->t0) / 1e9;
-    out(s, "H t=%llu ticks=%llu late=%llu errors=%llu stops=%llu stop_p50_ns=%llu stop_p99_ns=%llu stop_max_ns=%llu "
-           "achieved_hz=%.1f unwind_frames=%llu unwind_ns=%llu unwind_p50_ns_per_frame=%llu irq_p50_ns=%llu irq_p99_ns=%llu "
-           "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
-           "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
-           "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu wait_stops=%llu wait_peeks=%llu wait_peeks_failed=%llu "
-           "unwind_decode_ns=%llu unwind_decodes=%llu\n",
-        (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
-        (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
-        (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
-        (unsigned long long)s->unwind_frames, (unsigned long long)s->unwind_ns, (unsigned long long)unw_p50(s),
-        (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.5, s->stop_max),
-        (unsigned long long)hist_percentile(s->irq_hist, s->irqs, 0.99, s->stop_max),
-        (unsigned long long)s->attach_latency_max, (unsigned long long)s->pstk_samples,
-        (unsigned long long)s->pstk_used, (unsigned long long)prof_pstk_lost(s->pstk), (unsigned long long)self_cpu,
-        (unsigned long long)s->waits_reused, (unsigned long long)s->sw_records, (unsigned long long)s->sw_waits,
-        (unsigned long long)s->sw_waits_known, (unsigned long long)prof_pstk_lost(s->swr),
-        (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle,
-        (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow, (unsigned long long)s->wait_stops,
-        (unsigned long long)s->peeks, (unsigned long long)s->peeks_failed, (unsigned long long)s->unw_decode_ns,
-        (unsigned long long)s->unw_decodes);
-    flush_file(s);
 }
 
 /* ---- the tree ------------------------------------------------------------- */
@@ -378,8 +206,8 @@ static void p_line(struct prof_sampler *s, struct sproc *p, int python, const ch
 {
     char e[400];
     p->py_said = p->gen + 1;
-    out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
-        python ? 311 : 0, why && *why ? esc(e, sizeof e, why) : "");
+    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
+             python ? 311 : 0, why && *why ? samp_esc(e, sizeof e, why) : "");
 }
 
 /*
@@ -785,7 +613,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
 static void x_line(struct prof_sampler *s, struct sproc *p, int status)
 {
     p->x_pending = 0;
-    out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, status);
+    samp_out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, status);
     if (p->pid == s->o.root) {
         atomic_store(&s->root_status, status);
         atomic_store(&s->root_exited, 1);
@@ -855,11 +683,11 @@ static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
         return;
     uint64_t tr = now_ns(), dt = tr > th->t ? tr - th->t : 0;
     uint64_t dcpu = cpu > th->cpu ? cpu - th->cpu : 0, drunq = runq > th->runq ? runq - th->runq : 0;
-    bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu);
-    bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq);
+    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu);
+    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq);
     uint64_t off = off_cpu(th, dt, dcpu, drunq);
     if (off && !(s->swr && switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
-        bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
+        samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
     th->cpu += dcpu;
     th->runq += drunq;
     th->t = tr;
@@ -1272,7 +1100,7 @@ static uint32_t module_id(struct prof_sampler *s, const char *path)
     uint32_t id = strtab_intern(&s->modules, path, &fresh);
     if (fresh) {
         char e[PATH_MAX * 3 + 1];
-        out(s, "L id=%u path=%s\n", id, esc(e, sizeof e, path));
+        samp_out(s, "L id=%u path=%s\n", id, samp_esc(e, sizeof e, path));
     }
     return id;
 }
@@ -1330,7 +1158,7 @@ static uint32_t stack_id(struct prof_sampler *s, struct sproc *p, const struct p
     int fresh;
     uint32_t id = strtab_intern(&s->stacks, b, &fresh);
     if (fresh)
-        out(s, "K id=%u %s\n", id, b);
+        samp_out(s, "K id=%u %s\n", id, b);
     /* The hash is per process (module ids and CPython string addresses are): keyed with the pid. */
     if (id && (s->fast_n + 1) * 2 > s->fast_cap) {
         size_t nc = s->fast_cap ? s->fast_cap * 2 : 4096;
@@ -1941,14 +1769,14 @@ static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *
         if (part > left)
             part = left;
         left -= part;
-        bucket_add(s, p->pid, th->tid, c, stk, a, 0, part);
+        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, part);
     }
     if (w_open || left) {
         enum prof_tstate c = fb;
         uint64_t a = fb_addr;
         if (!blocked)
             site_find(p, th->sw_ip, th->sw_arg, &c, &a); /* back already; its switch-in not read yet */
-        bucket_add(s, p->pid, th->tid, c, stk, a, 0, left);
+        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, left);
     }
     return 1;
 }
@@ -2290,17 +2118,17 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 for (int i = 0; i < th->nbst; i++) {
                     uint64_t part = i == th->nbst - 1 ? left : dcpu * th->bst[i].n / nall;
                     left -= part;
-                    bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->bst[i].id, 0, th->bst[i].n, part);
+                    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->bst[i].id, 0, th->bst[i].n, part);
                 }
             } else {
-                bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
+                samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
             }
-            bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
+            samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
             split = s->swr && off && switches_split(s, p, th, tr, off, blocked, st, addr, stack);
             if (blocked)
-                bucket_add(s, p->pid, th->tid, st, stack, addr, 1, split ? 0 : off);
+                samp_bucket_add(s, p->pid, th->tid, st, stack, addr, 1, split ? 0 : off);
             else if (off && !split)
-                bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
+                samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
         }
         acc_done(s, p, th);
         th->nbst = 0;
@@ -2653,17 +2481,17 @@ static void *sampler_main(void *arg)
     if (s->swr && !s->o.native && !s->o.python && s->period_ns < SW_TICK_NS)
         s->period_ns = SW_TICK_NS;
     s->sw_backoff = s->swr && !s->o.python && (!s->o.native || s->pstk_batch);
-    out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
-        (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
-        s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
-        !s->o.native || !s->follow ? "none" : s->pstk ? "perf" : "ptrace",
-        !s->pstk ? "none" : prof_pstk_cpuwide(s->pstk) ? "cpu" : "task");
+    samp_out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
+             (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
+             s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
+             !s->o.native || !s->follow ? "none" : s->pstk ? "perf" : "ptrace",
+             !s->pstk ? "none" : prof_pstk_cpuwide(s->pstk) ? "cpu" : "task");
     if (s->note[0]) {
         char e[800];
-        out(s, "%s", esc(e, sizeof e, s->note));
+        samp_out(s, "%s", samp_esc(e, sizeof e, s->note));
     }
-    out(s, "\n");
-    flush_file(s);
+    samp_out(s, "\n");
+    samp_flush_file(s);
     pthread_mutex_lock(&s->mu);
     s->started = 1;
     pthread_cond_broadcast(&s->cv);
@@ -2694,7 +2522,7 @@ static void *sampler_main(void *arg)
         /* At a tick, flush too when the next tick would come after the flush is due: slowed
          * ticks then carry every flush, and no wake-up is a flush's alone. */
         if (t >= next_flush || (ticked && s->next_tick > next_flush)) {
-            flush_records(s, t);
+            samp_flush_records(s, t);
             next_flush = t + FLUSH_NS;
         }
         atomic_store(&s->idle, live_procs(s) == 0);
@@ -2728,7 +2556,7 @@ static void *sampler_main(void *arg)
         timer_delete(s->timer);
     if (s->have_watchdog)
         timer_delete(s->watchdog);
-    flush_records(s, now_ns());
+    samp_flush_records(s, now_ns());
     return NULL;
 }
 
@@ -2757,7 +2585,7 @@ int prof_sampler_start(const struct prof_sampler_opts *o, struct prof_sampler **
         return e;
     }
     setvbuf(s->rec, NULL, _IOFBF, 1 << 16);
-    out(s, "V version=%d\n", PROF_SAMPREC_VERSION);
+    samp_out(s, "V version=%d\n", PROF_SAMPREC_VERSION);
 
     struct sigaction sa = {0};
     sa.sa_handler = on_tick_signal; /* no SA_RESTART: the signal must break waitpid */

@@ -3,8 +3,8 @@
 #define POOLPROF_SAMPLER_INT_H
 
 /*
- * Private to the sampler: only its own files (sampler.c) include it, and its functions stay
- * out of the dynamic symbol table.
+ * Private to the sampler: only its own files (samprec_write.c and sampler.c) include it, and
+ * its functions stay out of the dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -255,5 +255,17 @@ static inline uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+#pragma GCC visibility push(hidden)
+
+/* samprec_write.c: record lines, the sample buckets and their flush. */
+void samp_out(struct prof_sampler *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void samp_flush_file(struct prof_sampler *s);
+const char *samp_esc(char *dst, size_t cap, const char *src);
+void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
+                     uint64_t addr, uint64_t n, uint64_t ns);
+void samp_flush_records(struct prof_sampler *s, uint64_t t);
+
+#pragma GCC visibility pop
 
 #endif
