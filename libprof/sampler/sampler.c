@@ -33,7 +33,6 @@
 #define FD_KEEP_FOLLOW_NS 2000000000ULL /* ... and this long when no fork, exec or exit was seen */
 #define PSTK_RING_SAMPLES 32    /* ticks slowed down never leave more copies than this per CPU (a ring holds ~60) */
 #define STACK_END_MARGIN 1024  /* copied above a thread's outermost frame (see native_stack) */
-#define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
 #define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
 /*
@@ -47,7 +46,6 @@
  */
 #define SW_QUIET_TICKS 4
 #define SW_QUIET_SHIFT_MAX 2    /* SW_TICK_NS << 2: 25 ticks a second when quiet */
-#define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
 
 /* ---- string interning (stacks, modules) ----------------------------------- */
 
@@ -111,360 +109,6 @@ static void strtab_free(struct strtab *t)
     memset(t, 0, sizeof *t);
 }
 
-/* ---- the tree ------------------------------------------------------------- */
-
-static struct sproc *proc_find(struct prof_sampler *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i]->pid == pid && !s->procs[i]->dead)
-            return s->procs[i];
-    return NULL;
-}
-
-static struct sthr *thr_find(struct prof_sampler *s, pid_t tid, struct sproc **pp)
-{
-    for (size_t i = 0; i < s->nprocs; i++) {
-        struct sproc *p = s->procs[i];
-        if (p->dead)
-            continue;
-        for (size_t k = 0; k < p->nthr; k++)
-            if (p->thr[k].tid == tid && !p->thr[k].dead) {
-                if (pp)
-                    *pp = p;
-                return &p->thr[k];
-            }
-    }
-    return NULL;
-}
-
-static int open_task_file(pid_t pid, pid_t tid, const char *name)
-{
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/%s", (int)pid, (int)tid, name);
-    return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-static void thr_close(struct sthr *th)
-{
-    if (th->fd_sched >= 0)
-        close(th->fd_sched);
-    if (th->fd_stat >= 0)
-        close(th->fd_stat);
-    if (th->fd_sys >= 0)
-        close(th->fd_sys);
-    th->fd_sched = th->fd_stat = th->fd_sys = -1;
-}
-
-static struct sthr *thr_add(struct sproc *p, pid_t tid)
-{
-    for (size_t k = 0; k < p->nthr; k++)
-        if (p->thr[k].tid == tid && !p->thr[k].dead)
-            return &p->thr[k];
-    if (p->nthr == p->capthr) {
-        size_t nc = p->capthr ? p->capthr * 2 : 8;
-        struct sthr *n = realloc(p->thr, nc * sizeof *n);
-        if (!n)
-            return NULL;
-        p->thr = n;
-        p->capthr = nc;
-    }
-    struct sthr *th = &p->thr[p->nthr++];
-    memset(th, 0, sizeof *th);
-    th->tid = tid;
-    th->fd_sched = open_task_file(p->pid, tid, "schedstat");
-    th->fd_stat = open_task_file(p->pid, tid, "stat");
-    th->fd_sys = open_task_file(p->pid, tid, "syscall");
-    th->state = th->blocked = PROF_TS_OTHER;
-    return th;
-}
-
-static void waitsites_free(struct sthr *th)
-{
-    for (int i = 0; th->ws && i < WAIT_SITES; i++) {
-        free(th->ws[i].fr);
-        free(th->ws[i].slots);
-    }
-    free(th->ws);
-    th->ws = NULL;
-}
-
-static void thr_gone(struct sthr *th)
-{
-    th->dead = 1;
-    th->seized = 0;
-    thr_close(th);
-    waitsites_free(th);
-    free(th->nat);
-    free(th->pcopy);
-    th->nat = NULL;
-    th->pcopy = NULL;
-    th->nnat = 0;
-    th->pstk_new = 0;
-}
-
-static void p_line(struct prof_sampler *s, struct sproc *p, int python, const char *why)
-{
-    char e[400];
-    p->py_said = p->gen + 1;
-    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
-             python ? 311 : 0, why && *why ? samp_esc(e, sizeof e, why) : "");
-}
-
-/*
- * Look for CPython in p (its executable or a mapped libpython). Opened without Python stacks
- * too: the GIL's addresses tell a GIL wait from a lock wait, and a CPython process is judged
- * as one (its bytecode holds the GIL). A process that is not CPython, or not yet, is looked at
- * again at a doubling interval: an interpreter linked to a shared libpython is seen at its
- * exec before the dynamic linker has mapped the library, and an embedding program may load
- * it late. Never called while a tracee is held stopped: reading the maps and the ELF file
- * takes a few hundred microseconds.
- */
-#define PY_RETRY_MIN_NS 2000000ULL
-#define PY_RETRY_MAX_NS 1000000000ULL
-/*
- * An executable that needs a libpython (DT_NEEDED: python3 built with a shared one) gets it
- * from the dynamic linker within a few milliseconds of its exec, and is looked at again at
- * the doubling interval until it has. Any other image could get one from a library that
- * needs it (mapped by then too: PY_LOADER_NS) or from a dlopen, which nothing announces:
- * it is looked at from PY_RETRY_LATE_NS on, doubling, rather than at 32, 64 and 128 ms too.
- * Each look reads the maps (~40 us), and a shell or a native program in the tree was looked
- * at ~8 times in its first half second: 2 ms of the tracer's 9 ms in a 0.7 s run of
- * c_parallel_cpu.
- */
-#define PY_LOADER_NS 20000000ULL
-#define PY_RETRY_LATE_NS 250000000ULL
-static void proc_python(struct prof_sampler *s, struct sproc *p)
-{
-    char why[160] = "";
-    if (p->py) {
-        prof_py_close(p->py);
-        p->py = NULL;
-    }
-    p->py_due = 0;
-    /* Once the image's executable is known not to be CPython, only a libpython mapped since
-     * can change that: the maps say so without opening any ELF file. */
-    int known = p->py_exe_no == p->gen + 1, needs = 0;
-    int r = known && prof_py_libpython_mapped(p->pid) == 0 ? PROF_ENOENT
-                                                           : prof_py_probe(p->pid, &p->py, &needs, why, sizeof why);
-    if (!known)
-        p->py_needs = needs;
-    if (r == 0)
-        prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
-    else
-        p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
-    if (r == PROF_ENOENT) {
-        uint64_t t = now_ns(), image = p->execd ? p->exec_ns : p->born_ns;
-        p->py_exe_no = p->gen + 1;
-        p->py_backoff = !p->py_backoff ? PY_RETRY_MIN_NS
-                        : p->py_backoff * 2 < PY_RETRY_MAX_NS ? p->py_backoff * 2 : PY_RETRY_MAX_NS;
-        if (!p->py_needs && t > image + PY_LOADER_NS && p->py_backoff < PY_RETRY_LATE_NS)
-            p->py_backoff = PY_RETRY_LATE_NS;
-        p->py_due = t + p->py_backoff;
-    }
-    /* One P line per image, and one more when a later look finds CPython. */
-    if (r == 0 || p->py_said != p->gen + 1)
-        p_line(s, p, r == 0, r == PROF_ENOTSUP ? why : NULL);
-}
-
-static struct sproc *proc_add(struct prof_sampler *s, pid_t pid, pid_t ppid, uint64_t born)
-{
-    struct sproc *p = proc_find(s, pid);
-    if (p)
-        return p;
-    if (s->nprocs == s->capprocs) {
-        size_t nc = s->capprocs ? s->capprocs * 2 : 16;
-        struct sproc **n = realloc(s->procs, nc * sizeof *n);
-        if (!n)
-            return NULL;
-        s->procs = n;
-        s->capprocs = nc;
-    }
-    p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->pid = pid;
-    p->ppid = ppid;
-    p->born_ns = born;
-    s->procs[s->nprocs++] = p;
-    s->tree_gen++;
-    return p;
-}
-
-static void proc_gone(struct prof_sampler *s, struct sproc *p)
-{
-    p->dead = 1;
-    s->tree_gen++;
-    for (size_t k = 0; k < p->nthr; k++)
-        if (!p->thr[k].dead)
-            thr_gone(&p->thr[k]);
-    if (p->py) {
-        prof_py_close(p->py);
-        p->py = NULL;
-    }
-    if (p->unw) {
-        prof_unw_close(p->unw);
-        p->unw = NULL;
-    }
-    free(p->sites);
-    p->sites = NULL;
-}
-
-static void x_line(struct prof_sampler *s, struct sproc *p, int status);
-
-/* A thread is gone: drop it, and the process when it was its last. */
-static void tid_gone(struct prof_sampler *s, pid_t tid)
-{
-    struct sproc *p;
-    struct sthr *th = thr_find(s, tid, &p);
-    if (!th)
-        return;
-    thr_gone(th);
-    int alive = 0;
-    for (size_t k = 0; k < p->nthr; k++)
-        alive |= !p->thr[k].dead;
-    if (!alive) {
-        if (p->x_pending) /* no thread reported the status that ended it */
-            x_line(s, p, p->x_msg);
-        proc_gone(s, p);
-    }
-}
-
-static int seize(pid_t tid)
-{
-    if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_OPTS) == 0)
-        return 0;
-    return -errno;
-}
-
-static int list_tasks(pid_t pid, pid_t **v, size_t *n)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    *n = 0;
-    *v = NULL;
-    if (!d)
-        return -errno;
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            pid_t *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv)
-                break;
-            *v = nv;
-        }
-        (*v)[(*n)++] = (pid_t)atoi(e->d_name);
-    }
-    closedir(d);
-    return 0;
-}
-
-static char task_state(pid_t pid, pid_t tid);
-
-/* Take every thread of pid under watch (seizing them when following). Threads
- * may appear and vanish meanwhile: list again until nothing new shows up. */
-static void proc_take_threads(struct prof_sampler *s, struct sproc *p)
-{
-    for (int round = 0; round < 8; round++) {
-        pid_t *v;
-        size_t n;
-        if (list_tasks(p->pid, &v, &n) < 0) {
-            free(v);
-            return;
-        }
-        int fresh = 0;
-        for (size_t i = 0; i < n; i++) {
-            int known = 0;
-            for (size_t k = 0; k < p->nthr; k++)
-                known |= p->thr[k].tid == v[i] && !p->thr[k].dead;
-            if (known)
-                continue;
-            struct sthr *th = thr_add(p, v[i]);
-            if (!th)
-                continue;
-            fresh = 1;
-            if (s->follow) {
-                int r = seize(v[i]);
-                th->seized = r == 0;
-                if (r < 0 && task_state(p->pid, v[i]) == 'Z') {
-                    th->exiting = 1;
-                    if (v[i] == p->pid)
-                        p->x_pending = 1; /* the status comes with the last thread's exit */
-                }
-                /* EPERM on an already-traced thread (a debugger, or a clone we
-                 * were about to hear of) is not an error: /proc still works. */
-            }
-        }
-        free(v);
-        if (!fresh)
-            return;
-    }
-}
-
-static pid_t stat_ppid(pid_t pid, unsigned long long *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')'); /* a name may hold ')' and spaces */
-    if (!rp)
-        return -1;
-    int ppid = -1;
-    char st;
-    if (sscanf(rp + 1, " %c %d", &st, &ppid) != 2)
-        return -1;
-    if (start) {
-        char *q = rp + 2;
-        for (int f = 3; f < 22 && q; f++)
-            q = strchr(q + 1, ' ');
-        *start = q ? strtoull(q + 1, NULL, 10) : 0;
-    }
-    return (pid_t)ppid;
-}
-
-/* Find processes of the tree that no event told us of (attach to a running
- * program, /proc-only mode, forks by threads we could not seize). */
-static void scan_tree(struct prof_sampler *s)
-{
-    DIR *d = opendir("/proc");
-    if (!d)
-        return;
-    struct dirent *e;
-    pid_t self = getpid();
-    for (int again = 1; again;) {
-        again = 0;
-        rewinddir(d);
-        while ((e = readdir(d))) {
-            if (e->d_name[0] < '1' || e->d_name[0] > '9')
-                continue;
-            pid_t pid = (pid_t)atoi(e->d_name);
-            if (pid == self || proc_find(s, pid))
-                continue;
-            pid_t pp = stat_ppid(pid, NULL);
-            if (pp <= 0 || !proc_find(s, pp))
-                continue;
-            struct sproc *p = proc_add(s, pid, pp, 0);
-            if (!p)
-                continue;
-            proc_take_threads(s, p);
-            proc_python(s, p);
-            again = 1; /* its own children may be listed before it */
-        }
-    }
-    closedir(d);
-}
-
 /* ---- ptrace events -------------------------------------------------------------- */
 
 static int is_thread_of(pid_t pid, pid_t tid)
@@ -500,7 +144,7 @@ static pid_t tgid_of(pid_t id)
  */
 static struct sthr *thr_born(struct prof_sampler *s, struct sproc *p, pid_t tid)
 {
-    struct sthr *th = thr_add(p, tid);
+    struct sthr *th = samp_thr_add(p, tid);
     if (!th)
         return NULL;
     if (!th->have_base) {
@@ -530,7 +174,7 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
     for (size_t i = 0; i < s->nprocs; i++)
         if (s->procs[i]->pid == id)
             return; /* adopted from its own first stop, before this (late) fork event */
-    struct sproc *p = proc_add(s, id, parent->pid, now_ns());
+    struct sproc *p = samp_proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
     /* A short-lived pool worker must not wait a whole period for its first sample. */
@@ -545,15 +189,15 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
         p->gil_cond_len = parent->gil_cond_len;
         p->gil_mutex = parent->gil_mutex;
         p->gil_mutex_len = parent->gil_mutex_len;
-        p_line(s, p, 1, NULL);
+        samp_p_line(s, p, 1, NULL);
     } else if (parent->py_exe_no == parent->gen + 1 && !parent->py_needs) {
         /* The parent's image, known not to be CPython: only a dlopen can change that. */
-        p_line(s, p, 0, NULL);
+        samp_p_line(s, p, 0, NULL);
         p->py_exe_no = p->gen + 1;
         p->py_backoff = PY_RETRY_LATE_NS;
         p->py_due = p->born_ns + PY_RETRY_LATE_NS;
     } else {
-        p_line(s, p, 0, NULL);
+        samp_p_line(s, p, 0, NULL);
         p->py_due = p->born_ns;
     }
 }
@@ -561,28 +205,28 @@ static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int
 static void on_exec(struct prof_sampler *s, pid_t tid)
 {
     struct sproc *p;
-    struct sthr *th = thr_find(s, tid, &p);
+    struct sthr *th = samp_thr_find(s, tid, &p);
     if (!th) {
         /* The leader's tid is the pid after exec; a non-leader execing keeps only that. */
-        p = proc_find(s, tid);
+        p = samp_proc_find(s, tid);
         if (!p)
             return;
     }
     /* Every other thread is gone; the execing thread now has the pid as tid. */
     for (size_t k = 0; k < p->nthr; k++)
         if (p->thr[k].tid != p->pid && !p->thr[k].dead)
-            thr_gone(&p->thr[k]);
+            samp_thr_gone(&p->thr[k]);
     struct sthr *lead = NULL;
     for (size_t k = 0; k < p->nthr; k++)
         if (p->thr[k].tid == p->pid && !p->thr[k].dead)
             lead = &p->thr[k];
     if (!lead)
-        lead = thr_add(p, p->pid);
+        lead = samp_thr_add(p, p->pid);
     if (lead) {
         lead->seized = 1;
         lead->stack = lead->blocked_stack = 0;
         lead->nnat = 0; /* the old image's frames mean nothing in the new one */
-        waitsites_free(lead);
+        samp_waitsites_free(lead);
         lead->have_stack_sc = 0;
         lead->sc_wait.state = 0; /* the old image's calls */
         lead->stack_end = 0;     /* ...and stack */
@@ -610,7 +254,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
     p->py_due = p->exec_ns;
 }
 
-static void x_line(struct prof_sampler *s, struct sproc *p, int status)
+void samp_x_line(struct prof_sampler *s, struct sproc *p, int status)
 {
     p->x_pending = 0;
     samp_out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, status);
@@ -701,17 +345,17 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
     if (WIFEXITED(st) || WIFSIGNALED(st) || (event && event != PTRACE_EVENT_STOP))
         atomic_fetch_add(&s->tree_events, 1);
     if (WIFEXITED(st) || WIFSIGNALED(st)) {
-        struct sproc *lp = proc_find(s, tid);
+        struct sproc *lp = samp_proc_find(s, tid);
         if (lp && lp->ours && s->o.reaped)
             s->o.reaped(s->o.reaped_ctx, tid, st);
-        tid_gone(s, tid);
+        samp_tid_gone(s, tid);
         return 0;
     }
     if (!WIFSTOPPED(st))
         return 0;
     int sig = WSTOPSIG(st);
     struct sproc *p = NULL;
-    struct sthr *th = thr_find(s, tid, &p);
+    struct sthr *th = samp_thr_find(s, tid, &p);
     unsigned long msg = 0;
     if (!th) {
         /*
@@ -721,15 +365,15 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
          */
         pid_t tg = tgid_of(tid);
         if (tg == tid) {
-            struct sproc *par = proc_find(s, stat_ppid(tid, NULL));
+            struct sproc *par = samp_proc_find(s, samp_stat_ppid(tid, NULL));
             if (par)
                 new_task(s, par, tid, PTRACE_EVENT_FORK);
         } else if (tg > 0) {
-            struct sproc *own = proc_find(s, tg);
+            struct sproc *own = samp_proc_find(s, tg);
             if (own)
                 thr_born(s, own, tid);
         }
-        th = thr_find(s, tid, &p);
+        th = samp_thr_find(s, tid, &p);
     }
     switch (event) {
     /* The tracee is let go first: our bookkeeping need not hold it stopped. */
@@ -749,7 +393,7 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
     case PTRACE_EVENT_EXIT:
         /* Still alive here: learn whether its parent is us (then our wait will reap it). */
         if (p && tid == p->pid)
-            p->ours = stat_ppid(p->pid, NULL) == getpid();
+            p->ours = samp_stat_ppid(p->pid, NULL) == getpid();
         if (p && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
             if (th) {
                 thr_final(s, p, th);
@@ -762,7 +406,7 @@ static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
                 p->x_pending = 1;
                 p->x_msg = 0;
             } else if (tid == p->pid || (p->x_pending && !threads_run_on(p, tid))) {
-                x_line(s, p, (int)msg);
+                samp_x_line(s, p, (int)msg);
             } else if (p->x_pending) {
                 p->x_msg = (int)msg;
             }
@@ -1490,7 +1134,7 @@ static void on_pstk(void *ctx, const struct prof_pstk_sample *smp)
 {
     struct prof_sampler *s = ctx;
     struct sproc *p = NULL;
-    struct sthr *th = thr_find(s, smp->tid, &p);
+    struct sthr *th = samp_thr_find(s, smp->tid, &p);
     if (th)
         s->pstk_samples++;
     /* Unknown (its event not handled yet), exiting, or taken before its process's
@@ -1951,7 +1595,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         } else if (read_schedstat(th, &cpu, &runq) < 0) {
             /* Gone between the event and the read (or reaped by the parent's
              * monitor before we saw the exit): expected, not an error. */
-            thr_gone(th);
+            samp_thr_gone(th);
             continue;
         }
         /* The interval is measured from this read, not from the tick's start: the
@@ -2166,12 +1810,12 @@ static void tick(struct prof_sampler *s, uint64_t t)
             char path[64];
             snprintf(path, sizeof path, "/proc/%d", (int)p->pid);
             if (access(path, F_OK) < 0) {
-                proc_gone(s, p);
+                samp_proc_gone(s, p);
                 continue;
             }
-            proc_take_threads(s, p);
+            samp_proc_take_threads(s, p);
         }
-        scan_tree(s);
+        samp_scan_tree(s);
         s->next_scan = t + PROC_SCAN_NS;
     }
     /* A lost switch record could be a thread's wake-up: then every thread is read. */
@@ -2182,7 +1826,7 @@ static void tick(struct prof_sampler *s, uint64_t t)
     s->sw_tree_gen = s->tree_gen;
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead && s->procs[i]->py_due && t >= s->procs[i]->py_due)
-            proc_python(s, s->procs[i]);
+            samp_proc_python(s, s->procs[i]);
     for (size_t i = 0; i < s->nprocs; i++)
         if (!s->procs[i]->dead)
             tick_proc(s, s->procs[i], t, fr, idle_ok);
@@ -2329,10 +1973,10 @@ static void detach_all(struct prof_sampler *s)
             break;
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            struct sproc *lp = proc_find(s, tid);
+            struct sproc *lp = samp_proc_find(s, tid);
             if (lp && lp->ours && s->o.reaped)
                 s->o.reaped(s->o.reaped_ctx, tid, st);
-            tid_gone(s, tid);
+            samp_tid_gone(s, tid);
             continue;
         }
         if (!WIFSTOPPED(st))
@@ -2340,7 +1984,7 @@ static void detach_all(struct prof_sampler *s)
         int sig = WSTOPSIG(st), event = (unsigned)st >> 16;
         unsigned long msg = 0;
         struct sproc *p = NULL;
-        struct sthr *th = thr_find(s, tid, &p);
+        struct sthr *th = samp_thr_find(s, tid, &p);
         if ((event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) &&
             ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg) {
             /* The new task is attached too: it will report a stop, and we detach it then. */
@@ -2357,10 +2001,10 @@ static void detach_all(struct prof_sampler *s)
 }
 
 /* The state letter of /proc/PID/task/TID/stat, or 0. */
-static char task_state(pid_t pid, pid_t tid)
+char samp_task_state(pid_t pid, pid_t tid)
 {
     char buf[1024];
-    int fd = open_task_file(pid, tid, "stat");
+    int fd = samp_open_task_file(pid, tid, "stat");
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0)
         close(fd);
@@ -2401,18 +2045,18 @@ static void *sampler_main(void *arg)
 
     s->t0 = now_ns();
     s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
-    struct sproc *root = proc_add(s, s->o.root, 0, 0);
+    struct sproc *root = samp_proc_add(s, s->o.root, 0, 0);
     s->follow = s->o.follow;
     if (root && s->follow) {
-        int r = seize(s->o.root);
+        int r = samp_seize(s->o.root);
         /* A zombie leader (main called pthread_exit) cannot be seized, its threads can. */
-        int zombie = r == -EPERM && task_state(s->o.root, s->o.root) == 'Z';
+        int zombie = r == -EPERM && samp_task_state(s->o.root, s->o.root) == 'Z';
         if (zombie) {
-            struct sthr *th = thr_add(root, s->o.root);
+            struct sthr *th = samp_thr_add(root, s->o.root);
             if (th)
                 th->exiting = 1;
             root->x_pending = 1; /* the status comes with the last thread's exit */
-            proc_take_threads(s, root);
+            samp_proc_take_threads(s, root);
             if (any_seized(s))
                 r = 0;
         }
@@ -2423,15 +2067,15 @@ static void *sampler_main(void *arg)
                      (int)s->o.root,
                      r == -EPERM ? "not permitted: another tracer, or ptrace_scope/permissions" : strerror(-r));
         } else if (!zombie) {
-            struct sthr *th = thr_add(root, s->o.root);
+            struct sthr *th = samp_thr_add(root, s->o.root);
             if (th)
                 th->seized = 1;
         }
     }
     if (root) {
-        proc_take_threads(s, root);
-        proc_python(s, root);
-        scan_tree(s);
+        samp_proc_take_threads(s, root);
+        samp_proc_python(s, root);
+        samp_scan_tree(s);
     }
     s->period_ns = 1000000000ULL / (uint64_t)(s->o.rate_hz > 0 ? s->o.rate_hz : 100);
     s->sample_ns = s->period_ns;
@@ -2649,7 +2293,7 @@ int prof_sampler_stop(struct prof_sampler *s)
     if (s->rec && fclose(s->rec) != 0 && !err)
         err = errno ? errno : EIO;
     for (size_t i = 0; i < s->nprocs; i++) {
-        proc_gone(s, s->procs[i]);
+        samp_proc_gone(s, s->procs[i]);
         free(s->procs[i]->thr);
         free(s->procs[i]);
     }

@@ -3,8 +3,8 @@
 #define POOLPROF_SAMPLER_INT_H
 
 /*
- * Private to the sampler: only its own files (samprec_write.c and sampler.c) include it, and
- * its functions stay out of the dynamic symbol table.
+ * Private to the sampler: only its own files (samprec_write.c, tree.c and sampler.c) include
+ * it, and its functions stay out of the dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -24,8 +24,21 @@
 #define STOP_HIST_US 2000          /* 1 us buckets up to 2 ms, then 100 us buckets up to 100 ms */
 #define STOP_HIST_N (STOP_HIST_US + 980)
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
+#define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
+/*
+ * An executable that needs a libpython (DT_NEEDED: python3 built with a shared one) gets it
+ * from the dynamic linker within a few milliseconds of its exec, and is looked at again at
+ * the doubling interval until it has. Any other image could get one from a library that
+ * needs it (mapped by then too: PY_LOADER_NS) or from a dlopen, which nothing announces:
+ * it is looked at from PY_RETRY_LATE_NS on, doubling, rather than at 32, 64 and 128 ms too.
+ * Each look reads the maps (~40 us), and a shell or a native program in the tree was looked
+ * at ~8 times in its first half second: 2 ms of the tracer's 9 ms in a 0.7 s run of
+ * c_parallel_cpu.
+ */
+#define PY_LOADER_NS 20000000ULL
+#define PY_RETRY_LATE_NS 250000000ULL
 
 /* A thread's latest kernel stack copy, kept raw until a tick uses it. */
 struct pstk_copy {
@@ -265,6 +278,27 @@ const char *samp_esc(char *dst, size_t cap, const char *src);
 void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
                      uint64_t addr, uint64_t n, uint64_t ns);
 void samp_flush_records(struct prof_sampler *s, uint64_t t);
+
+/* tree.c: the tree's processes and threads. */
+struct sproc *samp_proc_find(struct prof_sampler *s, pid_t pid);
+struct sthr *samp_thr_find(struct prof_sampler *s, pid_t tid, struct sproc **pp);
+int samp_open_task_file(pid_t pid, pid_t tid, const char *name);
+struct sthr *samp_thr_add(struct sproc *p, pid_t tid);
+void samp_waitsites_free(struct sthr *th);
+void samp_thr_gone(struct sthr *th);
+void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char *why);
+void samp_proc_python(struct prof_sampler *s, struct sproc *p);
+struct sproc *samp_proc_add(struct prof_sampler *s, pid_t pid, pid_t ppid, uint64_t born);
+void samp_proc_gone(struct prof_sampler *s, struct sproc *p);
+void samp_tid_gone(struct prof_sampler *s, pid_t tid);
+int samp_seize(pid_t tid);
+void samp_proc_take_threads(struct prof_sampler *s, struct sproc *p);
+pid_t samp_stat_ppid(pid_t pid, unsigned long long *start);
+void samp_scan_tree(struct prof_sampler *s);
+
+/* sampler.c: the tracer thread. */
+void samp_x_line(struct prof_sampler *s, struct sproc *p, int status);
+char samp_task_state(pid_t pid, pid_t tid);
 
 #pragma GCC visibility pop
 
