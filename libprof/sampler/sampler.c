@@ -13,7 +13,6 @@
 #include <setjmp.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -33,7 +32,6 @@
 #define FD_KEEP_FOLLOW_NS 2000000000ULL /* ... and this long when no fork, exec or exit was seen */
 #define PSTK_RING_SAMPLES 32    /* ticks slowed down never leave more copies than this per CPU (a ring holds ~60) */
 #define STACK_END_MARGIN 1024  /* copied above a thread's outermost frame (see native_stack) */
-#define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
 #define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
 /*
  * With switch records, a tick only has to teach what waits at a place no tick has seen yet,
@@ -109,404 +107,6 @@ static void strtab_free(struct strtab *t)
     memset(t, 0, sizeof *t);
 }
 
-/* ---- ptrace events -------------------------------------------------------------- */
-
-static int is_thread_of(pid_t pid, pid_t tid)
-{
-    char path[64];
-    struct stat st;
-    snprintf(path, sizeof path, "/proc/%d/task/%d", (int)pid, (int)tid);
-    return stat(path, &st) == 0;
-}
-
-/* Tgid of a task from /proc/ID/status, or -1 when it is gone. */
-static pid_t tgid_of(pid_t id)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)id);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *t = strstr(buf, "\nTgid:");
-    return t ? (pid_t)atoi(t + 6) : -1;
-}
-
-/*
- * A task created at this event: its schedstat starts at 0 now, so its first tick accounts its
- * whole life rather than from that tick on (ticks that slow down when quiet come up to 40 ms
- * apart: 30 threads parked on an Event each lost that much of a 0.6 s life, and read as busy).
- * It is something new: the ticks are back at the rate, and its first comes within a period,
- * since its waits until then are at places no tick has classified for it.
- */
-static struct sthr *thr_born(struct prof_sampler *s, struct sproc *p, pid_t tid)
-{
-    struct sthr *th = samp_thr_add(p, tid);
-    if (!th)
-        return NULL;
-    if (!th->have_base) {
-        th->have_base = 1;
-        th->cpu = th->runq = 0;
-        th->t = now_ns();
-        th->stack_cpu = (uint64_t)-1;
-        s->sw_quiet = 0;
-        if (s->next_tick > th->t + s->period_ns)
-            s->next_tick = th->t + s->period_ns;
-    }
-    th->seized = 1;
-    return th;
-}
-
-static void new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event)
-{
-    if (!parent)
-        return;
-    int thread = event == PTRACE_EVENT_CLONE && is_thread_of(parent->pid, id);
-    if (event == PTRACE_EVENT_CLONE && !thread && tgid_of(id) != id)
-        return; /* a short-lived thread already gone (it is no process): nothing to watch */
-    if (thread) {
-        thr_born(s, parent, id);
-        return;
-    }
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i]->pid == id)
-            return; /* adopted from its own first stop, before this (late) fork event */
-    struct sproc *p = samp_proc_add(s, id, parent->pid, now_ns());
-    if (!p)
-        return;
-    /* A short-lived pool worker must not wait a whole period for its first sample. */
-    if (s->next_tick > p->born_ns + 1000000ULL)
-        s->next_tick = p->born_ns + 1000000ULL;
-    thr_born(s, p, id);
-    /* A fork of CPython is CPython until it execs, at the same addresses: its reader is the
-     * parent's, copied. Any other child is looked at by the next tick (pulled close above),
-     * not here, where the child waits in its first stop for this function to return. */
-    if (parent->py && prof_py_fork(parent->py, id, &p->py) == 0) {
-        p->gil_cond = parent->gil_cond;
-        p->gil_cond_len = parent->gil_cond_len;
-        p->gil_mutex = parent->gil_mutex;
-        p->gil_mutex_len = parent->gil_mutex_len;
-        samp_p_line(s, p, 1, NULL);
-    } else if (parent->py_exe_no == parent->gen + 1 && !parent->py_needs) {
-        /* The parent's image, known not to be CPython: only a dlopen can change that. */
-        samp_p_line(s, p, 0, NULL);
-        p->py_exe_no = p->gen + 1;
-        p->py_backoff = PY_RETRY_LATE_NS;
-        p->py_due = p->born_ns + PY_RETRY_LATE_NS;
-    } else {
-        samp_p_line(s, p, 0, NULL);
-        p->py_due = p->born_ns;
-    }
-}
-
-static void on_exec(struct prof_sampler *s, pid_t tid)
-{
-    struct sproc *p;
-    struct sthr *th = samp_thr_find(s, tid, &p);
-    if (!th) {
-        /* The leader's tid is the pid after exec; a non-leader execing keeps only that. */
-        p = samp_proc_find(s, tid);
-        if (!p)
-            return;
-    }
-    /* Every other thread is gone; the execing thread now has the pid as tid. */
-    for (size_t k = 0; k < p->nthr; k++)
-        if (p->thr[k].tid != p->pid && !p->thr[k].dead)
-            samp_thr_gone(&p->thr[k]);
-    struct sthr *lead = NULL;
-    for (size_t k = 0; k < p->nthr; k++)
-        if (p->thr[k].tid == p->pid && !p->thr[k].dead)
-            lead = &p->thr[k];
-    if (!lead)
-        lead = samp_thr_add(p, p->pid);
-    if (lead) {
-        lead->seized = 1;
-        lead->stack = lead->blocked_stack = 0;
-        lead->nnat = 0; /* the old image's frames mean nothing in the new one */
-        samp_waitsites_free(lead);
-        lead->have_stack_sc = 0;
-        lead->sc_wait.state = 0; /* the old image's calls */
-        lead->stack_end = 0;     /* ...and stack */
-        lead->stack_cpu = 0;
-        lead->classified = 0;
-        lead->pstk_new = 0;
-    }
-    p->execd = 1;
-    p->exec_ns = now_ns();
-    p->gen++;
-    s->tree_gen++; /* its close-on-exec descriptors are closed */
-    p->x_pending = 0; /* a thread exec'd: the leader's exit was de_thread's, not the process's */
-    if (p->unw)
-        prof_unw_invalidate(p->unw);
-    p->nlocks = 0;
-    if (p->sites)
-        memset(p->sites, 0, SW_SITES * sizeof *p->sites); /* the old image's code */
-    /* The old image's reader means nothing now; the new one is looked for by the next tick. */
-    if (p->py) {
-        prof_py_close(p->py);
-        p->py = NULL;
-    }
-    p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
-    p->py_backoff = 0;
-    p->py_due = p->exec_ns;
-}
-
-void samp_x_line(struct prof_sampler *s, struct sproc *p, int status)
-{
-    p->x_pending = 0;
-    samp_out(s, "X t=%llu pid=%d status=%d\n", (unsigned long long)now_ns(), (int)p->pid, status);
-    if (p->pid == s->o.root) {
-        atomic_store(&s->root_status, status);
-        atomic_store(&s->root_exited, 1);
-    }
-}
-
-/* Does a thread of p other than tid still run (not exiting, not killed by a group exit)? */
-static int threads_run_on(struct sproc *p, pid_t tid)
-{
-    for (size_t k = 0; k < p->nthr; k++) {
-        struct sthr *o = &p->thr[k];
-        if (o->dead || o->exiting || o->tid == tid)
-            continue;
-        char path[96], buf[2048];
-        snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)p->pid, (int)o->tid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        const char *st = strstr(buf, "\nState:\t"), *pnd = strstr(buf, "\nSigPnd:\t");
-        if (st && (st[8] == 'Z' || st[8] == 'X'))
-            continue;
-        if (pnd && (strtoull(pnd + 9, NULL, 16) & (1ULL << (SIGKILL - 1))))
-            continue; /* zapped by exit_group */
-        return 1;
-    }
-    return 0;
-}
-
-static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
-
-/*
- * The off-CPU part of an interval of dt with dcpu on a CPU and drunq waiting for one.
- * schedstat comes in lumps (run_delay lands when the thread gets a CPU, the runtime of a
- * running thread at the scheduler tick), so one interval can report more CPU + run-queue
- * time than it lasted and the next one less: the excess is owed and repaid from later
- * off-CPU time, not counted twice.
- */
-static uint64_t off_cpu(struct sthr *th, uint64_t dt, uint64_t dcpu, uint64_t drunq)
-{
-    if (dt < dcpu + drunq) {
-        th->debt += dcpu + drunq - dt;
-        return 0;
-    }
-    uint64_t off = dt - dcpu - drunq, repay = off < th->debt ? off : th->debt;
-    th->debt -= repay;
-    return off - repay;
-}
-
-static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
-                          int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
-
-/*
- * A thread in its exit stop: its time since its last tick, which no later tick reads. Without
- * the shim nothing else has it: the tracer's own wait may reap the process before the monitor
- * reads its figures again (up to 100 ms of a process's CPU), and ticks that slow down when
- * quiet come up to 40 ms apart. The off-CPU part goes where the tick would have put it.
- */
-static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
-{
-    uint64_t cpu, runq;
-    if (!th->have_base || th->exiting || read_schedstat(th, &cpu, &runq) < 0)
-        return;
-    uint64_t tr = now_ns(), dt = tr > th->t ? tr - th->t : 0;
-    uint64_t dcpu = cpu > th->cpu ? cpu - th->cpu : 0, drunq = runq > th->runq ? runq - th->runq : 0;
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu);
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq);
-    uint64_t off = off_cpu(th, dt, dcpu, drunq);
-    if (off && !(s->swr && switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
-        samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off);
-    th->cpu += dcpu;
-    th->runq += drunq;
-    th->t = tr;
-}
-
-/* Handle one wait status of a tracee. Returns 1 if it was our own
- * PTRACE_INTERRUPT stop (left stopped for the caller), else 0. */
-static int handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
-{
-    int event = WIFSTOPPED(st) ? (unsigned)st >> 16 : 0;
-    if (WIFEXITED(st) || WIFSIGNALED(st) || (event && event != PTRACE_EVENT_STOP))
-        atomic_fetch_add(&s->tree_events, 1);
-    if (WIFEXITED(st) || WIFSIGNALED(st)) {
-        struct sproc *lp = samp_proc_find(s, tid);
-        if (lp && lp->ours && s->o.reaped)
-            s->o.reaped(s->o.reaped_ctx, tid, st);
-        samp_tid_gone(s, tid);
-        return 0;
-    }
-    if (!WIFSTOPPED(st))
-        return 0;
-    int sig = WSTOPSIG(st);
-    struct sproc *p = NULL;
-    struct sthr *th = samp_thr_find(s, tid, &p);
-    unsigned long msg = 0;
-    if (!th) {
-        /*
-         * A task whose creator's clone/fork event we have not handled yet (waits come in
-         * any order): adopt it now from /proc, or a child that forks and exits at once
-         * would lose its exit status.
-         */
-        pid_t tg = tgid_of(tid);
-        if (tg == tid) {
-            struct sproc *par = samp_proc_find(s, samp_stat_ppid(tid, NULL));
-            if (par)
-                new_task(s, par, tid, PTRACE_EVENT_FORK);
-        } else if (tg > 0) {
-            struct sproc *own = samp_proc_find(s, tg);
-            if (own)
-                thr_born(s, own, tid);
-        }
-        th = samp_thr_find(s, tid, &p);
-    }
-    switch (event) {
-    /* The tracee is let go first: our bookkeeping need not hold it stopped. */
-    case PTRACE_EVENT_CLONE:
-    case PTRACE_EVENT_FORK:
-    case PTRACE_EVENT_VFORK:
-        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) < 0)
-            msg = 0;
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        if (msg)
-            new_task(s, p, (pid_t)msg, event);
-        return 0;
-    case PTRACE_EVENT_EXEC:
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        on_exec(s, tid);
-        return 0;
-    case PTRACE_EVENT_EXIT:
-        /* Still alive here: learn whether its parent is us (then our wait will reap it). */
-        if (p && tid == p->pid)
-            p->ours = samp_stat_ppid(p->pid, NULL) == getpid();
-        if (p && ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
-            if (th) {
-                thr_final(s, p, th);
-                th->exiting = 1;
-            }
-            if (tid == p->pid && msg == 0 && threads_run_on(p, tid)) {
-                /* A zombie leader: main called pthread_exit (or exit_group(0) whose
-                 * other threads are not killed yet). The process's status is that of
-                 * the thread that ends it; status 0 is kept in case none reports. */
-                p->x_pending = 1;
-                p->x_msg = 0;
-            } else if (tid == p->pid || (p->x_pending && !threads_run_on(p, tid))) {
-                samp_x_line(s, p, (int)msg);
-            } else if (p->x_pending) {
-                p->x_msg = (int)msg;
-            }
-        }
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        return 0;
-    case PTRACE_EVENT_STOP:
-        if (!th) {
-            /* A new thread or child reporting in before its parent's event: keep it running. */
-            ptrace(PTRACE_CONT, tid, 0, 0);
-            return 0;
-        }
-        if (th->interrupting && (sig == SIGTRAP || sig == 0)) {
-            th->interrupting = 0;
-            if (mine)
-                return 1;
-            ptrace(PTRACE_CONT, tid, 0, 0);
-            return 0;
-        }
-        if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-            /* A group-stop (the user's ^Z, a SIGSTOP): the tracee stays stopped, as without us. */
-            th->listening = 1;
-            ptrace(PTRACE_LISTEN, tid, 0, 0);
-            return 0;
-        }
-        th->listening = 0;
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        return 0;
-    default:
-        /* Signal-delivery-stop: the target's own signal, delivered unchanged. */
-        if (th)
-            th->listening = 0;
-        ptrace(PTRACE_CONT, tid, 0, (void *)(long)sig);
-        return 0;
-    }
-}
-
-/* Stop tid with PTRACE_INTERRUPT and wait for that stop. 1 if stopped (the
- * caller must PTRACE_CONT), 0 if it went away or could not be stopped. */
-static void arm(struct prof_sampler *s, uint64_t deadline);
-
-/*
- * A thread that cannot reach the stop (a vfork parent waits, uninterruptibly, for a child
- * that is itself in its first ptrace stop until we let it go; a disk wait in D state) must
- * not hold the tracer: the wait ends at INTERRUPT_WAIT_NS, the tick timer armed for it.
- * The stop, when it comes, is let go by handle_status (th->interrupting). Until this bound,
- * an unlucky tick waited for a vfork parent for good (test_sampler's spawn_tree, 1 in 5).
- */
-#define INTERRUPT_WAIT_NS 10000000ULL
-static int interrupt_wait(struct prof_sampler *s, struct sthr *th)
-{
-    uint64_t t = now_ns(), deadline = t + INTERRUPT_WAIT_NS;
-    /* Within a tick the first stop arms the timer; the next ones find it armed in time. */
-    if (!s->armed || s->armed <= t || s->armed > deadline)
-        arm(s, deadline);
-    if (ptrace(PTRACE_INTERRUPT, th->tid, 0, 0) < 0)
-        return 0;
-    th->interrupting = 1;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(th->tid, &st, __WALL);
-        if (r < 0) {
-            if (errno != EINTR || !s->have_timer)
-                return 0;
-            t = now_ns();
-            if (t >= deadline)
-                return 0;
-            if (s->armed <= t) /* the signal was the timer's, set for an earlier stop: ours again */
-                arm(s, deadline);
-            continue;
-        }
-        if (WIFSTOPPED(st) && ((unsigned)st >> 16) == PTRACE_EVENT_STOP && WSTOPSIG(st) == SIGTRAP) {
-            th->interrupting = 0;
-            return 1;
-        }
-        /*
-         * Another event came first (a clone, an exec, an exit, a signal). Handling it here
-         * would change the thread and process tables under the tick that called us (new
-         * threads, a re-opened CPython reader): keep it for after the tick. The thread
-         * waits in that stop until then; our interrupt stays pending and is let go later.
-         */
-        if (s->ndeferred < sizeof s->deferred / sizeof *s->deferred) {
-            s->deferred[s->ndeferred].tid = r;
-            s->deferred[s->ndeferred].status = st;
-            s->ndeferred++;
-        } else {
-            handle_status(s, r, st, 0); /* cannot happen in practice: one per stop, 256 slots */
-        }
-        return 0;
-    }
-}
-
-/* Events kept back during a tick (see interrupt_wait). */
-static void handle_deferred(struct prof_sampler *s)
-{
-    for (size_t i = 0; i < s->ndeferred; i++)
-        handle_status(s, s->deferred[i].tid, s->deferred[i].status, 0);
-    s->ndeferred = 0;
-}
-
 /* ---- /proc reads -------------------------------------------------------------- */
 
 static ssize_t pread_text(int fd, char *buf, size_t cap)
@@ -520,7 +120,7 @@ static ssize_t pread_text(int fd, char *buf, size_t cap)
     return n;
 }
 
-static int read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq)
+int samp_read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq)
 {
     char buf[128];
     if (pread_text(th->fd_sched, buf, sizeof buf) <= 0)
@@ -926,7 +526,7 @@ static size_t native_stack(struct prof_sampler *s, struct sproc *p, struct sthr 
         return 0;
     }
     uint64_t t0 = now_ns();
-    if (!interrupt_wait(s, th))
+    if (!samp_interrupt_wait(s, th))
         return 0;
     /* Held stopped from the moment the stop was reported (the tracer runs at a higher
      * priority where allowed, so that is when the thread stopped) until it is resumed. */
@@ -980,7 +580,7 @@ static size_t blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr
     }
     if (prof_unw_copy_blocked(p->unw, th->tid, a.pc, a.sp, s->snap, th->stack_end) < 0 ||
         pread_text(th->fd_sys, buf, sizeof buf) <= 0 || prof_syscall_parse(buf, &b) < 0 || b.state != a.state ||
-        b.nr != a.nr || b.pc != a.pc || b.sp != a.sp || read_schedstat(th, &c1, &r1) < 0 || c1 != c0) {
+        b.nr != a.nr || b.pc != a.pc || b.sp != a.sp || samp_read_schedstat(th, &c1, &r1) < 0 || c1 != c0) {
         *woke = b.state == 0;
         s->peeks_failed++;
         return 0;
@@ -1383,8 +983,8 @@ static void switches_take(struct prof_sampler *s)
  * going on is the one classified now (st, addr, when blocked). 0 when the records say
  * nothing about this interval (the caller attributes off as without them).
  */
-static int switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
-                          int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack)
+int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
+                        int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack)
 {
     uint64_t w_open = 0;
     if (th->sw_open) {
@@ -1535,7 +1135,7 @@ static int py_still(void *ctx, pid_t tid)
     if (thr_idle(c->s, th, c->idle_ok))
         return 1; /* its tick reads nothing either */
     uint64_t cpu, runq;
-    if (read_schedstat(th, &cpu, &runq) < 0 || cpu != th->cpu || runq != th->runq)
+    if (samp_read_schedstat(th, &cpu, &runq) < 0 || cpu != th->cpu || runq != th->runq)
         return 0; /* it ran: its tick reads schedstat again, right before the rest of its figures */
     th->pre = 1;
     th->pre_cpu = cpu;
@@ -1592,7 +1192,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         } else if (pre) {
             cpu = th->pre_cpu;
             runq = th->pre_runq;
-        } else if (read_schedstat(th, &cpu, &runq) < 0) {
+        } else if (samp_read_schedstat(th, &cpu, &runq) < 0) {
             /* Gone between the event and the read (or reaped by the parent's
              * monitor before we saw the exit): expected, not an error. */
             samp_thr_gone(th);
@@ -1750,7 +1350,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
             }
             th->py_dirty = 1;
         }
-        uint64_t off = off_cpu(th, dt, dcpu, drunq);
+        uint64_t off = samp_off_cpu(th, dt, dcpu, drunq);
         /* Split before th->blocked moves on: a wait at a place no tick has seen gets the previous cause. */
         int split = 0;
         if (dt) {
@@ -1768,7 +1368,7 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
                 samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu);
             }
             samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq);
-            split = s->swr && off && switches_split(s, p, th, tr, off, blocked, st, addr, stack);
+            split = s->swr && off && samp_switches_split(s, p, th, tr, off, blocked, st, addr, stack);
             if (blocked)
                 samp_bucket_add(s, p->pid, th->tid, st, stack, addr, 1, split ? 0 : off);
             else if (off && !split)
@@ -1831,7 +1431,7 @@ static void tick(struct prof_sampler *s, uint64_t t)
         if (!s->procs[i]->dead)
             tick_proc(s, s->procs[i], t, fr, idle_ok);
     s->sw_quiet = s->sw_new ? 0 : s->sw_quiet + 1;
-    handle_deferred(s);
+    samp_handle_deferred(s);
 }
 
 /* Until the next tick: the period, or with switch records up to 4 times it while the ticks see
@@ -1875,7 +1475,7 @@ static void on_tick_signal(int sig)
  * closer): on this project's VM, re-setting a pending timer costs two clock-event
  * reprograms, ~10 us, and doubled the tracer's CPU per tick at 1 kHz.
  */
-static void arm(struct prof_sampler *s, uint64_t deadline)
+void samp_arm(struct prof_sampler *s, uint64_t deadline)
 {
     if (!s->have_timer)
         return;
@@ -1963,7 +1563,7 @@ static void detach_all(struct prof_sampler *s)
         }
     }
     uint64_t deadline = now_ns() + 500000000ULL;
-    arm(s, now_ns() + 20000000ULL);
+    samp_arm(s, now_ns() + 20000000ULL);
     while (any_seized(s) && now_ns() < deadline) {
         int st;
         pid_t tid = waitpid(-1, &st, __WALL | __WNOTHREAD);
@@ -1988,7 +1588,7 @@ static void detach_all(struct prof_sampler *s)
         if ((event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) &&
             ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0 && msg) {
             /* The new task is attached too: it will report a stop, and we detach it then. */
-            new_task(s, p, (pid_t)msg, event);
+            samp_new_task(s, p, (pid_t)msg, event);
         }
         int inject = event == 0 ? sig : 0;
         if (event == PTRACE_EVENT_STOP && (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) &&
@@ -2183,13 +1783,13 @@ static void *sampler_main(void *arg)
          * anything else (fired, a deadline pulled closer, or a stop's bound in interrupt_wait
          * that would only wake us for nothing), set it for d. */
         if (s->armed != d)
-            arm(s, d);
+            samp_arm(s, d);
         if (atomic_load(&s->stop))
             break;
         int st;
         pid_t tid;
         if (wait_until(s, d, &tid, &st))
-            handle_status(s, tid, st, 0);
+            samp_handle_status(s, tid, st, 0);
     }
     detach_all(s);
     prof_pstk_close(s->pstk);

@@ -3,8 +3,8 @@
 #define POOLPROF_SAMPLER_INT_H
 
 /*
- * Private to the sampler: only its own files (samprec_write.c, tree.c and sampler.c) include
- * it, and its functions stay out of the dynamic symbol table.
+ * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c and sampler.c)
+ * include it, and its functions stay out of the dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -26,6 +26,7 @@
 #define PSTK_STACK_BYTES 16384  /* user stack copied per perf sample (perf record's default is 8 KiB) */
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
+#define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
 #define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
 /*
  * An executable that needs a libpython (DT_NEEDED: python3 built with a shared one) gets it
@@ -296,8 +297,19 @@ void samp_proc_take_threads(struct prof_sampler *s, struct sproc *p);
 pid_t samp_stat_ppid(pid_t pid, unsigned long long *start);
 void samp_scan_tree(struct prof_sampler *s);
 
-/* sampler.c: the tracer thread. */
+/* events.c: ptrace events and the tracer's interrupt stops. */
+void samp_new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int event);
 void samp_x_line(struct prof_sampler *s, struct sproc *p, int status);
+uint64_t samp_off_cpu(struct sthr *th, uint64_t dt, uint64_t dcpu, uint64_t drunq);
+int samp_handle_status(struct prof_sampler *s, pid_t tid, int st, int mine);
+int samp_interrupt_wait(struct prof_sampler *s, struct sthr *th);
+void samp_handle_deferred(struct prof_sampler *s);
+
+/* sampler.c: the tracer thread. */
+int samp_read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
+int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
+                        int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
+void samp_arm(struct prof_sampler *s, uint64_t deadline);
 char samp_task_state(pid_t pid, pid_t tid);
 
 #pragma GCC visibility pop
