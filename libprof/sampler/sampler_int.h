@@ -3,8 +3,8 @@
 #define POOLPROF_SAMPLER_INT_H
 
 /*
- * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c and sampler.c)
- * include it, and its functions stay out of the dynamic symbol table.
+ * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c, states.c and
+ * sampler.c) include it, and its functions stay out of the dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -305,8 +305,14 @@ int samp_handle_status(struct prof_sampler *s, pid_t tid, int st, int mine);
 int samp_interrupt_wait(struct prof_sampler *s, struct sthr *th);
 void samp_handle_deferred(struct prof_sampler *s);
 
-/* sampler.c: the tracer thread. */
+/* states.c: thread states from /proc. */
+ssize_t samp_pread_text(int fd, char *buf, size_t cap);
 int samp_read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
+int samp_live_procs(struct prof_sampler *s);
+enum prof_tstate samp_classify(struct prof_sampler *s, struct sproc *p, struct sthr *th, char *statep,
+                               uint64_t *addr);
+
+/* sampler.c: the tracer thread. */
 int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
                         int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
 void samp_arm(struct prof_sampler *s, uint64_t deadline);
