@@ -3,8 +3,8 @@
 #define POOLPROF_SAMPLER_INT_H
 
 /*
- * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c, states.c and
- * sampler.c) include it, and its functions stay out of the dynamic symbol table.
+ * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c, states.c,
+ * stacks.c and sampler.c) include it, and its functions stay out of the dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -311,6 +311,19 @@ int samp_read_schedstat(struct sthr *th, uint64_t *cpu, uint64_t *runq);
 int samp_live_procs(struct prof_sampler *s);
 enum prof_tstate samp_classify(struct prof_sampler *s, struct sproc *p, struct sthr *th, char *statep,
                                uint64_t *addr);
+
+/* stacks.c: native stacks and their ids. */
+void samp_strtab_free(struct strtab *t);
+uint32_t samp_stack_id(struct prof_sampler *s, struct sproc *p, const struct prof_unw_frame *nf, size_t nn,
+                       const struct prof_py_thread *pt);
+size_t samp_native_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr);
+size_t samp_blocked_stack(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr,
+                          uint64_t c0, int *woke);
+size_t samp_wait_site_frames(struct prof_sampler *s, struct sthr *th, struct prof_unw_frame *fr, int *known);
+void samp_wait_site_keep(struct prof_sampler *s, struct sthr *th, const struct prof_unw_frame *fr, size_t n);
+void samp_on_pstk(void *ctx, const struct prof_pstk_sample *smp);
+size_t samp_pstk_unwind(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr);
+void samp_pstk_cover(struct prof_sampler *s);
 
 /* sampler.c: the tracer thread. */
 int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
