@@ -4,7 +4,8 @@
 
 /*
  * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c, states.c,
- * stacks.c and sampler.c) include it, and its functions stay out of the dynamic symbol table.
+ * stacks.c, switches.c and sampler.c) include it, and its functions stay out of the dynamic
+ * symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -325,9 +326,16 @@ void samp_on_pstk(void *ctx, const struct prof_pstk_sample *smp);
 size_t samp_pstk_unwind(struct prof_sampler *s, struct sproc *p, struct sthr *th, struct prof_unw_frame *fr);
 void samp_pstk_cover(struct prof_sampler *s);
 
-/* sampler.c: the tracer thread. */
+/* switches.c: waits from the kernel's switch records. */
+int samp_site_learn(struct sproc *p, uint64_t ip, uint64_t arg, enum prof_tstate st, uint64_t addr);
+void samp_acc_done(struct prof_sampler *s, const struct sproc *p, struct sthr *th);
+void samp_switches_take(struct prof_sampler *s);
 int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t tr, uint64_t off,
                         int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
+int samp_states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
+                           uint64_t *addr);
+
+/* sampler.c: the tracer thread. */
 void samp_arm(struct prof_sampler *s, uint64_t deadline);
 char samp_task_state(pid_t pid, pid_t tid);
 
