@@ -4,8 +4,8 @@
 
 /*
  * Private to the sampler: only its own files (samprec_write.c, tree.c, events.c, states.c,
- * stacks.c, switches.c and sampler.c) include it, and its functions stay out of the dynamic
- * symbol table.
+ * stacks.c, switches.c, tick.c and sampler.c) include it, and its functions stay out of the
+ * dynamic symbol table.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -28,6 +28,7 @@
 #define WAIT_SITES 4            /* blocked call sites remembered per thread, with their frames */
 #define SW_ACC 8                /* distinct wait sites a thread's switch records are summed by between ticks */
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
+#define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
 #define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
 /*
  * An executable that needs a libpython (DT_NEEDED: python3 built with a shared one) gets it
@@ -334,6 +335,10 @@ int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th
                         int blocked, enum prof_tstate st, uint64_t addr, uint32_t stack);
 int samp_states_by_records(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate *st,
                            uint64_t *addr);
+
+/* tick.c: one tick. */
+void samp_tick(struct prof_sampler *s, uint64_t t);
+uint64_t samp_tick_period(const struct prof_sampler *s);
 
 /* sampler.c: the tracer thread. */
 void samp_arm(struct prof_sampler *s, uint64_t deadline);
