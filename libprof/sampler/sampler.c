@@ -192,9 +192,9 @@ char samp_task_state(pid_t pid, pid_t tid)
     return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
-static void *sampler_main(void *arg)
+/* The tracer thread's own settings: every signal blocked but the tick's, its priority, its timers. */
+static void tracer_init(struct prof_sampler *s)
 {
-    struct prof_sampler *s = arg;
     sigset_t all;
     sigfillset(&all);
     sigdelset(&all, TICK_SIG);
@@ -219,41 +219,40 @@ static void *sampler_main(void *arg)
     sev._sigev_un._tid = s->tracer_tid;
     s->have_timer = timer_create(CLOCK_MONOTONIC, &sev, &s->timer) == 0;
     s->have_watchdog = s->have_timer && timer_create(CLOCK_MONOTONIC, &sev, &s->watchdog) == 0;
+}
 
-    s->t0 = now_ns();
-    s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
-    struct sproc *root = samp_proc_add(s, s->o.root, 0, 0);
-    s->follow = s->o.follow;
-    if (root && s->follow) {
-        int r = samp_seize(s->o.root);
-        /* A zombie leader (main called pthread_exit) cannot be seized, its threads can. */
-        int zombie = r == -EPERM && samp_task_state(s->o.root, s->o.root) == 'Z';
-        if (zombie) {
-            struct sthr *th = samp_thr_add(root, s->o.root);
-            if (th)
-                th->exiting = 1;
-            root->x_pending = 1; /* the status comes with the last thread's exit */
-            samp_proc_take_threads(s, root);
-            if (any_seized(s))
-                r = 0;
-        }
-        if (r < 0) {
-            s->follow = 0;
-            snprintf(s->note, sizeof s->note,
-                     "ptrace refused for pid %d (%s): sampling from /proc only, without native stacks or following by events",
-                     (int)s->o.root,
-                     r == -EPERM ? "not permitted: another tracer, or ptrace_scope/permissions" : strerror(-r));
-        } else if (!zombie) {
-            struct sthr *th = samp_thr_add(root, s->o.root);
-            if (th)
-                th->seized = 1;
-        }
-    }
-    if (root) {
+/* Seize the root (a zombie leader: its threads). Refused: /proc only, and s->note says why. */
+static void seize_root(struct prof_sampler *s, struct sproc *root)
+{
+    int r = samp_seize(s->o.root);
+    /* A zombie leader (main called pthread_exit) cannot be seized, its threads can. */
+    int zombie = r == -EPERM && samp_task_state(s->o.root, s->o.root) == 'Z';
+    if (zombie) {
+        struct sthr *th = samp_thr_add(root, s->o.root);
+        if (th)
+            th->exiting = 1;
+        root->x_pending = 1; /* the status comes with the last thread's exit */
         samp_proc_take_threads(s, root);
-        samp_proc_python(s, root);
-        samp_scan_tree(s);
+        if (any_seized(s))
+            r = 0;
     }
+    if (r < 0) {
+        s->follow = 0;
+        snprintf(s->note, sizeof s->note,
+                 "ptrace refused for pid %d (%s): sampling from /proc only, without native stacks or following by events",
+                 (int)s->o.root,
+                 r == -EPERM ? "not permitted: another tracer, or ptrace_scope/permissions" : strerror(-r));
+    } else if (!zombie) {
+        struct sthr *th = samp_thr_add(root, s->o.root);
+        if (th)
+            th->seized = 1;
+    }
+}
+
+/* Where native stacks and thread states come from (kernel copies, switch records, stops),
+ * and the tick period that follows from them. */
+static void open_sources(struct prof_sampler *s)
+{
     s->period_ns = 1000000000ULL / (uint64_t)(s->o.rate_hz > 0 ? s->o.rate_hz : 100);
     s->sample_ns = s->period_ns;
     /*
@@ -302,6 +301,11 @@ static void *sampler_main(void *arg)
     if (s->swr && !s->o.native && !s->o.python && s->period_ns < SW_TICK_NS)
         s->period_ns = SW_TICK_NS;
     s->sw_backoff = s->swr && !s->o.python && (!s->o.native || s->pstk_batch);
+}
+
+/* The O line: the settings the run got, and why ptrace was refused if it was. */
+static void o_line(struct prof_sampler *s)
+{
     samp_out(s, "O t=%llu rate_hz=%d tick_hz=%.1f states=%s sched=%s stacks=%s ptrace=%d native=%s perf_scope=%s why=",
              (unsigned long long)now_ns(), s->o.rate_hz, 1e9 / (double)s->period_ns, s->swr ? "switches" : "ticks", s->sched,
              s->o.native && s->o.python ? "native,python" : s->o.native ? "native" : s->o.python ? "python" : "none", s->follow,
@@ -313,11 +317,11 @@ static void *sampler_main(void *arg)
     }
     samp_out(s, "\n");
     samp_flush_file(s);
-    pthread_mutex_lock(&s->mu);
-    s->started = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+}
 
+/* Ticks, flushes and ptrace events until prof_sampler_stop asks the thread to end. */
+static void run_loop(struct prof_sampler *s)
+{
     uint64_t period = s->period_ns;
     arm_watchdog(s);
     uint64_t t = now_ns();
@@ -368,6 +372,33 @@ static void *sampler_main(void *arg)
         if (wait_until(s, d, &tid, &st))
             samp_handle_status(s, tid, st, 0);
     }
+}
+
+/* The tracer thread: set up, take the tree, tick until stopped, then detach and write the last records. */
+static void *sampler_main(void *arg)
+{
+    struct prof_sampler *s = arg;
+    tracer_init(s);
+
+    s->t0 = now_ns();
+    s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
+    struct sproc *root = samp_proc_add(s, s->o.root, 0, 0);
+    s->follow = s->o.follow;
+    if (root && s->follow)
+        seize_root(s, root);
+    if (root) {
+        samp_proc_take_threads(s, root);
+        samp_proc_python(s, root);
+        samp_scan_tree(s);
+    }
+    open_sources(s);
+    o_line(s);
+    pthread_mutex_lock(&s->mu);
+    s->started = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+
+    run_loop(s);
     detach_all(s);
     prof_pstk_close(s->pstk);
     s->pstk = NULL;
