@@ -1,4 +1,4 @@
-# pyoffsets.cmake: builds the host program that reads the CPython 3.11 headers and generates py311_offsets.h for pystack.c.
+# pyoffsets.cmake: builds the host program that reads the CPython 3.11 headers and generates py311_offsets.h for the CPython reader (pystack_int.h: pystack.c, pyopen.c).
 # Included before profsample is defined; the top CMakeLists.txt attaches ${PY311_OFFSETS_HEADER} to profsample at its end.
 pkg_check_modules(PY311 QUIET python-3.11)
 if(PY311_FOUND)
@@ -17,7 +17,7 @@ set(PYOFFSETS_GEN_SRC ${CMAKE_SOURCE_DIR}/libprof/sampler/pyoffsets_gen.c)
 set_source_files_properties(${PYOFFSETS_GEN_SRC} PROPERTIES HEADER_FILE_ONLY TRUE)
 configure_file(${PYOFFSETS_GEN_SRC} ${CMAKE_BINARY_DIR}/generated/pyoffsets_gen.c COPYONLY)
 
-# Same compiler and target as the sampler, so the layout it prints is the one pystack.c reads.
+# Same compiler and target as the sampler, so the layout it prints is the one the reader (pystack.c, pyopen.c) reads.
 add_executable(pyoffsets_gen ${CMAKE_BINARY_DIR}/generated/pyoffsets_gen.c)
 target_include_directories(pyoffsets_gen PRIVATE ${PY311_INCLUDE_DIRS})
 set_target_properties(pyoffsets_gen PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/generated)

@@ -1,4 +1,4 @@
-/* pyoffsets_gen.c: build-time generator that prints py311_offsets.h, the CPython 3.11 structure layout pystack.c reads, from the installed headers. */
+/* pyoffsets_gen.c: build-time generator that prints py311_offsets.h, the CPython 3.11 structure layout the reader (pystack.c, pyopen.c) reads, from the installed headers. */
 
 /*
  * Run on the build host only; never linked into poolprof. Everything printed

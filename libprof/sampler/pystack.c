@@ -10,85 +10,22 @@
  * headers at build time (pyoffsets_gen.c).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
-#include "format/elfsym.h"
 #include "prof.h"
-#include "py311_offsets.h"
-#include "pystack.h"
+#include "pystack_int.h"
 
-#define MAX_THREADS 1024
-#define SPEC_THREADS 8               /* thread states read with _PyRuntime at a guess (see prof_py_sample_since) */
-#define MAX_FRAMES 256
 #define MAX_STR_CHARS 1024           /* longer names and paths are cut, not refused */
 #define MAX_LINETABLE (64 * 1024)    /* a larger location table is not read: line 0 */
 #define CODE_CACHE_LIMIT 16384       /* entries before the cache is dropped and refilled */
 #define ARENA_CHUNK (64 * 1024)
 
-/* Fixed part of the structures we read, rounded up to cover the last field used. */
-#define MAX3(a, b, c) ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
-#define TSTATE_READ MAX3(PY311_OFF_TSTATE_NATIVE_THREAD_ID + PY311_SIZE_TSTATE_NATIVE_THREAD_ID, \
-                         PY311_OFF_TSTATE_DATASTACK_CHUNK + 8, PY311_OFF_TSTATE_DATASTACK_TOP + 8)
-#define WINDOW_MAX (64 * 1024)       /* the top of a thread's frame stack read in one call */
-#define IFRAME_READ (PY311_OFF_IFRAME_LOCALSPLUS)
-#define CODE_READ (PY311_OFF_CODE_CODE_ADAPTIVE)
-
-/* Interned strings: arena storage plus an open-addressing set, so equal strings share one copy. */
-struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used, cap;
-    char data[];
-};
-
-struct code_entry {
-    uint64_t addr;                 /* remote PyCodeObject*; 0 = empty slot */
-    uint64_t filename, name, qualname, linetable;   /* remote pointers seen when cached */
-    int firstlineno;
-    int firsttraceable;
-    const char *func, *qual, *file;  /* interned */
-    unsigned char *lt;             /* local copy of co_linetable, NULL when unreadable */
-    size_t ltlen;
-};
-
-struct prof_py {
-    pid_t pid;
-    uint64_t runtime;              /* &_PyRuntime in the target */
-    uint64_t code_type, unicode_type, bytes_type;   /* 0 = unknown, check skipped */
-
-    struct arena_chunk *arena;
-    const char **strset;
-    size_t strset_cap, strset_n;
-
-    struct code_entry *codes;
-    size_t codes_cap, codes_n;
-
-    struct prof_py_thread *threads;     /* MAX_THREADS */
-    size_t nthreads;                    /* filled by the last sample (their frames stay for the next) */
-    struct prof_py_frame *frames;       /* MAX_FRAMES per thread, allocated as threads appear */
-    size_t frames_cap;
-
-    /* Where the last walk found the interpreter and the first SPEC_THREADS thread states: read
-     * again with _PyRuntime, in its system call, and used where the walk finds them again. */
-    uint64_t spec_interp;
-    uint64_t spec_ts[SPEC_THREADS];
-    size_t nspec;
-    unsigned char spec_buf[SPEC_THREADS][TSTATE_READ];
-
-    unsigned char code_hdrs[MAX_FRAMES][CODE_READ];   /* scratch for read_frames */
-    unsigned char window[WINDOW_MAX];                 /* the top of a thread's frame stack */
-};
-
 /* ---- remote reads ---- */
 
 /* Read len bytes at remote addr. 0, PROF_ESRCH (gone), PROF_EACCES, or PROF_EIO (unmapped / short). */
-static int rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len)
+int pystack_rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len)
 {
     if (addr == 0 || addr + len < addr)
         return PROF_EIO;
@@ -277,9 +214,9 @@ static const char *read_str(struct prof_py *py, uint64_t addr)
 {
     unsigned char hdr[PY311_SIZE_ASCII_OBJECT], raw[MAX_STR_CHARS * 4];
     struct str_plan sp;
-    if (rd(py, addr, hdr, sizeof hdr) < 0 || str_plan(py, hdr, addr, &sp) < 0)
+    if (pystack_rd(py, addr, hdr, sizeof hdr) < 0 || str_plan(py, hdr, addr, &sp) < 0)
         return NULL;
-    if (sp.bytes && rd(py, sp.data, raw, sp.bytes) < 0)
+    if (sp.bytes && pystack_rd(py, sp.data, raw, sp.bytes) < 0)
         return NULL;
     return str_decode(py, raw, &sp);
 }
@@ -418,10 +355,10 @@ static int code_fill(struct prof_py *py, struct code_entry *n)
     if (!n->qual)
         n->qual = n->func;
     unsigned char bh[PY311_OFF_BYTES_SVAL];
-    int64_t len = rd(py, n->linetable, bh, sizeof(bh)) == 0 ? linetable_len(py, bh) : -1;
+    int64_t len = pystack_rd(py, n->linetable, bh, sizeof(bh)) == 0 ? linetable_len(py, bh) : -1;
     if (len > 0) {
         n->lt = malloc((size_t)len);
-        if (n->lt && rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
+        if (n->lt && pystack_rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
             n->ltlen = (size_t)len;
         } else {
             free(n->lt);
@@ -557,270 +494,6 @@ static int line_for(const struct code_entry *c, long index)
     return 0;
 }
 
-/* ---- open ---- */
-
-struct candidate {
-    char path[PATH_MAX];     /* as in /proc/PID/maps */
-    uint64_t start, end, pgoff;   /* the mapping with the lowest file offset */
-    int is_exe;
-};
-
-static void set_why(char *why, size_t whycap, const char *fmt, unsigned a, unsigned b)
-{
-    if (why && whycap)
-        snprintf(why, whycap, fmt, a, b);
-}
-
-/* Open the ELF of a mapped file as the target sees it (its root, or the mapping itself if the path is gone). */
-static int open_mapped_elf(pid_t pid, const struct candidate *c, struct prof_elf **e)
-{
-    char p[PATH_MAX + 64];
-    int rc;
-
-    if (c->is_exe) {
-        snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
-        if ((rc = prof_elf_open(p, e)) == 0)
-            return 0;
-    }
-    rc = PROF_ENOENT;
-    if (snprintf(p, sizeof(p), "/proc/%d/root%s", (int)pid, c->path) < (int)sizeof(p) &&
-        (rc = prof_elf_open(p, e)) == 0)
-        return 0;
-    /* The file was replaced or deleted since it was mapped: open the mapping itself. */
-    snprintf(p, sizeof(p), "/proc/%d/map_files/%llx-%llx", (int)pid, (unsigned long long)c->start,
-             (unsigned long long)c->end);
-    int rc2 = prof_elf_open(p, e);
-    return rc2 == 0 ? 0 : rc;
-}
-
-/* Collect the executable and any libpython3.* from /proc/PID/maps. */
-static int scan_maps(pid_t pid, struct candidate *cands, size_t cap, size_t *n)
-{
-    char path[64], exe[PATH_MAX], line[PATH_MAX + 256];
-    ssize_t el;
-
-    *n = 0;
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    el = readlink(path, exe, sizeof(exe) - 1);
-    if (el < 0) {
-        if (errno == ENOENT && kill(pid, 0) < 0 && errno == ESRCH)
-            return PROF_ESRCH;
-        el = 0;  /* kernel thread or no permission: fall back to libpython only */
-    }
-    exe[el] = '\0';
-    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? PROF_ESRCH : prof_err_from_errno(errno);
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long long start, end, pgoff;
-        int pos = 0;
-        char perms[8];
-        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &pgoff, &pos) < 4 || !pos)
-            continue;
-        char *p = line + pos;
-        p[strcspn(p, "\n")] = '\0';
-        if (p[0] != '/')
-            continue;
-        const char *base = strrchr(p, '/') + 1;
-        int is_exe = el > 0 && strcmp(p, exe) == 0;
-        if (!is_exe && strncmp(base, "libpython3.", 11) != 0)
-            continue;
-        size_t i;
-        for (i = 0; i < *n; i++)
-            if (strcmp(cands[i].path, p) == 0)
-                break;
-        if (i == *n) {
-            if (*n == cap)
-                continue;
-            snprintf(cands[i].path, sizeof(cands[i].path), "%s", p);
-            cands[i].start = start;
-            cands[i].end = end;
-            cands[i].pgoff = pgoff;
-            cands[i].is_exe = is_exe;
-            (*n)++;
-        } else if (pgoff < cands[i].pgoff) {
-            cands[i].start = start;
-            cands[i].end = end;
-            cands[i].pgoff = pgoff;
-        }
-    }
-    fclose(f);
-    return 0;
-}
-
-/* Load bias of a mapped ELF: start of its lowest mapping minus the page of the link-time address there. */
-static int load_bias(const struct prof_elf *e, const struct candidate *c, uint64_t *bias)
-{
-    uint64_t v;
-    long pg = sysconf(_SC_PAGESIZE);
-
-    if (!prof_elf_is_dyn(e)) {
-        *bias = 0;
-        return 0;
-    }
-    if (prof_elf_offset_to_vaddr(e, c->pgoff, &v) < 0)
-        return PROF_ENOENT;
-    *bias = c->start - (v & ~(uint64_t)(pg - 1));
-    return 0;
-}
-
-static uint64_t sym_addr(const struct prof_elf *e, const char *name, uint64_t bias)
-{
-    uint64_t v;
-    return prof_elf_symbol_value(e, name, &v) == 0 && v ? v + bias : 0;
-}
-
-/* The last step of every open: the thread table, then the reader is the caller's (or freed). */
-static int hand_out(struct prof_py *py, struct prof_py **out)
-{
-    py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
-    if (!py->threads) {
-        free(py);
-        return PROF_ENOMEM;
-    }
-    *out = py;
-    return 0;
-}
-
-/*
- * Called again and again on processes that are not CPython (a shell, a native program, the
- * parent waiting for a pool), so it reads the maps with plain reads and looks for the name
- * alone: with scan_maps()'s stdio stream, line-by-line sscanf and link of the executable a
- * call took 60-70 us on this VM (the maps of sleep), 40-45 us so (the kernel's formatting of
- * the maps is the rest).
- */
-int prof_py_libpython_mapped(pid_t pid)
-{
-    static const char pat[] = "/libpython3.";
-    enum { PATLEN = sizeof pat - 1, CHUNK = 16384 };
-    char path[64], buf[PATLEN + CHUNK + 1];
-    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? PROF_ESRCH : prof_err_from_errno(errno);
-    /* A match may straddle two reads: each read is appended to the last PATLEN bytes of the one
-     * before. The name must be a path's last component (no '/' after it on its line). */
-    size_t keep = 0;
-    int found = 0, rc = 0;
-    while (!found) {
-        ssize_t n = read(fd, buf + keep, CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = errno == ESRCH ? PROF_ESRCH : prof_err_from_errno(errno);
-            break;
-        }
-        if (n == 0)
-            break;
-        size_t len = keep + (size_t)n;
-        buf[len] = '\0';
-        for (const char *m = buf; (m = memmem(m, len - (size_t)(m - buf), pat, PATLEN)); m += PATLEN) {
-            size_t rest = strcspn(m + 1, "/\n");
-            if (m[1 + rest] != '/') {
-                found = 1;
-                break;
-            }
-        }
-        keep = len < PATLEN ? len : PATLEN;
-        memmove(buf, buf + len - keep, keep);
-    }
-    close(fd);
-    return rc < 0 ? rc : found;
-}
-
-int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap)
-{
-    return prof_py_probe(pid, out, NULL, why, whycap);
-}
-
-int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, size_t whycap)
-{
-    struct candidate cands[4];
-    size_t ncand;
-    int rc;
-
-    if (needs_lib)
-        *needs_lib = 0;
-    if (!out || pid <= 0)
-        return PROF_EINVAL;
-    *out = NULL;
-    if (why && whycap)
-        why[0] = '\0';
-    if ((rc = scan_maps(pid, cands, 4, &ncand)) < 0)
-        return rc;
-
-    struct prof_py *py = calloc(1, sizeof(*py));
-    if (!py)
-        return PROF_ENOMEM;
-    py->pid = pid;
-
-    uint64_t version_addr = 0;
-    const char *lib = NULL;
-    for (size_t i = 0; i < ncand && !py->runtime; i++) {
-        struct prof_elf *e;
-        uint64_t bias;
-        if (open_mapped_elf(pid, &cands[i], &e) < 0)
-            continue;
-        if (needs_lib && cands[i].is_exe)
-            *needs_lib = prof_elf_needs(e, "libpython3.");
-        if (load_bias(e, &cands[i], &bias) == 0 && (py->runtime = sym_addr(e, "_PyRuntime", bias))) {
-            version_addr = sym_addr(e, "Py_Version", bias);
-            py->code_type = sym_addr(e, "PyCode_Type", bias);
-            py->unicode_type = sym_addr(e, "PyUnicode_Type", bias);
-            py->bytes_type = sym_addr(e, "PyBytes_Type", bias);
-            lib = strrchr(cands[i].path, '/') + 1;
-        }
-        prof_elf_close(e);
-    }
-    if (!py->runtime) {
-        free(py);
-        return kill(pid, 0) < 0 && errno == ESRCH ? PROF_ESRCH : PROF_ENOENT;
-    }
-
-    /* Py_Version (3.11+) is PY_VERSION_HEX; without it the interpreter predates 3.11. */
-    unsigned long ver = 0;
-    if (!version_addr) {
-        unsigned a = 0, b = 0;
-        if (sscanf(lib, "libpython%u.%u", &a, &b) == 2 || sscanf(lib, "python%u.%u", &a, &b) == 2)
-            set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", a, b);
-        else
-            set_why(why, whycap, "CPython older than 3.11 is not supported (no Py_Version)", 0, 0);
-        free(py);
-        return PROF_ENOTSUP;
-    }
-    if ((rc = rd(py, version_addr, &ver, sizeof(ver))) < 0) {
-        free(py);
-        return rc == PROF_EIO ? PROF_EACCES : rc;
-    }
-    if ((ver >> 16) != (PY311_HEADERS_VERSION_HEX >> 16)) {
-        set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", (unsigned)(ver >> 24) & 0xff,
-                (unsigned)(ver >> 16) & 0xff);
-        free(py);
-        return PROF_ENOTSUP;
-    }
-
-    return hand_out(py, out);
-}
-
-int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
-{
-    if (!parent || !out || pid <= 0)
-        return PROF_EINVAL;
-    *out = NULL;
-    struct prof_py *py = calloc(1, sizeof(*py));
-    if (!py)
-        return PROF_ENOMEM;
-    py->pid = pid;
-    py->runtime = parent->runtime;
-    py->code_type = parent->code_type;
-    py->unicode_type = parent->unicode_type;
-    py->bytes_type = parent->bytes_type;
-    /* The code cache is not shared: a cached object's address may be reused by other code in
-     * either process once they diverge. */
-    return hand_out(py, out);
-}
-
 void prof_py_close(struct prof_py *py)
 {
     if (!py)
@@ -877,7 +550,7 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t chunk, u
         const unsigned char *f = fbuf;
         if (fr >= wlo && fr + IFRAME_READ <= whi && fr + IFRAME_READ > fr)
             f = py->window + (fr - wlo);
-        else if (rd(py, fr, fbuf, sizeof(fbuf)) < 0)
+        else if (pystack_rd(py, fr, fbuf, sizeof(fbuf)) < 0)
             break;
         fr_addr[nf] = fr;
         code_addr[nf] = get_u64(f, PY311_OFF_IFRAME_CODE);
@@ -907,7 +580,7 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t chunk, u
     for (size_t k = 0; k < nf; k++) {
         if ((size_t)got < (k + 1) * CODE_READ) {
             /* The batch stops at the first failed iovec; retry the rest one by one. */
-            if (rd(py, code_addr[k], hdrs[k], CODE_READ) < 0)
+            if (pystack_rd(py, code_addr[k], hdrs[k], CODE_READ) < 0)
                 continue;
         }
         const struct code_entry *c = code_get(py, code_addr[k], hdrs[k]);
@@ -989,7 +662,7 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         return 0;  /* not initialised yet, or finalised */
     if (!have_is || interp != py->spec_interp) {
         have_spec = 0;
-        if ((rc = rd(py, interp, is, sizeof(is))) < 0)
+        if ((rc = pystack_rd(py, interp, is, sizeof(is))) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
     }
 
@@ -1003,7 +676,7 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
             t = py->spec_buf[nt];
         } else {
             have_spec = 0; /* the list changed here: the guesses after this point are off too */
-            if ((rc = rd(py, ts, tb, sizeof(tb))) < 0) {
+            if ((rc = pystack_rd(py, ts, tb, sizeof(tb))) < 0) {
                 if (rc == PROF_ESRCH)
                     return rc;
                 break;  /* a thread state freed under us: keep what we have */
