@@ -30,6 +30,7 @@
 #define SW_SITES 256            /* wait sites per process whose cause a tick has seen */
 #define SW_TICK_NS 10000000ULL  /* with switch records (or every kernel copy unwound), the tracer wakes at most this often */
 #define BATCH_STACKS 16         /* distinct stacks of a thread's kernel copies between two ticks */
+
 /*
  * An executable that needs a libpython (DT_NEEDED: python3 built with a shared one) gets it
  * from the dynamic linker within a few milliseconds of its exec, and is looked at again at

@@ -123,6 +123,7 @@ void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char
  */
 #define PY_RETRY_MIN_NS 2000000ULL
 #define PY_RETRY_MAX_NS 1000000000ULL
+/* PY_LOADER_NS and PY_RETRY_LATE_NS, which new_task uses too, are in sampler_int.h with why. */
 void samp_proc_python(struct prof_sampler *s, struct sproc *p)
 {
     char why[160] = "";
