@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +106,16 @@ static SHIM_TLS const sem_t *sem_sentinel; /* this thread's thread-state lock, k
 static uint64_t sem_signalled[SEM_SIGNALLED];
 #define SEM_JOIN 0x8000ULL
 #define SEM_COUNT 0x7fffULL
+
+/*
+ * fork child: the pending signals counted in the parent are its own. A semaphore the two
+ * share (multiprocessing's) is taken in the parent too, and the child's copy of the count
+ * would make its next wait there a hand-off. Between fork and the child's code: no allocation.
+ */
+void shim_sem_fork_child(void)
+{
+    memset(sem_signalled, 0, sizeof sem_signalled);
+}
 
 static inline uint64_t *sem_signal_slot(const sem_t *s)
 {

@@ -219,6 +219,9 @@ static inline int lk_fast_other(const void *a)
     return i;
 }
 
+/* sem.c */
+void shim_sem_fork_child(void);
+
 /* io.c */
 /* RUNDIR/proc has a record of process `pid`: it belongs to the profiled tree. */
 int shim_pid_in_tree(pid_t pid);
