@@ -203,6 +203,7 @@ static void shim_atfork_child(void)
         struct prof_shm_thread *oldt = shim_tls_slot;
         shim_claim_main(h, now);
         shim_lock_fork_child();
+        shim_sem_fork_child();
         shim_stage_fork(old, oldt, h, shim_tls_slot, now);
         __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
     } else {

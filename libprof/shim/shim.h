@@ -26,6 +26,13 @@
 #define SHIM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SHIM_TLS __thread __attribute__((tls_model("initial-exec")))
+/*
+ * What one file of the shim defines for others: -fvisibility=hidden covers definitions, not
+ * extern declarations, so these say it themselves and their users address them directly.
+ */
+#define SHIM_HIDDEN __attribute__((visibility("hidden")))
+/* The interposer's caller: the lock's call site. A macro, so it is read in the interposer itself. */
+#define SHIM_CALLER() ((uintptr_t)__builtin_return_address(0))
 
 #define SHIM_PATH_MAX 4096
 
@@ -152,10 +159,68 @@ void shim_stage_close_all(struct prof_shm_header *h, struct prof_shm_thread *t, 
 void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt,
                      struct prof_shm_header *h, struct prof_shm_thread *t, uint64_t now);
 
-/* lock.c */
+/* locksite.c */
 void shim_lock_fork_child(void);
 /* Process end: name each lock's hottest call site (libunwind). Not for vfork/raw fork children. */
 void shim_lock_symbolise(struct prof_shm_header *h);
+
+/*
+ * The per-lock table (locksite.c), which lock.c and sem.c fill: its lookup is on their
+ * fast paths, so it is inline here; the table itself and the contended path are locksite.c's.
+ */
+#define LK_PROBES 8
+#define LK_SITES 4
+
+struct lk_priv {
+    int32_t owner;        /* tid holding it (mutex), 0 if none seen */
+    int32_t last_owner;
+    uint32_t depth;       /* recursive levels held by owner */
+    uint64_t t_acq;
+    uintptr_t site_pc[LK_SITES];
+    uint64_t site_wait[LK_SITES];
+};
+
+extern SHIM_HIDDEN uintptr_t lk_addr[PROF_SHM_MAX_LOCKS]; /* private, dense copy of the table's addresses */
+extern SHIM_HIDDEN struct lk_priv lk_priv[PROF_SHM_MAX_LOCKS];
+extern SHIM_HIDDEN int lk_any; /* 1 once any lock entered the table */
+
+static inline unsigned lk_hash(const void *a)
+{
+    uint64_t x = (uint64_t)(uintptr_t)a;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    return (unsigned)(x >> 40) % PROF_SHM_MAX_LOCKS;
+}
+
+static inline int lk_lookup(const void *a)
+{
+    if (SHIM_LIKELY(!__atomic_load_n(&lk_any, __ATOMIC_RELAXED)))
+        return -1;
+    unsigned i = lk_hash(a);
+    for (int k = 0; k < LK_PROBES; k++, i = (i + 1) % PROF_SHM_MAX_LOCKS) {
+        uintptr_t v = __atomic_load_n(&lk_addr[i], __ATOMIC_ACQUIRE);
+        if (v == (uintptr_t)a)
+            return (int)i;
+        if (!v)
+            return -1;
+    }
+    return -1;
+}
+
+/* A contended acquisition of lock a, waited `wait` ns at call site pc: the lock enters the table. */
+SHIM_HIDDEN void lk_contended(const void *a, uint32_t kind, uintptr_t pc, uint64_t wait);
+
+/* An uncontended acquisition of a non-mutex lock: counted if the lock is in the table; its index, or -1. */
+static inline int lk_fast_other(const void *a)
+{
+    int i = lk_lookup(a);
+    if (SHIM_UNLIKELY(i >= 0))
+        __atomic_fetch_add(&shim_hdr->locks[i].acquisitions, 1, __ATOMIC_RELAXED);
+    return i;
+}
+
+/* sem.c */
+void shim_sem_fork_child(void);
 
 /* io.c */
 /* RUNDIR/proc has a record of process `pid`: it belongs to the profiled tree. */

@@ -139,6 +139,25 @@ Test(shim_truth, a_semaphore_posted_by_another_thread_is_a_handoff_not_a_lock)
     json_decref(r);
 }
 
+Test(shim_truth, a_hand_off_pending_at_fork_is_not_the_childs)
+{
+    /* The parent posts a semaphore it never took (one hand-off pending), forks, takes it back
+     * and holds it 300 ms while the child waits for it: the child's wait is a lock wait. */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/sem_fork");
+    json_t *c = NULL, *s;
+    size_t i;
+    json_array_foreach(json_object_get(r, "stages"), i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (name && strstr(name, "(forked)"))
+            c = s;
+    }
+    cr_assert_not_null(c, "no stage for the forked child");
+    assert_near(num(c, "lock", "wait_seconds"), 0.300, 0.10, 0.03);
+    assert_near(num(c, "handoff_wait_seconds", NULL), 0.0, 0.0, 0.01);
+    json_decref(r);
+}
+
 Test(shim_truth, python_queue_handoff_and_lock_wait_apart)
 {
     /* The consumer waits 0.3 s on an empty queue (a hand-off); the locker 0.25 s for a
