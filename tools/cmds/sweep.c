@@ -1,12 +1,12 @@
-/* sweep.c: `poolprof sweep`: runs a command at several worker counts, fits Amdahl and USL to its wall times, and holds poolprof's recommendation against the measured best. */
+/* sweep.c: `poolprof sweep`: runs a command at several worker counts, fits Amdahl and USL to its wall times, and holds poolprof's recommendation against the measured best; its options, entry and course. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +19,8 @@
 
 #include "cmds.h"
 #include "core/fit.h"
-#include "core/pipeline.h"
 #include "prof.h"
+#include "readreport.h"
 #include "session.h"
 
 extern char **environ;
@@ -29,16 +29,12 @@ extern char **environ;
 #define MAX_COUNTS 32
 #define MAX_WORKERS 1000000
 #define MAX_REPEAT 1000
+#define MAX_TIMEOUT_S 10000000
 #define DEFAULT_REPEAT 3
 #define DEFAULT_SEED 1
 #define WITHIN 0.9 /* "within 10%": the recommended count keeps at least 90% of the best throughput */
 #define PLACEHOLDER "{workers}"
 #define WORKERS_ENV "POOLPROF_WORKERS"
-#define EXIT_FAILED 1
-
-/* Signals that stop a sweep: the running command's process group is killed first. */
-static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-#define NSTOP (sizeof stop_signals / sizeof *stop_signals)
 
 struct sweep {
     int counts[MAX_COUNTS + 1]; /* +1: the recommended count, when --workers lacks it */
@@ -64,191 +60,66 @@ struct sweep {
     sigset_t oldmask;
     sigset_t stops;
     int progress;            /* stderr is a terminal: show which run is going */
+    int stopped_by;          /* the stop signal that ended the sweep, 0: none */
 };
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: poolprof sweep --workers N1,N2,... [--repeat N] [--seed N] [--stage NAME]\n"
-            "                      [--profile-at N | --no-profile] [--json FILE] [--timeout S] [--keep DIR]\n"
-            "                      -- CMD [ARGS...]\n"
-            "\n"
-            "Run CMD at each worker count, every occurrence of {workers} in its arguments replaced by\n"
-            "the count and %s=N in its environment. Rounds run every count once, in an order\n"
-            "shuffled per round, so drift hits all counts alike. Report the median wall time, speedup\n"
-            "and efficiency per count, Amdahl and USL fits, and how close poolprof run's recommendation\n"
-            "(profiled once first, at one count) comes to the best measured count.\n"
-            "\n"
-            "  --workers LIST   worker counts, comma-separated positive integers (at most %d);\n"
-            "                   speedups are relative to the first\n"
-            "  --repeat N       runs per count (default %d)\n"
-            "  --seed N         seed of the per-round shuffle (default %d)\n"
-            "  --stage NAME     take the recommendation of stage NAME (default overall)\n"
-            "  --profile-at N   profile at N workers (default the first count)\n"
-            "  --no-profile     skip the profile step: no recommendation\n"
-            "  --json FILE      also write the results (schema %s) to FILE\n"
-            "  --timeout S      a run that takes longer than S seconds fails the sweep\n"
-            "  --keep DIR       keep each run's stdout and stderr (and the profile run) in DIR\n"
-            "  -h, --help       this help\n"
-            "\n"
-            "Exit status: 0 when every run succeeded, 1 when a run failed (non-zero exit, signal,\n"
-            "timeout) or the profile step did, 2 for bad usage, 127 when CMD is not found,\n"
-            "128+N when poolprof was stopped by signal N (the running command is killed).\n",
-            WORKERS_ENV, MAX_COUNTS, DEFAULT_REPEAT, DEFAULT_SEED, SWEEP_SCHEMA);
-}
+enum run_end { RUN_EXITED, RUN_TIMED_OUT, RUN_STOPPED };
 
-/* ---- arguments ----------------------------------------------------------------- */
+struct outcome {
+    enum run_end how;
+    int status;      /* wait status, RUN_EXITED */
+    int sig;         /* the signal that stopped poolprof, RUN_STOPPED */
+    double seconds;  /* fork to exit, RUN_EXITED */
+};
 
-static int parse_count(const char *s, long max, long *out)
-{
-    char *end;
+struct point {
+    int workers;
+    double median, min, max, speedup, efficiency, predicted;
+};
 
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < 1 || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
+struct results {
+    struct point p[MAX_COUNTS + 1];
+    int have_amdahl, have_usl, have_peak;
+    struct prof_amdahl amdahl;
+    struct prof_usl usl;
+    double peak_workers; /* absolute count */
+    size_t best;
+    double rec_throughput; /* median(best) / median(recommended) */
+};
 
-/* "1,2,4,8": positive integers, no duplicates, at most MAX_COUNTS. One-line message on error. */
-static int parse_workers(const char *arg, struct sweep *w)
-{
-    const char *p = arg;
+/* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
+/* arg with every {workers} replaced by n; NULL when out of memory. */
+char *sweep_subst(const char *arg, int n);
+void sweep_strv_free(char **v);
+/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n);
+/* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
+char **sweep_environment_at(int n);
+/* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
+int sweep_pending_stop(const struct sweep *w);
+const char *sweep_signal_name(int sig);
+/*
+ * The steps of a sweep: 0, or PROF_E* after the one line that says why (a run that failed is
+ * PROF_EIO); w->stopped_by is set when a stop signal ended the step.
+ * The profile step: poolprof run once, the chosen stage's recommendation kept.
+ */
+int sweep_profile(struct sweep *w);
+/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+void sweep_add_recommended(struct sweep *w);
+/* Every count once per round, in a fresh order each round. */
+int sweep_timed_runs(struct sweep *w);
 
-    w->ncounts = 0;
-    for (;;) {
-        size_t len = strcspn(p, ",");
-        char tok[32];
-        long v = 0;
-        if (len < sizeof tok)
-            snprintf(tok, sizeof tok, "%.*s", (int)len, p);
-        if (len >= sizeof tok || parse_count(tok, MAX_WORKERS, &v) < 0) {
-            fprintf(stderr, "poolprof: sweep: --workers '%s': '%.*s' is not a worker count (positive integers up to %d)\n",
-                    arg, (int)(len > 40 ? 40 : len), p, MAX_WORKERS);
-            return -1;
-        }
-        for (size_t i = 0; i < w->ncounts; i++) {
-            if (w->counts[i] == v) {
-                fprintf(stderr, "poolprof: sweep: --workers '%s': %ld is listed twice\n", arg, v);
-                return -1;
-            }
-        }
-        if (w->ncounts == MAX_COUNTS) {
-            fprintf(stderr, "poolprof: sweep: --workers '%s': at most %d worker counts\n", arg, MAX_COUNTS);
-            return -1;
-        }
-        w->counts[w->ncounts++] = (int)v;
-        if (!p[len])
-            return 0;
-        p += len + 1;
-    }
-}
+/* sweep_results.c: medians, speedups, the fits; the table on stdout and the JSON. */
+int sweep_compute(const struct sweep *w, struct results *r); /* 0 or PROF_E* */
+void sweep_print(const struct sweep *w, const struct results *r);
+/* The results as schema poolprof.sweep/1 into path (temporary file + rename). 0 or PROF_E*. */
+int sweep_write_json(const struct sweep *w, const struct results *r, const char *path);
 
-/* -1: go on; otherwise the exit status. */
-static int parse_args(struct sweep *w, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"workers", required_argument, NULL, 'w'},    {"repeat", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 'S'},       {"stage", required_argument, NULL, 's'},
-        {"profile-at", required_argument, NULL, 'p'}, {"no-profile", no_argument, NULL, 'P'},
-        {"json", required_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 't'},
-        {"keep", required_argument, NULL, 'k'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c, have_workers = 0;
-    long v;
-
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'w':
-            if (parse_workers(optarg, w) < 0)
-                return EXIT_USAGE;
-            have_workers = 1;
-            break;
-        case 'r':
-            if (parse_count(optarg, MAX_REPEAT, &v) < 0) {
-                fprintf(stderr, "poolprof: sweep: --repeat '%s': expected 1 to %d\n", optarg, MAX_REPEAT);
-                return EXIT_USAGE;
-            }
-            w->repeat = (int)v;
-            break;
-        case 'S': {
-            char *end;
-            errno = 0;
-            w->seed = strtoull(optarg, &end, 10);
-            if (errno || *end || !*optarg || *optarg == '-') {
-                fprintf(stderr, "poolprof: sweep: --seed '%s': expected a non-negative integer\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 's':
-            w->stage = optarg;
-            break;
-        case 'p':
-            if (parse_count(optarg, MAX_WORKERS, &v) < 0) {
-                fprintf(stderr, "poolprof: sweep: --profile-at '%s': expected a positive integer\n", optarg);
-                return EXIT_USAGE;
-            }
-            w->profile_at = (int)v;
-            break;
-        case 'P':
-            w->profile = 0;
-            break;
-        case 'j':
-            w->json_path = optarg;
-            break;
-        case 't': {
-            char *end;
-            w->timeout_s = strtod(optarg, &end);
-            if (*end || end == optarg || !(w->timeout_s > 0) || w->timeout_s > 1e7) {
-                fprintf(stderr, "poolprof: sweep: --timeout '%s': expected seconds > 0\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 'k':
-            w->keep = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case ':':
-            fprintf(stderr, "poolprof: sweep: option '%s' needs a value\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                fprintf(stderr, "poolprof: sweep: unknown option '-%c' (poolprof sweep --help)\n", optopt);
-            else
-                fprintf(stderr, "poolprof: sweep: unknown option '%s' (poolprof sweep --help)\n", argv[optind - 1]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!have_workers) {
-        fprintf(stderr, "poolprof: sweep: --workers LIST is required (poolprof sweep --workers 1,2,4 -- CMD)\n");
-        return EXIT_USAGE;
-    }
-    if (!w->profile && (w->profile_at || w->stage)) {
-        fprintf(stderr, "poolprof: sweep: --no-profile excludes --%s\n", w->stage ? "stage" : "profile-at");
-        return EXIT_USAGE;
-    }
-    w->cmd = argv + optind;
-    if (!w->cmd[0]) {
-        fprintf(stderr, "poolprof: sweep: no command given (poolprof sweep --workers LIST [options] -- CMD [ARGS...])\n");
-        return EXIT_USAGE;
-    }
-    return -1;
-}
 
 /* ---- the command at one count ---------------------------------------------------- */
 
 /* arg with every {workers} replaced by n; NULL when out of memory. */
-static char *subst(const char *arg, int n)
+char *sweep_subst(const char *arg, int n)
 {
     char num[16];
     size_t k = 0, plen = strlen(PLACEHOLDER);
@@ -273,7 +144,7 @@ static char *subst(const char *arg, int n)
     return out;
 }
 
-static void strv_free(char **v)
+void sweep_strv_free(char **v)
 {
     if (!v)
         return;
@@ -283,7 +154,7 @@ static void strv_free(char **v)
 }
 
 /* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
-static char **command_at(char *const *prefix, char **cmd, int n)
+char **sweep_command_at(char *const *prefix, char **cmd, int n)
 {
     size_t np = 0, nc = 0;
 
@@ -295,9 +166,9 @@ static char **command_at(char *const *prefix, char **cmd, int n)
     if (!v)
         return NULL;
     for (size_t i = 0; i < np + nc; i++) {
-        v[i] = i < np ? strdup(prefix[i]) : subst(cmd[i - np], n);
+        v[i] = i < np ? strdup(prefix[i]) : sweep_subst(cmd[i - np], n);
         if (!v[i]) {
-            strv_free(v);
+            sweep_strv_free(v);
             return NULL;
         }
     }
@@ -305,7 +176,7 @@ static char **command_at(char *const *prefix, char **cmd, int n)
 }
 
 /* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
-static char **environment_at(int n)
+char **sweep_environment_at(int n)
 {
     size_t k = 0, count = 0;
 
@@ -326,21 +197,11 @@ static char **environment_at(int n)
     }
     return v;
 fail:
-    strv_free(v);
+    sweep_strv_free(v);
     return NULL;
 }
 
 /* ---- one run --------------------------------------------------------------------- */
-
-enum run_end { RUN_EXITED, RUN_TIMED_OUT, RUN_STOPPED };
-
-struct outcome {
-    enum run_end how;
-    int status;      /* wait status, RUN_EXITED */
-    int sig;         /* the signal that stopped poolprof, RUN_STOPPED */
-    double seconds;  /* fork to exit, RUN_EXITED */
-};
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -349,7 +210,7 @@ static double now_s(void)
 }
 
 /* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
-static int pending_stop(const struct sweep *w)
+int sweep_pending_stop(const struct sweep *w)
 {
     struct timespec zero = {0, 0};
     int sig = sigtimedwait(&w->stops, NULL, &zero);
@@ -394,7 +255,7 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
     sigaddset(&waitset, SIGCHLD);
     memset(o, 0, sizeof *o);
 
-    if ((o->sig = pending_stop(w))) {
+    if ((o->sig = sweep_pending_stop(w))) {
         o->how = RUN_STOPPED;
         return 0;
     }
@@ -412,7 +273,7 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
         signal(SIGCHLD, SIG_DFL);
         sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
         execvpe(argv[0], argv, envp);
-        _exit(EXIT_NOTFOUND);
+        _exit(CLI_EXIT_NOTFOUND);
     }
     setpgid(pid, pid); /* as the child does: whichever runs first, the group exists before any kill */
 
@@ -450,7 +311,7 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
     return 0;
 }
 
-static const char *signal_name(int sig)
+const char *sweep_signal_name(int sig)
 {
     switch (sig) {
     case SIGINT:
@@ -496,14 +357,14 @@ static void rm_tree(const char *dir)
  * Run the command once under `poolprof run` at the profile count and keep the
  * chosen stage's recommendation. `poolprof run -o DIR` refuses an existing
  * DIR, so the run directory is a fresh name inside a mkdtemp directory (or
- * DIR/profile-run with --force under --keep). Returns -1 to go on, else the
- * exit status.
+ * DIR/profile-run with --force under --keep). 0, or PROF_E* after one line
+ * (w->stopped_by set when a stop signal ended it).
  */
-static int profile_step(struct sweep *w)
+int sweep_profile(struct sweep *w)
 {
     char base[PATH_MAX], rundir[PATH_MAX + 32], json_path[PATH_MAX + 32], self[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
-    int rc = EXIT_FAILED, n = w->profile_at ? w->profile_at : w->counts[0];
+    int rc = PROF_EIO, n = w->profile_at ? w->profile_at : w->counts[0];
     char **argv = NULL, **envp = NULL;
     json_t *report = NULL;
     int out_fd = -1, err_fd = -1;
@@ -515,9 +376,9 @@ static int profile_step(struct sweep *w)
     } else {
         snprintf(base, sizeof base, "%s/poolprof-sweep.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(base)) {
-            fprintf(stderr, "poolprof: sweep: %s: cannot make a directory for the profile run: %s\n", base,
+            cli_msg("%s: cannot make a directory for the profile run: %s", base,
                     strerror(errno));
-            return EXIT_FAILED;
+            return prof_err_from_errno(errno);
         }
         snprintf(rundir, sizeof rundir, "%s/run", base);
         snprintf(json_path, sizeof json_path, "%s/report.json", base);
@@ -529,12 +390,12 @@ static int profile_step(struct sweep *w)
         snprintf(self, sizeof self, "%s", program_invocation_name);
     char *prefix[] = {self, "run", "-o", rundir, "--json", json_path, w->keep ? "--force" : "--", w->keep ? "--" : NULL,
                       NULL};
-    argv = command_at(prefix, w->cmd, n);
-    envp = environment_at(n);
+    argv = sweep_command_at(prefix, w->cmd, n);
+    envp = sweep_environment_at(n);
     out_fd = open_output(w->keep, "profile.out");
     err_fd = open_output(w->keep, "profile.err");
     if (!argv || !envp || out_fd < 0 || err_fd < 0) {
-        fprintf(stderr, "poolprof: sweep: cannot prepare the profile run: %s\n", strerror(errno ? errno : ENOMEM));
+        cli_msg("cannot prepare the profile run: %s", strerror(errno ? errno : ENOMEM));
         goto done;
     }
     if (w->progress)
@@ -545,67 +406,60 @@ static int profile_step(struct sweep *w)
         fprintf(stderr, "\r\033[K");
     const char *hint = w->keep ? "" : " (--keep DIR keeps its output)";
     if (err < 0) {
-        fprintf(stderr, "poolprof: sweep: cannot start the profile run: %s\n", prof_strerror(err));
+        cli_msg("cannot start the profile run: %s", prof_strerror(err));
         goto done;
     }
     if (o.how == RUN_STOPPED) {
-        fprintf(stderr, "poolprof: sweep: stopped by %s during the profile run; the command was killed\n",
-                signal_name(o.sig));
-        rc = 128 + o.sig;
+        cli_msg("stopped by %s during the profile run; the command was killed",
+                sweep_signal_name(o.sig));
+        w->stopped_by = o.sig;
         goto done;
     }
     if (o.how == RUN_TIMED_OUT) {
-        fprintf(stderr, "poolprof: sweep: the profile run at %d worker%s timed out after %g s (process group killed)%s\n",
+        cli_msg("the profile run at %d worker%s timed out after %g s (process group killed)%s",
                 n, n == 1 ? "" : "s", w->timeout_s, hint);
         goto done;
     }
     if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
         char st[96];
         describe_status(o.status, st, sizeof st);
-        fprintf(stderr, "poolprof: sweep: the profile run (poolprof run at %d worker%s) failed: %s%s\n", n,
+        cli_msg("the profile run (poolprof run at %d worker%s) failed: %s%s", n,
                 n == 1 ? "" : "s", st, hint);
         goto done;
     }
-    if ((err = prof_report_read(json_path, &report)) < 0) {
-        fprintf(stderr, "poolprof: sweep: %s: cannot read the profile report: %s\n", json_path, prof_strerror(err));
+    if (readreport_doc(json_path, "the profile report", &report) < 0)
         goto done;
-    }
     const char *name = w->stage ? w->stage : "overall";
-    const json_t *stage = prof_report_stage(report, name);
-    if (!stage) {
-        char names[512];
-        prof_report_stage_names(report, names, sizeof names);
-        fprintf(stderr, "poolprof: sweep: no stage '%s' in the profile report (stages: %s)\n", name, names);
+    const json_t *stage = readreport_stage(report, "the profile report", name);
+    if (!stage)
         goto done;
-    }
     json_t *rec = json_object_get(stage, "recommendation");
     json_t *workers = json_object_get(rec, "workers");
     if (!json_is_string(json_object_get(rec, "model")) || !json_is_integer(workers) ||
         json_integer_value(workers) < 1 || json_integer_value(workers) > MAX_WORKERS) {
-        fprintf(stderr, "poolprof: sweep: %s: stage '%s' has no usable recommendation (model, workers)\n", json_path,
-                name);
+        cli_msg("the profile report: stage '%s' has no usable recommendation (model, workers)", name);
         goto done;
     }
     w->rec = json_incref(rec);
     w->rec_stage = name;
     w->rec_workers = (int)json_integer_value(workers);
     w->profile_at = n;
-    rc = -1;
+    rc = 0;
 done:
     if (out_fd >= 0)
         close(out_fd);
     if (err_fd >= 0)
         close(err_fd);
     json_decref(report);
-    strv_free(argv);
-    strv_free(envp);
+    sweep_strv_free(argv);
+    sweep_strv_free(envp);
     if (base[0])
         rm_tree(base);
     return rc;
 }
 
 /* The recommended count joins the sweep after the last smaller count (never before the baseline). */
-static void add_recommended(struct sweep *w)
+void sweep_add_recommended(struct sweep *w)
 {
     for (size_t i = 0; i < w->ncounts; i++)
         if (w->counts[i] == w->rec_workers)
@@ -620,18 +474,6 @@ static void add_recommended(struct sweep *w)
 }
 
 /* The report's predicted speedup at n (recommendation.scaling.points), NaN when it has none. */
-static double predicted_at(const struct sweep *w, int n)
-{
-    const json_t *points = json_object_get(json_object_get(w->rec, "scaling"), "points"), *p;
-    size_t i;
-    json_array_foreach(points, i, p) {
-        const json_t *pw = json_object_get(p, "workers"), *ps = json_object_get(p, "predicted_speedup");
-        if (json_is_integer(pw) && json_integer_value(pw) == n && json_is_number(ps) && isfinite(json_number_value(ps)))
-            return json_number_value(ps);
-    }
-    return NAN;
-}
-
 /* ---- the sweep ----------------------------------------------------------------------- */
 
 /* splitmix64: a fixed, portable sequence for a given seed. */
@@ -644,9 +486,10 @@ static uint64_t next_random(uint64_t *state)
 }
 
 /* Every count once per round, in a fresh order each round. -1 to go on, else the exit status. */
-static int timed_runs(struct sweep *w)
+int sweep_timed_runs(struct sweep *w)
 {
     uint64_t state = w->seed;
+    int err;
     size_t order[MAX_COUNTS + 1], done = 0, total = w->ncounts * (size_t)w->repeat;
 
     for (int round = 0; round < w->repeat; round++) {
@@ -665,67 +508,67 @@ static int timed_runs(struct sweep *w)
             snprintf(err_name, sizeof err_name, "w%d-r%d.err", n, round + 1);
             int out_fd = open_output(w->keep, out_name), err_fd = out_fd < 0 ? -1 : open_output(w->keep, err_name);
             if (err_fd < 0) {
-                fprintf(stderr, "poolprof: sweep: %s/%s: cannot open: %s\n", w->keep ? w->keep : "",
+                cli_msg("%s/%s: cannot open: %s", w->keep ? w->keep : "",
                         out_fd < 0 ? out_name : err_name, strerror(errno));
+                err = prof_err_from_errno(errno);
                 if (out_fd >= 0)
                     close(out_fd);
-                return EXIT_FAILED;
+                return err;
             }
             if (w->progress)
                 fprintf(stderr, "\rpoolprof sweep: run %zu of %zu (%d worker%s)\033[K", done + 1, total, n,
                         n == 1 ? "" : "s");
             struct outcome o;
-            int err = run_one(w, w->argv[c], w->envp[c], out_fd, err_fd, &o);
+            err = run_one(w, w->argv[c], w->envp[c], out_fd, err_fd, &o);
             close(out_fd);
             close(err_fd);
             if (w->progress)
                 fprintf(stderr, "\r\033[K");
             if (err < 0) {
-                fprintf(stderr, "poolprof: sweep: cannot start %s: %s\n", w->argv[c][0], prof_strerror(err));
-                return EXIT_FAILED;
+                cli_msg("cannot start %s: %s", w->argv[c][0], prof_strerror(err));
+                return err;
             }
             if (o.how == RUN_STOPPED) {
-                fprintf(stderr, "poolprof: sweep: stopped by %s at %d worker%s (repeat %d of %d); the command was killed\n",
-                        signal_name(o.sig), n, n == 1 ? "" : "s", round + 1, w->repeat);
-                return 128 + o.sig;
+                cli_msg("stopped by %s at %d worker%s (repeat %d of %d); the command was killed",
+                        sweep_signal_name(o.sig), n, n == 1 ? "" : "s", round + 1, w->repeat);
+                w->stopped_by = o.sig;
+                return PROF_EIO;
             }
             if (o.how == RUN_TIMED_OUT) {
-                fprintf(stderr, "poolprof: sweep: %s at %d worker%s (repeat %d of %d) timed out after %g s (process group killed)\n",
+                cli_msg("%s at %d worker%s (repeat %d of %d) timed out after %g s (process group killed)",
                         w->argv[c][0], n, n == 1 ? "" : "s", round + 1, w->repeat, w->timeout_s);
-                return EXIT_FAILED;
+                return PROF_EIO;
             }
             if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
                 char st[96];
                 describe_status(o.status, st, sizeof st);
-                fprintf(stderr, "poolprof: sweep: %s at %d worker%s (repeat %d of %d) failed: %s\n", w->argv[c][0], n,
+                cli_msg("%s at %d worker%s (repeat %d of %d) failed: %s", w->argv[c][0], n,
                         n == 1 ? "" : "s", round + 1, w->repeat, st);
-                return EXIT_FAILED;
+                return PROF_EIO;
             }
             w->wall[c * (size_t)w->repeat + (size_t)round] = o.seconds;
             done++;
         }
     }
-    return -1;
+    return 0;
 }
 
-/* ---- results ----------------------------------------------------------------------------- */
 
-struct point {
-    int workers;
-    double median, min, max, speedup, efficiency, predicted;
-};
 
-struct results {
-    struct point p[MAX_COUNTS + 1];
-    int have_amdahl, have_usl, have_peak;
-    struct prof_amdahl amdahl;
-    struct prof_usl usl;
-    double peak_workers; /* absolute count */
-    size_t best;
-    double rec_throughput; /* median(best) / median(recommended) */
-};
+/* The report's predicted speedup at n (recommendation.scaling.points), NaN when it has none. */
+static double predicted_at(const struct sweep *w, int n)
+{
+    const json_t *points = json_object_get(json_object_get(w->rec, "scaling"), "points"), *p;
+    size_t i;
+    json_array_foreach(points, i, p) {
+        const json_t *pw = json_object_get(p, "workers"), *ps = json_object_get(p, "predicted_speedup");
+        if (json_is_integer(pw) && json_integer_value(pw) == n && json_is_number(ps) && isfinite(json_number_value(ps)))
+            return json_number_value(ps);
+    }
+    return NAN;
+}
 
-static int compute(const struct sweep *w, struct results *r)
+int sweep_compute(const struct sweep *w, struct results *r)
 {
     double n[MAX_COUNTS + 1], t[MAX_COUNTS + 1];
 
@@ -785,7 +628,7 @@ static void fmt_2(char *buf, size_t cap, int have, double v)
         snprintf(buf, cap, "-");
 }
 
-static void print_report(const struct sweep *w, const struct results *r)
+void sweep_print(const struct sweep *w, const struct results *r)
 {
     printf("poolprof sweep: %zu count%s x %d repeat%s, interleaved; ", w->ncounts, w->ncounts == 1 ? "" : "s",
            w->repeat, plural(w->repeat));
@@ -947,55 +790,154 @@ static int write_json(const char *path, const json_t *o)
     return e;
 }
 
-/* ---- cmd_sweep ------------------------------------------------------------------------------- */
+int sweep_write_json(const struct sweep *w, const struct results *r, const char *path)
+{
+    json_t *o = results_json(w, r);
+    int err = o ? write_json(path, o) : PROF_ENOMEM;
+    json_decref(o);
+    return err;
+}
+
+/* Signals that stop a sweep: the running command's process group is killed first. */
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NSTOP (sizeof stop_signals / sizeof *stop_signals)
+
+/* ---- options ---------------------------------------------------------------------------------------- */
+
+/* The options and the sweep's state, with the defaults; the table below fills the options. */
+static struct sweep sweep = {
+    .repeat = DEFAULT_REPEAT,
+    .seed = DEFAULT_SEED,
+    .profile = 1,
+};
+
+/* "1,2,4,8": positive integers, no duplicates, at most MAX_COUNTS (struct sweep). */
+static int parse_workers(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
+{
+    struct sweep *w = dst;
+    const char *p = arg;
+
+    (void)o;
+    w->ncounts = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char *end;
+        long v = 0;
+        errno = 0;
+        if (*p >= '0' && *p <= '9')
+            v = strtol(p, &end, 10);
+        if (!(*p >= '0' && *p <= '9') || errno || end != p + len || v < 1 || v > MAX_WORKERS) {
+            snprintf(why, cap, "'%.*s' is not a worker count (positive integers up to %d)", (int)(len > 40 ? 40 : len),
+                     p, MAX_WORKERS);
+            return PROF_EINVAL;
+        }
+        for (size_t i = 0; i < w->ncounts; i++) {
+            if (w->counts[i] == v) {
+                snprintf(why, cap, "%ld is listed twice", v);
+                return PROF_EINVAL;
+            }
+        }
+        if (w->ncounts == MAX_COUNTS) {
+            snprintf(why, cap, "at most %d worker counts", MAX_COUNTS);
+            return PROF_ERANGE;
+        }
+        w->counts[w->ncounts++] = (int)v;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
+static int parse_seed(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
+{
+    char *end;
+
+    (void)o;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || *end || !(*arg >= '0' && *arg <= '9')) {
+        snprintf(why, cap, "wants a non-negative integer");
+        return PROF_EINVAL;
+    }
+    *(unsigned long long *)dst = v;
+    return 0;
+}
+
+static const struct cli_opt options[] = {
+    {"workers", 0, "LIST",
+     "worker counts, comma-separated positive integers, no duplicates, at most " CLI_STR(MAX_COUNTS)
+     "; required; speedups are relative to the first",
+     parse_workers, 0, 0, 0, NULL},
+    {"repeat", 0, "N", "runs per count, 1 to " CLI_STR(MAX_REPEAT) " (default " CLI_STR(DEFAULT_REPEAT) ")", cli_int,
+     offsetof(struct sweep, repeat), 1, MAX_REPEAT, "runs per count"},
+    {"seed", 0, "N", "seed of the per-round shuffle, a non-negative integer (default " CLI_STR(DEFAULT_SEED) ")",
+     parse_seed, offsetof(struct sweep, seed), 0, 0, NULL},
+    {"stage", 0, "NAME", "take the recommendation of stage NAME (default overall)", cli_string,
+     offsetof(struct sweep, stage), 0, 0, NULL},
+    {"profile-at", 0, "N", "profile at N workers (default: the first count)", cli_int,
+     offsetof(struct sweep, profile_at), 1, MAX_WORKERS, "workers"},
+    {"no-profile", 0, NULL, "skip the profile step: no recommendation; excludes --stage and --profile-at",
+     cli_flag_off, offsetof(struct sweep, profile), 0, 0, NULL},
+    {"json", 0, "FILE", "also write the results (schema " SWEEP_SCHEMA ") to FILE", cli_output_path,
+     offsetof(struct sweep, json_path), 0, 0, NULL},
+    {"timeout", 0, "S", "a run, the profile run included, that takes longer than S seconds fails the sweep",
+     cli_seconds, offsetof(struct sweep, timeout_s), 0, MAX_TIMEOUT_S, NULL},
+    {"keep", 0, "DIR", "keep each run's stdout and stderr, and the profile run, in DIR (created if missing)",
+     cli_string, offsetof(struct sweep, keep), 0, 0, NULL},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
+};
+
+/* ---- the sweep ------------------------------------------------------------------------------------------ */
 
 static void noop(int sig)
 {
     (void)sig;
 }
 
-int cmd_sweep(int argc, char **argv)
+/* What the options alone cannot say, and what is checked before anything runs. -1 to go on, else the exit status. */
+static int check(struct sweep *w)
 {
-    static struct sweep sweep;
-    struct sweep *w = &sweep;
-    struct results res;
-    struct sigaction sa, old_chld;
-    sigset_t block;
-    int rc;
-
-    memset(w, 0, sizeof *w);
-    w->repeat = DEFAULT_REPEAT;
-    w->seed = DEFAULT_SEED;
-    w->profile = 1;
-    if ((rc = parse_args(w, argc, argv)) >= 0)
-        return rc;
-    {
-        /* The program is looked up once, at the first count, before anything runs. */
-        char *prog = subst(w->cmd[0], w->counts[0]), found[PATH_MAX];
-        int err = prog ? session_resolve_command(prog, found, sizeof found) : ENOMEM;
-        if (err) {
-            fprintf(stderr, "poolprof: sweep: %s: %s\n", prog ? prog : w->cmd[0],
-                    err == ENOENT ? "command not found" : err == EACCES ? "permission denied" : strerror(err));
-            free(prog);
-            return err == ENOMEM ? EXIT_FAILED : EXIT_NOTFOUND;
-        }
-        free(prog);
+    if (w->ncounts == 0) {
+        cli_msg("--workers LIST is required (poolprof sweep --workers 1,2,4 -- CMD)");
+        return CLI_EXIT_USAGE;
     }
+    if (!w->profile && (w->profile_at || w->stage)) {
+        cli_msg("--no-profile excludes --%s", w->stage ? "stage" : "profile-at");
+        return CLI_EXIT_USAGE;
+    }
+    /* The program is looked up once, at the first count, before anything runs. */
+    char *prog = sweep_subst(w->cmd[0], w->counts[0]), found[PATH_MAX];
+    if (!prog) {
+        cli_msg("out of memory");
+        return CLI_EXIT_FAILED;
+    }
+    int err = session_resolve_command(prog, found, sizeof found);
+    if (err < 0)
+        session_exec_error(prog, err);
+    free(prog);
+    if (err < 0)
+        return CLI_EXIT_NOTFOUND;
     if (w->keep && mkdir(w->keep, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "poolprof: sweep: --keep %s: cannot create: %s\n", w->keep, strerror(errno));
-        return EXIT_USAGE;
+        cli_msg("--keep '%s': cannot create: %s", w->keep, strerror(errno));
+        return CLI_EXIT_USAGE;
     }
-    w->progress = isatty(STDERR_FILENO);
+    return -1;
+}
 
-    /*
-     * Stop signals and SIGCHLD are blocked for the whole sweep and taken with
-     * sigtimedwait while a command runs: no handler races a fork, and a
-     * Ctrl-C between two runs is seen before the next one starts. SIGCHLD
-     * gets a handler of its own so that an inherited SIG_IGN cannot make the
-     * kernel reap our children before we read their status. A stop signal
-     * the caller ignored (nohup, a shell's background job) stays ignored:
-     * blocked, it would otherwise be kept pending and taken.
-     */
+/*
+ * Stop signals and SIGCHLD are blocked for the whole sweep and taken with
+ * sigtimedwait while a command runs: no handler races a fork, and a
+ * Ctrl-C between two runs is seen before the next one starts. SIGCHLD
+ * gets a handler of its own so that an inherited SIG_IGN cannot make the
+ * kernel reap our children before we read their status. A stop signal
+ * the caller ignored (nohup, a shell's background job) stays ignored:
+ * blocked, it would otherwise be kept pending and taken.
+ */
+static void block_signals(struct sweep *w, struct sigaction *old_chld)
+{
+    struct sigaction sa;
+    sigset_t block;
+
     sigemptyset(&w->stops);
     for (size_t i = 0; i < NSTOP; i++) {
         struct sigaction cur;
@@ -1006,64 +948,79 @@ int cmd_sweep(int argc, char **argv)
     sa.sa_handler = noop;
     sa.sa_flags = SA_NOCLDSTOP;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, &old_chld);
+    sigaction(SIGCHLD, &sa, old_chld);
     block = w->stops;
     sigaddset(&block, SIGCHLD);
     sigprocmask(SIG_BLOCK, &block, &w->oldmask);
+}
 
-    rc = EXIT_FAILED;
+/* The profile step, the command at every count, the timed runs, the results. The exit status. */
+static int sweep_all(struct sweep *w)
+{
+    struct results res;
+
     if (w->profile) {
-        if ((rc = profile_step(w)) >= 0)
-            goto done;
-        add_recommended(w);
+        if (sweep_profile(w) < 0)
+            return w->stopped_by ? CLI_EXIT_SIGNAL + w->stopped_by : CLI_EXIT_FAILED;
+        sweep_add_recommended(w);
     }
     w->argv = calloc(w->ncounts, sizeof *w->argv);
     w->envp = calloc(w->ncounts, sizeof *w->envp);
     w->wall = calloc(w->ncounts * (size_t)w->repeat, sizeof *w->wall);
-    rc = EXIT_FAILED;
     if (!w->argv || !w->envp || !w->wall) {
-        fprintf(stderr, "poolprof: sweep: out of memory\n");
-        goto done;
+        cli_msg("out of memory");
+        return CLI_EXIT_FAILED;
     }
     for (size_t c = 0; c < w->ncounts; c++) {
-        if (!(w->argv[c] = command_at(NULL, w->cmd, w->counts[c])) || !(w->envp[c] = environment_at(w->counts[c]))) {
-            fprintf(stderr, "poolprof: sweep: out of memory\n");
-            goto done;
+        if (!(w->argv[c] = sweep_command_at(NULL, w->cmd, w->counts[c])) ||
+            !(w->envp[c] = sweep_environment_at(w->counts[c]))) {
+            cli_msg("out of memory");
+            return CLI_EXIT_FAILED;
         }
     }
-    if ((rc = timed_runs(w)) >= 0)
-        goto done;
-    int sig = pending_stop(w);
+    if (sweep_timed_runs(w) < 0)
+        return w->stopped_by ? CLI_EXIT_SIGNAL + w->stopped_by : CLI_EXIT_FAILED;
+    int sig = sweep_pending_stop(w);
     if (sig) {
-        fprintf(stderr, "poolprof: sweep: stopped by %s after the last run\n", signal_name(sig));
-        rc = 128 + sig;
-        goto done;
+        cli_msg("stopped by %s after the last run", sweep_signal_name(sig));
+        return CLI_EXIT_SIGNAL + sig;
     }
-    if (compute(w, &res) < 0) {
-        fprintf(stderr, "poolprof: sweep: out of memory\n");
-        rc = EXIT_FAILED;
-        goto done;
+    if (sweep_compute(w, &res) < 0) {
+        cli_msg("out of memory");
+        return CLI_EXIT_FAILED;
     }
-    print_report(w, &res);
+    sweep_print(w, &res);
     fflush(stdout);
-    rc = 0;
     if (w->json_path) {
-        json_t *o = results_json(w, &res);
-        int err = o ? write_json(w->json_path, o) : PROF_ENOMEM;
-        json_decref(o);
+        int err = sweep_write_json(w, &res, w->json_path);
         if (err < 0) {
-            fprintf(stderr, "poolprof: sweep: %s: cannot write: %s\n", w->json_path, prof_strerror(err));
-            rc = EXIT_FAILED;
+            cli_msg("--json '%s': cannot write: %s", w->json_path, prof_strerror(err));
+            return CLI_EXIT_FAILED;
         }
     }
-done:
+    return CLI_EXIT_OK;
+}
+
+static int exec_sweep(char **args, int nargs)
+{
+    struct sweep *w = &sweep;
+    struct sigaction old_chld;
+    int rc;
+
+    (void)nargs;
+    w->cmd = args;
+    if ((rc = check(w)) >= 0)
+        return rc;
+    w->progress = isatty(STDERR_FILENO);
+    block_signals(w, &old_chld);
+    rc = sweep_all(w);
     sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
     sigaction(SIGCHLD, &old_chld, NULL);
     for (size_t c = 0; c < w->ncounts; c++) {
         if (w->argv)
-            strv_free(w->argv[c]);
+            sweep_strv_free(w->argv[c]);
         if (w->envp)
-            strv_free(w->envp[c]);
+            sweep_strv_free(w->envp[c]);
     }
     free(w->argv);
     free(w->envp);
@@ -1071,3 +1028,27 @@ done:
     json_decref(w->rec);
     return rc;
 }
+
+const struct cli_cmd cmd_sweep = {
+    .name = "sweep",
+    .summary = "run a command at several worker counts: wall time, speedup, Amdahl and USL fits, against "
+               "poolprof's recommendation",
+    .usage = "--workers LIST [OPTIONS] [--] CMD [ARGS...]",
+    .about = "Run CMD at each worker count, every {workers} in its arguments replaced by the count and "
+             WORKERS_ENV "=N in its environment. Rounds run every count once, in an order shuffled per round, so "
+             "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
+             "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
+             "to the best measured count. Options come before CMD: everything from the first word that is not an "
+             "option, or after --, is CMD and its arguments.",
+    .exits = "exit status: 0 when every run succeeded; 1 when a run failed (non-zero exit, signal, timeout), the "
+             "profile step did, or the results could not be written; 2 for bad usage, an output path that cannot "
+             "be written or a --keep directory that cannot be created; 127 when CMD is not found; 128+N when "
+             "poolprof was stopped by signal N (the running command is killed).",
+    .opts = options,
+    .dst = &sweep,
+    .args = CLI_ARGS_COMMAND,
+    .arg_name = "CMD",
+    .min_args = 1,
+    .help_more = NULL,
+    .exec = exec_sweep,
+};
