@@ -1,11 +1,19 @@
-/* cmds.h: the poolprof subcommands, each in tools/cmds/<name>.c, dispatched from the table in tools/poolprof.c. */
+/* cmds.h: the poolprof commands, one entry each in tools/cmds/<name>.c, walked by the dispatcher in tools/poolprof.c. */
 #ifndef POOLPROF_CMDS_H
 #define POOLPROF_CMDS_H
 
-/* argv[0] is the command name; the return value is poolprof's exit status. */
-int cmd_run(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_attach(int argc, char **argv);
-int cmd_sweep(int argc, char **argv);
+#include "cli.h"
+
+extern const struct cli_cmd cmd_run;
+extern const struct cli_cmd cmd_attach;
+extern const struct cli_cmd cmd_report;
+extern const struct cli_cmd cmd_sweep;
+extern const struct cli_cmd cmd_help;
+extern const struct cli_cmd cmd_version;
+
+/* help.c: what `poolprof help` prints (the commands, the formats, the exit statuses), and the one
+ * line for a word that is no command. */
+void help_overview(FILE *out);
+void help_not_a_command(const char *word);
 
 #endif

@@ -1,4 +1,4 @@
-/* session.c: the run directory, run.json and the closing report, shared by `poolprof run` and `poolprof attach`. */
+/* session.c: recording a session, shared by `poolprof run` and `poolprof attach`: the run directory, run.json, the recorders, the closing report. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "core/pipeline.h"
-#include "reports/render.h"
 #include "format/rundir.h"
+#include "monitor/monitor.h"
 #include "prof.h"
+#include "reports/render.h"
+#include "sampler/sampler.h"
 #include "session.h"
 
 /* ---- the run directory ---------------------------------------------------- */
@@ -60,27 +62,28 @@ static void rundir_clear(const char *dir)
     }
 }
 
+/* mkdir -p. 0 or PROF_E*. */
 static int mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
 
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return ENAMETOOLONG;
+        return PROF_ERANGE;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return errno;
+            return prof_err_from_errno(errno);
         *p = '/';
     }
     if (mkdir(buf, 0755) < 0)
-        return errno;
+        return prof_err_from_errno(errno);
     return 0;
 }
 
-/* Create (or, with --force, reuse) RUNDIR and RUNDIR/proc; prints its own error. 0 or -1. */
-int session_rundir_prepare(struct run *r)
+/* Create (or, with --force, reuse) RUNDIR and RUNDIR/proc. 0 or PROF_E*, after one line on stderr. */
+static int rundir_prepare(struct run *r)
 {
     char path[PATH_MAX + 16];
     int err;
@@ -88,26 +91,25 @@ int session_rundir_prepare(struct run *r)
     if (r->out_dir) {
         if (snprintf(path, sizeof path, "%s%s%s", r->out_dir[0] == '/' ? "" : r->cwd,
                      r->out_dir[0] == '/' ? "" : "/", r->out_dir) >= (int)sizeof path) {
-            fprintf(stderr, "poolprof: %s: path too long\n", r->out_dir);
-            return -1;
+            cli_msg("-o '%s': path too long", r->out_dir);
+            return PROF_ERANGE;
         }
         struct stat st;
         if (stat(path, &st) == 0) {
             if (!S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "poolprof: %s: not a directory\n", r->out_dir);
-                return -1;
+                cli_msg("-o '%s': not a directory", r->out_dir);
+                return PROF_EEXIST;
             }
             if (!dir_is_empty(path)) {
                 if (!r->force) {
-                    fprintf(stderr, "poolprof: %s: run directory not empty (use --force to reuse it)\n",
-                            r->out_dir);
-                    return -1;
+                    cli_msg("-o '%s': run directory not empty (use --force to reuse it)", r->out_dir);
+                    return PROF_ENOTEMPTY;
                 }
                 rundir_clear(path);
             }
-        } else if ((err = mkdir_p(path)) != 0) {
-            fprintf(stderr, "poolprof: %s: cannot create run directory: %s\n", r->out_dir, strerror(err));
-            return -1;
+        } else if ((err = mkdir_p(path)) < 0) {
+            cli_msg("-o '%s': cannot create the run directory: %s", r->out_dir, prof_strerror(err));
+            return err;
         } else {
             r->rundir_created = 1;
         }
@@ -124,32 +126,35 @@ int session_rundir_prepare(struct run *r)
             else
                 snprintf(name, sizeof name, "%s-%d", stamp, n);
             if (snprintf(path, sizeof path, "%s/%s", r->cwd, name) >= (int)sizeof path) {
-                fprintf(stderr, "poolprof: current directory path too long\n");
-                return -1;
+                cli_msg("current directory path too long");
+                return PROF_ERANGE;
             }
             if (mkdir(path, 0755) == 0)
                 break;
             if (errno != EEXIST || n > 1000) {
-                fprintf(stderr, "poolprof: %s: cannot create run directory: %s\n", path, strerror(errno));
-                return -1;
+                err = errno;
+                cli_msg("%s: cannot create the run directory: %s", path, strerror(err));
+                return prof_err_from_errno(err);
             }
         }
         r->rundir_created = 1;
     }
     if (!realpath(path, r->rundir)) {
-        fprintf(stderr, "poolprof: %s: %s\n", path, strerror(errno));
-        return -1;
+        err = errno;
+        cli_msg("%s: %s", path, strerror(err));
+        return prof_err_from_errno(err);
     }
     snprintf(path, sizeof path, "%s/proc", r->rundir);
     if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, strerror(errno));
-        return -1;
+        err = errno;
+        cli_msg("%s: run directory not writable: %s", r->rundir, strerror(err));
+        return prof_err_from_errno(err);
     }
     return 0;
 }
 
 /* The run never started: leave no half-made run directory behind. */
-void session_rundir_discard(struct run *r)
+static void rundir_discard(struct run *r)
 {
     if (!r->rundir[0])
         return;
@@ -173,8 +178,8 @@ static json_t *machine_json(const struct prof_machine *m)
                      "clock_ticks", (json_int_t)m->clock_ticks, "page_size", (json_int_t)m->page_size);
 }
 
-/* Write run.json through a temporary file, so a reader never sees half of it. 0 or errno. */
-int session_json_write(const struct run *r)
+/* Write run.json through a temporary file, so a reader never sees half of it. 0 or PROF_E*. */
+static int json_write(const struct run *r)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
     json_t *cmd = json_array();
@@ -189,12 +194,14 @@ int session_json_write(const struct run *r)
                           r->shim[0] ? json_string(r->shim) : json_null(), "machine", machine_json(&r->machine),
                           "static", r->is_static);
     if (!j)
-        return ENOMEM;
+        return PROF_ENOMEM;
     json_t *opts = json_object_get(j, "options");
     json_object_set_new(opts, "sample", json_boolean(r->sample));
     json_object_set_new(opts, "rate_hz", json_integer(r->rate_hz));
-    json_object_set_new(opts, "stacks", json_string(r->native && r->python ? "native,python" : r->native ? "native"
-                                                    : r->python ? "python" : "none"));
+    json_object_set_new(opts, "stacks", json_string(r->stacks.native && r->stacks.python ? "native,python"
+                                                    : r->stacks.native                   ? "native"
+                                                    : r->stacks.python                   ? "python"
+                                                                                         : "none"));
     json_object_set_new(opts, "attached", json_boolean(r->attached));
     if (r->end_ns)
         json_object_set_new(j, "end_ns", json_integer((json_int_t)r->end_ns));
@@ -241,7 +248,7 @@ int session_json_write(const struct run *r)
         }
     }
     json_decref(j);
-    return err;
+    return err ? prof_err_from_errno(err) : 0;
 }
 
 int session_exit_code(int status)
@@ -253,91 +260,66 @@ int session_exit_code(int status)
     return 1;
 }
 
-/* Merge the run directory, leave its report files, and render: --json file, terminal summary on stderr. */
-void session_report(const struct run *r)
+int session_report(const struct run *r)
 {
     struct prof_report *report = NULL;
     int err = prof_analyze(r->rundir, &report);
     if (err < 0) {
-        fprintf(stderr, "poolprof: %s: merge failed: %s\n", r->rundir, prof_strerror(err));
-        return;
+        cli_msg("%s: merge failed: %s", r->rundir, prof_strerror(err));
+        return err;
     }
     if ((err = prof_render_rundir(report, r->rundir)) < 0)
-        fprintf(stderr, "poolprof: %s/report.json: cannot write: %s\n", r->rundir, prof_strerror(err));
-    if (r->json_path && (err = prof_render_file(&prof_render_json, report, r->json_path)) < 0)
-        fprintf(stderr, "poolprof: %s: cannot write report: %s\n", r->json_path, prof_strerror(err));
-    if (prof_render(&prof_render_terminal, report, stderr) < 0)
-        fprintf(stderr, "poolprof: cannot render the summary\n");
+        cli_msg("%s/report.json: cannot write: %s", r->rundir, prof_strerror(err));
+    int rc = outputs_render(&r->out, report, stderr);
     prof_report_free(report);
+    return err < 0 ? err : rc;
 }
 
-int session_parse_interval(const char *cmd, const char *arg, int *ms)
+int session_parse_stacks(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap)
 {
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < 1 || v > 60000) {
-        fprintf(stderr, "poolprof: %s: --interval wants milliseconds between 1 and 60000, not '%s'\n", cmd, arg);
-        return -1;
-    }
-    *ms = (int)v;
-    return 0;
-}
-
-int session_parse_rate(const char *cmd, const char *arg, int *rate)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < 1 || v > 10000) {
-        fprintf(stderr, "poolprof: %s: --rate wants samples per second between 1 and 10000, not '%s'\n", cmd, arg);
-        return -1;
-    }
-    *rate = (int)v;
-    return 0;
-}
-
-int session_parse_stacks(const char *cmd, const char *arg, int *native, int *python)
-{
-    *native = *python = 0;
+    (void)o;
+    struct stacks *st = dst, want = {0, 0};
     char buf[64];
-    snprintf(buf, sizeof buf, "%s", arg);
+
+    if (!*value || snprintf(buf, sizeof buf, "%s", value) >= (int)sizeof buf)
+        goto bad;
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (strcmp(tok, "native") == 0)
-            *native = 1;
+            want.native = 1;
         else if (strcmp(tok, "python") == 0)
-            *python = 1;
-        else if (strcmp(tok, "none") != 0) {
-            fprintf(stderr, "poolprof: %s: --stacks wants native, python, native,python or none, not '%s'\n", cmd, arg);
-            return -1;
-        }
+            want.python = 1;
+        else if (strcmp(tok, "none") != 0)
+            goto bad;
     }
+    *st = want;
     return 0;
+bad:
+    snprintf(why, cap, "wants native, python, native,python or none");
+    return PROF_EINVAL;
 }
 
-/* ---- the command to run ---- */
+/* ---- the command to run ---------------------------------------------------------------------- */
 
-static int is_exec_file(const char *path, int *err)
+/* 0 when path is a file we may execute, else PROF_ENOENT or PROF_EACCES (as a shell would say). */
+static int exec_file(const char *path)
 {
     struct stat st;
 
-    if (stat(path, &st) < 0) {
-        *err = errno;
-        return 0;
-    }
-    if (S_ISDIR(st.st_mode) || access(path, X_OK) < 0) {
-        *err = EACCES;
-        return 0;
-    }
-    return 1;
+    if (stat(path, &st) < 0)
+        return prof_err_from_errno(errno);
+    if (S_ISDIR(st.st_mode) || access(path, X_OK) < 0)
+        return PROF_EACCES;
+    return 0;
 }
 
 int session_resolve_command(const char *cmd, char *out, size_t cap)
 {
-    int err = ENOENT, seen_eacces = 0;
+    int err = PROF_ENOENT, seen_eacces = 0;
 
     if (!*cmd)
-        return ENOENT;
+        return PROF_ENOENT;
     if (strchr(cmd, '/')) {
-        if (!is_exec_file(cmd, &err))
+        if ((err = exec_file(cmd)) < 0)
             return err;
         snprintf(out, cap, "%s", cmd);
         return 0;
@@ -354,16 +336,128 @@ int session_resolve_command(const char *cmd, char *out, size_t cap)
         char cand[PATH_MAX];
         /* An empty PATH element means the current directory. */
         if (snprintf(cand, sizeof cand, "%.*s%s%s", dl, p, dl ? "/" : "", cmd) < (int)sizeof cand) {
-            if (is_exec_file(cand, &err)) {
+            if ((err = exec_file(cand)) == 0) {
                 snprintf(out, cap, "%s", cand);
                 return 0;
             }
-            if (err == EACCES)
+            if (err == PROF_EACCES)
                 seen_eacces = 1;
         }
         if (!*colon)
             break;
         p = colon;
     }
-    return seen_eacces ? EACCES : ENOENT;
+    return seen_eacces ? PROF_EACCES : PROF_ENOENT;
+}
+
+void session_exec_error(const char *cmd, int err)
+{
+    if (err == PROF_ENOENT)
+        cli_msg("%s: command not found", cmd);
+    else if (err == PROF_EACCES)
+        cli_msg("%s: permission denied", cmd);
+    else
+        cli_msg("%s: cannot execute (%s)", cmd, prof_strerror(err));
+}
+
+/* ---- recording ------------------------------------------------------------------------------------ */
+
+static struct prof_sampler *sampler_start(const struct run *r)
+{
+    struct prof_sampler *sampler = NULL;
+    struct prof_sampler_opts so = {
+        .rundir = r->rundir,
+        .root = r->root,
+        .rate_hz = r->rate_hz,
+        .native = r->stacks.native,
+        .python = r->stacks.python,
+        .follow = 1,
+        /* The root of `poolprof run` is our child: the tracer's wait may reap it for the monitor. */
+        .reaped = r->attached ? NULL : monitor_child_reaped,
+    };
+    int err;
+
+    if (!r->sample)
+        return NULL;
+    if ((err = prof_sampler_start(&so, &sampler)) < 0)
+        cli_msg("sampler not started: %s", prof_strerror(err));
+    else if (prof_sampler_note(sampler))
+        cli_msg("%s", prof_sampler_note(sampler));
+    return sampler;
+}
+
+/* Until the root ends (or, attached, the duration is over or a stop signal came); then run.json says how it ended. */
+static void watch(struct run *r, struct prof_sampler *sampler)
+{
+    struct monitor_opts mo = {
+        .rundir = r->rundir,
+        .interval_ms = r->interval_ms,
+        .root = r->root,
+        .root_exe = r->exe,
+        .root_argv = r->cmd,
+        .root_static = r->is_static,
+        .attached = r->attached,
+        .deadline_ns = r->duration_s > 0 ? r->start_ns + (uint64_t)(r->duration_s * 1e9) : 0,
+        .tree_events = prof_sampler_tree_events,
+        .tree_ctx = sampler,
+    };
+    struct monitor_result res;
+    int err, status;
+
+    monitor_run(&mo, &res);
+    if (!r->attached)
+        r->status = res.root_status;
+    else if (sampler && prof_sampler_root_exit(sampler, &status))
+        r->exit_known = 1, r->status = status;
+    if (sampler && (err = prof_sampler_stop(sampler)) < 0)
+        cli_msg("sampler recording stopped: %s", prof_strerror(err));
+    r->done = 1;
+    r->end_ns = monitor_now_ns();
+    r->recording_error = res.recording_error;
+    if (r->recording_error)
+        cli_msg("recording stopped: %s", strerror(r->recording_error));
+    if ((err = json_write(r)) < 0)
+        cli_msg("%s/run.json: cannot rewrite: %s", r->rundir, prof_strerror(err));
+    if (r->attached)
+        cli_msg("detached from %d", (int)r->root);
+}
+
+int session_record(struct run *r, const struct session_target *t)
+{
+    int err;
+
+    if (!getcwd(r->cwd, sizeof r->cwd)) {
+        err = errno;
+        cli_msg("cannot read the current directory: %s", strerror(err));
+        return prof_err_from_errno(err);
+    }
+    if ((err = rundir_prepare(r)) < 0)
+        return err;
+    prof_machine_read(&r->machine);
+    if ((err = monitor_open(r->rundir, r->interval_ms)) < 0) {
+        cli_msg("%s: run directory not writable: %s", r->rundir, prof_strerror(err));
+        goto discard;
+    }
+    if ((err = t->start(r)) < 0)
+        goto discard;
+    r->start_realtime_ns = monitor_realtime_ns();
+    r->start_ns = monitor_now_ns();
+    if ((err = json_write(r)) < 0) {
+        cli_msg("%s: run directory not writable: %s", r->rundir, prof_strerror(err));
+        goto abort;
+    }
+    /* The sampler seizes the root before it goes: nothing it does is missed. */
+    struct prof_sampler *sampler = sampler_start(r);
+    if ((err = t->go(r)) < 0) {
+        prof_sampler_stop(sampler);
+        goto abort;
+    }
+    watch(r, sampler);
+    return 0;
+abort:
+    if (t->abort)
+        t->abort(r);
+discard:
+    rundir_discard(r);
+    return err;
 }

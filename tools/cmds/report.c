@@ -1,70 +1,60 @@
-/* report.c: `poolprof report RUNDIR`: merge a run directory again (even one whose poolprof was killed) and render it. */
-#include <getopt.h>
+/* report.c: `poolprof report RUNDIR`: merges a run directory again (even one whose poolprof was killed) and renders it in the formats asked for. */
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cmds.h"
-#include "prof.h"
 #include "core/pipeline.h"
+#include "output.h"
+#include "prof.h"
+#include "readreport.h"
 #include "reports/render.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: poolprof report [--format terminal|json] [--json FILE] RUNDIR\n");
-}
+/* The options; the table below fills them. */
+static struct outputs outputs;
 
-int cmd_report(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"json", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *format = "terminal", *json_path = NULL;
-    int c;
+static const struct cli_opt options[] = {
+    {"format", 0, "FORMAT[=PATH]",
+     "render the report in FORMAT (below) to PATH, '-' for standard output; without PATH, to standard output "
+     "in place of the terminal summary; repeatable",
+     output_parse_format, 0, 0, 0, NULL},
+    {"json", 0, "FILE", "the same as --format json=FILE", output_parse_json, 0, 0, 0, NULL},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
+};
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+hf:j:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'j':
-            json_path = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
-    const struct prof_renderer *rd = prof_renderer_find(format);
-    if (!rd) {
-        fprintf(stderr, "poolprof: unknown format '%s' (terminal, json)\n", format);
-        return 2;
-    }
+static int exec_report(char **args, int nargs)
+{
     struct prof_report *report = NULL;
-    int err = prof_analyze(argv[optind], &report);
-    if (err < 0) {
-        fprintf(stderr, "poolprof: %s: cannot read run: %s\n", argv[optind], prof_strerror(err));
-        return 1;
-    }
-    if ((err = prof_render_rundir(report, argv[optind])) < 0)
-        fprintf(stderr, "poolprof: %s/report.json: cannot write: %s\n", argv[optind], prof_strerror(err));
-    if (json_path && (err = prof_render_file(&prof_render_json, report, json_path)) < 0) {
-        fprintf(stderr, "poolprof: %s: cannot write report\n", json_path);
-        prof_report_free(report);
-        return 1;
-    }
-    err = prof_render(rd, report, stdout);
+    const char *rundir = args[0];
+
+    (void)nargs;
+    if (readreport_run(rundir, &report) < 0)
+        return CLI_EXIT_FAILED;
+    /* A run directory we may not write (someone else's) is still reported. */
+    int err = prof_render_rundir(report, rundir);
+    if (err < 0)
+        cli_msg("%s/report.json: cannot write: %s", rundir, prof_strerror(err));
+    err = outputs_render(&outputs, report, stdout);
     prof_report_free(report);
-    return err < 0 ? 1 : 0;
+    return err < 0 ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
+
+const struct cli_cmd cmd_report = {
+    .name = "report",
+    .summary = "merge a run directory again and render its report",
+    .usage = "[OPTIONS] RUNDIR [OPTIONS]",
+    .about = "Merge the records of the run directory RUNDIR again (also one whose poolprof or target was "
+             "killed), rewrite its report files (report.json, rss.csv, stacks.folded, stacks-offcpu.folded) and "
+             "render the report: by default the terminal summary, on standard output. Options may come before "
+             "or after RUNDIR.",
+    .exits = "exit status: 0 when the report was rendered; 1 when RUNDIR is not a readable poolprof run "
+             "directory or an output could not be written; 2 for bad usage, an unknown format, an output path "
+             "that cannot be written, or no RUNDIR.",
+    .opts = options,
+    .dst = &outputs,
+    .args = CLI_ARGS_LIST,
+    .arg_name = "RUNDIR",
+    .min_args = 1,
+    .max_args = 1,
+    .help_more = outputs_help,
+    .exec = exec_report,
+};

@@ -1,9 +1,6 @@
-/* run.c: `poolprof run`: runs a command with the shim preloaded and the /proc monitor watching, then merges and reports. */
-#include <dirent.h>
+/* run.c: `poolprof run`: starts a command with the shim preloaded, records it as a session, reports, and passes its exit status through. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,20 +8,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
-#include "monitor/machine.h"
-#include "core/report.h"
 #include "format/rundir.h"
 #include "monitor/monitor.h"
-#include "sampler/sampler.h"
-#include "session.h"
 #include "prof.h"
+#include "session.h"
 
 extern char **environ;
 
@@ -37,30 +29,32 @@ extern char **environ;
 static const int handled[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGCHLD};
 #define NHANDLED (sizeof handled / sizeof *handled)
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: poolprof run [-o RUNDIR] [--json FILE] [--force] [--interval MS] [--rate HZ]\n"
-            "                    [--stacks native,python|native|python|none] [--no-sample] [--no-preload]\n"
-            "                    -- CMD [ARGS...]\n"
-            "\n"
-            "Run CMD with the profiling shim preloaded into it and every descendant, watch the\n"
-            "process tree from /proc and sample it with ptrace, then merge the run into a report\n"
-            "(terminal summary on stderr).\n"
-            "\n"
-            "  -o, --output RUNDIR  run directory (default ./poolprof-YYYYmmdd-HHMMSS)\n"
-            "  --json FILE          also write the report (schema %s) to FILE\n"
-            "  --force              reuse a non-empty RUNDIR (its previous run files are removed)\n"
-            "  --interval MS        memory sampling interval in milliseconds (default %d)\n"
-            "  --rate HZ            sampler ticks per second, jittered +-20%% (default %d)\n"
-            "  --stacks LIST        stacks the sampler takes (default native,python)\n"
-            "  --no-sample          do not run the ptrace sampler (the shim and /proc only)\n"
-            "  --no-preload         do not preload the shim (the sampler and /proc only)\n"
-            "  -h, --help           this help\n"
-            "\n"
-            "poolprof exits with CMD's status (128+N when CMD was killed by signal N).\n",
-            PROF_REPORT_SCHEMA, DEFAULT_INTERVAL_MS, DEFAULT_RATE_HZ);
-}
+/* The options, with their defaults; the table below fills them. */
+static struct run run = {
+    .interval_ms = DEFAULT_INTERVAL_MS,
+    .sample = 1,
+    .preload = 1,
+    .rate_hz = DEFAULT_RATE_HZ,
+    .stacks = {1, 1},
+};
+
+static const struct cli_opt options[] = {
+    SESSION_OPTIONS,
+    {"no-sample", 0, NULL, "do not run the ptrace sampler: the shim and /proc only", cli_flag_off,
+     offsetof(struct run, sample), 0, 0, NULL},
+    {"no-preload", 0, NULL,
+     "do not preload the shim: the sampler and /proc only; the program runs exactly as it would without poolprof",
+     cli_flag_off, offsetof(struct run, preload), 0, 0, NULL},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
+};
+
+/* What start_target() made that go() and abort() need. */
+static struct {
+    char **env;
+    struct sigaction saved[NHANDLED];
+    struct rlimit nofile;
+    int go[2], ep[2];
+} target;
 
 /* ---- the command ------------------------------------------------------------ */
 
@@ -152,16 +146,6 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         monitor_forward_signal(sig);
 }
 
-static void print_exec_error(const char *cmd, int err)
-{
-    if (err == ENOENT)
-        fprintf(stderr, "poolprof: %s: command not found\n", cmd);
-    else if (err == EACCES || err == EPERM)
-        fprintf(stderr, "poolprof: %s: permission denied\n", cmd);
-    else
-        fprintf(stderr, "poolprof: %s: cannot execute: %s\n", cmd, strerror(err));
-}
-
 /*
  * Fork the target. It waits on the go pipe until run.json names it, and reports a
  * failed exec through the error pipe (close-on-exec: EOF means the exec succeeded).
@@ -210,127 +194,24 @@ static pid_t start_target(const struct run *r, char **env, const struct sigactio
     }
     while (write(ep[1], &err, sizeof err) < 0 && errno == EINTR)
         ;
-    _exit(EXIT_NOTFOUND);
+    _exit(CLI_EXIT_NOTFOUND);
 }
 
-/* ---- cmd_run ------------------------------------------------------------------ */
+/* ---- the session's target ------------------------------------------------------------------------ */
 
-static int parse_args(struct run *r, int argc, char **argv)
+/* Fork the target, held on the go pipe, with poolprof's signals and limits in place. 0 or PROF_E*. */
+static int run_start(struct run *r)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"json", required_argument, NULL, 'j'},
-        {"force", no_argument, NULL, 'f'},        {"interval", required_argument, NULL, 'i'},
-        {"no-sample", no_argument, NULL, 'S'},    {"no-preload", no_argument, NULL, 'P'},
-        {"rate", required_argument, NULL, 'r'},   {"stacks", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    int c;
+    int err;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            r->out_dir = optarg;
-            break;
-        case 'j':
-            r->json_path = optarg;
-            break;
-        case 'f':
-            r->force = 1;
-            break;
-        case 'i':
-            if (session_parse_interval("run", optarg, &r->interval_ms) < 0) {
-                usage(stderr);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'S':
-            r->sample = 0;
-            break;
-        case 'P':
-            r->preload = 0;
-            break;
-        case 'r':
-            if (session_parse_rate("run", optarg, &r->rate_hz) < 0)
-                return EXIT_USAGE;
-            break;
-        case 's':
-            if (session_parse_stacks("run", optarg, &r->native, &r->python) < 0)
-                return EXIT_USAGE;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case ':':
-            fprintf(stderr, "poolprof: run: option '%s' needs a value\n", argv[optind - 1]);
-            usage(stderr);
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                fprintf(stderr, "poolprof: run: unknown option '-%c'\n", optopt);
-            else
-                fprintf(stderr, "poolprof: run: unknown option '%s'\n", argv[optind - 1]);
-            usage(stderr);
-            return EXIT_USAGE;
-        }
+    if (!(target.env = target_env(r))) {
+        cli_msg("out of memory");
+        return PROF_ENOMEM;
     }
-    r->cmd = argv + optind;
-    return -1;
-}
-
-int cmd_run(int argc, char **argv)
-{
-    static struct run run; /* PATH_MAX buffers: keep them off the stack */
-    struct run *r = &run;
-    int rc;
-
-    memset(r, 0, sizeof *r);
-    r->interval_ms = DEFAULT_INTERVAL_MS;
-    r->sample = r->preload = 1;
-    r->rate_hz = DEFAULT_RATE_HZ;
-    r->native = r->python = 1;
-    if ((rc = parse_args(r, argc, argv)) >= 0)
-        return rc;
-    if (!r->cmd[0]) {
-        fprintf(stderr, "poolprof: run: no command given (poolprof run [options] -- CMD [ARGS...])\n");
-        return EXIT_NOTFOUND;
-    }
-    int err = session_resolve_command(r->cmd[0], r->exe, sizeof r->exe);
-    if (err) {
-        print_exec_error(r->cmd[0], err);
-        return EXIT_NOTFOUND;
-    }
-    r->is_static = monitor_elf_is_static(r->exe) > 0;
-    if (!getcwd(r->cwd, sizeof r->cwd)) {
-        fprintf(stderr, "poolprof: cannot read the current directory: %s\n", strerror(errno));
-        return EXIT_USAGE;
-    }
-    if (r->preload)
-        find_shim(r->shim, sizeof r->shim);
-    if (!r->shim[0] && r->preload)
-        fprintf(stderr, "poolprof: libprof.so not found beside poolprof: measuring from /proc only\n");
-    if (session_rundir_prepare(r) < 0)
-        return EXIT_USAGE;
-    prof_machine_read(&r->machine);
-    char **env = target_env(r);
-    if (!env) {
-        fprintf(stderr, "poolprof: out of memory\n");
-        session_rundir_discard(r);
-        return EXIT_USAGE;
-    }
-    if ((err = monitor_open(r->rundir, r->interval_ms)) < 0) {
-        fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, prof_strerror(err));
-        target_env_free(env, r);
-        session_rundir_discard(r);
-        return EXIT_USAGE;
-    }
-
     /* Signals: handled only where the user did not ignore them (nohup stays nohup). */
-    struct sigaction saved[NHANDLED];
     for (size_t i = 0; i < NHANDLED; i++) {
-        sigaction(handled[i], NULL, &saved[i]);
-        if (saved[i].sa_handler == SIG_IGN && handled[i] != SIGCHLD)
+        sigaction(handled[i], NULL, &target.saved[i]);
+        if (target.saved[i].sa_handler == SIG_IGN && handled[i] != SIGCHLD)
             continue;
         struct sigaction sa = {0};
         sa.sa_sigaction = on_signal;
@@ -343,91 +224,107 @@ int cmd_run(int argc, char **argv)
     /* Orphaned descendants come to us, so their exit status is seen (Z lines). */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     /* The monitor keeps descriptors open per thread; the target gets the limit it had. */
-    struct rlimit nofile, raised;
-    getrlimit(RLIMIT_NOFILE, &nofile);
-    raised = nofile;
+    struct rlimit raised;
+    getrlimit(RLIMIT_NOFILE, &target.nofile);
+    raised = target.nofile;
     raised.rlim_cur = raised.rlim_max;
     setrlimit(RLIMIT_NOFILE, &raised);
 
-    int go[2], ep[2];
-    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-        fprintf(stderr, "poolprof: pipe: %s\n", strerror(errno));
-        target_env_free(env, r);
-        session_rundir_discard(r);
-        return EXIT_USAGE;
+    if (pipe2(target.go, O_CLOEXEC) < 0 || pipe2(target.ep, O_CLOEXEC) < 0) {
+        err = errno;
+        cli_msg("pipe: %s", strerror(err));
+        target_env_free(target.env, r);
+        return prof_err_from_errno(err);
     }
-    r->root = start_target(r, env, saved, &nofile, go, ep);
+    r->root = start_target(r, target.env, target.saved, &target.nofile, target.go, target.ep);
+    err = errno;
+    target_env_free(target.env, r);
     if (r->root < 0) {
-        fprintf(stderr, "poolprof: fork: %s\n", strerror(errno));
-        target_env_free(env, r);
-        session_rundir_discard(r);
-        return EXIT_USAGE;
+        cli_msg("fork: %s", strerror(err));
+        return prof_err_from_errno(err);
     }
-    close(go[0]);
-    close(ep[1]);
-    target_env_free(env, r);
-    r->start_realtime_ns = monitor_realtime_ns();
-    r->start_ns = monitor_now_ns();
-    if ((err = session_json_write(r)) != 0) {
-        fprintf(stderr, "poolprof: %s: run directory not writable: %s\n", r->rundir, strerror(err));
-        kill(r->root, SIGKILL);
-        waitpid(r->root, NULL, 0);
-        session_rundir_discard(r);
-        return EXIT_USAGE;
-    }
-    /* The sampler seizes the target while it waits for go: nothing it does is missed. */
-    struct prof_sampler *sampler = NULL;
-    if (r->sample) {
-        struct prof_sampler_opts so = {.rundir = r->rundir, .root = r->root, .rate_hz = r->rate_hz,
-                                       .native = r->native, .python = r->python, .follow = 1,
-                                       .reaped = monitor_child_reaped};
-        if ((err = prof_sampler_start(&so, &sampler)) < 0)
-            fprintf(stderr, "poolprof: sampler not started: %s\n", prof_strerror(err));
-        else if (prof_sampler_note(sampler))
-            fprintf(stderr, "poolprof: %s\n", prof_sampler_note(sampler));
-    }
-    /* Go, and learn whether the exec worked. */
-    while (write(go[1], "g", 1) < 0 && errno == EINTR)
-        ;
-    close(go[1]);
+    close(target.go[0]);
+    close(target.ep[1]);
+    return 0;
+}
+
+/* Let the target exec, and learn whether the exec worked. 0 or PROF_ENOEXEC. */
+static int run_go(struct run *r)
+{
     int exec_err = 0;
     ssize_t n;
+
+    while (write(target.go[1], "g", 1) < 0 && errno == EINTR)
+        ;
+    close(target.go[1]);
     do
-        n = read(ep[0], &exec_err, sizeof exec_err);
+        n = read(target.ep[0], &exec_err, sizeof exec_err);
     while (n < 0 && errno == EINTR);
-    close(ep[0]);
+    close(target.ep[0]);
     if (n == (ssize_t)sizeof exec_err) {
-        print_exec_error(r->cmd[0], exec_err);
-        prof_sampler_stop(sampler);
-        waitpid(r->root, NULL, 0);
-        session_rundir_discard(r);
-        return EXIT_NOTFOUND;
+        session_exec_error(r->cmd[0], prof_err_from_errno(exec_err));
+        return PROF_ENOEXEC;
     }
-
-    struct monitor_opts mo = {
-        .rundir = r->rundir,
-        .interval_ms = r->interval_ms,
-        .root = r->root,
-        .root_exe = r->exe,
-        .root_argv = r->cmd,
-        .root_static = r->is_static,
-        .tree_events = prof_sampler_tree_events,
-        .tree_ctx = sampler,
-    };
-    struct monitor_result res;
-    monitor_run(&mo, &res);
-    if (sampler && (err = prof_sampler_stop(sampler)) < 0)
-        fprintf(stderr, "poolprof: sampler recording stopped: %s\n", prof_strerror(err));
-    r->done = 1;
-    r->status = res.root_status;
-    r->end_ns = monitor_now_ns();
-    r->recording_error = res.recording_error;
-    int code = session_exit_code(r->status);
-    if (r->recording_error)
-        fprintf(stderr, "poolprof: recording stopped: %s\n", strerror(r->recording_error));
-    if ((err = session_json_write(r)) != 0)
-        fprintf(stderr, "poolprof: %s/run.json: cannot rewrite: %s\n", r->rundir, strerror(err));
-
-    session_report(r);
-    return code;
+    return 0;
 }
+
+static void run_abort(struct run *r)
+{
+    kill(r->root, SIGKILL);
+    waitpid(r->root, NULL, 0);
+}
+
+static const struct session_target run_target = {run_start, run_go, run_abort};
+
+/* ---- the command ------------------------------------------------------------------------------------ */
+
+static int exec_run(char **args, int nargs)
+{
+    struct run *r = &run;
+
+    if (nargs == 0) {
+        /* 127, as for a command that is not there (tests/integration/test_bad_input.sh). */
+        cli_msg("no command given (usage: poolprof run [OPTIONS] [--] CMD [ARGS...])");
+        return CLI_EXIT_NOTFOUND;
+    }
+    r->cmd = args;
+    int err = session_resolve_command(r->cmd[0], r->exe, sizeof r->exe);
+    if (err < 0) {
+        session_exec_error(r->cmd[0], err);
+        return CLI_EXIT_NOTFOUND;
+    }
+    r->is_static = monitor_elf_is_static(r->exe) > 0;
+    if (r->preload) {
+        find_shim(r->shim, sizeof r->shim);
+        if (!r->shim[0])
+            cli_msg("libprof.so not found beside poolprof: measuring from /proc only");
+    }
+    err = session_record(r, &run_target);
+    if (err == PROF_ENOEXEC)
+        return CLI_EXIT_NOTFOUND;
+    if (err < 0)
+        return CLI_EXIT_USAGE;
+    session_report(r);
+    return session_exit_code(r->status);
+}
+
+const struct cli_cmd cmd_run = {
+    .name = "run",
+    .summary = "run a command under the profiler and report a verdict per stage",
+    .usage = "[OPTIONS] [--] CMD [ARGS...]",
+    .about = "Run CMD with the profiling shim preloaded into it and every descendant, watch the process tree "
+             "from /proc and sample it with ptrace, then merge the run into a report: the terminal summary on "
+             "standard error when CMD has ended. Options come before CMD: everything from the first word that "
+             "is not an option, or after --, is CMD and its arguments. Every output path and the run directory "
+             "are checked before CMD starts.",
+    .exits = "exit status: CMD's own; 128+N when CMD was killed by signal N; 127 when CMD is not found or cannot "
+             "be executed (or none is given); 2 for bad usage, an output path that cannot be written or a "
+             "RUNDIR not empty without --force, all checked before CMD starts.",
+    .opts = options,
+    .dst = &run,
+    .args = CLI_ARGS_COMMAND,
+    .arg_name = "CMD",
+    .min_args = 0, /* exec_run answers a missing CMD with 127 */
+    .help_more = outputs_help,
+    .exec = exec_run,
+};

@@ -1,0 +1,102 @@
+/* sweep.h: what the files of `poolprof sweep` share: its options and state, one run's outcome, the results. */
+#ifndef POOLPROF_TOOLS_SWEEP_H
+#define POOLPROF_TOOLS_SWEEP_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+
+#include "cli.h"
+#include "core/fit.h"
+
+#define SWEEP_SCHEMA "poolprof.sweep/1"
+#define MAX_COUNTS 32
+#define MAX_WORKERS 1000000
+#define MAX_REPEAT 1000
+#define MAX_TIMEOUT_S 10000000
+#define DEFAULT_REPEAT 3
+#define DEFAULT_SEED 1
+#define WITHIN 0.9 /* "within 10%": the recommended count keeps at least 90% of the best throughput */
+#define PLACEHOLDER "{workers}"
+#define WORKERS_ENV "POOLPROF_WORKERS"
+
+struct sweep {
+    int counts[MAX_COUNTS + 1]; /* +1: the recommended count, when --workers lacks it */
+    size_t ncounts;
+    int repeat;
+    unsigned long long seed;
+    const char *stage;       /* --stage, NULL = overall */
+    int profile;             /* run the profile step (not --no-profile) */
+    int profile_at;          /* 0 = the first count */
+    const char *json_path;
+    double timeout_s;        /* 0 = no limit */
+    const char *keep;        /* directory for the commands' output, NULL = /dev/null */
+    char **cmd;              /* CMD ARGS..., {workers} not yet replaced */
+    char ***argv;            /* per count: cmd with {workers} replaced */
+    char ***envp;            /* per count: our environment with POOLPROF_WORKERS set */
+    double *wall;            /* wall[count * repeat + round], seconds */
+    /* What the profile step read from the report. */
+    json_t *rec;             /* the stage's recommendation object, or NULL */
+    const char *rec_stage;
+    int rec_workers;
+    int rec_added;           /* rec_workers was not in --workers: added to the sweep */
+    /* Sigmask outside the sweep, restored in each child; the stop signals we act on. */
+    sigset_t oldmask;
+    sigset_t stops;
+    int progress;            /* stderr is a terminal: show which run is going */
+    int stopped_by;          /* the stop signal that ended the sweep, 0: none */
+};
+
+enum run_end { RUN_EXITED, RUN_TIMED_OUT, RUN_STOPPED };
+
+struct outcome {
+    enum run_end how;
+    int status;      /* wait status, RUN_EXITED */
+    int sig;         /* the signal that stopped poolprof, RUN_STOPPED */
+    double seconds;  /* fork to exit, RUN_EXITED */
+};
+
+struct point {
+    int workers;
+    double median, min, max, speedup, efficiency, predicted;
+};
+
+struct results {
+    struct point p[MAX_COUNTS + 1];
+    int have_amdahl, have_usl, have_peak;
+    struct prof_amdahl amdahl;
+    struct prof_usl usl;
+    double peak_workers; /* absolute count */
+    size_t best;
+    double rec_throughput; /* median(best) / median(recommended) */
+};
+
+/* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
+/* arg with every {workers} replaced by n; NULL when out of memory. */
+char *sweep_subst(const char *arg, int n);
+void sweep_strv_free(char **v);
+/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n);
+/* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
+char **sweep_environment_at(int n);
+/* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
+int sweep_pending_stop(const struct sweep *w);
+const char *sweep_signal_name(int sig);
+/*
+ * The steps of a sweep: 0, or PROF_E* after the one line that says why (a run that failed is
+ * PROF_EIO); w->stopped_by is set when a stop signal ended the step.
+ * The profile step: poolprof run once, the chosen stage's recommendation kept.
+ */
+int sweep_profile(struct sweep *w);
+/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+void sweep_add_recommended(struct sweep *w);
+/* Every count once per round, in a fresh order each round. */
+int sweep_timed_runs(struct sweep *w);
+
+/* sweep_results.c: medians, speedups, the fits; the table on stdout and the JSON. */
+int sweep_compute(const struct sweep *w, struct results *r); /* 0 or PROF_E* */
+void sweep_print(const struct sweep *w, const struct results *r);
+/* The results as schema poolprof.sweep/1 into path (temporary file + rename). 0 or PROF_E*. */
+int sweep_write_json(const struct sweep *w, const struct results *r, const char *path);
+
+#endif

@@ -1,0 +1,459 @@
+/* sweep_run.c: `poolprof sweep`'s runs: the command at one count, one run in its own process group, the profile step, the interleaved timed runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prof.h"
+#include "readreport.h"
+#include "sweep.h"
+
+extern char **environ;
+
+/* ---- the command at one count ---------------------------------------------------- */
+
+/* arg with every {workers} replaced by n; NULL when out of memory. */
+char *sweep_subst(const char *arg, int n)
+{
+    char num[16];
+    size_t k = 0, plen = strlen(PLACEHOLDER);
+    int nlen = snprintf(num, sizeof num, "%d", n);
+
+    for (const char *p = arg; (p = strstr(p, PLACEHOLDER)); p += plen)
+        k++;
+    char *out = malloc(strlen(arg) + k * (size_t)nlen + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = arg, *q; *p; p = q + plen) {
+        if (!(q = strstr(p, PLACEHOLDER))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, num, (size_t)nlen);
+        o += nlen;
+    }
+    *o = '\0';
+    return out;
+}
+
+void sweep_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n)
+{
+    size_t np = 0, nc = 0;
+
+    while (prefix && prefix[np])
+        np++;
+    while (cmd[nc])
+        nc++;
+    char **v = calloc(np + nc + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < np + nc; i++) {
+        v[i] = i < np ? strdup(prefix[i]) : sweep_subst(cmd[i - np], n);
+        if (!v[i]) {
+            sweep_strv_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
+char **sweep_environment_at(int n)
+{
+    size_t k = 0, count = 0;
+
+    for (char **e = environ; *e; e++)
+        count++;
+    char **v = calloc(count + 2, sizeof *v);
+    if (!v)
+        return NULL;
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, WORKERS_ENV "=", sizeof WORKERS_ENV) == 0)
+            continue;
+        if (!(v[k++] = strdup(*e)))
+            goto fail;
+    }
+    if (asprintf(&v[k], "%s=%d", WORKERS_ENV, n) < 0) {
+        v[k] = NULL;
+        goto fail;
+    }
+    return v;
+fail:
+    sweep_strv_free(v);
+    return NULL;
+}
+
+/* ---- one run --------------------------------------------------------------------- */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
+int sweep_pending_stop(const struct sweep *w)
+{
+    struct timespec zero = {0, 0};
+    int sig = sigtimedwait(&w->stops, NULL, &zero);
+    return sig > 0 ? sig : 0;
+}
+
+/* An output file for the command, or /dev/null; -1 with errno set. */
+static int open_output(const char *keep, const char *name)
+{
+    char path[PATH_MAX];
+
+    if (!keep)
+        return open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (snprintf(path, sizeof path, "%s/%s", keep, name) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* In the child: fd onto target (a descriptor already there just loses close-on-exec). */
+static void move_fd(int fd, int target)
+{
+    if (fd == target)
+        fcntl(fd, F_SETFD, 0);
+    else
+        dup2(fd, target);
+}
+
+/*
+ * Run argv in its own process group (so one kill() reaches whatever it
+ * started, and a terminal's Ctrl-C reaches only poolprof, which then kills
+ * it), stdin from /dev/null, stdout and stderr to fds. Timed from fork to
+ * the exit with CLOCK_MONOTONIC. The exit is first observed without reaping
+ * (WNOWAIT): the zombie keeps the group id from being reused while the
+ * group is killed, which takes care of anything the command left behind.
+ * Returns 0 with *o filled, or a negative PROF_E* code (fork failed).
+ */
+static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, int err_fd, struct outcome *o)
+{
+    sigset_t waitset = w->stops;
+    sigaddset(&waitset, SIGCHLD);
+    memset(o, 0, sizeof *o);
+
+    if ((o->sig = sweep_pending_stop(w))) {
+        o->how = RUN_STOPPED;
+        return 0;
+    }
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0)
+        return prof_err_from_errno(errno);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in >= 0)
+            move_fd(in, 0);
+        move_fd(out_fd, 1);
+        move_fd(err_fd, 2);
+        signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
+        execvpe(argv[0], argv, envp);
+        _exit(CLI_EXIT_NOTFOUND);
+    }
+    setpgid(pid, pid); /* as the child does: whichever runs first, the group exists before any kill */
+
+    double deadline = w->timeout_s > 0 ? t0 + w->timeout_s : 0;
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 && errno != EINTR)
+            break; /* cannot happen for our own child; reap below rather than spin */
+        if (si.si_pid == pid) {
+            o->seconds = now_s() - t0;
+            break;
+        }
+        struct timespec ts, *tsp = NULL;
+        if (deadline > 0) {
+            double left = deadline - now_s();
+            if (left <= 0) {
+                o->how = RUN_TIMED_OUT;
+                break;
+            }
+            ts.tv_sec = (time_t)left;
+            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+            tsp = &ts;
+        }
+        int sig = sigtimedwait(&waitset, NULL, tsp);
+        if (sig > 0 && sig != SIGCHLD) {
+            o->how = RUN_STOPPED;
+            o->sig = sig;
+            break;
+        }
+    }
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &o->status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+const char *sweep_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT:
+        return "SIGINT";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGHUP:
+        return "SIGHUP";
+    case SIGQUIT:
+        return "SIGQUIT";
+    }
+    return "a signal";
+}
+
+/* "exit status 3", "killed by signal 9 (Killed)" */
+static void describe_status(int status, char *buf, size_t cap)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, cap, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, cap, "wait status 0x%x", (unsigned)status);
+}
+
+/* ---- the profile step ---------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * Run the command once under `poolprof run` at the profile count and keep the
+ * chosen stage's recommendation. `poolprof run -o DIR` refuses an existing
+ * DIR, so the run directory is a fresh name inside a mkdtemp directory (or
+ * DIR/profile-run with --force under --keep). 0, or PROF_E* after one line
+ * (w->stopped_by set when a stop signal ended it).
+ */
+int sweep_profile(struct sweep *w)
+{
+    char base[PATH_MAX], rundir[PATH_MAX + 32], json_path[PATH_MAX + 32], self[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    int rc = PROF_EIO, n = w->profile_at ? w->profile_at : w->counts[0];
+    char **argv = NULL, **envp = NULL;
+    json_t *report = NULL;
+    int out_fd = -1, err_fd = -1;
+
+    base[0] = '\0';
+    if (w->keep) {
+        snprintf(rundir, sizeof rundir, "%s/profile-run", w->keep);
+        snprintf(json_path, sizeof json_path, "%s/profile.json", w->keep);
+    } else {
+        snprintf(base, sizeof base, "%s/poolprof-sweep.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(base)) {
+            cli_msg("%s: cannot make a directory for the profile run: %s", base,
+                    strerror(errno));
+            return prof_err_from_errno(errno);
+        }
+        snprintf(rundir, sizeof rundir, "%s/run", base);
+        snprintf(json_path, sizeof json_path, "%s/report.json", base);
+    }
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0)
+        self[len] = '\0';
+    else
+        snprintf(self, sizeof self, "%s", program_invocation_name);
+    char *prefix[] = {self, "run", "-o", rundir, "--json", json_path, w->keep ? "--force" : "--", w->keep ? "--" : NULL,
+                      NULL};
+    argv = sweep_command_at(prefix, w->cmd, n);
+    envp = sweep_environment_at(n);
+    out_fd = open_output(w->keep, "profile.out");
+    err_fd = open_output(w->keep, "profile.err");
+    if (!argv || !envp || out_fd < 0 || err_fd < 0) {
+        cli_msg("cannot prepare the profile run: %s", strerror(errno ? errno : ENOMEM));
+        goto done;
+    }
+    if (w->progress)
+        fprintf(stderr, "poolprof sweep: profiling at %d worker%s...", n, n == 1 ? "" : "s");
+    struct outcome o;
+    int err = run_one(w, argv, envp, out_fd, err_fd, &o);
+    if (w->progress)
+        fprintf(stderr, "\r\033[K");
+    const char *hint = w->keep ? "" : " (--keep DIR keeps its output)";
+    if (err < 0) {
+        cli_msg("cannot start the profile run: %s", prof_strerror(err));
+        goto done;
+    }
+    if (o.how == RUN_STOPPED) {
+        cli_msg("stopped by %s during the profile run; the command was killed",
+                sweep_signal_name(o.sig));
+        w->stopped_by = o.sig;
+        goto done;
+    }
+    if (o.how == RUN_TIMED_OUT) {
+        cli_msg("the profile run at %d worker%s timed out after %g s (process group killed)%s",
+                n, n == 1 ? "" : "s", w->timeout_s, hint);
+        goto done;
+    }
+    if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
+        char st[96];
+        describe_status(o.status, st, sizeof st);
+        cli_msg("the profile run (poolprof run at %d worker%s) failed: %s%s", n,
+                n == 1 ? "" : "s", st, hint);
+        goto done;
+    }
+    if (readreport_doc(json_path, "the profile report", &report) < 0)
+        goto done;
+    const char *name = w->stage ? w->stage : "overall";
+    const json_t *stage = readreport_stage(report, "the profile report", name);
+    if (!stage)
+        goto done;
+    json_t *rec = json_object_get(stage, "recommendation");
+    json_t *workers = json_object_get(rec, "workers");
+    if (!json_is_string(json_object_get(rec, "model")) || !json_is_integer(workers) ||
+        json_integer_value(workers) < 1 || json_integer_value(workers) > MAX_WORKERS) {
+        cli_msg("the profile report: stage '%s' has no usable recommendation (model, workers)", name);
+        goto done;
+    }
+    w->rec = json_incref(rec);
+    w->rec_stage = name;
+    w->rec_workers = (int)json_integer_value(workers);
+    w->profile_at = n;
+    rc = 0;
+done:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    json_decref(report);
+    sweep_strv_free(argv);
+    sweep_strv_free(envp);
+    if (base[0])
+        rm_tree(base);
+    return rc;
+}
+
+/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+void sweep_add_recommended(struct sweep *w)
+{
+    for (size_t i = 0; i < w->ncounts; i++)
+        if (w->counts[i] == w->rec_workers)
+            return;
+    size_t at = w->ncounts;
+    while (at > 1 && w->counts[at - 1] > w->rec_workers)
+        at--;
+    memmove(&w->counts[at + 1], &w->counts[at], (w->ncounts - at) * sizeof *w->counts);
+    w->counts[at] = w->rec_workers;
+    w->ncounts++;
+    w->rec_added = 1;
+}
+
+/* The report's predicted speedup at n (recommendation.scaling.points), NaN when it has none. */
+/* ---- the sweep ----------------------------------------------------------------------- */
+
+/* splitmix64: a fixed, portable sequence for a given seed. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Every count once per round, in a fresh order each round. -1 to go on, else the exit status. */
+int sweep_timed_runs(struct sweep *w)
+{
+    uint64_t state = w->seed;
+    int err;
+    size_t order[MAX_COUNTS + 1], done = 0, total = w->ncounts * (size_t)w->repeat;
+
+    for (int round = 0; round < w->repeat; round++) {
+        for (size_t i = 0; i < w->ncounts; i++)
+            order[i] = i;
+        for (size_t i = w->ncounts; i > 1; i--) {
+            size_t j = (size_t)(next_random(&state) % i);
+            size_t t = order[i - 1];
+            order[i - 1] = order[j], order[j] = t;
+        }
+        for (size_t k = 0; k < w->ncounts; k++) {
+            size_t c = order[k];
+            int n = w->counts[c];
+            char out_name[64], err_name[64];
+            snprintf(out_name, sizeof out_name, "w%d-r%d.out", n, round + 1);
+            snprintf(err_name, sizeof err_name, "w%d-r%d.err", n, round + 1);
+            int out_fd = open_output(w->keep, out_name), err_fd = out_fd < 0 ? -1 : open_output(w->keep, err_name);
+            if (err_fd < 0) {
+                cli_msg("%s/%s: cannot open: %s", w->keep ? w->keep : "",
+                        out_fd < 0 ? out_name : err_name, strerror(errno));
+                err = prof_err_from_errno(errno);
+                if (out_fd >= 0)
+                    close(out_fd);
+                return err;
+            }
+            if (w->progress)
+                fprintf(stderr, "\rpoolprof sweep: run %zu of %zu (%d worker%s)\033[K", done + 1, total, n,
+                        n == 1 ? "" : "s");
+            struct outcome o;
+            err = run_one(w, w->argv[c], w->envp[c], out_fd, err_fd, &o);
+            close(out_fd);
+            close(err_fd);
+            if (w->progress)
+                fprintf(stderr, "\r\033[K");
+            if (err < 0) {
+                cli_msg("cannot start %s: %s", w->argv[c][0], prof_strerror(err));
+                return err;
+            }
+            if (o.how == RUN_STOPPED) {
+                cli_msg("stopped by %s at %d worker%s (repeat %d of %d); the command was killed",
+                        sweep_signal_name(o.sig), n, n == 1 ? "" : "s", round + 1, w->repeat);
+                w->stopped_by = o.sig;
+                return PROF_EIO;
+            }
+            if (o.how == RUN_TIMED_OUT) {
+                cli_msg("%s at %d worker%s (repeat %d of %d) timed out after %g s (process group killed)",
+                        w->argv[c][0], n, n == 1 ? "" : "s", round + 1, w->repeat, w->timeout_s);
+                return PROF_EIO;
+            }
+            if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
+                char st[96];
+                describe_status(o.status, st, sizeof st);
+                cli_msg("%s at %d worker%s (repeat %d of %d) failed: %s", w->argv[c][0], n,
+                        n == 1 ? "" : "s", round + 1, w->repeat, st);
+                return PROF_EIO;
+            }
+            w->wall[c * (size_t)w->repeat + (size_t)round] = o.seconds;
+            done++;
+        }
+    }
+    return 0;
+}
+
