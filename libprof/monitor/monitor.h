@@ -1,6 +1,6 @@
 /* monitor.h: the CLI's outside view of the target tree: /proc sampling into RUNDIR/monitor.rec, reaping, signal forwarding. */
-#ifndef POOLPROF_TOOLS_MONITOR_H
-#define POOLPROF_TOOLS_MONITOR_H
+#ifndef POOLPROF_MONITOR_MONITOR_H
+#define POOLPROF_MONITOR_MONITOR_H
 
 #include <stdint.h>
 #include <sys/types.h>
