@@ -166,6 +166,19 @@ static inline void sem_took_fast(const struct prof_shm_thread *t, const sem_t *s
     sem_took(t, s, i, 0);
 }
 
+/* The uncontended take every sem_*wait tries first: 1 when it took the semaphore (errno kept either way). */
+static inline int sem_wait_fast(struct prof_shm_thread *t, sem_t *s)
+{
+    int saved = errno;
+    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
+        t->lock_acquisitions++;
+        sem_took_fast(t, s);
+        return 1;
+    }
+    errno = saved;
+    return 0;
+}
+
 /* The blocking path of the sem_*wait family: timed, and the semaphore enters the table. */
 static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, sem_t *s, int which,
                                                    clockid_t clock, const struct timespec *abs,
@@ -208,13 +221,8 @@ SHIM_EXPORT int sem_wait(sem_t *s)
     struct prof_shm_thread *t = shim_tls_slot;
     if (!t)
         return shim_real.sem_wait(s);
-    int saved = errno;
-    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
-        t->lock_acquisitions++;
-        sem_took_fast(t, s);
+    if (sem_wait_fast(t, s))
         return 0;
-    }
-    errno = saved;
     return shim_sem_slow(t, s, 0, 0, NULL, SHIM_CALLER());
 }
 
@@ -228,13 +236,8 @@ SHIM_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
     struct prof_shm_thread *t = shim_tls_slot;
     if (!t)
         return shim_real.sem_timedwait(s, abs);
-    int saved = errno;
-    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
-        t->lock_acquisitions++;
-        sem_took_fast(t, s);
+    if (sem_wait_fast(t, s))
         return 0;
-    }
-    errno = saved;
     return shim_sem_slow(t, s, 1, 0, abs, SHIM_CALLER());
 }
 
@@ -248,13 +251,8 @@ SHIM_EXPORT int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *
     struct prof_shm_thread *t = shim_tls_slot;
     if (!t)
         return shim_real.sem_clockwait(s, clock, abs);
-    int saved = errno;
-    if (SHIM_LIKELY(shim_real.sem_trywait(s) == 0)) {
-        t->lock_acquisitions++;
-        sem_took_fast(t, s);
+    if (sem_wait_fast(t, s))
         return 0;
-    }
-    errno = saved;
     return shim_sem_slow(t, s, 2, clock, abs, SHIM_CALLER());
 }
 
