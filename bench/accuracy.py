@@ -79,6 +79,8 @@ def load(name):
             if not any("{workers}" in a for a in spec["cmd"]):
                 raise Bad(f"{name}: model '{m}' has a worker list but no {{workers}} in its command")
     aw = p["as_written"]
+    if aw.get("model") == "sequential":
+        aw.setdefault("workers", 1)
     if aw.get("model") not in p["models"]:
         raise Bad(f"{name}: as_written model '{aw.get('model')}' is not one of its models")
     if not isinstance(aw.get("workers"), int) or aw["workers"] < 1:
