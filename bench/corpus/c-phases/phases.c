@@ -49,8 +49,10 @@ static void *pricer(void *arg)
 {
     int k = (int)(intptr_t)arg;
     size_t lo = nrecs * (size_t)k / (size_t)nthreads, hi = nrecs * (size_t)(k + 1) / (size_t)nthreads;
+    begin("compute"); /* markers are per thread: the pricing threads are in the stage too */
     for (size_t i = lo; i < hi; i++)
         recs[i].price = price_of(&recs[i]);
+    end();
     return NULL;
 }
 
