@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define JOBS 100000
-#define JOB_ROUNDS 5000
+#define JOBS 4000
+#define JOB_ROUNDS 125000
 
 enum { EMPTY, POSTED, DONE };
 
