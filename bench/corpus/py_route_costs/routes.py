@@ -5,7 +5,7 @@ import random
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 NODES = 4000
-DEPOTS = 128
+DEPOTS = 96
 
 
 def build_graph(seed=7):

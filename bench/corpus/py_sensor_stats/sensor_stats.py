@@ -6,7 +6,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 
 SENSORS = 24
-SAMPLES = 400_000
+SAMPLES = 300_000
 
 
 def readings(sensor):
