@@ -10,8 +10,8 @@ import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-STORES = 1000
-DELAY = 0.008
+STORES = 1200
+DELAY = 0.006
 
 
 def start_server():

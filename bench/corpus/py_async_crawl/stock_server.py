@@ -9,7 +9,7 @@ async def handle(reader, writer, delay):
     store = int(request.split(b" ", 2)[1].rsplit(b"/", 1)[-1])
     await asyncio.sleep(delay)  # the service's latency, the same for every request
     rows = [{"sku": f"S{(store * 13 + i) % 9973:04d}", "on_hand": (store * 7 + i * 3) % 41, "reserved": (store + i) % 5}
-            for i in range(40)]
+            for i in range(100)]
     body = json.dumps({"store": store, "rows": rows}).encode()
     writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     await writer.drain()
