@@ -37,6 +37,14 @@ static int boolean(const json_t *o, const char *key)
     return json_is_true(json_object_get(o, key));
 }
 
+/* "(GIL)" beside the lock wait only when most of it was the GIL's: any CPython process has a
+ * GIL, and a server's Event waits or a queue's locks are not it. */
+static int gil_waited(const json_t *lock)
+{
+    double gil = num(lock, "gil_wait_seconds"), other = num(lock, "wait_seconds");
+    return boolean(lock, "gil") && gil > 0 && gil >= other;
+}
+
 static const char *bytes(char *buf, size_t n, double b)
 {
     const char *unit[] = {"B", "kB", "MB", "GB", "TB"};
@@ -180,7 +188,7 @@ static void stage(FILE *out, const json_t *s)
     fprintf(out, "\n%s\n", head);
     fprintf(out, "  %-10s CPU/wall %.2f   %d proc, %d thr   lock wait %.1f%%%s%s\n", str(s, "class", "?"),
             num(s, "cpu_wall_ratio"), (int)num(s, "processes"), (int)num(s, "threads"),
-            100 * num(lock, "wait_fraction"), boolean(lock, "gil") ? " (GIL)" : "",
+            100 * num(lock, "wait_fraction"), gil_waited(lock) ? " (GIL)" : "",
             boolean(lock, "measured") ? "" : " (not measured)");
     const json_t *chunk = json_object_get(rec, "chunksize");
     char csz[32] = "";
