@@ -69,8 +69,8 @@
       "Seconds waiting in an event loop (epoll_wait, poll/select on 0 or several descriptors): asynchronous I/O "      \
       "waits, counted as waiting (not idle) by the verdict. 0 when not measured.")                                     \
     X(join_wait_ns, NS, IMAGE, "join_wait_seconds", "join_wait_seconds",                                                \
-      "Seconds waiting for another thread to end (pthread_join and the like): idle, not a lock wait; a stage's "      \
-      "thread_seconds leave it out. 0 when not measured.")                                                             \
+      "Seconds waiting for another thread or a child process to end (pthread_join and the like, a blocking "         \
+      "wait/waitpid/waitid): idle, not a lock wait; a stage's thread_seconds leave it out. 0 when not measured.")                                                             \
     X(handoff_wait_ns, NS, IMAGE, "handoff_wait_seconds", "handoff_wait_seconds",                                       \
       "Seconds blocked on a semaphore until a thread that had not taken it posted it (a queue's put, a condition's "  \
       "notify, a future's result), in a condition variable's wait (the GIL's apart), or in a timed wait that ran "    \

@@ -31,4 +31,15 @@ t = [threading.Thread(target=f) for _ in range(4)]
 [x.start() for x in t]; [x.join() for x in t]'
 line=$(lockline pygil)
 expect_eq "(GIL) beside GIL waits: $line" "$([[ $line == *"(GIL)"* ]] && echo yes || echo no)" yes
+
+# A shell waiting 0.5 s for its two children in turn: join wait, like pthread_join, not a waiting thread of its own.
+pp shwait sh -c 'sleep 0.3; sleep 0.2; true'
+expect_near "the shell's child wait" "$(q "$T/shwait.json" '[t["join_wait_seconds"] for p in r["processes"] if p["argv"][:1] == ["sh"] for t in p["threads"]][0]')" 0.5 0.15 0.05
+# A WNOHANG poll does not block and is not timed: 20 polls 10 ms apart (~0.22 s), then a blocking wait for the rest of the child's 0.6 s.
+pp pollwait /usr/bin/python3 -c 'import os, subprocess, time
+p = subprocess.Popen(["sleep", "0.6"])
+for _ in range(20):
+    os.waitpid(p.pid, os.WNOHANG); time.sleep(0.01)
+p.wait()'
+expect_near "a blocking wait after WNOHANG polls" "$(q "$T/pollwait.json" '[t["join_wait_seconds"] for p in r["processes"] if p["python"] for t in p["threads"]][0]')" 0.38 0.3 0.08
 finish
