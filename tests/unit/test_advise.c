@@ -938,6 +938,32 @@ Test(advise_overall, hybrid_from_two_stages)
     cr_assert(has_reason(&v, "hybrid predicted"));
 }
 
+Test(advise_overall, a_single_pool_runner_up_is_judged_stage_by_stage)
+{
+    /* The demo's shape: an I/O stage and a GIL-bound CPU stage. The run's own figures, read as
+     * one mostly waiting thread, promised one pool of threads 6.35x against the hybrid's 2.15x
+     * (the demo printed "hybrid x 20, 2.07x" over "runner-up: threads x 20, 5.42x"). Threads
+     * cannot speed up the CPU stage: a single pool is predicted stage by stage, like the
+     * hybrid, and so never above it. */
+    struct prof_machine m = machine2();
+    struct prof_verdict st[2];
+    double share[2];
+    pipeline(st, share, &m, 0.66, 0.17);
+    /* the run as one thread that mostly waits: its own figures promise threads a lot */
+    struct prof_stage_figures all = stage("overall", 1.27, 0.2);
+    all.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert_leq(v.candidates[v.runner_up].speedup, v.predicted_speedup, "runner-up %s at %.2fx over hybrid %.2fx",
+                  prof_model_name(v.candidates[v.runner_up].model), v.candidates[v.runner_up].speedup,
+                  v.predicted_speedup);
+    for (int i = 0; i < v.ncandidates; i++)
+        cr_assert_leq(v.candidates[i].speedup, v.predicted_speedup + 1e-9);
+}
+
 Test(advise_overall, tiny_disagreeing_stage_is_ignored)
 {
     struct prof_machine m = machine2();
