@@ -37,6 +37,13 @@ static int boolean(const json_t *o, const char *key)
     return json_is_true(json_object_get(o, key));
 }
 
+/* A stage cut from a process's threads or markers: its RSS is the whole process's. */
+static int shares_process(const json_t *s)
+{
+    const char *src = str(s, "source", "");
+    return strcmp(src, "thread-name") == 0 || strcmp(src, "marker") == 0;
+}
+
 /* "(GIL)" beside the lock wait only when most of it was the GIL's: any CPython process has a
  * GIL, and a server's Event waits or a queue's locks are not it. */
 static int gil_waited(const json_t *lock)
@@ -226,7 +233,9 @@ static void stage(FILE *out, const json_t *s)
     if (num(rss, "peak_bytes") <= 0)
         fprintf(out, "  RSS: not sampled\n");
     else
-        fprintf(out, "  RSS: %s%s, peak %s%s\n", num(rss, "growth_bytes") > 0 ? "+" : "",
+        /* Memory is a process's: a stage of threads or markers shares its process's with the others. */
+        fprintf(out, "  RSS%s: %s%s, peak %s%s\n", shares_process(s) ? " of its process" : "",
+                num(rss, "growth_bytes") > 0 ? "+" : "",
                 bytes(b1, sizeof b1, num(rss, "growth_bytes")), bytes(b2, sizeof b2, num(rss, "peak_bytes")),
                 boolean(rss, "leak_suspected") ? " -- LEAK SUSPECTED (keeps climbing)" : "");
 }
@@ -260,8 +269,15 @@ static int render_terminal(const struct prof_report *r, FILE *out)
         snprintf(exitbuf, sizeof exitbuf, "exit unknown");
 
     fprintf(out, "poolprof: %s\n", oneline(shown, sizeof shown, cmdline, WIDTH - 10));
-    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu processes\n", num(report, "wall_seconds"), exitbuf,
-            (int)num(mc, "usable_cpus"), json_array_size(json_object_get(report, "processes")));
+    size_t nproc = json_array_size(json_object_get(report, "processes"));
+    int staged = (int)num(json_object_get(report, "overall"), "processes");
+    char left[96] = "";
+    /* overall leaves a launcher's helpers out; say so where the count is, not only in the JSON */
+    if (staged >= 0 && (size_t)staged < nproc)
+        snprintf(left, sizeof left, " (%zu left out of overall: a launcher's, see measurement.notes)",
+                 nproc - (size_t)staged);
+    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu process%s%s\n", num(report, "wall_seconds"), exitbuf,
+            (int)num(mc, "usable_cpus"), nproc, nproc == 1 ? "" : "es", left);
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
     json_array_foreach(json_object_get(report, "processes"), i, v) {
