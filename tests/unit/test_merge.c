@@ -132,7 +132,7 @@ Test(merge, killed_child_status_from_parents_children_entry)
     cr_assert(json_is_null(json_object_get(ex, "code")));
     cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "parent");
     cr_assert_float_eq(dget(child, "end_seconds", NULL), 1.5, 1e-6, "ended when its parent reaped it");
-    cr_assert_str_eq(json_string_value(json_object_get(child, "role")), "prog arg (forked)");
+    cr_assert_str_eq(json_string_value(json_object_get(child, "role")), "prog (forked)"); /* the program, not its operands */
     cr_assert(json_is_true(json_object_get(child, "forked")));
     cr_assert_eq(json_integer_value(json_object_get(child, "ppid")), 100);
 
@@ -143,11 +143,11 @@ Test(merge, killed_child_status_from_parents_children_entry)
     cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "poolprof");
 
     /* Two processes: one stage per role, and the worker's CPU came from the monitor alone. */
-    json_t *fork_stage = stage_by_name(r, "prog arg (forked)");
+    json_t *fork_stage = stage_by_name(r, "prog (forked)"); /* the program, not its operands */
     cr_assert_not_null(fork_stage);
     cr_assert_str_eq(json_string_value(json_object_get(fork_stage, "source")), "process-role");
     cr_assert_float_eq(dget(fork_stage, "cpu_seconds", NULL), 1.2, 1e-6);
-    cr_assert_not_null(stage_by_name(r, "prog arg"));
+    cr_assert_not_null(stage_by_name(r, "prog"));
     cr_assert_float_eq(dget(r, "wall_seconds", NULL), 2.0, 1e-9);
     json_decref(r);
 }
@@ -265,6 +265,43 @@ Test(merge, thread_name_stage_spans_processes)
     cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 0);
     cr_assert(json_is_string(json_object_get(json_object_get(s, "recommendation"), "model")));
     cr_assert(json_is_null(json_object_get(json_object_get(stage_by_name(r, "b --child"), "lock"), "hottest")));
+    json_decref(r);
+}
+
+Test(merge, a_role_is_the_program_not_its_operands)
+{
+    /* xargs runs one program over three files, and a CPython parent two scripts: two roles of
+     * md5sum's three processes and one each of the scripts, never one role per command line. */
+    write_run(400, T0 + 3 * SEC, 0);
+    struct prof_shm_header *h = rec_new(400, 1, T0, T0 + 3 * SEC, PROF_END_EXIT, 0, 0, "/usr/bin/xargs", 3, "xargs",
+                                        "-n1", "md5sum");
+    rec_thread(h, 400, "xargs", T0, T0 + 3 * SEC, PROF_THREAD_ENDED, 10 * MS);
+    rec_write(h, 0);
+    for (int i = 0; i < 3; i++) {
+        char file[16];
+        snprintf(file, sizeof file, "f%d", i);
+        h = rec_new(401 + i, 400, T0 + (uint64_t)i * SEC, T0 + (uint64_t)(i + 1) * SEC, PROF_END_EXIT, 0, 0,
+                    "/usr/bin/md5sum", 3, "md5sum", "-b", file);
+        rec_thread(h, 401 + i, "md5sum", T0 + (uint64_t)i * SEC, T0 + (uint64_t)(i + 1) * SEC, PROF_THREAD_ENDED,
+                   900 * MS);
+        rec_write(h, 0);
+    }
+    h = rec_new(410, 400, T0, T0 + SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3", 4, "python3", "-X",
+                "dev", "etl.py");
+    rec_thread(h, 410, "python3", T0, T0 + SEC, PROF_THREAD_ENDED, 900 * MS);
+    rec_write(h, 0);
+    h = rec_new(411, 400, T0, T0 + SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3", 3, "python3",
+                "load.py", "input.csv");
+    rec_thread(h, 411, "python3", T0, T0 + SEC, PROF_THREAD_ENDED, 900 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *md5 = stage_by_name(r, "md5sum -b");
+    cr_assert_not_null(md5, "one role for the three md5sum runs");
+    cr_assert_eq(json_integer_value(json_object_get(md5, "processes")), 3);
+    cr_assert_null(stage_by_name(r, "md5sum -b f0"), "the operand is not the program");
+    cr_assert_not_null(stage_by_name(r, "python3 -X dev etl.py"), "CPython's script is its program");
+    cr_assert_not_null(stage_by_name(r, "python3 load.py"));
     json_decref(r);
 }
 
