@@ -305,6 +305,77 @@ Test(merge, a_role_is_the_program_not_its_operands)
     json_decref(r);
 }
 
+/* A parent waiting on N CPU-bound children of SEC each, `at_once` at a time; the overall stage. */
+static json_t *children_run(int n, int at_once, json_t **report_out)
+{
+    uint64_t span = (uint64_t)((n + at_once - 1) / at_once) * SEC;
+    write_run(500, T0 + span + 10 * MS, 0);
+    struct prof_shm_header *h = rec_new(500, 1, T0, T0 + span + 10 * MS, PROF_END_EXIT, 0, 0, "/usr/bin/xargs", 2,
+                                        "xargs", "burn");
+    struct prof_shm_thread *t = rec_thread(h, 500, "xargs", T0, T0 + span + 10 * MS, PROF_THREAD_ENDED, 5 * MS);
+    t->join_wait_ns = span;
+    rec_write(h, 0);
+    for (int i = 0; i < n; i++) {
+        uint64_t b = T0 + 5 * MS + (uint64_t)(i / at_once) * SEC, e = b + SEC - 2 * MS;
+        h = rec_new(501 + i, 500, b, e, PROF_END_EXIT, 0, 0, "/usr/bin/burn", 1, "burn");
+        rec_thread(h, 501 + i, "burn", b, e, PROF_THREAD_ENDED, 950 * MS);
+        rec_write(h, 0);
+    }
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    *report_out = r;
+    return json_object_get(r, "overall");
+}
+
+Test(merge, children_run_one_after_another_are_a_pool_of_one)
+{
+    /* xargs -P1 over four CPU-bound children: one worker at a time, whose parallel form is more
+     * processes at once (it had read as a pool of four already running: processes x 4, 1.00x). */
+    json_t *r, *o = children_run(4, 1, &r);
+    json_t *cur = json_object_get(json_object_get(o, "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 1);
+    json_t *rec = json_object_get(o, "recommendation");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(rec, "workers")), 2);
+    cr_assert_gt(dget(rec, "predicted_speedup", NULL), 1.6);
+    json_decref(r);
+}
+
+Test(merge, children_two_at_a_time_are_a_pool_of_two)
+{
+    /* xargs -P2, already as many at once as the machine's two CPUs: nothing more to gain. */
+    json_t *r, *o = children_run(4, 2, &r);
+    json_t *cur = json_object_get(json_object_get(o, "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 2);
+    json_t *rec = json_object_get(o, "recommendation");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(rec, "workers")), 2);
+    cr_assert_float_eq(dget(rec, "predicted_speedup", NULL), 1.0, 0.1);
+    json_decref(r);
+}
+
+Test(merge, many_short_threads_two_at_a_time_are_two_threads)
+{
+    /* Forty short-lived threads, two alive at a time (a sorter's helper threads): a pool of two. */
+    write_run(600, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/usr/bin/sorter", 1, "sorter");
+    struct prof_shm_thread *t = rec_thread(h, 600, "sorter", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 20 * MS);
+    t->join_wait_ns = 1980 * MS; /* the main thread waits for its helpers */
+    for (int i = 0; i < 40; i++) {
+        uint64_t b = T0 + (uint64_t)(i / 2) * 100 * MS, e = b + 99 * MS;
+        rec_thread(h, 601 + i, "sorter", b, e, PROF_THREAD_ENDED, 95 * MS);
+    }
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *cur = json_object_get(json_object_get(json_object_get(r, "overall"), "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "threads");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 2);
+    json_decref(r);
+}
+
 Test(merge, cpu_is_max_of_shim_and_monitor)
 {
     write_run(400, T0 + 2 * SEC, 0);
