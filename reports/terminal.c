@@ -208,8 +208,13 @@ static void stage(FILE *out, const json_t *s)
     fprintf(out, "  verdict: %-28s seeds' rule: %s\n", verdict, sverdict);
     const json_t *ru = json_object_get(rec, "runner_up");
     if (json_is_object(ru))
-        fprintf(out, "  runner-up: %s x %d, %.2fx   (speedups predicted over the measured run)\n", str(ru, "model", "?"),
-                (int)num(ru, "workers"), num(ru, "predicted_speedup"));
+        fprintf(out, "  runner-up: %s x %d, %.2fx   %s\n", str(ru, "model", "?"), (int)num(ru, "workers"),
+                num(ru, "predicted_speedup"),
+                boolean(rec, "tie") ? "(a tie: within 10% of the verdict, the noise between runs)"
+                                    : "(speedups predicted over the measured run)");
+    double conf = num(rec, "confidence");
+    fprintf(out, "  confidence: %s (%.2f): %s\n", conf >= 0.66 ? "high" : conf >= 0.33 ? "medium" : "low", conf,
+            str(rec, "confidence_basis", "?"));
     /* The class, then the prediction that decided: the rest is in the JSON. */
     for (size_t i = 0; i < 2 && i < json_array_size(reasons); i++)
         wrap(out, 4, json_string_value(json_array_get(reasons, i)));

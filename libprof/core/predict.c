@@ -27,8 +27,6 @@
 #define MSG_SHARE_TARGET 0.05
 /* A pool map keeps at least this many chunks per worker (multiprocessing's own map uses 4), so the load stays balanced. */
 #define CHUNKS_PER_WORKER 4
-/* Prefer the cheaper model when its prediction is within 10% of the best. */
-#define CHEAPER_WITHIN 1.10
 /* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
 #define EVLOOP_SHARE_MIN 0.10
 /* A process pool's own IPC can never be more than this share of the CPU it measured. */

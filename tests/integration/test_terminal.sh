@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_terminal.sh: the terminal report says what its figures belong to: processes left out of overall are counted in the header, and a thread stage's RSS is labelled as its process's.
+# test_terminal.sh: the terminal report says what its figures belong to (processes left out of overall counted in the header, a thread stage's RSS labelled as its process's) and how far each verdict holds (confidence, ties).
 . "$(dirname "$0")/lib.sh"
 # A launcher (a shell running two helpers, then exec'ing the program) before a program with named threads.
 pp launched sh -c "/bin/true; /bin/true; exec $FIXTURES/cond_queue"
@@ -16,4 +16,11 @@ expect_eq "overall's RSS is its own: $rss" "$([[ $rss == "  RSS:"* ]] && echo ye
 # one process: "1 process"
 pp one "$FIXTURES/cond_queue"
 expect_eq "singular" "$(grep -c "usable CPUs, 1 process$" "$T/one.err")" 1
+# Two native threads burning CPU: 2 workers is clear, and threads or processes of it tie.
+pp burn "$FIXTURES/burn_threads" 2 w 400
+stages=$(grep -c "^  verdict:" "$T/burn.err")
+expect_eq "a confidence line under every verdict" "$(grep -c "^  confidence: \(high\|medium\|low\) (" "$T/burn.err")" "$stages"
+expect_eq "the tie is said" "$(awk '/^overall/{s=1} s && /runner-up/{print; exit}' "$T/burn.err" | grep -c "a tie")" 1
+expect_eq "JSON: tie" "$(q "$T/burn.json" 'r["overall"]["recommendation"]["tie"]')" true
+expect_true "JSON: confidence in [0, 1]" "$(q "$T/burn.json" '0 <= r["overall"]["recommendation"]["confidence"] <= 1 and "true" or "false"')"
 finish

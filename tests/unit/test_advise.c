@@ -1167,3 +1167,71 @@ Test(rss_leak, invalid)
     double nan_t[5] = {0, 1, NAN, 3, 4};
     cr_assert_eq(prof_rss_leak_suspected(nan_t, rss, 5), PROF_EINVAL);
 }
+
+/* ---- confidence and ties (confidence.c) ---- */
+
+Test(confidence, native_cpu_work_is_clear_and_its_models_tie)
+{
+    /* Native CPU work, nothing waiting for a CPU: 2 workers is clear; threads or processes of
+     * it are predicted alike, a tie the terminal says, not a low confidence. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.tie, 1);
+    cr_assert_geq(v.confidence, 0.66, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+}
+
+Test(confidence, gil_bound_python_is_clear_and_no_tie)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.tie, 0);
+    cr_assert_geq(v.confidence, 0.66, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+}
+
+Test(confidence, demand_at_a_class_edge_is_low)
+{
+    /* CPU demand 0.69, a hair under the 0.7 that makes a stage CPU-bound: the class, and with it
+     * the model, could flip between two runs. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.38);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_lt(v.confidence, 0.33, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+    cr_assert(strstr(v.confidence_basis, "class edge"), "%s", v.confidence_basis);
+}
+
+Test(confidence, a_busy_machine_lowers_it)
+{
+    /* 40% of the threads' time waiting for a CPU: the machine, not the program, shaped the figures. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.2);
+    f.runq_s = 0.8;
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_lt(v.confidence, 0.33, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+    cr_assert(strstr(v.confidence_basis, "busy machine"), "%s", v.confidence_basis);
+}
+
+Test(confidence, a_tie_goes_to_the_model_the_program_runs)
+{
+    /* Native children run one at a time (a process pool of one): threads and processes of the
+     * work tie, and the program's own model wins it, the same way every run. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    f.nprocesses = 4;
+    f.current_model = PROF_MODEL_PROCESSES;
+    f.current_workers = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES, "got %s", prof_model_name(v.model));
+    cr_assert_eq(v.workers, 2);
+    cr_assert_eq(v.tie, 1);
+}
