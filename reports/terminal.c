@@ -37,6 +37,21 @@ static int boolean(const json_t *o, const char *key)
     return json_is_true(json_object_get(o, key));
 }
 
+/* A stage cut from a process's threads or markers: its RSS is the whole process's. */
+static int shares_process(const json_t *s)
+{
+    const char *src = str(s, "source", "");
+    return strcmp(src, "thread-name") == 0 || strcmp(src, "marker") == 0;
+}
+
+/* "(GIL)" beside the lock wait only when most of it was the GIL's: any CPython process has a
+ * GIL, and a server's Event waits or a queue's locks are not it. */
+static int gil_waited(const json_t *lock)
+{
+    double gil = num(lock, "gil_wait_seconds"), other = num(lock, "wait_seconds");
+    return boolean(lock, "gil") && gil > 0 && gil >= other;
+}
+
 static const char *bytes(char *buf, size_t n, double b)
 {
     const char *unit[] = {"B", "kB", "MB", "GB", "TB"};
@@ -180,7 +195,7 @@ static void stage(FILE *out, const json_t *s)
     fprintf(out, "\n%s\n", head);
     fprintf(out, "  %-10s CPU/wall %.2f   %d proc, %d thr   lock wait %.1f%%%s%s\n", str(s, "class", "?"),
             num(s, "cpu_wall_ratio"), (int)num(s, "processes"), (int)num(s, "threads"),
-            100 * num(lock, "wait_fraction"), boolean(lock, "gil") ? " (GIL)" : "",
+            100 * num(lock, "wait_fraction"), gil_waited(lock) ? " (GIL)" : "",
             boolean(lock, "measured") ? "" : " (not measured)");
     const json_t *chunk = json_object_get(rec, "chunksize");
     char csz[32] = "";
@@ -193,8 +208,13 @@ static void stage(FILE *out, const json_t *s)
     fprintf(out, "  verdict: %-28s seeds' rule: %s\n", verdict, sverdict);
     const json_t *ru = json_object_get(rec, "runner_up");
     if (json_is_object(ru))
-        fprintf(out, "  runner-up: %s x %d, %.2fx   (speedups predicted over the measured run)\n", str(ru, "model", "?"),
-                (int)num(ru, "workers"), num(ru, "predicted_speedup"));
+        fprintf(out, "  runner-up: %s x %d, %.2fx   %s\n", str(ru, "model", "?"), (int)num(ru, "workers"),
+                num(ru, "predicted_speedup"),
+                boolean(rec, "tie") ? "(a tie: within 10% of the verdict, the noise between runs)"
+                                    : "(speedups predicted over the measured run)");
+    double conf = num(rec, "confidence");
+    fprintf(out, "  confidence: %s (%.2f): %s\n", conf >= 0.66 ? "high" : conf >= 0.33 ? "medium" : "low", conf,
+            str(rec, "confidence_basis", "?"));
     /* The class, then the prediction that decided: the rest is in the JSON. */
     for (size_t i = 0; i < 2 && i < json_array_size(reasons); i++)
         wrap(out, 4, json_string_value(json_array_get(reasons, i)));
@@ -218,7 +238,9 @@ static void stage(FILE *out, const json_t *s)
     if (num(rss, "peak_bytes") <= 0)
         fprintf(out, "  RSS: not sampled\n");
     else
-        fprintf(out, "  RSS: %s%s, peak %s%s\n", num(rss, "growth_bytes") > 0 ? "+" : "",
+        /* Memory is a process's: a stage of threads or markers shares its process's with the others. */
+        fprintf(out, "  RSS%s: %s%s, peak %s%s\n", shares_process(s) ? " of its process" : "",
+                num(rss, "growth_bytes") > 0 ? "+" : "",
                 bytes(b1, sizeof b1, num(rss, "growth_bytes")), bytes(b2, sizeof b2, num(rss, "peak_bytes")),
                 boolean(rss, "leak_suspected") ? " -- LEAK SUSPECTED (keeps climbing)" : "");
 }
@@ -252,8 +274,15 @@ static int render_terminal(const struct prof_report *r, FILE *out)
         snprintf(exitbuf, sizeof exitbuf, "exit unknown");
 
     fprintf(out, "poolprof: %s\n", oneline(shown, sizeof shown, cmdline, WIDTH - 10));
-    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu processes\n", num(report, "wall_seconds"), exitbuf,
-            (int)num(mc, "usable_cpus"), json_array_size(json_object_get(report, "processes")));
+    size_t nproc = json_array_size(json_object_get(report, "processes"));
+    int staged = (int)num(json_object_get(report, "overall"), "processes");
+    char left[96] = "";
+    /* overall leaves a launcher's helpers out; say so where the count is, not only in the JSON */
+    if (staged >= 0 && (size_t)staged < nproc)
+        snprintf(left, sizeof left, " (%zu left out of overall: a launcher's, see measurement.notes)",
+                 nproc - (size_t)staged);
+    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu process%s%s\n", num(report, "wall_seconds"), exitbuf,
+            (int)num(mc, "usable_cpus"), nproc, nproc == 1 ? "" : "es", left);
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
     json_array_foreach(json_object_get(report, "processes"), i, v) {

@@ -515,6 +515,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     size_io_pool(&s, m, &io);
     if (f->thread_s < IDLE_BELOW_S || f->cpu_s + f->runq_s < IDLE_BELOW_S) {
         idle_verdict(out, f, &s, &io);
+        adv_confidence(out, f);
         return 0;
     }
     classify(out, f, &s);
@@ -524,5 +525,6 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     lock_ipc_reasons(out, f, &s);
     adv_scaling_curve(out, &out->work, s.c);
     seed_reason(out, &s, f, &io);
+    adv_confidence(out, f);
     return 0;
 }

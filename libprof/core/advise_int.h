@@ -3,7 +3,7 @@
 #define POOLPROF_ADVISE_INT_H
 
 /*
- * Private to the advice: nothing outside advise.c, predict.c and advise_run.c
+ * Private to the advice: nothing outside advise.c, predict.c, advise_run.c and confidence.c
  * includes it, and its functions stay out of the dynamic symbol table.
  */
 #include <math.h>
@@ -14,6 +14,8 @@
 #define TINY_S 1e-9
 #define SERIAL_WAIT_ABOVE 0.3
 #define SEED_IPC_ABOVE 0.15
+/* Prefer the cheaper model when its prediction is within 10% of the best: within it, two models tie. */
+#define CHEAPER_WITHIN 1.10
 /*
  * What a process pool pays per byte it moves when the serialization was not
  * sampled: pickle.dumps + pipe write + read + pickle.loads, through a pipe to a
@@ -88,6 +90,8 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
 
 /* predict.c: the stage's own model at other worker counts (v->scaling). */
 void adv_scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u);
+/* confidence.c: recommendation.confidence, its weakest support, and whether the runner-up ties. */
+void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f);
 
 #pragma GCC visibility pop
 

@@ -12,6 +12,33 @@
 /* A stage must carry this share of the summed stage work to make the run hybrid: a dispatcher that only waits on its pool does not count. */
 #define STAGE_SHARE_MIN 0.10
 
+/*
+ * The run's predicted time when every stage runs as `model` predicts for it (-1: each stage at
+ * its own verdict): a stage with no candidate of that model runs as it ran. The run's unstaged
+ * rest runs as it ran; stages that overlap in time (a pipeline) are scaled to the run's wall.
+ */
+static double stagewise_seconds(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
+                                size_t nstages, int model)
+{
+    double staged = 0, pred = 0;
+    for (size_t i = 0; i < nstages; i++) {
+        double sp = model < 0 ? stages[i].predicted_speedup : 0;
+        for (int k = 0; model >= 0 && k < stages[i].ncandidates; k++)
+            if ((int)stages[i].candidates[k].model == model && stages[i].candidates[k].speedup > sp)
+                sp = stages[i].candidates[k].speedup;
+        if (sp <= TINY_S)
+            sp = 1.0;
+        staged += stages[i].wall_s;
+        pred += stages[i].wall_s / sp;
+    }
+    double wall = overall->wall_s;
+    if (staged > wall && staged > TINY_S) {
+        pred *= wall / staged;
+        staged = wall;
+    }
+    return wall - staged + pred;
+}
+
 /* Rule 7 (advise.c): the run's own verdict, unless stages that each carry a real share of the work want different models. */
 int prof_advise_overall(const struct prof_stage_figures *overall, const struct prof_verdict *stages,
                         const double *stage_work_s, size_t nstages, const struct prof_machine *m,
@@ -69,20 +96,9 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
                        prof_class_name(stages[i].cls), adv_pct(stage_work_s[i] / sum), prof_model_name(stages[i].model),
                        stages[i].workers);
     }
-    /* The hybrid's prediction: each stage at its own predicted speedup, the run's unstaged rest as
-     * it ran. Stages that overlap in time (a pipeline) are scaled to the run's wall. */
-    double staged = 0, pred = 0;
-    for (size_t i = 0; i < nstages; i++) {
-        double sp = stages[i].predicted_speedup > TINY_S ? stages[i].predicted_speedup : 1.0;
-        staged += stages[i].wall_s;
-        pred += stages[i].wall_s / sp;
-    }
+    /* The hybrid's prediction: each stage at its own predicted speedup. */
     double wall = overall->wall_s;
-    if (staged > wall && staged > TINY_S) {
-        pred *= wall / staged;
-        staged = wall;
-    }
-    double t_new = wall - staged + pred;
+    double t_new = stagewise_seconds(overall, stages, nstages, -1);
     out->predicted_speedup = t_new > TINY_S && wall > TINY_S ? wall / t_new : own.predicted_speedup;
     /* The hybrid candidate becomes the per-stage one; the runner-up is the best other model. */
     int h = -1;
@@ -97,6 +113,20 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
         out->candidates[h].chunksize = 0;
         out->candidates[h].seconds = t_new;
         out->candidates[h].speedup = out->predicted_speedup;
+    }
+    /* One pool for the whole run, judged the same way: each stage at that model's prediction
+     * for it. The run's own figures blend the stages (an I/O stage's waits and a GIL-bound
+     * stage's CPU), so their single-pool predictions could promise what no stage would give,
+     * and a runner-up would read faster than the hybrid chosen over it. */
+    for (int i = 0; i < out->ncandidates; i++) {
+        struct prof_candidate *c = &out->candidates[i];
+        if (c->model == PROF_MODEL_HYBRID)
+            continue;
+        double t = stagewise_seconds(overall, stages, nstages, (int)c->model);
+        if (t > TINY_S && wall > TINY_S) {
+            c->seconds = t;
+            c->speedup = wall / t;
+        }
     }
     out->runner_up = -1;
     for (int i = 0; i < out->ncandidates; i++)
@@ -115,6 +145,7 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     if (out->seed.model != PROF_MODEL_HYBRID)
         adv_add_reason(out, "the seeds judge the run by its CPU/wall of %.2f alone (%s); the stages' own figures disagree with each other",
                        own.cpu_wall_ratio, prof_model_name(out->seed.model));
+    adv_confidence(out, overall);
     return 0;
 }
 

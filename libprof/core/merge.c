@@ -524,7 +524,14 @@ static void decide_forked(struct prof_run *m, struct prof_process *p)
     p->forked = pi && image_same(pi, &p->images[0]);
 }
 
-static char *join_argv(const struct prof_process *p)
+/*
+ * A process's role is its program, not its whole command line: `xargs md5sum` over six files
+ * ran one program six times, not six programs. The program is argv[0] and the options (the
+ * arguments that start with '-'); the operands (files, numbers, a shell's -c string) are
+ * dropped. For CPython the script or `-m` module is the program too, kept with its options:
+ * `python3 etl.py` and `python3 load.py` are two programs of one interpreter.
+ */
+static char *program_of(const struct prof_process *p)
 {
     char buf[PROF_ROLE_MAX + 1];
     size_t o = 0;
@@ -532,8 +539,26 @@ static char *join_argv(const struct prof_process *p)
 
     buf[0] = '\0';
     if (im && im->argc > 0) {
+        int script = 0; /* CPython: the script or module named yet */
         for (int i = 0; i < im->argc && o < PROF_ROLE_MAX; i++) {
-            int w = snprintf(buf + o, sizeof buf - o, "%s%s", i ? " " : "", im->argv[i]);
+            const char *a = im->argv[i];
+            int keep = i == 0 || a[0] == '-';
+            if (p->python && !script && i > 0) {
+                if (strcmp(a, "-m") == 0 && i + 1 < im->argc) {
+                    keep = 1;
+                } else if (i > 1 && strcmp(im->argv[i - 1], "-m") == 0) {
+                    keep = script = 1;
+                } else if (i > 1 && (strcmp(im->argv[i - 1], "-W") == 0 || strcmp(im->argv[i - 1], "-X") == 0)) {
+                    keep = 1; /* the value of an interpreter option, not the script */
+                } else if (strcmp(a, "-c") == 0) {
+                    script = 1; /* the code string is the operand */
+                } else if (a[0] != '-') {
+                    keep = script = 1;
+                }
+            }
+            if (!keep)
+                continue;
+            int w = snprintf(buf + o, sizeof buf - o, "%s%s", o ? " " : "", a);
             if (w < 0)
                 break;
             o += (size_t)w;
@@ -558,7 +583,7 @@ static const char *role_of(struct prof_run *m, struct prof_process *p, int depth
         if (p->role)
             snprintf(p->role, n, "%s (forked)", pr);
     } else {
-        p->role = join_argv(p);
+        p->role = program_of(p);
     }
     return p->role ? p->role : "";
 }

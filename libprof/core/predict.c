@@ -27,8 +27,6 @@
 #define MSG_SHARE_TARGET 0.05
 /* A pool map keeps at least this many chunks per worker (multiprocessing's own map uses 4), so the load stays balanced. */
 #define CHUNKS_PER_WORKER 4
-/* Prefer the cheaper model when its prediction is within 10% of the best. */
-#define CHEAPER_WITHIN 1.10
 /* An event loop that blocked this share of thread time is the program's own: async is then cheap. */
 #define EVLOOP_SHARE_MIN 0.10
 /* A process pool's own IPC can never be more than this share of the CPU it measured. */
@@ -235,13 +233,17 @@ static void add_candidate(struct prof_verdict *v, const struct prof_work *k, int
  * each result) that no chunksize removes, and one already batched at 40 read 0.19 s of
  * such CPU in 0.35 s; it must buy more than CHEAPER_WITHIN like any other change.
  */
-static int cand_cost(const struct prof_candidate *c, int evloop)
+static int cand_cost(const struct prof_candidate *c, int evloop, enum prof_model uses)
 {
+    /* The model the program already runs, more of it, costs the least change short of none:
+     * children run one at a time want more at once, not a rewrite into threads. */
+    if (c->model == uses && uses != PROF_MODEL_SEQUENTIAL)
+        return 1 + (c->chunksize > 1);
     return 2 * cost_rank(c->model, evloop) + (c->chunksize > 1);
 }
 
 /* The best prediction, then the cheapest candidate within 10% of it; the runner-up is the best of the rest. */
-static int choose(struct prof_verdict *v, int evloop, int *best_out)
+static int choose(struct prof_verdict *v, int evloop, enum prof_model uses, int *best_out)
 {
     int best = 0;
     for (int i = 1; i < v->ncandidates; i++)
@@ -250,7 +252,7 @@ static int choose(struct prof_verdict *v, int evloop, int *best_out)
     int pick = best;
     for (int i = 0; i < v->ncandidates; i++)
         if (v->candidates[i].speedup * CHEAPER_WITHIN >= v->candidates[best].speedup &&
-            cand_cost(&v->candidates[i], evloop) < cand_cost(&v->candidates[pick], evloop))
+            cand_cost(&v->candidates[i], evloop, uses) < cand_cost(&v->candidates[pick], evloop, uses))
             pick = i;
     v->runner_up = -1;
     for (int i = 0; i < v->ncandidates; i++)
@@ -461,7 +463,7 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
         kc.chunk = chunk;
         add_candidate(v, &kc, s->c, PROF_MODEL_PROCESSES, nproc);
     }
-    int best, pick = choose(v, evloop, &best);
+    int best, pick = choose(v, evloop, k->current_model, &best);
     v->model = v->candidates[pick].model;
     v->workers = v->candidates[pick].workers;
     v->chunksize = v->candidates[pick].chunksize;

@@ -232,6 +232,9 @@ static json_t *recommendation_json(const struct prof_verdict *v)
                             "seed_rule", "class", prof_class_name(v->seed.cls), "model",
                             prof_model_name(v->seed.model), "workers", v->seed.workers);
     json_object_set_new(rec, "chunksize", v->chunksize > 1 ? json_integer(v->chunksize) : json_null());
+    json_object_set_new(rec, "confidence", jratio(v->confidence));
+    json_object_set_new(rec, "confidence_basis", json_string(v->confidence_basis));
+    json_object_set_new(rec, "tie", json_boolean(v->tie));
     return rec;
 }
 

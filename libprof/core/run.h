@@ -109,7 +109,7 @@ struct prof_process {
     int sampled;                /* the sampler watched it */
     int hottest_from_sampler;   /* `hottest` was inferred from futex waits, not timed by the shim */
     /* Derived by the merge. */
-    char *role;                 /* last image's argv joined (80 chars), or "<parent role> (forked)" */
+    char *role;                 /* its program: last image's argv[0], options, CPython's script (80 chars), or "<parent role> (forked)" */
     char comm[16];              /* the main thread's name: the process name */
     double start_s, end_s;
     const char *exit_how;       /* "exited", "killed", "vanished" */

@@ -139,11 +139,75 @@ static double proc_busy(const struct prof_process *p)
     return b;
 }
 
+static double sec(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+struct span {
+    double t;
+    int d; /* +1 a worker starts, -1 one ends */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->d - y->d; /* an end before a start at the same instant: a hand-over, not an overlap */
+}
+
+/*
+ * How many of these workers ran at once: the level of concurrency at which most of their
+ * time was spent (the median over worker-time). Six children run one after another are one
+ * worker at a time, not a pool of six; two thousand short threads two at a time are two. A
+ * moment of overlap while one ends and the next starts does not count. 0: no time at all.
+ */
+static int concurrency_of(const double *start, const double *end, size_t n)
+{
+    struct span *ev = malloc(2 * n * sizeof *ev);
+    double *at = calloc(n + 1, sizeof *at);
+    int level = 0, result = 0;
+    if (!ev || !at) {
+        free(ev);
+        free(at);
+        return (int)n; /* no memory: as many as there were */
+    }
+    for (size_t i = 0; i < n; i++) {
+        ev[2 * i] = (struct span){start[i], +1};
+        ev[2 * i + 1] = (struct span){end[i] > start[i] ? end[i] : start[i], -1};
+    }
+    qsort(ev, 2 * n, sizeof *ev, span_cmp);
+    double total = 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (i > 0 && level > 0) {
+            double w = (ev[i].t - ev[i - 1].t) * level;
+            at[level] += w;
+            total += w;
+        }
+        level += ev[i].d;
+        if (level < 0)
+            level = 0;
+    }
+    double acc = 0;
+    for (size_t l = 1; l <= n && total > 0; l++) {
+        acc += at[l];
+        if (acc >= 0.5 * total) {
+            result = (int)l;
+            break;
+        }
+    }
+    free(ev);
+    free(at);
+    return result;
+}
+
 /*
  * How the stage runs today, for the prediction's baseline: busy child processes
  * make it a process pool (the dispatcher that forked them is not a worker);
  * otherwise the busy threads of its busiest process make it a thread pool, or
- * sequential when one thread does the work.
+ * sequential when one thread does the work. The pool's size is the concurrency it
+ * achieved, not how many workers it started: children run one at a time are sequential.
  */
 static void stage_current(const struct prof_stage *s, struct prof_stage_figures *f)
 {
@@ -172,36 +236,61 @@ static void stage_current(const struct prof_stage *s, struct prof_stage_figures 
     if (!busiest)
         return;
     int child = 0, root = 0;
+    size_t cap = s->nprocs > busiest->nthreads ? s->nprocs : busiest->nthreads;
+    double *t0 = malloc((cap ? cap : 1) * sizeof *t0), *t1 = malloc((cap ? cap : 1) * sizeof *t1);
+    size_t nc = 0, nr = 0;
+    if (!t0 || !t1) {
+        free(t0);
+        free(t1);
+        return; /* no memory: judged as sequential, the prediction's most cautious baseline */
+    }
+    /* children first (t0/t1 from the front), roots from the back */
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
         if (proc_busy(p) < PROF_BUSY_SHARE * maxb)
             continue;
-        if (p->ppid > 0 && stage_has_pid(s, p->ppid))
+        if (p->ppid > 0 && stage_has_pid(s, p->ppid)) {
             child++;
-        else
+            t0[nc] = p->start_s, t1[nc] = p->end_s, nc++;
+        } else {
             root++;
+            t0[cap - 1 - nr] = p->start_s, t1[cap - 1 - nr] = p->end_s, nr++;
+        }
     }
     if (child >= 1 || root >= 2) {
+        int n = child >= 1 ? concurrency_of(t0, t1, nc) : concurrency_of(t0 + cap - nr, t1 + cap - nr, nr);
+        /* Processes, however many ran at once: children run one after another (xargs -P1,
+         * make -j1) are a pool of one, whose parallel form is more of them at once. */
         f->current_model = PROF_MODEL_PROCESSES;
-        f->current_workers = child >= 1 ? child : root;
+        f->current_workers = n >= 1 ? n : child >= 1 ? child : root;
+        free(t0);
+        free(t1);
         return;
     }
     double maxt = 0;
     for (size_t i = 0; i < busiest->nthreads; i++)
         maxt = fmax(maxt, thread_busy(&busiest->threads[i]));
-    int n = 0;
-    for (size_t i = 0; i < busiest->nthreads; i++)
-        if (maxt > 0 && thread_busy(&busiest->threads[i]) >= PROF_BUSY_SHARE * maxt)
-            n++;
-    if (n >= 2) {
-        f->current_model = PROF_MODEL_THREADS;
-        f->current_workers = n;
+    size_t n = 0, nw = 0;
+    for (size_t i = 0; i < busiest->nthreads; i++) {
+        const struct prof_thread *t = &busiest->threads[i];
+        if (maxt <= 0 || thread_busy(t) < PROF_BUSY_SHARE * maxt)
+            continue;
+        n++;
+        /* A thread that mostly waited for the others (a main thread joining its helpers) is
+         * not one of the workers running at once; one waiting on a lock or the GIL still is. */
+        double life = t->end_s - t->start_s, idle = sec(t->c.join_wait_ns + t->c.handoff_wait_ns);
+        if (life > 0 && idle > 0.5 * life)
+            continue;
+        t0[nw] = t->start_s, t1[nw] = t->end_s;
+        nw++;
     }
-}
-
-static double sec(uint64_t ns)
-{
-    return (double)ns / 1e9;
+    int at_once = n >= 2 && nw >= 1 ? concurrency_of(t0, t1, nw) : (int)n;
+    free(t0);
+    free(t1);
+    if (at_once >= 2) {
+        f->current_model = PROF_MODEL_THREADS;
+        f->current_workers = at_once;
+    }
 }
 
 /* The figures the advice reads that come straight from the stage's sums and the sampler. */

@@ -113,6 +113,11 @@ struct prof_verdict {
     int ncandidates;
     int runner_up;           /* index into candidates, -1 when there is none */
     struct prof_work work;
+    /* How far it can be trusted (confidence.c): 0 could go either way .. 1 clear; the weakest
+     * support in words; a tie when the runner-up is predicted within 10% of it. */
+    double confidence;
+    char confidence_basis[96];
+    int tie;
     /* The stage's own model at other worker counts: what `poolprof sweep` would measure. */
     int nscaling;
     struct { int workers; double speedup; } scaling[PROF_MAX_SCALING];

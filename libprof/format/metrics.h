@@ -38,8 +38,9 @@
     X(ivcsw, COUNT, TASK, "involuntary_ctx_switches", "ctx_switches.involuntary",                                       \
       "Involuntary context switches: the thread was preempted (CPU contention).")                                     \
     X(lock_wait_ns, NS, IMAGE, "lock_wait_seconds", "lock.wait_seconds",                                                \
-      "Seconds blocked acquiring mutexes, semaphores, condition variables other than the GIL (timed by the shim, "    \
-      "else the sampler's lock state; 0 when not measured). Joins and hand-offs are not lock waits.")                 \
+      "Seconds blocked acquiring mutexes, rwlocks, spinlocks and semaphores another thread holds, the GIL apart "     \
+      "(timed by the shim, else the sampler's lock state; 0 when not measured). Joins, hand-offs and condition "      \
+      "waits are not lock waits.")                                                                                     \
     X(gil_wait_ns, NS, IMAGE, "gil_wait_seconds", "lock.gil_wait_seconds",                                              \
       "Seconds blocked waiting for a CPython GIL: its timed condition waits and the waits on the GIL's own mutexes "  \
       "(the one those waits release, and the forced switch's); 0 when not measured.")                                 \
@@ -68,12 +69,13 @@
       "Seconds waiting in an event loop (epoll_wait, poll/select on 0 or several descriptors): asynchronous I/O "      \
       "waits, counted as waiting (not idle) by the verdict. 0 when not measured.")                                     \
     X(join_wait_ns, NS, IMAGE, "join_wait_seconds", "join_wait_seconds",                                                \
-      "Seconds waiting for another thread to end (pthread_join and the like): idle, not a lock wait; a stage's "      \
-      "thread_seconds leave it out. 0 when not measured.")                                                             \
+      "Seconds waiting for another thread or a child process to end (pthread_join and the like, a blocking "         \
+      "wait/waitpid/waitid): idle, not a lock wait; a stage's thread_seconds leave it out. 0 when not measured.")                                                             \
     X(handoff_wait_ns, NS, IMAGE, "handoff_wait_seconds", "handoff_wait_seconds",                                       \
       "Seconds blocked on a semaphore until a thread that had not taken it posted it (a queue's put, a condition's "  \
-      "notify, a future's result): waiting for work or a result, idle, not a lock wait; a stage's thread_seconds "    \
-      "leave it out like joins. 0 when not measured.")
+      "notify, a future's result), in a condition variable's wait (the GIL's apart), or in a timed wait that ran "    \
+      "out (Event.wait(timeout)): waiting for work, a result or a tick, idle, not a lock wait; a stage's "            \
+      "thread_seconds leave it out like joins. 0 when not measured.")
 
 enum prof_metric_unit { PROF_METRIC_NS, PROF_METRIC_COUNT, PROF_METRIC_BYTES };
 enum prof_metric_images { PROF_METRIC_TASK, PROF_METRIC_IMAGE };

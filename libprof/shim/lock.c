@@ -68,10 +68,15 @@ static int fallback_mutex_unlock(pthread_mutex_t *m)
     return 0;
 }
 
-static inline void shim_account(struct prof_shm_thread *t, uint64_t t0, int acquired)
+/*
+ * A condition wait ends because another thread signalled it or because its time ran out:
+ * waiting for work, a result or a tick, idle like a join, not contention for a lock someone
+ * holds (a work queue's consumers would otherwise read as a program serialized on a mutex).
+ * The re-take of the mutex on the way out is inside the same call and goes with it.
+ */
+static inline void shim_account_handoff(struct prof_shm_thread *t, uint64_t t0, int acquired)
 {
-    t->lock_wait_ns += shim_mono_ns() - t0;
-    t->lock_contended++;
+    t->handoff_wait_ns += shim_mono_ns() - t0;
     if (acquired)
         t->lock_acquisitions++;
 }
@@ -249,7 +254,7 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
     if (shim_is_gil_mutex(m))
         t->gil_wait_ns += shim_mono_ns() - t0;
     else
-        shim_account(t, t0, r == 0);
+        shim_account_handoff(t, t0, r == 0);
     lk_cond_reacquire(i, t);
     return r;
 }
@@ -296,7 +301,7 @@ static inline void shim_account_cond(struct prof_shm_thread *t, uint64_t t0, int
     if (gil)
         t->gil_wait_ns += shim_mono_ns() - t0;
     else
-        shim_account(t, t0, acquired);
+        shim_account_handoff(t, t0, acquired);
 }
 
 SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,

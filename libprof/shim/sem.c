@@ -198,6 +198,12 @@ static __attribute__((noinline)) int shim_sem_slow(struct prof_shm_thread *t, se
         sem_took(t, s, -1, 0);
         return r;
     }
+    if (r != 0 && errno == ETIMEDOUT) {
+        /* A timed wait that ran out (Event.wait(0.03), a lock's acquire(timeout=)): nobody
+         * handed anything over, and nothing was taken; a tick of a polling loop, not contention. */
+        t->handoff_wait_ns += t1 - t0;
+        return r;
+    }
     t->lock_wait_ns += t1 - t0;
     t->lock_contended++;
     if (r == 0) {

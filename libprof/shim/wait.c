@@ -1,4 +1,4 @@
-/* wait.c: children this process reaps with wait*(): the only place a killed grandchild's status is seen. */
+/* wait.c: children this process reaps with wait*(): the only place a killed grandchild's status is seen, and the time a thread blocks waiting for one. */
 #include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -25,11 +25,31 @@ static void shim_child_reaped(pid_t pid, int status)
     __atomic_store_n(&c->pid, pid, __ATOMIC_RELEASE);
 }
 
+/*
+ * A thread blocked until a child ends waits for other work to finish, as pthread_join does:
+ * join wait, idle, not a thread of the stage waiting on I/O (a shell or make waiting on its
+ * children read as an I/O-bound parent beside the children that did the work). WNOHANG polls
+ * do not block and are not timed.
+ */
+static inline uint64_t child_wait_begin(int options)
+{
+    return (options & WNOHANG) || !shim_tls_slot ? 0 : shim_mono_ns();
+}
+
+static inline void child_wait_end(uint64_t t0)
+{
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (t0 && t)
+        t->join_wait_ns += shim_mono_ns() - t0;
+}
+
 SHIM_EXPORT pid_t wait(int *status)
 {
     shim_init();
     int st = 0;
+    uint64_t t0 = child_wait_begin(0);
     pid_t r = shim_real.wait(&st);
+    child_wait_end(t0);
     if (r > 0) {
         if (status)
             *status = st;
@@ -44,7 +64,9 @@ SHIM_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
 {
     shim_init();
     int st = 0;
+    uint64_t t0 = child_wait_begin(options);
     pid_t r = shim_real.waitpid(pid, &st, options);
+    child_wait_end(t0);
     if (r > 0) {
         if (status)
             *status = st;
@@ -59,7 +81,9 @@ SHIM_EXPORT pid_t wait3(int *status, int options, struct rusage *ru)
 {
     shim_init();
     int st = 0;
+    uint64_t t0 = child_wait_begin(options);
     pid_t r = shim_real.wait3(&st, options, ru);
+    child_wait_end(t0);
     if (r > 0) {
         if (status)
             *status = st;
@@ -74,7 +98,9 @@ SHIM_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
     shim_init();
     int st = 0;
+    uint64_t t0 = child_wait_begin(options);
     pid_t r = shim_real.wait4(pid, &st, options, ru);
+    child_wait_end(t0);
     if (r > 0) {
         if (status)
             *status = st;
@@ -94,7 +120,9 @@ SHIM_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
         memset(&local, 0, sizeof local);
         si = &local;
     }
+    uint64_t t0 = child_wait_begin(options);
     int r = shim_real.waitid(idtype, id, si, options);
+    child_wait_end(t0);
     /* WNOWAIT leaves the child to be reaped (and recorded) by a later call. */
     if (r == 0 && !(options & WNOWAIT) && si->si_pid > 0) {
         int saved = errno;

@@ -938,6 +938,32 @@ Test(advise_overall, hybrid_from_two_stages)
     cr_assert(has_reason(&v, "hybrid predicted"));
 }
 
+Test(advise_overall, a_single_pool_runner_up_is_judged_stage_by_stage)
+{
+    /* The demo's shape: an I/O stage and a GIL-bound CPU stage. The run's own figures, read as
+     * one mostly waiting thread, promised one pool of threads 6.35x against the hybrid's 2.15x
+     * (the demo printed "hybrid x 20, 2.07x" over "runner-up: threads x 20, 5.42x"). Threads
+     * cannot speed up the CPU stage: a single pool is predicted stage by stage, like the
+     * hybrid, and so never above it. */
+    struct prof_machine m = machine2();
+    struct prof_verdict st[2];
+    double share[2];
+    pipeline(st, share, &m, 0.66, 0.17);
+    /* the run as one thread that mostly waits: its own figures promise threads a lot */
+    struct prof_stage_figures all = stage("overall", 1.27, 0.2);
+    all.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID);
+    cr_assert_geq(v.runner_up, 0);
+    cr_assert_leq(v.candidates[v.runner_up].speedup, v.predicted_speedup, "runner-up %s at %.2fx over hybrid %.2fx",
+                  prof_model_name(v.candidates[v.runner_up].model), v.candidates[v.runner_up].speedup,
+                  v.predicted_speedup);
+    for (int i = 0; i < v.ncandidates; i++)
+        cr_assert_leq(v.candidates[i].speedup, v.predicted_speedup + 1e-9);
+}
+
 Test(advise_overall, tiny_disagreeing_stage_is_ignored)
 {
     struct prof_machine m = machine2();
@@ -1140,4 +1166,72 @@ Test(rss_leak, invalid)
     cr_assert_eq(prof_rss_leak_suspected(back, rss, 5), PROF_EINVAL);
     double nan_t[5] = {0, 1, NAN, 3, 4};
     cr_assert_eq(prof_rss_leak_suspected(nan_t, rss, 5), PROF_EINVAL);
+}
+
+/* ---- confidence and ties (confidence.c) ---- */
+
+Test(confidence, native_cpu_work_is_clear_and_its_models_tie)
+{
+    /* Native CPU work, nothing waiting for a CPU: 2 workers is clear; threads or processes of
+     * it are predicted alike, a tie the terminal says, not a low confidence. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.tie, 1);
+    cr_assert_geq(v.confidence, 0.66, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+}
+
+Test(confidence, gil_bound_python_is_clear_and_no_tie)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.tie, 0);
+    cr_assert_geq(v.confidence, 0.66, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+}
+
+Test(confidence, demand_at_a_class_edge_is_low)
+{
+    /* CPU demand 0.69, a hair under the 0.7 that makes a stage CPU-bound: the class, and with it
+     * the model, could flip between two runs. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.38);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_lt(v.confidence, 0.33, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+    cr_assert(strstr(v.confidence_basis, "class edge"), "%s", v.confidence_basis);
+}
+
+Test(confidence, a_busy_machine_lowers_it)
+{
+    /* 40% of the threads' time waiting for a CPU: the machine, not the program, shaped the figures. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.2);
+    f.runq_s = 0.8;
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_lt(v.confidence, 0.33, "confidence %.2f: %s", v.confidence, v.confidence_basis);
+    cr_assert(strstr(v.confidence_basis, "busy machine"), "%s", v.confidence_basis);
+}
+
+Test(confidence, a_tie_goes_to_the_model_the_program_runs)
+{
+    /* Native children run one at a time (a process pool of one): threads and processes of the
+     * work tie, and the program's own model wins it, the same way every run. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("w", 2.0, 1.98);
+    f.nprocesses = 4;
+    f.current_model = PROF_MODEL_PROCESSES;
+    f.current_workers = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES, "got %s", prof_model_name(v.model));
+    cr_assert_eq(v.workers, 2);
+    cr_assert_eq(v.tie, 1);
 }

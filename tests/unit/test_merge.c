@@ -132,7 +132,7 @@ Test(merge, killed_child_status_from_parents_children_entry)
     cr_assert(json_is_null(json_object_get(ex, "code")));
     cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "parent");
     cr_assert_float_eq(dget(child, "end_seconds", NULL), 1.5, 1e-6, "ended when its parent reaped it");
-    cr_assert_str_eq(json_string_value(json_object_get(child, "role")), "prog arg (forked)");
+    cr_assert_str_eq(json_string_value(json_object_get(child, "role")), "prog (forked)"); /* the program, not its operands */
     cr_assert(json_is_true(json_object_get(child, "forked")));
     cr_assert_eq(json_integer_value(json_object_get(child, "ppid")), 100);
 
@@ -143,11 +143,11 @@ Test(merge, killed_child_status_from_parents_children_entry)
     cr_assert_str_eq(json_string_value(json_object_get(ex, "source")), "poolprof");
 
     /* Two processes: one stage per role, and the worker's CPU came from the monitor alone. */
-    json_t *fork_stage = stage_by_name(r, "prog arg (forked)");
+    json_t *fork_stage = stage_by_name(r, "prog (forked)"); /* the program, not its operands */
     cr_assert_not_null(fork_stage);
     cr_assert_str_eq(json_string_value(json_object_get(fork_stage, "source")), "process-role");
     cr_assert_float_eq(dget(fork_stage, "cpu_seconds", NULL), 1.2, 1e-6);
-    cr_assert_not_null(stage_by_name(r, "prog arg"));
+    cr_assert_not_null(stage_by_name(r, "prog"));
     cr_assert_float_eq(dget(r, "wall_seconds", NULL), 2.0, 1e-9);
     json_decref(r);
 }
@@ -265,6 +265,114 @@ Test(merge, thread_name_stage_spans_processes)
     cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes")), 0);
     cr_assert(json_is_string(json_object_get(json_object_get(s, "recommendation"), "model")));
     cr_assert(json_is_null(json_object_get(json_object_get(stage_by_name(r, "b --child"), "lock"), "hottest")));
+    json_decref(r);
+}
+
+Test(merge, a_role_is_the_program_not_its_operands)
+{
+    /* xargs runs one program over three files, and a CPython parent two scripts: two roles of
+     * md5sum's three processes and one each of the scripts, never one role per command line. */
+    write_run(400, T0 + 3 * SEC, 0);
+    struct prof_shm_header *h = rec_new(400, 1, T0, T0 + 3 * SEC, PROF_END_EXIT, 0, 0, "/usr/bin/xargs", 3, "xargs",
+                                        "-n1", "md5sum");
+    rec_thread(h, 400, "xargs", T0, T0 + 3 * SEC, PROF_THREAD_ENDED, 10 * MS);
+    rec_write(h, 0);
+    for (int i = 0; i < 3; i++) {
+        char file[16];
+        snprintf(file, sizeof file, "f%d", i);
+        h = rec_new(401 + i, 400, T0 + (uint64_t)i * SEC, T0 + (uint64_t)(i + 1) * SEC, PROF_END_EXIT, 0, 0,
+                    "/usr/bin/md5sum", 3, "md5sum", "-b", file);
+        rec_thread(h, 401 + i, "md5sum", T0 + (uint64_t)i * SEC, T0 + (uint64_t)(i + 1) * SEC, PROF_THREAD_ENDED,
+                   900 * MS);
+        rec_write(h, 0);
+    }
+    h = rec_new(410, 400, T0, T0 + SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3", 4, "python3", "-X",
+                "dev", "etl.py");
+    rec_thread(h, 410, "python3", T0, T0 + SEC, PROF_THREAD_ENDED, 900 * MS);
+    rec_write(h, 0);
+    h = rec_new(411, 400, T0, T0 + SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON, "/usr/bin/python3", 3, "python3",
+                "load.py", "input.csv");
+    rec_thread(h, 411, "python3", T0, T0 + SEC, PROF_THREAD_ENDED, 900 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *md5 = stage_by_name(r, "md5sum -b");
+    cr_assert_not_null(md5, "one role for the three md5sum runs");
+    cr_assert_eq(json_integer_value(json_object_get(md5, "processes")), 3);
+    cr_assert_null(stage_by_name(r, "md5sum -b f0"), "the operand is not the program");
+    cr_assert_not_null(stage_by_name(r, "python3 -X dev etl.py"), "CPython's script is its program");
+    cr_assert_not_null(stage_by_name(r, "python3 load.py"));
+    json_decref(r);
+}
+
+/* A parent waiting on N CPU-bound children of SEC each, `at_once` at a time; the overall stage. */
+static json_t *children_run(int n, int at_once, json_t **report_out)
+{
+    uint64_t span = (uint64_t)((n + at_once - 1) / at_once) * SEC;
+    write_run(500, T0 + span + 10 * MS, 0);
+    struct prof_shm_header *h = rec_new(500, 1, T0, T0 + span + 10 * MS, PROF_END_EXIT, 0, 0, "/usr/bin/xargs", 2,
+                                        "xargs", "burn");
+    struct prof_shm_thread *t = rec_thread(h, 500, "xargs", T0, T0 + span + 10 * MS, PROF_THREAD_ENDED, 5 * MS);
+    t->join_wait_ns = span;
+    rec_write(h, 0);
+    for (int i = 0; i < n; i++) {
+        uint64_t b = T0 + 5 * MS + (uint64_t)(i / at_once) * SEC, e = b + SEC - 2 * MS;
+        h = rec_new(501 + i, 500, b, e, PROF_END_EXIT, 0, 0, "/usr/bin/burn", 1, "burn");
+        rec_thread(h, 501 + i, "burn", b, e, PROF_THREAD_ENDED, 950 * MS);
+        rec_write(h, 0);
+    }
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    *report_out = r;
+    return json_object_get(r, "overall");
+}
+
+Test(merge, children_run_one_after_another_are_a_pool_of_one)
+{
+    /* xargs -P1 over four CPU-bound children: one worker at a time, whose parallel form is more
+     * processes at once (it had read as a pool of four already running: processes x 4, 1.00x). */
+    json_t *r, *o = children_run(4, 1, &r);
+    json_t *cur = json_object_get(json_object_get(o, "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 1);
+    json_t *rec = json_object_get(o, "recommendation");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(rec, "workers")), 2);
+    cr_assert_gt(dget(rec, "predicted_speedup", NULL), 1.6);
+    json_decref(r);
+}
+
+Test(merge, children_two_at_a_time_are_a_pool_of_two)
+{
+    /* xargs -P2, already as many at once as the machine's two CPUs: nothing more to gain. */
+    json_t *r, *o = children_run(4, 2, &r);
+    json_t *cur = json_object_get(json_object_get(o, "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 2);
+    json_t *rec = json_object_get(o, "recommendation");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "model")), "processes");
+    cr_assert_eq(json_integer_value(json_object_get(rec, "workers")), 2);
+    cr_assert_float_eq(dget(rec, "predicted_speedup", NULL), 1.0, 0.1);
+    json_decref(r);
+}
+
+Test(merge, many_short_threads_two_at_a_time_are_two_threads)
+{
+    /* Forty short-lived threads, two alive at a time (a sorter's helper threads): a pool of two. */
+    write_run(600, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/usr/bin/sorter", 1, "sorter");
+    struct prof_shm_thread *t = rec_thread(h, 600, "sorter", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 20 * MS);
+    t->join_wait_ns = 1980 * MS; /* the main thread waits for its helpers */
+    for (int i = 0; i < 40; i++) {
+        uint64_t b = T0 + (uint64_t)(i / 2) * 100 * MS, e = b + 99 * MS;
+        rec_thread(h, 601 + i, "sorter", b, e, PROF_THREAD_ENDED, 95 * MS);
+    }
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *cur = json_object_get(json_object_get(json_object_get(r, "overall"), "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "threads");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 2);
     json_decref(r);
 }
 

@@ -158,6 +158,37 @@ Test(shim_truth, a_hand_off_pending_at_fork_is_not_the_childs)
     json_decref(r);
 }
 
+Test(shim_truth, condition_waits_are_handoffs_not_lock_waits)
+{
+    /* Two consumers wait ~0.3 s each for a producer's signals, untimed and with a far deadline;
+     * a ticker's ten 20 ms timed waits run out. Nobody waits for a mutex someone holds. */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/cond_queue");
+    json_t *c = stage(r, "consumer"), *t = stage(r, "ticker");
+    assert_near(num(c, "handoff_wait_seconds", NULL), 0.600, 0.15, 0.06);
+    assert_near(num(c, "lock", "wait_seconds"), 0.0, 0.0, 0.02);
+    assert_near(num(t, "handoff_wait_seconds", NULL), 0.200, 0.15, 0.03);
+    assert_near(num(t, "lock", "wait_seconds"), 0.0, 0.0, 0.01);
+    assert_near(num(json_object_get(r, "overall"), "lock", "wait_fraction"), 0.0, 0.0, 0.03);
+    json_decref(r);
+}
+
+Test(shim_truth, python_event_waits_that_run_out_are_not_lock_waits)
+{
+    /* Five threads each wait ten times on an Event nobody sets, 30 ms a time: 1.5 s idle in
+     * timed semaphore waits that run out, no lock held by anyone, and hardly any GIL wait. */
+    json_t *r = profile("/usr/bin/python3 -c 'import threading\n"
+                        "def serve():\n"
+                        "    e = threading.Event()\n"
+                        "    for _ in range(10): e.wait(0.03)\n"
+                        "t = [threading.Thread(target=serve) for _ in range(5)]\n"
+                        "[x.start() for x in t]; [x.join() for x in t]'");
+    json_t *s = json_object_get(r, "overall");
+    assert_near(num(s, "handoff_wait_seconds", NULL), 1.5, 0.15, 0.15);
+    assert_near(num(s, "lock", "wait_seconds"), 0.0, 0.0, 0.05);
+    cr_assert_lt(num(s, "lock", "wait_fraction"), 0.1);
+    json_decref(r);
+}
+
 Test(shim_truth, python_queue_handoff_and_lock_wait_apart)
 {
     /* The consumer waits 0.3 s on an empty queue (a hand-off); the locker 0.25 s for a
