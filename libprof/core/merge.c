@@ -158,6 +158,10 @@ static void marker_counters(struct prof_counters *c, const struct prof_shm_stage
     c->evloop_wait_ns += g->evloop_wait_ns;
     c->join_wait_ns += g->join_wait_ns;
     c->handoff_wait_ns += g->handoff_wait_ns;
+    c->sleep_ns += g->sleep_ns;
+    c->sleeps += g->sleeps;
+    c->disk_reads += g->disk_reads;
+    c->send_wait_ns += g->send_wait_ns;
 }
 
 /* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
@@ -196,7 +200,9 @@ static void add_shim_thread(struct prof_thread *t, const struct prof_rec_image *
         .io_bytes = s->io_bytes, .net_wait_ns = s->net_wait_ns, .net_round_trips = s->net_round_trips,
         .ipc_ns = s->ipc_ns, .ipc_bytes_sent = s->ipc_bytes_sent, .ipc_bytes_received = s->ipc_bytes_received,
         .ipc_sends = s->ipc_sends, .evloop_wait_ns = s->evloop_wait_ns, .join_wait_ns = s->join_wait_ns,
-        .handoff_wait_ns = s->handoff_wait_ns,
+        .handoff_wait_ns = s->handoff_wait_ns, .sleep_ns = s->sleep_ns, .sleeps = s->sleeps,
+        .disk_reads = s->disk_reads, .send_wait_ns = s->send_wait_ns, .startup_cpu_ns = s->startup_cpu_ns,
+        .startup_runq_ns = s->startup_runq_ns,
     };
     t->from_shim = 1;
     if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))

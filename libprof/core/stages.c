@@ -458,6 +458,8 @@ static void thread_from_last_image(struct prof_thread *t, double t_prog)
         t->c.stime_ns = (uint64_t)((double)t->c.stime_ns * (double)cpu / (double)t->c.cpu_ns);
     }
     t->c.cpu_ns = cpu;
+    /* The CPU clock at the program's main() counts the launcher's images too: theirs is gone from cpu. */
+    t->c.startup_cpu_ns = less(t->c.startup_cpu_ns, b->cpu_ns);
 #define LESS(field, unit, images, tk, sk, d) \
     if (PROF_METRIC_##images == PROF_METRIC_IMAGE) t->c.field = less(t->c.field, b->field);
     PROF_METRICS(LESS)

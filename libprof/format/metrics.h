@@ -73,7 +73,24 @@
     X(handoff_wait_ns, NS, IMAGE, "handoff_wait_seconds", "handoff_wait_seconds",                                       \
       "Seconds blocked on a semaphore until a thread that had not taken it posted it (a queue's put, a condition's "  \
       "notify, a future's result): waiting for work or a result, idle, not a lock wait; a stage's thread_seconds "    \
-      "leave it out like joins. 0 when not measured.")
+      "leave it out like joins. 0 when not measured.")                                                                 \
+    X(sleep_ns, NS, IMAGE, "sleep_seconds", "sleep_seconds",                                                            \
+      "Wall seconds in sleep calls (nanosleep, clock_nanosleep, usleep, sleep; CPython's time.sleep is one): timed "  \
+      "waits that end by themselves. 0 when not measured.")                                                           \
+    X(sleeps, COUNT, IMAGE, "sleeps", "sleeps",                                                                         \
+      "Sleep calls: each a separate wait, which workers could take side by side; one long sleep cannot be split.")    \
+    X(disk_reads, COUNT, IMAGE, NULL, "io.disk_reads",                                                                  \
+      "Timed reads of regular files and block devices: each a separate wait on the disk that workers could issue "    \
+      "side by side (most return from the page cache at once).")                                                      \
+    X(send_wait_ns, NS, IMAGE, "backpressure_seconds", "backpressure_seconds",                                          \
+      "Wall seconds in writes and sends on pipes and sockets (network, or the tree's own IPC): a send returns once "   \
+      "the reader has made room, so this is waiting for downstream. Part of io.wait_seconds or ipc.seconds; more "    \
+      "writers never shorten it, and the verdict spreads none of it over workers.")                                   \
+    X(startup_cpu_ns, NS, TASK, "startup_cpu_seconds", "startup_cpu_seconds",                                           \
+      "Of cpu_seconds, the CPU the task had used when its program's main() began: exec, the dynamic loader, "          \
+      "constructors. Every worker would pay it again; no pool divides it. 0 for threads and forked processes.")       \
+    X(startup_runq_ns, NS, TASK, "startup_runq_seconds", "startup_runq_seconds",                                        \
+      "Of runq_seconds, the run-queue wait before main() began.")
 
 enum prof_metric_unit { PROF_METRIC_NS, PROF_METRIC_COUNT, PROF_METRIC_BYTES };
 enum prof_metric_images { PROF_METRIC_TASK, PROF_METRIC_IMAGE };
