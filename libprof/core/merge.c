@@ -357,8 +357,15 @@ static int mon_thread(const struct prof_run *m, struct prof_process *p, const st
     if (!th)
         return PROF_ENOMEM;
     th->from_monitor = 1;
-    if (!th->first_sample_ns || l->t_ns < th->first_sample_ns)
+    if (!th->first_sample_ns || l->t_ns < th->first_sample_ns) {
         th->first_sample_ns = l->t_ns;
+        th->mon_first.cpu = l->u.thread.cpu;
+        th->mon_first.runq = l->u.thread.runq;
+        th->mon_first.utime = l->u.thread.utime;
+        th->mon_first.stime = l->u.thread.stime;
+        th->mon_first.vcsw = l->u.thread.vcsw;
+        th->mon_first.ivcsw = l->u.thread.ivcsw;
+    }
     th->last_sample_ns = umax(th->last_sample_ns, l->t_ns);
     if (l->u.thread.have_name)
         set_name(th, l->u.thread.name, sizeof l->u.thread.name, l->t_ns);
@@ -636,10 +643,32 @@ static double thread_start(const struct prof_run *m, const struct prof_process *
     return start < p->start_s ? p->start_s : start;
 }
 
+/*
+ * A thread the kernel started more than a tick before the run began (poolprof attach) brought
+ * its cumulative counters along: the CPU, run-queue wait and context switches of its life
+ * before. What it did in the run is what they grew by from the monitor's first reading, so an
+ * idle thread of a service that has run for a day reads idle, not as a day's CPU in 3 s.
+ */
+static void since_run_start(const struct prof_run *m, struct prof_thread *t)
+{
+    uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
+    if (!t->from_monitor || t->from_shim || !t->start_ticks_ns || t->start_ticks_ns + tick >= m->start_ns)
+        return;
+#define SINCE(field, first) t->c.field = t->c.field > t->mon_first.first ? t->c.field - t->mon_first.first : 0
+    SINCE(cpu_ns, cpu);
+    SINCE(runq_ns, runq);
+    SINCE(utime_ns, utime);
+    SINCE(stime_ns, stime);
+    SINCE(vcsw, vcsw);
+    SINCE(ivcsw, ivcsw);
+#undef SINCE
+}
+
 static void finish_threads(struct prof_run *m, struct prof_process *p)
 {
     for (size_t i = 0; i < p->nthreads; i++) {
         struct prof_thread *t = &p->threads[i];
+        since_run_start(m, t);
         t->start_s = thread_start(m, p, t);
         if (t->shim_state == PROF_THREAD_ENDED || t->shim_state == PROF_THREAD_SNAPSHOT) {
             t->end_s = prof_run_seconds(m, umax(t->shim_end_ns, t->last_sample_ns));

@@ -44,6 +44,9 @@ struct prof_thread {
     uint64_t shim_img_ns;   /* start of that image */
     uint64_t first_sample_ns, last_sample_ns; /* monitor T lines, 0 = none */
     uint64_t start_ticks_ns; /* monitor start_ticks converted to monotonic ns, 0 = none */
+    /* The monitor's first reading of the kernel's cumulative counters: what a thread that was
+     * already running when the run began (attach) had spent before it, taken out again. */
+    struct { uint64_t cpu, runq, utime, stime, vcsw, ivcsw; } mon_first;
     /* The figures of format/metrics.h: TASK ones are the largest reading of any source,
      * IMAGE ones the shim's, summed over the process's images. */
     struct prof_counters c;
