@@ -161,7 +161,8 @@ static void marker_counters(struct prof_counters *c, const struct prof_shm_stage
     c->sleep_ns += g->sleep_ns;
     c->sleeps += g->sleeps;
     c->disk_reads += g->disk_reads;
-    c->send_wait_ns += g->send_wait_ns;
+    c->net_send_wait_ns += g->net_send_wait_ns;
+    c->ipc_send_wait_ns += g->ipc_send_wait_ns;
 }
 
 /* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
@@ -201,8 +202,8 @@ static void add_shim_thread(struct prof_thread *t, const struct prof_rec_image *
         .ipc_ns = s->ipc_ns, .ipc_bytes_sent = s->ipc_bytes_sent, .ipc_bytes_received = s->ipc_bytes_received,
         .ipc_sends = s->ipc_sends, .evloop_wait_ns = s->evloop_wait_ns, .join_wait_ns = s->join_wait_ns,
         .handoff_wait_ns = s->handoff_wait_ns, .sleep_ns = s->sleep_ns, .sleeps = s->sleeps,
-        .disk_reads = s->disk_reads, .send_wait_ns = s->send_wait_ns, .startup_cpu_ns = s->startup_cpu_ns,
-        .startup_runq_ns = s->startup_runq_ns,
+        .disk_reads = s->disk_reads, .net_send_wait_ns = s->net_send_wait_ns,
+        .ipc_send_wait_ns = s->ipc_send_wait_ns, .startup_cpu_ns = s->startup_cpu_ns,
     };
     t->from_shim = 1;
     if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))

@@ -82,15 +82,17 @@
     X(disk_reads, COUNT, IMAGE, NULL, "io.disk_reads",                                                                  \
       "Timed reads of regular files and block devices: each a separate wait on the disk that workers could issue "    \
       "side by side (most return from the page cache at once).")                                                      \
-    X(send_wait_ns, NS, IMAGE, "backpressure_seconds", "backpressure_seconds",                                          \
-      "Wall seconds in writes and sends on pipes and sockets (network, or the tree's own IPC): a send returns once "   \
-      "the reader has made room, so this is waiting for downstream. Part of io.wait_seconds or ipc.seconds; more "    \
-      "writers never shorten it, and the verdict spreads none of it over workers.")                                   \
+    X(net_send_wait_ns, NS, IMAGE, "network_send_wait_seconds", "io.send_wait_seconds",                                 \
+      "Of the network wait, the seconds in writes and sends (on sockets, and on pipes that lead out of the tree): a "  \
+      "send returns once the reader has made room, so this is back-pressure from downstream, which more writers "     \
+      "never shorten: the verdict spreads none of it over workers.")                                                  \
+    X(ipc_send_wait_ns, NS, IMAGE, "ipc_send_wait_seconds", "ipc.send_wait_seconds",                                    \
+      "Of ipc.seconds, the seconds in writes and sends to other processes of the tree: back-pressure from a reader "  \
+      "in the tree.")                                                                                                  \
     X(startup_cpu_ns, NS, TASK, "startup_cpu_seconds", "startup_cpu_seconds",                                           \
       "Of cpu_seconds, the CPU the task had used when its program's main() began: exec, the dynamic loader, "          \
-      "constructors. Every worker would pay it again; no pool divides it. 0 for threads and forked processes.")       \
-    X(startup_runq_ns, NS, TASK, "startup_runq_seconds", "startup_runq_seconds",                                        \
-      "Of runq_seconds, the run-queue wait before main() began.")
+      "constructors. Every worker would pay it again and no pool divides it: the verdict does not count it as work. " \
+      "0 for threads and forked processes.")
 
 enum prof_metric_unit { PROF_METRIC_NS, PROF_METRIC_COUNT, PROF_METRIC_BYTES };
 enum prof_metric_images { PROF_METRIC_TASK, PROF_METRIC_IMAGE };

@@ -86,17 +86,17 @@ struct prof_shm_thread {
      * read are each one wait another worker could take at the same time; a send on a pipe or
      * socket waits for its reader to make room (back-pressure from downstream), which more
      * writers never shorten. Sleep time is in no other figure; send_wait_ns is part of
-     * io_wait_ns (network) or ipc_ns (the tree's own pipes and sockets).
+     * net_wait_ns (pipes and sockets that lead out of the tree) or ipc_ns (the tree's own).
      */
     uint64_t sleep_ns;       /* wall time in nanosleep, clock_nanosleep, usleep, sleep */
     uint64_t sleeps;         /* those calls */
     uint64_t disk_reads;     /* timed reads on regular files and block devices */
-    uint64_t send_wait_ns;   /* time in writes and sends on pipes and sockets, inside the tree or out of it */
-    /* The main thread of an exec'd image: its task's CPU clock and schedstat run-queue wait when
-     * main() began: exec, the dynamic loader and constructors, which no pool divides. 0 in
-     * other threads and in forked images (they never pass through main). */
+    uint64_t net_send_wait_ns; /* time in writes and sends on network descriptors (and pipes out of the tree) */
+    uint64_t ipc_send_wait_ns; /* the same on the tree's own pipes and sockets */
+    /* The main thread of an exec'd image: its task's CPU clock when main() began: exec, the
+     * dynamic loader and constructors, which no pool divides. 0 in other threads and in forked
+     * images (they never pass through main). */
     uint64_t startup_cpu_ns;
-    uint64_t startup_runq_ns;
     /*
      * Appended for issue 3. Waits are wall time spent inside the call.
      * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
@@ -221,7 +221,8 @@ struct prof_shm_stage {
     uint64_t sleep_ns;       /* the thread's figures of the same names, while innermost */
     uint64_t sleeps;
     uint64_t disk_reads;
-    uint64_t send_wait_ns;
+    uint64_t net_send_wait_ns;
+    uint64_t ipc_send_wait_ns;
 };
 
 struct prof_shm_header {

@@ -18,7 +18,7 @@ static int (*main_real)(int, char **, char **);
  * What the task had spent when main() began: exec, the dynamic loader, constructors (the shim's
  * own among them). A pool of workers would repeat it, never divide it, so the advice keeps it
  * apart from the work. Cumulative like the CPU clock (an image exec'd by another counts what its
- * predecessors spent too); one /proc read per image, before the program runs.
+ * predecessors spent too).
  */
 static void shim_note_startup(void)
 {
@@ -27,12 +27,6 @@ static void shim_note_startup(void)
         return;
     int saved = errno;
     t->startup_cpu_ns = shim_clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    char buf[128];
-    if (shim_read_file("/proc/thread-self/schedstat", buf, sizeof buf) > 0) {
-        const char *p;
-        shim_parse_u64(buf, &p);
-        t->startup_runq_ns = shim_parse_u64(p, NULL);
-    }
     errno = saved;
 }
 

@@ -351,7 +351,7 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
 /*
  * The body of every read/write-like interposer. A regular-file write is counted, not timed. A
  * send that reaches here is on a pipe or socket (network or IPC): it returns once the reader has
- * taken enough of what was sent, so its time is also kept apart as back-pressure (send_wait_ns).
+ * taken enough of what was sent, so its time is also kept apart as back-pressure (*_send_wait_ns).
  */
 #define SHIM_IO(fd, send, realcall, rawcall)                                             \
     do {                                                                                 \
@@ -377,8 +377,10 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
         ssize_t r_ = realcall;                                                           \
         uint64_t dt_ = shim_mono_ns() - t0_;                                             \
         shim_io_account(t, c, send, r_, dt_);                                            \
-        if (send)                                                                        \
-            t->send_wait_ns += dt_;                                                      \
+        if ((send) && (c & CAT_MASK) == CAT_IPC)                                         \
+            t->ipc_send_wait_ns += dt_;                                                  \
+        else if (send)                                                                   \
+            t->net_send_wait_ns += dt_;                                                  \
         shim_net_turn(t, fd, c, send, r_);                                               \
         return r_;                                                                       \
     } while (0)

@@ -24,7 +24,7 @@
 
 struct shim_counters {
     uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, handoff, trips;
-    uint64_t sleep, sleeps, disk_reads, send_wait;
+    uint64_t sleep, sleeps, disk_reads, net_send, ipc_send;
 };
 
 struct shim_frame {
@@ -64,7 +64,8 @@ static inline void shim_counters_read(const struct prof_shm_thread *t, struct sh
     c->sleep = t->sleep_ns;
     c->sleeps = t->sleeps;
     c->disk_reads = t->disk_reads;
-    c->send_wait = t->send_wait_ns;
+    c->net_send = t->net_send_wait_ns;
+    c->ipc_send = t->ipc_send_wait_ns;
 }
 
 static inline void shim_add(uint64_t *field, uint64_t v)
@@ -160,7 +161,8 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     shim_add(&s->sleep_ns, sleep);
     shim_add(&s->sleeps, c->sleeps - o->sleeps);
     shim_add(&s->disk_reads, c->disk_reads - o->disk_reads);
-    shim_add(&s->send_wait_ns, c->send_wait - o->send_wait);
+    shim_add(&s->net_send_wait_ns, c->net_send - o->net_send);
+    shim_add(&s->ipc_send_wait_ns, c->ipc_send - o->ipc_send);
     uint64_t cpu_d;
     if (f->exact) {
         cpu_d = cpu - f->seg_cpu;
