@@ -645,7 +645,7 @@ static double thread_start(const struct prof_run *m, const struct prof_process *
 }
 
 /*
- * A thread the kernel started more than a tick before the run began (poolprof attach) brought
+ * A thread the kernel started more than a tick before an attached run began brought
  * its cumulative counters along: the CPU, run-queue wait and context switches of its life
  * before. What it did in the run is what they grew by from the monitor's first reading, so an
  * idle thread of a service that has run for a day reads idle, not as a day's CPU in 3 s.
@@ -653,7 +653,7 @@ static double thread_start(const struct prof_run *m, const struct prof_process *
 static void since_run_start(const struct prof_run *m, struct prof_thread *t)
 {
     uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
-    if (!t->from_monitor || t->from_shim || !t->start_ticks_ns || t->start_ticks_ns + tick >= m->start_ns)
+    if (!m->attached || !t->from_monitor || t->from_shim || !t->start_ticks_ns || t->start_ticks_ns + tick >= m->start_ns)
         return;
 #define SINCE(field, first) t->c.field = t->c.field > t->mon_first.first ? t->c.field - t->mon_first.first : 0
     SINCE(cpu_ns, cpu);
@@ -824,6 +824,7 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
     m->start_ns = rec->run.start_ns;
     m->end_ns = rec->run.end_ns;
     m->root_pid = rec->run.root_pid;
+    m->attached = rec->run.attached;
     m->interval_ms = rec->monitor.interval_ms > 0 ? rec->monitor.interval_ms : rec->run.interval_ms;
     m->ticks_per_sec = rec->monitor.ticks_per_sec > 0 ? rec->monitor.ticks_per_sec : rec->run.machine.clock_ticks;
     m->monitor_cpu_ns = rec->monitor.self_cpu_ns;

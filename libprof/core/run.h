@@ -130,6 +130,7 @@ struct prof_run {
     int root_pid;
     struct prof_machine machine;
     int interval_ms;
+    int attached;               /* poolprof attach: the tree was running before the run began */
     long ticks_per_sec;
     uint64_t monitor_cpu_ns;    /* the monitor thread's own CPU (monitor.rec C lines); 0: not recorded */
     double steal_per_cpu;       /* stolen ticks over busy ticks between the first and last K lines of monitor.rec:
