@@ -12,10 +12,12 @@
  *     thread blocked on a lock or the GIL is neither computing nor doing I/O,
  *     so that time is taken out of the denominator instead of being counted as
  *     I/O. Four CPython threads that take turns on the GIL come out cpu-bound.
- *  2. class: idle when less than 1 ms of thread time or less than 1 ms of CPU
- *     demand was measured (nothing to spread over workers); otherwise
- *     cpu-bound above 0.7 demand, io-bound below 0.4, mixed in between (the
- *     seeds' thresholds, applied to demand).
+ *  2. class: idle when less than 1 ms of thread time was measured, or less
+ *     than 1 ms of work workers could share: CPU after the images' start-up
+ *     (exec, loader, constructors: before main) plus the separate waits beyond
+ *     the longest one (rule 4a); otherwise cpu-bound above 0.7 demand,
+ *     io-bound below 0.4, mixed in between (the seeds' thresholds, applied to
+ *     demand).
  *  3. cpu-bound: processes when the stage runs CPython (its bytecode holds the
  *     GIL) or its threads serialize: lock + GIL wait > 30% of thread time, or
  *     the hottest lock is held > 50% of thread time. Otherwise native code
@@ -27,11 +29,18 @@
  *     dilute; thread time when 0), a process pool would pay it on every
  *     task: threads instead. The same holds for a mixed stage's hybrid, and
  *     for a run whose stages disagree: above 15% it stays on threads.
- *  4. io-bound: wait = off-CPU time not on locks or the run queue, compute =
- *     CPU time; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
+ *  4. io-bound: wait = the separate waits (4a), compute = CPU time after
+ *     start-up; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
  *     (the bottom of the seeds' cores x 2-4), at most 256 threads and half the
- *     open-file limit. When N before the caps exceeds 256: async (hundreds of
- *     simultaneous waits are an event loop's job), N capped at 10000.
+ *     open-file limit, and at most the separate waits there were. When N
+ *     before the caps exceeds 256: async (hundreds of simultaneous waits are
+ *     an event loop's job), N capped at 10000.
+ * 4a. Only separate, repeated waits overlap (predict.c adv_waits): requests
+ *     answered, file reads, sleeps, as the shim counts them (without the shim,
+ *     no more than the voluntary context switches). N of them overlap at most
+ *     N-fold and none finishes sooner than its kind's mean wait; the rest of
+ *     the off-CPU time (back-pressure, waits for input, untimed) and the
+ *     start-up stay as long as they were in every prediction.
  *  5. mixed: hybrid (decouple: the CPU part on processes, the waits on a thread
  *     pool sized as in 4), workers = the thread count. Native code that does
  *     not serialize needs no decoupling: one thread pool sized as in 4 runs
@@ -188,9 +197,10 @@ static void io_pool_reason(struct prof_verdict *v, const struct prof_stage_figur
     char tail[320] = "";
     size_t len = 0;
     if (p->capped_tasks && f->waits_counted == PROF_WAITS_SHIM)
-        len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: the separate waits the stage made (%llu requests answered, %llu file reads, %llu sleeps), which overlap at most so many-fold",
+        len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: the separate waits the stage made (%llu request%s answered, %llu file read%s, %llu sleep%s), which overlap at most so many-fold",
                         (unsigned long long)s->tasks, (unsigned long long)f->net_round_trips,
-                        (unsigned long long)f->disk_reads, (unsigned long long)f->sleeps);
+                        f->net_round_trips == 1 ? "" : "s", (unsigned long long)f->disk_reads,
+                        f->disk_reads == 1 ? "" : "s", (unsigned long long)f->sleeps, f->sleeps == 1 ? "" : "s");
     else if (p->capped_tasks && f->waits_counted == PROF_WAITS_SWITCHES)
         len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: no more of its waits ended than its %llu voluntary context switches",
                         (unsigned long long)s->tasks, (unsigned long long)f->switches);
@@ -343,6 +353,8 @@ static int figures_invalid(const struct prof_stage_figures *f)
     return f->nprocesses < 0 || f->nthreads < 0 || adv_bad(f->wall_s) || adv_bad(f->thread_s) || adv_bad(f->cpu_s) ||
            adv_bad(f->runq_s) || adv_bad(f->steal_s) || adv_bad(f->lock_wait_s) || adv_bad(f->sampled_wait_s) || adv_bad(f->gil_wait_s) || adv_bad(f->hottest_lock_hold_fraction) ||
            adv_bad(f->ipc_s) || adv_bad(f->ipc_base_s) || adv_bad(f->evloop_wait_s) || adv_bad(f->serialize_s) || adv_bad(f->net_wait_s) ||
+           adv_bad(f->io_wait_s) || adv_bad(f->sleep_s) || adv_bad(f->net_send_wait_s) || adv_bad(f->ipc_send_wait_s) ||
+           adv_bad(f->startup_cpu_s) ||
            adv_bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
 
@@ -402,6 +414,12 @@ static void unsplittable_reason(struct prof_verdict *v, const struct prof_stage_
 #undef PART
     if (len)
         adv_add_reason(v, "its waits cannot be split among workers: %s", parts);
+}
+
+/* Off-CPU time no pool shortens: the fixed waits, and the waits that were one long wait. */
+static double stuck_waits(const struct split *s)
+{
+    return s->waits.fixed + (s->waits.indep > 0 && s->waits.episodes < 1.5 ? s->waits.indep : 0);
 }
 
 /* Work that workers could share: CPU after start-up, and separate waits beyond the longest one. */
@@ -492,6 +510,8 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         } else if (s->c == 1 && out->cls == PROF_CLASS_CPU) {
             adv_add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
                            s->u, s->u);
+        } else if (stuck_waits(s) > 0.5 * th) {
+            adv_add_reason(out, "sequential, 1 worker: its time goes to waits no pool shortens; more workers would wait beside them");
         } else {
             adv_add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
         }
@@ -585,7 +605,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     classify(out, f, &s);
     /* Waits that no pool shortens explain the verdict first where they are most of the waiting. */
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
-    double stuck = s.waits.fixed + (s.waits.indep > 0 && s.waits.episodes < 1.5 ? s.waits.indep : 0);
+    double stuck = stuck_waits(&s);
     int fixed_first = stuck > 0.5 * (s.waits.fixed + s.waits.indep) && stuck > 0.1 * th;
     if (fixed_first)
         unsplittable_reason(out, f, &s);
