@@ -12,10 +12,12 @@
  *     thread blocked on a lock or the GIL is neither computing nor doing I/O,
  *     so that time is taken out of the denominator instead of being counted as
  *     I/O. Four CPython threads that take turns on the GIL come out cpu-bound.
- *  2. class: idle when less than 1 ms of thread time or less than 1 ms of CPU
- *     demand was measured (nothing to spread over workers); otherwise
- *     cpu-bound above 0.7 demand, io-bound below 0.4, mixed in between (the
- *     seeds' thresholds, applied to demand).
+ *  2. class: idle when less than 1 ms of thread time was measured, or less
+ *     than 1 ms of work workers could share: CPU after the images' start-up
+ *     (exec, loader, constructors: before main) plus the separate waits beyond
+ *     the longest one (rule 4a); otherwise cpu-bound above 0.7 demand,
+ *     io-bound below 0.4, mixed in between (the seeds' thresholds, applied to
+ *     demand).
  *  3. cpu-bound: processes when the stage runs CPython (its bytecode holds the
  *     GIL) or its threads serialize: lock + GIL wait > 30% of thread time, or
  *     the hottest lock is held > 50% of thread time. Otherwise native code
@@ -27,11 +29,18 @@
  *     dilute; thread time when 0), a process pool would pay it on every
  *     task: threads instead. The same holds for a mixed stage's hybrid, and
  *     for a run whose stages disagree: above 15% it stays on threads.
- *  4. io-bound: wait = off-CPU time not on locks or the run queue, compute =
- *     CPU time; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
+ *  4. io-bound: wait = the separate waits (4a), compute = CPU time after
+ *     start-up; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
  *     (the bottom of the seeds' cores x 2-4), at most 256 threads and half the
- *     open-file limit. When N before the caps exceeds 256: async (hundreds of
- *     simultaneous waits are an event loop's job), N capped at 10000.
+ *     open-file limit, and at most the separate waits there were. When N
+ *     before the caps exceeds 256: async (hundreds of simultaneous waits are
+ *     an event loop's job), N capped at 10000.
+ * 4a. Only separate, repeated waits overlap (predict.c adv_waits): requests
+ *     answered, file reads, sleeps, as the shim counts them (without the shim,
+ *     no more than the voluntary context switches). N of them overlap at most
+ *     N-fold and none finishes sooner than its kind's mean wait; the rest of
+ *     the off-CPU time (back-pressure, waits for input, untimed) and the
+ *     start-up stay as long as they were in every prediction.
  *  5. mixed: hybrid (decouple: the CPU part on processes, the waits on a thread
  *     pool sized as in 4), workers = the thread count. Native code that does
  *     not serialize needs no decoupling: one thread pool sized as in 4 runs
@@ -86,6 +95,16 @@ static const char *fmt_bytes(char *buf, size_t n, uint64_t b)
         u++;
     }
     snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", x, unit[u]);
+    return buf;
+}
+
+/* A duration for the reasons: milliseconds below a tenth of a second, else seconds. */
+static const char *fmt_dur(char *buf, size_t n, double s)
+{
+    if (s < 0.1)
+        snprintf(buf, n, "%.1f ms", s * 1e3);
+    else
+        snprintf(buf, n, "%.2f s", s);
     return buf;
 }
 
@@ -172,12 +191,20 @@ static void size_io_pool(const struct split *s, const struct prof_machine *m, st
     p->workers = n >= 1 ? (int)n : 1;
 }
 
-static void io_pool_reason(struct prof_verdict *v, const struct split *s, const struct prof_machine *m,
-                           const struct io_pool *p, const char *prefix)
+static void io_pool_reason(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                           const struct prof_machine *m, const struct io_pool *p, const char *prefix)
 {
     char tail[320] = "";
     size_t len = 0;
-    if (p->capped_tasks)
+    if (p->capped_tasks && f->waits_counted == PROF_WAITS_SHIM)
+        len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: the separate waits the stage made (%llu request%s answered, %llu file read%s, %llu sleep%s), which overlap at most so many-fold",
+                        (unsigned long long)s->tasks, (unsigned long long)f->net_round_trips,
+                        f->net_round_trips == 1 ? "" : "s", (unsigned long long)f->disk_reads,
+                        f->disk_reads == 1 ? "" : "s", (unsigned long long)f->sleeps, f->sleeps == 1 ? "" : "s");
+    else if (p->capped_tasks && f->waits_counted == PROF_WAITS_SWITCHES)
+        len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: no more of its waits ended than its %llu voluntary context switches",
+                        (unsigned long long)s->tasks, (unsigned long long)f->switches);
+    else if (p->capped_tasks)
         len += snprintf(tail + len, sizeof tail - len, ", capped at %llu: the requests the stage made (answers received on its network connections)",
                         (unsigned long long)s->tasks);
     if (p->floored && len < sizeof tail)
@@ -249,8 +276,9 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
     if (sd->cls != v->cls) {
         if (v->cls == PROF_CLASS_IDLE) {
-            adv_add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but under 1 ms of CPU ran: there is no work to spread over workers",
-                           v->cpu_wall_ratio, prof_class_name(sd->cls));
+            adv_add_reason(v, "the seeds' CPU/wall of %.2f reads as %s, but under 1 ms of CPU ran%s: there is no work to spread over workers",
+                           v->cpu_wall_ratio, prof_class_name(sd->cls),
+                           f->waits_counted != PROF_WAITS_UNKNOWN ? " and no two of its waits could overlap" : "");
             return;
         }
         /* Our demand ratio is never below the seeds' figure: the gap is
@@ -325,6 +353,8 @@ static int figures_invalid(const struct prof_stage_figures *f)
     return f->nprocesses < 0 || f->nthreads < 0 || adv_bad(f->wall_s) || adv_bad(f->thread_s) || adv_bad(f->cpu_s) ||
            adv_bad(f->runq_s) || adv_bad(f->steal_s) || adv_bad(f->lock_wait_s) || adv_bad(f->sampled_wait_s) || adv_bad(f->gil_wait_s) || adv_bad(f->hottest_lock_hold_fraction) ||
            adv_bad(f->ipc_s) || adv_bad(f->ipc_base_s) || adv_bad(f->evloop_wait_s) || adv_bad(f->serialize_s) || adv_bad(f->net_wait_s) ||
+           adv_bad(f->io_wait_s) || adv_bad(f->sleep_s) || adv_bad(f->net_send_wait_s) || adv_bad(f->ipc_send_wait_s) ||
+           adv_bad(f->startup_cpu_s) ||
            adv_bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
 
@@ -343,23 +373,76 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
      * task (IPC) and the dispatcher's poll loop over its workers. */
     struct prof_work cur = {0};
     adv_current_config(f, &cur);
-    if (cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher)
+    int pool = cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher;
+    if (pool)
         s->pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
-    s->wait = adv_work_waits(f, adv_off_cpu_rest(f, s->lockgil, s->pool_idle));
-    s->compute = f->cpu_s;
-    /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
-    if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s->wait)
+    adv_waits(f, s->lockgil, s->pool_idle, pool, &s->waits);
+    s->wait = s->waits.indep;
+    s->compute = f->cpu_s - fmin(f->startup_cpu_s > 0 ? f->startup_cpu_s : 0, f->cpu_s);
+    if (f->waits_counted != PROF_WAITS_UNKNOWN) {
+        /* N separate waits keep at most N workers waiting at once. */
+        s->tasks = s->waits.episodes >= 1 ? (uint64_t)llround(s->waits.episodes) : 1;
+    } else if (f->net_round_trips > 0 && f->net_wait_s >= 0.5 * s->wait) {
+        /* Requests bound the useful concurrency only where the waits are theirs (not sleeps, disk). */
         s->tasks = f->net_round_trips;
+    }
     s->ipc_frac = f->ipc_measured ? f->ipc_s / (f->ipc_base_s > TINY_S ? f->ipc_base_s : th) : 0;
 }
 
-/* Nothing measurable ran: sequential, 1 worker, and the seeds' view beside it. */
+/*
+ * What of a stage's off-CPU time no pool shortens, in one sentence: the waits that were one
+ * long wait, back-pressure, waits for input, the tree's pipes, untimed time. Empty when none.
+ */
+static void unsplittable_reason(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s)
+{
+    const struct adv_waits *w = &s->waits;
+    char parts[PROF_REASON_BYTES] = "", d[32];
+    size_t len = 0;
+#define PART(cond, ...)                                                                                 \
+    if ((cond) && len < sizeof parts)                                                                   \
+        len += (size_t)snprintf(parts + len, sizeof parts - len, __VA_ARGS__);
+    PART(w->indep > 0 && w->episodes < 1.5, "%sone wait of %s, which no pool shortens", len ? "; " : "", fmt_dur(d, sizeof d, w->indep))
+    PART(w->backpressure > 0.0005, "%s%s of sends waiting for a reader (back-pressure: more writers do not make it read faster)",
+         len ? "; " : "", fmt_dur(d, sizeof d, w->backpressure))
+    PART(w->unrequested > 0.0005, "%s%s waiting for input no request of its own asked for", len ? "; " : "",
+         fmt_dur(d, sizeof d, w->unrequested))
+    PART(w->ipc > 0.0005, "%s%s on pipes and sockets to processes of the tree", len ? "; " : "", fmt_dur(d, sizeof d, w->ipc))
+    PART(w->untimed > 0.0005 && f->waits_counted == PROF_WAITS_SHIM, "%s%s off CPU where the shim timed no call (waiting for a child, stdio's own writes, page faults)",
+         len ? "; " : "", fmt_dur(d, sizeof d, w->untimed))
+    PART(w->untimed > 0.0005 && f->waits_counted == PROF_WAITS_SWITCHES && f->switches == 0,
+         "%s%s in waits none of which ended (no voluntary context switch)", len ? "; " : "", fmt_dur(d, sizeof d, w->untimed))
+#undef PART
+    if (len)
+        adv_add_reason(v, "its waits cannot be split among workers: %s", parts);
+}
+
+/* Off-CPU time no pool shortens: the fixed waits, and the waits that were one long wait. */
+static double stuck_waits(const struct split *s)
+{
+    return s->waits.fixed + (s->waits.indep > 0 && s->waits.episodes < 1.5 ? s->waits.indep : 0);
+}
+
+/* Work that workers could share: CPU after start-up, and separate waits beyond the longest one. */
+static double spreadable_work(const struct prof_stage_figures *f, const struct split *s)
+{
+    double waits = f->waits_counted != PROF_WAITS_UNKNOWN && s->waits.indep > s->waits.longest
+                       ? s->waits.indep - s->waits.longest
+                       : 0;
+    return s->compute + waits;
+}
+
+/* Nothing measurable to spread: sequential, 1 worker, and the seeds' view beside it. */
 static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s,
                          const struct io_pool *io)
 {
     out->cls = PROF_CLASS_IDLE;
     adv_predict_idle(out, f, s);
-    adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
+    if (f->startup_cpu_s > 0.00005)
+        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time, %.1f ms of it before main (exec, loader, start-up, which every worker would repeat): nothing measurable ran",
+                       f->cpu_s * 1e3, f->thread_s, fmin(f->startup_cpu_s, f->cpu_s) * 1e3);
+    else
+        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
+    unsplittable_reason(out, f, s);
     adv_add_reason(out, "sequential, 1 worker: a pool cannot speed up work that is not there");
     seed_reason(out, s, f, io);
 }
@@ -381,11 +464,11 @@ static void classify(struct prof_verdict *out, const struct prof_stage_figures *
     } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
         out->cls = PROF_CLASS_IO;
         adv_add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
-                       adv_pct(out->cpu_wall_ratio), adv_pct(s->wait / th));
+                       adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
     } else {
         out->cls = PROF_CLASS_MIXED;
         adv_add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
-                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct(s->wait / th));
+                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
     }
 }
 
@@ -427,6 +510,8 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         } else if (s->c == 1 && out->cls == PROF_CLASS_CPU) {
             adv_add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
                            s->u, s->u);
+        } else if (stuck_waits(s) > 0.5 * th) {
+            adv_add_reason(out, "sequential, 1 worker: its time goes to waits no pool shortens; more workers would wait beside them");
         } else {
             adv_add_reason(out, "sequential, 1 worker: more workers of this code would take turns, not run in parallel");
         }
@@ -437,7 +522,7 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         if (out->cls == PROF_CLASS_CPU)
             cpu_workers_reason(out, f, m, s->c, mem_cap, "");
         else
-            io_pool_reason(out, s, m, io, "");
+            io_pool_reason(out, f, s, m, io, "");
         break;
     case PROF_MODEL_THREADS:
         if (out->cls == PROF_CLASS_CPU) {
@@ -446,7 +531,7 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
             cpu_workers_reason(out, f, m, s->c, 0, "");
         } else {
             adv_add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
-            io_pool_reason(out, s, m, io, "");
+            io_pool_reason(out, f, s, m, io, "");
         }
         if (!f->lock_measured && !f->python)
             adv_add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
@@ -454,13 +539,13 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
     case PROF_MODEL_ASYNC:
         adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
                                : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
-        io_pool_reason(out, s, m, io, "");
+        io_pool_reason(out, f, s, m, io, "");
         break;
     case PROF_MODEL_HYBRID:
         adv_add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
                        f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
         cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");
-        io_pool_reason(out, s, m, io, "I/O part: ");
+        io_pool_reason(out, f, s, m, io, "I/O part: ");
         break;
     }
 }
@@ -513,16 +598,24 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
 
     struct io_pool io = {0};
     size_io_pool(&s, m, &io);
-    if (f->thread_s < IDLE_BELOW_S || f->cpu_s + f->runq_s < IDLE_BELOW_S) {
+    if (f->thread_s < IDLE_BELOW_S || spreadable_work(f, &s) < IDLE_BELOW_S) {
         idle_verdict(out, f, &s, &io);
         adv_confidence(out, f);
         return 0;
     }
     classify(out, f, &s);
+    /* Waits that no pool shortens explain the verdict first where they are most of the waiting. */
+    double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    double stuck = stuck_waits(&s);
+    int fixed_first = stuck > 0.5 * (s.waits.fixed + s.waits.indep) && stuck > 0.1 * th;
+    if (fixed_first)
+        unsplittable_reason(out, f, &s);
     int mem_cap;
     int evloop = predict_stage(out, f, m, &s, &io, &mem_cap);
     workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
     lock_ipc_reasons(out, f, &s);
+    if (!fixed_first && stuck > 0.1 * th)
+        unsplittable_reason(out, f, &s);
     adv_scaling_curve(out, &out->work, s.c);
     seed_reason(out, &s, f, &io);
     adv_confidence(out, f);

@@ -26,6 +26,22 @@
  */
 #define IPC_NS_PER_BYTE 10.0
 
+/*
+ * Which of a stage's off-CPU time overlaps across workers (predict.c adv_waits, issue 25). Only
+ * separate, repeated waits do, at most as many-fold as there were of them; the rest is fixed:
+ * as long on any pool as it was.
+ */
+struct adv_waits {
+    double indep;        /* waits that overlap: requests answered, file reads, sleeps, s */
+    double longest;      /* no pool finishes them sooner: the mean wait of the kind whose waits are longest, s; 0 = unbounded */
+    double episodes;     /* indep / longest: how many such waits they amount to; 0 = not counted */
+    double fixed;        /* off-CPU time no pool shortens, s, summed over threads; of it: */
+    double backpressure; /*   sends that waited for a reader, on the network or the tree's pipes */
+    double unrequested;  /*   receives and event-loop waits that followed no request of the stage's */
+    double ipc;          /*   other waits on the tree's pipes and sockets (a stage that is no pool) */
+    double untimed;      /*   off-CPU time no wrapped call timed (page faults, waits the shim does not see) */
+};
+
 /* The figures every branch needs, derived once. */
 struct split {
     int u;            /* usable CPUs */
@@ -33,12 +49,14 @@ struct split {
     double lockgil;   /* lock + GIL wait, s */
     double serial;    /* (lock + GIL wait) / thread time */
     int serialized;   /* threads of this stage take turns on a lock or the GIL */
-    double wait;      /* off-CPU, not on locks, not in the run queue: I/O and sleep, s */
-    double compute;   /* CPU time, s */
+    double wait;      /* waits that overlap across workers (waits.indep): I/O, sleeps, s */
+    struct adv_waits waits;
+    double compute;   /* CPU time after start-up (the images' time before main), s */
     double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
     double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
     uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
-    uint64_t tasks;   /* network requests answered, where the waits are mostly network; 0 = unknown */
+    uint64_t tasks;   /* the most waits the stage's workers can share: its separate waits where they were
+                         counted, else network requests answered where the waits are mostly network; 0 = unknown */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -74,6 +92,9 @@ static inline int adv_bad(double x)
 void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k);
 double adv_work_waits(const struct prof_stage_figures *f, double residual);
 double adv_off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle);
+/* predict.c: which off-CPU time overlaps across workers and which is fixed. pool: the stage is a
+ * process pool (or feeds one), whose IPC and event-loop waits are its own idling, in pool_idle. */
+void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_idle, int pool, struct adv_waits *w);
 
 /* predict.c: an idle stage's prediction: its work, and one sequential candidate at 1.0x. */
 void adv_predict_idle(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s);

@@ -158,6 +158,11 @@ static void marker_counters(struct prof_counters *c, const struct prof_shm_stage
     c->evloop_wait_ns += g->evloop_wait_ns;
     c->join_wait_ns += g->join_wait_ns;
     c->handoff_wait_ns += g->handoff_wait_ns;
+    c->sleep_ns += g->sleep_ns;
+    c->sleeps += g->sleeps;
+    c->disk_reads += g->disk_reads;
+    c->net_send_wait_ns += g->net_send_wait_ns;
+    c->ipc_send_wait_ns += g->ipc_send_wait_ns;
 }
 
 /* Marker stages of one image, summed into the process's by name (an exec'd image may reuse a name). */
@@ -196,7 +201,9 @@ static void add_shim_thread(struct prof_thread *t, const struct prof_rec_image *
         .io_bytes = s->io_bytes, .net_wait_ns = s->net_wait_ns, .net_round_trips = s->net_round_trips,
         .ipc_ns = s->ipc_ns, .ipc_bytes_sent = s->ipc_bytes_sent, .ipc_bytes_received = s->ipc_bytes_received,
         .ipc_sends = s->ipc_sends, .evloop_wait_ns = s->evloop_wait_ns, .join_wait_ns = s->join_wait_ns,
-        .handoff_wait_ns = s->handoff_wait_ns,
+        .handoff_wait_ns = s->handoff_wait_ns, .sleep_ns = s->sleep_ns, .sleeps = s->sleeps,
+        .disk_reads = s->disk_reads, .net_send_wait_ns = s->net_send_wait_ns,
+        .ipc_send_wait_ns = s->ipc_send_wait_ns, .startup_cpu_ns = s->startup_cpu_ns,
     };
     t->from_shim = 1;
     if (s->start_ns && (!t->shim_start_ns || s->start_ns < t->shim_start_ns))
@@ -351,8 +358,15 @@ static int mon_thread(const struct prof_run *m, struct prof_process *p, const st
     if (!th)
         return PROF_ENOMEM;
     th->from_monitor = 1;
-    if (!th->first_sample_ns || l->t_ns < th->first_sample_ns)
+    if (!th->first_sample_ns || l->t_ns < th->first_sample_ns) {
         th->first_sample_ns = l->t_ns;
+        th->mon_first.cpu = l->u.thread.cpu;
+        th->mon_first.runq = l->u.thread.runq;
+        th->mon_first.utime = l->u.thread.utime;
+        th->mon_first.stime = l->u.thread.stime;
+        th->mon_first.vcsw = l->u.thread.vcsw;
+        th->mon_first.ivcsw = l->u.thread.ivcsw;
+    }
     th->last_sample_ns = umax(th->last_sample_ns, l->t_ns);
     if (l->u.thread.have_name)
         set_name(th, l->u.thread.name, sizeof l->u.thread.name, l->t_ns);
@@ -655,10 +669,32 @@ static double thread_start(const struct prof_run *m, const struct prof_process *
     return start < p->start_s ? p->start_s : start;
 }
 
+/*
+ * A thread the kernel started more than a tick before an attached run began brought
+ * its cumulative counters along: the CPU, run-queue wait and context switches of its life
+ * before. What it did in the run is what they grew by from the monitor's first reading, so an
+ * idle thread of a service that has run for a day reads idle, not as a day's CPU in 3 s.
+ */
+static void since_run_start(const struct prof_run *m, struct prof_thread *t)
+{
+    uint64_t tick = 1000000000ull / (uint64_t)(m->ticks_per_sec > 0 ? m->ticks_per_sec : 100);
+    if (!m->attached || !t->from_monitor || t->from_shim || !t->start_ticks_ns || t->start_ticks_ns + tick >= m->start_ns)
+        return;
+#define SINCE(field, first) t->c.field = t->c.field > t->mon_first.first ? t->c.field - t->mon_first.first : 0
+    SINCE(cpu_ns, cpu);
+    SINCE(runq_ns, runq);
+    SINCE(utime_ns, utime);
+    SINCE(stime_ns, stime);
+    SINCE(vcsw, vcsw);
+    SINCE(ivcsw, ivcsw);
+#undef SINCE
+}
+
 static void finish_threads(struct prof_run *m, struct prof_process *p)
 {
     for (size_t i = 0; i < p->nthreads; i++) {
         struct prof_thread *t = &p->threads[i];
+        since_run_start(m, t);
         t->start_s = thread_start(m, p, t);
         if (t->shim_state == PROF_THREAD_ENDED || t->shim_state == PROF_THREAD_SNAPSHOT) {
             t->end_s = prof_run_seconds(m, umax(t->shim_end_ns, t->last_sample_ns));
@@ -813,6 +849,7 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
     m->start_ns = rec->run.start_ns;
     m->end_ns = rec->run.end_ns;
     m->root_pid = rec->run.root_pid;
+    m->attached = rec->run.attached;
     m->interval_ms = rec->monitor.interval_ms > 0 ? rec->monitor.interval_ms : rec->run.interval_ms;
     m->ticks_per_sec = rec->monitor.ticks_per_sec > 0 ? rec->monitor.ticks_per_sec : rec->run.machine.clock_ticks;
     m->monitor_cpu_ns = rec->monitor.self_cpu_ns;

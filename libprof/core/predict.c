@@ -59,12 +59,15 @@ static int cost_rank(enum prof_model m, int evloop)
  * Predicted seconds for the stage's work on `model` with n workers and u
  * usable CPUs: Amdahl for the CPU part (the serial share runs one worker at a
  * time), the waits overlapping across workers, and for processes the IPC, half
- * of it serial in the dispatcher. The slower of the CPU bound and the overlap
- * bound is the time.
+ * of it serial in the dispatcher. The slowest of the CPU bound, the overlap
+ * bound and the longest wait (no pool finishes a wait sooner than it takes) is
+ * the time; what no pool shortens (the start-up before main, back-pressure,
+ * waits for input) comes on top, as long as it was for each of today's workers.
  */
 static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
 {
-    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2;
+    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2, lw = k->longest_s;
+    double fixed = (k->fixed_s + k->startup_s) / (k->current_workers > 1 ? k->current_workers : 1);
     /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself. */
     double msg = k->msg_s / (k->chunk > 1 ? k->chunk : 1);
     if (n < 1)
@@ -74,17 +77,19 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
     case PROF_MODEL_SEQUENTIAL:
         break;
     case PROF_MODEL_THREADS:
-        return fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n);
+        return fixed + fmax(lw, fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n));
     case PROF_MODEL_ASYNC:
         /* One thread runs every task's CPU part; only the waits overlap. */
-        return fmax(c, (c + w) / n);
+        return fixed + fmax(lw, fmax(c, (c + w) / n));
     case PROF_MODEL_PROCESSES:
-        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n));
+        return fixed + half +
+               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n)));
     case PROF_MODEL_HYBRID:
         /* The CPU part on one process per usable CPU, the waits on n threads. */
-        return half + fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n));
+        return fixed + half +
+               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n)));
     }
-    return c + w;
+    return fixed + c + w;
 }
 
 /*
@@ -105,6 +110,81 @@ double adv_work_waits(const struct prof_stage_figures *f, double residual)
 double adv_off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle)
 {
     return nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
+}
+
+/* The separate waits of the voluntary context switches' bound: every wait that ended is one switch. */
+static void waits_by_switches(const struct prof_stage_figures *f, double rest, int pool, struct adv_waits *w)
+{
+    /* The sampler's pipe waits are the tree's own, unless the stage is a pool (then they are its idling, not in rest). */
+    double ipc = pool ? 0 : fmin(nonneg(f->ipc_s), rest);
+    double cand = f->waits_sampled ? fmin(rest - ipc, nonneg(f->sampled_wait_s - ipc)) : rest - ipc;
+    if (f->switches > 0 && cand > 0) {
+        w->indep = cand;
+        w->longest = cand / (double)f->switches;
+        w->episodes = (double)f->switches;
+    }
+    w->fixed = nonneg(rest - w->indep);
+    w->ipc = fmin(ipc, w->fixed);
+    w->untimed = nonneg(w->fixed - w->ipc);
+}
+
+/*
+ * Which off-CPU time overlaps across workers (issue 25). Only separate, repeated waits do:
+ * requests answered (a receive after a send on a network descriptor; a program's own event loop
+ * waits on such requests too), reads of files, sleeps. N of them overlap at most N-fold, and no
+ * pool finishes them sooner than one of the longest kind takes: its mean wait, so one sleep of
+ * 5 s stays 5 s whatever the pool. The rest of the off-CPU time is fixed: sends that waited for
+ * a reader (back-pressure: more writers never make a reader faster), receives that followed no
+ * request of the stage's (waiting for input: for upstream, or for work), the tree's pipes, and
+ * what no wrapped call timed (page faults, calls the shim does not see). Where the shim did not
+ * count (attach, static binaries, --no-preload), the voluntary context switches bound how many
+ * waits ended; where nothing counted, the waits are all taken to overlap, as before.
+ */
+void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_idle, int pool, struct adv_waits *w)
+{
+    memset(w, 0, sizeof *w);
+    double rest = adv_off_cpu_rest(f, lockgil, pool_idle);
+    /* A stage that is no pool has its IPC waits in rest: a reader waiting for its writer, or the reverse. */
+    double ipc = f->ipc_measured && !pool ? fmin(nonneg(f->ipc_s), rest) : 0;
+    if (f->waits_counted == PROF_WAITS_UNKNOWN) {
+        w->indep = adv_work_waits(f, nonneg(rest - ipc));
+        return;
+    }
+    if (f->waits_counted == PROF_WAITS_SWITCHES) {
+        waits_by_switches(f, rest, pool, w);
+        return;
+    }
+    double net_recv = nonneg(nonneg(f->net_wait_s) - nonneg(f->net_send_wait_s)) + (pool ? 0 : f->evloop_wait_s);
+    struct {
+        double t;
+        uint64_t n;
+    } kind[] = {
+        {net_recv, f->net_round_trips},
+        {nonneg(f->io_wait_s - f->net_wait_s), f->disk_reads},
+        {f->sleep_s, f->sleeps},
+    };
+    for (size_t i = 0; i < sizeof kind / sizeof kind[0]; i++) {
+        if (kind[i].t <= 0)
+            continue;
+        if (kind[i].n == 0) {
+            w->unrequested += kind[i].t;
+            continue;
+        }
+        w->indep += kind[i].t;
+        w->longest = fmax(w->longest, kind[i].t / (double)kind[i].n);
+    }
+    /* A timed call's clock runs on while its woken thread waits for a CPU, which rest leaves out. */
+    double room = nonneg(rest - ipc);
+    if (w->indep > room) {
+        w->longest *= room / w->indep;
+        w->indep = room;
+    }
+    w->episodes = w->longest > 0 ? w->indep / w->longest : 0;
+    w->fixed = nonneg(rest - w->indep);
+    w->backpressure = fmin(nonneg(f->net_send_wait_s) + (pool ? 0 : nonneg(f->ipc_send_wait_s)), w->fixed);
+    w->ipc = fmin(nonneg(ipc - (pool ? 0 : nonneg(f->ipc_send_wait_s))), nonneg(w->fixed - w->backpressure));
+    w->unrequested = fmin(w->unrequested, nonneg(w->fixed - w->backpressure - w->ipc));
+    w->untimed = nonneg(w->fixed - w->backpressure - w->ipc - w->unrequested);
 }
 
 /* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
@@ -137,26 +217,28 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
 
     /* IPC: when the stage exchanged data with other processes of the tree and the sampler saw its
      * serialization, that CPU is the cost a process pool pays, and not work a thread would do;
-     * otherwise the cost is estimated from the bytes. */
+     * otherwise the cost is estimated from the bytes. The start-up before main is no one's work. */
     double bytes = (double)f->ipc_bytes;
-    k->cpu_s = f->cpu_s;
+    k->startup_s = fmin(nonneg(f->startup_cpu_s), f->cpu_s);
+    double work = f->cpu_s - k->startup_s;
+    k->cpu_s = work;
     /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
      * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
     int chatty = procs_now && f->python && f->pool_dispatcher && f->ipc_messages / 2 >= MSG_ROUND_TRIPS_MIN;
     if (bytes > 0 && f->serialize_measured) {
         double ser = chatty ? fmin(f->serialize_s, bytes * IPC_NS_PER_BYTE * 1e-9) : f->serialize_s;
         k->ipc_s = ser + bytes * COPY_NS_PER_BYTE * 1e-9;
-        if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
-            k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
-        k->cpu_s = f->cpu_s - k->ipc_s;
+        if (k->ipc_s > IPC_MAX_CPU_SHARE * work)
+            k->ipc_s = IPC_MAX_CPU_SHARE * work;
+        k->cpu_s = work - k->ipc_s;
     } else {
         k->ipc_s = bytes * IPC_NS_PER_BYTE * 1e-9;
         k->ipc_estimated = 1;
         if (procs_now) {
             /* The pool's own pickling ran on these CPUs. */
-            if (k->ipc_s > IPC_MAX_CPU_SHARE * f->cpu_s)
-                k->ipc_s = IPC_MAX_CPU_SHARE * f->cpu_s;
-            k->cpu_s = f->cpu_s - k->ipc_s;
+            if (k->ipc_s > IPC_MAX_CPU_SHARE * work)
+                k->ipc_s = IPC_MAX_CPU_SHARE * work;
+            k->cpu_s = work - k->ipc_s;
         }
     }
     /*
@@ -168,13 +250,17 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     if (chatty) {
         k->round_trips = f->ipc_messages / 2;
         k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
-        k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * f->cpu_s);
+        k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * work);
     }
-    /* Waits that are work: not the CPU queue, not locks or the GIL (contention, or idle pool
-     * threads parked on condvars), not IPC (a worker blocked on its next task), and not a pool
-     * dispatcher's event loop (multiprocessing's manager thread polling its workers). */
-    double idle_loop = procs_now || f->pool_dispatcher ? f->evloop_wait_s : 0;
-    k->wait_s = adv_work_waits(f, adv_off_cpu_rest(f, s->lockgil, (f->ipc_measured ? f->ipc_s : 0) + idle_loop));
+    /* Waits that are work: separate waits, not the CPU queue, not locks or the GIL (contention,
+     * or idle pool threads parked on condvars), not IPC (a worker blocked on its next task), and
+     * not a pool dispatcher's event loop (multiprocessing's manager thread polling its workers):
+     * the split's (adv_waits). What no pool shortens stays as it was. */
+    k->wait_s = s->waits.indep;
+    k->longest_s = s->waits.longest;
+    k->episodes = s->waits.episodes;
+    k->fixed_s = s->waits.fixed;
+    k->waits_counted = f->waits_counted;
 
     /* A global lock: its hold time over the CPU the work needs, else (hold unknown) the waiting
      * that n threads taking turns on one lock show: each waits (n-1)/n of its time. */

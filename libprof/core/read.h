@@ -15,6 +15,7 @@ struct prof_rec_run {
     uint64_t start_ns, end_ns;  /* 0 when absent (poolprof did not finish) */
     int root_pid;
     int interval_ms;            /* options.interval_ms, 0 when absent */
+    int attached;               /* options.attached: poolprof attach, to processes already running */
     struct prof_machine machine;
 };
 

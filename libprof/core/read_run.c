@@ -60,5 +60,6 @@ int prof_read_run(const char *rundir, struct prof_rec_run *out)
     out->end_ns = json_u64(out->doc, "end_ns");
     out->root_pid = (int)json_u64(out->doc, "root_pid");
     out->interval_ms = (int)json_u64(json_object_get(out->doc, "options"), "interval_ms");
+    out->attached = json_is_true(json_object_get(json_object_get(out->doc, "options"), "attached"));
     return 0;
 }

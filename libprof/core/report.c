@@ -200,6 +200,17 @@ static json_t *off_cpu_json(const struct prof_stage *s, const char **src)
     return off;
 }
 
+/* Which waits overlap across workers: how many separate ones, the longest, and what no pool shortens. */
+static json_t *waits_json(const struct prof_work *k)
+{
+    static const char *const by[] = {[PROF_WAITS_UNKNOWN] = "none", [PROF_WAITS_SHIM] = "shim",
+                                     [PROF_WAITS_SWITCHES] = "context-switches"};
+    return json_pack("{s:s, s:o, s:o, s:o, s:o}", "counted_by", by[k->waits_counted], "separate_waits",
+                     k->waits_counted == PROF_WAITS_UNKNOWN ? json_null() : jratio(k->episodes),
+                     "longest_wait_seconds", jsec(k->longest_s), "unsplittable_wait_seconds", jsec(k->fixed_s),
+                     "startup_cpu_seconds", jsec(k->startup_s));
+}
+
 /* What the prediction ran on: the stage's work, its off-CPU time by cause, and where each came from. */
 static json_t *work_json(const struct prof_stage *s)
 {
@@ -208,7 +219,7 @@ static json_t *work_json(const struct prof_stage *s)
     const struct prof_work *k = &v->work;
     const char *src;
     json_t *off = off_cpu_json(s, &src);
-    return json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:I, s:o, s:I, s:o}",
+    json_t *o = json_pack("{s:{s:s, s:i}, s:o, s:o, s:o, s:s, s:{s:o, s:o, s:s}, s:o, s:b, s:I, s:I, s:o, s:I, s:o}",
                      "current", "model", prof_model_name(k->current_model), "workers", k->current_workers,
                      "work_cpu_seconds", jsec(k->cpu_s), "work_wait_seconds", jsec(k->wait_s), "off_cpu_seconds", off,
                      "off_cpu_source", src, "serial_fraction", "threads", jratio(k->serial_threads), "processes",
@@ -217,6 +228,9 @@ static json_t *work_json(const struct prof_stage *s)
                      "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "memory_per_thread_bytes",
                      (json_int_t)f->per_thread_bytes, "predicted_current_seconds", jsec(k->current_s),
                      "task_round_trips", (json_int_t)k->round_trips, "message_cost_seconds", jsec(k->msg_s));
+    if (o)
+        json_object_set_new(o, "waits", waits_json(k));
+    return o;
 }
 
 static json_t *recommendation_json(const struct prof_verdict *v)

@@ -44,6 +44,9 @@ struct prof_thread {
     uint64_t shim_img_ns;   /* start of that image */
     uint64_t first_sample_ns, last_sample_ns; /* monitor T lines, 0 = none */
     uint64_t start_ticks_ns; /* monitor start_ticks converted to monotonic ns, 0 = none */
+    /* The monitor's first reading of the kernel's cumulative counters: what a thread that was
+     * already running when the run began (attach) had spent before it, taken out again. */
+    struct { uint64_t cpu, runq, utime, stime, vcsw, ivcsw; } mon_first;
     /* The figures of format/metrics.h: TASK ones are the largest reading of any source,
      * IMAGE ones the shim's, summed over the process's images. */
     struct prof_counters c;
@@ -127,6 +130,7 @@ struct prof_run {
     int root_pid;
     struct prof_machine machine;
     int interval_ms;
+    int attached;               /* poolprof attach: the tree was running before the run began */
     long ticks_per_sec;
     uint64_t monitor_cpu_ns;    /* the monitor thread's own CPU (monitor.rec C lines); 0: not recorded */
     double steal_per_cpu;       /* stolen ticks over busy ticks between the first and last K lines of monitor.rec:

@@ -59,6 +59,7 @@ static int stage_add(struct prof_stage *s, struct prof_process *p, const struct 
            inside = (double)(t->c.cpu_ns + t->c.runq_ns + t->c.join_wait_ns + t->c.handoff_wait_ns) / 1e9;
     s->thread_s += life > inside ? life : inside;
     prof_counters_add(&s->sum, &t->c);
+    s->nmonitored_threads += t->from_monitor;
     if (t->from_sampler) {
         s->nsampled_threads++;
         for (int i = 0; i < PROF_TS_COUNT; i++)
@@ -340,6 +341,14 @@ static void stage_time_split(const struct prof_run *m, struct prof_stage *s, dou
     f->ipc_messages = s->sum.ipc_sends;
     f->net_wait_s = sec(s->sum.net_wait_ns);
     f->net_round_trips = s->sum.net_round_trips;
+    f->io_wait_s = sec(s->sum.io_wait_ns);
+    f->disk_reads = s->sum.disk_reads;
+    f->sleep_s = sec(s->sum.sleep_ns);
+    f->sleeps = s->sum.sleeps;
+    f->net_send_wait_s = sec(s->sum.net_send_wait_ns);
+    f->ipc_send_wait_s = sec(s->sum.ipc_send_wait_ns);
+    f->switches = s->sum.vcsw;
+    f->startup_cpu_s = fmin(sec(s->sum.startup_cpu_ns), f->cpu_s);
 }
 
 /* Which of the stage's processes the shim measured, their interpreter, their hottest lock, their memory. */
@@ -374,6 +383,17 @@ static void stage_processes(struct prof_stage *s)
     }
     f->lock_measured = lock_measured;
     f->ipc_measured = shim_everywhere;
+    /*
+     * The shim counts each stage's separate waits by kind (sleeps, requests answered, file reads)
+     * wherever it ran; a marker stage exists only where it did. Elsewhere each thread's voluntary
+     * context switches, as /proc counts them, bound how many of its waits ended.
+     */
+    if (shim_everywhere || strcmp(s->source, "marker") == 0)
+        f->waits_counted = PROF_WAITS_SHIM;
+    else if (s->nthreads > 0 && s->nmonitored_threads == s->nthreads)
+        f->waits_counted = PROF_WAITS_SWITCHES;
+    else
+        f->waits_counted = PROF_WAITS_UNKNOWN;
     /* A thread of a named stage is not a process: its marginal memory is not measured. */
     if (strcmp(s->source, "thread-name") != 0 && nworker_mem)
         f->per_worker_bytes = worker_mem / (uint64_t)nworker_mem;
@@ -547,6 +567,8 @@ static void thread_from_last_image(struct prof_thread *t, double t_prog)
         t->c.stime_ns = (uint64_t)((double)t->c.stime_ns * (double)cpu / (double)t->c.cpu_ns);
     }
     t->c.cpu_ns = cpu;
+    /* The CPU clock at the program's main() counts the launcher's images too: theirs is gone from cpu. */
+    t->c.startup_cpu_ns = less(t->c.startup_cpu_ns, b->cpu_ns);
 #define LESS(field, unit, images, tk, sk, d) \
     if (PROF_METRIC_##images == PROF_METRIC_IMAGE) t->c.field = less(t->c.field, b->field);
     PROF_METRICS(LESS)

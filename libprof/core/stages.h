@@ -26,6 +26,7 @@ struct prof_stage {
     double busy_s;           /* the IPC fraction's denominator: cpu + ipc + I/O wait */
     /* The sampler's figures (sampler.rec), for threads it watched. */
     int nsampled_threads;
+    int nmonitored_threads;  /* threads the monitor read (their voluntary context switches are known) */
     double smp_s[PROF_TS_COUNT];
     uint64_t py_running_ticks, py_held_cpu;
     double serialize_s;

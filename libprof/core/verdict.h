@@ -13,6 +13,10 @@
 enum prof_class { PROF_CLASS_IDLE, PROF_CLASS_IO, PROF_CLASS_MIXED, PROF_CLASS_CPU };
 enum prof_model { PROF_MODEL_SEQUENTIAL, PROF_MODEL_THREADS, PROF_MODEL_PROCESSES, PROF_MODEL_ASYNC, PROF_MODEL_HYBRID };
 
+/* How the stage's separate waits were counted: the shim counted them by kind in every process;
+ * only voluntary context switches (from /proc) bound how many ended; or nothing did. */
+enum prof_waits_counted { PROF_WAITS_UNKNOWN, PROF_WAITS_SHIM, PROF_WAITS_SWITCHES };
+
 /* The seeds' thresholds on CPU / wall. */
 #define PROF_SEED_IO_BELOW 0.4
 #define PROF_SEED_CPU_ABOVE 0.7
@@ -52,6 +56,16 @@ struct prof_stage_figures {
     uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
+    /* Which waits can overlap (issue 25): how many separate waits the stage made, of which kind. */
+    enum prof_waits_counted waits_counted;
+    double io_wait_s;        /* network + disk I/O waits (shim); the disk part is io_wait_s - net_wait_s */
+    uint64_t disk_reads;     /* timed reads of files and block devices */
+    double sleep_s;          /* in sleep calls */
+    uint64_t sleeps;         /* sleep calls */
+    double net_send_wait_s;  /* of net_wait_s, sends waiting for a reader: back-pressure */
+    double ipc_send_wait_s;  /* of ipc_s, the same on the tree's own pipes and sockets */
+    uint64_t switches;       /* voluntary context switches: no more waits than these ended */
+    double startup_cpu_s;    /* of cpu_s, what the images spent before main(): exec, loader, constructors */
     int waits_sampled;       /* the sampler classified every thread's off-CPU time by cause */
     double sampled_wait_s;   /* ...and found this much blocked on I/O, pipes, event loops, sleep or other (not locks, GIL, joins) */
     enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
@@ -93,6 +107,12 @@ struct prof_work {
     enum prof_model current_model;
     int current_workers;
     double current_s;        /* the model's time for the measured configuration */
+    /* Which waits overlap (issue 25): wait_s holds only separate, repeated ones. */
+    enum prof_waits_counted waits_counted;
+    double episodes;         /* the separate waits wait_s amounts to (wait_s / longest_s): they overlap at most so many-fold; 0 = not counted */
+    double longest_s;        /* no pool finishes the waits sooner: the mean wait of the kind whose waits are longest; 0 = unbounded */
+    double fixed_s;          /* off-CPU time, summed over threads, that no pool shortens: back-pressure, waits for input, untimed waits */
+    double startup_s;        /* CPU before main(): paid as it was, whatever the pool (not in cpu_s) */
 };
 
 struct prof_verdict {

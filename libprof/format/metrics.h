@@ -75,7 +75,26 @@
       "Seconds blocked on a semaphore until a thread that had not taken it posted it (a queue's put, a condition's "  \
       "notify, a future's result), in a condition variable's wait (the GIL's apart), or in a timed wait that ran "    \
       "out (Event.wait(timeout)): waiting for work, a result or a tick, idle, not a lock wait; a stage's "            \
-      "thread_seconds leave it out like joins. 0 when not measured.")
+      "thread_seconds leave it out like joins. 0 when not measured.")                                                \
+    X(sleep_ns, NS, IMAGE, "sleep_seconds", "sleep_seconds",                                                            \
+      "Wall seconds in sleep calls (nanosleep, clock_nanosleep, usleep, sleep; CPython's time.sleep is one): timed "  \
+      "waits that end by themselves. 0 when not measured.")                                                           \
+    X(sleeps, COUNT, IMAGE, "sleeps", "sleeps",                                                                         \
+      "Sleep calls: each a separate wait, which workers could take side by side; one long sleep cannot be split.")    \
+    X(disk_reads, COUNT, IMAGE, NULL, "io.disk_reads",                                                                  \
+      "Timed reads of regular files and block devices: each a separate wait on the disk that workers could issue "    \
+      "side by side (most return from the page cache at once).")                                                      \
+    X(net_send_wait_ns, NS, IMAGE, "network_send_wait_seconds", "io.send_wait_seconds",                                 \
+      "Of the network wait, the seconds in writes and sends (on sockets, and on pipes that lead out of the tree): a "  \
+      "send returns once the reader has made room, so this is back-pressure from downstream, which more writers "     \
+      "never shorten: the verdict spreads none of it over workers.")                                                  \
+    X(ipc_send_wait_ns, NS, IMAGE, "ipc_send_wait_seconds", "ipc.send_wait_seconds",                                    \
+      "Of ipc.seconds, the seconds in writes and sends to other processes of the tree: back-pressure from a reader "  \
+      "in the tree.")                                                                                                  \
+    X(startup_cpu_ns, NS, TASK, "startup_cpu_seconds", "startup_cpu_seconds",                                           \
+      "Of cpu_seconds, the CPU the task had used when its program's main() began: exec, the dynamic loader, "          \
+      "constructors. Every worker would pay it again and no pool divides it: the verdict does not count it as work. " \
+      "0 for threads and forked processes.")
 
 enum prof_metric_unit { PROF_METRIC_NS, PROF_METRIC_COUNT, PROF_METRIC_BYTES };
 enum prof_metric_images { PROF_METRIC_TASK, PROF_METRIC_IMAGE };

@@ -16,7 +16,7 @@
  *                     "root_pid":                 pid of the target
  *                     "exit": {"status": raw wait status, "code": int|null,
  *                              "signal": int|null}          (absent while running)
- *                     "options": {"interval_ms": int, "preload": bool}
+ *                     "options": {"interval_ms": int, "preload": bool, "attached": bool, ...}
  *                     "shim": absolute path of libprof.so that was preloaded
  *                     "machine": the prof_machine fields, see machine.h
  *   monitor.rec     the monitor's observations (format: monrec.h)

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PROF_SHM_MAGIC 0x31464f52504c4f50ULL /* "POLPROF1" little-endian */
-#define PROF_SHM_VERSION 1
+#define PROF_SHM_VERSION 2 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures */
 
 #define PROF_SHM_MAX_THREADS 1024
 #define PROF_SHM_MAX_CHILDREN 512
@@ -81,7 +81,22 @@ struct prof_shm_thread {
     /* Blocked on a semaphore until a thread that did not hold it posted it (a queue's put, a
      * condition's notify, a future's result, a thread's end): idle, NOT in lock_wait_ns. */
     uint64_t handoff_wait_ns;
-    uint64_t reserved[6];
+    /*
+     * Waits that can and cannot be split among workers (issue 25). A sleep call and a timed disk
+     * read are each one wait another worker could take at the same time; a send on a pipe or
+     * socket waits for its reader to make room (back-pressure from downstream), which more
+     * writers never shorten. Sleep time is in no other figure; send_wait_ns is part of
+     * net_wait_ns (pipes and sockets that lead out of the tree) or ipc_ns (the tree's own).
+     */
+    uint64_t sleep_ns;       /* wall time in nanosleep, clock_nanosleep, usleep, sleep */
+    uint64_t sleeps;         /* those calls */
+    uint64_t disk_reads;     /* timed reads on regular files and block devices */
+    uint64_t net_send_wait_ns; /* time in writes and sends on network descriptors (and pipes out of the tree) */
+    uint64_t ipc_send_wait_ns; /* the same on the tree's own pipes and sockets */
+    /* The main thread of an exec'd image: its task's CPU clock when main() began: exec, the
+     * dynamic loader and constructors, which no pool divides. 0 in other threads and in forked
+     * images (they never pass through main). */
+    uint64_t startup_cpu_ns;
     /*
      * Appended for issue 3. Waits are wall time spent inside the call.
      * I/O = network (TCP, UDP, sockets and pipes that lead outside the tree),
@@ -170,8 +185,8 @@ struct prof_shm_lock {
  *
  * CPU: CLOCK_THREAD_CPUTIME_ID costs ~200 ns here, so it is read only for entries of a stage whose
  * mean incl duration is >= 100 us or still unknown (its first 4 entries); other entries get
- * cpu = self time - (lock + gil + io + ipc + evloop + join waits) inside, an upper bound
- * (it also counts run-queue wait and untimed sleeps). cpu_exact_entries tells how many are exact;
+ * cpu = self time - (lock + gil + io + ipc + evloop + join + hand-off waits and sleeps) inside, an
+ * upper bound (it also counts run-queue wait and waits the shim does not time). cpu_exact_entries tells how many are exact;
  * cpu_exact_ns / cpu_exact_self_ns is the measured CPU ratio of the exact ones.
  */
 struct prof_shm_stage {
@@ -203,7 +218,11 @@ struct prof_shm_stage {
     uint64_t ipc_sends;
     uint64_t net_round_trips;
     uint64_t handoff_wait_ns;
-    uint64_t reserved[1];
+    uint64_t sleep_ns;       /* the thread's figures of the same names, while innermost */
+    uint64_t sleeps;
+    uint64_t disk_reads;
+    uint64_t net_send_wait_ns;
+    uint64_t ipc_send_wait_ns;
 };
 
 struct prof_shm_header {

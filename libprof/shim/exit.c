@@ -1,4 +1,5 @@
-/* exit.c: how a process image ends: return from main, exit(), _exit()/_Exit(), and the exit code. */
+/* exit.c: how a process image's program begins and ends: the start-up spent before main, return from main, exit(), _exit()/_Exit(), and the exit code. */
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,9 +14,26 @@ void shim_note_exit_code(int code)
 
 static int (*main_real)(int, char **, char **);
 
+/*
+ * What the task had spent when main() began: exec, the dynamic loader, constructors (the shim's
+ * own among them). A pool of workers would repeat it, never divide it, so the advice keeps it
+ * apart from the work. Cumulative like the CPU clock (an image exec'd by another counts what its
+ * predecessors spent too).
+ */
+static void shim_note_startup(void)
+{
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!t || !shim_owner())
+        return;
+    int saved = errno;
+    t->startup_cpu_ns = shim_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    errno = saved;
+}
+
 /* libc calls exit() from inside itself after main returns: the one exit code no interposer sees. */
 static int shim_main(int argc, char **argv, char **envp)
 {
+    shim_note_startup();
     int code = main_real(argc, argv, envp);
     shim_note_exit_code(code);
     return code;

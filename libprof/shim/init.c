@@ -120,6 +120,10 @@ void shim_resolve(void)
     NEXT(pipe2, "pipe2");
     NEXT(open, "open");
     NEXT(openat, "openat");
+    NEXT(nanosleep, "nanosleep");
+    NEXT(clock_nanosleep, "clock_nanosleep");
+    NEXT(usleep, "usleep");
+    NEXT(sleep, "sleep");
 #undef NEXT
     /* Racing first callers store identical pointers; the flag publishes them. */
     shim_real = r;

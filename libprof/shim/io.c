@@ -324,6 +324,9 @@ static inline void shim_io_account(struct prof_shm_thread *t, uint8_t c, int sen
         t->io_wait_ns += dt;
         t->io_bytes += b;
         t->io_calls++;
+        /* Reads of different files or blocks could be in flight together: each is one wait to spread. */
+        if (!send && (c & CAT_MASK) == CAT_DISK)
+            t->disk_reads++;
         break;
     default:
         break;
@@ -345,7 +348,11 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
         t->net_round_trips++;
 }
 
-/* The body of every read/write-like interposer. A regular-file write is counted, not timed. */
+/*
+ * The body of every read/write-like interposer. A regular-file write is counted, not timed. A
+ * send that reaches here is on a pipe or socket (network or IPC): it returns once the reader has
+ * taken enough of what was sent, so its time is also kept apart as back-pressure (*_send_wait_ns).
+ */
 #define SHIM_IO(fd, send, realcall, rawcall)                                             \
     do {                                                                                 \
         if (SHIM_UNLIKELY(!shim_resolved)) {                                             \
@@ -368,7 +375,12 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
         }                                                                                \
         uint64_t t0_ = shim_mono_ns();                                                   \
         ssize_t r_ = realcall;                                                           \
-        shim_io_account(t, c, send, r_, shim_mono_ns() - t0_);                           \
+        uint64_t dt_ = shim_mono_ns() - t0_;                                             \
+        shim_io_account(t, c, send, r_, dt_);                                            \
+        if ((send) && (c & CAT_MASK) == CAT_IPC)                                         \
+            t->ipc_send_wait_ns += dt_;                                                  \
+        else if (send)                                                                   \
+            t->net_send_wait_ns += dt_;                                                  \
         shim_net_turn(t, fd, c, send, r_);                                               \
         return r_;                                                                       \
     } while (0)

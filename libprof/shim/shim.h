@@ -119,6 +119,11 @@ struct shim_real {
     int (*pipe2)(int[2], int);
     int (*open)(const char *, int, ...);
     int (*openat)(int, const char *, int, ...);
+    /* issue 25: sleeps */
+    int (*nanosleep)(const struct timespec *, struct timespec *);
+    int (*clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+    int (*usleep)(useconds_t);
+    unsigned int (*sleep)(unsigned int);
 };
 
 extern struct shim_real shim_real;

@@ -24,6 +24,7 @@
 
 struct shim_counters {
     uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, handoff, trips;
+    uint64_t sleep, sleeps, disk_reads, net_send, ipc_send;
 };
 
 struct shim_frame {
@@ -60,6 +61,11 @@ static inline void shim_counters_read(const struct prof_shm_thread *t, struct sh
     c->evloop = t->evloop_wait_ns;
     c->join = t->join_wait_ns;
     c->handoff = t->handoff_wait_ns;
+    c->sleep = t->sleep_ns;
+    c->sleeps = t->sleeps;
+    c->disk_reads = t->disk_reads;
+    c->net_send = t->net_send_wait_ns;
+    c->ipc_send = t->ipc_send_wait_ns;
 }
 
 static inline void shim_add(uint64_t *field, uint64_t v)
@@ -137,7 +143,7 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     uint64_t self = now > f->seg_ns ? now - f->seg_ns : 0;
     uint64_t lock = c->lock - o->lock, gil = c->gil - o->gil, io = c->io - o->io;
     uint64_t ipc = c->ipc - o->ipc, ev = c->evloop - o->evloop, join = c->join - o->join;
-    uint64_t handoff = c->handoff - o->handoff;
+    uint64_t handoff = c->handoff - o->handoff, sleep = c->sleep - o->sleep;
     shim_add(&s->self_ns, self);
     shim_add(&s->lock_wait_ns, lock);
     shim_add(&s->gil_wait_ns, gil);
@@ -152,13 +158,18 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     shim_add(&s->evloop_wait_ns, ev);
     shim_add(&s->join_wait_ns, join);
     shim_add(&s->handoff_wait_ns, handoff);
+    shim_add(&s->sleep_ns, sleep);
+    shim_add(&s->sleeps, c->sleeps - o->sleeps);
+    shim_add(&s->disk_reads, c->disk_reads - o->disk_reads);
+    shim_add(&s->net_send_wait_ns, c->net_send - o->net_send);
+    shim_add(&s->ipc_send_wait_ns, c->ipc_send - o->ipc_send);
     uint64_t cpu_d;
     if (f->exact) {
         cpu_d = cpu - f->seg_cpu;
         shim_add(&s->cpu_exact_ns, cpu_d);
         shim_add(&s->cpu_exact_self_ns, self);
     } else {
-        uint64_t waits = lock + gil + io + ipc + ev + join + handoff;
+        uint64_t waits = lock + gil + io + ipc + ev + join + handoff + sleep;
         cpu_d = self > waits ? self - waits : 0;
     }
     shim_add(&s->cpu_ns, cpu_d);

@@ -875,6 +875,257 @@ Test(advise_stage, idle)
     cr_assert_float_eq(v.cpu_wall_ratio, 0.0, 1e-12);
 }
 
+/*
+ * Issue 25: only separate, repeated waits overlap. Figures as the shim counts them in every
+ * process (waits_counted SHIM), one thread, native code unless said.
+ */
+static struct prof_stage_figures counted(const char *name, double thread_s, double cpu_s)
+{
+    struct prof_stage_figures f = stage(name, thread_s, cpu_s);
+    f.ipc_measured = 1;
+    f.waits_counted = PROF_WAITS_SHIM;
+    return f;
+}
+
+Test(advise_waits, one_long_sleep_is_idle)
+{
+    /* A C program sleeping 1 s once: 1.5 ms of CPU, all before main. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("sleep1", 1.003, 0.0015);
+    f.startup_cpu_s = 0.00145;
+    f.sleep_s = 1.0;
+    f.sleeps = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "before main"));
+    cr_assert(has_reason(&v, "one wait of 1.00 s, which no pool shortens"));
+    cr_assert(has_reason(&v, "no two of its waits could overlap"));
+
+    /* The same figures uncounted (no shim, no /proc switch counts) keep the old reading: every wait overlaps. */
+    f.waits_counted = PROF_WAITS_UNKNOWN;
+    f.startup_cpu_s = 0;
+    f.cpu_s = 0.02;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_gt(v.predicted_speedup, 10.0);
+}
+
+Test(advise_waits, one_long_sleep_after_real_cpu_predicts_nothing)
+{
+    /* python3 -c 'import time; time.sleep(5)': 20 ms of interpreter start-up after main, one 5 s sleep. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("sleep5", 5.03, 0.022);
+    f.python = 1;
+    f.startup_cpu_s = 0.0015;
+    f.sleep_s = 5.0;
+    f.sleeps = 1;
+    f.disk_reads = 16;
+    f.io_wait_s = 0.002;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    /* No candidate finishes the sleep sooner: the best is the 20 ms of CPU, 0.4%. */
+    for (int i = 0; i < v.ncandidates; i++)
+        cr_assert_leq(v.candidates[i].speedup, 1.01, "%s x %d predicts %.3fx", prof_model_name(v.candidates[i].model),
+                      v.candidates[i].workers, v.candidates[i].speedup);
+    cr_assert_float_eq(v.work.longest_s, 5.0, 1e-9);
+    cr_assert(has_reason(&v, "one wait of 5.00 s"));
+}
+
+Test(advise_waits, separate_sleeps_overlap_at_most_so_many_fold)
+{
+    /* 50 sleeps of 20 ms, one after another. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("sleeps", 1.004, 0.003);
+    f.startup_cpu_s = 0.0015;
+    f.sleep_s = 1.0;
+    f.sleeps = 50;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IO);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 50, "raw 2 x (1 + 1.0 / 0.0015) = 1336, capped at the 50 sleeps");
+    cr_assert_gt(v.predicted_speedup, 1.0);
+    cr_assert_leq(v.predicted_speedup, 50.0);
+    cr_assert_float_eq(v.work.episodes, 50.0, 1e-9);
+    cr_assert_float_eq(v.work.longest_s, 0.02, 1e-9);
+    cr_assert(has_reason(&v, "capped at 50: the separate waits the stage made (0 requests answered, 0 file reads, 50 sleeps)"));
+    for (int i = 0; i < v.nscaling; i++)
+        cr_assert_leq(v.scaling[i].speedup, 50.0, "x%d predicts %.2f", v.scaling[i].workers, v.scaling[i].speedup);
+    /* Five of them are five waits: five-fold at most. */
+    f.sleeps = 5;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.workers, 5);
+    cr_assert_leq(v.predicted_speedup, 5.0);
+    cr_assert_gt(v.predicted_speedup, 4.0);
+}
+
+Test(advise_waits, no_pool_beats_the_longest_kind_of_wait)
+{
+    /* 100 file reads of 10 ms and one 1 s sleep: 2 s of waits, never done in under 1 s. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("mixed-waits", 2.05, 0.05);
+    f.io_wait_s = 1.0;
+    f.disk_reads = 100;
+    f.sleep_s = 1.0;
+    f.sleeps = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.longest_s, 1.0, 1e-9);
+    cr_assert_float_eq(v.work.episodes, 2.0, 1e-9);
+    cr_assert_leq(v.predicted_speedup, 2.05);
+    /* The reads alone are 100 waits of 10 ms: a pool of 100 at most. */
+    f.sleep_s = 0;
+    f.sleeps = 0;
+    f.thread_s = 1.05;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 42, "2 x (1 + 1.0 / 0.05)");
+    cr_assert_gt(v.predicted_speedup, 10.0);
+}
+
+Test(advise_waits, requests_overlap_input_nobody_asked_for_does_not)
+{
+    /* 40 requests answered in 2 s of network wait: a pool of 40 at most. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("fetch", 2.1, 0.1);
+    f.python = 1;
+    f.io_wait_s = f.net_wait_s = 2.0;
+    f.net_round_trips = 40;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 40);
+    cr_assert_gt(v.predicted_speedup, 10.0);
+    /* The same receives with no send before them: waiting for input (a consumer, a server's next
+     * client), which more workers do not make arrive sooner. */
+    f.net_round_trips = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "waiting for input no request of its own asked for"));
+    /* ...and with under 1 ms of CPU, nothing is left to spread: idle. */
+    f.cpu_s = 0.0005;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+}
+
+Test(advise_waits, a_writer_blocked_on_a_full_pipe_gains_nothing_from_more_writers)
+{
+    /* 100 ms of CPU, then 1 s blocked writing into a pipe that leads out of the tree. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("writer", 1.1, 0.1);
+    f.io_wait_s = f.net_wait_s = f.net_send_wait_s = 1.0;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert_float_eq(v.work.wait_s, 0.0, 1e-12);
+    cr_assert_float_eq(v.work.fixed_s, 1.0, 1e-9);
+    cr_assert(has_reason(&v, "of sends waiting for a reader (back-pressure"));
+    /* The reader is a process of the tree: the same, through IPC. */
+    f.io_wait_s = f.net_wait_s = f.net_send_wait_s = 0;
+    f.ipc_s = f.ipc_send_wait_s = 1.0;
+    f.ipc_bytes = 1 << 20;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "back-pressure"));
+    /* Before issue 25 this writer's 1 s was overlapped; uncounted, it still is not I/O (IPC never was). */
+    f.cpu_s = 0.0003;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+}
+
+Test(advise_waits, untimed_waits_and_start_up_are_not_work)
+{
+    /* `true`: 1.5 ms of CPU, 1.45 of it before main, 2.5 ms off CPU in no timed call. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("true", 0.0047, 0.0015);
+    f.startup_cpu_s = 0.00145;
+    f.runq_s = 0.0007;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    /* find blocked in stdio's own writes (no call the shim times): 25 ms of CPU, 3 s off CPU. */
+    f = counted("find", 3.01, 0.025);
+    f.startup_cpu_s = 0.0015;
+    f.runq_s = 0.026;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "off CPU where the shim timed no call"));
+    for (int i = 0; i < v.ncandidates; i++)
+        cr_assert_leq(v.candidates[i].speedup, 1.01);
+}
+
+Test(advise_waits, switches_bound_the_waits_without_the_shim)
+{
+    /* Attached to a service: a named thread blocked the whole 3 s window; no wait ended. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("poller", 3.0, 0.0);
+    f.waits_counted = PROF_WAITS_SWITCHES;
+    f.waits_sampled = 1;
+    f.sampled_wait_s = 3.0;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    /* With 2 ms of CPU it is still one wait: no speedup. */
+    f.cpu_s = 0.002;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "none of which ended"));
+    /* A worker whose 100 waits ended: they may overlap, at most 100-fold. */
+    f.switches = 100;
+    f.cpu_s = 0.05;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_leq(v.workers, 100);
+    cr_assert(has_reason(&v, "voluntary context switches"));
+    cr_assert_gt(v.predicted_speedup, 10.0);
+    cr_assert_leq(v.predicted_speedup, 100.0);
+}
+
+Test(advise_waits, a_process_pools_own_idling_is_not_fixed)
+{
+    /* A pool of 2 workers: their IPC is waiting for the next task, not a wait to keep. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("pool", 4.0, 3.0);
+    f.python = 1;
+    f.nprocesses = 3;
+    f.nthreads = 3;
+    f.ipc_s = 0.9;
+    f.ipc_send_wait_s = 0.1;
+    f.current_model = PROF_MODEL_PROCESSES;
+    f.current_workers = 2;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.fixed_s, 0.1, 1e-9, "only what is neither CPU, the pool's IPC nor a counted wait");
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+}
+
 Test(advise_stage, invalid)
 {
     struct prof_machine m = machine2();
@@ -889,6 +1140,12 @@ Test(advise_stage, invalid)
     cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
     f.cpu_s = 0.5;
     f.gil_wait_s = -0.1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
+    f.gil_wait_s = 0;
+    f.sleep_s = NAN;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
+    f.sleep_s = 0;
+    f.startup_cpu_s = -0.001;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), PROF_EINVAL);
 }
 

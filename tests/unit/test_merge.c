@@ -667,9 +667,10 @@ Test(merge, marker_stage_spans_processes_with_ipc_and_io)
     t->ipc_bytes_sent = 5000000;
     t->ipc_ns = 20 * MS;
     rec_thread(h, 401, "python3", T0 + 100 * MS, T0 + 1200 * MS, PROF_THREAD_ENDED, 10 * MS);
-    /* fetch: waits on the network; a lock wait inside it is not I/O. */
+    /* fetch: waits on the network, 38 requests answered; a lock wait inside it is not I/O. */
     struct prof_shm_stage *g = rec_stage(h, "mk-fetch", 2, T0 + 100 * MS, T0 + 1100 * MS, 2 * SEC, 20 * MS);
     g->io_wait_ns = g->net_wait_ns = 1900 * MS;
+    g->net_round_trips = 38;
     g->io_bytes = 60000;
     g->lock_wait_ns = 50 * MS;
     /* transform in the parent too (its share of the pool's tasks). */

@@ -234,3 +234,148 @@ Test(shim_truth, lock_site_is_never_named_after_a_symbol_that_ends_before_it)
               "a nameless site is module-relative: %s", site);
     json_decref(r);
 }
+
+/* ---- issue 25: waits that cannot be split ---- */
+
+static long long ival(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    cr_assert(json_is_integer(v), "%s.%s is not an integer", a, b ? b : "");
+    return json_integer_value(v);
+}
+
+static const char *rec_model(json_t *s)
+{
+    return json_string_value(json_object_get(json_object_get(s, "recommendation"), "model"));
+}
+
+static double rec_speedup(json_t *s)
+{
+    return num(json_object_get(s, "recommendation"), "predicted_speedup", NULL);
+}
+
+/*
+ * No stage without work predicts a speedup above 1.0 (the issue's Done-when), over every stage:
+ * an idle one exactly 1.0, any other at most 1.0 + slack (a stage of a few ms of CPU whose
+ * pool of one pays IPC may gain that much by dropping the pool).
+ */
+static void assert_no_stage_predicts_speedup(json_t *r, double slack)
+{
+    json_t *s;
+    size_t i;
+    json_t *all = json_array();
+    json_array_append(all, json_object_get(r, "overall"));
+    json_array_extend(all, json_object_get(r, "stages"));
+    json_array_foreach(all, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (strcmp(json_string_value(json_object_get(s, "class")), "idle") == 0)
+            cr_assert_float_eq(rec_speedup(s), 1.0, 1e-9, "idle stage %s predicts %gx", name, rec_speedup(s));
+        else
+            cr_assert_leq(rec_speedup(s), 1.0 + slack, "stage %s predicts %gx", name, rec_speedup(s));
+    }
+    json_decref(all);
+}
+
+Test(shim_truth, one_sleep_is_one_wait_and_idle)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/sleeps 1 1000");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert_eq(ival(o, "sleeps", NULL), 1, "sleeps = %lld", ival(o, "sleeps", NULL));
+    assert_near(num(o, "sleep_seconds", NULL), 1.0, 0.05, 0.03);
+    /* exec and the loader before main: most of the little CPU it used */
+    cr_assert_gt(num(o, "startup_cpu_seconds", NULL), 0);
+    cr_assert_leq(num(o, "startup_cpu_seconds", NULL), num(o, "cpu_seconds", NULL));
+    cr_assert_str_eq(json_string_value(json_object_get(o, "class")), "idle");
+    cr_assert_str_eq(rec_model(o), "sequential");
+    assert_no_stage_predicts_speedup(r, 0.0);
+    json_decref(r);
+}
+
+Test(shim_truth, fifty_sleeps_overlap_at_most_fifty_fold)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/sleeps 50 20");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert_eq(ival(o, "sleeps", NULL), 50, "sleeps = %lld", ival(o, "sleeps", NULL));
+    /* each sleep wakes a little late, and later still on a busy machine */
+    assert_near(num(o, "sleep_seconds", NULL), 1.0, 0.15, 0.05);
+    json_t *w = json_object_get(json_object_get(o, "work_model"), "waits");
+    cr_assert_str_eq(json_string_value(json_object_get(w, "counted_by")), "shim");
+    assert_near(num(w, "separate_waits", NULL), 50.0, 0.0, 1e-3);
+    assert_near(num(w, "longest_wait_seconds", NULL), 0.020, 0.15, 0.002);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "class")), "io-bound");
+    cr_assert_str_eq(rec_model(o), "threads");
+    json_t *rec = json_object_get(o, "recommendation");
+    cr_assert_leq(ival(rec, "workers", NULL), 50);
+    cr_assert_gt(rec_speedup(o), 1.0);
+    cr_assert_leq(rec_speedup(o), 50.0);
+    json_decref(r);
+}
+
+Test(shim_truth, sweep_fixtures_sleeps_are_counted_one_by_one)
+{
+    /* 24 units of 25 ms on one thread */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/sweep_sleep 1");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert_eq(ival(o, "sleeps", NULL), 24, "sleeps = %lld", ival(o, "sleeps", NULL));
+    assert_near(num(o, "sleep_seconds", NULL), 0.6, 0.15, 0.05);
+    cr_assert_leq(rec_speedup(o), 24.0);
+    json_decref(r);
+}
+
+Test(shim_truth, a_writer_blocked_by_a_slow_reader_in_the_tree_is_back_pressure)
+{
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/pipe_backpressure tree 1000");
+    json_t *w = stage(r, "writer");
+    /* 1 MiB in 64 KiB writes: the pipe holds the first, the rest wait for the reader's 1 s sleep */
+    assert_near(num(w, "ipc", "send_wait_seconds"), 1.0, 0.10, 0.05);
+    assert_near(num(w, "ipc", "seconds"), num(w, "ipc", "send_wait_seconds"), 0.0, 0.01);
+    cr_assert_eq(ival(w, "ipc", "messages"), 16);
+    cr_assert_eq(ival(w, "sleeps", NULL), 0);
+    cr_assert_str_eq(rec_model(w), "sequential");
+    assert_near(rec_speedup(w), 1.0, 0.0, 1e-9);
+    /* the reader's one sleep */
+    cr_assert_eq(ival(json_object_get(r, "overall"), "sleeps", NULL), 1);
+    assert_no_stage_predicts_speedup(r, 0.01);
+    json_decref(r);
+}
+
+Test(shim_truth, a_writer_blocked_by_a_slow_reader_outside_the_tree_is_back_pressure)
+{
+    /* The reader is the caller's, outside the profiled tree: the pipe counts as network I/O. */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/pipe_backpressure out 2>/dev/null | (sleep 1; cat >/dev/null)");
+    json_t *w = stage(r, "writer");
+    assert_near(num(w, "io", "send_wait_seconds"), 1.0, 0.10, 0.05);
+    assert_near(num(w, "io", "network_wait_seconds"), num(w, "io", "send_wait_seconds"), 0.0, 0.01);
+    cr_assert_eq(ival(w, "io", "network_round_trips"), 0);
+    cr_assert_str_eq(rec_model(w), "sequential");
+    assert_no_stage_predicts_speedup(r, 0.0);
+    json_decref(r);
+}
+
+Test(shim_truth, true_does_no_work)
+{
+    json_t *r = profile("/bin/true");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert_gt(num(o, "startup_cpu_seconds", NULL), 0.5 * num(o, "cpu_seconds", NULL),
+                 "most of true's CPU is before main: %g of %g s", num(o, "startup_cpu_seconds", NULL),
+                 num(o, "cpu_seconds", NULL));
+    cr_assert_eq(ival(o, "sleeps", NULL), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "class")), "idle");
+    cr_assert_str_eq(rec_model(o), "sequential");
+    assert_no_stage_predicts_speedup(r, 0.0);
+    json_decref(r);
+}
+
+Test(shim_truth, a_python_sleep_is_one_wait)
+{
+    json_t *r = profile("/usr/bin/python3 -c 'import time; time.sleep(1)'");
+    json_t *o = json_object_get(r, "overall");
+    cr_assert_eq(ival(o, "sleeps", NULL), 1, "time.sleep is one clock_nanosleep: sleeps = %lld", ival(o, "sleeps", NULL));
+    assert_near(num(o, "sleep_seconds", NULL), 1.0, 0.05, 0.03);
+    cr_assert_str_eq(rec_model(o), "sequential");
+    assert_no_stage_predicts_speedup(r, 0.0);
+    json_decref(r);
+}
