@@ -210,11 +210,13 @@ static void stage(FILE *out, const json_t *s)
     if (json_is_object(ru))
         fprintf(out, "  runner-up: %s x %d, %.2fx   %s\n", str(ru, "model", "?"), (int)num(ru, "workers"),
                 num(ru, "predicted_speedup"),
-                boolean(rec, "tie") ? "(a tie: within 10% of the verdict, the noise between runs)"
+                boolean(rec, "tie") ? "(a tie: within 10%, run-to-run noise)"
                                     : "(speedups predicted over the measured run)");
     double conf = num(rec, "confidence");
-    fprintf(out, "  confidence: %s (%.2f): %s\n", conf >= 0.66 ? "high" : conf >= 0.33 ? "medium" : "low", conf,
-            str(rec, "confidence_basis", "?"));
+    char cline[192];
+    snprintf(cline, sizeof cline, "confidence: %s (%.2f): %s", conf >= 0.66 ? "high" : conf >= 0.33 ? "medium" : "low",
+             conf, str(rec, "confidence_basis", "?"));
+    wrap(out, 2, cline);
     /* The class, then the prediction that decided: the rest is in the JSON. */
     for (size_t i = 0; i < 2 && i < json_array_size(reasons); i++)
         wrap(out, 4, json_string_value(json_array_get(reasons, i)));
