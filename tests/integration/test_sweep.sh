@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, usage errors, failing and stopped runs, the profile step.
+# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, usage errors, failing and stopped runs, the profile step.
 . "$(dirname "$0")/lib.sh"
 
 # sw NAME ARGS...: poolprof sweep ARGS; stdout in $T/NAME.out, stderr in $T/NAME.err; sets $rc
@@ -9,6 +9,7 @@ sw() {
   rc=$?
 }
 lines() { wc -l <"$1" | tr -d ' '; }
+absent() { [[ -e $1 ]] && echo present || echo absent; }
 # Processes whose command line contains a marker: a killed sweep must leave none behind.
 running() { ps -eo args= | grep -F -e "$1" | grep -vc -F -e grep; }
 
@@ -57,21 +58,45 @@ sw noworkers -- true
 expect_eq "no --workers exits 2" "$rc" 2
 sw both --workers 1 --no-profile --profile-at 2 -- true
 expect_eq "--no-profile with --profile-at exits 2" "$rc" 2
-sw notfound --workers 1 --no-profile -- /nonexistent/poolprof-sweep-cmd
+sw notfound --workers 1 --no-profile -- /nonexistent/poolprof-sweep-cmd '{workers}'
 expect_eq "missing command exits 127" "$rc" 127
 
+# No {workers} in any argument: every count would run the same command line, so the sweep is refused before
+# anything runs (no profile run, no temporary directory, no --keep directory, the command not started).
+mkdir -p "$T/tmp-noph"
+TMPDIR="$T/tmp-noph" sw noph --workers 1,2 --repeat 1 --keep "$T/keep-noph" -- sh -c 'touch "$0"' "$T/ran-noph"
+expect_eq "no {workers}: exit 2" "$rc" 2
+expect_eq "no {workers}: one line" "$(lines "$T/noph.err")" 1
+expect_true "no {workers}: says so, names --force and POOLPROF_WORKERS" "$(grep -q '^poolprof: sweep: no {workers} in the command: .*--force if it reads POOLPROF_WORKERS$' "$T/noph.err" && echo true)"
+expect_eq "no {workers}: the command was not started" "$(absent "$T/ran-noph")" absent
+expect_eq "no {workers}: no temporary profile directory" "$(ls -A "$T/tmp-noph")" ""
+expect_eq "no {workers}: no --keep directory" "$(absent "$T/keep-noph")" absent
+expect_eq "no {workers}: nothing on stdout" "$(cat "$T/noph.out")" ""
+sw issue --workers 1,2 -- sleep 0.2
+expect_eq "the issue's 'sweep --workers 1,2 -- sleep 0.2': exit 2" "$rc" 2
+expect_true "the issue's command: refused at once, no profile line" "$([[ $(lines "$T/issue.err") == 1 && ! -s $T/issue.out ]] && echo true)"
+
+# --force: the count reaches the command through POOLPROF_WORKERS alone, and the output says so.
+sw forced --workers 1,2 --repeat 2 --no-profile --force --json "$T/forced.json" -- sh -c 'echo "$POOLPROF_WORKERS" >>"$0"; sleep 0.2' "$T/forced.txt"
+expect_eq "--force: exit 0" "$rc" 0
+expect_eq "--force: each count, every repeat, through POOLPROF_WORKERS" "$(sort "$T/forced.txt" | tr '\n' ' ')" "1 1 2 2 "
+expect_true "--force: the output says the count went through POOLPROF_WORKERS only" "$(grep -qx -- '--force: no {workers} in the command; the count reaches it only through POOLPROF_WORKERS' "$T/forced.out" && echo true)"
+expect_eq "--force: workers_in_command" "$(q "$T/forced.json" 'r["workers_in_command"]')" false
+expect_near "--force: wall at 1 worker (s)" "$(q "$T/forced.json" 'r["points"][0]["median_seconds"]')" 0.2 0.5 0.1
+expect_eq "{workers} given: workers_in_command" "$(q "$T/scale.json" 'r["workers_in_command"]')" true
+
 # A failing run stops the sweep: exit 1, one line naming the count, the repeat and the status.
-sw fail --workers 1,2 --repeat 2 --no-profile -- "$FIXTURES/exit_with" code 3
+sw fail --workers 1,2 --repeat 2 --no-profile --force -- "$FIXTURES/exit_with" code 3
 expect_eq "failing command: exit 1" "$rc" 1
 expect_eq "failing command: one line" "$(lines "$T/fail.err")" 1
 expect_true "names the status, count and repeat" "$(grep -q 'exit status 3' "$T/fail.err" && grep -Eq 'at [12] workers? \(repeat 1 of 2\)' "$T/fail.err" && echo true)"
-sw killed --workers 1 --repeat 1 --no-profile -- "$FIXTURES/exit_with" signal 9
+sw killed --workers 1 --repeat 1 --no-profile --force -- "$FIXTURES/exit_with" signal 9
 expect_eq "killed command: exit 1" "$rc" 1
 expect_true "names the signal" "$(grep -q 'killed by signal 9' "$T/killed.err" && echo true)"
 
 # --timeout kills the run's whole process group.
 start=$(date +%s.%N)
-sw slow --workers 1 --repeat 1 --no-profile --timeout 0.5 -- sh -c 'sleep 7.31 & sleep 7.31; wait'
+sw slow --workers 1 --repeat 1 --no-profile --timeout 0.5 -- sh -c 'sleep 7.31 & sleep 7.31; wait' '{workers}'
 took=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
 expect_eq "timeout: exit 1" "$rc" 1
 expect_true "timeout: says so" "$(grep -q 'timed out after 0.5 s' "$T/slow.err" && echo true)"
@@ -81,7 +106,7 @@ expect_eq "timeout: nothing left running" "$(running 'sleep 7.31')" 0
 
 # SIGTERM during a sweep: the command's process group is killed, exit 143, one line.
 # (Not SIGINT: a non-interactive shell starts background jobs with SIGINT ignored, and sweep leaves ignored signals alone.)
-timeout 60 "$POOLPROF" sweep --workers 1,2 --repeat 5 --no-profile -- sh -c 'sleep 8.42 & sleep 8.42; wait' >"$T/term.out" 2>"$T/term.err" &
+timeout 60 "$POOLPROF" sweep --workers 1,2 --repeat 5 --no-profile -- sh -c 'sleep 8.42 & sleep 8.42; wait' '{workers}' >"$T/term.out" 2>"$T/term.err" &
 spid=$!
 sleep 0.7
 kill -TERM "$spid"

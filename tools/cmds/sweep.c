@@ -99,6 +99,10 @@ static const struct cli_opt options[] = {
      cli_seconds, offsetof(struct sweep, timeout_s), 0, MAX_TIMEOUT_S, NULL},
     {"keep", 0, "DIR", "keep each run's stdout and stderr, and the profile run, in DIR (created if missing)",
      cli_string, offsetof(struct sweep, keep), 0, 0, NULL},
+    {"force", 0, NULL,
+     "run CMD even though none of its arguments has " PLACEHOLDER ": the count then reaches it only through "
+     WORKERS_ENV " (without --force such a command is refused)",
+     cli_flag_on, offsetof(struct sweep, force), 0, 0, NULL},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -118,6 +122,14 @@ static int check(struct sweep *w)
     }
     if (!w->profile && (w->profile_at || w->stage)) {
         cli_msg("--no-profile excludes --%s", w->stage ? "stage" : "profile-at");
+        return CLI_EXIT_USAGE;
+    }
+    /* A command line that no count changes times the same run N times over, unless the program reads the
+     * environment, which cannot be seen from here: refused, unless --force says it does. */
+    w->workers_in_cmd = sweep_uses(w->cmd, PLACEHOLDER);
+    if (!w->workers_in_cmd && !w->force) {
+        cli_msg("no " PLACEHOLDER " in the command: every count would run the same command line; put " PLACEHOLDER
+                " where the program takes its worker count, or use --force if it reads " WORKERS_ENV);
         return CLI_EXIT_USAGE;
     }
     /* The program is looked up once, at the first count, before anything runs. */
@@ -250,15 +262,17 @@ const struct cli_cmd cmd_sweep = {
                "poolprof's recommendation",
     .usage = "--workers LIST [OPTIONS] [--] CMD [ARGS...]",
     .about = "Run CMD at each worker count, every {workers} in its arguments replaced by the count and "
-             WORKERS_ENV "=N in its environment. Rounds run every count once, in an order shuffled per round, so "
+             WORKERS_ENV "=N in its environment; a CMD with no {workers} in any argument is refused unless --force "
+             "says the program reads " WORKERS_ENV ". Rounds run every count once, in an order shuffled per round, so "
              "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
              "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
              "to the best measured count. Options come before CMD: everything from the first word that is not an "
              "option, or after --, is CMD and its arguments.",
     .exits = "exit status: 0 when every run succeeded; 1 when a run failed (non-zero exit, signal, timeout), the "
-             "profile step did, or the results could not be written; 2 for bad usage, an output path that cannot "
-             "be written or a --keep directory that cannot be created; 127 when CMD is not found; 128+N when "
-             "poolprof was stopped by signal N (the running command is killed).",
+             "profile step did, or the results could not be written; 2 for bad usage (a CMD without {workers} "
+             "and no --force among it), an output path that cannot be written or a --keep directory that cannot be "
+             "created; 127 when CMD is not found; 128+N when poolprof was stopped by signal N (the running command "
+             "is killed).",
     .opts = options,
     .dst = &sweep,
     .args = CLI_ARGS_COMMAND,

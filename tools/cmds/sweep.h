@@ -31,6 +31,8 @@ struct sweep {
     const char *json_path;
     double timeout_s;        /* 0 = no limit */
     const char *keep;        /* directory for the commands' output, NULL = /dev/null */
+    int force;               /* --force: run CMD even though no argument has {workers} */
+    int workers_in_cmd;      /* some argument of CMD has {workers} */
     char **cmd;              /* CMD ARGS..., {workers} not yet replaced */
     char ***argv;            /* per count: cmd with {workers} replaced */
     char ***envp;            /* per count: our environment with POOLPROF_WORKERS set */
@@ -74,6 +76,8 @@ struct results {
 /* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
 /* arg with every {workers} replaced by n; NULL when out of memory. */
 char *sweep_subst(const char *arg, int n);
+/* Whether some word of the NULL-terminated cmd contains placeholder. */
+int sweep_uses(char *const *cmd, const char *placeholder);
 void sweep_strv_free(char **v);
 /* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
 char **sweep_command_at(char *const *prefix, char **cmd, int n);

@@ -90,6 +90,8 @@ void sweep_print(const struct sweep *w, const struct results *r)
         printf("profiled at %d worker%s\n", w->profile_at, plural(w->profile_at));
     else
         printf("not profiled (--no-profile)\n");
+    if (!w->workers_in_cmd)
+        printf("--force: no " PLACEHOLDER " in the command; the count reaches it only through " WORKERS_ENV "\n");
     if (w->rec_added)
         printf("added %d worker%s to the sweep: poolprof run recommended it and --workers did not list it\n",
                w->rec_workers, plural(w->rec_workers));
@@ -187,6 +189,7 @@ static json_t *results_json(const struct sweep *w, const struct results *r)
     }
     json_object_set_new(o, "schema", json_string(SWEEP_SCHEMA));
     json_object_set_new(o, "command", cmd);
+    json_object_set_new(o, "workers_in_command", json_boolean(w->workers_in_cmd));
     json_object_set_new(o, "repeat", json_integer(w->repeat));
     json_object_set_new(o, "seed", json_integer((json_int_t)w->seed));
     json_object_set_new(o, "points", points);

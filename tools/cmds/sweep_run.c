@@ -48,6 +48,14 @@ char *sweep_subst(const char *arg, int n)
     return out;
 }
 
+int sweep_uses(char *const *cmd, const char *placeholder)
+{
+    for (; *cmd; cmd++)
+        if (strstr(*cmd, placeholder))
+            return 1;
+    return 0;
+}
+
 void sweep_strv_free(char **v)
 {
     if (!v)
