@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, usage errors, failing and stopped runs, the profile step.
+# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, {model} given the verdict's model, usage errors, failing and stopped runs, the profile step.
 . "$(dirname "$0")/lib.sh"
 
 # sw NAME ARGS...: poolprof sweep ARGS; stdout in $T/NAME.out, stderr in $T/NAME.err; sets $rc
@@ -58,6 +58,13 @@ sw noworkers -- true
 expect_eq "no --workers exits 2" "$rc" 2
 sw both --workers 1 --no-profile --profile-at 2 -- true
 expect_eq "--no-profile with --profile-at exits 2" "$rc" 2
+sw modelonly --workers 1,2 --model threads -- "$FIXTURES/sweep_sleep" '{workers}'
+expect_eq "--model without {model} in the command: exit 2" "$rc" 2
+expect_true "--model without {model}: one line saying so" "$([[ $(lines "$T/modelonly.err") == 1 ]] && grep -q '^poolprof: sweep: --model threads: the command has no {model}' "$T/modelonly.err" && echo true)"
+sw modelnop --workers 1,2 --no-profile -- sh -c 'touch "$0"' "$T/ran-modelnop" '{model}' '{workers}'
+expect_eq "{model} with --no-profile and no --model: exit 2" "$rc" 2
+expect_true "{model} with --no-profile and no --model: one line naming --model" "$([[ $(lines "$T/modelnop.err") == 1 ]] && grep -q 'give --model NAME$' "$T/modelnop.err" && echo true)"
+expect_eq "{model} with --no-profile and no --model: nothing started" "$(absent "$T/ran-modelnop")" absent
 sw notfound --workers 1 --no-profile -- /nonexistent/poolprof-sweep-cmd '{workers}'
 expect_eq "missing command exits 127" "$rc" 127
 
@@ -127,8 +134,37 @@ expect_true "recommendation.workers is an integer >= 1" "$(q "$T/prof.json" 'isi
 expect_true "the recommended count was swept" "$(q "$T/prof.json" 'r["recommendation"]["workers"] in [p["workers"] for p in r["points"]]')"
 expect_eq "recommendation stage" "$(q "$T/prof.json" 'r["recommendation"]["stage"]')" overall
 expect_true "throughput_vs_best in (0, 1]" "$(q "$T/prof.json" '0 < r["recommendation"]["throughput_vs_best"] <= 1')"
-expect_true "within_10_percent agrees" "$(q "$T/prof.json" 'r["recommendation"]["within_10_percent"] == (r["recommendation"]["throughput_vs_best"] >= 0.9)')"
 expect_true "terminal says profiled" "$(grep -q 'profiled at 1 worker$' "$T/prof.out" && grep -q 'poolprof run recommended' "$T/prof.out" && echo true)"
+# No {model}: only the program as written was timed, so the verdict's model is "not measured" and never "within 10%".
+expect_eq "no {model}: verdict_check.model_timed" "$(q "$T/prof.json" 'r["verdict_check"]["model_timed"]')" false
+expect_eq "no {model}: timed_model" "$(q "$T/prof.json" 'r["timed_model"]')" null
+expect_eq "no {model}: the recommendation is not said within 10%" "$(q "$T/prof.json" 'r["recommendation"]["within_10_percent"]')" null
+expect_true "no {model}: verdict_check.within_10_percent agrees with the count's throughput" "$(q "$T/prof.json" 'r["verdict_check"]["within_10_percent"] == (r["verdict_check"]["throughput_vs_best"] >= 0.9 if r["verdict_check"]["workers_timed"] else None)')"
+expect_true "no {model}: the line says the model was not measured" "$(grep -q "recommended $(q "$T/prof.json" 'r["recommendation"]["model"]') x [0-9]* (predicted speedup [0-9.]*): $(q "$T/prof.json" 'r["recommendation"]["model"]') not measured (no {model} in the command)" "$T/prof.out" && echo true)"
+expect_eq "no {model}: no 'within 10%: yes' for a model not timed" "$(grep -c 'within 10%: yes' "$T/prof.out")" 0
+
+# {model}: the profile run is given sequential (or --model), every timed run the verdict's model. The command
+# records the model and the count it was given, so the test sees which models ran.
+sw model --workers 1,2 --repeat 2 --json "$T/model.json" -- sh -c 'echo "$1 $2" >>"$0"; exec "$3" "$2"' "$T/models.txt" '{model}' '{workers}' "$FIXTURES/sweep_sleep"
+expect_eq "{model} sweep exits 0" "$rc" 0
+if [[ $rc -ne 0 ]]; then cat "$T/model.err"; fi
+vmodel=$(q "$T/model.json" 'r["recommendation"]["model"]')
+expect_eq "{model}: the profile run was given sequential, once, at 1 worker" "$(grep -c '^sequential ' "$T/models.txt") $(head -n 1 "$T/models.txt")" "1 sequential 1"
+expect_eq "{model}: every timed run was given the verdict's model ($vmodel)" "$(tail -n +2 "$T/models.txt" | cut -d' ' -f1 | sort -u)" "$vmodel"
+expect_eq "{model}: each swept count, every repeat" "$(tail -n +2 "$T/models.txt" | cut -d' ' -f2 | sort -n | tr '\n' ' ')" "$(q "$T/model.json" '" ".join(str(p["workers"]) for p in r["points"] for _ in range(2))') "
+expect_eq "{model}: timed_model" "$(q "$T/model.json" 'r["timed_model"]')" "$vmodel"
+expect_eq "{model}: profiled_model" "$(q "$T/model.json" 'r["recommendation"]["profiled_model"]')" sequential
+expect_eq "{model}: verdict_check.model, model_timed" "$(q "$T/model.json" '[r["verdict_check"]["model"], r["verdict_check"]["model_timed"]]')" "[\"$vmodel\", true]"
+expect_true "{model}: says which model each run got" "$(grep -qx "{model}: $vmodel in every timed run (poolprof run's verdict), sequential in the profile run" "$T/model.out" && echo true)"
+expect_true "{model}: the line says it timed the verdict's model" "$(grep -q "recommended $vmodel x [0-9]* (predicted speedup [0-9.]*): timed as $vmodel" "$T/model.out" && echo true)"
+
+# {model} with --no-profile takes --model; the speedup of threads over the fixture's 24 sleeps is known.
+sw modelnp --workers 1,2 --repeat 2 --no-profile --model threads --json "$T/modelnp.json" -- sh -c 'echo "$1 $2" >>"$0"; exec "$3" "$2"' "$T/modelnp.txt" '{model}' '{workers}' "$FIXTURES/sweep_sleep"
+expect_eq "--no-profile --model threads: exit 0" "$rc" 0
+expect_eq "--no-profile --model threads: every run given threads" "$(sort "$T/modelnp.txt" | tr '\n' '|')" "threads 1|threads 1|threads 2|threads 2|"
+expect_true "--no-profile --model threads: says so" "$(grep -qx '{model}: threads in every run (--model)' "$T/modelnp.out" && echo true)"
+expect_near "--no-profile --model threads: speedup at 2" "$(q "$T/modelnp.json" 'r["points"][1]["speedup"]')" 2 0.15 0.2
+expect_eq "--no-profile: verdict_check" "$(q "$T/modelnp.json" 'r["verdict_check"]')" null
 expect_eq "no temporary profile directory left" "$(ls -A "$T/tmp")" ""
 
 # An unknown stage: exit 1, one line listing the stages.

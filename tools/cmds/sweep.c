@@ -78,6 +78,22 @@ static int parse_seed(const struct cli_opt *o, const char *arg, void *dst, char 
     return 0;
 }
 
+/* The names poolprof gives its models (a report's recommendation.model): what {model} may become. */
+static const char *const model_names[] = {"threads", "processes", "async", "hybrid", "sequential"};
+
+static int parse_model(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
+{
+    (void)o;
+    for (size_t i = 0; i < sizeof model_names / sizeof *model_names; i++) {
+        if (strcmp(arg, model_names[i]) == 0) {
+            *(const char **)dst = model_names[i];
+            return 0;
+        }
+    }
+    snprintf(why, cap, "wants one of threads, processes, async, hybrid, sequential");
+    return PROF_EINVAL;
+}
+
 static const struct cli_opt options[] = {
     {"workers", 0, "LIST",
      "worker counts, comma-separated positive integers, no duplicates, at most " CLI_STR(MAX_COUNTS)
@@ -91,6 +107,11 @@ static const struct cli_opt options[] = {
      offsetof(struct sweep, stage), 0, 0, NULL},
     {"profile-at", 0, "N", "profile at N workers (default: the first count)", cli_int,
      offsetof(struct sweep, profile_at), 1, MAX_WORKERS, "workers"},
+    {"model", 0, "NAME",
+     "what " MODEL_PLACEHOLDER " in CMD becomes before a verdict chose it: in the profile run (default "
+     DEFAULT_PROFILE_MODEL "), and in every run with --no-profile (required then); threads, processes, async, "
+     "hybrid or sequential",
+     parse_model, offsetof(struct sweep, model), 0, 0, NULL},
     {"no-profile", 0, NULL, "skip the profile step: no recommendation; excludes --stage and --profile-at",
      cli_flag_off, offsetof(struct sweep, profile), 0, 0, NULL},
     {"json", 0, "FILE", "also write the results (schema " SWEEP_SCHEMA ") to FILE", cli_output_path,
@@ -132,8 +153,21 @@ static int check(struct sweep *w)
                 " where the program takes its worker count, or use --force if it reads " WORKERS_ENV);
         return CLI_EXIT_USAGE;
     }
+    w->model_in_cmd = sweep_uses(w->cmd, MODEL_PLACEHOLDER);
+    if (w->model && !w->model_in_cmd) {
+        cli_msg("--model %s: the command has no " MODEL_PLACEHOLDER " for it to replace", w->model);
+        return CLI_EXIT_USAGE;
+    }
+    if (w->model_in_cmd && !w->profile && !w->model) {
+        cli_msg(MODEL_PLACEHOLDER " in the command and --no-profile: no verdict chooses the model; give --model NAME");
+        return CLI_EXIT_USAGE;
+    }
+    if (w->model_in_cmd) {
+        w->profile_model = w->model ? w->model : DEFAULT_PROFILE_MODEL;
+        w->timed_model = w->profile ? NULL : w->model; /* with a profile: the verdict's, once it is known */
+    }
     /* The program is looked up once, at the first count, before anything runs. */
-    char *prog = sweep_subst(w->cmd[0], w->counts[0]), found[PATH_MAX];
+    char *prog = sweep_subst(w->cmd[0], w->counts[0], w->profile_model), found[PATH_MAX];
     if (!prog) {
         cli_msg("out of memory");
         return CLI_EXIT_FAILED;
@@ -189,6 +223,9 @@ static int sweep_all(struct sweep *w)
     if (w->profile) {
         if (sweep_profile(w) < 0)
             return w->stopped_by ? CLI_EXIT_SIGNAL + w->stopped_by : CLI_EXIT_FAILED;
+        /* With {model} in the command, the timed runs are given the verdict's model: that is what is checked. */
+        if (w->model_in_cmd)
+            w->timed_model = json_string_value(json_object_get(w->rec, "model"));
         sweep_add_recommended(w);
     }
     w->argv = calloc(w->ncounts, sizeof *w->argv);
@@ -199,7 +236,7 @@ static int sweep_all(struct sweep *w)
         return CLI_EXIT_FAILED;
     }
     for (size_t c = 0; c < w->ncounts; c++) {
-        if (!(w->argv[c] = sweep_command_at(NULL, w->cmd, w->counts[c])) ||
+        if (!(w->argv[c] = sweep_command_at(NULL, w->cmd, w->counts[c], w->timed_model)) ||
             !(w->envp[c] = sweep_environment_at(w->counts[c]))) {
             cli_msg("out of memory");
             return CLI_EXIT_FAILED;
@@ -263,7 +300,9 @@ const struct cli_cmd cmd_sweep = {
     .usage = "--workers LIST [OPTIONS] [--] CMD [ARGS...]",
     .about = "Run CMD at each worker count, every {workers} in its arguments replaced by the count and "
              WORKERS_ENV "=N in its environment; a CMD with no {workers} in any argument is refused unless --force "
-             "says the program reads " WORKERS_ENV ". Rounds run every count once, in an order shuffled per round, so "
+             "says the program reads " WORKERS_ENV ". Every {model} becomes the model poolprof run recommends "
+             "(sequential, or --model's, in the profile run), so the verdict itself is timed; without {model}, CMD is "
+             "timed as written and the recommended model is reported as not measured. Rounds run every count once, in an order shuffled per round, so "
              "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
              "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
              "to the best measured count. Options come before CMD: everything from the first word that is not an "

@@ -18,6 +18,8 @@
 #define DEFAULT_SEED 1
 #define WITHIN 0.9 /* "within 10%": the recommended count keeps at least 90% of the best throughput */
 #define PLACEHOLDER "{workers}"
+#define MODEL_PLACEHOLDER "{model}"
+#define DEFAULT_PROFILE_MODEL "sequential" /* what {model} becomes in the profile run without --model */
 #define WORKERS_ENV "POOLPROF_WORKERS"
 
 struct sweep {
@@ -33,8 +35,12 @@ struct sweep {
     const char *keep;        /* directory for the commands' output, NULL = /dev/null */
     int force;               /* --force: run CMD even though no argument has {workers} */
     int workers_in_cmd;      /* some argument of CMD has {workers} */
-    char **cmd;              /* CMD ARGS..., {workers} not yet replaced */
-    char ***argv;            /* per count: cmd with {workers} replaced */
+    const char *model;       /* --model: what {model} becomes before a verdict chose it, NULL = not given */
+    int model_in_cmd;        /* some argument of CMD has {model} */
+    const char *profile_model; /* what {model} becomes in the profile run; NULL when CMD has none */
+    const char *timed_model; /* what {model} becomes in every timed run; NULL when CMD has none (as written) */
+    char **cmd;              /* CMD ARGS..., {workers} and {model} not yet replaced */
+    char ***argv;            /* per count: cmd with {workers} and {model} replaced */
     char ***envp;            /* per count: our environment with POOLPROF_WORKERS set */
     double *wall;            /* wall[count * repeat + round], seconds */
     /* What the profile step read from the report. */
@@ -70,17 +76,19 @@ struct results {
     struct prof_usl usl;
     double peak_workers; /* absolute count */
     size_t best;
-    double rec_throughput; /* median(best) / median(recommended) */
+    int rec_timed;         /* the recommended count is among the points */
+    double rec_throughput; /* median(best) / median(recommended); NaN when that count was not timed */
 };
 
 /* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
-/* arg with every {workers} replaced by n; NULL when out of memory. */
-char *sweep_subst(const char *arg, int n);
+/* arg with every {workers} replaced by n and every {model} by model (left as it is when model is NULL);
+ * NULL when out of memory. */
+char *sweep_subst(const char *arg, int n, const char *model);
 /* Whether some word of the NULL-terminated cmd contains placeholder. */
 int sweep_uses(char *const *cmd, const char *placeholder);
 void sweep_strv_free(char **v);
-/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
-char **sweep_command_at(char *const *prefix, char **cmd, int n);
+/* prefix (borrowed, then copied) + cmd with {workers} and {model} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n, const char *model);
 /* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
 char **sweep_environment_at(int n);
 /* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
