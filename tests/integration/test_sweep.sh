@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, {model} given the verdict's model, usage errors, failing and stopped runs, the profile step.
+# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, {model} given the verdict's model, a verdict count far above the sweep not timed, usage errors, failing and stopped runs, the profile step.
 . "$(dirname "$0")/lib.sh"
 
 # sw NAME ARGS...: poolprof sweep ARGS; stdout in $T/NAME.out, stderr in $T/NAME.err; sets $rc
@@ -125,15 +125,17 @@ expect_true "SIGTERM: says so" "$(grep -q 'stopped by SIGTERM' "$T/term.err" && 
 sleep 0.2
 expect_eq "SIGTERM: nothing left running" "$(running 'sleep 8.42')" 0
 
-# The profile step: poolprof run once, its recommendation joins the sweep.
+# The profile step: poolprof run once; its recommendation joins the sweep only when it is at most 64 (4 x the
+# largest count, at least 64). The fixture's verdict varies (threads x 256, async x hundreds): timed or not,
+# the JSON and the line must agree with what ran.
 mkdir -p "$T/tmp"
 TMPDIR="$T/tmp" sw prof --workers 1,2 --repeat 1 --json "$T/prof.json" -- "$FIXTURES/sweep_sleep" '{workers}'
 expect_eq "profiled sweep exits 0" "$rc" 0
 if [[ $rc -ne 0 ]]; then cat "$T/prof.err"; fi
 expect_true "recommendation.workers is an integer >= 1" "$(q "$T/prof.json" 'isinstance(r["recommendation"]["workers"], int) and r["recommendation"]["workers"] >= 1')"
-expect_true "the recommended count was swept" "$(q "$T/prof.json" 'r["recommendation"]["workers"] in [p["workers"] for p in r["points"]]')"
+expect_true "the recommended count was timed exactly when it is a point, and when within 64" "$(q "$T/prof.json" 'r["verdict_check"]["workers_timed"] == (r["recommendation"]["workers"] in [p["workers"] for p in r["points"]]) == (r["recommendation"]["workers"] <= 64)')"
 expect_eq "recommendation stage" "$(q "$T/prof.json" 'r["recommendation"]["stage"]')" overall
-expect_true "throughput_vs_best in (0, 1]" "$(q "$T/prof.json" '0 < r["recommendation"]["throughput_vs_best"] <= 1')"
+expect_true "throughput_vs_best in (0, 1], or null when the count was not timed" "$(q "$T/prof.json" '0 < r["recommendation"]["throughput_vs_best"] <= 1 if r["verdict_check"]["workers_timed"] else r["recommendation"]["throughput_vs_best"] is None')"
 expect_true "terminal says profiled" "$(grep -q 'profiled at 1 worker$' "$T/prof.out" && grep -q 'poolprof run recommended' "$T/prof.out" && echo true)"
 # No {model}: only the program as written was timed, so the verdict's model is "not measured" and never "within 10%".
 expect_eq "no {model}: verdict_check.model_timed" "$(q "$T/prof.json" 'r["verdict_check"]["model_timed"]')" false
@@ -142,6 +144,32 @@ expect_eq "no {model}: the recommendation is not said within 10%" "$(q "$T/prof.
 expect_true "no {model}: verdict_check.within_10_percent agrees with the count's throughput" "$(q "$T/prof.json" 'r["verdict_check"]["within_10_percent"] == (r["verdict_check"]["throughput_vs_best"] >= 0.9 if r["verdict_check"]["workers_timed"] else None)')"
 expect_true "no {model}: the line says the model was not measured" "$(grep -q "recommended $(q "$T/prof.json" 'r["recommendation"]["model"]') x [0-9]* (predicted speedup [0-9.]*): $(q "$T/prof.json" 'r["recommendation"]["model"]') not measured (no {model} in the command)" "$T/prof.out" && echo true)"
 expect_eq "no {model}: no 'within 10%: yes' for a model not timed" "$(grep -c 'within 10%: yes' "$T/prof.out")" 0
+
+# A verdict within the bound joins the sweep: a CPU-bound native fixture gets threads x the usable CPUs.
+sw added --workers 1 --repeat 1 --json "$T/added.json" -- "$FIXTURES/sweep_parallel_cpu" '{workers}' 0.1
+expect_eq "verdict within the bound: exit 0" "$rc" 0
+aw=$(q "$T/added.json" 'r["recommendation"]["workers"]')
+expect_true "precondition: the fixture's verdict ($aw workers) is within 2..64" "$([[ $aw -ge 2 && $aw -le 64 ]] && echo true)"
+expect_eq "verdict within the bound: points" "$(q "$T/added.json" '[p["workers"] for p in r["points"]]')" "[1, $aw]"
+expect_eq "verdict within the bound: added, timed, bound 64" "$(q "$T/added.json" '[r["recommendation"]["added_to_sweep"]] + [r["verdict_check"][k] for k in ("workers_timed", "workers_limit")]')" "[true, true, 64]"
+expect_eq "verdict within the bound: says it was added" "$(grep -cx "added $aw workers to the sweep: poolprof run recommended it and --workers did not list it" "$T/added.out")" 1
+expect_true "no {model}: the count compared as written" "$(grep -Eq "; $aw workers timed as written: [0-9.]+ of the best throughput \(count within 10% of the best: (yes|no)\)$" "$T/added.out" && echo true)"
+
+# A verdict far above the swept counts is not timed, and the output says so: the issue's `sleep`, whose count
+# reaches nothing (the command records the count it was given, so the test sees every count that ran). 0.5 s of
+# sleep over a few ms of CPU: an I/O verdict of hundreds of workers, far above 64 even when start-up is slow.
+sw huge --workers 1,2 --repeat 2 --force --json "$T/huge.json" -- sh -c 'echo "$POOLPROF_WORKERS" >>"$0"; sleep 0.5' "$T/huge.txt"
+expect_eq "huge verdict: exit 0" "$rc" 0
+hw=$(q "$T/huge.json" 'r["recommendation"]["workers"]')
+expect_true "precondition: the verdict of a 0.5 s sleep ($hw workers) is above the bound, 64" "$([[ $hw -gt 64 ]] && echo true)"
+expect_eq "huge verdict: only the listed counts ran (the profile at 1, then 1 and 2 twice)" "$(sort -n "$T/huge.txt" | tr '\n' ' ')" "1 1 1 2 2 "
+expect_eq "huge verdict: points" "$(q "$T/huge.json" '[p["workers"] for p in r["points"]]')" "[1, 2]"
+expect_eq "huge verdict: verdict_check" "$(q "$T/huge.json" '[r["verdict_check"][k] for k in ("workers_timed", "workers_limit", "throughput_vs_best", "within_10_percent", "model_timed")]')" "[false, 64, null, null, false]"
+expect_eq "huge verdict: not added, no throughput claimed" "$(q "$T/huge.json" '[r["recommendation"][k] for k in ("added_to_sweep", "throughput_vs_best", "within_10_percent")]')" "[false, null, null]"
+expect_eq "huge verdict: one line says it was not timed and why" "$(grep -cx "verdict's $hw workers not timed: above 64, the largest count sweep adds (4 x the largest of --workers, at least 64); list $hw in --workers to time it" "$T/huge.out")" 1
+expect_true "huge verdict: the last line claims nothing of it" "$(tail -n 1 "$T/huge.out" | grep -q "not measured (no {model} in the command); $hw workers not timed$" && ! grep -q 'within 10%' "$T/huge.out" && echo true)"
+expect_near "huge verdict: wall at 1 worker (s)" "$(q "$T/huge.json" 'r["points"][0]["median_seconds"]')" 0.5 0.25 0.1
+expect_near "huge verdict: the count changes nothing (speedup at 2)" "$(q "$T/huge.json" 'r["points"][1]["speedup"]')" 1 0.15 0.15
 
 # {model}: the profile run is given sequential (or --model), every timed run the verdict's model. The command
 # records the model and the count it was given, so the test sees which models ran.

@@ -302,7 +302,9 @@ const struct cli_cmd cmd_sweep = {
              WORKERS_ENV "=N in its environment; a CMD with no {workers} in any argument is refused unless --force "
              "says the program reads " WORKERS_ENV ". Every {model} becomes the model poolprof run recommends "
              "(sequential, or --model's, in the profile run), so the verdict itself is timed; without {model}, CMD is "
-             "timed as written and the recommended model is reported as not measured. Rounds run every count once, in an order shuffled per round, so "
+             "timed as written and the recommended model is reported as not measured. The recommended count joins the "
+             "sweep when it is at most " CLI_STR(ADD_FACTOR) " x the largest count, or " CLI_STR(ADD_MIN)
+             " if that is more; above, it is not timed, and the output says so. Rounds run every count once, in an order shuffled per round, so "
              "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
              "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
              "to the best measured count. Options come before CMD: everything from the first word that is not an "

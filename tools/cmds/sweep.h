@@ -17,6 +17,10 @@
 #define DEFAULT_REPEAT 3
 #define DEFAULT_SEED 1
 #define WITHIN 0.9 /* "within 10%": the recommended count keeps at least 90% of the best throughput */
+/* The recommended count joins the sweep only up to max(ADD_FACTOR x the largest --workers count, ADD_MIN): a
+ * verdict of hundreds of workers on a sweep of 1,2 would add a run nobody asked for and may not afford. */
+#define ADD_FACTOR 4
+#define ADD_MIN 64
 #define PLACEHOLDER "{workers}"
 #define MODEL_PLACEHOLDER "{model}"
 #define DEFAULT_PROFILE_MODEL "sequential" /* what {model} becomes in the profile run without --model */
@@ -48,6 +52,8 @@ struct sweep {
     const char *rec_stage;
     int rec_workers;
     int rec_added;           /* rec_workers was not in --workers: added to the sweep */
+    int rec_limit;           /* the largest count the sweep adds: max(ADD_FACTOR x largest --workers, ADD_MIN) */
+    int rec_skipped;         /* rec_workers was not in --workers and above rec_limit: not timed */
     /* Sigmask outside the sweep, restored in each child; the stop signals we act on. */
     sigset_t oldmask;
     sigset_t stops;
@@ -100,7 +106,8 @@ const char *sweep_signal_name(int sig);
  * The profile step: poolprof run once, the chosen stage's recommendation kept.
  */
 int sweep_profile(struct sweep *w);
-/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+/* The recommended count joins the sweep after the last smaller count (never before the baseline), unless it is
+ * above w->rec_limit (then w->rec_skipped). */
 void sweep_add_recommended(struct sweep *w);
 /* Every count once per round, in a fresh order each round. */
 int sweep_timed_runs(struct sweep *w);

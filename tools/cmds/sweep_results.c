@@ -103,7 +103,7 @@ static void print_verdict_check(const struct sweep *w, const struct results *r)
     if (json_is_number(ps))
         printf(" (predicted speedup %.2f)", json_number_value(ps));
     if (w->timed_model)
-        printf(": timed as %s", model);
+        printf(": timed as %s%s", model, r->rec_timed ? "" : " at the swept counts");
     else
         printf(": %s not measured (no " MODEL_PLACEHOLDER " in the command)", model);
     if (!r->rec_timed)
@@ -134,6 +134,10 @@ void sweep_print(const struct sweep *w, const struct results *r)
     if (w->rec_added)
         printf("added %d worker%s to the sweep: poolprof run recommended it and --workers did not list it\n",
                w->rec_workers, plural(w->rec_workers));
+    if (w->rec_skipped)
+        printf("verdict's %d workers not timed: above %d, the largest count sweep adds (%d x the largest of "
+               "--workers, at least %d); list %d in --workers to time it\n",
+               w->rec_workers, w->rec_limit, ADD_FACTOR, ADD_MIN, w->rec_workers);
     int any_predicted = 0;
     for (size_t c = 0; c < w->ncounts; c++)
         any_predicted |= !isnan(r->p[c].predicted);
@@ -204,6 +208,7 @@ static json_t *verdict_check_json(const struct sweep *w, const struct results *r
     json_object_set_new(v, "model_timed", json_boolean(w->timed_model != NULL));
     json_object_set_new(v, "workers", json_integer(w->rec_workers));
     json_object_set_new(v, "workers_timed", json_boolean(r->rec_timed));
+    json_object_set_new(v, "workers_limit", json_integer(w->rec_limit));
     json_object_set_new(v, "throughput_vs_best", jnum(r->rec_throughput));
     json_object_set_new(v, "within_10_percent", r->rec_timed ? json_boolean(r->rec_throughput >= WITHIN) : json_null());
     return v;

@@ -390,12 +390,23 @@ done:
     return rc;
 }
 
-/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+/* The recommended count joins the sweep after the last smaller count (never before the baseline), unless it is
+ * above w->rec_limit (then w->rec_skipped). */
 void sweep_add_recommended(struct sweep *w)
 {
+    int largest = 0;
+    for (size_t i = 0; i < w->ncounts; i++)
+        largest = w->counts[i] > largest ? w->counts[i] : largest;
+    /* In long long: ADD_FACTOR x a count up to MAX_WORKERS fits no int. */
+    long long limit = (long long)ADD_FACTOR * largest;
+    w->rec_limit = limit > ADD_MIN ? (limit > MAX_WORKERS ? MAX_WORKERS : (int)limit) : ADD_MIN;
     for (size_t i = 0; i < w->ncounts; i++)
         if (w->counts[i] == w->rec_workers)
             return;
+    if (w->rec_workers > w->rec_limit) {
+        w->rec_skipped = 1;
+        return;
+    }
     size_t at = w->ncounts;
     while (at > 1 && w->counts[at - 1] > w->rec_workers)
         at--;
