@@ -301,14 +301,14 @@ const struct cli_cmd cmd_sweep = {
     .about = "Run CMD at each worker count, every {workers} in its arguments replaced by the count and "
              WORKERS_ENV "=N in its environment; a CMD with no {workers} in any argument is refused unless --force "
              "says the program reads " WORKERS_ENV ". Every {model} becomes the model poolprof run recommends "
-             "(sequential, or --model's, in the profile run), so the verdict itself is timed; without {model}, CMD is "
-             "timed as written and the recommended model is reported as not measured. The recommended count joins the "
-             "sweep when it is at most " CLI_STR(ADD_FACTOR) " x the largest count, or " CLI_STR(ADD_MIN)
-             " if that is more; above, it is not timed, and the output says so. Rounds run every count once, in an order shuffled per round, so "
-             "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
-             "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
-             "to the best measured count. Options come before CMD: everything from the first word that is not an "
-             "option, or after --, is CMD and its arguments.",
+             "(sequential, or --model's, in the profile run), so the verdict itself is timed; without {model}, CMD "
+             "is timed as written and the recommended model is reported as not measured. The recommended count "
+             "joins the sweep when it is at most " CLI_STR(ADD_FACTOR) " x the largest count, or " CLI_STR(ADD_MIN)
+             " if that is more; above, it is not timed, and the output says so. Rounds run every count once, in an "
+             "order shuffled per round, so drift hits all counts alike. Report the median wall time, speedup and "
+             "efficiency per count, Amdahl and USL fits, and how close poolprof run's recommendation (profiled once "
+             "first, at one count) comes to the best measured count. Options come before CMD: everything from the "
+             "first word that is not an option, or after --, is CMD and its arguments.",
     .exits = "exit status: 0 when every run succeeded; 1 when a run failed (non-zero exit, signal, timeout), the "
              "profile step did, or the results could not be written; 2 for bad usage (a CMD without {workers} "
              "and no --force among it), an output path that cannot be written or a --keep directory that cannot be "
