@@ -41,4 +41,10 @@ expect_eq "non-empty RUNDIR refused: exit 2" "$rc" 2
 expect_true "non-empty RUNDIR refused: says --force" "$(grep -q 'not empty (use --force' "$T/e7" && echo true)"
 "$POOLPROF" run --force -o "$T/full" -- true 2>"$T/e8"; rc=$?
 expect_eq "non-empty RUNDIR with --force: exit 0" "$rc" 0
+
+# sweep: a command no count changes (no {workers} in any argument) is refused unless --force.
+"$POOLPROF" sweep --workers 1,2 -- touch "$T/sweep-ran" >"$T/o10" 2>"$T/e10"; rc=$?
+expect_eq "sweep without {workers}: exit 2" "$rc" 2
+expect_eq "sweep without {workers}: one line, 'poolprof: sweep: '" "$(lines "$T/e10") $(grep -c '^poolprof: sweep: no {workers} in the command' "$T/e10")" "1 1"
+expect_eq "sweep without {workers}: target not started" "$([[ -e $T/sweep-ran ]] && echo started || echo not-started)" not-started
 finish

@@ -145,6 +145,7 @@ bad_value sweep --seed -1
 bad_value sweep --profile-at 0
 bad_value sweep --timeout 0
 bad_value sweep --timeout never
+bad_value sweep --model perl
 "$POOLPROF" run --interval 0 -- touch "$T/ran-bad" 2>/dev/null
 expect_eq "a bad value: the target did not run" "$(absent "$T/ran-bad")" absent
 

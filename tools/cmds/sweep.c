@@ -78,6 +78,22 @@ static int parse_seed(const struct cli_opt *o, const char *arg, void *dst, char 
     return 0;
 }
 
+/* The names poolprof gives its models (a report's recommendation.model): what {model} may become. */
+static const char *const model_names[] = {"threads", "processes", "async", "hybrid", "sequential"};
+
+static int parse_model(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
+{
+    (void)o;
+    for (size_t i = 0; i < sizeof model_names / sizeof *model_names; i++) {
+        if (strcmp(arg, model_names[i]) == 0) {
+            *(const char **)dst = model_names[i];
+            return 0;
+        }
+    }
+    snprintf(why, cap, "wants one of threads, processes, async, hybrid, sequential");
+    return PROF_EINVAL;
+}
+
 static const struct cli_opt options[] = {
     {"workers", 0, "LIST",
      "worker counts, comma-separated positive integers, no duplicates, at most " CLI_STR(MAX_COUNTS)
@@ -91,6 +107,11 @@ static const struct cli_opt options[] = {
      offsetof(struct sweep, stage), 0, 0, NULL},
     {"profile-at", 0, "N", "profile at N workers (default: the first count)", cli_int,
      offsetof(struct sweep, profile_at), 1, MAX_WORKERS, "workers"},
+    {"model", 0, "NAME",
+     "what " MODEL_PLACEHOLDER " in CMD becomes before a verdict chose it: in the profile run (default "
+     DEFAULT_PROFILE_MODEL "), and in every run with --no-profile (required then); threads, processes, async, "
+     "hybrid or sequential",
+     parse_model, offsetof(struct sweep, model), 0, 0, NULL},
     {"no-profile", 0, NULL, "skip the profile step: no recommendation; excludes --stage and --profile-at",
      cli_flag_off, offsetof(struct sweep, profile), 0, 0, NULL},
     {"json", 0, "FILE", "also write the results (schema " SWEEP_SCHEMA ") to FILE", cli_output_path,
@@ -99,6 +120,10 @@ static const struct cli_opt options[] = {
      cli_seconds, offsetof(struct sweep, timeout_s), 0, MAX_TIMEOUT_S, NULL},
     {"keep", 0, "DIR", "keep each run's stdout and stderr, and the profile run, in DIR (created if missing)",
      cli_string, offsetof(struct sweep, keep), 0, 0, NULL},
+    {"force", 0, NULL,
+     "run CMD even though none of its arguments has " PLACEHOLDER ": the count then reaches it only through "
+     WORKERS_ENV " (without --force such a command is refused)",
+     cli_flag_on, offsetof(struct sweep, force), 0, 0, NULL},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
 };
 
@@ -120,8 +145,29 @@ static int check(struct sweep *w)
         cli_msg("--no-profile excludes --%s", w->stage ? "stage" : "profile-at");
         return CLI_EXIT_USAGE;
     }
+    /* A command line that no count changes times the same run N times over, unless the program reads the
+     * environment, which cannot be seen from here: refused, unless --force says it does. */
+    w->workers_in_cmd = sweep_uses(w->cmd, PLACEHOLDER);
+    if (!w->workers_in_cmd && !w->force) {
+        cli_msg("no " PLACEHOLDER " in the command: every count would run the same command line; put " PLACEHOLDER
+                " where the program takes its worker count, or use --force if it reads " WORKERS_ENV);
+        return CLI_EXIT_USAGE;
+    }
+    w->model_in_cmd = sweep_uses(w->cmd, MODEL_PLACEHOLDER);
+    if (w->model && !w->model_in_cmd) {
+        cli_msg("--model %s: the command has no " MODEL_PLACEHOLDER " for it to replace", w->model);
+        return CLI_EXIT_USAGE;
+    }
+    if (w->model_in_cmd && !w->profile && !w->model) {
+        cli_msg(MODEL_PLACEHOLDER " in the command and --no-profile: no verdict chooses the model; give --model NAME");
+        return CLI_EXIT_USAGE;
+    }
+    if (w->model_in_cmd) {
+        w->profile_model = w->model ? w->model : DEFAULT_PROFILE_MODEL;
+        w->timed_model = w->profile ? NULL : w->model; /* with a profile: the verdict's, once it is known */
+    }
     /* The program is looked up once, at the first count, before anything runs. */
-    char *prog = sweep_subst(w->cmd[0], w->counts[0]), found[PATH_MAX];
+    char *prog = sweep_subst(w->cmd[0], w->counts[0], w->profile_model), found[PATH_MAX];
     if (!prog) {
         cli_msg("out of memory");
         return CLI_EXIT_FAILED;
@@ -177,6 +223,9 @@ static int sweep_all(struct sweep *w)
     if (w->profile) {
         if (sweep_profile(w) < 0)
             return w->stopped_by ? CLI_EXIT_SIGNAL + w->stopped_by : CLI_EXIT_FAILED;
+        /* With {model} in the command, the timed runs are given the verdict's model: that is what is checked. */
+        if (w->model_in_cmd)
+            w->timed_model = json_string_value(json_object_get(w->rec, "model"));
         sweep_add_recommended(w);
     }
     w->argv = calloc(w->ncounts, sizeof *w->argv);
@@ -187,7 +236,7 @@ static int sweep_all(struct sweep *w)
         return CLI_EXIT_FAILED;
     }
     for (size_t c = 0; c < w->ncounts; c++) {
-        if (!(w->argv[c] = sweep_command_at(NULL, w->cmd, w->counts[c])) ||
+        if (!(w->argv[c] = sweep_command_at(NULL, w->cmd, w->counts[c], w->timed_model)) ||
             !(w->envp[c] = sweep_environment_at(w->counts[c]))) {
             cli_msg("out of memory");
             return CLI_EXIT_FAILED;
@@ -250,15 +299,21 @@ const struct cli_cmd cmd_sweep = {
                "poolprof's recommendation",
     .usage = "--workers LIST [OPTIONS] [--] CMD [ARGS...]",
     .about = "Run CMD at each worker count, every {workers} in its arguments replaced by the count and "
-             WORKERS_ENV "=N in its environment. Rounds run every count once, in an order shuffled per round, so "
-             "drift hits all counts alike. Report the median wall time, speedup and efficiency per count, Amdahl "
-             "and USL fits, and how close poolprof run's recommendation (profiled once first, at one count) comes "
-             "to the best measured count. Options come before CMD: everything from the first word that is not an "
-             "option, or after --, is CMD and its arguments.",
+             WORKERS_ENV "=N in its environment; a CMD with no {workers} in any argument is refused unless --force "
+             "says the program reads " WORKERS_ENV ". Every {model} becomes the model poolprof run recommends "
+             "(sequential, or --model's, in the profile run), so the verdict itself is timed; without {model}, CMD "
+             "is timed as written and the recommended model is reported as not measured. The recommended count "
+             "joins the sweep when it is at most " CLI_STR(ADD_FACTOR) " x the largest count, or " CLI_STR(ADD_MIN)
+             " if that is more; above, it is not timed, and the output says so. Rounds run every count once, in an "
+             "order shuffled per round, so drift hits all counts alike. Report the median wall time, speedup and "
+             "efficiency per count, Amdahl and USL fits, and how close poolprof run's recommendation (profiled once "
+             "first, at one count) comes to the best measured count. Options come before CMD: everything from the "
+             "first word that is not an option, or after --, is CMD and its arguments.",
     .exits = "exit status: 0 when every run succeeded; 1 when a run failed (non-zero exit, signal, timeout), the "
-             "profile step did, or the results could not be written; 2 for bad usage, an output path that cannot "
-             "be written or a --keep directory that cannot be created; 127 when CMD is not found; 128+N when "
-             "poolprof was stopped by signal N (the running command is killed).",
+             "profile step did, or the results could not be written; 2 for bad usage (a CMD without {workers} "
+             "and no --force among it), an output path that cannot be written or a --keep directory that cannot be "
+             "created; 127 when CMD is not found; 128+N when poolprof was stopped by signal N (the running command "
+             "is killed).",
     .opts = options,
     .dst = &sweep,
     .args = CLI_ARGS_COMMAND,

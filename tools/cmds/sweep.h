@@ -17,7 +17,13 @@
 #define DEFAULT_REPEAT 3
 #define DEFAULT_SEED 1
 #define WITHIN 0.9 /* "within 10%": the recommended count keeps at least 90% of the best throughput */
+/* The recommended count joins the sweep only up to max(ADD_FACTOR x the largest --workers count, ADD_MIN): a
+ * verdict of hundreds of workers on a sweep of 1,2 would add a run nobody asked for and may not afford. */
+#define ADD_FACTOR 4
+#define ADD_MIN 64
 #define PLACEHOLDER "{workers}"
+#define MODEL_PLACEHOLDER "{model}"
+#define DEFAULT_PROFILE_MODEL "sequential" /* what {model} becomes in the profile run without --model */
 #define WORKERS_ENV "POOLPROF_WORKERS"
 
 struct sweep {
@@ -31,8 +37,14 @@ struct sweep {
     const char *json_path;
     double timeout_s;        /* 0 = no limit */
     const char *keep;        /* directory for the commands' output, NULL = /dev/null */
-    char **cmd;              /* CMD ARGS..., {workers} not yet replaced */
-    char ***argv;            /* per count: cmd with {workers} replaced */
+    int force;               /* --force: run CMD even though no argument has {workers} */
+    int workers_in_cmd;      /* some argument of CMD has {workers} */
+    const char *model;       /* --model: what {model} becomes before a verdict chose it, NULL = not given */
+    int model_in_cmd;        /* some argument of CMD has {model} */
+    const char *profile_model; /* what {model} becomes in the profile run; NULL when CMD has none */
+    const char *timed_model; /* what {model} becomes in every timed run; NULL when CMD has none (as written) */
+    char **cmd;              /* CMD ARGS..., {workers} and {model} not yet replaced */
+    char ***argv;            /* per count: cmd with {workers} and {model} replaced */
     char ***envp;            /* per count: our environment with POOLPROF_WORKERS set */
     double *wall;            /* wall[count * repeat + round], seconds */
     /* What the profile step read from the report. */
@@ -40,6 +52,8 @@ struct sweep {
     const char *rec_stage;
     int rec_workers;
     int rec_added;           /* rec_workers was not in --workers: added to the sweep */
+    int rec_limit;           /* the largest count the sweep adds: max(ADD_FACTOR x largest --workers, ADD_MIN) */
+    int rec_skipped;         /* rec_workers was not in --workers and above rec_limit: not timed */
     /* Sigmask outside the sweep, restored in each child; the stop signals we act on. */
     sigset_t oldmask;
     sigset_t stops;
@@ -68,15 +82,19 @@ struct results {
     struct prof_usl usl;
     double peak_workers; /* absolute count */
     size_t best;
-    double rec_throughput; /* median(best) / median(recommended) */
+    int rec_timed;         /* the recommended count is among the points */
+    double rec_throughput; /* median(best) / median(recommended); NaN when that count was not timed */
 };
 
 /* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
-/* arg with every {workers} replaced by n; NULL when out of memory. */
-char *sweep_subst(const char *arg, int n);
+/* arg with every {workers} replaced by n and every {model} by model (left as it is when model is NULL);
+ * NULL when out of memory. */
+char *sweep_subst(const char *arg, int n, const char *model);
+/* Whether some word of the NULL-terminated cmd contains placeholder. */
+int sweep_uses(char *const *cmd, const char *placeholder);
 void sweep_strv_free(char **v);
-/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
-char **sweep_command_at(char *const *prefix, char **cmd, int n);
+/* prefix (borrowed, then copied) + cmd with {workers} and {model} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n, const char *model);
 /* Our environment with POOLPROF_WORKERS=n (replacing any inherited value); every string owned. */
 char **sweep_environment_at(int n);
 /* A stop signal that arrived while no command ran (they are blocked for the whole sweep): 0 if none. */
@@ -88,7 +106,8 @@ const char *sweep_signal_name(int sig);
  * The profile step: poolprof run once, the chosen stage's recommendation kept.
  */
 int sweep_profile(struct sweep *w);
-/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+/* The recommended count joins the sweep after the last smaller count (never before the baseline), unless it is
+ * above w->rec_limit (then w->rec_skipped). */
 void sweep_add_recommended(struct sweep *w);
 /* Every count once per round, in a fresh order each round. */
 int sweep_timed_runs(struct sweep *w);

@@ -55,10 +55,14 @@ int sweep_compute(const struct sweep *w, struct results *r)
         r->have_peak = 1;
         r->peak_workers *= r->p[0].workers;
     }
+    r->rec_throughput = NAN;
     if (w->rec) {
-        for (size_t c = 0; c < w->ncounts; c++)
-            if (r->p[c].workers == w->rec_workers)
+        for (size_t c = 0; c < w->ncounts; c++) {
+            if (r->p[c].workers == w->rec_workers) {
+                r->rec_timed = 1;
                 r->rec_throughput = r->p[r->best].median / r->p[c].median;
+            }
+        }
     }
     return 0;
 }
@@ -82,6 +86,36 @@ static void fmt_2(char *buf, size_t cap, int have, double v)
         snprintf(buf, cap, "-");
 }
 
+/*
+ * The verdict held against what was timed, claiming only that: its model was timed only when
+ * every run was given it through {model}; its count only when it is among the points. Without
+ * {model} the count is compared on the program as written, and the line says so.
+ */
+static void print_verdict_check(const struct sweep *w, const struct results *r)
+{
+    const char *model = json_string_value(json_object_get(w->rec, "model"));
+    const json_t *ps = json_object_get(w->rec, "predicted_speedup");
+    int n = w->rec_workers;
+
+    printf("; poolprof run recommended %s x %d", model, n);
+    if (strcmp(w->rec_stage, "overall") != 0)
+        printf(" for stage '%s'", w->rec_stage);
+    if (json_is_number(ps))
+        printf(" (predicted speedup %.2f)", json_number_value(ps));
+    if (w->timed_model)
+        printf(": timed as %s%s", model, r->rec_timed ? "" : " at the swept counts");
+    else
+        printf(": %s not measured (no " MODEL_PLACEHOLDER " in the command)", model);
+    if (!r->rec_timed)
+        printf("; %d worker%s not timed", n, plural(n));
+    else if (w->timed_model)
+        printf(", %.2f of the best throughput (within 10%%: %s)", r->rec_throughput,
+               r->rec_throughput >= WITHIN ? "yes" : "no");
+    else
+        printf("; %d worker%s timed as written: %.2f of the best throughput (count within 10%% of the best: %s)", n,
+               plural(n), r->rec_throughput, r->rec_throughput >= WITHIN ? "yes" : "no");
+}
+
 void sweep_print(const struct sweep *w, const struct results *r)
 {
     printf("poolprof sweep: %zu count%s x %d repeat%s, interleaved; ", w->ncounts, w->ncounts == 1 ? "" : "s",
@@ -90,9 +124,20 @@ void sweep_print(const struct sweep *w, const struct results *r)
         printf("profiled at %d worker%s\n", w->profile_at, plural(w->profile_at));
     else
         printf("not profiled (--no-profile)\n");
+    if (w->timed_model && w->rec)
+        printf(MODEL_PLACEHOLDER ": %s in every timed run (poolprof run's verdict), %s in the profile run\n",
+               w->timed_model, w->profile_model);
+    else if (w->timed_model)
+        printf(MODEL_PLACEHOLDER ": %s in every run (--model)\n", w->timed_model);
+    if (!w->workers_in_cmd)
+        printf("--force: no " PLACEHOLDER " in the command; the count reaches it only through " WORKERS_ENV "\n");
     if (w->rec_added)
         printf("added %d worker%s to the sweep: poolprof run recommended it and --workers did not list it\n",
                w->rec_workers, plural(w->rec_workers));
+    if (w->rec_skipped)
+        printf("verdict's %d workers not timed: above %d, the largest count sweep adds (%d x the largest of "
+               "--workers, at least %d); list %d in --workers to time it\n",
+               w->rec_workers, w->rec_limit, ADD_FACTOR, ADD_MIN, w->rec_workers);
     int any_predicted = 0;
     for (size_t c = 0; c < w->ncounts; c++)
         any_predicted |= !isnan(r->p[c].predicted);
@@ -143,17 +188,8 @@ void sweep_print(const struct sweep *w, const struct results *r)
     char med[32];
     fmt_s(med, sizeof med, b->median);
     printf("measured best: %d worker%s (median %s s)", b->workers, plural(b->workers), med);
-    if (w->rec) {
-        const char *model = json_string_value(json_object_get(w->rec, "model"));
-        const json_t *ps = json_object_get(w->rec, "predicted_speedup");
-        printf("; poolprof run recommended %s x %d", model, w->rec_workers);
-        if (strcmp(w->rec_stage, "overall") != 0)
-            printf(" for stage '%s'", w->rec_stage);
-        if (json_is_number(ps))
-            printf(" (predicted speedup %.2f)", json_number_value(ps));
-        printf(": %.2f of the best throughput (within 10%%: %s)", r->rec_throughput,
-               r->rec_throughput >= WITHIN ? "yes" : "no");
-    }
+    if (w->rec)
+        print_verdict_check(w, r);
     printf("\n");
 }
 
@@ -161,6 +197,21 @@ void sweep_print(const struct sweep *w, const struct results *r)
 static json_t *jnum(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* What of the recommendation was timed: its model (through {model}), its count, and how the count did. */
+static json_t *verdict_check_json(const struct sweep *w, const struct results *r)
+{
+    json_t *v = json_object();
+
+    json_object_set_new(v, "model", json_incref(json_object_get(w->rec, "model")));
+    json_object_set_new(v, "model_timed", json_boolean(w->timed_model != NULL));
+    json_object_set_new(v, "workers", json_integer(w->rec_workers));
+    json_object_set_new(v, "workers_timed", json_boolean(r->rec_timed));
+    json_object_set_new(v, "workers_limit", json_integer(w->rec_limit));
+    json_object_set_new(v, "throughput_vs_best", jnum(r->rec_throughput));
+    json_object_set_new(v, "within_10_percent", r->rec_timed ? json_boolean(r->rec_throughput >= WITHIN) : json_null());
+    return v;
 }
 
 static json_t *results_json(const struct sweep *w, const struct results *r)
@@ -187,6 +238,8 @@ static json_t *results_json(const struct sweep *w, const struct results *r)
     }
     json_object_set_new(o, "schema", json_string(SWEEP_SCHEMA));
     json_object_set_new(o, "command", cmd);
+    json_object_set_new(o, "workers_in_command", json_boolean(w->workers_in_cmd));
+    json_object_set_new(o, "timed_model", w->timed_model ? json_string(w->timed_model) : json_null());
     json_object_set_new(o, "repeat", json_integer(w->repeat));
     json_object_set_new(o, "seed", json_integer((json_int_t)w->seed));
     json_object_set_new(o, "points", points);
@@ -209,16 +262,22 @@ static json_t *results_json(const struct sweep *w, const struct results *r)
         json_object_set_new(rec, "workers", json_integer(w->rec_workers));
         json_object_set_new(rec, "predicted_speedup", json_is_number(ps) ? jnum(json_number_value(ps)) : json_null());
         json_object_set_new(rec, "throughput_vs_best", jnum(r->rec_throughput));
-        json_object_set_new(rec, "within_10_percent", json_boolean(r->rec_throughput >= WITHIN));
+        /* The recommendation as a whole (model and count) is within 10% only when both were timed. */
+        json_object_set_new(rec, "within_10_percent", w->timed_model && r->rec_timed
+                                                          ? json_boolean(r->rec_throughput >= WITHIN)
+                                                          : json_null());
         json_object_set_new(rec, "profiled_workers", json_integer(w->profile_at));
+        json_object_set_new(rec, "profiled_model", w->profile_model ? json_string(w->profile_model) : json_null());
         const json_t *scaling = json_object_get(w->rec, "scaling"), *mw = json_object_get(scaling, "measured_workers");
         const json_t *sm = json_object_get(scaling, "model");
         json_object_set_new(rec, "scaling_model", json_is_string(sm) ? json_incref((json_t *)sm) : json_null());
         json_object_set_new(rec, "measured_workers", json_is_integer(mw) ? json_incref((json_t *)mw) : json_null());
         json_object_set_new(rec, "added_to_sweep", json_boolean(w->rec_added));
         json_object_set_new(o, "recommendation", rec);
+        json_object_set_new(o, "verdict_check", verdict_check_json(w, r));
     } else {
         json_object_set_new(o, "recommendation", json_null());
+        json_object_set_new(o, "verdict_check", json_null());
     }
     return o;
 }

@@ -22,30 +22,52 @@ extern char **environ;
 
 /* ---- the command at one count ---------------------------------------------------- */
 
-/* arg with every {workers} replaced by n; NULL when out of memory. */
-char *sweep_subst(const char *arg, int n)
+/* arg with the placeholders replaced into out (when not NULL); the length of the result. */
+static size_t subst_into(char *out, const char *arg, const char *num, const char *model)
+{
+    size_t k = 0, wlen = strlen(PLACEHOLDER), mlen = strlen(MODEL_PLACEHOLDER);
+
+    for (const char *p = arg; *p;) {
+        const char *rep = NULL;
+        size_t skip = 1;
+        if (strncmp(p, PLACEHOLDER, wlen) == 0)
+            rep = num, skip = wlen;
+        else if (model && strncmp(p, MODEL_PLACEHOLDER, mlen) == 0)
+            rep = model, skip = mlen;
+        if (rep) {
+            size_t rlen = strlen(rep);
+            if (out)
+                memcpy(out + k, rep, rlen);
+            k += rlen;
+        } else {
+            if (out)
+                out[k] = *p;
+            k++;
+        }
+        p += skip;
+    }
+    if (out)
+        out[k] = '\0';
+    return k;
+}
+
+char *sweep_subst(const char *arg, int n, const char *model)
 {
     char num[16];
-    size_t k = 0, plen = strlen(PLACEHOLDER);
-    int nlen = snprintf(num, sizeof num, "%d", n);
 
-    for (const char *p = arg; (p = strstr(p, PLACEHOLDER)); p += plen)
-        k++;
-    char *out = malloc(strlen(arg) + k * (size_t)nlen + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const char *p = arg, *q; *p; p = q + plen) {
-        if (!(q = strstr(p, PLACEHOLDER))) {
-            strcpy(o, p);
-            return out;
-        }
-        memcpy(o, p, (size_t)(q - p));
-        o += q - p;
-        memcpy(o, num, (size_t)nlen);
-        o += nlen;
-    }
-    *o = '\0';
+    snprintf(num, sizeof num, "%d", n);
+    char *out = malloc(subst_into(NULL, arg, num, model) + 1);
+    if (out)
+        subst_into(out, arg, num, model);
     return out;
+}
+
+int sweep_uses(char *const *cmd, const char *placeholder)
+{
+    for (; *cmd; cmd++)
+        if (strstr(*cmd, placeholder))
+            return 1;
+    return 0;
 }
 
 void sweep_strv_free(char **v)
@@ -57,8 +79,8 @@ void sweep_strv_free(char **v)
     free(v);
 }
 
-/* prefix (borrowed, then copied) + cmd with {workers} replaced, NULL-terminated, every string owned. */
-char **sweep_command_at(char *const *prefix, char **cmd, int n)
+/* prefix (borrowed, then copied) + cmd with {workers} and {model} replaced, NULL-terminated, every string owned. */
+char **sweep_command_at(char *const *prefix, char **cmd, int n, const char *model)
 {
     size_t np = 0, nc = 0;
 
@@ -70,7 +92,7 @@ char **sweep_command_at(char *const *prefix, char **cmd, int n)
     if (!v)
         return NULL;
     for (size_t i = 0; i < np + nc; i++) {
-        v[i] = i < np ? strdup(prefix[i]) : sweep_subst(cmd[i - np], n);
+        v[i] = i < np ? strdup(prefix[i]) : sweep_subst(cmd[i - np], n, model);
         if (!v[i]) {
             sweep_strv_free(v);
             return NULL;
@@ -103,6 +125,12 @@ char **sweep_environment_at(int n)
 fail:
     sweep_strv_free(v);
     return NULL;
+}
+
+/* "1 worker", "4 workers", or "4 workers as threads" when {model} became threads: how messages name a run. */
+static void describe_run(int n, const char *model, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%d worker%s%s%s", n, n == 1 ? "" : "s", model ? " as " : "", model ? model : "");
 }
 
 /* ---- one run --------------------------------------------------------------------- */
@@ -294,7 +322,7 @@ int sweep_profile(struct sweep *w)
         snprintf(self, sizeof self, "%s", program_invocation_name);
     char *prefix[] = {self, "run", "-o", rundir, "--json", json_path, w->keep ? "--force" : "--", w->keep ? "--" : NULL,
                       NULL};
-    argv = sweep_command_at(prefix, w->cmd, n);
+    argv = sweep_command_at(prefix, w->cmd, n, w->profile_model);
     envp = sweep_environment_at(n);
     out_fd = open_output(w->keep, "profile.out");
     err_fd = open_output(w->keep, "profile.err");
@@ -302,8 +330,10 @@ int sweep_profile(struct sweep *w)
         cli_msg("cannot prepare the profile run: %s", strerror(errno ? errno : ENOMEM));
         goto done;
     }
+    char at[96];
+    describe_run(n, w->profile_model, at, sizeof at);
     if (w->progress)
-        fprintf(stderr, "poolprof sweep: profiling at %d worker%s...", n, n == 1 ? "" : "s");
+        fprintf(stderr, "poolprof sweep: profiling at %s...", at);
     struct outcome o;
     int err = run_one(w, argv, envp, out_fd, err_fd, &o);
     if (w->progress)
@@ -320,15 +350,13 @@ int sweep_profile(struct sweep *w)
         goto done;
     }
     if (o.how == RUN_TIMED_OUT) {
-        cli_msg("the profile run at %d worker%s timed out after %g s (process group killed)%s",
-                n, n == 1 ? "" : "s", w->timeout_s, hint);
+        cli_msg("the profile run at %s timed out after %g s (process group killed)%s", at, w->timeout_s, hint);
         goto done;
     }
     if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
         char st[96];
         describe_status(o.status, st, sizeof st);
-        cli_msg("the profile run (poolprof run at %d worker%s) failed: %s%s", n,
-                n == 1 ? "" : "s", st, hint);
+        cli_msg("the profile run (poolprof run at %s) failed: %s%s", at, st, hint);
         goto done;
     }
     if (readreport_doc(json_path, "the profile report", &report) < 0)
@@ -362,12 +390,23 @@ done:
     return rc;
 }
 
-/* The recommended count joins the sweep after the last smaller count (never before the baseline). */
+/* The recommended count joins the sweep after the last smaller count (never before the baseline), unless it is
+ * above w->rec_limit (then w->rec_skipped). */
 void sweep_add_recommended(struct sweep *w)
 {
+    int largest = 0;
+    for (size_t i = 0; i < w->ncounts; i++)
+        largest = w->counts[i] > largest ? w->counts[i] : largest;
+    /* In long long: ADD_FACTOR x a count up to MAX_WORKERS fits no int. */
+    long long limit = (long long)ADD_FACTOR * largest;
+    w->rec_limit = limit > ADD_MIN ? (limit > MAX_WORKERS ? MAX_WORKERS : (int)limit) : ADD_MIN;
     for (size_t i = 0; i < w->ncounts; i++)
         if (w->counts[i] == w->rec_workers)
             return;
+    if (w->rec_workers > w->rec_limit) {
+        w->rec_skipped = 1;
+        return;
+    }
     size_t at = w->ncounts;
     while (at > 1 && w->counts[at - 1] > w->rec_workers)
         at--;
@@ -419,9 +458,10 @@ int sweep_timed_runs(struct sweep *w)
                     close(out_fd);
                 return err;
             }
+            char at[96];
+            describe_run(n, w->timed_model, at, sizeof at);
             if (w->progress)
-                fprintf(stderr, "\rpoolprof sweep: run %zu of %zu (%d worker%s)\033[K", done + 1, total, n,
-                        n == 1 ? "" : "s");
+                fprintf(stderr, "\rpoolprof sweep: run %zu of %zu (%s)\033[K", done + 1, total, at);
             struct outcome o;
             err = run_one(w, w->argv[c], w->envp[c], out_fd, err_fd, &o);
             close(out_fd);
@@ -433,21 +473,20 @@ int sweep_timed_runs(struct sweep *w)
                 return err;
             }
             if (o.how == RUN_STOPPED) {
-                cli_msg("stopped by %s at %d worker%s (repeat %d of %d); the command was killed",
-                        sweep_signal_name(o.sig), n, n == 1 ? "" : "s", round + 1, w->repeat);
+                cli_msg("stopped by %s at %s (repeat %d of %d); the command was killed", sweep_signal_name(o.sig), at,
+                        round + 1, w->repeat);
                 w->stopped_by = o.sig;
                 return PROF_EIO;
             }
             if (o.how == RUN_TIMED_OUT) {
-                cli_msg("%s at %d worker%s (repeat %d of %d) timed out after %g s (process group killed)",
-                        w->argv[c][0], n, n == 1 ? "" : "s", round + 1, w->repeat, w->timeout_s);
+                cli_msg("%s at %s (repeat %d of %d) timed out after %g s (process group killed)", w->argv[c][0], at,
+                        round + 1, w->repeat, w->timeout_s);
                 return PROF_EIO;
             }
             if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0) {
                 char st[96];
                 describe_status(o.status, st, sizeof st);
-                cli_msg("%s at %d worker%s (repeat %d of %d) failed: %s", w->argv[c][0], n,
-                        n == 1 ? "" : "s", round + 1, w->repeat, st);
+                cli_msg("%s at %s (repeat %d of %d) failed: %s", w->argv[c][0], at, round + 1, w->repeat, st);
                 return PROF_EIO;
             }
             w->wall[c * (size_t)w->repeat + (size_t)round] = o.seconds;
