@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """accuracy.py: is poolprof's verdict right on programs it was never tuned on? The truth corpus measured, and each verdict scored against the best.
 
-usage: bench/accuracy.py [--poolprof build/poolprof] [--only a,b] [--repeat 3] [--profiles 5]
-                         [--json OUT] [--work build/corpus] [--smoke] [--list]
+usage: bench/accuracy.py [--poolprof build/poolprof] [--baseline OTHER_POOLPROF] [--only a,b]
+                         [--repeat 3] [--profiles 5] [--json OUT] [--work build/corpus]
+                         [--smoke] [--list]
 
 For every program of bench/corpus/ (format: bench/corpus/README.md) it
   1. builds and prepares it once (never timed),
@@ -11,7 +12,8 @@ For every program of bench/corpus/ (format: bench/corpus/README.md) it
   3. times every configuration of its sweep grid and every configuration poolprof
      recommended, REPEAT times each, interleaved (each round in a shuffled order), and takes
      the median wall time of each,
-and prints one row a program: the verdict (the most frequent of the profiles), the
+and prints one row a program (with --baseline, another build's verdicts are profiled and
+scored in the same run, against the same timings, beside this build's): the verdict (the most frequent of the profiles), the
 configuration measured fastest, the throughput of the recommended configuration over the
 best (>= 0.90 counts as reaching the best), whether the model was the same in every
 profile, and the coherence checks (no stage without CPU or I/O predicting a speedup above
@@ -260,37 +262,53 @@ def profile(p, pp, n):
     return verdicts, sorted(set(idle)), sorted(set(faster))
 
 
-def judge(p, pp, repeat, nprof):
-    verdicts, idle, faster = profile(p, pp, nprof)
+def recommended(p, verdicts):
+    """The configuration each verdict asks for, None where the program cannot run its model."""
     recs = []
     for m, w, *_ in verdicts:
         c = (m, 1 if m == "sequential" else (w or 1))
         recs.append(c if config_cmd(p, *c) is not None else None)
-    configs = list(dict.fromkeys(grid(p) + [c for c in recs if c]))
-    walls = time_configs(p, configs, repeat)
-    med = {c: statistics.median(v) for c, v in walls.items()}
-    best = min(med, key=med.get)
+    return recs
+
+
+def score(verdicts, recs, med, best, idle, faster):
     modal = collections.Counter((m, w) for m, w, *_ in verdicts).most_common(1)[0][0]
     modal_cfg = recs[[(m, w) for m, w, *_ in verdicts].index(modal)]
-    score = med[best] / med[modal_cfg] if modal_cfg else 0.0
     per_profile = [med[best] / med[c] if c else 0.0 for c in recs]
     return {
-        "name": p["name"], "kind": p["kind"], "upstream": p["upstream"],
-        "as_written": f"{p['as_written']['model']} x {p['as_written']['workers']}",
         "verdicts": [list(v) for v in verdicts],
         "verdict": f"{modal[0]} x {modal[1]}",
         "runnable": modal_cfg is not None,
-        "best": f"{best[0]} x {best[1]}",
-        "best_seconds": med[best],
-        "medians": {f"{m} x {w}": v for (m, w), v in med.items()},
-        "walls": {f"{m} x {w}": v for (m, w), v in walls.items()},
-        "throughput_vs_best": score,
+        "throughput_vs_best": med[best] / med[modal_cfg] if modal_cfg else 0.0,
         "profiles_reaching_best": sum(s >= REACH for s in per_profile),
         "model_stable": len({v[0] for v in verdicts}) == 1,
         "models_seen": sorted({str(v[0]) for v in verdicts}),
         "idle_speedups": idle,
         "faster_runner_up": faster,
     }
+
+
+def judge(p, pp, repeat, nprof, baseline=None):
+    verdicts, idle, faster = profile(p, pp, nprof)
+    recs = recommended(p, verdicts)
+    base = profile(p, baseline, nprof) if baseline else None
+    base_recs = recommended(p, base[0]) if base else []
+    configs = list(dict.fromkeys(grid(p) + [c for c in recs + base_recs if c]))
+    walls = time_configs(p, configs, repeat)
+    med = {c: statistics.median(v) for c, v in walls.items()}
+    best = min(med, key=med.get)
+    row = {
+        "name": p["name"], "kind": p["kind"], "upstream": p["upstream"],
+        "as_written": f"{p['as_written']['model']} x {p['as_written']['workers']}",
+        "best": f"{best[0]} x {best[1]}",
+        "best_seconds": med[best],
+        "medians": {f"{m} x {w}": v for (m, w), v in med.items()},
+        "walls": {f"{m} x {w}": v for (m, w), v in walls.items()},
+    }
+    row.update(score(verdicts, recs, med, best, idle, faster))
+    if base:
+        row["baseline"] = score(base[0], base_recs, med, best, base[1], base[2])
+    return row
 
 
 def smoke(p, pp):
@@ -302,8 +320,10 @@ def smoke(p, pp):
 
 
 def table(rows):
+    based = any("baseline" in r for r in rows)
     out = ["| program | kind | as written | verdict (5 profiles) | measured best | recommended / best | "
-           "model stable | coherence |", "|---|---|---|---|---|---|---|---|"]
+           "model stable | coherence |" + (" baseline: verdict, / best, stable |" if based else ""),
+           "|---|---|---|---|---|---|---|---|" + ("---|" if based else "")]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['name']} | | | error: {r['error']} | | | | |")
@@ -317,14 +337,23 @@ def table(rows):
         notes = "; ".join(notes) or "ok"
         verdict = r["verdict"] + ("" if r["runnable"] else " (the program cannot run it)")
         kind = r["kind"] + (f" ({r['upstream']})" if r["upstream"] else "")
-        out.append(f"| {r['name']} | {kind} | {r['as_written']} | {verdict} | {r['best']} "
-                   f"({r['best_seconds']:.2f} s) | {r['throughput_vs_best']:.2f} "
-                   f"{'PASS' if r['throughput_vs_best'] >= REACH else 'MISS'} | {seen} | {notes} |")
+        line = (f"| {r['name']} | {kind} | {r['as_written']} | {verdict} | {r['best']} "
+                f"({r['best_seconds']:.2f} s) | {r['throughput_vs_best']:.2f} "
+                f"{'PASS' if r['throughput_vs_best'] >= REACH else 'MISS'} | {seen} | {notes} |")
+        b = r.get("baseline")
+        if b:
+            line += (f" {b['verdict']}{'' if b['runnable'] else ' (cannot run)'}, {b['throughput_vs_best']:.2f}, "
+                     f"{'yes' if b['model_stable'] else 'no'} |")
+        elif based:
+            line += " |"
+        out.append(line)
     return "\n".join(out)
 
 
-def totals(rows):
+def totals(rows, key=None):
     ok = [r for r in rows if "error" not in r]
+    if key:
+        ok = [dict(r, **r[key]) for r in ok if key in r]
     if not ok:
         return "no program scored"
     n = len(ok)
@@ -349,6 +378,7 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profiles", type=int, default=5)
+    ap.add_argument("--baseline")
     ap.add_argument("--json")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "corpus"))
     ap.add_argument("--smoke", action="store_true")
@@ -356,8 +386,9 @@ def main():
     a = ap.parse_args()
     if a.repeat < 1 or a.profiles < 1:
         sys.exit("accuracy.py: --repeat and --profiles take counts >= 1")
-    if not os.access(a.poolprof, os.X_OK):
-        sys.exit(f"accuracy.py: no poolprof at {a.poolprof} (build it: scripts/setup.sh)")
+    for pp in [a.poolprof] + ([a.baseline] if a.baseline else []):
+        if not os.access(pp, os.X_OK):
+            sys.exit(f"accuracy.py: no poolprof at {pp} (build it: scripts/setup.sh)")
     names = programs([n for n in a.only.split(",") if n])
     failed, rows, skipped, smoked = 0, [], [], set()
     for name in names:
@@ -387,7 +418,7 @@ def main():
                 print(f"ok: {name}: ran {len(p['models'])} models; profiled as written: {v[0]} x {v[1]} "
                       f"({time.time() - t0:.1f} s)", file=sys.stderr)
                 continue
-            r = judge(p, a.poolprof, a.repeat, a.profiles)
+            r = judge(p, a.poolprof, a.repeat, a.profiles, a.baseline)
             rows.append(r)
             print(f"{name}: verdict {r['verdict']}, best {r['best']}, {r['throughput_vs_best']:.2f} of the best, "
                   f"models {'/'.join(r['models_seen'])} ({time.time() - t0:.0f} s)", file=sys.stderr)
@@ -405,8 +436,13 @@ def main():
     print(table(rows))
     print()
     print(totals(rows))
+    if a.baseline:
+        print()
+        print(f"baseline ({a.baseline}), same timings:")
+        print(totals(rows, "baseline"))
     if a.json:
-        json.dump({"poolprof": a.poolprof, "repeat": a.repeat, "profiles": a.profiles, "programs": rows},
+        json.dump({"poolprof": a.poolprof, "baseline": a.baseline, "repeat": a.repeat, "profiles": a.profiles,
+                   "programs": rows},
                   open(a.json, "w"), indent=1)
     return 1 if failed else 0
 

@@ -158,17 +158,19 @@ expect_true "no {model}: the count compared as written" "$(grep -Eq "; $aw worke
 # A verdict far above the swept counts is not timed, and the output says so: the issue's `sleep`, whose count
 # reaches nothing (the command records the count it was given, so the test sees every count that ran). 0.5 s of
 # sleep over a few ms of CPU: an I/O verdict of hundreds of workers, far above 64 even when start-up is slow.
-sw huge --workers 1,2 --repeat 2 --force --json "$T/huge.json" -- sh -c 'echo "$POOLPROF_WORKERS" >>"$0"; sleep 0.5' "$T/huge.txt"
+# 100 separate 10 ms sleeps: up to 100 of them could overlap, so the verdict asks for ~100 threads.
+sw huge --workers 1,2 --repeat 2 --force --json "$T/huge.json" -- sh -c 'echo "$POOLPROF_WORKERS" >>"$0"; exec /usr/bin/python3 -c "import time
+for _ in range(100): time.sleep(0.01)"' "$T/huge.txt"
 expect_eq "huge verdict: exit 0" "$rc" 0
 hw=$(q "$T/huge.json" 'r["recommendation"]["workers"]')
-expect_true "precondition: the verdict of a 0.5 s sleep ($hw workers) is above the bound, 64" "$([[ $hw -gt 64 ]] && echo true)"
+expect_true "precondition: the verdict of 100 separate sleeps ($hw workers) is above the bound, 64" "$([[ $hw -gt 64 ]] && echo true)"
 expect_eq "huge verdict: only the listed counts ran (the profile at 1, then 1 and 2 twice)" "$(sort -n "$T/huge.txt" | tr '\n' ' ')" "1 1 1 2 2 "
 expect_eq "huge verdict: points" "$(q "$T/huge.json" '[p["workers"] for p in r["points"]]')" "[1, 2]"
 expect_eq "huge verdict: verdict_check" "$(q "$T/huge.json" '[r["verdict_check"][k] for k in ("workers_timed", "workers_limit", "throughput_vs_best", "within_10_percent", "model_timed")]')" "[false, 64, null, null, false]"
 expect_eq "huge verdict: not added, no throughput claimed" "$(q "$T/huge.json" '[r["recommendation"][k] for k in ("added_to_sweep", "throughput_vs_best", "within_10_percent")]')" "[false, null, null]"
 expect_eq "huge verdict: one line says it was not timed and why" "$(grep -cx "verdict's $hw workers not timed: above 64, the largest count sweep adds (4 x the largest of --workers, at least 64); list $hw in --workers to time it" "$T/huge.out")" 1
 expect_true "huge verdict: the last line claims nothing of it" "$(tail -n 1 "$T/huge.out" | grep -q "not measured (no {model} in the command); $hw workers not timed$" && ! grep -q 'within 10%' "$T/huge.out" && echo true)"
-expect_near "huge verdict: wall at 1 worker (s)" "$(q "$T/huge.json" 'r["points"][0]["median_seconds"]')" 0.5 0.25 0.1
+expect_near "huge verdict: wall at 1 worker (s)" "$(q "$T/huge.json" 'r["points"][0]["median_seconds"]')" 1.05 0.25 0.1
 expect_near "huge verdict: the count changes nothing (speedup at 2)" "$(q "$T/huge.json" 'r["points"][1]["speedup"]')" 1 0.15 0.15
 
 # {model}: the profile run is given sequential (or --model), every timed run the verdict's model. The command
