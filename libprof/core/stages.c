@@ -236,36 +236,55 @@ static void stage_current(const struct prof_stage *s, struct prof_stage_figures 
     }
     if (!busiest)
         return;
-    int child = 0, root = 0;
     size_t cap = s->nprocs > busiest->nthreads ? s->nprocs : busiest->nthreads;
     double *t0 = malloc((cap ? cap : 1) * sizeof *t0), *t1 = malloc((cap ? cap : 1) * sizeof *t1);
-    size_t nc = 0, nr = 0;
     if (!t0 || !t1) {
         free(t0);
         free(t1);
         return; /* no memory: judged as sequential, the prediction's most cautious baseline */
     }
-    /* children first (t0/t1 from the front), roots from the back */
+    /*
+     * A process pool is busy processes of one program (one role): xargs's sha256sums, a pool's
+     * forked workers. Busy processes of different programs (pigz | sha256sum, a client and the
+     * server it started) are a pipeline or a tree, not a pool: then the busiest process's
+     * threads tell how the work runs. The pool is the program with the most busy processes.
+     */
+    const char *pool = NULL;
+    size_t pool_n = 0;
+    int pool_forked = 0;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
         if (proc_busy(p) < PROF_BUSY_SHARE * maxb)
             continue;
-        if (p->ppid > 0 && stage_has_pid(s, p->ppid)) {
-            child++;
-            t0[nc] = p->start_s, t1[nc] = p->end_s, nc++;
-        } else {
-            root++;
-            t0[cap - 1 - nr] = p->start_s, t1[cap - 1 - nr] = p->end_s, nr++;
+        const char *r = p->role ? p->role : "";
+        size_t n = 0;
+        for (size_t j = 0; j < s->nprocs; j++)
+            if (proc_busy(s->procs[j]) >= PROF_BUSY_SHARE * maxb &&
+                strcmp(s->procs[j]->role ? s->procs[j]->role : "", r) == 0)
+                n++;
+        if (n > pool_n) {
+            pool = r;
+            pool_n = n;
+            pool_forked = p->forked && p->ppid > 0 && stage_has_pid(s, p->ppid);
         }
     }
-    if (child >= 1 || root >= 2) {
-        int n = child >= 1 ? concurrency_of(t0, t1, nc) : concurrency_of(t0 + cap - nr, t1 + cap - nr, nr);
+    /* Several of one program, or one forked worker fed by its parent (a pool of one). */
+    if (pool && (pool_n >= 2 || pool_forked)) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->nprocs; i++) {
+            const struct prof_process *p = s->procs[i];
+            if (proc_busy(p) >= PROF_BUSY_SHARE * maxb && strcmp(p->role ? p->role : "", pool) == 0) {
+                t0[n] = p->start_s, t1[n] = p->end_s;
+                n++;
+            }
+        }
+        int at_once = concurrency_of(t0, t1, n);
+        free(t0);
+        free(t1);
         /* Processes, however many ran at once: children run one after another (xargs -P1,
          * make -j1) are a pool of one, whose parallel form is more of them at once. */
         f->current_model = PROF_MODEL_PROCESSES;
-        f->current_workers = n >= 1 ? n : child >= 1 ? child : root;
-        free(t0);
-        free(t1);
+        f->current_workers = at_once >= 1 ? at_once : (int)n;
         return;
     }
     double maxt = 0;

@@ -356,6 +356,35 @@ Test(merge, children_two_at_a_time_are_a_pool_of_two)
     json_decref(r);
 }
 
+Test(merge, a_pipeline_of_two_programs_is_not_a_process_pool)
+{
+    /* sh -c 'compress -p 4 | sum': the compressor's four threads do the work and the checksum
+     * reads its output. Two busy processes of different programs are a pipeline, not a pool of
+     * two processes: the work runs on the compressor's threads. */
+    write_run(700, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(700, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, 0, "/bin/sh", 3, "sh", "-c",
+                                        "compress -p 4 | sum");
+    struct prof_shm_thread *t = rec_thread(h, 700, "sh", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 2 * MS);
+    t->join_wait_ns = 1990 * MS;
+    rec_write(h, 0);
+    h = rec_new(701, 700, T0 + 5 * MS, T0 + 1990 * MS, PROF_END_EXIT, 0, 0, "/usr/bin/compress", 3, "compress", "-p",
+                "4");
+    t = rec_thread(h, 701, "compress", T0 + 5 * MS, T0 + 1990 * MS, PROF_THREAD_ENDED, 100 * MS);
+    t->join_wait_ns = 1880 * MS; /* its main thread waits for the workers */
+    for (int i = 0; i < 4; i++)
+        rec_thread(h, 702 + i, "compress", T0 + 10 * MS, T0 + 1980 * MS, PROF_THREAD_ENDED, 900 * MS);
+    rec_write(h, 0);
+    h = rec_new(710, 700, T0 + 5 * MS, T0 + 1995 * MS, PROF_END_EXIT, 0, 0, "/usr/bin/sum", 1, "sum");
+    rec_thread(h, 710, "sum", T0 + 5 * MS, T0 + 1995 * MS, PROF_THREAD_ENDED, 400 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    json_t *r = report();
+    json_t *cur = json_object_get(json_object_get(json_object_get(r, "overall"), "work_model"), "current");
+    cr_assert_str_eq(json_string_value(json_object_get(cur, "model")), "threads");
+    cr_assert_eq(json_integer_value(json_object_get(cur, "workers")), 4);
+    json_decref(r);
+}
+
 Test(merge, many_short_threads_two_at_a_time_are_two_threads)
 {
     /* Forty short-lived threads, two alive at a time (a sorter's helper threads): a pool of two. */
