@@ -113,7 +113,19 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         return 0;
     }
     if ((size_t)st.st_size < sizeof *h || read_full(fd, h, sizeof *h) != 0) {
-        prof_note(errors, "proc/%s: skipped: truncated (%lld of %zu bytes)", fname, (long long)st.st_size, sizeof *h);
+        /* A record of another poolprof version has another size: say that, not "truncated". */
+        struct {
+            uint64_t magic;
+            uint32_t version, size;
+        } pre;
+        if (pread(fd, &pre, sizeof pre, 0) == (ssize_t)sizeof pre && pre.magic == PROF_SHM_MAGIC &&
+            pre.version != PROF_SHM_VERSION)
+            prof_note(errors, "proc/%s: skipped: record version %u, written by another poolprof (this one reads "
+                              "version %d): record the run again",
+                      fname, pre.version, PROF_SHM_VERSION);
+        else
+            prof_note(errors, "proc/%s: skipped: truncated (%lld of %zu bytes)", fname, (long long)st.st_size,
+                      sizeof *h);
         close(fd);
         return 0;
     }
@@ -123,8 +135,9 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         return 0;
     }
     if (h->version != PROF_SHM_VERSION || h->size != sizeof *h) {
-        prof_note(errors, "proc/%s: skipped: record version %u size %u, expected version %d size %zu", fname,
-                  h->version, h->size, PROF_SHM_VERSION, sizeof *h);
+        prof_note(errors, "proc/%s: skipped: record version %u size %u, written by another poolprof (this one reads "
+                          "version %d size %zu): record the run again",
+                  fname, h->version, h->size, PROF_SHM_VERSION, sizeof *h);
         return 0;
     }
     if (h->pid <= 0 || h->start_ns == 0) {

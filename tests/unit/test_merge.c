@@ -545,6 +545,9 @@ Test(merge, truncated_and_foreign_records_are_skipped)
     h = rec_new(603, 600, T0 + 7 * MS, 0, 0, 0, 0, "/bin/e", 1, "e");
     h->version = 99;
     rec_write(h, 0);
+    h = rec_new(604, 600, T0 + 8 * MS, 0, 0, 0, 0, "/bin/e", 1, "e");
+    h->version = 1;
+    rec_write(h, sizeof *h - 2048); /* an older poolprof's record: smaller, not cut short */
     write_file("proc/empty.rec", "", 0);
     write_monitor("V version=1\n");
     json_t *r = report();
@@ -553,6 +556,7 @@ Test(merge, truncated_and_foreign_records_are_skipped)
     cr_assert(has_string_containing(errs, "truncated"));
     cr_assert(has_string_containing(errs, "not a poolprof process record"));
     cr_assert(has_string_containing(errs, "version 99"));
+    cr_assert(has_string_containing(errs, "record version 1, written by another poolprof"));
     json_decref(r);
 }
 
