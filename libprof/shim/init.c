@@ -55,6 +55,7 @@ void shim_resolve(void)
     if (!r.cond_timedwait)
         NEXT(cond_timedwait, "pthread_cond_timedwait");
     NEXT(cond_clockwait, "pthread_cond_clockwait");
+    NEXT(barrier_wait, "pthread_barrier_wait");
     NEXT(exit, "exit");
     NEXT(uexit, "_exit");
     NEXT(uExit, "_Exit");

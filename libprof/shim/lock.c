@@ -456,6 +456,27 @@ SHIM_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
     return r;
 }
 
+/*
+ * A barrier waits for the other threads to arrive, a step of work handed round, not a lock
+ * anyone holds: hand-off wait, idle. Untimed, it read as off-CPU time no call explained, and
+ * 32 threads meeting at a barrier each step looked like a program waiting on I/O.
+ */
+SHIM_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+{
+    if (SHIM_UNLIKELY(!shim_real.barrier_wait)) {
+        shim_resolve();
+        if (!shim_real.barrier_wait)
+            return ENOSYS; /* no libc defines a program's barrier without it */
+    }
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!t)
+        return shim_real.barrier_wait(b);
+    uint64_t t0 = shim_mono_ns();
+    int r = shim_real.barrier_wait(b);
+    t->handoff_wait_ns += shim_mono_ns() - t0;
+    return r;
+}
+
 /* Waiting for another thread to finish is idle, not contention: join_wait_ns, never lock_wait_ns. */
 SHIM_EXPORT int pthread_join(pthread_t th, void **ret)
 {

@@ -49,6 +49,7 @@ struct shim_real {
     int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
     int (*cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
     int (*cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+    int (*barrier_wait)(pthread_barrier_t *);
     void (*exit)(int);
     void (*uexit)(int);
     void (*uExit)(int);

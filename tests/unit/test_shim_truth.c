@@ -172,6 +172,17 @@ Test(shim_truth, condition_waits_are_handoffs_not_lock_waits)
     json_decref(r);
 }
 
+Test(shim_truth, barrier_waits_are_handoffs)
+{
+    /* One stepper naps 20 ms before each of ten meetings, the other waits for it: ~0.2 s at
+     * the barrier, waiting for a step handed round, not for a lock. */
+    json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/barrier_steps");
+    json_t *s = stage(r, "stepper");
+    assert_near(num(s, "handoff_wait_seconds", NULL), 0.200, 0.20, 0.04);
+    assert_near(num(s, "lock", "wait_seconds"), 0.0, 0.0, 0.01);
+    json_decref(r);
+}
+
 Test(shim_truth, python_event_waits_that_run_out_are_not_lock_waits)
 {
     /* Five threads each wait ten times on an Event nobody sets, 30 ms a time: 1.5 s idle in
