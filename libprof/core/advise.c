@@ -600,7 +600,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     size_io_pool(&s, m, &io);
     if (f->thread_s < IDLE_BELOW_S || spreadable_work(f, &s) < IDLE_BELOW_S) {
         idle_verdict(out, f, &s, &io);
-        adv_confidence(out, f);
+        adv_confidence(out, f, m);
         return 0;
     }
     classify(out, f, &s);
@@ -618,6 +618,6 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
         unsplittable_reason(out, f, &s);
     adv_scaling_curve(out, &out->work, s.c);
     seed_reason(out, &s, f, &io);
-    adv_confidence(out, f);
+    adv_confidence(out, f, m);
     return 0;
 }

@@ -112,7 +112,7 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
 /* predict.c: the stage's own model at other worker counts (v->scaling). */
 void adv_scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u);
 /* confidence.c: recommendation.confidence, its weakest support, and whether the runner-up ties. */
-void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f);
+void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f, const struct prof_machine *m);
 
 #pragma GCC visibility pop
 

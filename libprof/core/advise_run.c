@@ -145,7 +145,7 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
     if (out->seed.model != PROF_MODEL_HYBRID)
         adv_add_reason(out, "the seeds judge the run by its CPU/wall of %.2f alone (%s); the stages' own figures disagree with each other",
                        own.cpu_wall_ratio, prof_model_name(out->seed.model));
-    adv_confidence(out, overall);
+    adv_confidence(out, overall, m);
     return 0;
 }
 

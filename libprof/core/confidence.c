@@ -9,7 +9,8 @@
  *   - edge: how far the CPU demand sits from the seeds' 0.4 and 0.7, where the class
  *     (and with it the model) changes;
  *   - noise: the share of the threads' time spent waiting for a CPU or stolen by the
- *     hypervisor, which a loaded machine inflates and a quiet one does not;
+ *     hypervisor, which a loaded machine inflates and a quiet one does not (a program with
+ *     more threads than CPUs queues by itself: then only stolen time counts);
  * and a run shorter than a few scheduler ticks halves it.
  */
 #include <stdio.h>
@@ -31,7 +32,7 @@ static double clamp01(double x)
     return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
-void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f)
+void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f, const struct prof_machine *m)
 {
     /* Candidates within 10% of the verdict tie with it: which of them runs matters less than
      * the noise. The margin that measures the verdict is to the best candidate outside that band
@@ -55,9 +56,12 @@ void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f)
         double d = fmin(fabs(v->demand_ratio - PROF_SEED_IO_BELOW), fabs(v->demand_ratio - PROF_SEED_CPU_ABOVE));
         edge = clamp01(d / EDGE_FULL);
     }
+    /* A program with more threads than CPUs queues for them by itself: that run-queue time is
+     * the program's, not a busy machine's. */
+    double queued = f->steal_s + (f->nthreads <= m->usable_cpus ? f->runq_s : 0);
     double noise = 1.0;
     if (f->thread_s > TINY_S)
-        noise = clamp01(1.0 - (f->runq_s + f->steal_s) / f->thread_s / NOISE_ZERO);
+        noise = clamp01(1.0 - queued / f->thread_s / NOISE_ZERO);
     double c = fmin(margin, fmin(edge, noise));
     const char *weakest = c == margin ? "margin" : c == edge ? "edge" : "noise";
     if (f->wall_s < SHORT_RUN_S) {
@@ -82,7 +86,7 @@ void adv_confidence(struct prof_verdict *v, const struct prof_stage_figures *f)
         break;
     case 'n':
         snprintf(v->confidence_basis, sizeof v->confidence_basis, "%d%% of the threads' time waited for a CPU or was stolen%s",
-                 adv_pct((f->runq_s + f->steal_s) / f->thread_s), c < 0.66 ? ": a busy machine" : "");
+                 adv_pct(queued / f->thread_s), c < 0.66 ? ": a busy machine" : "");
         break;
     default:
         snprintf(v->confidence_basis, sizeof v->confidence_basis, "the run lasted %.2f s, a few scheduler ticks",
