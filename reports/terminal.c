@@ -278,13 +278,12 @@ static int render_terminal(const struct prof_report *r, FILE *out)
     fprintf(out, "poolprof: %s\n", oneline(shown, sizeof shown, cmdline, WIDTH - 10));
     size_t nproc = json_array_size(json_object_get(report, "processes"));
     int staged = (int)num(json_object_get(report, "overall"), "processes");
-    char left[96] = "";
-    /* overall leaves a launcher's helpers out; say so where the count is, not only in the JSON */
+    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu process%s\n", num(report, "wall_seconds"), exitbuf,
+            (int)num(mc, "usable_cpus"), nproc, nproc == 1 ? "" : "es");
+    /* overall leaves a launcher's helpers out; say so under the count, not only in the JSON */
     if (staged >= 0 && (size_t)staged < nproc)
-        snprintf(left, sizeof left, " (%zu left out of overall: a launcher's, see measurement.notes)",
-                 nproc - (size_t)staged);
-    fprintf(out, "  wall %.2f s, %s, %d usable CPUs, %zu process%s%s\n", num(report, "wall_seconds"), exitbuf,
-            (int)num(mc, "usable_cpus"), nproc, nproc == 1 ? "" : "es", left);
+        fprintf(out, "  %zu of them a launcher's, left out of overall (see measurement.notes)\n",
+                nproc - (size_t)staged);
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
     json_array_foreach(json_object_get(report, "processes"), i, v) {
