@@ -158,6 +158,13 @@ static int span_cmp(const void *a, const void *b)
     return x->d - y->d; /* an end before a start at the same instant: a hand-over, not an overlap */
 }
 
+/* Processes ordered by role (their program), for grouping; a missing role sorts as "". */
+static int role_cmp(const void *a, const void *b)
+{
+    const struct prof_process *x = *(const struct prof_process *const *)a, *y = *(const struct prof_process *const *)b;
+    return strcmp(x->role ? x->role : "", y->role ? y->role : "");
+}
+
 /*
  * How many of these workers ran at once: the level of concurrency at which most of their
  * time was spent (the median over worker-time). Six children run one after another are one
@@ -249,44 +256,41 @@ static void stage_current(const struct prof_stage *s, struct prof_stage_figures 
      * server it started) are a pipeline or a tree, not a pool: then the busiest process's
      * threads tell how the work runs. The pool is the program with the most busy processes.
      */
-    const char *pool = NULL;
-    size_t pool_n = 0;
-    int pool_forked = 0;
-    for (size_t i = 0; i < s->nprocs; i++) {
-        const struct prof_process *p = s->procs[i];
-        if (proc_busy(p) < PROF_BUSY_SHARE * maxb)
-            continue;
-        const char *r = p->role ? p->role : "";
-        size_t n = 0;
-        for (size_t j = 0; j < s->nprocs; j++)
-            if (proc_busy(s->procs[j]) >= PROF_BUSY_SHARE * maxb &&
-                strcmp(s->procs[j]->role ? s->procs[j]->role : "", r) == 0)
-                n++;
-        if (n > pool_n) {
-            pool = r;
-            pool_n = n;
-            pool_forked = p->forked && p->ppid > 0 && stage_has_pid(s, p->ppid);
-        }
+    const struct prof_process **busy = malloc((s->nprocs ? s->nprocs : 1) * sizeof *busy);
+    size_t nbusy = 0;
+    if (!busy) {
+        free(t0);
+        free(t1);
+        return;
     }
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (proc_busy(s->procs[i]) >= PROF_BUSY_SHARE * maxb)
+            busy[nbusy++] = s->procs[i];
+    /* Sorted by role, each program's busy processes are one run: the longest run is the pool. */
+    qsort(busy, nbusy, sizeof *busy, role_cmp);
+    size_t pool = 0, pool_n = 0;
+    for (size_t i = 0, j; i < nbusy; i = j) {
+        for (j = i + 1; j < nbusy && role_cmp(&busy[i], &busy[j]) == 0; j++)
+            ;
+        if (j - i > pool_n)
+            pool = i, pool_n = j - i;
+    }
+    const struct prof_process *first = nbusy ? busy[pool] : NULL;
     /* Several of one program, or one forked worker fed by its parent (a pool of one). */
-    if (pool && (pool_n >= 2 || pool_forked)) {
-        size_t n = 0;
-        for (size_t i = 0; i < s->nprocs; i++) {
-            const struct prof_process *p = s->procs[i];
-            if (proc_busy(p) >= PROF_BUSY_SHARE * maxb && strcmp(p->role ? p->role : "", pool) == 0) {
-                t0[n] = p->start_s, t1[n] = p->end_s;
-                n++;
-            }
-        }
-        int at_once = concurrency_of(t0, t1, n);
+    if (first && (pool_n >= 2 || (first->forked && first->ppid > 0 && stage_has_pid(s, first->ppid)))) {
+        for (size_t i = 0; i < pool_n; i++)
+            t0[i] = busy[pool + i]->start_s, t1[i] = busy[pool + i]->end_s;
+        int at_once = concurrency_of(t0, t1, pool_n);
+        free(busy);
         free(t0);
         free(t1);
         /* Processes, however many ran at once: children run one after another (xargs -P1,
          * make -j1) are a pool of one, whose parallel form is more of them at once. */
         f->current_model = PROF_MODEL_PROCESSES;
-        f->current_workers = at_once >= 1 ? at_once : (int)n;
+        f->current_workers = at_once >= 1 ? at_once : (int)pool_n;
         return;
     }
+    free(busy);
     double maxt = 0;
     for (size_t i = 0; i < busiest->nthreads; i++)
         maxt = fmax(maxt, thread_busy(&busiest->threads[i]));
