@@ -70,12 +70,12 @@
       "waits, counted as waiting (not idle) by the verdict. 0 when not measured.")                                     \
     X(join_wait_ns, NS, IMAGE, "join_wait_seconds", "join_wait_seconds",                                                \
       "Seconds waiting for another thread or a child process to end (pthread_join and the like, a blocking "         \
-      "wait/waitpid/waitid): idle, not a lock wait; a stage's thread_seconds leave it out. 0 when not measured.")                                                             \
+      "wait/waitpid/waitid): idle, not a lock wait; a stage's thread_seconds leave it out. 0 when not measured.")      \
     X(handoff_wait_ns, NS, IMAGE, "handoff_wait_seconds", "handoff_wait_seconds",                                       \
       "Seconds blocked on a semaphore until a thread that had not taken it posted it (a queue's put, a condition's "  \
       "notify, a future's result), in a condition variable's wait (the GIL's apart), or in a timed wait that ran "    \
       "out (Event.wait(timeout)): waiting for work, a result or a tick, idle, not a lock wait; a stage's "            \
-      "thread_seconds leave it out like joins. 0 when not measured.")                                                \
+      "thread_seconds leave it out like joins. 0 when not measured.")                                                  \
     X(sleep_ns, NS, IMAGE, "sleep_seconds", "sleep_seconds",                                                            \
       "Wall seconds in sleep calls (nanosleep, clock_nanosleep, usleep, sleep; CPython's time.sleep is one): timed "  \
       "waits that end by themselves. 0 when not measured.")                                                           \
