@@ -166,7 +166,8 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
 
 /*
  * Where the shim did not run (--no-preload, static binaries, attach), the sampler's
- * per-state times stand in for the shim's exact waits. Idle waits on condvars,
+ * per-state times stand in for the shim's exact waits; where it ran, they fill in the pipe
+ * waits it could not see. Idle waits on condvars,
  * semaphores and children (sync) are treated like joins: neither work nor contention.
  */
 static void states_for_waits(struct prof_run *m)
@@ -180,8 +181,18 @@ static void states_for_waits(struct prof_run *m)
             if (t->from_sampler && t->smp_ns[PROF_TS_RUNNING] > t->c.cpu_ns)
                 t->c.cpu_ns = t->smp_ns[PROF_TS_RUNNING];
         }
-        if (p->shim && !p->is_static)
+        if (p->shim && !p->is_static) {
+            /* The shim times the pipe calls a program makes, not the ones libc makes for it
+             * (stdio's buffer refills call read inside libc, where no preload sees them): a
+             * pipeline's consumer blocked in fread on its producer is waiting on the tree's
+             * pipe all the same, and the sampler saw it there. */
+            for (size_t k = 0; k < p->nthreads; k++) {
+                struct prof_thread *t = &p->threads[k];
+                if (t->from_sampler && t->smp_ns[PROF_TS_IPC] > t->c.ipc_ns)
+                    t->c.ipc_ns = t->smp_ns[PROF_TS_IPC];
+            }
             continue;
+        }
         for (size_t k = 0; k < p->nthreads; k++) {
             struct prof_thread *t = &p->threads[k];
             if (!t->from_sampler)
