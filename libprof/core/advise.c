@@ -13,9 +13,9 @@
  *     so that time is taken out of the denominator instead of being counted as
  *     I/O. Four CPython threads that take turns on the GIL come out cpu-bound.
  *  2. class: idle when less than 1 ms of thread time was measured, or less
- *     than 1 ms of work workers could share: CPU after the images' start-up
- *     (exec, loader, constructors: before main) plus the separate waits beyond
- *     the longest one (rule 4a); otherwise cpu-bound above 0.7 demand,
+ *     than 1 ms (or 2% of the stage's wall time) of work workers could share:
+ *     CPU after the images' start-up (exec, loader, constructors: before main)
+ *     plus the separate waits beyond the longest one (rule 4a); otherwise cpu-bound above 0.7 demand,
  *     io-bound below 0.4, mixed in between (the seeds' thresholds, applied to
  *     demand).
  *  3. cpu-bound: processes when the stage runs CPython (its bytecode holds the
@@ -69,6 +69,10 @@
  * /proc/.../stat ticks at 10 ms and schedstat's nanoseconds still include
  * start-up noise of this order. */
 #define IDLE_BELOW_S 0.001
+/* ...or less than this share of the stage's wall time: a launcher (make, xargs, a shell) that
+ * spent 9 ms of a 1.2 s run starting its children does no work a pool of it would share; the
+ * children's own stages carry the verdict. */
+#define IDLE_BELOW_WALL 0.02
 #define SERIAL_HOLD_ABOVE 0.5
 #define IO_THREADS_MAX 256
 #define ASYNC_MAX 10000
@@ -376,6 +380,11 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
     int pool = cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher;
     if (pool)
         s->pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
+    else if (f->ipc_measured)
+        /* Elsewhere a reader blocked on the tree's pipe waits for its writer to produce (a
+         * pipeline's consumer for its producer): a hand-off, idle like a pool's. Its writers'
+         * waits for a reader stay back-pressure, which no pool shortens. */
+        s->pool_idle = fmax(0, f->ipc_s - f->ipc_send_wait_s);
     adv_waits(f, s->lockgil, s->pool_idle, pool, &s->waits);
     s->wait = s->waits.indep;
     s->compute = f->cpu_s - fmin(f->startup_cpu_s > 0 ? f->startup_cpu_s : 0, f->cpu_s);
@@ -437,11 +446,15 @@ static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figur
 {
     out->cls = PROF_CLASS_IDLE;
     adv_predict_idle(out, f, s);
+    /* Below 1 ms nothing measurable ran; above it, too little of the stage's time to share. */
+    const char *what = f->thread_s < IDLE_BELOW_S || spreadable_work(f, s) < IDLE_BELOW_S
+                           ? "nothing measurable ran"
+                           : "under 2% of the stage's wall time is work a pool could share";
     if (f->startup_cpu_s > 0.00005)
-        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time, %.1f ms of it before main (exec, loader, start-up, which every worker would repeat): nothing measurable ran",
-                       f->cpu_s * 1e3, f->thread_s, fmin(f->startup_cpu_s, f->cpu_s) * 1e3);
+        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time, %.1f ms of it before main (exec, loader, start-up, which every worker would repeat): %s",
+                       f->cpu_s * 1e3, f->thread_s, fmin(f->startup_cpu_s, f->cpu_s) * 1e3, what);
     else
-        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time: nothing measurable ran", f->cpu_s * 1e3, f->thread_s);
+        adv_add_reason(out, "%.1f ms of CPU in %.3f s of thread time: %s", f->cpu_s * 1e3, f->thread_s, what);
     unsplittable_reason(out, f, s);
     adv_add_reason(out, "sequential, 1 worker: a pool cannot speed up work that is not there");
     seed_reason(out, s, f, io);
@@ -598,7 +611,8 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
 
     struct io_pool io = {0};
     size_io_pool(&s, m, &io);
-    if (f->thread_s < IDLE_BELOW_S || spreadable_work(f, &s) < IDLE_BELOW_S) {
+    if (f->thread_s < IDLE_BELOW_S || spreadable_work(f, &s) < IDLE_BELOW_S ||
+        s.compute + s.waits.indep < IDLE_BELOW_WALL * f->wall_s) {
         idle_verdict(out, f, &s, &io);
         adv_confidence(out, f, m);
         return 0;

@@ -53,7 +53,7 @@ struct split {
     struct adv_waits waits;
     double compute;   /* CPU time after start-up (the images' time before main), s */
     double ipc_frac;  /* IPC time / busy time (ipc_base_s, else thread time), 0 when not measured */
-    double pool_idle; /* a process pool's idle waits: IPC time and the dispatcher's event loop, s */
+    double pool_idle; /* idle waits: a process pool's IPC and dispatcher's event loop; elsewhere readers waiting on the tree's pipes, s */
     uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
     uint64_t tasks;   /* the most waits the stage's workers can share: its separate waits where they were
                          counted, else network requests answered where the waits are mostly network; 0 = unknown */

@@ -144,8 +144,9 @@ void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_i
 {
     memset(w, 0, sizeof *w);
     double rest = adv_off_cpu_rest(f, lockgil, pool_idle);
-    /* A stage that is no pool has its IPC waits in rest: a reader waiting for its writer, or the reverse. */
-    double ipc = f->ipc_measured && !pool ? fmin(nonneg(f->ipc_s), rest) : 0;
+    /* A stage that is no pool has its writers' IPC waits in rest (back-pressure: a writer waiting
+     * for its reader); its readers' waits for a writer are idle, in pool_idle (advise.c). */
+    double ipc = f->ipc_measured && !pool ? fmin(nonneg(f->ipc_send_wait_s), rest) : 0;
     if (f->waits_counted == PROF_WAITS_UNKNOWN) {
         w->indep = adv_work_waits(f, nonneg(rest - ipc));
         return;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_waits.sh: hand-offs are not contention: a condition-variable work queue and CPython Event waits read as idle hand-offs, and the terminal says "(GIL)" only where the GIL was waited on.
+# test_waits.sh: hand-offs are not contention: a condition-variable work queue and CPython Event waits read as idle hand-offs, a pipeline's consumer waiting in stdio for its producer is the tree's IPC and idle, and the terminal says "(GIL)" only where the GIL was waited on.
 . "$(dirname "$0")/lib.sh"
 # lockline NAME: the overall "lock wait" line of the terminal report of run NAME
 lockline() { "$POOLPROF" report "$T/$1" | awk '/^overall/{o=1} o && /lock wait/{print; exit}'; }
@@ -42,4 +42,12 @@ for _ in range(20):
     os.waitpid(p.pid, os.WNOHANG); time.sleep(0.01)
 p.wait()'
 expect_near "a blocking wait after WNOHANG polls" "$(q "$T/pollwait.json" '[t["join_wait_seconds"] for p in r["processes"] if p["python"] for t in p["threads"]][0]')" 0.38 0.3 0.08
+
+# A pipeline: a producer computing 0.6 s, its forked consumer blocked in fread on the pipe the whole
+# time (libc's own read, which no preload sees: the sampler saw it on the tree's pipe). The wait
+# is IPC, and idle: the pipeline is the producer's computation, cpu-bound, not "mixed".
+pp stdiopipe "$FIXTURES/stdio_pipe"
+expect_eq "stdio_pipe exit" "$rc" 0
+expect_near "the consumer's pipe wait" "$(q "$T/stdiopipe.json" '[t["ipc_seconds"] for p in r["processes"] if p["pid"] != r["processes"][0]["pid"] for t in p["threads"]][0]')" 0.6 0.3 0.1
+expect_eq "the pipeline's class" "$(q "$T/stdiopipe.json" 'r["overall"]["class"]')" cpu-bound
 finish

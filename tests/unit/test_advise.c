@@ -1076,6 +1076,30 @@ Test(advise_waits, untimed_waits_and_start_up_are_not_work)
         cr_assert_leq(v.candidates[i].speedup, 1.01);
 }
 
+Test(advise_waits, a_launcher_waiting_for_its_children_is_idle)
+{
+    /* make -j1 over 20 compressions: 1.2 s of wall, 1.17 s of it joining children (taken out of
+     * thread time), 9.2 ms of CPU (1.3 ms before main), 19 ms off CPU in no timed call. Before,
+     * the 32 ms left read as a 29% CPU, io-bound stage: processes x 2, 1.16x. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("make", 0.032, 0.0092);
+    f.wall_s = 1.20;
+    f.startup_cpu_s = 0.0013;
+    f.runq_s = 0.0035;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_IDLE);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.predicted_speedup, 1.0, 1e-12);
+    cr_assert(has_reason(&v, "under 2% of the stage's wall time"));
+    /* The same figures over a stage of their own length are work to share. */
+    f.wall_s = 0.032;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_neq(v.cls, PROF_CLASS_IDLE);
+}
+
 Test(advise_waits, switches_bound_the_waits_without_the_shim)
 {
     /* Attached to a service: a named thread blocked the whole 3 s window; no wait ended. */
