@@ -20,6 +20,19 @@ expect_near "rss growth of 320 MiB" "$(q $T/grow.json 'r["overall"]["rss"]["grow
 expect_eq "growing memory is a suspected leak" "$(q $T/grow.json 'r["overall"]["rss"]["leak_suspected"]')" true
 [[ -s $T/grow/rss.csv ]] && ok "rss.csv time series kept" || bad "rss.csv time series kept"
 
+# a CPython loop memoising every result (~270 MiB over ~0.45 s) whose interpreter frees it all at
+# exit: a leak in each of three runs (the fall at shutdown is the exit, not churn)
+cat >"$T/memo.py" <<'PY'
+memo = {}
+for i in range(1200000):
+    memo[i] = ("event-%d" % i) * 8
+print(len(memo))
+PY
+for k in 1 2 3; do
+  pp memo$k /usr/bin/python3 "$T/memo.py"
+  expect_eq "a leak freed at exit, run $k" "$(q $T/memo$k.json 'r["overall"]["rss"]["leak_suspected"]')" true
+done
+
 # memory that grows then levels off is no leak: 200 MiB at once, then 600 ms idle
 cat >"$T/plateau.py" <<'PY'
 import time
