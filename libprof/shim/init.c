@@ -70,6 +70,11 @@ void shim_resolve(void)
     NEXT(wait3, "wait3");
     NEXT(wait4, "wait4");
     NEXT(waitid, "waitid");
+    NEXT(sigsuspend, "sigsuspend");
+    NEXT(pause, "pause");
+    NEXT(sigwaitinfo, "sigwaitinfo");
+    NEXT(sigtimedwait, "sigtimedwait");
+    NEXT(sigwait, "sigwait");
     NEXT(libc_start_main, "__libc_start_main");
     NEXT(mutex_unlock, "pthread_mutex_unlock");
     NEXT(rw_rdlock, "pthread_rwlock_rdlock");

@@ -1,4 +1,4 @@
-/* wait.c: children this process reaps with wait*(): the only place a killed grandchild's status is seen, and the time a thread blocks waiting for one. */
+/* wait.c: children this process reaps with wait*(): the only place a killed grandchild's status is seen, and the time a thread blocks waiting for one, or for a signal. */
 #include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -137,5 +137,101 @@ SHIM_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
             shim_child_reaped(si->si_pid, st);
         errno = saved;
     }
+    return r;
+}
+
+/*
+ * Waiting for a signal is waiting for another process or thread to send it: idle, never work or
+ * contention. A shell's `wait` builtin (dash) suspends until SIGCHLD rather than calling wait*:
+ * where the wait can end with SIGCHLD it is a join (a child finishing), otherwise a hand-off.
+ * The raw system calls stand in while the real functions are not resolved yet.
+ */
+static inline void signal_wait_end(uint64_t t0, int child)
+{
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (!t0 || !t)
+        return;
+    uint64_t dt = shim_mono_ns() - t0;
+    if (child)
+        t->join_wait_ns += dt;
+    else
+        t->handoff_wait_ns += dt;
+}
+
+static inline uint64_t signal_wait_begin(void)
+{
+    return shim_tls_slot ? shim_mono_ns() : 0;
+}
+
+SHIM_EXPORT int sigsuspend(const sigset_t *mask)
+{
+    shim_resolve();
+    if (!shim_real.sigsuspend)
+        return (int)syscall(SYS_rt_sigsuspend, mask, _NSIG / 8);
+    uint64_t t0 = signal_wait_begin();
+    int r = shim_real.sigsuspend(mask);
+    int saved = errno;
+    signal_wait_end(t0, sigismember(mask, SIGCHLD) == 0);
+    errno = saved;
+    return r;
+}
+
+SHIM_EXPORT int pause(void)
+{
+    shim_resolve();
+    if (!shim_real.pause)
+        return (int)syscall(SYS_pause);
+    uint64_t t0 = signal_wait_begin();
+    int r = shim_real.pause();
+    int saved = errno;
+    signal_wait_end(t0, 0);
+    errno = saved;
+    return r;
+}
+
+SHIM_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+    shim_resolve();
+    if (!shim_real.sigtimedwait)
+        return (int)syscall(SYS_rt_sigtimedwait, set, info, timeout, _NSIG / 8);
+    uint64_t t0 = signal_wait_begin();
+    int r = shim_real.sigtimedwait(set, info, timeout);
+    int saved = errno;
+    signal_wait_end(t0, sigismember(set, SIGCHLD) == 1);
+    errno = saved;
+    return r;
+}
+
+SHIM_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+    shim_resolve();
+    if (!shim_real.sigwaitinfo)
+        return (int)syscall(SYS_rt_sigtimedwait, set, info, NULL, _NSIG / 8);
+    uint64_t t0 = signal_wait_begin();
+    int r = shim_real.sigwaitinfo(set, info);
+    int saved = errno;
+    signal_wait_end(t0, sigismember(set, SIGCHLD) == 1);
+    errno = saved;
+    return r;
+}
+
+/* Returns the error number itself (POSIX), not -1 and errno. */
+SHIM_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+    shim_resolve();
+    if (!shim_real.sigwait) {
+        int saved = errno;
+        long r = syscall(SYS_rt_sigtimedwait, set, NULL, NULL, _NSIG / 8);
+        int e = r < 0 ? errno : 0;
+        if (r >= 0)
+            *sig = (int)r;
+        errno = saved;
+        return e;
+    }
+    uint64_t t0 = signal_wait_begin();
+    int r = shim_real.sigwait(set, sig);
+    int saved = errno;
+    signal_wait_end(t0, sigismember(set, SIGCHLD) == 1);
+    errno = saved;
     return r;
 }

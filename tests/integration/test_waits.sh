@@ -35,6 +35,13 @@ expect_eq "(GIL) beside GIL waits: $line" "$([[ $line == *"(GIL)"* ]] && echo ye
 # A shell waiting 0.5 s for its two children in turn: join wait, like pthread_join, not a waiting thread of its own.
 pp shwait sh -c 'sleep 0.3; sleep 0.2; true'
 expect_near "the shell's child wait" "$(q "$T/shwait.json" '[t["join_wait_seconds"] for p in r["processes"] if p["argv"][:1] == ["sh"] for t in p["threads"]][0]')" 0.5 0.15 0.05
+# dash's `wait` builtin suspends until SIGCHLD (sigsuspend), never calling a blocking wait*: a join all the same.
+if command -v dash >/dev/null; then
+  pp dashwait dash -c 'sleep 0.4 & wait'
+  expect_near "dash waiting in sigsuspend for its child" "$(q "$T/dashwait.json" '[t["join_wait_seconds"] for p in r["processes"] if p["argv"][:1] == ["dash"] for t in p["threads"]][0]')" 0.4 0.15 0.05
+else
+  echo "note: no dash here: its sigsuspend wait not checked"
+fi
 # A WNOHANG poll does not block and is not timed: 20 polls 10 ms apart (~0.22 s), then a blocking wait for the rest of the child's 0.6 s.
 pp pollwait /usr/bin/python3 -c 'import os, subprocess, time
 p = subprocess.Popen(["sleep", "0.6"])
