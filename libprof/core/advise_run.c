@@ -11,6 +11,8 @@
 
 /* A stage must carry this share of the summed stage work to make the run hybrid: a dispatcher that only waits on its pool does not count. */
 #define STAGE_SHARE_MIN 0.10
+/* IPC time is a cost only where moving its bytes would take at least this share of it. */
+#define IPC_MOVED_MIN_SHARE 0.01
 
 /*
  * The run's predicted time when every stage runs as `model` predicts for it (-1: each stage at
@@ -72,6 +74,11 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
         return 0;
     double base = overall->ipc_base_s > TINY_S ? overall->ipc_base_s : overall->thread_s;
     double ipc_frac = overall->ipc_measured && base > TINY_S ? overall->ipc_s / base : 0;
+    /* IPC time whose bytes would cost under 1% of it to move is a reader waiting on a writer
+     * (a started server blocked 1.5 s on a 6-byte pipe), not a price per-stage pools would pay. */
+    double moved = (double)overall->ipc_bytes * IPC_NS_PER_BYTE * 1e-9;
+    if (moved < IPC_MOVED_MIN_SHARE * overall->ipc_s)
+        ipc_frac = 0;
     if (ipc_frac > SEED_IPC_ABOVE && out->model != PROF_MODEL_PROCESSES && out->model != PROF_MODEL_HYBRID) {
         /* Splitting the run into per-stage pools would keep processes, and with them the IPC. */
         adv_add_reason(out, "stages want different models, but IPC is %d%% of the run's busy time, above the seeds' 15%%: pools of processes would keep paying it, so the run stays on %s",

@@ -1245,6 +1245,34 @@ Test(advise_overall, a_single_pool_runner_up_is_judged_stage_by_stage)
         cr_assert_leq(v.candidates[i].speedup, v.predicted_speedup + 1e-9);
 }
 
+Test(advise_overall, a_reader_idle_on_a_pipe_is_no_ipc_cost)
+{
+    /* Two stages wanting different models, and IPC 27% of the run's busy time. When the IPC moved
+     * 80 MB, per-stage pools of processes would pay it: the run stays on threads. When it was a
+     * started server blocked 1.5 s on a 6-byte pipe, nothing is paid: hybrid, as the stages say. */
+    struct prof_machine m = machine2();
+    struct prof_verdict st[2];
+    double share[2];
+    pipeline(st, share, &m, 1.2, 4.5);
+    struct prof_stage_figures all = stage("overall", 6.0, 1.2);
+    all.python = 1;
+    all.nthreads = 20;
+    all.io_wait_s = 2.0;
+    all.ipc_measured = 1;
+    all.ipc_s = 1.5;
+    all.ipc_base_s = 5.5;
+    all.ipc_bytes = 80000000;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_neq(v.model, PROF_MODEL_HYBRID);
+    cr_assert(has_reason(&v, "pools of processes would keep paying it"));
+    all.ipc_bytes = 6;
+    cr_assert_eq(prof_advise_overall(&all, st, share, 2, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID);
+}
+
 Test(advise_overall, tiny_disagreeing_stage_is_ignored)
 {
     struct prof_machine m = machine2();
