@@ -523,6 +523,8 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         } else if (s->c == 1 && out->cls == PROF_CLASS_CPU) {
             adv_add_reason(out, "sequential, 1 worker: the %d usable CPUs are SMT siblings of one core, which share its execution units; what a second worker adds depends on the code: measure it with poolprof sweep --workers 1,%d",
                            s->u, s->u);
+        } else if (k->task_measured && k->current_model == PROF_MODEL_PROCESSES) {
+            adv_add_reason(out, "sequential, 1 worker: call the task inline, in the program's own process; a pool's feeding, pickling and pipes cost more than its workers save");
         } else if (stuck_waits(s) > 0.5 * th) {
             adv_add_reason(out, "sequential, 1 worker: its time goes to waits no pool shortens; more workers would wait beside them");
         } else {

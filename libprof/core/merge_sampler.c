@@ -237,17 +237,23 @@ int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
             t->py_held_cpu = g->held_cpu;
         }
     }
-    /* Serialization CPU per thread: on-CPU samples in serializer frames. */
+    /* Serialization CPU per thread: on-CPU samples in serializer frames; and a process pool's
+     * machinery apart from the code it called (the task), which the stages sum per role. */
     for (size_t k = 0; k < S->nent; k++) {
         const struct prof_sentry *e = &S->ent[k];
         if (e->state != PROF_TS_RUNNING || !e->ns)
             continue;
         struct prof_sstack *st = prof_samples_stack(S, e->stack);
-        if (!st || !prof_stack_serializes(S, st))
+        struct prof_thread *t = st ? thread_of(prof_run_process(m, e->pid), e->tid) : NULL;
+        if (!t)
             continue;
-        struct prof_thread *t = thread_of(prof_run_process(m, e->pid), e->tid);
-        if (t)
+        if (prof_stack_serializes(S, st))
             t->serialize_ns += e->ns;
+        enum prof_pool_part part = prof_stack_pool_part(S, st);
+        if (part == PROF_POOL_MACHINERY)
+            t->pool_ns += e->ns;
+        else if (part == PROF_POOL_CALLED)
+            t->pool_called_ns += e->ns;
     }
     states_for_waits(m);
     hottest_from_futexes(m, R);

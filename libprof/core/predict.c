@@ -66,10 +66,13 @@ static int cost_rank(enum prof_model m, int evloop)
  */
 static double predict_seconds(const struct prof_work *k, int u, enum prof_model model, int n)
 {
-    double c = k->cpu_s, w = k->wait_s, half = k->ipc_s / 2, lw = k->longest_s;
-    double fixed = (k->fixed_s + k->startup_s) / (k->current_workers > 1 ? k->current_workers : 1);
-    /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself. */
-    double msg = k->msg_s / (k->chunk > 1 ? k->chunk : 1);
+    /* The program around a pool (own_s) runs in one thread whatever the model; the rest spreads. */
+    double own = fmin(k->own_s, k->cpu_s), c = k->cpu_s - own, w = k->wait_s, half = k->ipc_s / 2, lw = k->longest_s;
+    double fixed = (k->fixed_s + k->startup_s) / (k->current_workers > 1 ? k->current_workers : 1) + own;
+    /* The dispatcher's per-message work overlaps the workers' but cannot go faster than itself;
+     * the workers' own per-message loop is spread over them like the work. */
+    int chunk = k->chunk > 1 ? k->chunk : 1;
+    double msg = k->msg_s / chunk, wmsg = k->worker_msg_s / chunk;
     if (n < 1)
         n = 1;
     int p = n < u ? n : u;
@@ -83,12 +86,15 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
         return fixed + fmax(lw, fmax(c, (c + w) / n));
     case PROF_MODEL_PROCESSES:
         return fixed + half +
-               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / p, (c + w + half) / n)));
+               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / p,
+                                       (c + w + half + wmsg) / n)));
     case PROF_MODEL_HYBRID:
         /* The CPU part on one process per usable CPU, the waits on n threads. */
         return fixed + half +
-               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half) / u, (c + w + half) / n)));
+               fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / u,
+                                       (c + w + half + wmsg) / n)));
     }
+    /* Sequential runs the tasks inline: their own CPU, no pool around them. */
     return fixed + c + w;
 }
 
@@ -207,6 +213,28 @@ void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k)
     }
 }
 
+/*
+ * A chatty CPython pool whose stacks the sampler read (issue 25): the work is what the tasks
+ * themselves cost in the workers, plus the program around the pool in the dispatcher (its own
+ * thread in every model). The rest is the pool's: the dispatcher's machinery (feeding tasks,
+ * collecting results: serial, per message), the workers' own loop (receiving, unpickling,
+ * pickling results, sending: in parallel, per message), the bytes' share of both. Nothing caps
+ * the overhead at a share of the work, as the estimate without stacks must: a pool of near-free
+ * tasks spends many times their CPU on itself (40000 Luhn checks: 0.02 s of tasks sampled in
+ * 0.47 s of worker CPU), and inline the tasks cost only their own.
+ */
+static void pool_split_work(const struct prof_stage_figures *f, double work, struct prof_work *k)
+{
+    double dpool = fmin(f->dispatcher_pool_cpu_s, f->dispatcher_cpu_s);
+    double wpool = nonneg(f->worker_cpu_s - f->task_cpu_s);
+    k->task_measured = 1;
+    k->cpu_s = nonneg(work - dpool - wpool);
+    k->own_s = fmin(k->cpu_s, nonneg(f->dispatcher_cpu_s - dpool - k->startup_s));
+    k->ipc_s = fmin(k->ipc_s, dpool + wpool);
+    k->msg_s = nonneg(dpool - k->ipc_s / 2);
+    k->worker_msg_s = nonneg(wpool - k->ipc_s / 2);
+}
+
 /* From the measured figures to the work the prediction runs on. */
 static void derive_work(const struct prof_stage_figures *f, const struct split *s, enum prof_class cls,
                         struct prof_work *k)
@@ -252,6 +280,8 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
         k->round_trips = f->ipc_messages / 2;
         k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
         k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * work);
+        if (f->pool_split_measured)
+            pool_split_work(f, work, k);
     }
     /* Waits that are work: separate waits, not the CPU queue, not locks or the GIL (contention,
      * or idle pool threads parked on condvars), not IPC (a worker blocked on its next task), and
@@ -279,7 +309,13 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     const char *gil_src = NULL;
     if (f->python) {
         int p = n0 < s->u ? n0 : s->u;
-        if (f->gil_held_measured) {
+        if (k->task_measured) {
+            /* The share sampled over a chatty pool counts its own pipe reads and writes, which
+             * release the GIL: 0.44-0.59 over pools whose tasks are pure bytecode, whose thread
+             * pools then ran 25% slower than inline. The tasks' code is what threads would run. */
+            gil = 1.0;
+            gil_src = "assumed: the pool's tasks run CPython bytecode, which holds the GIL";
+        } else if (f->gil_held_measured) {
             gil = f->gil_held_share;
             gil_src = "GIL holder sampled per tick";
         } else if (k->current_model == PROF_MODEL_THREADS && p >= 2 && cls == PROF_CLASS_CPU && f->cpu_s > TINY_S &&
@@ -406,10 +442,26 @@ static int chunk_for(const struct prof_work *k, int p)
 {
     if (!dispatcher_paced(k) || p < 1)
         return 0;
-    double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s, TINY_S));
+    double need = k->msg_s * p / (MSG_SHARE_TARGET * fmax(k->cpu_s - k->own_s, TINY_S));
     double cap = (double)k->round_trips / ((double)p * CHUNKS_PER_WORKER);
     double c = ceil(fmin(need, cap));
     return c >= 2 ? (int)fmin(c, 1 << 20) : 0;
+}
+
+/* What a pool's tasks cost against what the pool spent on each, per task, and the inline time (issue 25). */
+static void pool_overhead_reason(struct prof_verdict *v, const struct prof_candidate *c)
+{
+    const struct prof_work *k = &v->work;
+    double n = (double)k->round_trips, task = k->cpu_s - k->own_s;
+    double pool = k->msg_s + k->worker_msg_s + k->ipc_s;
+    const struct prof_candidate *seq = &v->candidates[0]; /* sequential is always the first */
+    if (c->model == PROF_MODEL_SEQUENTIAL)
+        adv_add_reason(v, "inline: the tasks cost %.1f us each (the workers' CPU in the code the pool called, sampled), and the pool spent %.1f us on each besides (its dispatcher %.1f, its workers' own loop %.1f, moving the bytes %.1f), more than parallelism saves; run inline, the stage is predicted %.2f s, %.2fx over the measured run",
+                       task / n * 1e6, pool / n * 1e6, k->msg_s / n * 1e6, k->worker_msg_s / n * 1e6, k->ipc_s / n * 1e6,
+                       seq->seconds, seq->speedup);
+    else
+        adv_add_reason(v, "the tasks cost %.1f us each (sampled in the workers), the pool %.1f us on each besides: run inline, the stage is predicted %.2f s, %.2fx",
+                       task / n * 1e6, pool / n * 1e6, seq->seconds, seq->speedup);
 }
 
 /* The sentences that say why the prediction picked what it picked, with the figures that decided it. */
@@ -436,6 +488,8 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
     else
         adv_add_reason(v, "%s predicted %.2fx over the measured run", cand_name(a, sizeof a, c), c->speedup);
 
+    if (k->task_measured && k->round_trips > 0)
+        pool_overhead_reason(v, c);
     if (k->serial_threads >= 0.5 && c->model != PROF_MODEL_THREADS) {
         if (f->python && k->serial_threads > k->serial_processes) {
             if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
@@ -478,9 +532,9 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
             if (v->candidates[i].chunksize > 1)
                 cp = i;
         int p = k->current_workers > 0 ? k->current_workers : 1;
-        adv_add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.0f us of work per task spread over %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
+        adv_add_reason(v, "the pool moved %llu tasks, a message out and one back per task (%llu sends): its dispatcher spent %.0f us of CPU per task against %.1f us of work per task spread over %d workers, so the dispatcher paces the pool (%.2f s of the predicted %.2f s)",
                        (unsigned long long)k->round_trips, (unsigned long long)f->ipc_messages,
-                       k->msg_s / (double)k->round_trips * 1e6, k->cpu_s / (double)k->round_trips * 1e6, p, k->msg_s,
+                       k->msg_s / (double)k->round_trips * 1e6, (k->cpu_s - k->own_s) / (double)k->round_trips * 1e6, p, k->msg_s,
                        k->current_s);
         if (cp >= 0 && v->candidates[cp].chunksize == v->chunksize)
             adv_add_reason(v, "batch the tasks: chunksize=%d in map/imap (or submit lists of %d) keeps the dispatcher under %d%% of each chunk's time and leaves %d chunks per worker: processes x %d predicted %.2fx",

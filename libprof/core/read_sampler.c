@@ -40,7 +40,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
 /* A K line; 1 when it has no id (malformed, counted). */
 static int parse_stack(struct prof_samples *S, struct prof_fields *f)
 {
-    struct prof_sstack st = {.id = (uint32_t)fu64(f, "id"), .serialize = -1};
+    struct prof_sstack st = {.id = (uint32_t)fu64(f, "id"), .serialize = -1, .pool_part = -1};
     char *nat = prof_field(f, "native"), *py = prof_field(f, "py");
     if (!st.id)
         return 1;

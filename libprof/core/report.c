@@ -228,8 +228,14 @@ static json_t *work_json(const struct prof_stage *s)
                      "memory_per_worker_bytes", (json_int_t)f->per_worker_bytes, "memory_per_thread_bytes",
                      (json_int_t)f->per_thread_bytes, "predicted_current_seconds", jsec(k->current_s),
                      "task_round_trips", (json_int_t)k->round_trips, "message_cost_seconds", jsec(k->msg_s));
-    if (o)
+    if (o) {
         json_object_set_new(o, "waits", waits_json(k));
+        json_object_set_new(o, "pool_split",
+                            k->task_measured ? json_pack("{s:o, s:o, s:o}", "task_cpu_seconds", jsec(k->cpu_s - k->own_s),
+                                                         "own_cpu_seconds", jsec(k->own_s), "worker_message_cost_seconds",
+                                                         jsec(k->worker_msg_s))
+                                             : json_null());
+    }
     return o;
 }
 

@@ -59,6 +59,7 @@ struct prof_thread {
     uint64_t smp_ns[PROF_TS_COUNT], smp_n[PROF_TS_COUNT];
     uint64_t py_ticks, py_held, py_held_cpu;   /* CPython: ticks seen, holding the GIL, holding it on CPU */
     uint64_t serialize_ns;                     /* on-CPU time in serializer frames (pickle, json, marshal) */
+    uint64_t pool_ns, pool_called_ns;          /* on-CPU time in a process pool's machinery, in code it called */
     /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */

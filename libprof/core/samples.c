@@ -103,6 +103,79 @@ int prof_stack_serializes(struct prof_samples *S, struct prof_sstack *st)
     return yes;
 }
 
+/* A frame of a process pool's own code: the standard library's multiprocessing and concurrent.futures. */
+static const char *pool_lib_at(const char *file)
+{
+    const char *m = strstr(file, "/multiprocessing/");
+    return m ? m : strstr(file, "/concurrent/futures/");
+}
+
+/*
+ * Native code a pool's own machinery runs: the interpreter, libc and the loader, poolprof's
+ * shim, and the extension modules multiprocessing itself calls (its semaphores, queues,
+ * shared memory, the pickler, select, struct). Anything else under a pool frame is a C
+ * function the pool called as the task (zlib.compress, a hash).
+ */
+static int pool_native(const char *path)
+{
+    const char *b = prof_basename(path);
+    static const char *const own[] = {"python", "libpython", "libprof", "_multiprocessing", "_posixshmem", "_queue",
+                                      "_pickle", "select", "_struct", "[vdso]"};
+    if (prof_is_libc_module(path))
+        return 1;
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (strncmp(b, own[i], strlen(own[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Innermost frame first: the first frame of the pool's library says machinery, the first frame
+ * outside the standard library (the program's own code, an installed package) says the code the
+ * pool called; frames of the standard library in between (selectors under the pool's result
+ * thread, random under a task) decide nothing. The standard library is the directory the pool's
+ * own files are in, less its installed packages, and the interpreter's frozen modules. Only the
+ * library is recognised, never a program: a task that is itself a standard-library Python
+ * function reads as the pool's (a limit), a C function the pool calls directly reads as the task
+ * by its native frame.
+ */
+enum prof_pool_part prof_stack_pool_part(struct prof_samples *S, struct prof_sstack *st)
+{
+    if (st->pool_part >= 0)
+        return (enum prof_pool_part)st->pool_part;
+    enum prof_pool_part part = PROF_POOL_NONE;
+    const char *lib = NULL;
+    size_t libn = 0;
+    for (size_t i = 0; i < st->npy && !lib; i++) {
+        const char *f = st->py[i].file ? st->py[i].file : "";
+        const char *at = pool_lib_at(f);
+        if (at) {
+            lib = f;
+            libn = (size_t)(at - f) + 1;
+        }
+    }
+    for (size_t i = 0; lib && i < st->npy; i++) {
+        const char *f = st->py[i].file ? st->py[i].file : "";
+        if (pool_lib_at(f)) {
+            part = PROF_POOL_MACHINERY;
+            break;
+        }
+        int stdlib = strncmp(f, "<frozen", 7) == 0 ||
+                     (strncmp(f, lib, libn) == 0 && !strstr(f + libn, "-packages/"));
+        if (!stdlib) {
+            part = PROF_POOL_CALLED;
+            break;
+        }
+    }
+    if (part == PROF_POOL_MACHINERY && st->nnat > 0) {
+        const char *path = prof_samples_module(S, st->nat[0].module);
+        if (path && !pool_native(path))
+            part = PROF_POOL_CALLED;
+    }
+    st->pool_part = (int)part;
+    return part;
+}
+
 void prof_samples_free(struct prof_samples *S)
 {
     if (!S)

@@ -22,6 +22,7 @@ struct prof_sstack {
     struct prof_sframe_nat *nat; size_t nnat;   /* innermost first */
     struct prof_sframe_py *py; size_t npy;      /* innermost first */
     int serialize;                              /* -1 not decided yet (prof_stack_serializes) */
+    int pool_part;                              /* -1 not decided yet (prof_stack_pool_part) */
     char **names;                               /* symbolised native frames, filled on demand */
 };
 
@@ -64,5 +65,15 @@ const char *prof_basename(const char *path);
 int prof_is_libc_module(const char *path);
 /* Does the stack run a serializer (pickle, json, marshal, multiprocessing's transfer)? */
 int prof_stack_serializes(struct prof_samples *S, struct prof_sstack *st);
+
+/* Which part of a CPython process pool a stack runs (prof_stack_pool_part). */
+enum prof_pool_part {
+    PROF_POOL_NONE,      /* no pool frame on the stack: the program's own code */
+    PROF_POOL_MACHINERY, /* the pool's own loop: queues, pipes, pickling, its threads */
+    PROF_POOL_CALLED     /* code the pool called: the task itself and what it calls */
+};
+/* Is the stack in a process pool's own machinery (multiprocessing, concurrent.futures) or in
+ * the code it called? Decided by the innermost frame that is not the standard library's. */
+enum prof_pool_part prof_stack_pool_part(struct prof_samples *S, struct prof_sstack *st);
 
 #endif

@@ -448,21 +448,56 @@ static void stage_hottest_hold(struct prof_stage *s)
     f->hottest_lock_hold_fraction = fmin(1.0, hold / 1e9 / f->wall_s);
 }
 
-/* A process of the stage that feeds busy children is a pool's dispatcher: its CPU is the pool's overhead. */
+/* A busy child of p in the stage: a worker p feeds. */
+static int pool_worker_of(const struct prof_stage *s, const struct prof_process *p, const struct prof_process *c)
+{
+    return c->ppid == p->pid && proc_busy(c) >= PROF_CHILD_BUSY_S && stage_has_pid(s, c->pid);
+}
+
+/*
+ * A process of the stage that feeds busy children is a pool's dispatcher: its CPU is the pool's
+ * overhead, less the program around the pool where the sampler's stacks tell them apart. There,
+ * the workers' CPU is split too: the code the pool called for the tasks, and the pool's own loop
+ * (receiving, unpickling, pickling results, sending), which is overhead, not work (issue 25).
+ */
 static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
 {
     struct prof_stage_figures *f = &s->fig;
+    int split = 1, nworkers = 0;
+    double sampled = 0;
     for (size_t i = 0; i < s->nprocs; i++) {
+        const struct prof_process *p = s->procs[i];
         int disp = 0;
         for (size_t j = 0; j < m->nprocs && !disp; j++)
-            disp = m->procs[j]->ppid == s->procs[i]->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S;
+            disp = m->procs[j]->ppid == p->pid && proc_busy(m->procs[j]) >= PROF_CHILD_BUSY_S;
         if (!disp)
             continue;
         f->pool_dispatcher = 1;
+        split &= p->python && p->sampled;
         /* The dispatcher's own CPU: what it pays to feed the pool and collect its results. */
-        for (size_t k = 0; k < s->procs[i]->nthreads; k++)
-            f->dispatcher_cpu_s += sec(s->procs[i]->threads[k].c.cpu_ns);
+        for (size_t k = 0; k < p->nthreads; k++) {
+            f->dispatcher_cpu_s += sec(p->threads[k].c.cpu_ns);
+            f->dispatcher_pool_cpu_s += sec(p->threads[k].pool_ns);
+        }
+        for (size_t j = 0; j < s->nprocs; j++) {
+            const struct prof_process *c = s->procs[j];
+            if (!pool_worker_of(s, p, c))
+                continue;
+            nworkers++;
+            split &= c->python && c->sampled;
+            for (size_t k = 0; k < c->nthreads; k++) {
+                f->worker_cpu_s += sec(c->threads[k].c.cpu_ns);
+                f->task_cpu_s += sec(c->threads[k].pool_called_ns);
+                sampled += sec(c->threads[k].pool_ns + c->threads[k].pool_called_ns);
+            }
+        }
     }
+    /* Measured only where the stacks of every process of the pool were read and showed it working. */
+    f->pool_split_measured = f->pool_dispatcher && split && nworkers > 0 && sampled > 0;
+    if (!f->pool_split_measured)
+        f->task_cpu_s = f->worker_cpu_s = f->dispatcher_pool_cpu_s = 0;
+    f->dispatcher_pool_cpu_s = fmin(f->dispatcher_pool_cpu_s, f->dispatcher_cpu_s);
+    f->task_cpu_s = fmin(f->task_cpu_s, f->worker_cpu_s);
 }
 
 /* The stage's RSS over time: the series (whether it is a leak is the advice's to say), start, peak, growth. */

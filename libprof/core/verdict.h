@@ -56,6 +56,11 @@ struct prof_stage_figures {
     uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
+    /* Where the sampler read the pool's stacks: its CPU split by what the stacks ran (issue 25). */
+    int pool_split_measured; /* the sampler read the stacks of a CPython dispatcher and its workers */
+    double task_cpu_s;       /* the workers' CPU in the code the pool called: what the tasks themselves cost */
+    double worker_cpu_s;     /* the workers' CPU, all of it: the tasks and the pool's own loop, pickling and pipes */
+    double dispatcher_pool_cpu_s; /* of dispatcher_cpu_s, the pool's machinery; the rest is the program around the pool */
     /* Which waits can overlap (issue 25): how many separate waits the stage made, of which kind. */
     enum prof_waits_counted waits_counted;
     double io_wait_s;        /* network + disk I/O waits (shim); the disk part is io_wait_s - net_wait_s */
@@ -103,6 +108,9 @@ struct prof_work {
     int ipc_estimated;       /* ipc_s is an estimate from bytes, not a measured serialization time */
     uint64_t round_trips;    /* a CPython process pool's task messages (a task out, its result back) */
     double msg_s;            /* the dispatcher's CPU beyond its share of the serialization: its cost per message, paid serially */
+    double worker_msg_s;     /* the workers' CPU in the pool's own loop beyond their share of the serialization: per message, in parallel */
+    double own_s;            /* of cpu_s, the program around a pool, in its dispatcher: one thread in every model */
+    int task_measured;       /* cpu_s is the tasks' own CPU (the sampler's stacks) plus own_s, the pool's overhead taken out */
     int chunk;               /* tasks per message the prediction assumes (1: as today) */
     enum prof_model current_model;
     int current_workers;

@@ -707,6 +707,117 @@ Test(advise_stage, busy_dispatcher_with_heavy_tasks_gets_no_chunksize)
     cr_assert_not(has_reason(&v, "batch the tasks"));
 }
 
+/*
+ * Issue 25, class 5: a pool of near-free tasks. The figures of bench/corpus/py_card_check (40000
+ * Luhn checks through Pool(4).map at chunksize 1) as poolprof measured them, with the sampler's
+ * split of the pool's CPU: 0.017 s of the workers' 0.49 s ran the task, the rest was the pool's
+ * loop; 0.59 s of the dispatcher's 0.77 s was the pool's machinery, the rest the program around
+ * it (making the 40000 numbers). Its best, measured, is inline: 0.24 s against 1.27 s.
+ */
+static struct prof_stage_figures near_free_pool(void)
+{
+    struct prof_stage_figures f = stage("pool", 7.11, 1.258);
+    f.python = 1;
+    f.nprocesses = 5;
+    f.nthreads = 8;
+    f.wall_s = 1.27;
+    f.runq_s = 3.776;
+    f.lock_wait_s = 2.138;
+    f.gil_wait_s = 0.563;
+    f.evloop_wait_s = 0.257;
+    f.ipc_measured = 1;
+    f.ipc_s = 1.641;
+    f.ipc_base_s = 2.902;
+    f.ipc_bytes = 5559560;
+    f.ipc_messages = 80009;
+    f.serialize_measured = 1;
+    f.serialize_s = 0.942;
+    f.gil_held_measured = 1;
+    f.gil_held_share = 0.59;
+    f.startup_cpu_s = 0.0014;
+    f.current_model = PROF_MODEL_PROCESSES;
+    f.current_workers = 4;
+    f.pool_dispatcher = 1;
+    f.dispatcher_cpu_s = 0.7665;
+    f.pool_split_measured = 1;
+    f.dispatcher_pool_cpu_s = 0.593;
+    f.worker_cpu_s = 0.4918;
+    f.task_cpu_s = 0.0175;
+    return f;
+}
+
+Test(advise_stage, chatty_pool_of_near_free_tasks_runs_inline)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = near_free_pool();
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    /* The work is the tasks' own CPU and the program around the pool, not the pool's loop. */
+    cr_assert(v.work.task_measured);
+    double own = 0.7665 - 0.593 - 0.0014;
+    cr_assert_float_eq(v.work.own_s, own, 1e-6);
+    cr_assert_float_eq(v.work.cpu_s, own + 0.0175, 1e-3); /* the processes' CPU sums to 1.258 within 0.3 ms */
+    /* The pool spent more on each task than the task cost: overhead is not capped at the work. */
+    cr_assert_gt(v.work.msg_s + v.work.worker_msg_s, 10 * 0.0175);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_eq(v.chunksize, 0);
+    /* Inline: the tasks' own CPU and the program around them, predicted faster than the measured run. */
+    cr_assert_eq(v.candidates[0].model, PROF_MODEL_SEQUENTIAL);
+    cr_assert_float_eq(v.candidates[0].seconds, v.work.cpu_s, 2e-3); /* and the start-up and untimed waits' share */
+    cr_assert_gt(v.predicted_speedup, 1.0);
+    cr_assert(has_reason(&v, "inline: the tasks cost 0.4 us each"));
+    cr_assert(has_reason(&v, "run inline, the stage is predicted 0.19 s"));
+    /* Neither more workers nor batched ones beat it by the 10% a change must buy. */
+    for (int i = 1; i < v.ncandidates; i++)
+        cr_assert_leq(v.candidates[i].speedup, 1.10 * v.predicted_speedup, "%s x %d", prof_model_name(v.candidates[i].model),
+                      v.candidates[i].workers);
+}
+
+Test(advise_stage, chatty_pool_of_heavy_tasks_stays_processes)
+{
+    /* The same pool, each task 500 us of the workers' CPU in its own code: the pool's 27 us per
+     * task is a small share, and two workers halve the work. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = near_free_pool();
+    f.task_cpu_s = 20.0;
+    f.worker_cpu_s = 20.0 + 0.4743;
+    f.cpu_s = f.worker_cpu_s + f.dispatcher_cpu_s;
+    f.thread_s = 26.0;
+    f.wall_s = 11.0;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert(v.work.task_measured);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+    cr_assert_gt(v.candidates[0].seconds, 20.0);
+    cr_assert_gt(v.predicted_speedup * 0.9, v.candidates[0].speedup);
+}
+
+Test(advise_stage, chatty_pool_with_measured_tasks_still_gets_a_chunksize)
+{
+    /* tests/workloads/chatty_pool.py 2 1 with the sampler's split (the run behind
+     * test_chunksize.sh): tasks of ~15 us, the pool ~20 us per task in its dispatcher and ~5 in
+     * its workers, nothing around the pool. Per message the pool costs more than a task, but
+     * batched the overhead falls away and two workers halve the work: processes, chunked. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = chatty_pool();
+    f.pool_split_measured = 1;
+    f.dispatcher_pool_cpu_s = 0.33;
+    f.worker_cpu_s = 0.745 - 0.348;
+    f.task_cpu_s = 0.30;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert(v.work.task_measured);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_gt(v.chunksize, 8);
+    cr_assert_gt(v.predicted_speedup, 1.10 * v.candidates[0].speedup);
+    cr_assert(has_reason(&v, "batch the tasks: chunksize="));
+}
+
 Test(advise_stage, gil_releasing_threads_get_threads)
 {
     /* numpy-style: 4 CPython threads keep both CPUs busy (7.6 s CPU in 4 s) and rarely hold the GIL. */
