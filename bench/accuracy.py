@@ -113,15 +113,20 @@ def missing_packages(p):
     return out
 
 
-def subst(argv, p, workers=None):
+def subst(argv, p, workers=None, chunk=None):
     out = []
     for a in argv:
         a = a.replace("{dir}", p["dir"]).replace("{bin}", p["bin"]).replace("{data}", p["data"])
-        a = a.replace("{python}", PYTHON)
+        a = a.replace("{python}", PYTHON).replace("{chunksize}", str(chunk or 1))
         if workers is not None:
             a = a.replace("{workers}", str(workers))
         out.append(a)
     return out
+
+
+def batches(p, model):
+    """Can the program run this model with tasks batched ({chunksize} in its command)?"""
+    return any("{chunksize}" in a for a in p["models"].get(model, {}).get("cmd", []))
 
 
 def stamp_ok(path, text):
@@ -156,8 +161,8 @@ def ready(p, work):
         open(stamp, "w").write(key)
 
 
-def config_cmd(p, model, workers):
-    """The command of one configuration, or None when the program cannot run that model."""
+def config_cmd(p, model, workers, chunk=None):
+    """The command of one configuration (chunk: tasks per message, where the program batches), or None when the program cannot run that model."""
     if model == "sequential":
         if "sequential" in p["models"]:
             return subst(p["models"]["sequential"]["cmd"], p)
@@ -167,7 +172,7 @@ def config_cmd(p, model, workers):
         return None
     if model not in p["models"]:
         return None
-    return subst(p["models"][model]["cmd"], p, min(workers, MAX_WORKERS))
+    return subst(p["models"][model]["cmd"], p, min(workers, MAX_WORKERS), chunk)
 
 
 def grid(p):
@@ -253,7 +258,7 @@ def profile(p, pp, n):
                 raise Bad(f"{p['name']}: no stage '{p['stage']}' in the report")
             rec = s.get("recommendation") or {}
             verdicts.append((rec.get("model"), rec.get("workers"), rec.get("predicted_speedup"),
-                             rec.get("confidence"), rec.get("tie")))
+                             rec.get("confidence"), rec.get("tie"), rec.get("chunksize") or 0))
             a, b = coherence(rep)
             idle += a
             faster += b
@@ -265,8 +270,10 @@ def profile(p, pp, n):
 def recommended(p, verdicts):
     """The configuration each verdict asks for, None where the program cannot run its model."""
     recs = []
-    for m, w, *_ in verdicts:
+    for m, w, _sp, _conf, _tie, chunk, *_ in verdicts:
         c = (m, 1 if m == "sequential" else (w or 1))
+        if chunk and chunk > 1 and batches(p, m):
+            c += (chunk,)                  # the pool batched as the verdict says, where the program can
         recs.append(c if config_cmd(p, *c) is not None else None)
     return recs
 
@@ -274,10 +281,11 @@ def recommended(p, verdicts):
 def score(verdicts, recs, med, best, idle, faster):
     modal = collections.Counter((m, w) for m, w, *_ in verdicts).most_common(1)[0][0]
     modal_cfg = recs[[(m, w) for m, w, *_ in verdicts].index(modal)]
+    chunk = f" with chunksize {modal_cfg[2]}" if modal_cfg and len(modal_cfg) > 2 else ""
     per_profile = [med[best] / med[c] if c else 0.0 for c in recs]
     return {
         "verdicts": [list(v) for v in verdicts],
-        "verdict": f"{modal[0]} x {modal[1]}",
+        "verdict": f"{modal[0]} x {modal[1]}{chunk}",
         "runnable": modal_cfg is not None,
         "throughput_vs_best": med[best] / med[modal_cfg] if modal_cfg else 0.0,
         "profiles_reaching_best": sum(s >= REACH for s in per_profile),
@@ -286,6 +294,10 @@ def score(verdicts, recs, med, best, idle, faster):
         "idle_speedups": idle,
         "faster_runner_up": faster,
     }
+
+
+def cfg_name(c):
+    return f"{c[0]} x {c[1]}" + (f" with chunksize {c[2]}" if len(c) > 2 else "")
 
 
 def judge(p, pp, repeat, nprof, baseline=None):
@@ -300,10 +312,10 @@ def judge(p, pp, repeat, nprof, baseline=None):
     row = {
         "name": p["name"], "kind": p["kind"], "upstream": p["upstream"],
         "as_written": f"{p['as_written']['model']} x {p['as_written']['workers']}",
-        "best": f"{best[0]} x {best[1]}",
+        "best": cfg_name(best),
         "best_seconds": med[best],
-        "medians": {f"{m} x {w}": v for (m, w), v in med.items()},
-        "walls": {f"{m} x {w}": v for (m, w), v in walls.items()},
+        "medians": {cfg_name(c): v for c, v in med.items()},
+        "walls": {cfg_name(c): v for c, v in walls.items()},
     }
     row.update(score(verdicts, recs, med, best, idle, faster))
     if base:

@@ -41,6 +41,10 @@ def tag(item):
     return n, slug, tags, sizes, sig[0] ^ sig[-1]
 
 
+def tag_batch(batch):
+    return [tag(it) for it in batch]
+
+
 def titles():
     rng = random.Random(2718)
     return [(n, " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 16)))) for n in range(COUNT)]
@@ -50,6 +54,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", choices=["none", "thread", "process"], default="process")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--chunksize", type=int, default=1, help="titles per submitted task (1: each its own)")
     args = ap.parse_args()
     items = titles()
     if args.pool == "none":
@@ -57,8 +62,13 @@ def main():
     else:
         cls = ThreadPoolExecutor if args.pool == "thread" else ProcessPoolExecutor
         with cls(max_workers=args.jobs) as pool:
-            futures = [pool.submit(tag, it) for it in items]
-            rows = [f.result() for f in futures]
+            if args.chunksize <= 1:
+                futures = [pool.submit(tag, it) for it in items]
+                rows = [f.result() for f in futures]
+            else:
+                k = args.chunksize
+                futures = [pool.submit(tag_batch, items[i:i + k]) for i in range(0, len(items), k)]
+                rows = [row for f in futures for row in f.result()]
     h = hashlib.sha256()
     counts = {}
     for n, slug, tags, sizes, score in rows:
