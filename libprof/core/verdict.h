@@ -54,6 +54,7 @@ struct prof_stage_figures {
     uint64_t ipc_messages;   /* send calls that carried them (one per message for small pickles) */
     double net_wait_s;       /* the network part of the stage's I/O waits (shim) */
     uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
+    double net_request_s;    /* their time in flight, send to answer, summed: / wall_s = requests open at once (Little's law) */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
     /* Which waits can overlap (issue 25): how many separate waits the stage made, of which kind. */
