@@ -373,7 +373,8 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
      * task (IPC) and the dispatcher's poll loop over its workers. */
     struct prof_work cur = {0};
     adv_current_config(f, &cur);
-    int pool = cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher;
+    /* A loop that overlaps its own requests waits on them, not on a pool, even if it started a busy child. */
+    int pool = cur.current_model == PROF_MODEL_PROCESSES || (f->pool_dispatcher && cur.current_model != PROF_MODEL_ASYNC);
     if (pool)
         s->pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
     adv_waits(f, s->lockgil, s->pool_idle, pool, &s->waits);
@@ -537,11 +538,22 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
             adv_add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
         break;
     case PROF_MODEL_ASYNC:
-        adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
-                               : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
+        if (k->current_model == PROF_MODEL_ASYNC)
+            adv_add_reason(out, "async: its event loop already overlaps its requests, %d requests open at once (%.1f s in flight over %.2f s of wall, %llu requests); its CPU, %d%% of its demand, leaves it room, and a pool of a few workers would cut that concurrency to their number",
+                           k->current_workers, f->net_request_s, f->wall_s, (unsigned long long)f->net_round_trips,
+                           adv_pct(out->demand_ratio));
+        else
+            adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
+                                   : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
         io_pool_reason(out, f, s, m, io, "");
         break;
     case PROF_MODEL_HYBRID:
+        if (k->current_model == PROF_MODEL_ASYNC) {
+            adv_add_reason(out, "hybrid: its event loop overlaps %d requests at once but its CPU saturates it (CPU demand %.2f): split the computation over processes, each running a loop of %d requests",
+                           k->current_workers, out->demand_ratio, out->workers);
+            cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");
+            break;
+        }
         adv_add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
                        f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
         cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");

@@ -114,6 +114,7 @@ struct prof_work {
     double longest_s;        /* no pool finishes the waits sooner: the mean wait of the kind whose waits are longest; 0 = unbounded */
     double fixed_s;          /* off-CPU time, summed over threads, that no pool shortens: back-pressure, waits for input, untimed waits */
     double startup_s;        /* CPU before main(): paid as it was, whatever the pool (not in cpu_s) */
+    int loops;               /* async: event loops the CPU runs on, one per process of the stage today (at most the CPUs); 0/1 = one */
 };
 
 struct prof_verdict {
