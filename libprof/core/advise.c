@@ -448,10 +448,18 @@ static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figur
     seed_reason(out, s, f, io);
 }
 
+static double nonneg_s(double x)
+{
+    return x > 0 ? x : 0;
+}
+
 /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
 static void classify(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s)
 {
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    /* A loop's overlapping requests are in flight far longer than its thread lived: the share of
+     * thread time spent waiting is at most what was off CPU. */
+    double waited = fmin(s->wait + s->waits.fixed, nonneg_s(th - f->cpu_s));
     if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
         out->cls = PROF_CLASS_CPU;
         char lw[48] = "", rq[96] = "";
@@ -465,11 +473,11 @@ static void classify(struct prof_verdict *out, const struct prof_stage_figures *
     } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
         out->cls = PROF_CLASS_IO;
         adv_add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
-                       adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
+                       adv_pct(out->cpu_wall_ratio), adv_pct(waited / th));
     } else {
         out->cls = PROF_CLASS_MIXED;
         adv_add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
-                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
+                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct(waited / th));
     }
 }
 
