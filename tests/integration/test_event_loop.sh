@@ -16,6 +16,9 @@ expect_eq "event loop: runs async today" "$(q $R 'r["overall"]["work_model"]["cu
 expect_true "event loop: with tens of requests open at once" \
   "$(q $R 'str(r["overall"]["work_model"]["current"]["workers"] >= 40).lower()')"
 expect_eq "event loop: the verdict keeps async" "$(q $R 'r["overall"]["recommendation"]["model"]')" async
+# 200 requests were open in each wave: an event loop cut to a handful would take many more waves.
+expect_true "event loop: at least 100 requests at once" \
+  "$(q $R 'str(r["overall"]["recommendation"]["workers"] >= 100).lower()')"
 expect_true "event loop: at no less than the concurrency it achieved" \
   "$(q $R 'str(r["overall"]["recommendation"]["workers"] >= r["overall"]["work_model"]["current"]["workers"]).lower()')"
 

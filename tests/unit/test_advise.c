@@ -1522,10 +1522,10 @@ Test(advise_stage, loop_that_overlaps_requests_keeps_async_at_its_concurrency)
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
-    cr_assert_eq(v.work.current_model, PROF_MODEL_ASYNC);
-    cr_assert_eq(v.work.current_workers, 300);
     cr_assert_eq(v.model, PROF_MODEL_ASYNC, "got %s x %d", prof_model_name(v.model), v.workers);
     cr_assert_geq(v.workers, 300, "async cut to %d of the 300 requests it kept open", v.workers);
+    cr_assert_eq(v.work.current_model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.work.current_workers, 300);
     cr_assert(has_reason(&v, "300 requests open at once"));
     /* Nothing a few workers of a pool can do with 2000 requests of 0.15 s: no candidate of them wins. */
     for (int i = 0; i < v.ncandidates; i++)
