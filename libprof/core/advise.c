@@ -377,7 +377,8 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
      * task (IPC) and the dispatcher's poll loop over its workers. */
     struct prof_work cur = {0};
     adv_current_config(f, &cur);
-    int pool = cur.current_model == PROF_MODEL_PROCESSES || f->pool_dispatcher;
+    /* A loop that overlaps its own requests waits on them, not on a pool, even if it started a busy child. */
+    int pool = cur.current_model == PROF_MODEL_PROCESSES || (f->pool_dispatcher && cur.current_model != PROF_MODEL_ASYNC);
     if (pool)
         s->pool_idle = (f->ipc_measured ? f->ipc_s : 0) + f->evloop_wait_s;
     else if (f->ipc_measured)
@@ -460,10 +461,18 @@ static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figur
     seed_reason(out, s, f, io);
 }
 
+static double nonneg_s(double x)
+{
+    return x > 0 ? x : 0;
+}
+
 /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
 static void classify(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s)
 {
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
+    /* A loop's overlapping requests are in flight far longer than its thread lived: the share of
+     * thread time spent waiting is at most what was off CPU. */
+    double waited = fmin(s->wait + s->waits.fixed, nonneg_s(th - f->cpu_s));
     if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
         out->cls = PROF_CLASS_CPU;
         char lw[48] = "", rq[96] = "";
@@ -477,11 +486,11 @@ static void classify(struct prof_verdict *out, const struct prof_stage_figures *
     } else if (out->demand_ratio < PROF_SEED_IO_BELOW) {
         out->cls = PROF_CLASS_IO;
         adv_add_reason(out, "CPU %d%% of thread time; %d%% is off-CPU waiting that is not lock, GIL or run queue (I/O, sleep): the work is waiting",
-                       adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
+                       adv_pct(out->cpu_wall_ratio), adv_pct(waited / th));
     } else {
         out->cls = PROF_CLASS_MIXED;
         adv_add_reason(out, "CPU demand %.2f, between the seeds' 0.4 and 0.7: the stage both computes (CPU %d%% of thread time) and waits (%d%%)",
-                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct((s->wait + s->waits.fixed) / th));
+                       out->demand_ratio, adv_pct(out->cpu_wall_ratio), adv_pct(waited / th));
     }
 }
 
@@ -552,11 +561,22 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
             adv_add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
         break;
     case PROF_MODEL_ASYNC:
-        adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
-                               : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
+        if (k->current_model == PROF_MODEL_ASYNC)
+            adv_add_reason(out, "async: its event loop already overlaps its requests, %d requests open at once (%.1f s in flight over %.2f s of wall, %llu requests); its CPU, %d%% of its demand, leaves it room, and a pool of a few workers would cut that concurrency to their number",
+                           k->current_workers, f->net_request_s, f->wall_s, (unsigned long long)f->net_round_trips,
+                           adv_pct(out->demand_ratio));
+        else
+            adv_add_reason(out, evloop ? "async: the program already runs an event loop, and hundreds of simultaneous waits are its job"
+                                   : "async: hundreds of simultaneous waits are an event loop's job, not a thread pool's");
         io_pool_reason(out, f, s, m, io, "");
         break;
     case PROF_MODEL_HYBRID:
+        if (k->current_model == PROF_MODEL_ASYNC) {
+            adv_add_reason(out, "hybrid: its event loop overlaps %d requests at once but its CPU saturates it (CPU demand %.2f): split the computation over processes, each running a loop of %d requests",
+                           k->current_workers, out->demand_ratio, out->workers);
+            cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");
+            break;
+        }
         adv_add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
                        f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
         cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");

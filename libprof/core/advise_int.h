@@ -88,6 +88,8 @@ static inline int adv_bad(double x)
     return !(x >= 0) || isinf(x);
 }
 
+/* predict.c: requests kept open at once when the stage's event loop overlaps them, else 0. */
+double adv_loop_inflight(const struct prof_stage_figures *f);
 /* predict.c: how the stage runs today, and which of its off-CPU time is work (the split needs them too). */
 void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k);
 double adv_work_waits(const struct prof_stage_figures *f, double residual);

@@ -151,6 +151,7 @@ static void marker_counters(struct prof_counters *c, const struct prof_shm_stage
     c->io_bytes += g->io_bytes;
     c->net_wait_ns += g->net_wait_ns;
     c->net_round_trips += g->net_round_trips;
+    c->net_request_ns += g->net_request_ns;
     c->ipc_ns += g->ipc_ns;
     c->ipc_bytes_sent += g->ipc_bytes_sent;
     c->ipc_bytes_received += g->ipc_bytes_received;
@@ -199,6 +200,7 @@ static void add_shim_thread(struct prof_thread *t, const struct prof_rec_image *
         .vcsw = s->vcsw, .ivcsw = s->ivcsw, .lock_wait_ns = s->lock_wait_ns, .gil_wait_ns = s->gil_wait_ns,
         .lock_acquisitions = s->lock_acquisitions, .lock_contended = s->lock_contended, .io_wait_ns = s->io_wait_ns,
         .io_bytes = s->io_bytes, .net_wait_ns = s->net_wait_ns, .net_round_trips = s->net_round_trips,
+        .net_request_ns = s->net_request_ns,
         .ipc_ns = s->ipc_ns, .ipc_bytes_sent = s->ipc_bytes_sent, .ipc_bytes_received = s->ipc_bytes_received,
         .ipc_sends = s->ipc_sends, .evloop_wait_ns = s->evloop_wait_ns, .join_wait_ns = s->join_wait_ns,
         .handoff_wait_ns = s->handoff_wait_ns, .sleep_ns = s->sleep_ns, .sleeps = s->sleeps,

@@ -81,9 +81,13 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
         break;
     case PROF_MODEL_THREADS:
         return fixed + fmax(lw, fmax(c * k->serial_threads + c * (1 - k->serial_threads) / p, (c + w) / n));
-    case PROF_MODEL_ASYNC:
-        /* One thread runs every task's CPU part; only the waits overlap. */
-        return fixed + fmax(lw, fmax(c, (c + w) / n));
+    case PROF_MODEL_ASYNC: {
+        /* One thread per loop runs every task's CPU part; only the waits overlap. A stage whose
+         * processes each run their own loop (a client and the server it started) spreads its CPU
+         * over them as it did today. */
+        int loops = k->loops > 1 ? (k->loops < u ? k->loops : u) : 1;
+        return fixed + fmax(lw, fmax(c / loops, (c + w) / n));
+    }
     case PROF_MODEL_PROCESSES:
         return fixed + half +
                fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / p,
@@ -186,12 +190,36 @@ void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_i
         w->longest *= room / w->indep;
         w->indep = room;
     }
+    /* The waits the threads blocked in, as opposed to the requests' time in flight below. */
+    double blocked = w->indep;
+    if (adv_loop_inflight(f) > 0 && f->net_request_s > net_recv) {
+        /* A loop that overlaps its requests blocks for a sliver of their time in flight, which is
+         * what overlaps (and was overlapped): each request is one wait of its own latency. */
+        w->indep += f->net_request_s - fmin(net_recv, room);
+        w->longest = fmax(w->longest, f->net_request_s / (double)f->net_round_trips);
+    }
     w->episodes = w->longest > 0 ? w->indep / w->longest : 0;
-    w->fixed = nonneg(rest - w->indep);
+    w->fixed = nonneg(rest - blocked);
     w->backpressure = fmin(nonneg(f->net_send_wait_s) + (pool ? 0 : nonneg(f->ipc_send_wait_s)), w->fixed);
     w->ipc = fmin(nonneg(ipc - (pool ? 0 : nonneg(f->ipc_send_wait_s))), nonneg(w->fixed - w->backpressure));
     w->unrequested = fmin(w->unrequested, nonneg(w->fixed - w->backpressure - w->ipc));
     w->untimed = nonneg(w->fixed - w->backpressure - w->ipc - w->unrequested);
+}
+
+/*
+ * Requests the stage kept open at once when its event loop overlaps them (issue 25, class 4), else
+ * 0: the requests' time in flight over the wall time (Little's law), where the stage waits in an
+ * event loop and that many exceed its threads, so no thread held one blocking request at a time.
+ * Such a loop already runs async at that concurrency: its blocked time is short because its waits
+ * overlap, not because it has few.
+ */
+double adv_loop_inflight(const struct prof_stage_figures *f)
+{
+    if (f->evloop_wait_s <= 0 || f->net_round_trips == 0 || f->wall_s <= TINY_S || f->net_request_s <= 0 ||
+        f->current_model == PROF_MODEL_PROCESSES)
+        return 0;
+    double inflight = f->net_request_s / f->wall_s;
+    return inflight >= 2.0 && inflight > (double)(f->nthreads > 1 ? f->nthreads : 1) ? inflight : 0;
 }
 
 /* How the stage runs today, when the merge did not say: several processes, several threads, or one. */
@@ -199,6 +227,14 @@ void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k)
 {
     k->current_model = f->current_model;
     k->current_workers = f->current_workers;
+    double inflight = adv_loop_inflight(f);
+    if (inflight > 0) {
+        /* An event loop that overlaps its requests: async, at the concurrency it achieved. */
+        k->current_model = PROF_MODEL_ASYNC;
+        k->current_workers = (int)fmin(ceil(inflight), 1e6);
+        k->loops = f->nprocesses > 1 ? f->nprocesses : 1;
+        return;
+    }
     if (k->current_workers > 0)
         return;
     if (f->nprocesses >= 2) {
@@ -575,7 +611,8 @@ int adv_predict_work(struct prof_verdict *v, const struct prof_stage_figures *f,
     /* A program that waits in its own event loop; a pool dispatcher's poll thread is not one. */
     int evloop = k->wait_s > 0 && !f->pool_dispatcher && k->current_model != PROF_MODEL_PROCESSES &&
                  f->evloop_wait_s / th >= EVLOOP_SHARE_MIN;
-    return evloop;
+    /* A loop that overlaps its requests blocks little, and may feed a child (the server it started). */
+    return evloop || k->current_model == PROF_MODEL_ASYNC;
 }
 
 /* The candidates, each at the count its own formula gives, the pick, and why. */
@@ -584,7 +621,21 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
 {
     struct prof_work *k = &v->work;
     add_candidate(v, k, s->c, PROF_MODEL_SEQUENTIAL, 1);
-    if (v->cls == PROF_CLASS_CPU) {
+    if (k->current_model == PROF_MODEL_ASYNC) {
+        /*
+         * An event loop that already overlaps its requests (issue 25, class 4): a pool of a few
+         * threads or processes would cut the concurrency it achieved to their count. Async stays,
+         * at that concurrency or the I/O pool's if higher; the CPU part is split over processes,
+         * each running a loop as large (hybrid), only when it saturates the loop: CPU demand in
+         * the cpu-bound class, where more concurrency finds no idle CPU time to fill.
+         */
+        int n = io->workers > k->current_workers ? io->workers : k->current_workers;
+        add_candidate(v, k, s->c, PROF_MODEL_THREADS, v->cls == PROF_CLASS_CPU ? s->c : nthr);
+        add_candidate(v, k, s->c, PROF_MODEL_PROCESSES, nproc);
+        add_candidate(v, k, s->c, PROF_MODEL_ASYNC, n);
+        if (v->cls == PROF_CLASS_CPU)
+            add_candidate(v, k, s->c, PROF_MODEL_HYBRID, n);
+    } else if (v->cls == PROF_CLASS_CPU) {
         add_candidate(v, k, s->c, PROF_MODEL_THREADS, s->c);
         add_candidate(v, k, s->c, PROF_MODEL_PROCESSES, nproc);
     } else {

@@ -364,6 +364,7 @@ static void stage_time_split(const struct prof_run *m, struct prof_stage *s, dou
     f->ipc_messages = s->sum.ipc_sends;
     f->net_wait_s = sec(s->sum.net_wait_ns);
     f->net_round_trips = s->sum.net_round_trips;
+    f->net_request_s = sec(s->sum.net_request_ns);
     f->io_wait_s = sec(s->sum.io_wait_ns);
     f->disk_reads = s->sum.disk_reads;
     f->sleep_s = sec(s->sum.sleep_ns);

@@ -54,6 +54,7 @@ struct prof_stage_figures {
     uint64_t ipc_messages;   /* send calls that carried them (one per message for small pickles) */
     double net_wait_s;       /* the network part of the stage's I/O waits (shim) */
     uint64_t net_round_trips; /* requests answered on network descriptors (a receive after a send); 0 = unknown */
+    double net_request_s;    /* their time in flight, send to answer, summed: / wall_s = requests open at once (Little's law) */
     int pool_dispatcher;     /* a process of the stage feeds busy child processes: its event-loop waits are the pool's */
     double dispatcher_cpu_s; /* that process's CPU time (feeding tasks, collecting results) */
     /* Where the sampler read the pool's stacks: its CPU split by what the stacks ran (issue 25). */
@@ -121,6 +122,7 @@ struct prof_work {
     double longest_s;        /* no pool finishes the waits sooner: the mean wait of the kind whose waits are longest; 0 = unbounded */
     double fixed_s;          /* off-CPU time, summed over threads, that no pool shortens: back-pressure, waits for input, untimed waits */
     double startup_s;        /* CPU before main(): paid as it was, whatever the pool (not in cpu_s) */
+    int loops;               /* async: event loops the CPU runs on, one per process of the stage today (at most the CPUs); 0/1 = one */
 };
 
 struct prof_verdict {

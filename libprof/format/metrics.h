@@ -55,6 +55,10 @@
       "Receives that followed a send on the same network descriptor: requests answered (the rest of a long answer, "  \
       "or a request sent in pieces, counts once). The most waits the stage's requests could spread over: an I/O pool " \
       "is not sized beyond it.")                                                                                       \
+    X(net_request_ns, NS, IMAGE, NULL, "io.network_request_seconds",                                                   \
+      "Of those round trips, the seconds from each request's send to its answer's first receive, summed: the "        \
+      "requests' time in flight. Over the wall time, how many requests the stage kept open at once (Little's law): "   \
+      "an event loop that overlaps hundreds of requests keeps hundreds open on one thread.")                          \
     X(ipc_ns, NS, IMAGE, "ipc_seconds", "ipc.seconds",                                                                  \
       "Wall seconds inside IPC calls with other processes of the tree, both directions (a worker blocked reading its " \
       "next task counts). Serialization (pickling) CPU is not included: it is in cpu_seconds.")                        \

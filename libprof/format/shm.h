@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define PROF_SHM_MAGIC 0x31464f52504c4f50ULL /* "POLPROF1" little-endian */
-#define PROF_SHM_VERSION 2 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures */
+#define PROF_SHM_VERSION 3 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures; 3: request time in flight */
 
 #define PROF_SHM_MAX_THREADS 1024
 #define PROF_SHM_MAX_CHILDREN 512
@@ -127,7 +127,10 @@ struct prof_shm_thread {
     uint32_t stage_pad;
     uint8_t stage_stack[PROF_SHM_STAGE_DEPTH]; /* stage indices (into stages[]), outermost first */
     uint64_t ipc_sends;      /* of ipc_calls, the sends: one per message for a pool's small messages */
-    uint64_t stage_reserved[3];
+    /* Of the round trips, the time from each request's send to its answer's first receive: the
+     * requests' time in flight, which overlaps when a loop keeps many open at once (issue 25). */
+    uint64_t net_request_ns;
+    uint64_t stage_reserved[2];
 };
 
 /* A child this process reaped with wait*(): the only place a killed grandchild's signal is seen. */
@@ -223,6 +226,7 @@ struct prof_shm_stage {
     uint64_t disk_reads;
     uint64_t net_send_wait_ns;
     uint64_t ipc_send_wait_ns;
+    uint64_t net_request_ns; /* the thread's figure of the same name, while innermost */
 };
 
 struct prof_shm_header {

@@ -46,6 +46,15 @@ enum {
 };
 
 static uint8_t fd_class[FD_CACHE];
+/*
+ * When the request now open on each network descriptor was sent (the send that set FDC_SENT):
+ * its answer's first receive closes it, and the time between is how long the request was in
+ * flight. Summed, over the wall time, that is how many requests a program kept open at once
+ * (Little's law): an event loop that overlaps its requests keeps many open on one thread, which
+ * its blocked time alone never shows (issue 25, class 4). Only the pages of descriptors in use
+ * are ever touched.
+ */
+static uint64_t fd_sent_ns[FD_CACHE];
 
 static inline uint8_t shim_cat_of(uint8_t cls)
 {
@@ -336,16 +345,26 @@ static inline void shim_io_account(struct prof_shm_thread *t, uint8_t c, int sen
 /*
  * A round trip on a network descriptor: a receive that follows a send (a request and its
  * answer; the rest of a long answer and a reply sent in pieces count once). Their number is
- * the most waits the program's requests could spread over. Compare-and-swap: the descriptor
+ * the most waits the program's requests could spread over, and the time from the request's
+ * send (t0) to its answer's receive (t1) is its time in flight. Compare-and-swap: the descriptor
  * may have been closed and reclassified since c was read, and a stale class must not return.
  */
-static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, int send, ssize_t n)
+static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, int send, ssize_t n, uint64_t t0,
+                                 uint64_t t1)
 {
     if ((c & CAT_MASK) != CAT_NET || n <= 0 || fd < 0 || fd >= FD_CACHE || !send == !(c & FDC_SENT))
         return;
     uint8_t want = send ? (uint8_t)(c | FDC_SENT) : (uint8_t)(c & ~FDC_SENT);
-    if (__atomic_compare_exchange_n(&fd_class[fd], &c, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) && !send)
-        t->net_round_trips++;
+    if (!__atomic_compare_exchange_n(&fd_class[fd], &c, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    if (send) {
+        __atomic_store_n(&fd_sent_ns[fd], t0, __ATOMIC_RELAXED);
+        return;
+    }
+    t->net_round_trips++;
+    uint64_t sent = __atomic_load_n(&fd_sent_ns[fd], __ATOMIC_RELAXED);
+    if (sent && t1 > sent)
+        t->net_request_ns += t1 - sent;
 }
 
 /*
@@ -381,7 +400,7 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
             t->ipc_send_wait_ns += dt_;                                                  \
         else if (send)                                                                   \
             t->net_send_wait_ns += dt_;                                                  \
-        shim_net_turn(t, fd, c, send, r_);                                               \
+        shim_net_turn(t, fd, c, send, r_, t0_, t0_ + dt_);                               \
         return r_;                                                                       \
     } while (0)
 

@@ -24,7 +24,7 @@
 
 struct shim_counters {
     uint64_t lock, gil, io, io_bytes, net, ipc, ipc_sent, ipc_recv, ipc_sends, evloop, join, handoff, trips;
-    uint64_t sleep, sleeps, disk_reads, net_send, ipc_send;
+    uint64_t sleep, sleeps, disk_reads, net_send, ipc_send, req;
 };
 
 struct shim_frame {
@@ -58,6 +58,7 @@ static inline void shim_counters_read(const struct prof_shm_thread *t, struct sh
     c->ipc_recv = t->ipc_bytes_received;
     c->ipc_sends = t->ipc_sends;
     c->trips = t->net_round_trips;
+    c->req = t->net_request_ns;
     c->evloop = t->evloop_wait_ns;
     c->join = t->join_wait_ns;
     c->handoff = t->handoff_wait_ns;
@@ -155,6 +156,7 @@ static void shim_flush(struct prof_shm_header *h, struct shim_frame *f, uint64_t
     shim_add(&s->ipc_bytes_received, c->ipc_recv - o->ipc_recv);
     shim_add(&s->ipc_sends, c->ipc_sends - o->ipc_sends);
     shim_add(&s->net_round_trips, c->trips - o->trips);
+    shim_add(&s->net_request_ns, c->req - o->req);
     shim_add(&s->evloop_wait_ns, ev);
     shim_add(&s->join_wait_ns, join);
     shim_add(&s->handoff_wait_ns, handoff);

@@ -1672,3 +1672,72 @@ Test(confidence, a_tie_goes_to_the_model_the_program_runs)
     cr_assert_eq(v.workers, 2);
     cr_assert_eq(v.tie, 1);
 }
+
+/*
+ * An asyncio crawler as the shim measures it (issue 25, class 4): one thread, 2000 requests
+ * answered, each open 0.15 s (300 s in flight over 1 s of wall: 300 at once, by Little's law),
+ * yet the loop blocked only 0.8 s in epoll and the sockets' own calls 20 ms. It started its
+ * server as a child, which makes it look like a pool's dispatcher.
+ */
+static struct prof_stage_figures overlapping_loop(double cpu_s)
+{
+    struct prof_stage_figures f = stage("crawl", 1.0, cpu_s);
+    f.python = 1;
+    f.waits_counted = PROF_WAITS_SHIM;
+    f.pool_dispatcher = 1;
+    f.evloop_wait_s = 0.95 - cpu_s;
+    f.net_wait_s = 0.02;
+    f.io_wait_s = 0.02;
+    f.net_round_trips = 2000;
+    f.net_request_s = 300.0;
+    f.current_model = PROF_MODEL_SEQUENTIAL;
+    f.current_workers = 1;
+    return f;
+}
+
+Test(advise_stage, loop_that_overlaps_requests_keeps_async_at_its_concurrency)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = overlapping_loop(0.15);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_ASYNC, "got %s x %d", prof_model_name(v.model), v.workers);
+    cr_assert_geq(v.workers, 300, "async cut to %d of the 300 requests it kept open", v.workers);
+    cr_assert_eq(v.work.current_model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.work.current_workers, 300);
+    cr_assert(has_reason(&v, "300 requests open at once"));
+    /* Nothing a few workers of a pool can do with 2000 requests of 0.15 s: no candidate of them wins. */
+    for (int i = 0; i < v.ncandidates; i++)
+        if (v.candidates[i].model == PROF_MODEL_THREADS || v.candidates[i].model == PROF_MODEL_PROCESSES)
+            cr_assert_lt(v.candidates[i].speedup, v.predicted_speedup);
+}
+
+Test(advise_stage, loop_whose_cpu_saturates_it_splits_the_cpu_not_the_concurrency)
+{
+    struct prof_machine m = machine2();
+    /* The same requests in flight, but the loop computed 85% of its time: more concurrency finds no idle CPU. */
+    struct prof_stage_figures f = overlapping_loop(0.85);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_neq(v.model, PROF_MODEL_ASYNC);
+    cr_assert_eq(v.model, PROF_MODEL_HYBRID, "got %s x %d", prof_model_name(v.model), v.workers);
+    /* Each process runs a loop as large: the CPU part is split, the concurrency is not cut. */
+    cr_assert_geq(v.workers, 300);
+}
+
+Test(advise_stage, requests_one_at_a_time_are_no_overlapping_loop)
+{
+    struct prof_machine m = machine2();
+    /* A loop that awaited each of its 40 requests in turn: 0.9 s in flight over 1 s, under one at once. */
+    struct prof_stage_figures f = overlapping_loop(0.05);
+    f.net_round_trips = 40;
+    f.net_request_s = 0.9;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_neq(v.work.current_model, PROF_MODEL_ASYNC);
+    cr_assert_leq(v.workers, 40);
+}

@@ -82,6 +82,7 @@ Test(metrics, every_figure_has_a_reader_and_reaches_the_json_and_the_schema)
         *p = k * 1000003;
     uint64_t *more = &t->ipc_sends;
     *more = 977;
+    t->net_request_ns = 991; /* after the stage stack too */
     rec_write(h, 0);
     write_monitor("V version=1\nS t=1 interval_ms=20 ticks_per_sec=100 page_size=4096\n"
                   "N t=1000000000001 pid=500 ppid=1 exe=/bin/prog argv=prog static=0\n"
