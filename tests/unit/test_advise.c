@@ -796,6 +796,56 @@ Test(advise_stage, chatty_pool_of_heavy_tasks_stays_processes)
     cr_assert_gt(v.predicted_speedup * 0.9, v.candidates[0].speedup);
 }
 
+Test(advise_stage, a_pool_of_gil_releasing_tasks_can_be_threads)
+{
+    /* py_frame_stats: 200 frames of 2.6 MiB, each a numpy task of ~6 ms in a process pool of 2.
+     * The GIL was held in 0.26 of the sampled ticks over 2.0 s of worker CPU, 1.28 s of it the
+     * tasks': the tasks held it at most 0.41 of their time, so threads share the work without
+     * the 553 MB of pickling. Assumed to hold it (as for bytecode tasks), they read sequential,
+     * and threads x 2 was measured best. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("pool", 10.2 - 2.22 - 1.75, 2.69);
+    f.python = 1;
+    f.nprocesses = 3;
+    f.nthreads = 5;
+    f.wall_s = 2.52;
+    f.runq_s = 3.37;
+    f.lock_wait_s = 0.44;
+    f.gil_wait_s = 0.028;
+    f.evloop_wait_s = 2.21;
+    f.ipc_measured = 1;
+    f.ipc_s = 3.72;
+    f.ipc_send_wait_s = 2.57;
+    f.ipc_base_s = 6.94;
+    f.ipc_bytes = 553045258;
+    f.ipc_messages = 805;
+    f.serialize_measured = 1;
+    f.serialize_s = 1.257;
+    f.gil_held_measured = 1;
+    f.gil_held_share = 0.2553;
+    f.startup_cpu_s = 0.002;
+    f.current_model = PROF_MODEL_PROCESSES;
+    f.current_workers = 2;
+    f.pool_dispatcher = 1;
+    f.dispatcher_cpu_s = 0.69;
+    f.pool_split_measured = 1;
+    f.dispatcher_pool_cpu_s = 0.45;
+    f.worker_cpu_s = 2.0;
+    f.task_cpu_s = 1.284;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert(v.work.task_measured);
+    cr_assert_float_eq(v.work.serial_threads, 0.2553 * 2.0 / 1.284, 1e-3);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    /* Held in 0.7 of the ticks, the bound passes 1: bytecode tasks, assumed to hold it. */
+    f.gil_held_share = 0.7;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
+    cr_assert_neq(v.model, PROF_MODEL_THREADS);
+}
+
 Test(advise_stage, chatty_pool_with_measured_tasks_still_gets_a_chunksize)
 {
     /* tests/workloads/chatty_pool.py 2 1 with the sampler's split (the run behind
