@@ -269,11 +269,17 @@ def profile(p, pp, n):
 
 def recommended(p, verdicts):
     """The configuration each verdict asks for, None where the program cannot run its model."""
-    recs = []
+    # One batch size per model and count, the median of the profiles' (each profile's own would
+    # time near-identical configurations and score against the luckiest of them).
+    chunks = collections.defaultdict(list)
     for m, w, _sp, _conf, _tie, chunk, *_ in verdicts:
+        if chunk and chunk > 1:
+            chunks[(m, w)].append(chunk)
+    recs = []
+    for m, w, *_ in verdicts:
         c = (m, 1 if m == "sequential" else (w or 1))
-        if chunk and chunk > 1 and batches(p, m):
-            c += (chunk,)                  # the pool batched as the verdict says, where the program can
+        if chunks.get((m, w)) and batches(p, m):
+            c += (int(statistics.median_low(chunks[(m, w)])),)  # batched as the verdicts say, where the program can
         recs.append(c if config_cmd(p, *c) is not None else None)
     return recs
 

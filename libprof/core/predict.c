@@ -523,10 +523,17 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
         if (v->candidates[i].model == PROF_MODEL_THREADS)
             tcap = v->candidates[i].speedup;
 
-    if (pick != best)
-        adv_add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: the %s wins",
+    if (pick != best) {
+        const char *why = c->model == v->candidates[best].model ? "the smaller change wins"
+                          : c->model == k->current_model && c->model != PROF_MODEL_SEQUENTIAL
+                              ? "the model the program already runs wins"
+                          : f->pipeline && c->model == PROF_MODEL_PROCESSES
+                              ? "processes win: the work runs in a pipeline of programs, each one thread, whose parallel form is more pipelines side by side"
+                              : "the cheaper model wins";
+        adv_add_reason(v, "%s predicted %.2fx over the measured run, within 10%% of the best, %s at %.2fx: %s",
                        cand_name(a, sizeof a, c), c->speedup, cand_name(b, sizeof b, &v->candidates[best]),
-                       v->candidates[best].speedup, c->model == v->candidates[best].model ? "smaller change" : "cheaper model");
+                       v->candidates[best].speedup, why);
+    }
     else if (v->runner_up >= 0)
         adv_add_reason(v, "%s predicted %.2fx over the measured run; runner-up %s at %.2fx", cand_name(a, sizeof a, c),
                        c->speedup, cand_name(b, sizeof b, &v->candidates[v->runner_up]),
@@ -665,7 +672,9 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
         kc.chunk = chunk;
         add_candidate(v, &kc, s->c, PROF_MODEL_PROCESSES, nproc);
     }
-    int best, pick = choose(v, evloop, k->current_model, &best);
+    /* A pipeline of programs already runs on processes: a tie goes to more of them. */
+    enum prof_model uses = k->current_model == PROF_MODEL_SEQUENTIAL && f->pipeline ? PROF_MODEL_PROCESSES : k->current_model;
+    int best, pick = choose(v, evloop, uses, &best);
     v->model = v->candidates[pick].model;
     v->workers = v->candidates[pick].workers;
     v->chunksize = v->candidates[pick].chunksize;

@@ -110,6 +110,10 @@ static int stage_add_marker(const struct prof_run *m, struct prof_stage *s, stru
 #define PROF_GIL_TICKS_MIN 20
 /* A worker is busy when it did at least this share of the busiest one's CPU + I/O wait. */
 #define PROF_BUSY_SHARE 0.10
+/* A stage whose busiest process holds less than this share of its busy time, with other
+ * programs busy beside it, is a pipeline of programs rather than one program and its helpers
+ * (zstd | md5sum: zstd 97%; cat | tr | tr | sort | uniq -c: sort 68%). */
+#define PROF_PIPELINE_SHARE 0.80
 /* A child process that did this much CPU + I/O wait is a worker its parent feeds, not a helper. */
 #define PROF_CHILD_BUSY_S 0.02
 
@@ -275,6 +279,13 @@ static void stage_current(const struct prof_stage *s, struct prof_stage_figures 
         if (j - i > pool_n)
             pool = i, pool_n = j - i;
     }
+    /* Busy programs, and the busy time of all the stage's processes: a pipeline's measure. */
+    size_t nprograms = 0;
+    for (size_t i = 0; i < nbusy; i++)
+        nprograms += i == 0 || role_cmp(&busy[i - 1], &busy[i]) != 0;
+    double allb = 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        allb += proc_busy(s->procs[i]);
     const struct prof_process *first = nbusy ? busy[pool] : NULL;
     /* Several of one program, or one forked worker fed by its parent (a pool of one). */
     if (first && (pool_n >= 2 || (first->forked && first->ppid > 0 && stage_has_pid(s, first->ppid)))) {
@@ -314,6 +325,11 @@ static void stage_current(const struct prof_stage *s, struct prof_stage_figures 
     if (at_once >= 2) {
         f->current_model = PROF_MODEL_THREADS;
         f->current_workers = at_once;
+    } else if (nprograms >= 2 && maxb < PROF_PIPELINE_SHARE * allb) {
+        /* One thread at a time in each program, and no program holds most of the work: the
+         * stage is a pipeline of programs (cat | tr | sort | uniq), sequential as it runs, whose
+         * parallel form is more pipelines side by side, not threads none of its programs has. */
+        f->pipeline = 1;
     }
 }
 

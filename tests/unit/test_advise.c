@@ -1237,6 +1237,30 @@ Test(advise_waits, untimed_waits_and_start_up_are_not_work)
         cr_assert_leq(v.candidates[i].speedup, 1.01);
 }
 
+Test(advise_stage, a_pipeline_of_programs_breaks_a_tie_toward_processes)
+{
+    /* cat | tr -cs | tr | sort | uniq -c: 1.0 s of native CPU in five one-thread programs, run
+     * sequentially as one pipeline. Threads and processes x 2 predict the same; threads are the
+     * cheaper change for one program, but none of these has threads to add: more pipelines. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("overall", 1.05, 1.0);
+    f.nprocesses = 12;
+    f.nthreads = 12;
+    f.wall_s = 1.17;
+    f.current_model = PROF_MODEL_SEQUENTIAL;
+    f.current_workers = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    f.pipeline = 1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_eq(v.workers, 2);
+    cr_assert(has_reason(&v, "pipeline of programs"));
+}
+
 Test(advise_waits, a_launcher_waiting_for_its_children_is_idle)
 {
     /* make -j1 over 20 compressions: 1.2 s of wall, 1.17 s of it joining children (taken out of
