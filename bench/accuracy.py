@@ -267,36 +267,45 @@ def profile(p, pp, n):
     return verdicts, sorted(set(idle)), sorted(set(faster))
 
 
-def recommended(p, verdicts):
-    """The configuration each verdict asks for, None where the program cannot run its model."""
-    # One batch size per model and count, the median of the profiles' (each profile's own would
-    # time near-identical configurations and score against the luckiest of them).
-    chunks = collections.defaultdict(list)
+def verdict_configs(verdicts):
+    """Each model's configuration over the profiles that chose it: the median worker count and
+    batch size. One per model, so that near-identical counts (async x 101, 111, 123 ...) are not
+    each timed and the verdict scored against the luckiest of them."""
+    ws, chunks = collections.defaultdict(list), collections.defaultdict(list)
     for m, w, _sp, _conf, _tie, chunk, *_ in verdicts:
+        ws[m].append(1 if m == "sequential" else (w or 1))
         if chunk and chunk > 1:
-            chunks[(m, w)].append(chunk)
+            chunks[m].append(chunk)
+    return {m: (m, int(statistics.median_low(ws[m]))) +
+               ((int(statistics.median_low(chunks[m])),) if chunks[m] else ()) for m in ws}
+
+
+def recommended(p, verdicts):
+    """The configuration each verdict's model asks for, None where the program cannot run it."""
+    cfg = verdict_configs(verdicts)
     recs = []
-    for m, w, *_ in verdicts:
-        c = (m, 1 if m == "sequential" else (w or 1))
-        if chunks.get((m, w)) and batches(p, m):
-            c += (int(statistics.median_low(chunks[(m, w)])),)  # batched as the verdicts say, where the program can
+    for m, *_ in verdicts:
+        c = cfg[m]
+        if len(c) > 2 and not batches(p, m):
+            c = c[:2]                        # a pool the program cannot batch runs unbatched
         recs.append(c if config_cmd(p, *c) is not None else None)
     return recs
 
 
 def score(verdicts, recs, med, best, idle, faster):
-    modal = collections.Counter((m, w) for m, w, *_ in verdicts).most_common(1)[0][0]
-    modal_cfg = recs[[(m, w) for m, w, *_ in verdicts].index(modal)]
-    chunk = f" with chunksize {modal_cfg[2]}" if modal_cfg and len(modal_cfg) > 2 else ""
+    models = [v[0] for v in verdicts]
+    modal = collections.Counter(models).most_common(1)[0][0]
+    shown = verdict_configs(verdicts)[modal]
+    modal_cfg = recs[models.index(modal)]
     per_profile = [med[best] / med[c] if c else 0.0 for c in recs]
     return {
         "verdicts": [list(v) for v in verdicts],
-        "verdict": f"{modal[0]} x {modal[1]}{chunk}",
+        "verdict": cfg_name(shown),
         "runnable": modal_cfg is not None,
         "throughput_vs_best": med[best] / med[modal_cfg] if modal_cfg else 0.0,
         "profiles_reaching_best": sum(s >= REACH for s in per_profile),
-        "model_stable": len({v[0] for v in verdicts}) == 1,
-        "models_seen": sorted({str(v[0]) for v in verdicts}),
+        "model_stable": len(set(models)) == 1,
+        "models_seen": sorted({str(m) for m in models}),
         "idle_speedups": idle,
         "faster_runner_up": faster,
     }

@@ -349,13 +349,14 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
             /* The share sampled over a chatty pool counts its own pipe reads and writes, which
              * release the GIL: 0.44-0.59 over pools whose tasks are pure bytecode, whose thread
              * pools then ran 25% slower than inline. The tasks' code is what threads would run:
-             * at most every GIL-holding tick was theirs, so their share is at most the held ticks
-             * over the tasks' CPU (numpy frames, which release it: 0.26 held over 2.0 s of worker
-             * CPU, 1.28 s of it tasks, reads 0.41, and threads x 2 measured best). */
+             * at most every GIL-holding tick of the workers was theirs, so their share is at most
+             * the workers' held ticks over the tasks' CPU (numpy frames, which release it, read
+             * 0.2-0.4 where threads x 2 measured best; the dispatcher, reading and pickling the
+             * frames, holds it and is left out). */
             gil = 1.0;
             gil_src = "assumed: the pool's tasks run CPython bytecode, which holds the GIL";
-            if (f->gil_held_measured && f->task_cpu_s > TINY_S && f->worker_cpu_s > TINY_S) {
-                double bound = f->gil_held_share * f->worker_cpu_s / f->task_cpu_s;
+            if (f->worker_gil_measured && f->task_cpu_s > TINY_S && f->worker_cpu_s > TINY_S) {
+                double bound = f->worker_gil_held_share * f->worker_cpu_s / f->task_cpu_s;
                 if (bound < 1.0) {
                     gil = bound;
                     gil_src = "GIL holder sampled per tick, all of its held ticks charged to the pool's tasks";

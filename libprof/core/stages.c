@@ -482,6 +482,7 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
     struct prof_stage_figures *f = &s->fig;
     int split = 1, nworkers = 0;
     double sampled = 0;
+    uint64_t wticks = 0, wheld = 0;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
         int disp = 0;
@@ -506,6 +507,10 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
                 f->worker_cpu_s += sec(c->threads[k].c.cpu_ns);
                 f->task_cpu_s += sec(c->threads[k].pool_called_ns);
                 sampled += sec(c->threads[k].pool_ns + c->threads[k].pool_called_ns);
+                if (c->threads[k].py_ticks) {
+                    wticks += c->threads[k].smp_n[PROF_TS_RUNNING];
+                    wheld += c->threads[k].py_held_cpu;
+                }
             }
         }
     }
@@ -515,6 +520,11 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
         f->task_cpu_s = f->worker_cpu_s = f->dispatcher_pool_cpu_s = 0;
     f->dispatcher_pool_cpu_s = fmin(f->dispatcher_pool_cpu_s, f->dispatcher_cpu_s);
     f->task_cpu_s = fmin(f->task_cpu_s, f->worker_cpu_s);
+    /* The workers' own GIL share: the dispatcher's reading and pickling hold it, tasks may not. */
+    if (f->pool_split_measured && wticks >= PROF_GIL_TICKS_MIN) {
+        f->worker_gil_measured = 1;
+        f->worker_gil_held_share = fmin(1.0, (double)wheld / (double)wticks);
+    }
 }
 
 /* The stage's RSS over time: the series (whether it is a leak is the advice's to say), start, peak, growth. */

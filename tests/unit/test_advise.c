@@ -799,7 +799,7 @@ Test(advise_stage, chatty_pool_of_heavy_tasks_stays_processes)
 Test(advise_stage, a_pool_of_gil_releasing_tasks_can_be_threads)
 {
     /* py_frame_stats: 200 frames of 2.6 MiB, each a numpy task of ~6 ms in a process pool of 2.
-     * The GIL was held in 0.26 of the sampled ticks over 2.0 s of worker CPU, 1.28 s of it the
+     * The workers held the GIL in 0.26 of their sampled ticks over 2.0 s of CPU, 1.28 s of it the
      * tasks': the tasks held it at most 0.41 of their time, so threads share the work without
      * the 553 MB of pickling. Assumed to hold it (as for bytecode tasks), they read sequential,
      * and threads x 2 was measured best. */
@@ -822,7 +822,9 @@ Test(advise_stage, a_pool_of_gil_releasing_tasks_can_be_threads)
     f.serialize_measured = 1;
     f.serialize_s = 1.257;
     f.gil_held_measured = 1;
-    f.gil_held_share = 0.2553;
+    f.gil_held_share = 0.45; /* over all its processes: the dispatcher reads and pickles under the GIL */
+    f.worker_gil_measured = 1;
+    f.worker_gil_held_share = 0.2553;
     f.startup_cpu_s = 0.002;
     f.current_model = PROF_MODEL_PROCESSES;
     f.current_workers = 2;
@@ -838,8 +840,8 @@ Test(advise_stage, a_pool_of_gil_releasing_tasks_can_be_threads)
     cr_assert(v.work.task_measured);
     cr_assert_float_eq(v.work.serial_threads, 0.2553 * 2.0 / 1.284, 1e-3);
     cr_assert_eq(v.model, PROF_MODEL_THREADS);
-    /* Held in 0.7 of the ticks, the bound passes 1: bytecode tasks, assumed to hold it. */
-    f.gil_held_share = 0.7;
+    /* The workers held it in 0.7 of their ticks: the bound passes 1, bytecode tasks, assumed to hold it. */
+    f.worker_gil_held_share = 0.7;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
     cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
