@@ -252,8 +252,11 @@ int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
         enum prof_pool_part part = prof_stack_pool_part(S, st);
         if (part == PROF_POOL_MACHINERY)
             t->pool_ns += e->ns;
-        else if (part == PROF_POOL_CALLED)
+        else if (part == PROF_POOL_CALLED) {
             t->pool_called_ns += e->ns;
+            t->pool_called_ticks += e->n;
+            t->pool_called_held += e->held;
+        }
     }
     states_for_waits(m);
     hottest_from_futexes(m, R);

@@ -355,7 +355,10 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
              * frames, holds it and is left out). */
             gil = 1.0;
             gil_src = "assumed: the pool's tasks run CPython bytecode, which holds the GIL";
-            if (f->worker_gil_measured && f->task_cpu_s > TINY_S && f->worker_cpu_s > TINY_S) {
+            if (f->task_gil_measured) {
+                gil = f->task_gil_held_share;
+                gil_src = "GIL holder sampled per tick in the code the pool's tasks ran";
+            } else if (f->worker_gil_measured && f->task_cpu_s > TINY_S && f->worker_cpu_s > TINY_S) {
                 double bound = f->worker_gil_held_share * f->worker_cpu_s / f->task_cpu_s;
                 if (bound < 1.0) {
                     gil = bound;

@@ -96,7 +96,7 @@ static int parse_stack(struct prof_samples *S, struct prof_fields *f)
 }
 
 static int add_entry(struct prof_samples *S, int pid, int tid, int state, uint32_t stack, uint64_t addr, uint64_t n,
-                     uint64_t ns)
+                     uint64_t ns, uint64_t held)
 {
     /* Entries of one thread come in runs: look back a little before appending. */
     for (size_t i = S->nent, k = 0; i > 0 && k < 64; i--, k++) {
@@ -104,6 +104,7 @@ static int add_entry(struct prof_samples *S, int pid, int tid, int state, uint32
         if (e->pid == pid && e->tid == tid && e->state == state && e->stack == stack && e->addr == addr) {
             e->n += n;
             e->ns += ns;
+            e->held += held;
             return 0;
         }
     }
@@ -111,7 +112,7 @@ static int add_entry(struct prof_samples *S, int pid, int tid, int state, uint32
     if (!v)
         return PROF_ENOMEM;
     S->ent = v;
-    S->ent[S->nent++] = (struct prof_sentry){pid, tid, state, stack, addr, n, ns};
+    S->ent[S->nent++] = (struct prof_sentry){pid, tid, state, stack, addr, n, ns, held};
     return 0;
 }
 
@@ -219,7 +220,7 @@ static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
         if (state < 0)
             return 1;
         return add_entry(S, (int)fu64(f, "pid"), (int)fu64(f, "tid"), state, (uint32_t)fu64(f, "stack"),
-                         addr ? strtoull(addr, NULL, 16) : 0, fu64(f, "n"), fu64(f, "ns"));
+                         addr ? strtoull(addr, NULL, 16) : 0, fu64(f, "n"), fu64(f, "ns"), fu64(f, "held"));
     }
     case 'G': {
         struct prof_rec_gil *g = APPEND(R->gil, R->ngil);

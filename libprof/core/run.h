@@ -60,6 +60,7 @@ struct prof_thread {
     uint64_t py_ticks, py_held, py_held_cpu;   /* CPython: ticks seen, holding the GIL, holding it on CPU */
     uint64_t serialize_ns;                     /* on-CPU time in serializer frames (pickle, json, marshal) */
     uint64_t pool_ns, pool_called_ns;          /* on-CPU time in a process pool's machinery, in code it called */
+    uint64_t pool_called_ticks, pool_called_held; /* ticks sampled running in code the pool called, holding the GIL */
     /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */

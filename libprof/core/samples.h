@@ -39,6 +39,7 @@ struct prof_sentry {
     int state;               /* enum prof_tstate */
     uint32_t stack;          /* 0: none */
     uint64_t addr, n, ns;
+    uint64_t held;           /* of n, ticks the thread ran holding its CPython GIL */
 };
 
 struct prof_samples {

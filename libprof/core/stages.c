@@ -482,7 +482,7 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
     struct prof_stage_figures *f = &s->fig;
     int split = 1, nworkers = 0;
     double sampled = 0;
-    uint64_t wticks = 0, wheld = 0;
+    uint64_t wticks = 0, wheld = 0, tticks = 0, theld = 0;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
         int disp = 0;
@@ -510,6 +510,8 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
                 if (c->threads[k].py_ticks) {
                     wticks += c->threads[k].smp_n[PROF_TS_RUNNING];
                     wheld += c->threads[k].py_held_cpu;
+                    tticks += c->threads[k].pool_called_ticks;
+                    theld += c->threads[k].pool_called_held;
                 }
             }
         }
@@ -524,6 +526,11 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
     if (f->pool_split_measured && wticks >= PROF_GIL_TICKS_MIN) {
         f->worker_gil_measured = 1;
         f->worker_gil_held_share = fmin(1.0, (double)wheld / (double)wticks);
+    }
+    /* The tasks' own: the ticks that ran in the code the pool called, and held the GIL there. */
+    if (f->pool_split_measured && tticks >= PROF_GIL_TICKS_MIN) {
+        f->task_gil_measured = 1;
+        f->task_gil_held_share = fmin(1.0, (double)theld / (double)tticks);
     }
 }
 

@@ -61,6 +61,8 @@ struct prof_stage_figures {
     int pool_split_measured; /* the sampler read the stacks of a CPython dispatcher and its workers */
     double task_cpu_s;       /* the workers' CPU in the code the pool called: what the tasks themselves cost */
     double worker_cpu_s;     /* the workers' CPU, all of it: the tasks and the pool's own loop, pickling and pipes */
+    int task_gil_measured;        /* the GIL holder was sampled on enough ticks in the code the pool called */
+    double task_gil_held_share;   /* ...and of those, this share held the GIL */
     int worker_gil_measured;      /* the pool's workers' GIL holder was sampled on enough ticks */
     double worker_gil_held_share; /* ...and of their on-CPU ticks, this share held their GIL */
     double dispatcher_pool_cpu_s; /* of dispatcher_cpu_s, the pool's machinery; the rest is the program around the pool */

@@ -25,10 +25,12 @@
  *       native: list of MOD.OFF (module id, hex file offset; MOD '-' = anonymous, OFF = pc),
  *       innermost first; frames after the first are return addresses.
  *       py: list of "qualname<TAB>file<TAB>line" elements, innermost first.
- *   C t= pid= tid= state= stack= addr= n= ns=
+ *   C t= pid= tid= state= stack= addr= n= ns= [held=]
  *       samples since the last flush for one thread in one state with one stack:
  *       n samples (ticks at which the thread was seen in this state), ns the time
  *       they stand for. stack=0: none. addr= (hex) the futex a lock/gil wait was on.
+ *       held= (only when nonzero): of the n, the ticks a CPython thread ran holding
+ *       its GIL, so which code holds it is known per stack; absent = 0.
  *       state: running, runq, gil, lock, sync, net, disk, ipc, evloop, sleep, other
  *       Time per tick is exact where schedstat gives it: the on-CPU delta goes to
  *       running, the run-queue delta to runq, the rest of the interval to the

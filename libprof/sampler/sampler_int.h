@@ -177,6 +177,7 @@ struct bucket {
     uint32_t stack;
     uint64_t addr;
     uint64_t n, ns;
+    uint64_t held; /* of n, the ticks a CPython thread ran holding its GIL */
     int used;
 };
 
@@ -280,7 +281,7 @@ void samp_out(struct prof_sampler *s, const char *fmt, ...) __attribute__((forma
 void samp_flush_file(struct prof_sampler *s);
 const char *samp_esc(char *dst, size_t cap, const char *src);
 void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                     uint64_t addr, uint64_t n, uint64_t ns);
+                     uint64_t addr, uint64_t n, uint64_t ns, uint64_t held);
 void samp_flush_records(struct prof_sampler *s, uint64_t t);
 
 /* tree.c: the tree's processes and threads. */

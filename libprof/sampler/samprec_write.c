@@ -39,7 +39,7 @@ const char *samp_esc(char *dst, size_t cap, const char *src)
 /* ---- sample buckets --------------------------------------------------------- */
 
 void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                     uint64_t addr, uint64_t n, uint64_t ns)
+                     uint64_t addr, uint64_t n, uint64_t ns, uint64_t held)
 {
     if (!n && !ns)
         return;
@@ -69,12 +69,13 @@ void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tst
         if (b->tid == tid && b->pid == pid && b->state == st && b->stack == stack && b->addr == addr) {
             b->n += n;
             b->ns += ns;
+            b->held += held;
             return;
         }
         j = (j + 1) & (s->capb - 1);
     }
     struct bucket *b = &s->buckets[j];
-    *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .used = 1};
+    *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .held = held, .used = 1};
     s->nb++;
 }
 
@@ -117,9 +118,16 @@ void samp_flush_records(struct prof_sampler *s, uint64_t t)
         struct bucket *b = &s->buckets[i];
         if (!b->used)
             continue;
-        samp_out(s, "C t=%llu pid=%d tid=%d state=%s stack=%u addr=%llx n=%llu ns=%llu\n", (unsigned long long)t,
-                 (int)b->pid, (int)b->tid, prof_tstate_name(b->state), b->stack, (unsigned long long)b->addr,
-                 (unsigned long long)b->n, (unsigned long long)b->ns);
+        /* held= only where a CPython thread ran holding its GIL: which code holds it, per stack. */
+        if (b->held)
+            samp_out(s, "C t=%llu pid=%d tid=%d state=%s stack=%u addr=%llx n=%llu ns=%llu held=%llu\n",
+                     (unsigned long long)t, (int)b->pid, (int)b->tid, prof_tstate_name(b->state), b->stack,
+                     (unsigned long long)b->addr, (unsigned long long)b->n, (unsigned long long)b->ns,
+                     (unsigned long long)b->held);
+        else
+            samp_out(s, "C t=%llu pid=%d tid=%d state=%s stack=%u addr=%llx n=%llu ns=%llu\n", (unsigned long long)t,
+                     (int)b->pid, (int)b->tid, prof_tstate_name(b->state), b->stack, (unsigned long long)b->addr,
+                     (unsigned long long)b->n, (unsigned long long)b->ns);
         b->used = 0;
     }
     s->nb = 0;

@@ -220,14 +220,14 @@ int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th
         if (part > left)
             part = left;
         left -= part;
-        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, part);
+        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, part, 0);
     }
     if (w_open || left) {
         enum prof_tstate c = fb;
         uint64_t a = fb_addr;
         if (!blocked)
             site_find(p, th->sw_ip, th->sw_arg, &c, &a); /* back already; its switch-in not read yet */
-        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, left);
+        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, left, 0);
     }
     return 1;
 }

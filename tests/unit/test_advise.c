@@ -846,6 +846,19 @@ Test(advise_stage, a_pool_of_gil_releasing_tasks_can_be_threads)
     dump(&v);
     cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
     cr_assert_neq(v.model, PROF_MODEL_THREADS);
+    /* Sampled in the tasks' own code (held in 0.27 of the ticks there), that share stands,
+     * whatever the workers' machinery held. */
+    f.task_gil_measured = 1;
+    f.task_gil_held_share = 0.27;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.serial_threads, 0.27, 1e-9);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_str_eq(v.work.serial_source, "GIL holder sampled per tick in the code the pool's tasks ran");
+    /* Bytecode tasks hold it throughout: not threads. */
+    f.task_gil_held_share = 1.0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_neq(v.model, PROF_MODEL_THREADS);
 }
 
 Test(advise_stage, chatty_pool_with_measured_tasks_still_gets_a_chunksize)
