@@ -385,7 +385,7 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
         /* Elsewhere a reader blocked on the tree's pipe waits for its writer to produce (a
          * pipeline's consumer for its producer): a hand-off, idle like a pool's. Its writers'
          * waits for a reader stay back-pressure, which no pool shortens. */
-        s->pool_idle = fmax(0, f->ipc_s - f->ipc_send_wait_s);
+        s->pool_idle = adv_nonneg(f->ipc_s - f->ipc_send_wait_s);
     adv_waits(f, s->lockgil, s->pool_idle, pool, &s->waits);
     s->wait = s->waits.indep;
     s->compute = f->cpu_s - fmin(f->startup_cpu_s > 0 ? f->startup_cpu_s : 0, f->cpu_s);
@@ -461,18 +461,13 @@ static void idle_verdict(struct prof_verdict *out, const struct prof_stage_figur
     seed_reason(out, s, f, io);
 }
 
-static double nonneg_s(double x)
-{
-    return x > 0 ? x : 0;
-}
-
 /* The class: the seeds' thresholds, on CPU demand rather than CPU / wall. */
 static void classify(struct prof_verdict *out, const struct prof_stage_figures *f, const struct split *s)
 {
     double th = f->thread_s > TINY_S ? f->thread_s : TINY_S;
     /* A loop's overlapping requests are in flight far longer than its thread lived: the share of
      * thread time spent waiting is at most what was off CPU. */
-    double waited = fmin(s->wait + s->waits.fixed, nonneg_s(th - f->cpu_s));
+    double waited = fmin(s->wait + s->waits.fixed, adv_nonneg(th - f->cpu_s));
     if (out->demand_ratio > PROF_SEED_CPU_ABOVE) {
         out->cls = PROF_CLASS_CPU;
         char lw[48] = "", rq[96] = "";

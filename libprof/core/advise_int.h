@@ -82,6 +82,12 @@ static inline int adv_pct(double x)
     return x <= 0 ? 0 : (int)(x * 100.0 + 0.5);
 }
 
+/* A difference of times, never below zero. */
+static inline double adv_nonneg(double x)
+{
+    return x > 0 ? x : 0;
+}
+
 /* A time or fraction is usable when it is a finite number >= 0 (NaN fails). */
 static inline int adv_bad(double x)
 {

@@ -32,11 +32,6 @@
 /* A process pool's own IPC can never be more than this share of the CPU it measured. */
 #define IPC_MAX_CPU_SHARE 0.9
 
-static double nonneg(double x)
-{
-    return x > 0 ? x : 0;
-}
-
 static int cost_rank(enum prof_model m, int evloop)
 {
     /* Cheapest first: what it takes to adopt and to run (threads share memory, processes copy). */
@@ -113,29 +108,29 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
  */
 double adv_work_waits(const struct prof_stage_figures *f, double residual)
 {
-    return f->waits_sampled ? fmin(residual, nonneg(f->sampled_wait_s)) : residual;
+    return f->waits_sampled ? fmin(residual, adv_nonneg(f->sampled_wait_s)) : residual;
 }
 
 /* Off-CPU time that is neither the machine's (run queue, stolen) nor the locks', less `idle` (a pool's own). */
 double adv_off_cpu_rest(const struct prof_stage_figures *f, double lockgil, double idle)
 {
-    return nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
+    return adv_nonneg(f->thread_s - f->cpu_s - f->runq_s - f->steal_s - lockgil - idle);
 }
 
 /* The separate waits of the voluntary context switches' bound: every wait that ended is one switch. */
 static void waits_by_switches(const struct prof_stage_figures *f, double rest, int pool, struct adv_waits *w)
 {
     /* The sampler's pipe waits are the tree's own, unless the stage is a pool (then they are its idling, not in rest). */
-    double ipc = pool ? 0 : fmin(nonneg(f->ipc_s), rest);
-    double cand = f->waits_sampled ? fmin(rest - ipc, nonneg(f->sampled_wait_s - ipc)) : rest - ipc;
+    double ipc = pool ? 0 : fmin(adv_nonneg(f->ipc_s), rest);
+    double cand = f->waits_sampled ? fmin(rest - ipc, adv_nonneg(f->sampled_wait_s - ipc)) : rest - ipc;
     if (f->switches > 0 && cand > 0) {
         w->indep = cand;
         w->longest = cand / (double)f->switches;
         w->episodes = (double)f->switches;
     }
-    w->fixed = nonneg(rest - w->indep);
+    w->fixed = adv_nonneg(rest - w->indep);
     w->ipc = fmin(ipc, w->fixed);
-    w->untimed = nonneg(w->fixed - w->ipc);
+    w->untimed = adv_nonneg(w->fixed - w->ipc);
 }
 
 /*
@@ -156,22 +151,22 @@ void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_i
     double rest = adv_off_cpu_rest(f, lockgil, pool_idle);
     /* A stage that is no pool has its writers' IPC waits in rest (back-pressure: a writer waiting
      * for its reader); its readers' waits for a writer are idle, in pool_idle (advise.c). */
-    double ipc = f->ipc_measured && !pool ? fmin(nonneg(f->ipc_send_wait_s), rest) : 0;
+    double ipc = f->ipc_measured && !pool ? fmin(adv_nonneg(f->ipc_send_wait_s), rest) : 0;
     if (f->waits_counted == PROF_WAITS_UNKNOWN) {
-        w->indep = adv_work_waits(f, nonneg(rest - ipc));
+        w->indep = adv_work_waits(f, adv_nonneg(rest - ipc));
         return;
     }
     if (f->waits_counted == PROF_WAITS_SWITCHES) {
         waits_by_switches(f, rest, pool, w);
         return;
     }
-    double net_recv = nonneg(nonneg(f->net_wait_s) - nonneg(f->net_send_wait_s)) + (pool ? 0 : f->evloop_wait_s);
+    double net_recv = adv_nonneg(adv_nonneg(f->net_wait_s) - adv_nonneg(f->net_send_wait_s)) + (pool ? 0 : f->evloop_wait_s);
     struct {
         double t;
         uint64_t n;
     } kind[] = {
         {net_recv, f->net_round_trips},
-        {nonneg(f->io_wait_s - f->net_wait_s), f->disk_reads},
+        {adv_nonneg(f->io_wait_s - f->net_wait_s), f->disk_reads},
         {f->sleep_s, f->sleeps},
     };
     for (size_t i = 0; i < sizeof kind / sizeof kind[0]; i++) {
@@ -185,7 +180,7 @@ void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_i
         w->longest = fmax(w->longest, kind[i].t / (double)kind[i].n);
     }
     /* A timed call's clock runs on while its woken thread waits for a CPU, which rest leaves out. */
-    double room = nonneg(rest - ipc);
+    double room = adv_nonneg(rest - ipc);
     if (w->indep > room) {
         w->longest *= room / w->indep;
         w->indep = room;
@@ -199,11 +194,11 @@ void adv_waits(const struct prof_stage_figures *f, double lockgil, double pool_i
         w->longest = fmax(w->longest, f->net_request_s / (double)f->net_round_trips);
     }
     w->episodes = w->longest > 0 ? w->indep / w->longest : 0;
-    w->fixed = nonneg(rest - blocked);
-    w->backpressure = fmin(nonneg(f->net_send_wait_s) + (pool ? 0 : nonneg(f->ipc_send_wait_s)), w->fixed);
-    w->ipc = fmin(nonneg(ipc - (pool ? 0 : nonneg(f->ipc_send_wait_s))), nonneg(w->fixed - w->backpressure));
-    w->unrequested = fmin(w->unrequested, nonneg(w->fixed - w->backpressure - w->ipc));
-    w->untimed = nonneg(w->fixed - w->backpressure - w->ipc - w->unrequested);
+    w->fixed = adv_nonneg(rest - blocked);
+    w->backpressure = fmin(adv_nonneg(f->net_send_wait_s) + (pool ? 0 : adv_nonneg(f->ipc_send_wait_s)), w->fixed);
+    w->ipc = fmin(adv_nonneg(ipc - (pool ? 0 : adv_nonneg(f->ipc_send_wait_s))), adv_nonneg(w->fixed - w->backpressure));
+    w->unrequested = fmin(w->unrequested, adv_nonneg(w->fixed - w->backpressure - w->ipc));
+    w->untimed = adv_nonneg(w->fixed - w->backpressure - w->ipc - w->unrequested);
 }
 
 /*
@@ -262,13 +257,13 @@ void adv_current_config(const struct prof_stage_figures *f, struct prof_work *k)
 static void pool_split_work(const struct prof_stage_figures *f, double work, struct prof_work *k)
 {
     double dpool = fmin(f->dispatcher_pool_cpu_s, f->dispatcher_cpu_s);
-    double wpool = nonneg(f->worker_cpu_s - f->task_cpu_s);
+    double wpool = adv_nonneg(f->worker_cpu_s - f->task_cpu_s);
     k->task_measured = 1;
-    k->cpu_s = nonneg(work - dpool - wpool);
-    k->own_s = fmin(k->cpu_s, nonneg(f->dispatcher_cpu_s - dpool - k->startup_s));
+    k->cpu_s = adv_nonneg(work - dpool - wpool);
+    k->own_s = fmin(k->cpu_s, adv_nonneg(f->dispatcher_cpu_s - dpool - k->startup_s));
     k->ipc_s = fmin(k->ipc_s, dpool + wpool);
-    k->msg_s = nonneg(dpool - k->ipc_s / 2);
-    k->worker_msg_s = nonneg(wpool - k->ipc_s / 2);
+    k->msg_s = adv_nonneg(dpool - k->ipc_s / 2);
+    k->worker_msg_s = adv_nonneg(wpool - k->ipc_s / 2);
 }
 
 /* From the measured figures to the work the prediction runs on. */
@@ -284,7 +279,7 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
      * serialization, that CPU is the cost a process pool pays, and not work a thread would do;
      * otherwise the cost is estimated from the bytes. The start-up before main is no one's work. */
     double bytes = (double)f->ipc_bytes;
-    k->startup_s = fmin(nonneg(f->startup_cpu_s), f->cpu_s);
+    k->startup_s = fmin(adv_nonneg(f->startup_cpu_s), f->cpu_s);
     double work = f->cpu_s - k->startup_s;
     k->cpu_s = work;
     /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
@@ -314,7 +309,7 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     k->chunk = 1;
     if (chatty) {
         k->round_trips = f->ipc_messages / 2;
-        k->msg_s = nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
+        k->msg_s = adv_nonneg(f->dispatcher_cpu_s - k->ipc_s / 2);
         k->cpu_s = fmax(k->cpu_s - k->msg_s, (1 - IPC_MAX_CPU_SHARE) * work);
         if (f->pool_split_measured)
             pool_split_work(f, work, k);
@@ -372,7 +367,7 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
                    f->wall_s * p > f->cpu_s * 1.05) {
             /* No sampler: the parallelism the threads achieved bounds the serial share
              * (Amdahl solved for s from wall = cpu x (s + (1 - s) / p)). */
-            gil = fmin(1.0, nonneg((f->wall_s / f->cpu_s - 1.0 / p) / (1.0 - 1.0 / p)));
+            gil = fmin(1.0, adv_nonneg((f->wall_s / f->cpu_s - 1.0 / p) / (1.0 - 1.0 / p)));
             gil_src = "parallelism the threads achieved";
         } else {
             gil = 1.0;
