@@ -286,10 +286,27 @@ static int render_terminal(const struct prof_report *r, FILE *out)
                 nproc - (size_t)staged);
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
-    json_array_foreach(json_object_get(report, "processes"), i, v) {
+    /* One line per reason, however many processes of a pool share it. */
+    json_t *procs = json_object_get(report, "processes");
+    json_array_foreach(procs, i, v) {
         const char *why = json_string_value(json_object_get(v, "python_unsupported"));
-        if (why)
+        size_t j, n = 0, seen = 0;
+        json_t *w;
+        if (!why)
+            continue;
+        json_array_foreach(procs, j, w) {
+            const char *other = json_string_value(json_object_get(w, "python_unsupported"));
+            if (other && strcmp(other, why) == 0) {
+                seen |= j < i;
+                n++;
+            }
+        }
+        if (seen)
+            continue;
+        if (n == 1)
             fprintf(out, "  pid %d: %s: no Python stacks for it\n", (int)num(v, "pid"), why);
+        else
+            fprintf(out, "  pid %d and %zu more: %s: no Python stacks for them\n", (int)num(v, "pid"), n - 1, why);
     }
     json_t *errs = json_object_get(ms, "errors");
     if (json_array_size(errs))

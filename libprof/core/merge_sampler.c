@@ -157,7 +157,7 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
             continue;
         p->sampled = 1;
         if (sp->python == 311)
-            p->python = 1;
+            p->python = p->python_read = 1;
         else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
             return PROF_ENOMEM;
     }

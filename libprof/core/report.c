@@ -379,8 +379,9 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
     json_object_set_new(o, "shim", json_boolean(p->shim));
     json_object_set_new(o, "static", json_boolean(p->is_static));
     json_object_set_new(o, "python", json_boolean(p->python));
+    /* Named whether or not the shim also saw CPython: its frames are missing either way. */
     json_object_set_new(o, "python_unsupported",
-                        !p->python && p->python_refused ? json_string(p->python_refused) : json_null());
+                        !p->python_read && p->python_refused ? json_string(p->python_refused) : json_null());
     json_object_set_new(o, "start_seconds", jsec(p->start_s));
     json_object_set_new(o, "end_seconds", jsec(p->end_s));
     json_object_set_new(o, "wall_seconds", jsec(p->end_s - p->start_s));
@@ -420,6 +421,25 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
             json_array_append_new(notes, json_sprintf("pid %d (%.80s) is statically linked: the shim could not "
                                                       "load; its figures come from /proc only",
                                                       p->pid, p->role));
+    }
+    /* A CPython the sampler could not read, once per reason: what falls back to estimates. */
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct prof_process *p = m->procs[i];
+        if (p->python_read || !p->python_refused)
+            continue;
+        size_t n = 0, first = 1;
+        for (size_t j = 0; j < m->nprocs; j++) {
+            const struct prof_process *q = m->procs[j];
+            if (!q->python_read && q->python_refused && strcmp(q->python_refused, p->python_refused) == 0) {
+                first &= j >= i;
+                n++;
+            }
+        }
+        if (first)
+            json_array_append_new(notes, json_sprintf("python_unsupported: %s (%zu process%s, pid %d first): no Python "
+                                                      "frames in its stacks, no GIL holder per tick, no serialization "
+                                                      "or pool split from them; those figures are estimates",
+                                                      p->python_refused, n, n == 1 ? "" : "es", p->pid));
     }
     if (json_array_size(none))
         json_array_append_new(notes, json_string("processes listed under no_shim_pids ran without the shim "

@@ -94,6 +94,7 @@ struct prof_process {
     int is_static;              /* an image the monitor saw static=1 */
     int python;
     char *python_refused;       /* why its CPython is not read (a version other than 3.11), or NULL */
+    int python_read;            /* the sampler read its CPython (then a refusal seen earlier no longer stands) */
     int forked;                 /* began with fork() and never exec'd */
     uint64_t first_seen_ns, last_seen_ns;
     uint64_t shim_start_ns, mon_start_ns;

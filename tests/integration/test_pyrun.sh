@@ -41,4 +41,21 @@ if [[ -n "$other" ]]; then
 else
   echo "skip: no CPython 3.12 installed to be refused"
 fi
+
+# With the shim, which knows the process is CPython, the refusal is named all the same (it was
+# silent: python true, python_unsupported null, no note), in the report's notes too.
+for v in 3.12 3.13; do
+  other=$(ls /root/.pyenv/versions/$v*/bin/python$v 2>/dev/null | head -1)
+  if [[ -z "$other" ]]; then
+    echo "note: no CPython $v installed: its refusal under the shim not checked"
+    continue
+  fi
+  tag=${v/./}
+  "$POOLPROF" run -o "$T/s$tag" --json "$T/s$tag.json" -- "$other" -c 'import time; time.sleep(0.3)' >/dev/null 2>"$T/s$tag.err"
+  expect_eq "$v under the shim: refused in the report" \
+    "$(q "$T/s$tag.json" 'r["processes"][0]["python_unsupported"]')" "CPython $v is not supported (3.11 only)"
+  expect_eq "$v under the shim: named in measurement.notes" \
+    "$(q "$T/s$tag.json" 'sum("python_unsupported: CPython '"$v"' is not supported" in n for n in r["measurement"]["notes"])')" 1
+  expect_eq "$v under the shim: one line on the terminal" "$(grep -c "CPython $v is not supported (3.11 only): no Python stacks" "$T/s$tag.err")" 1
+done
 finish
