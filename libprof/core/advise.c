@@ -645,6 +645,10 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     int evloop = predict_stage(out, f, m, &s, &io, &mem_cap);
     workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
     lock_ipc_reasons(out, f, &s);
+    if (f->python_unread > 0)
+        adv_add_reason(out, "its CPython could not be read in %d of its processes (measurement.notes): the threads' serial share is %s, and the IPC cost %s",
+                       f->python_unread, out->work.serial_source ? out->work.serial_source : "not measured",
+                       out->work.ipc_estimated ? "estimated from the bytes" : "not sampled either");
     if (!fixed_first && stuck > 0.1 * th)
         unsplittable_reason(out, f, &s);
     adv_scaling_curve(out, &out->work, s.c);

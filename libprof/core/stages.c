@@ -404,6 +404,8 @@ static void stage_processes(struct prof_stage *s)
         const struct prof_process *p = s->procs[i];
         if (p->python)
             f->python = 1;
+        if (p->python_refused && !p->python_read)
+            f->python_unread++;
         if ((!p->shim || p->is_static) && !p->sampled)
             lock_measured = 0;
         if (!p->shim || p->is_static)

@@ -80,6 +80,7 @@ struct prof_stage_figures {
     double sampled_wait_s;   /* ...and found this much blocked on I/O, pipes, event loops, sleep or other (not locks, GIL, joins) */
     enum prof_model current_model; /* how the stage runs today: sequential, threads or processes */
     int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
+    int python_unread;       /* processes of the stage whose CPython the sampler could not read (a version it does not support) */
     int pipeline;            /* run sequentially, its work spread over busy processes of several programs at once (a pipeline) */
 };
 

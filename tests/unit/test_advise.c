@@ -1252,6 +1252,24 @@ Test(advise_waits, untimed_waits_and_start_up_are_not_work)
         cr_assert_leq(v.candidates[i].speedup, 1.01);
 }
 
+Test(advise_stage, an_unread_cpython_says_which_figures_are_estimates)
+{
+    /* CPython 3.12 under the shim: GIL waits timed, but no GIL holder per tick and no
+     * serialization sampled. The verdict stands on assumptions, and says so. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = counted("overall", 3.3, 2.65);
+    f.python = 1;
+    f.nthreads = 2;
+    f.gil_wait_s = 0.61;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert(!has_reason(&v, "could not be read"));
+    f.python_unread = 1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert(has_reason(&v, "its CPython could not be read in 1 of its processes (measurement.notes): the threads' serial share is parallelism the threads achieved"));
+}
+
 Test(advise_stage, a_pipeline_of_programs_breaks_a_tie_toward_processes)
 {
     /* cat | tr -cs | tr | sort | uniq -c: 1.0 s of native CPU in five one-thread programs, run
