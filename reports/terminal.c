@@ -8,6 +8,13 @@
 
 #define WIDTH 80
 
+/* Was this process's CPython refused for this reason? */
+static int same_refusal(const json_t *proc, const char *why)
+{
+    const char *other = json_string_value(json_object_get(proc, "python_unsupported"));
+    return other && strcmp(other, why) == 0;
+}
+
 static double num(const json_t *o, const char *path)
 {
     char key[64];
@@ -286,23 +293,19 @@ static int render_terminal(const struct prof_report *r, FILE *out)
                 nproc - (size_t)staged);
     if (json_array_size(json_object_get(ms, "static_pids")))
         fprintf(out, "  static binary: the shim could not load; figures come from /proc only\n");
-    /* One line per reason, however many processes of a pool share it. */
+    /* One line per reason, however many processes of a pool share it (one scan per reason). */
     json_t *procs = json_object_get(report, "processes");
     json_array_foreach(procs, i, v) {
         const char *why = json_string_value(json_object_get(v, "python_unsupported"));
-        size_t j, n = 0, seen = 0;
-        json_t *w;
+        size_t j = 0, n = 0;
         if (!why)
             continue;
-        json_array_foreach(procs, j, w) {
-            const char *other = json_string_value(json_object_get(w, "python_unsupported"));
-            if (other && strcmp(other, why) == 0) {
-                seen |= j < i;
-                n++;
-            }
-        }
-        if (seen)
+        while (j < i && !same_refusal(json_array_get(procs, j), why))
+            j++;
+        if (j < i)
             continue;
+        for (j = i; j < json_array_size(procs); j++)
+            n += same_refusal(json_array_get(procs, j), why);
         if (n == 1)
             fprintf(out, "  pid %d: %s: no Python stacks for it\n", (int)num(v, "pid"), why);
         else

@@ -403,6 +403,12 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
 
 /* ---- how it was measured ---- */
 
+/* Was q's CPython left unread for this reason? */
+static int unread_because(const struct prof_process *q, const char *why)
+{
+    return !q->python_read && q->python_refused && strcmp(q->python_refused, why) == 0;
+}
+
 static json_t *measurement_json(const struct prof_run *m, const struct prof_stages *S)
 {
     json_t *shim = json_array(), *st = json_array(), *none = json_array();
@@ -427,16 +433,15 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
         const struct prof_process *p = m->procs[i];
         if (p->python_read || !p->python_refused)
             continue;
-        size_t n = 0, first = 1;
-        for (size_t j = 0; j < m->nprocs; j++) {
-            const struct prof_process *q = m->procs[j];
-            if (!q->python_read && q->python_refused && strcmp(q->python_refused, p->python_refused) == 0) {
-                first &= j >= i;
-                n++;
-            }
-        }
-        if (first)
-            json_array_append_new(notes, json_sprintf("python_unsupported: %s (%zu process%s, pid %d first): no Python "
+        /* An earlier process with the same reason has said it (one scan per reason, not per process). */
+        size_t j = 0, n = 0;
+        while (j < i && !unread_because(m->procs[j], p->python_refused))
+            j++;
+        if (j < i)
+            continue;
+        for (j = i; j < m->nprocs; j++)
+            n += unread_because(m->procs[j], p->python_refused);
+        json_array_append_new(notes, json_sprintf("python_unsupported: %s (%zu process%s, pid %d first): no Python "
                                                       "frames in its stacks, no GIL holder per tick, no serialization "
                                                       "or pool split from them; those figures are estimates",
                                                       p->python_refused, n, n == 1 ? "" : "es", p->pid));
