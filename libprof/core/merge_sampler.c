@@ -156,7 +156,7 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
         if (!p)
             continue;
         p->sampled = 1;
-        if (sp->python == 311)
+        if (sp->python > 0)
             p->python = p->python_read = 1;
         else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
             return PROF_ENOMEM;

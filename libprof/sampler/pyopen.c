@@ -1,4 +1,4 @@
-/* pyopen.c: finds CPython 3.11 in a process (its executable or a mapped libpython3.*, _PyRuntime and Py_Version) and opens, forks and hands out a reader for it. */
+/* pyopen.c: finds CPython 3.11+ in a process (its executable or a mapped libpython3.*, _PyRuntime, Py_Version and the layout of that version) and opens, forks and hands out a reader for it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -126,15 +126,69 @@ static uint64_t sym_addr(const struct prof_elf *e, const char *name, uint64_t bi
     return prof_elf_symbol_value(e, name, &v) == 0 && v ? v + bias : 0;
 }
 
-/* The last step of every open: the thread table, then the reader is the caller's (or freed). */
+/* The last step of every open: the tables sized by the layout, then the reader is the caller's (or freed). */
 static int hand_out(struct prof_py *py, struct prof_py **out)
 {
     py->threads = calloc(MAX_THREADS, sizeof(*py->threads));
-    if (!py->threads) {
+    py->spec_buf = malloc(SPEC_THREADS * (size_t)py->sp.ts_len);
+    py->code_hdrs = malloc(MAX_FRAMES * (size_t)py->sp.code_len);
+    if (!py->threads || !py->spec_buf || !py->code_hdrs) {
+        free(py->threads);
+        free(py->spec_buf);
+        free(py->code_hdrs);
         free(py);
         return PROF_ENOMEM;
     }
     *out = py;
+    return 0;
+}
+
+/*
+ * The layout of version's structures: 3.11 and 3.12 from the tables generated from their
+ * headers; 3.13 and later from the target's own _PyRuntime.debug_offsets (their cookie and
+ * version checked), so that a later version reads without a new poolprof where its layout
+ * is still the one those offsets describe. 0, PROF_ENOTSUP (why said), or a read's error.
+ */
+static int choose_layout(struct prof_py *py, unsigned long ver, char *why, size_t whycap)
+{
+    unsigned maj = (unsigned)(ver >> 24) & 0xff, min = (unsigned)(ver >> 16) & 0xff;
+    const struct py_layout *table = py_layout_table((uint32_t)ver);
+    int rc;
+    if (ver >= 0x030D0000UL) {
+        unsigned char raw[1024];
+        size_t len = py_layout_debug_offsets_size();
+        if (len > sizeof raw)
+            return PROF_ENOTSUP;
+        if ((rc = pystack_rd(py, py->runtime, raw, len)) < 0)
+            return rc == PROF_EIO ? PROF_EACCES : rc;
+        char dwhy[160] = "";
+        rc = py_layout_from_debug_offsets(raw, len, &py->L, dwhy, sizeof dwhy);
+        if (rc == 0 && (py->L.version >> 16) != (ver >> 16)) {
+            snprintf(dwhy, sizeof dwhy, "CPython %u.%u: its _Py_DebugOffsets say version %u.%u", maj, min,
+                     (unsigned)(py->L.version >> 24), (unsigned)(py->L.version >> 16) & 0xff);
+            rc = PROF_ENOTSUP;
+        }
+        if (rc == PROF_EFORMAT)
+            set_why(why, whycap, "CPython %u.%u is not supported (no _Py_DebugOffsets in its _PyRuntime)", maj, min);
+        else if (rc < 0 && why && whycap)
+            snprintf(why, whycap, "%s", dwhy);
+        if (rc < 0)
+            return PROF_ENOTSUP;
+        py->from_debug_offsets = 1;
+    } else if (table) {
+        py->L = *table;
+    } else {
+        set_why(why, whycap, "CPython %u.%u is not supported (3.11 or later only)", maj, min);
+        return PROF_ENOTSUP;
+    }
+    if (py_layout_spans(&py->L, &py->sp) < 0) {
+        set_why(why, whycap, "CPython %u.%u is not supported (its structures are larger than this poolprof reads)",
+                maj, min);
+        return PROF_ENOTSUP;
+    }
+    py->gil_base = py->L.gil_in_interp ? 0 : py->runtime;
+    /* A free-threaded build runs without its GIL unless something switches it on (the first sample tells). */
+    py->gil_absent = py->L.free_threaded && py->L.gil_enabled >= 0;
     return 0;
 }
 
@@ -238,7 +292,7 @@ int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, si
     if (!version_addr) {
         unsigned a = 0, b = 0;
         if (sscanf(lib, "libpython%u.%u", &a, &b) == 2 || sscanf(lib, "python%u.%u", &a, &b) == 2)
-            set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", a, b);
+            set_why(why, whycap, "CPython %u.%u is not supported (3.11 or later only)", a, b);
         else
             set_why(why, whycap, "CPython older than 3.11 is not supported (no Py_Version)", 0, 0);
         free(py);
@@ -248,11 +302,9 @@ int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, si
         free(py);
         return rc == PROF_EIO ? PROF_EACCES : rc;
     }
-    if ((ver >> 16) != (PY311_HEADERS_VERSION_HEX >> 16)) {
-        set_why(why, whycap, "CPython %u.%u is not supported (3.11 only)", (unsigned)(ver >> 24) & 0xff,
-                (unsigned)(ver >> 16) & 0xff);
+    if ((rc = choose_layout(py, ver, why, whycap)) < 0) {
         free(py);
-        return PROF_ENOTSUP;
+        return rc;
     }
 
     return hand_out(py, out);
@@ -268,6 +320,12 @@ int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
         return PROF_ENOMEM;
     py->pid = pid;
     py->runtime = parent->runtime;
+    py->L = parent->L;
+    py->sp = parent->sp;
+    py->from_debug_offsets = parent->from_debug_offsets;
+    py->gil_base = parent->gil_base;
+    py->gil_absent = parent->gil_absent;
+    py->checked = parent->checked;
     py->code_type = parent->code_type;
     py->unicode_type = parent->unicode_type;
     py->bytes_type = parent->bytes_type;

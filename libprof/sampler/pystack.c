@@ -1,4 +1,4 @@
-/* pystack.c: reads the thread states, Python frames and GIL holder of a running CPython 3.11 process with process_vm_readv. */
+/* pystack.c: reads the thread states, Python frames and GIL holder of a running CPython 3.11+ process with process_vm_readv. */
 
 /*
  * Nothing here stops the target: every structure is read while it may be
@@ -6,8 +6,8 @@
  * process_vm_readv (never dereferenced here), every loop has a hard cap, and
  * objects are checked against their type object (PyCode_Type, PyUnicode_Type,
  * PyBytes_Type, when the binary exports them) before they are believed.
- * The layout numbers come from py311_offsets.h, generated from the CPython
- * headers at build time (pyoffsets_gen.c).
+ * The layout numbers come from py->L (pylayout.h): a table generated from the
+ * version's headers, or the target's own _Py_DebugOffsets.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -162,23 +162,25 @@ struct str_plan {
     int64_t len;     /* characters, cut at MAX_STR_CHARS */
 };
 
-/* The plan for the compact str whose header (the first PY311_SIZE_ASCII_OBJECT bytes) is hdr. 0, or -1 when it is not a readable compact str. */
+/* The plan for the compact str whose header (the first L.str_ascii_size bytes) is hdr. 0, or -1 when it is not a readable compact str. */
 static int str_plan(const struct prof_py *py, const unsigned char *hdr, uint64_t addr, struct str_plan *sp)
 {
-    if (py->unicode_type && get_u64(hdr, PY311_OFF_OBJECT_TYPE) != py->unicode_type)
+    const struct py_layout *L = &py->L;
+    if (py->unicode_type && get_u64(hdr, (size_t)L->ob_type) != py->unicode_type)
         return -1;
-    int64_t len = get_i64(hdr, PY311_OFF_UNICODE_LENGTH);
+    int64_t len = get_i64(hdr, (size_t)L->str_length);
     uint32_t state;
-    memcpy(&state, hdr + PY311_OFF_UNICODE_STATE, sizeof(state));
-    if (len < 0 || !(state & PY311_UNICODE_COMPACT_MASK) || !(state & PY311_UNICODE_READY_MASK))
+    memcpy(&state, hdr + L->str_state, sizeof(state));
+    /* 3.12 dropped `ready` (its mask 0): every str is ready there. */
+    if (len < 0 || !(state & L->str_compact_mask) || (L->str_ready_mask && !(state & L->str_ready_mask)))
         return -1;
     if (len > MAX_STR_CHARS)
         len = MAX_STR_CHARS;
-    unsigned kind = (state & PY311_UNICODE_KIND_MASK) >> PY311_UNICODE_KIND_SHIFT;
+    unsigned kind = (state & L->str_kind_mask) >> L->str_kind_shift;
     if (kind != 1 && kind != 2 && kind != 4)
         return -1;
     /* The ASCII header is the shorter one; a non-ASCII string's characters follow the compact one. */
-    sp->data = addr + ((state & PY311_UNICODE_ASCII_MASK) ? PY311_SIZE_ASCII_OBJECT : PY311_SIZE_COMPACT_UNICODE_OBJECT);
+    sp->data = addr + (uint64_t)((state & L->str_ascii_mask) ? L->str_ascii_size : L->str_compact_size);
     sp->kind = kind;
     sp->len = len;
     sp->bytes = (size_t)len * kind;
@@ -212,9 +214,9 @@ static const char *str_decode(struct prof_py *py, const unsigned char *raw, cons
 /* Read a compact str object at addr and intern it as UTF-8. NULL when it is not a readable compact str. */
 static const char *read_str(struct prof_py *py, uint64_t addr)
 {
-    unsigned char hdr[PY311_SIZE_ASCII_OBJECT], raw[MAX_STR_CHARS * 4];
+    unsigned char hdr[PY_STR_HDR_MAX], raw[MAX_STR_CHARS * 4];
     struct str_plan sp;
-    if (pystack_rd(py, addr, hdr, sizeof hdr) < 0 || str_plan(py, hdr, addr, &sp) < 0)
+    if (pystack_rd(py, addr, hdr, (size_t)py->L.str_ascii_size) < 0 || str_plan(py, hdr, addr, &sp) < 0)
         return NULL;
     if (sp.bytes && pystack_rd(py, sp.data, raw, sp.bytes) < 0)
         return NULL;
@@ -267,9 +269,9 @@ static int codes_reserve(struct prof_py *py)
 /* The length of the bytes object (a line table) whose header is bh, or -1 when it is not one we read. */
 static int64_t linetable_len(const struct prof_py *py, const unsigned char *bh)
 {
-    if (py->bytes_type && get_u64(bh, PY311_OFF_OBJECT_TYPE) != py->bytes_type)
+    if (py->bytes_type && get_u64(bh, (size_t)py->L.ob_type) != py->bytes_type)
         return -1;
-    int64_t len = get_i64(bh, PY311_OFF_VAROBJECT_SIZE);
+    int64_t len = get_i64(bh, (size_t)py->L.var_size);
     return len > 0 && len <= MAX_LINETABLE ? len : -1;
 }
 
@@ -282,21 +284,22 @@ static int64_t linetable_len(const struct prof_py *py, const unsigned char *bh)
 static int code_fill_batch(struct prof_py *py, struct code_entry *n)
 {
     uint64_t sa[3] = {n->name, n->filename, n->qualname};
-    unsigned char sh[3][PY311_SIZE_ASCII_OBJECT], bh[PY311_OFF_BYTES_SVAL];
+    const size_t shlen = (size_t)py->L.str_ascii_size, bhlen = (size_t)py->L.bytes_sval;
+    unsigned char sh[3][PY_STR_HDR_MAX], bh[PY_STR_HDR_MAX];
     struct iovec l[4], r[4];
     size_t want = 0;
     for (int i = 0; i < 3; i++) {
         if (!sa[i])
             return -1;
-        l[i] = (struct iovec){sh[i], sizeof sh[i]};
-        r[i] = (struct iovec){(void *)(uintptr_t)sa[i], sizeof sh[i]};
-        want += sizeof sh[i];
+        l[i] = (struct iovec){sh[i], shlen};
+        r[i] = (struct iovec){(void *)(uintptr_t)sa[i], shlen};
+        want += shlen;
     }
     if (!n->linetable)
         return -1;
-    l[3] = (struct iovec){bh, sizeof bh};
-    r[3] = (struct iovec){(void *)(uintptr_t)n->linetable, sizeof bh};
-    want += sizeof bh;
+    l[3] = (struct iovec){bh, bhlen};
+    r[3] = (struct iovec){(void *)(uintptr_t)n->linetable, bhlen};
+    want += bhlen;
     if (process_vm_readv(py->pid, l, 4, r, 4, 0) != (ssize_t)want)
         return -1;
     struct str_plan sp[3];
@@ -321,7 +324,7 @@ static int code_fill_batch(struct prof_py *py, struct code_entry *n)
         k++;
     }
     l[k] = (struct iovec){lt, (size_t)ltlen};
-    r[k] = (struct iovec){(void *)(uintptr_t)(n->linetable + PY311_OFF_BYTES_SVAL), (size_t)ltlen};
+    r[k] = (struct iovec){(void *)(uintptr_t)(n->linetable + (uint64_t)py->L.bytes_sval), (size_t)ltlen};
     want += (size_t)ltlen;
     k++;
     if (process_vm_readv(py->pid, l, (unsigned long)k, r, (unsigned long)k, 0) != (ssize_t)want) {
@@ -354,11 +357,11 @@ static int code_fill(struct prof_py *py, struct code_entry *n)
         return -1;
     if (!n->qual)
         n->qual = n->func;
-    unsigned char bh[PY311_OFF_BYTES_SVAL];
-    int64_t len = pystack_rd(py, n->linetable, bh, sizeof(bh)) == 0 ? linetable_len(py, bh) : -1;
+    unsigned char bh[PY_STR_HDR_MAX];
+    int64_t len = pystack_rd(py, n->linetable, bh, (size_t)py->L.bytes_sval) == 0 ? linetable_len(py, bh) : -1;
     if (len > 0) {
         n->lt = malloc((size_t)len);
-        if (n->lt && pystack_rd(py, n->linetable + PY311_OFF_BYTES_SVAL, n->lt, (size_t)len) == 0) {
+        if (n->lt && pystack_rd(py, n->linetable + (uint64_t)py->L.bytes_sval, n->lt, (size_t)len) == 0) {
             n->ltlen = (size_t)len;
         } else {
             free(n->lt);
@@ -369,20 +372,21 @@ static int code_fill(struct prof_py *py, struct code_entry *n)
 }
 
 /*
- * The cached entry for the code object whose header (CODE_READ bytes) is hdr.
+ * The cached entry for the code object whose header (sp.code_len bytes) is hdr.
  * Code objects are immutable, so a hit needs only the header we already read
  * to match what was cached: same address, same name/file/linetable pointers
  * and first line. A freed and reused address almost never matches all five.
  */
 static const struct code_entry *code_get(struct prof_py *py, uint64_t addr, const unsigned char *hdr)
 {
-    if (py->code_type && get_u64(hdr, PY311_OFF_OBJECT_TYPE) != py->code_type)
+    const struct py_layout *L = &py->L;
+    if (py->code_type && get_u64(hdr, (size_t)L->ob_type) != py->code_type)
         return NULL;
-    uint64_t filename = get_u64(hdr, PY311_OFF_CODE_FILENAME);
-    uint64_t name = get_u64(hdr, PY311_OFF_CODE_NAME);
-    uint64_t qualname = get_u64(hdr, PY311_OFF_CODE_QUALNAME);
-    uint64_t linetable = get_u64(hdr, PY311_OFF_CODE_LINETABLE);
-    int firstlineno = get_i32(hdr, PY311_OFF_CODE_FIRSTLINENO);
+    uint64_t filename = get_u64(hdr, (size_t)L->co_filename);
+    uint64_t name = get_u64(hdr, (size_t)L->co_name);
+    uint64_t qualname = get_u64(hdr, (size_t)L->co_qualname);
+    uint64_t linetable = get_u64(hdr, (size_t)L->co_linetable);
+    int firstlineno = get_i32(hdr, (size_t)L->co_firstlineno);
 
     if (py->codes_cap) {
         struct code_entry *e = codes_slot(py, addr);
@@ -404,7 +408,7 @@ static const struct code_entry *code_get(struct prof_py *py, uint64_t addr, cons
     n.qualname = qualname;
     n.linetable = linetable;
     n.firstlineno = firstlineno;
-    n.firsttraceable = get_i32(hdr, PY311_OFF_CODE_FIRSTTRACEABLE);
+    n.firsttraceable = L->co_firsttraceable >= 0 ? get_i32(hdr, (size_t)L->co_firsttraceable) : 0;
     if (code_fill(py, &n) < 0)
         return NULL;  /* torn or not a code object: do not cache */
 
@@ -420,7 +424,7 @@ static const struct code_entry *code_get(struct prof_py *py, uint64_t addr, cons
 
 /* ---- line numbers ---- */
 
-/* 3.11 location table varint: 6-bit groups, low first, bit 6 set on all but the last. */
+/* 3.11-3.13 location table varint: 6-bit groups, low first, bit 6 set on all but the last. */
 static int lt_varint(const unsigned char *p, size_t len, size_t *i, uint32_t *out)
 {
     uint32_t v = 0;
@@ -447,7 +451,7 @@ static int lt_svarint(const unsigned char *p, size_t len, size_t *i, int *out)
 }
 
 /*
- * The line of code unit `index`, by walking the 3.11 location table
+ * The line of code unit `index`, by walking the location table (3.11 to 3.13)
  * (Objects/locations.md): each entry starts with a byte 1CCCCLLL, code C and
  * length L+1 code units. Codes 0-9 (short form) and 10-12 (one-line form,
  * line delta C-10) carry column bytes; 13 has only a signed line delta; 14
@@ -507,57 +511,76 @@ void prof_py_close(struct prof_py *py)
     free(py->strset);
     free(py->threads);
     free(py->frames);
+    free(py->spec_buf);
+    free(py->code_hdrs);
     free(py);
 }
 
 /* ---- sampling ---- */
 
 /*
- * Walk one thread's frame chain from its current _PyCFrame into out[0..MAX_FRAMES).
- * 3.11 allocates a function's _PyInterpreterFrame on the thread's data stack, a chunk of
+ * Walk one thread's frame chain into out[0..MAX_FRAMES): from its _PyCFrame (3.11, 3.12: cframe
+ * is its address) or from the frame its thread state names (3.13 and later: frame0).
+ * CPython allocates a function's _PyInterpreterFrame on the thread's data stack, a chunk of
  * contiguous memory whose used part ends at tstate->datastack_top: the _PyCFrame and the
  * used top of the current chunk (up to WINDOW_MAX) are read in one system call, and the
  * frames found there are walked locally. Only frames elsewhere (a generator's, kept in its
  * object, or in an older chunk) cost a read of their own. At 100 Hz on a program with a
- * few threads this halves the reader's system calls.
+ * few threads this halves the reader's system calls. A layout without the data stack's top
+ * (a version known only by its _Py_DebugOffsets) reads every frame on its own.
  */
-static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t chunk, uint64_t top,
+static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t frame0, uint64_t chunk, uint64_t top,
                           struct prof_py_frame *out)
 {
-    unsigned char cf[PY311_OFF_CFRAME_CURRENT_FRAME + 8];
-    uint64_t fr, fr_addr[MAX_FRAMES], code_addr[MAX_FRAMES], prev_instr[MAX_FRAMES];
+    const struct py_layout *L = &py->L;
+    unsigned char cf[8];
+    uint64_t fr, fr_addr[MAX_FRAMES], code_addr[MAX_FRAMES], instr[MAX_FRAMES];
     unsigned char owner[MAX_FRAMES];
     size_t nf = 0, n = 0;
+    const uint64_t frlen = (uint64_t)L->fr_size;
 
-    if (!cframe)
+    if (L->ts_cframe >= 0 && !cframe)
         return 0;
-    uint64_t wlo = chunk ? chunk + PY311_OFF_STACKCHUNK_DATA : 0, whi = top;
+    uint64_t wlo = chunk && L->chunk_data >= 0 ? chunk + (uint64_t)L->chunk_data : 0, whi = top;
     if (!wlo || whi <= wlo || whi - wlo > (uint64_t)64 << 20)
         wlo = whi = 0; /* no data stack yet, or not a plausible one */
     else if (whi - wlo > WINDOW_MAX)
         wlo = whi - WINDOW_MAX;
-    struct iovec local[2] = {{cf, sizeof cf}, {py->window, (size_t)(whi - wlo)}};
-    struct iovec remote[2] = {{(void *)(uintptr_t)cframe, sizeof cf}, {(void *)(uintptr_t)wlo, (size_t)(whi - wlo)}};
-    ssize_t got = process_vm_readv(py->pid, local, whi > wlo ? 2 : 1, remote, whi > wlo ? 2 : 1, 0);
-    if (got < (ssize_t)sizeof cf)
-        return 0;
-    if (got < (ssize_t)(sizeof cf + (whi - wlo)))
-        wlo = whi = 0; /* the window did not come whole: every frame is read on its own */
-    fr = get_u64(cf, PY311_OFF_CFRAME_CURRENT_FRAME);
+    struct iovec local[2], remote[2];
+    unsigned long nio = 0;
+    size_t head = 0;
+    if (L->ts_cframe >= 0) {
+        local[nio] = (struct iovec){cf, sizeof cf};
+        remote[nio++] = (struct iovec){(void *)(uintptr_t)(cframe + (uint64_t)L->cframe_current_frame), sizeof cf};
+        head = sizeof cf;
+    }
+    if (whi > wlo) {
+        local[nio] = (struct iovec){py->window, (size_t)(whi - wlo)};
+        remote[nio++] = (struct iovec){(void *)(uintptr_t)wlo, (size_t)(whi - wlo)};
+    }
+    if (nio) {
+        ssize_t got = process_vm_readv(py->pid, local, nio, remote, nio, 0);
+        if (got < (ssize_t)head)
+            return 0;
+        if (got < (ssize_t)(head + (whi - wlo)))
+            wlo = whi = 0; /* the window did not come whole: every frame is read on its own */
+    }
+    fr = L->ts_cframe >= 0 ? get_u64(cf, 0) : frame0;
     /* The cap ends a cycle; a frame pointing at itself or an earlier frame ends it sooner. */
     while (fr && nf < MAX_FRAMES) {
-        unsigned char fbuf[IFRAME_READ];
+        unsigned char fbuf[PY_FRAME_READ_MAX];
         const unsigned char *f = fbuf;
-        if (fr >= wlo && fr + IFRAME_READ <= whi && fr + IFRAME_READ > fr)
+        if (fr >= wlo && fr + frlen <= whi && fr + frlen > fr)
             f = py->window + (fr - wlo);
-        else if (pystack_rd(py, fr, fbuf, sizeof(fbuf)) < 0)
+        else if (pystack_rd(py, fr, fbuf, (size_t)frlen) < 0)
             break;
         fr_addr[nf] = fr;
-        code_addr[nf] = get_u64(f, PY311_OFF_IFRAME_CODE);
-        prev_instr[nf] = get_u64(f, PY311_OFF_IFRAME_PREV_INSTR);
-        owner[nf] = f[PY311_OFF_IFRAME_OWNER];
+        /* 3.14 tags the low bits of f_executable (a _PyStackRef); objects are 8-aligned in every version. */
+        code_addr[nf] = get_u64(f, (size_t)L->fr_code) & ~(uint64_t)7;
+        instr[nf] = get_u64(f, (size_t)L->fr_instr);
+        owner[nf] = f[L->fr_owner];
         nf++;
-        uint64_t prev = get_u64(f, PY311_OFF_IFRAME_PREVIOUS);
+        uint64_t prev = get_u64(f, (size_t)L->fr_previous);
         for (size_t k = 0; k < nf && prev; k++)
             if (fr_addr[k] == prev)
                 prev = 0;
@@ -567,31 +590,46 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t chunk, u
         return 0;
 
     /* All code object headers of the chain in one system call. */
-    unsigned char (*hdrs)[CODE_READ] = py->code_hdrs;
+    const size_t clen = py->sp.code_len;
+    unsigned char *hdrs = py->code_hdrs;
     struct iovec hl[MAX_FRAMES], hr[MAX_FRAMES];
+    size_t nh = 0;
     for (size_t k = 0; k < nf; k++) {
-        hl[k] = (struct iovec){hdrs[k], CODE_READ};
-        hr[k] = (struct iovec){(void *)(uintptr_t)code_addr[k], CODE_READ};
+        /* 3.12 and later: the entry frame of a call from C (owned by the C stack) runs no code of its own. */
+        if (L->owned_by_cstack >= 0 && owner[k] == L->owned_by_cstack)
+            code_addr[k] = 0;
+        if (!code_addr[k])
+            continue;
+        hl[nh] = (struct iovec){hdrs + k * clen, clen};
+        hr[nh++] = (struct iovec){(void *)(uintptr_t)code_addr[k], clen};
     }
-    got = process_vm_readv(py->pid, hl, nf, hr, nf, 0);
+    ssize_t got = nh ? process_vm_readv(py->pid, hl, nh, hr, nh, 0) : 0;
     if (got < 0)
         got = 0;
 
+    size_t h = 0;
     for (size_t k = 0; k < nf; k++) {
-        if ((size_t)got < (k + 1) * CODE_READ) {
+        if (!code_addr[k])
+            continue;
+        unsigned char *hdr = hdrs + k * clen;
+        if ((size_t)got < (h + 1) * clen) {
             /* The batch stops at the first failed iovec; retry the rest one by one. */
-            if (pystack_rd(py, code_addr[k], hdrs[k], CODE_READ) < 0)
+            if (pystack_rd(py, code_addr[k], hdr, clen) < 0) {
+                h++;
                 continue;
+            }
         }
-        const struct code_entry *c = code_get(py, code_addr[k], hdrs[k]);
+        h++;
+        /* Not a code object (3.13's f_executable may be None): code_get says so by its type. */
+        const struct code_entry *c = code_get(py, code_addr[k], hdr);
         if (!c)
             continue;
-        uint64_t code_start = code_addr[k] + PY311_OFF_CODE_CODE_ADAPTIVE;
+        uint64_t code_start = code_addr[k] + (uint64_t)L->co_code_adaptive;
         long index = -1;
-        if (prev_instr[k] >= code_start)
-            index = (long)((prev_instr[k] - code_start) / PY311_SIZE_CODEUNIT);
+        if (instr[k] >= code_start)
+            index = (long)((instr[k] - code_start) / (uint64_t)L->codeunit_size);
         /* Incomplete frames (before their RESUME) are not shown by CPython's own tracebacks either. */
-        if (owner[k] != PY311_FRAME_OWNED_BY_GENERATOR && index < (long)c->firsttraceable)
+        if (L->co_firsttraceable >= 0 && owner[k] != L->owned_by_generator && index < (long)c->firsttraceable)
             continue;
         out[n].func = c->func;
         out[n].qualname = c->qual;
@@ -607,12 +645,21 @@ int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, si
     return prof_py_sample_since(py, NULL, NULL, threads, n);
 }
 
+/* The GIL's last holder, locked and (free-threaded builds) enabled, from its span read into gil. */
+static void gil_state(struct prof_py *py, const unsigned char *gil, uint64_t *holder, int *locked)
+{
+    const struct py_layout *L = &py->L;
+    *holder = get_u64(gil, (size_t)L->gil_holder - py->sp.gil_lo);
+    *locked = get_i32(gil, (size_t)L->gil_locked - py->sp.gil_lo) == 1;
+    py->gil_absent = L->gil_enabled >= 0 && get_i32(gil, (size_t)L->gil_enabled - py->sp.gil_lo) == 0;
+    if (py->gil_absent)
+        *locked = 0;
+}
+
 int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
                          const struct prof_py_thread **threads, size_t *n)
 {
-    unsigned char rt[PY311_OFF_RUNTIME_INTERP_MAIN + 8];
-    unsigned char gil[PY311_OFF_RUNTIME_GIL_LOCKED + PY311_SIZE_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER];
-    unsigned char is[PY311_OFF_INTERP_THREADS_HEAD + 8];
+    unsigned char rt[PY_SPAN_READ_MAX], gil[PY_SPAN_READ_MAX], is[PY_SPAN_READ_MAX];
     int rc;
 
     if (!py || !threads || !n)
@@ -621,66 +668,103 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
     *n = 0;
     if (!py->runtime)
         return PROF_EIO;
+    const struct py_layout *L = &py->L;
+    const struct py_spans *sp = &py->sp;
+    const size_t tslen = sp->ts_len;
     /*
      * The interpreter list and the GIL, and, where the last walk found them, the interpreter
      * and its first thread states, in one system call (one thread state at a time, a process
      * of three threads took five). The walk below takes a guessed thread state only where it
      * finds the same address by following the list it read, so a guess that is wrong (a
      * thread started or ended) costs the reads it would have cost anyway; so a guess left
-     * stale by an early return below needs no reset.
+     * stale by an early return below needs no reset. A GIL kept in the interpreter (a layout
+     * from _Py_DebugOffsets) is read with it once the interpreter is known.
      */
     struct iovec rl[3 + SPEC_THREADS], rr[3 + SPEC_THREADS];
-    rl[0] = (struct iovec){rt, sizeof rt};
-    rr[0] = (struct iovec){(void *)(uintptr_t)py->runtime, sizeof rt};
-    rl[1] = (struct iovec){gil, sizeof gil};
-    rr[1] = (struct iovec){(void *)(uintptr_t)(py->runtime + PY311_OFF_RUNTIME_GIL_LAST_HOLDER), sizeof gil};
-    unsigned long nio = 2;
+    rl[0] = (struct iovec){rt, sp->rt_len};
+    rr[0] = (struct iovec){(void *)(uintptr_t)(py->runtime + sp->rt_lo), sp->rt_len};
+    unsigned long nio = 1;
+    int gil_read = 0;
+    if (py->gil_base) {
+        rl[nio] = (struct iovec){gil, sp->gil_len};
+        rr[nio++] = (struct iovec){(void *)(uintptr_t)(py->gil_base + sp->gil_lo), sp->gil_len};
+        gil_read = 1;
+    }
     if (py->spec_interp) {
-        rl[nio] = (struct iovec){is, sizeof is};
-        rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_interp, sizeof is};
+        rl[nio] = (struct iovec){is, sp->is_len};
+        rr[nio++] = (struct iovec){(void *)(uintptr_t)(py->spec_interp + sp->is_lo), sp->is_len};
         for (size_t i = 0; i < py->nspec; i++) {
-            rl[nio] = (struct iovec){py->spec_buf[i], TSTATE_READ};
-            rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_ts[i], TSTATE_READ};
+            rl[nio] = (struct iovec){py->spec_buf + i * tslen, tslen};
+            rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_ts[i], tslen};
         }
     }
     ssize_t got = process_vm_readv(py->pid, rl, nio, rr, nio, 0);
-    if (got < (ssize_t)(sizeof rt + sizeof gil))
+    size_t fixed = sp->rt_len + (gil_read ? sp->gil_len : 0);
+    if (got < (ssize_t)fixed)
         return got < 0 && errno == ESRCH ? PROF_ESRCH : PROF_EIO;
-    size_t extra = (size_t)got - sizeof rt - sizeof gil, have_spec = 0;
-    int have_is = py->spec_interp && extra >= sizeof is;
+    size_t extra = (size_t)got - fixed, have_spec = 0;
+    int have_is = py->spec_interp && extra >= sp->is_len;
     if (have_is)
-        have_spec = (extra - sizeof is) / TSTATE_READ;
-    uint64_t holder = get_u64(gil, 0);
-    int locked = get_i32(gil, PY311_OFF_RUNTIME_GIL_LOCKED - PY311_OFF_RUNTIME_GIL_LAST_HOLDER) == 1;
+        have_spec = (extra - sp->is_len) / tslen;
 
     size_t nprev = py->nthreads;
     py->nthreads = 0;
-    uint64_t interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_MAIN);
+    uint64_t interp = L->rt_interp_main >= 0 ? get_u64(rt, (size_t)L->rt_interp_main - sp->rt_lo) : 0;
     if (!interp)
-        interp = get_u64(rt, PY311_OFF_RUNTIME_INTERP_HEAD);
+        interp = get_u64(rt, (size_t)L->rt_interp_head - sp->rt_lo);
     if (!interp)
         return 0;  /* not initialised yet, or finalised */
     if (!have_is || interp != py->spec_interp) {
         have_spec = 0;
-        if ((rc = pystack_rd(py, interp, is, sizeof(is))) < 0)
+        if ((rc = pystack_rd(py, interp + sp->is_lo, is, sp->is_len)) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
     }
+    /* Without interpreters.main (_Py_DebugOffsets name only the head), the main interpreter is
+     * the list's last: the first one created. Sub-interpreters are rare; each costs a read. */
+    for (int hop = 0; L->rt_interp_main < 0 && hop < 8; hop++) {
+        uint64_t next = get_u64(is, (size_t)L->interp_next - sp->is_lo);
+        if (!next || next == interp)
+            break;
+        have_spec = 0;
+        if ((rc = pystack_rd(py, next + sp->is_lo, is, sp->is_len)) < 0)
+            return rc == PROF_ESRCH ? rc : PROF_EIO;
+        interp = next;
+    }
+    if (L->gil_in_interp && py->gil_base != interp) {
+        py->gil_base = interp;
+        gil_read = 0;
+    }
+    if (!gil_read) {
+        if ((rc = pystack_rd(py, py->gil_base + sp->gil_lo, gil, sp->gil_len)) < 0)
+            return rc == PROF_ESRCH ? rc : PROF_EIO;
+    }
+    uint64_t holder;
+    int locked;
+    gil_state(py, gil, &holder, &locked);
 
     uint64_t found[SPEC_THREADS];
-    uint64_t ts = get_u64(is, PY311_OFF_INTERP_THREADS_HEAD);
+    uint64_t ts = get_u64(is, (size_t)L->interp_threads_head - sp->is_lo);
     size_t nt = 0;
     while (ts && nt < MAX_THREADS) {
-        unsigned char tb[TSTATE_READ];
+        unsigned char tb[PY_TSTATE_READ_MAX];
         const unsigned char *t = tb;
         if (nt < have_spec && py->spec_ts[nt] == ts) {
-            t = py->spec_buf[nt];
+            t = py->spec_buf + nt * tslen;
         } else {
             have_spec = 0; /* the list changed here: the guesses after this point are off too */
-            if ((rc = pystack_rd(py, ts, tb, sizeof(tb))) < 0) {
+            if ((rc = pystack_rd(py, ts, tb, tslen)) < 0) {
                 if (rc == PROF_ESRCH)
                     return rc;
                 break;  /* a thread state freed under us: keep what we have */
             }
+        }
+        /* A layout that is wrong for this interpreter (a version known only by its
+         * _Py_DebugOffsets, read as another's) shows here first: a thread state of this
+         * interpreter that does not point back at it. Said once, not read as empty stacks. */
+        if (!py->checked) {
+            if (get_u64(t, (size_t)L->ts_interp) != interp)
+                return ++py->bad_checks >= 3 ? PROF_EFORMAT : PROF_EIO;  /* or a torn read: look again */
+            py->checked = 1;
         }
         if (nt < SPEC_THREADS)
             found[nt] = ts;
@@ -693,7 +777,7 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
             py->frames_cap = ncap;
         }
         struct prof_py_thread *th = &py->threads[nt];
-        pid_t tid = (pid_t)get_u64(t, PY311_OFF_TSTATE_NATIVE_THREAD_ID);
+        pid_t tid = (pid_t)get_u64(t, (size_t)L->ts_native_thread_id);
         /* The same thread in the same place of the list as last time, and it has not run
          * since: its frames there are still its frames. (A new thread state goes to the
          * head of the list and shifts the rest: then they are read again.) */
@@ -701,10 +785,13 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         th->tid = tid;
         th->holds_gil = locked && holder == ts;
         if (!keep)
-            th->nframes = read_frames(py, get_u64(t, PY311_OFF_TSTATE_CFRAME), get_u64(t, PY311_OFF_TSTATE_DATASTACK_CHUNK),
-                                      get_u64(t, PY311_OFF_TSTATE_DATASTACK_TOP), py->frames + nt * MAX_FRAMES);
+            th->nframes = read_frames(py, L->ts_cframe >= 0 ? get_u64(t, (size_t)L->ts_cframe) : 0,
+                                      L->ts_current_frame >= 0 ? get_u64(t, (size_t)L->ts_current_frame) : 0,
+                                      get_u64(t, (size_t)L->ts_datastack_chunk),
+                                      L->ts_datastack_top >= 0 ? get_u64(t, (size_t)L->ts_datastack_top) : 0,
+                                      py->frames + nt * MAX_FRAMES);
         nt++;
-        uint64_t next = get_u64(t, PY311_OFF_TSTATE_NEXT);
+        uint64_t next = get_u64(t, (size_t)L->ts_next);
         if (next == ts)
             break;
         ts = next;
@@ -723,13 +810,23 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
 void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_len,
                        uint64_t *mutex, uint64_t *mutex_len)
 {
-    uint64_t base = py ? py->runtime : 0;
+    uint64_t base = py ? py->gil_base : 0;
     if (cond)
-        *cond = base ? base + PY311_OFF_RUNTIME_GIL_COND : 0;
+        *cond = base ? base + (uint64_t)py->L.gil_cond : 0;
     if (cond_len)
-        *cond_len = PY311_SIZE_GIL_COND;
+        *cond_len = base ? (uint64_t)py->L.gil_cond_size : 0;
     if (mutex)
-        *mutex = base ? base + PY311_OFF_RUNTIME_GIL_MUTEX : 0;
+        *mutex = base ? base + (uint64_t)py->L.gil_mutex : 0;
     if (mutex_len)
-        *mutex_len = PY311_SIZE_GIL_MUTEX;
+        *mutex_len = base ? (uint64_t)py->L.gil_mutex_size : 0;
+}
+
+int prof_py_version(const struct prof_py *py)
+{
+    return py ? (int)((py->L.version >> 24) * 100 + ((py->L.version >> 16) & 0xff)) : 0;
+}
+
+int prof_py_has_gil(const struct prof_py *py)
+{
+    return py && !py->gil_absent;
 }

@@ -1,4 +1,4 @@
-/* pystack.h: CPython 3.11 stacks and GIL state of another process, read with process_vm_readv without stopping it. */
+/* pystack.h: CPython 3.11+ stacks and GIL state of another process, read with process_vm_readv without stopping it. */
 #ifndef POOLPROF_PYSTACK_H
 #define POOLPROF_PYSTACK_H
 
@@ -7,13 +7,14 @@
 #include <sys/types.h>
 
 /*
- * Structure offsets come from the CPython headers installed on the build
- * machine (python3.11-dev), compiled into a generated header at build time,
- * never typed in by hand. Works for a statically linked interpreter
- * (Debian's /usr/bin/python3.11: _PyRuntime in the executable's .dynsym)
- * and for a shared libpython3.11.so (pyenv's python3). Every read may race
- * with the target: a torn read yields a shorter stack or PROF_EAGAIN-like
- * failure, never a crash or a wrong pointer dereferenced locally.
+ * Structure offsets come from tables generated from each version's headers
+ * (pylayouts/py3XX.inc, by pylayouts/gen.c: 3.11 and 3.12, never typed in by
+ * hand) or, from 3.13 on, from the target's own _PyRuntime.debug_offsets.
+ * Works for a statically linked interpreter (Debian's /usr/bin/python3.11:
+ * _PyRuntime in the executable's .dynsym) and for a shared libpython3.X.so
+ * (pyenv's). Every read may race with the target: a torn read yields a
+ * shorter stack or PROF_EIO, never a crash or a wrong pointer dereferenced
+ * locally.
  */
 struct prof_py;
 
@@ -33,9 +34,10 @@ struct prof_py_thread {
 
 /* Recognise CPython in pid (executable or a mapped libpython3.X.so). Returns
  * 0; PROF_ENOENT when pid is not a CPython process (no _PyRuntime symbol);
- * PROF_ENOTSUP when it is CPython but not 3.11 (why receives a one-line reason,
- * e.g. "CPython 3.12 is not supported (3.11 only)"); PROF_ESRCH if pid is gone;
- * PROF_ACCES when its memory cannot be read. */
+ * PROF_ENOTSUP when it is a CPython whose layout the reader does not know
+ * (why receives a one-line reason, e.g. "CPython 3.10 is not supported (3.11
+ * or later only)"); PROF_ESRCH if pid is gone; PROF_ACCES when its memory
+ * cannot be read. */
 int prof_py_open(pid_t pid, struct prof_py **out, char *why, size_t whycap);
 /* prof_py_open, and *needs_lib = 1 when the executable names a libpython3.* among the
  * libraries it needs (DT_NEEDED): the dynamic linker is about to map it, if it has not yet. */
@@ -53,8 +55,10 @@ int prof_py_libpython_mapped(pid_t pid);
 int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out);
 
 /* Read every thread state of the main interpreter. *threads is owned by py and
- * valid until the next call. Returns 0, PROF_ESRCH (process gone) or PROF_EIO
- * (memory changed under us: try again next tick). */
+ * valid until the next call. Returns 0, PROF_ESRCH (process gone), PROF_EIO
+ * (memory changed under us: try again next tick) or PROF_EFORMAT (three walks
+ * found thread states that do not point back at their interpreter: the layout
+ * is not this interpreter's; give up on this process). */
 int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, size_t *n);
 
 /* The same, but a thread for which still(ctx, tid) returns 1 (it has not run since the
@@ -64,10 +68,18 @@ int prof_py_sample(struct prof_py *py, const struct prof_py_thread **threads, si
 int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
                          const struct prof_py_thread **threads, size_t *n);
 
-/* The GIL's condition variable and mutex in the target (&_PyRuntime.ceval.gil.cond
- * and .mutex) with their sizes: a thread blocked in futex() on an address inside
- * either is waiting for the GIL. */
+/* The GIL's condition variable and mutex in the target (gil->cond and gil->mutex)
+ * with their sizes: a thread blocked in futex() on an address inside either is
+ * waiting for the GIL. All 0 while not known yet: a GIL kept in the interpreter
+ * (3.13 and later) is known from the first sample that finds the interpreter. */
 void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_len,
                        uint64_t *mutex, uint64_t *mutex_len);
+
+/* The interpreter's version as major * 100 + minor (311, 312, 313, ...). */
+int prof_py_version(const struct prof_py *py);
+
+/* 0 when the last sample found a free-threaded build running without its GIL (the GIL's
+ * figures are then absent, not zero); 1 otherwise. */
+int prof_py_has_gil(const struct prof_py *py);
 
 #endif

@@ -10,20 +10,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "py311_offsets.h"
+#include "pylayout.h"
 #include "pystack.h"
 
 #define MAX_THREADS 1024
 #define SPEC_THREADS 8               /* thread states read with _PyRuntime at a guess (see prof_py_sample_since) */
 #define MAX_FRAMES 256
-
-/* Fixed part of the structures we read, rounded up to cover the last field used. */
-#define MAX3(a, b, c) ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
-#define TSTATE_READ MAX3(PY311_OFF_TSTATE_NATIVE_THREAD_ID + PY311_SIZE_TSTATE_NATIVE_THREAD_ID, \
-                         PY311_OFF_TSTATE_DATASTACK_CHUNK + 8, PY311_OFF_TSTATE_DATASTACK_TOP + 8)
 #define WINDOW_MAX (64 * 1024)       /* the top of a thread's frame stack read in one call */
-#define IFRAME_READ (PY311_OFF_IFRAME_LOCALSPLUS)
-#define CODE_READ (PY311_OFF_CODE_CODE_ADAPTIVE)
 
 /* Interned strings: arena storage plus an open-addressing set, so equal strings share one copy. */
 struct arena_chunk {
@@ -45,6 +38,13 @@ struct code_entry {
 struct prof_py {
     pid_t pid;
     uint64_t runtime;              /* &_PyRuntime in the target */
+    struct py_layout L;            /* this version's structures (pylayout.h) */
+    struct py_spans sp;            /* and the byte ranges read of them */
+    int from_debug_offsets;        /* L came from the target's _Py_DebugOffsets */
+    uint64_t gil_base;             /* what L's GIL offsets count from: _PyRuntime or, once found, the main interpreter */
+    int gil_absent;                /* a free-threaded build whose GIL was disabled at the last sample */
+    int checked;                   /* a walk has found a thread state pointing back at its interpreter */
+    int bad_checks;                /* walks that found one that did not */
     uint64_t code_type, unicode_type, bytes_type;   /* 0 = unknown, check skipped */
 
     struct arena_chunk *arena;
@@ -64,9 +64,9 @@ struct prof_py {
     uint64_t spec_interp;
     uint64_t spec_ts[SPEC_THREADS];
     size_t nspec;
-    unsigned char spec_buf[SPEC_THREADS][TSTATE_READ];
+    unsigned char *spec_buf;                          /* SPEC_THREADS thread states of sp.ts_len bytes */
 
-    unsigned char code_hdrs[MAX_FRAMES][CODE_READ];   /* scratch for read_frames */
+    unsigned char *code_hdrs;                         /* MAX_FRAMES code headers of sp.code_len bytes: scratch for read_frames */
     unsigned char window[WINDOW_MAX];                 /* the top of a thread's frame stack */
 };
 

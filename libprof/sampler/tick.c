@@ -339,8 +339,12 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
     const struct prof_py_thread *pts = NULL;
     size_t npt = 0;
     struct still_ctx still = {s, p, idle_ok};
-    if (p->py && s->o.python && prof_py_sample_since(p->py, py_still, &still, &pts, &npt) < 0)
-        npt = 0;
+    if (p->py && s->o.python) {
+        int rc = prof_py_sample_since(p->py, py_still, &still, &pts, &npt);
+        samp_proc_py_sampled(s, p, rc);
+        if (rc < 0)
+            npt = 0;
+    }
     read_lock_words(p);
     if (!p->sampled) {
         p->sampled = 1;

@@ -108,8 +108,37 @@ void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char
 {
     char e[400];
     p->py_said = p->gen + 1;
-    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid, (int)p->ppid,
-             python ? 311 : 0, why && *why ? samp_esc(e, sizeof e, why) : "");
+    p->py_gil_said = python ? prof_py_has_gil(p->py) : 1;
+    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d gil=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid,
+             (int)p->ppid, python ? prof_py_version(p->py) : 0, p->py_gil_said, why && *why ? samp_esc(e, sizeof e, why) : "");
+}
+
+/*
+ * After a sample of p's CPython (rc its result): the GIL's addresses once the interpreter is
+ * known (3.13 keeps the GIL in it), a P line again when a free-threaded build's GIL has been
+ * switched on or off, and a layout the interpreter's own thread states contradict (a version
+ * known only by _Py_DebugOffsets read as another's) named and given up, not read as empty stacks.
+ */
+void samp_proc_py_sampled(struct prof_sampler *s, struct sproc *p, int rc)
+{
+    if (rc == PROF_EFORMAT) {
+        char why[160];
+        int v = prof_py_version(p->py);
+        snprintf(why, sizeof why, "CPython %d.%d is not supported (its thread states do not match the layout read)",
+                 v / 100, v % 100);
+        prof_py_close(p->py);
+        p->py = NULL;
+        p->py_due = 0;
+        p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+        samp_p_line(s, p, 0, why);
+        return;
+    }
+    if (rc < 0)
+        return;
+    if (!p->gil_cond)
+        prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
+    if (prof_py_has_gil(p->py) != p->py_gil_said)
+        samp_p_line(s, p, 1, NULL);
 }
 
 /*

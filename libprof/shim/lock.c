@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "py311_offsets.h"
+#include "sampler/pylayout.h"
 #include "shim.h"
 
 /*
@@ -287,12 +287,17 @@ static int shim_gil_wait(clockid_t clock, const struct timespec *abs, uint64_t n
  * and with it the mutex of the forced switch, which sits after it in struct
  * _gil_runtime_state (pycore_gil.h: mutex, switch_cond, switch_mutex since 3.2).
  */
+/* The generated layouts (all agree on this offset: tests/unit/test_pystack.c checks). */
+static const struct py_layout shim_py_layouts[] = {
+#include "sampler/pylayouts/py311.inc"
+};
+
 static inline void shim_gil_mutex_seen(const pthread_mutex_t *m)
 {
     struct prof_shm_header *h = shim_hdr;
     if (!h || __atomic_load_n(&h->gil_mutex, __ATOMIC_RELAXED) == (uintptr_t)m)
         return;
-    __atomic_store_n(&h->gil_switch_mutex, (uintptr_t)m + PY311_GIL_SWITCH_MUTEX_FROM_MUTEX, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->gil_switch_mutex, (uintptr_t)m + (uintptr_t)shim_py_layouts[0].gil_switch_mutex_from_mutex, __ATOMIC_RELAXED);
     __atomic_store_n(&h->gil_mutex, (uintptr_t)m, __ATOMIC_RELAXED);
 }
 

@@ -47,7 +47,7 @@ echo "# py: $(sp py "{k: round(v, 3) for k, v in states($tp).items()}")"
 expect_near "attach python: sampled seconds of the main thread ~ the 1 s attached" "$(sp py "round(total($tp), 3)")" 1.0 0.15 0.12
 expect_true "attach python: running + runq >= 0.9 of them (CPU-bound loop)" \
   "$(sp py "str(share($tp, 'running') + share($tp, 'runq') >= 0.9).lower()")"
-expect_eq "attach python: P line says CPython" "$(sp py "[p['python'] for p in S.P if p['pid'] == $tp]")" "[311]"
+expect_eq "attach python: P line says CPython 3.11" "$(sp py "[p['python'] for p in S.P if p['pid'] == $tp]")" "[311]"
 wait $tp; rc=$?
 expect_eq "attach python: target ends with its own status" "$rc" 5
 expect_eq "attach python: target output" "$(cat "$T/py.out")" "py done"
