@@ -231,6 +231,11 @@ int py_layout_spans(const struct py_layout *L, struct py_spans *sp)
     lo = UINT32_MAX, hi = 0;
     span_add(&lo, &hi, L->interp_next, 8);
     span_add(&lo, &hi, L->interp_threads_head, 8);
+    sp->is_next = L->interp_next >= 0 && hi - lo <= PY_SPAN_READ_MAX;
+    if (!sp->is_next) {   /* far apart: next, needed only without interpreters.main, is read on its own */
+        lo = UINT32_MAX, hi = 0;
+        span_add(&lo, &hi, L->interp_threads_head, 8);
+    }
     sp->is_lo = lo, sp->is_len = hi - lo;
 
     lo = UINT32_MAX, hi = 0;

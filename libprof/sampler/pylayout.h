@@ -54,7 +54,8 @@ struct py_layout {
 /* The byte ranges the reader reads, derived once from a layout. */
 struct py_spans {
     uint32_t rt_lo, rt_len;       /* _PyRuntime: interpreters.head / .main */
-    uint32_t is_lo, is_len;       /* an interpreter: next and threads.head */
+    uint32_t is_lo, is_len;       /* an interpreter: threads.head, and next where it is near */
+    int is_next;                  /* next is in that span */
     uint32_t gil_lo, gil_len;     /* the GIL: last_holder, locked (and enabled) */
     uint32_t ts_len;              /* a thread state, from its start */
     uint32_t code_len;            /* a code object's header, up to its instructions */

@@ -310,6 +310,27 @@ int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, si
     return hand_out(py, out);
 }
 
+int prof_py_open_runtime(pid_t pid, uint64_t runtime, unsigned long version, struct prof_py **out, char *why,
+                         size_t whycap)
+{
+    if (!out || pid <= 0 || !runtime)
+        return PROF_EINVAL;
+    *out = NULL;
+    if (why && whycap)
+        why[0] = '\0';
+    struct prof_py *py = calloc(1, sizeof(*py));
+    if (!py)
+        return PROF_ENOMEM;
+    py->pid = pid;
+    py->runtime = runtime;
+    int rc = choose_layout(py, version, why, whycap);
+    if (rc < 0) {
+        free(py);
+        return rc;
+    }
+    return hand_out(py, out);
+}
+
 int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
 {
     if (!parent || !out || pid <= 0)

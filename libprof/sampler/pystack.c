@@ -721,8 +721,12 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
     }
     /* Without interpreters.main (_Py_DebugOffsets name only the head), the main interpreter is
      * the list's last: the first one created. Sub-interpreters are rare; each costs a read. */
-    for (int hop = 0; L->rt_interp_main < 0 && hop < 8; hop++) {
-        uint64_t next = get_u64(is, (size_t)L->interp_next - sp->is_lo);
+    for (int hop = 0; L->rt_interp_main < 0 && L->interp_next >= 0 && hop < 8; hop++) {
+        uint64_t next;
+        if (sp->is_next)
+            next = get_u64(is, (size_t)L->interp_next - sp->is_lo);
+        else if ((rc = pystack_rd(py, interp + (uint64_t)L->interp_next, &next, sizeof next)) < 0)
+            return rc == PROF_ESRCH ? rc : PROF_EIO;
         if (!next || next == interp)
             break;
         have_spec = 0;

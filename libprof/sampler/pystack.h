@@ -49,6 +49,12 @@ void prof_py_close(struct prof_py *py);
  * executable is not CPython has loaded the interpreter since it was last looked at. */
 int prof_py_libpython_mapped(pid_t pid);
 
+/* A reader for a CPython whose _PyRuntime is at runtime in pid and whose Py_Version is
+ * version, found by other means than its symbols (and how the tests feed it synthetic
+ * structures): no type checks of the objects read. 0, PROF_ENOTSUP (why said) or an error. */
+int prof_py_open_runtime(pid_t pid, uint64_t runtime, unsigned long version, struct prof_py **out, char *why,
+                         size_t whycap);
+
 /* A reader for pid, a fork of parent's process that has not exec'd: a fork's address
  * space is its parent's, so the addresses prof_py_open found hold there too, and
  * nothing is read from /proc or the ELF file again. 0 or PROF_ENOMEM. */

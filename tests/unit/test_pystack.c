@@ -565,3 +565,328 @@ Test(pystack, python310_refused)
 {
     check_unsupported("/root/.pyenv/versions/3.10.13/bin/python3.10", "3.10");
 }
+
+/* ---- a synthetic CPython of a made-up future version, described by its _Py_DebugOffsets ---- */
+
+/*
+ * The structures of a "CPython 3.15" built in this process's memory and read back through
+ * process_vm_readv on ourselves: its _Py_DebugOffsets (3.13's form) give offsets unlike any
+ * real version's, so the reader can only get the frames right by following them. Names,
+ * files and lines are known; so is the GIL's holder.
+ */
+struct dbg {   /* _Py_DebugOffsets, 3.13's form: what the parser reads */
+    char cookie[8];
+    uint64_t version, free_threaded;
+    uint64_t rt[3];          /* size, finalizing, interpreters_head */
+    uint64_t is[13];         /* size, id, next, threads_head, gc, modules, sysdict, builtins, ceval_gil,
+                                gil_runtime_state, gil_enabled, gil_locked, gil_holder */
+    uint64_t ts[9];          /* size, prev, next, interp, current_frame, thread_id, native_thread_id,
+                                datastack_chunk, status */
+    uint64_t fr[6];          /* size, previous, executable, instr_ptr, localsplus, owner */
+    uint64_t co[10];         /* size, filename, name, qualname, linetable, firstlineno, argcount,
+                                localsplusnames, localspluskinds, co_code_adaptive */
+    uint64_t ob[2];          /* size, ob_type */
+    uint64_t other[4 + 3 + 3 + 3 + 2 + 3];   /* type, tuple, list, dict, float, long: not read */
+    uint64_t by[3];          /* size, ob_size, ob_sval */
+    uint64_t un[4];          /* size, state, length, asciiobject_size */
+    uint64_t gc[2];
+};
+
+/* Offsets of the made-up version (bytes into each synthetic structure). */
+enum {
+    RT_SIZE = 2048, RT_HEAD = 1032,
+    IS_SIZE = 4096, IS_NEXT = 24, IS_THREADS = 3000, IS_GIL_ENABLED = 3400, IS_GIL_LOCKED = 3520, IS_GIL_HOLDER = 3504,
+    TS_SIZE = 512, TS_NEXT = 40, TS_INTERP = 48, TS_FRAME = 200, TS_NATIVE = 328, TS_CHUNK = 400,
+    FR_SIZE = 104, FR_PREV = 16, FR_EXEC = 32, FR_INSTR = 64, FR_LOCALS = 96, FR_OWNER = 90,
+    CO_SIZE = 400, CO_FILE = 160, CO_NAME = 176, CO_QUAL = 192, CO_LT = 208, CO_FIRST = 100, CO_CODE = 256,
+    OB_SIZE = 24, OB_TYPE = 16,
+    BY_SIZE = 64, BY_LEN = 24, BY_SVAL = 40,
+    UN_SIZE = 72, UN_STATE = 48, UN_LEN = 32, UN_ASCII = 64,
+};
+
+struct synth {
+    _Alignas(16) unsigned char rt[RT_SIZE];
+    _Alignas(16) unsigned char is[IS_SIZE];
+    _Alignas(16) unsigned char ts[TS_SIZE];
+    _Alignas(16) unsigned char fr[2][FR_SIZE + 64];
+    _Alignas(16) unsigned char co[2][CO_SIZE];
+    _Alignas(16) unsigned char str[6][UN_ASCII + 64];
+    _Alignas(16) unsigned char lt[2][BY_SVAL + 64];
+};
+
+static void put64(unsigned char *b, size_t off, uint64_t v)
+{
+    memcpy(b + off, &v, 8);
+}
+
+static void put32(unsigned char *b, size_t off, uint32_t v)
+{
+    memcpy(b + off, &v, 4);
+}
+
+/* A compact ASCII str in the layout above (3.12+ state bits: kind 1 at bit 2, compact bit 5, ascii bit 6). */
+static uint64_t synth_str(unsigned char *o, const char *s)
+{
+    memset(o, 0, UN_ASCII + 64);
+    put64(o, UN_LEN, strlen(s));
+    put32(o, UN_STATE, (1u << 2) | (1u << 5) | (1u << 6));
+    memcpy(o + UN_ASCII, s, strlen(s));
+    return (uint64_t)(uintptr_t)o;
+}
+
+/* A line table (3.11+ form): `units` code units with no column, each entry a line delta of `delta`. */
+static uint64_t synth_lt(unsigned char *o, const int *deltas, const int *units, int n)
+{
+    memset(o, 0, BY_SVAL + 64);
+    unsigned char *p = o + BY_SVAL;
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        p[len++] = (unsigned char)(0x80 | (13 << 3) | (units[i] - 1));
+        unsigned v = deltas[i] < 0 ? ((unsigned)-deltas[i] << 1) | 1 : (unsigned)deltas[i] << 1;
+        p[len++] = (unsigned char)v;   /* small deltas: one 6-bit group */
+    }
+    put64(o, BY_LEN, len);
+    return (uint64_t)(uintptr_t)o;
+}
+
+static uint64_t synth_code(struct synth *S, int k, const char *name, const char *file, int first, uint64_t lt)
+{
+    unsigned char *c = S->co[k];
+    memset(c, 0, CO_SIZE);
+    put64(c, CO_NAME, synth_str(S->str[3 * k], name));
+    put64(c, CO_QUAL, synth_str(S->str[3 * k + 1], name));
+    put64(c, CO_FILE, synth_str(S->str[3 * k + 2], file));
+    put64(c, CO_LT, lt);
+    put32(c, CO_FIRST, (uint32_t)first);
+    return (uint64_t)(uintptr_t)c;
+}
+
+static struct dbg synth_dbg(uint64_t version, int free_threaded)
+{
+    struct dbg d;
+    memset(&d, 0, sizeof d);
+    memcpy(d.cookie, "xdebugpy", 8);
+    d.version = version;
+    d.free_threaded = (uint64_t)free_threaded;
+    d.rt[0] = RT_SIZE, d.rt[2] = RT_HEAD;
+    d.is[0] = IS_SIZE, d.is[2] = IS_NEXT, d.is[3] = IS_THREADS, d.is[10] = IS_GIL_ENABLED, d.is[11] = IS_GIL_LOCKED,
+    d.is[12] = IS_GIL_HOLDER;
+    d.ts[0] = TS_SIZE, d.ts[2] = TS_NEXT, d.ts[3] = TS_INTERP, d.ts[4] = TS_FRAME, d.ts[6] = TS_NATIVE, d.ts[7] = TS_CHUNK;
+    d.fr[0] = FR_SIZE, d.fr[1] = FR_PREV, d.fr[2] = FR_EXEC, d.fr[3] = FR_INSTR, d.fr[4] = FR_LOCALS, d.fr[5] = FR_OWNER;
+    d.co[0] = CO_SIZE, d.co[1] = CO_FILE, d.co[2] = CO_NAME, d.co[3] = CO_QUAL, d.co[4] = CO_LT, d.co[5] = CO_FIRST,
+    d.co[9] = CO_CODE;
+    d.ob[0] = OB_SIZE, d.ob[1] = OB_TYPE;
+    d.by[0] = BY_SIZE, d.by[1] = BY_LEN, d.by[2] = BY_SVAL;
+    d.un[0] = UN_SIZE, d.un[1] = UN_STATE, d.un[2] = UN_LEN, d.un[3] = UN_ASCII;
+    return d;
+}
+
+/* Lay out runtime -> interpreter -> one thread state -> frames inner (work, line 12) and outer (main, line 31). */
+static void synth_build(struct synth *S, const struct dbg *d)
+{
+    memset(S, 0, sizeof *S);
+    memcpy(S->rt, d, sizeof *d);
+    put64(S->rt, RT_HEAD, (uint64_t)(uintptr_t)S->is);
+    put64(S->is, IS_THREADS, (uint64_t)(uintptr_t)S->ts);
+    put32(S->is, IS_GIL_LOCKED, 1);
+    put64(S->is, IS_GIL_HOLDER, (uint64_t)(uintptr_t)S->ts);
+    put64(S->ts, TS_INTERP, (uint64_t)(uintptr_t)S->is);
+    put64(S->ts, TS_NATIVE, 4242);
+    put64(S->ts, TS_FRAME, (uint64_t)(uintptr_t)S->fr[0]);
+
+    /* work() starts at line 10: units 0-1 on line 10, 2-4 on line 12 (delta +2), 5 on line 11 (delta -1). */
+    static const int d0[] = {0, 2, -1}, u0[] = {2, 3, 1};
+    uint64_t c0 = synth_code(S, 0, "work", "/srv/app/stage.py", 10, synth_lt(S->lt[0], d0, u0, 3));
+    /* main() starts at line 30: units 0-3 on line 31 (delta +1). */
+    static const int d1[] = {1}, u1[] = {4};
+    uint64_t c1 = synth_code(S, 1, "main", "/srv/app/run.py", 30, synth_lt(S->lt[1], d1, u1, 1));
+    /* The executable is tagged in its low bit, as 3.14's _PyStackRef is. */
+    put64(S->fr[0], FR_EXEC, c0 | 1);
+    put64(S->fr[0], FR_INSTR, c0 + CO_CODE + 2 * 3);   /* unit 3: line 12 */
+    put64(S->fr[0], FR_PREV, (uint64_t)(uintptr_t)S->fr[1]);
+    put64(S->fr[1], FR_EXEC, c1);
+    put64(S->fr[1], FR_INSTR, c1 + CO_CODE + 2 * 2);   /* unit 2: line 31 */
+}
+
+Test(pystack, future_version_by_its_debug_offsets)
+{
+    static struct synth S;
+    struct dbg d = synth_dbg(0x030F00F0, 0);   /* "3.15.0" */
+    synth_build(&S, &d);
+    struct prof_py *py;
+    char why[160];
+    int rc = prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030F00F0, &py, why, sizeof why);
+    cr_assert_eq(rc, 0, "%s: %s", prof_strerror(rc), why);
+    cr_expect_eq(prof_py_version(py), 315);
+
+    const struct prof_py_thread *t;
+    size_t n;
+    cr_assert_eq(prof_py_sample(py, &t, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(t[0].tid, 4242);
+    cr_expect_eq(t[0].holds_gil, 1);
+    cr_assert_eq(t[0].nframes, 2);
+    cr_expect_str_eq(t[0].frames[0].func, "work");
+    cr_expect_str_eq(t[0].frames[0].file, "/srv/app/stage.py");
+    cr_expect_eq(t[0].frames[0].line, 12);
+    cr_expect_str_eq(t[0].frames[1].func, "main");
+    cr_expect_str_eq(t[0].frames[1].file, "/srv/app/run.py");
+    cr_expect_eq(t[0].frames[1].line, 31);
+    cr_expect_eq(prof_py_has_gil(py), 1);
+
+    /* The GIL's condition and mutex: where they sit after `locked` in every version. */
+    uint64_t cond, cond_len, mutex, mutex_len;
+    prof_py_gil_addrs(py, &cond, &cond_len, &mutex, &mutex_len);
+    cr_expect_gt(cond, (uint64_t)(uintptr_t)S.is + IS_GIL_LOCKED);
+    cr_expect_gt(mutex, cond);
+
+    /* The thread moves on: instruction 5 of work is line 11; the GIL is released. */
+    put64(S.fr[0], FR_INSTR, (uint64_t)(uintptr_t)S.co[0] + CO_CODE + 2 * 5);
+    put32(S.is, IS_GIL_LOCKED, 0);
+    cr_assert_eq(prof_py_sample(py, &t, &n), 0);
+    cr_expect_eq(t[0].frames[0].line, 11);
+    cr_expect_eq(t[0].holds_gil, 0);
+    prof_py_close(py);
+}
+
+Test(pystack, free_threaded_build_without_its_gil)
+{
+    static struct synth S;
+    struct dbg d = synth_dbg(0x030D00F0, 1);   /* a 3.13t */
+    synth_build(&S, &d);
+    struct prof_py *py;
+    char why[160];
+    cr_assert_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030D00F0, &py, why, sizeof why), 0, "%s", why);
+    const struct prof_py_thread *t;
+    size_t n;
+    put32(S.is, IS_GIL_ENABLED, 0);
+    cr_assert_eq(prof_py_sample(py, &t, &n), 0);
+    cr_expect_eq(prof_py_has_gil(py), 0, "GIL disabled: absent");
+    cr_expect_eq(t[0].holds_gil, 0, "no thread holds an absent GIL");
+    cr_expect_str_eq(t[0].frames[0].func, "work");
+    put32(S.is, IS_GIL_ENABLED, 1);   /* switched on at run time (an extension that needs it) */
+    cr_assert_eq(prof_py_sample(py, &t, &n), 0);
+    cr_expect_eq(prof_py_has_gil(py), 1);
+    cr_expect_eq(t[0].holds_gil, 1);
+    prof_py_close(py);
+}
+
+Test(pystack, debug_offsets_refused_when_wrong)
+{
+    static struct synth S;
+    struct prof_py *py;
+    char why[200];
+
+    /* No cookie: not a _Py_DebugOffsets block. */
+    struct dbg d = synth_dbg(0x030F00F0, 0);
+    memcpy(d.cookie, "notdebug", 8);
+    synth_build(&S, &d);
+    cr_expect_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030F00F0, &py, why, sizeof why), PROF_ENOTSUP);
+    cr_expect_str_eq(why, "CPython 3.15 is not supported (no _Py_DebugOffsets in its _PyRuntime)");
+
+    /* An offset outside its structure: a layout the parser's form does not describe. */
+    d = synth_dbg(0x030F00F0, 0);
+    d.is[3] = IS_SIZE + 8;
+    synth_build(&S, &d);
+    cr_expect_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030F00F0, &py, why, sizeof why), PROF_ENOTSUP);
+    cr_expect(strstr(why, "CPython 3.15") && strstr(why, "interpreter field outside its structure"), "why: %s", why);
+
+    /* The block's version is not the interpreter's. */
+    d = synth_dbg(0x030E00F0, 0);
+    synth_build(&S, &d);
+    cr_expect_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030F00F0, &py, why, sizeof why), PROF_ENOTSUP);
+    cr_expect(strstr(why, "say version 3.14") != NULL, "why: %s", why);
+
+    /* Offsets that pass every check but are not this interpreter's: its thread state does not
+     * point back at it. Three walks say so (one may be torn), then the reader gives up. */
+    d = synth_dbg(0x030F00F0, 0);
+    synth_build(&S, &d);
+    put64(S.ts, TS_INTERP, 0xdead0000);
+    cr_assert_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030F00F0, &py, why, sizeof why), 0);
+    const struct prof_py_thread *t;
+    size_t n;
+    cr_expect_eq(prof_py_sample(py, &t, &n), PROF_EIO);
+    cr_expect_eq(prof_py_sample(py, &t, &n), PROF_EIO);
+    cr_expect_eq(prof_py_sample(py, &t, &n), PROF_EFORMAT);
+    prof_py_close(py);
+
+    /* Before 3.11 (no Py_Version, so no table) and 3.12 without a block read from its table. */
+    cr_expect_eq(prof_py_open_runtime(getpid(), (uint64_t)(uintptr_t)S.rt, 0x030A00F0, &py, why, sizeof why), PROF_ENOTSUP);
+    cr_expect_str_eq(why, "CPython 3.10 is not supported (3.11 or later only)");
+}
+
+/* ---- the layouts themselves ---- */
+
+#include "pylayout.h"
+
+/* The shim finds the GIL's switch mutex from its mutex with the first table's offset: every table must agree. */
+Test(pylayout, tables_agree_where_the_shim_assumes)
+{
+    const struct py_layout *t311 = py_layout_table(0x030B0000), *t312 = py_layout_table(0x030C07F0),
+                           *t313 = py_layout_table(0x030D00F0);
+    cr_assert(t311 && t312 && t313);
+    cr_expect_eq(py_layout_table(0x030A0000), NULL);
+    cr_expect_eq(py_layout_newest(), t313);
+    cr_expect_eq(t311->gil_switch_mutex_from_mutex, t312->gil_switch_mutex_from_mutex);
+    cr_expect_eq(t311->gil_switch_mutex_from_mutex, t313->gil_switch_mutex_from_mutex);
+    struct py_spans sp;
+    cr_expect_eq(py_layout_spans(t311, &sp), 0);
+    cr_expect_eq(py_layout_spans(t312, &sp), 0);
+    cr_expect_eq(py_layout_spans(t313, &sp), 0);
+}
+
+/*
+ * A real 3.13's _Py_DebugOffsets (libpython's _PyRuntime as initialised in its data, loaded
+ * here without starting the interpreter) give, for every field both describe, the offsets
+ * generated from the 3.13 headers: the parser reads the block's form right.
+ */
+#define PY313_LIB "/root/.pyenv/versions/3.13.0/lib/libpython3.13.so.1.0"
+
+Test(pylayout, debug_offsets_of_a_real_313_match_its_headers)
+{
+    if (access(PY313_LIB, R_OK) != 0)
+        cr_skip_test("no " PY313_LIB);
+    void *h = dlopen(PY313_LIB, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(h, "%s", dlerror());
+    const void *rt = dlsym(h, "_PyRuntime");
+    cr_assert_not_null(rt);
+    struct py_layout L;
+    char why[160] = "";
+    cr_assert_eq(py_layout_from_debug_offsets(rt, py_layout_debug_offsets_size(), &L, why, sizeof why), 0, "%s", why);
+    const struct py_layout *T = py_layout_table(0x030D0000);
+    cr_expect_eq(L.version, T->version);
+    cr_expect_eq(L.free_threaded, 0);
+    cr_expect_eq(L.rt_interp_head, T->rt_interp_head);
+    cr_expect_eq(L.interp_next, T->interp_next);
+    cr_expect_eq(L.interp_threads_head, T->interp_threads_head);
+    cr_expect_eq(L.ts_next, T->ts_next);
+    cr_expect_eq(L.ts_interp, T->ts_interp);
+    cr_expect_eq(L.ts_current_frame, T->ts_current_frame);
+    cr_expect_eq(L.ts_native_thread_id, T->ts_native_thread_id);
+    cr_expect_eq(L.ts_datastack_chunk, T->ts_datastack_chunk);
+    cr_expect_eq(L.ts_datastack_top, T->ts_datastack_top);
+    cr_expect_eq(L.fr_code, T->fr_code);
+    cr_expect_eq(L.fr_instr, T->fr_instr);
+    cr_expect_eq(L.fr_previous, T->fr_previous);
+    cr_expect_eq(L.fr_owner, T->fr_owner);
+    cr_expect_eq(L.fr_size, T->fr_size);
+    cr_expect_eq(L.ob_type, T->ob_type);
+    cr_expect_eq(L.var_size, T->var_size);
+    cr_expect_eq(L.bytes_sval, T->bytes_sval);
+    cr_expect_eq(L.co_filename, T->co_filename);
+    cr_expect_eq(L.co_name, T->co_name);
+    cr_expect_eq(L.co_qualname, T->co_qualname);
+    cr_expect_eq(L.co_linetable, T->co_linetable);
+    cr_expect_eq(L.co_firstlineno, T->co_firstlineno);
+    cr_expect_eq(L.co_firsttraceable, T->co_firsttraceable);
+    cr_expect_eq(L.co_code_adaptive, T->co_code_adaptive);
+    cr_expect_eq(L.str_length, T->str_length);
+    cr_expect_eq(L.str_state, T->str_state);
+    cr_expect_eq(L.str_ascii_size, T->str_ascii_size);
+    cr_expect_eq(L.str_compact_size, T->str_compact_size);
+    /* The GIL, counted from the main interpreter there and from _PyRuntime in the table. */
+    cr_expect_eq(L.gil_locked - L.gil_holder, T->gil_locked - T->gil_holder);
+    cr_expect_eq(L.gil_cond - L.gil_locked, T->gil_cond - T->gil_locked);
+    cr_expect_eq(L.gil_mutex - L.gil_locked, T->gil_mutex - T->gil_locked);
+    dlclose(h);
+}
