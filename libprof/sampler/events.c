@@ -94,6 +94,12 @@ void samp_new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int e
         p->gil_mutex = parent->gil_mutex;
         p->gil_mutex_len = parent->gil_mutex_len;
         samp_p_line(s, p, 1, NULL);
+    } else if (parent->py_refused) {
+        /* A fork of a CPython that cannot be read: the same image, refused for the same reason,
+         * said for the child too (it was silent: no Python stacks and no refusal named). */
+        samp_proc_refused(p, parent->py_refused);
+        samp_p_line(s, p, 0, p->py_refused);
+        p->py_due = 0;
     } else if (parent->py_exe_no == parent->gen + 1 && !parent->py_needs) {
         /* The parent's image, known not to be CPython: only a dlopen can change that. */
         samp_p_line(s, p, 0, NULL);
@@ -154,6 +160,7 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
         p->py = NULL;
     }
     p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+    samp_proc_refused(p, NULL);
     p->py_backoff = 0;
     p->py_due = p->exec_ns;
 }

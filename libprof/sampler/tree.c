@@ -119,6 +119,13 @@ void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char
  * switched on or off, and a layout the interpreter's own thread states contradict (a version
  * known only by _Py_DebugOffsets read as another's) named and given up, not read as empty stacks.
  */
+/* Remember why p's image cannot be read: a fork of it, the same image, is refused alike. */
+void samp_proc_refused(struct sproc *p, const char *why)
+{
+    free(p->py_refused);
+    p->py_refused = why && *why ? strdup(why) : NULL;
+}
+
 void samp_proc_py_sampled(struct prof_sampler *s, struct sproc *p, int rc)
 {
     if (rc == PROF_EFORMAT) {
@@ -130,6 +137,7 @@ void samp_proc_py_sampled(struct prof_sampler *s, struct sproc *p, int rc)
         p->py = NULL;
         p->py_due = 0;
         p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+        samp_proc_refused(p, why);
         samp_p_line(s, p, 0, why);
         return;
     }
@@ -172,6 +180,8 @@ void samp_proc_python(struct prof_sampler *s, struct sproc *p)
         prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
     else
         p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+    if (r == PROF_ENOTSUP)
+        samp_proc_refused(p, why);
     if (r == PROF_ENOENT) {
         uint64_t t = now_ns(), image = p->execd ? p->exec_ns : p->born_ns;
         p->py_exe_no = p->gen + 1;
@@ -226,6 +236,8 @@ void samp_proc_gone(struct prof_sampler *s, struct sproc *p)
         p->unw = NULL;
     }
     free(p->sites);
+    free(p->py_refused);
+    p->py_refused = NULL;
     p->sites = NULL;
 }
 

@@ -53,6 +53,12 @@ if [[ -n "$other" ]]; then
   expect_eq "3.10: refused with its version in the report" \
     "$(q "$T/v310.json" 'r["processes"][0]["python_unsupported"]')" "CPython 3.10 is not supported (3.11 or later only)"
   expect_eq "3.10: and on the terminal" "$(grep -c 'CPython 3.10 is not supported (3.11 or later only): no Python stacks' "$T/v310.err")" 1
+  # Its fork is the same image: refused alike, not silently without stacks.
+  "$POOLPROF" run --no-preload -o "$T/f310" --json "$T/f310.json" -- "$other" "$prog" >/dev/null 2>"$T/f310.err"
+  expect_eq "3.10: a fork of it refused too" \
+    "$(q "$T/f310.json" '[p["python_unsupported"] for p in r["processes"]]')" \
+    '["CPython 3.10 is not supported (3.11 or later only)", "CPython 3.10 is not supported (3.11 or later only)"]'
+  expect_eq "3.10: one terminal line for both" "$(grep -c 'pid [0-9]* and 1 more: CPython 3.10 is not supported' "$T/f310.err")" 1
 
   # With the shim, which knows the process is CPython, the refusal is named all the same (it was
   # silent: python true, python_unsupported null, no note), in the report's notes too.
