@@ -656,30 +656,24 @@ static void gil_state(struct prof_py *py, const unsigned char *gil, uint64_t *ho
         *locked = 0;
 }
 
-int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
-                         const struct prof_py_thread **threads, size_t *n)
+/*
+ * The head of a sample: the interpreter list and the GIL, and, where the last walk found them,
+ * the interpreter and its first thread states, in one system call (one thread state at a
+ * time, a process of three threads took five). The walk takes a guessed thread state only
+ * where it finds the same address by following the list it read, so a guess that is wrong (a
+ * thread started or ended) costs the reads it would have cost anyway; so a guess left stale by
+ * an early return needs no reset. A GIL kept in the interpreter (a layout from
+ * _Py_DebugOffsets) is read with it once the interpreter is known. *interp_out: the main
+ * interpreter (0: none yet), its fields in is; *have_spec: guessed thread states read.
+ */
+static int sample_head(struct prof_py *py, unsigned char *is, size_t *have_spec, uint64_t *interp_out,
+                       uint64_t *holder, int *locked)
 {
-    unsigned char rt[PY_SPAN_READ_MAX], gil[PY_SPAN_READ_MAX], is[PY_SPAN_READ_MAX];
+    unsigned char rt[PY_SPAN_READ_MAX], gil[PY_SPAN_READ_MAX];
     int rc;
-
-    if (!py || !threads || !n)
-        return PROF_EINVAL;
-    *threads = py->threads;
-    *n = 0;
-    if (!py->runtime)
-        return PROF_EIO;
     const struct py_layout *L = &py->L;
     const struct py_spans *sp = &py->sp;
     const size_t tslen = sp->ts_len;
-    /*
-     * The interpreter list and the GIL, and, where the last walk found them, the interpreter
-     * and its first thread states, in one system call (one thread state at a time, a process
-     * of three threads took five). The walk below takes a guessed thread state only where it
-     * finds the same address by following the list it read, so a guess that is wrong (a
-     * thread started or ended) costs the reads it would have cost anyway; so a guess left
-     * stale by an early return below needs no reset. A GIL kept in the interpreter (a layout
-     * from _Py_DebugOffsets) is read with it once the interpreter is known.
-     */
     struct iovec rl[3 + SPEC_THREADS], rr[3 + SPEC_THREADS];
     rl[0] = (struct iovec){rt, sp->rt_len};
     rr[0] = (struct iovec){(void *)(uintptr_t)(py->runtime + sp->rt_lo), sp->rt_len};
@@ -702,20 +696,18 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
     size_t fixed = sp->rt_len + (gil_read ? sp->gil_len : 0);
     if (got < (ssize_t)fixed)
         return got < 0 && errno == ESRCH ? PROF_ESRCH : PROF_EIO;
-    size_t extra = (size_t)got - fixed, have_spec = 0;
+    size_t extra = (size_t)got - fixed;
     int have_is = py->spec_interp && extra >= sp->is_len;
     if (have_is)
-        have_spec = (extra - sp->is_len) / tslen;
+        *have_spec = (extra - sp->is_len) / tslen;
 
-    size_t nprev = py->nthreads;
-    py->nthreads = 0;
     uint64_t interp = L->rt_interp_main >= 0 ? get_u64(rt, (size_t)L->rt_interp_main - sp->rt_lo) : 0;
     if (!interp)
         interp = get_u64(rt, (size_t)L->rt_interp_head - sp->rt_lo);
     if (!interp)
-        return 0;  /* not initialised yet, or finalised */
+        return 0;  /* not initialised yet, or finalised: *interp_out stays 0 */
     if (!have_is || interp != py->spec_interp) {
-        have_spec = 0;
+        *have_spec = 0;
         if ((rc = pystack_rd(py, interp + sp->is_lo, is, sp->is_len)) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
     }
@@ -729,7 +721,7 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
             return rc == PROF_ESRCH ? rc : PROF_EIO;
         if (!next || next == interp)
             break;
-        have_spec = 0;
+        *have_spec = 0;
         if ((rc = pystack_rd(py, next + sp->is_lo, is, sp->is_len)) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
         interp = next;
@@ -742,12 +734,35 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
         if ((rc = pystack_rd(py, py->gil_base + sp->gil_lo, gil, sp->gil_len)) < 0)
             return rc == PROF_ESRCH ? rc : PROF_EIO;
     }
-    uint64_t holder;
-    int locked;
-    gil_state(py, gil, &holder, &locked);
+    gil_state(py, gil, holder, locked);
+    *interp_out = interp;
+    return 0;
+}
+
+
+int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid), void *ctx,
+                         const struct prof_py_thread **threads, size_t *n)
+{
+    unsigned char is[PY_SPAN_READ_MAX];
+    int rc;
+
+    if (!py || !threads || !n)
+        return PROF_EINVAL;
+    *threads = py->threads;
+    *n = 0;
+    if (!py->runtime)
+        return PROF_EIO;
+    const struct py_layout *L = &py->L;
+    const size_t tslen = py->sp.ts_len;
+    size_t have_spec = 0, nprev = py->nthreads;
+    uint64_t interp = 0, holder = 0;
+    int locked = 0;
+    py->nthreads = 0;
+    if ((rc = sample_head(py, is, &have_spec, &interp, &holder, &locked)) < 0 || !interp)
+        return rc;
 
     uint64_t found[SPEC_THREADS];
-    uint64_t ts = get_u64(is, (size_t)L->interp_threads_head - sp->is_lo);
+    uint64_t ts = get_u64(is, (size_t)L->interp_threads_head - py->sp.is_lo);
     size_t nt = 0;
     while (ts && nt < MAX_THREADS) {
         unsigned char tb[PY_TSTATE_READ_MAX];
