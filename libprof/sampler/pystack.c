@@ -840,9 +840,25 @@ void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_
         *mutex_len = base ? (uint64_t)py->L.gil_mutex_size : 0;
 }
 
+int prof_py_peek(struct prof_py *py)
+{
+    unsigned char is[PY_SPAN_READ_MAX];
+    size_t have_spec = 0;
+    uint64_t interp = 0, holder = 0;
+    int locked = 0;
+    if (!py || !py->runtime)
+        return PROF_EINVAL;
+    return sample_head(py, is, &have_spec, &interp, &holder, &locked);
+}
+
 int prof_py_version(const struct prof_py *py)
 {
     return py ? (int)((py->L.version >> 24) * 100 + ((py->L.version >> 16) & 0xff)) : 0;
+}
+
+int prof_py_free_threaded(const struct prof_py *py)
+{
+    return py && py->L.free_threaded;
 }
 
 int prof_py_has_gil(const struct prof_py *py)

@@ -81,8 +81,16 @@ int prof_py_sample_since(struct prof_py *py, int (*still)(void *ctx, pid_t tid),
 void prof_py_gil_addrs(const struct prof_py *py, uint64_t *cond, uint64_t *cond_len,
                        uint64_t *mutex, uint64_t *mutex_len);
 
+/* What a sample reads first, without the thread states: the interpreter (so, from 3.13 on,
+ * where its GIL is: prof_py_gil_addrs) and the GIL's state (prof_py_has_gil). For a sampler
+ * that takes no Python stacks. 0, PROF_ESRCH or PROF_EIO. */
+int prof_py_peek(struct prof_py *py);
+
 /* The interpreter's version as major * 100 + minor (311, 312, 313, ...). */
 int prof_py_version(const struct prof_py *py);
+
+/* 1 for a free-threaded build (Py_GIL_DISABLED), whose GIL may be off or switched on at run time. */
+int prof_py_free_threaded(const struct prof_py *py);
 
 /* 0 when the last sample found a free-threaded build running without its GIL (the GIL's
  * figures are then absent, not zero); 1 otherwise. */

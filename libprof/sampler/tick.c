@@ -344,6 +344,11 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         samp_proc_py_sampled(s, p, rc);
         if (rc < 0)
             npt = 0;
+    } else if (p->py && (!p->gil_cond || prof_py_free_threaded(p->py))) {
+        /* No Python stacks, but GIL waits are still told from others: a GIL kept in the
+         * interpreter (3.13+) is found by a look at it, and a free-threaded build's GIL
+         * switch followed. */
+        samp_proc_py_sampled(s, p, prof_py_peek(p->py));
     }
     read_lock_words(p);
     if (!p->sampled) {
