@@ -647,7 +647,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
     lock_ipc_reasons(out, f, &s);
     if (f->python && f->gil_absent)
-        adv_add_reason(out, "its CPython is a free-threaded build running without its GIL: Python threads run in parallel, and their serial share is the measured lock holds alone (%d%%: %s)",
+        adv_add_reason(out, "its CPython is a free-threaded build running without its GIL: its Python threads can run in parallel, and their serial share is the measured lock holds alone (%d%%: %s)",
                        adv_pct(out->work.serial_threads), out->work.serial_source);
     if (f->python_unread > 0)
         adv_add_reason(out, "its CPython could not be read in %d of its processes (measurement.notes): the threads' serial share is %s, and the IPC cost %s",
