@@ -59,6 +59,12 @@ static int gil_waited(const json_t *lock)
     return boolean(lock, "gil") && gil > 0 && gil >= other;
 }
 
+/* A stage whose CPython runs without a GIL (free-threaded): the report's lock.gil is null, not false. */
+static int gil_absent(const json_t *lock)
+{
+    return json_is_null(json_object_get(lock, "gil"));
+}
+
 static const char *bytes(char *buf, size_t n, double b)
 {
     const char *unit[] = {"B", "kB", "MB", "GB", "TB"};
@@ -212,6 +218,8 @@ static void stage(FILE *out, const json_t *s)
              num(rec, "predicted_speedup"));
     snprintf(sverdict, sizeof sverdict, "%s x %d (%s)", str(seed, "model", "?"), (int)num(seed, "workers"),
              str(seed, "class", "?"));
+    if (gil_absent(lock))
+        fprintf(out, "  GIL: absent (free-threaded CPython): its Python threads run in parallel\n");
     fprintf(out, "  verdict: %-28s seeds' rule: %s\n", verdict, sverdict);
     const json_t *ru = json_object_get(rec, "runner_up");
     if (json_is_object(ru))

@@ -319,8 +319,8 @@ static void seed_reason(struct prof_verdict *v, const struct split *s, const str
             adv_add_reason(v, "the seeds would run %s x %d; the prediction gives no model 10%% over one worker", prof_model_name(sd->model),
                            sd->workers);
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_PROCESSES)
-            adv_add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this native code waits on locks %d%% of its time, so threads scale without IPC",
-                           adv_pct(s->serial));
+            adv_add_reason(v, "the seeds send CPU-bound work to processes to escape the GIL; this %s waits on locks %d%% of its time, so threads scale without IPC",
+                           f->python && f->gil_absent ? "CPython runs without one and" : "native code", adv_pct(s->serial));
         else if (v->model == PROF_MODEL_THREADS && sd->model == PROF_MODEL_HYBRID)
             adv_add_reason(v, "the seeds decouple mixed stages; native threads that do not serialize run both parts in one pool");
         return;
@@ -536,7 +536,7 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         }
         break;
     case PROF_MODEL_PROCESSES:
-        if (f->python && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
+        if (adv_gil(f) && f->gil_wait_s / th <= SERIAL_WAIT_ABOVE && k->serial_threads >= 0.5)
             adv_add_reason(out, "the stage runs CPython, whose bytecode holds the GIL: threads would take turns on one CPU; processes each have their own interpreter");
         if (out->cls == PROF_CLASS_CPU)
             cpu_workers_reason(out, f, m, s->c, mem_cap, "");
@@ -545,14 +545,15 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
         break;
     case PROF_MODEL_THREADS:
         if (out->cls == PROF_CLASS_CPU) {
-            adv_add_reason(out, "native code that waits on locks %d%% of its time: native threads that do not serialize scale on threads; processes would add IPC for nothing",
-                           adv_pct(s->serial));
+            int nogil = f->python && f->gil_absent;
+            adv_add_reason(out, "%s that waits on locks %d%% of its time: %s threads that do not serialize scale on threads; processes would add IPC for nothing",
+                           nogil ? "CPython without a GIL" : "native code", adv_pct(s->serial), nogil ? "Python" : "native");
             cpu_workers_reason(out, f, m, s->c, 0, "");
         } else {
-            adv_add_reason(out, "threads: a waiting thread holds no CPU%s", f->python ? " and releases the GIL" : "");
+            adv_add_reason(out, "threads: a waiting thread holds no CPU%s", adv_gil(f) ? " and releases the GIL" : "");
             io_pool_reason(out, f, s, m, io, "");
         }
-        if (!f->lock_measured && !f->python)
+        if (!f->lock_measured && !adv_gil(f))
             adv_add_reason(out, "lock waits were not measured in every process of the stage: a hidden global lock would stop threads from scaling");
         break;
     case PROF_MODEL_ASYNC:
@@ -573,7 +574,7 @@ static void workers_reasons(struct prof_verdict *out, const struct prof_stage_fi
             break;
         }
         adv_add_reason(out, "hybrid: decouple the stage: the computation on processes (%s), the waits on a thread pool",
-                       f->python ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
+                       adv_gil(f) ? "CPython threads take turns on the GIL" : "its threads serialize on a lock");
         cpu_workers_reason(out, f, m, s->c, mem_cap, "CPU part: ");
         io_pool_reason(out, f, s, m, io, "I/O part: ");
         break;
@@ -645,6 +646,9 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     int evloop = predict_stage(out, f, m, &s, &io, &mem_cap);
     workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
     lock_ipc_reasons(out, f, &s);
+    if (f->python && f->gil_absent)
+        adv_add_reason(out, "its CPython is a free-threaded build running without its GIL: its Python threads can run in parallel, and their serial share is the measured lock holds alone (%d%%: %s)",
+                       adv_pct(out->work.serial_threads), out->work.serial_source);
     if (f->python_unread > 0)
         adv_add_reason(out, "its CPython could not be read in %d of its processes (measurement.notes): the threads' serial share is %s, and the IPC cost %s",
                        f->python_unread, out->work.serial_source ? out->work.serial_source : "not measured",

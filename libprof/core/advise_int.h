@@ -94,6 +94,13 @@ static inline int adv_bad(double x)
     return !(x >= 0) || isinf(x);
 }
 
+/* Do the stage's CPython threads take turns on a GIL? Not where every CPython of the stage is a
+ * free-threaded build running without one: its Python threads run in parallel like native ones. */
+static inline int adv_gil(const struct prof_stage_figures *f)
+{
+    return f->python && !f->gil_absent;
+}
+
 /* predict.c: requests kept open at once when the stage's event loop overlaps them, else 0. */
 double adv_loop_inflight(const struct prof_stage_figures *f);
 /* predict.c: how the stage runs today, and which of its off-CPU time is work (the split needs them too). */

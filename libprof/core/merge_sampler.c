@@ -147,7 +147,11 @@ static void hottest_python_sites(struct prof_run *m)
     }
 }
 
-/* Processes the sampler watched, and the CPython it could or could not read in each. */
+/*
+ * Processes the sampler watched, and the CPython it could or could not read in each. P lines
+ * come in time order, one again after an exec or when a free-threaded CPython's GIL is switched
+ * on or off: the latest says whether the GIL is there, as the process ended.
+ */
 static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *R)
 {
     for (size_t i = 0; i < R->nprocs; i++) {
@@ -156,9 +160,11 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
         if (!p)
             continue;
         p->sampled = 1;
-        if (sp->python > 0)
+        p->gil_absent = sp->python > 0 && sp->gil_absent;
+        if (sp->python > 0) {
             p->python = p->python_read = 1;
-        else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
+            p->python_version = sp->python;
+        } else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
             return PROF_ENOMEM;
     }
     return 0;

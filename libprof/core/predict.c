@@ -336,9 +336,10 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
         lock = fmin(1.0, f->lock_wait_s / th * n0 / (n0 - 1));
         lock_src = "lock wait of threads taking turns";
     }
+    /* Without a GIL (free-threaded CPython) the threads' serial share is the lock's alone. */
     double gil = 0;
     const char *gil_src = NULL;
-    if (f->python) {
+    if (adv_gil(f)) {
         int p = n0 < s->u ? n0 : s->u;
         if (k->task_measured) {
             /* The share sampled over a chatty pool counts its own pipe reads and writes, which
@@ -377,7 +378,8 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     k->serial_threads = fmax(gil, lock);
     k->serial_source = gil >= lock ? gil_src : lock_src;
     if (!k->serial_source)
-        k->serial_source = "no lock or GIL measured";
+        k->serial_source =
+            f->python && f->gil_absent ? "no GIL (free-threaded CPython) and no lock held" : "no lock or GIL measured";
     /* Processes each have their own interpreter, but a lock's state would still be shared. */
     k->serial_processes = lock;
 }
@@ -543,7 +545,7 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
     if (k->task_measured && k->round_trips > 0)
         pool_overhead_reason(v, c);
     if (k->serial_threads >= 0.5 && c->model != PROF_MODEL_THREADS) {
-        if (f->python && k->serial_threads > k->serial_processes) {
+        if (adv_gil(f) && k->serial_threads > k->serial_processes) {
             if (f->gil_wait_s / th > SERIAL_WAIT_ABOVE)
                 adv_add_reason(v, "%d threads spent %d%% of their time waiting for the GIL; the work holds it %d%% of its CPU time (%s), so threads cannot exceed %.2fx",
                                k->current_workers, adv_pct(f->gil_wait_s / th), adv_pct(k->serial_threads), k->serial_source, tcap);

@@ -79,6 +79,7 @@ struct prof_rec_monitor {
 struct prof_rec_sproc {         /* P line */
     int pid;
     int python;                 /* the version it reads (311), 0 */
+    int gil_absent;             /* gil=0: a free-threaded CPython running without its GIL */
     char *pyerr;                /* why not, or NULL */
 };
 struct prof_rec_gil {           /* G line (cumulative: the last one per thread counts) */

@@ -192,6 +192,9 @@ static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
             return PROF_ENOMEM;
         p->pid = (int)fu64(f, "pid");
         p->python = (int)fu64(f, "python");
+        /* Only an explicit gil=0 says the GIL is off: a line without the key is a build with one. */
+        char *gil = prof_field(f, "gil");
+        p->gil_absent = gil && strcmp(gil, "0") == 0;
         char *why = prof_field(f, "pyerr");
         if (why && *why) {
             prof_rec_unescape(why);

@@ -160,6 +160,15 @@ static double sec(uint64_t ns)
     return (double)ns / 1e9;
 }
 
+/* A GIL figure: null where the stage's CPython runs without a GIL, which is no GIL waited on, not a zero wait. */
+static json_t *jgil(const struct prof_stage *s, json_t *v)
+{
+    if (!s->fig.gil_absent)
+        return v;
+    json_decref(v);
+    return json_null();
+}
+
 /* The stage's off-CPU time by cause, from the shim's timings, else the sampler's states. */
 static json_t *off_cpu_json(const struct prof_stage *s, const char **src)
 {
@@ -174,7 +183,7 @@ static json_t *off_cpu_json(const struct prof_stage *s, const char **src)
         json_object_set_new(off, "disk", jsec(disk));
         json_object_set_new(off, "network", jsec(net));
         json_object_set_new(off, "lock", jsec(f->lock_wait_s));
-        json_object_set_new(off, "gil", jsec(f->gil_wait_s));
+        json_object_set_new(off, "gil", jgil(s, jsec(f->gil_wait_s)));
         json_object_set_new(off, "ipc", jsec(f->ipc_s));
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
         json_object_set_new(off, "steal", jsec(f->steal_s));
@@ -185,7 +194,7 @@ static json_t *off_cpu_json(const struct prof_stage *s, const char **src)
         json_object_set_new(off, "disk", jsec(s->smp_s[PROF_TS_DISK]));
         json_object_set_new(off, "network", jsec(s->smp_s[PROF_TS_NET]));
         json_object_set_new(off, "lock", jsec(s->smp_s[PROF_TS_LOCK] + s->smp_s[PROF_TS_SYNC]));
-        json_object_set_new(off, "gil", jsec(s->smp_s[PROF_TS_GIL]));
+        json_object_set_new(off, "gil", jgil(s, jsec(s->smp_s[PROF_TS_GIL])));
         json_object_set_new(off, "ipc", jsec(s->smp_s[PROF_TS_IPC]));
         json_object_set_new(off, "run_queue", jsec(f->runq_s));
         json_object_set_new(off, "steal", jsec(f->steal_s));
@@ -306,8 +315,10 @@ static json_t *stage_json(const struct prof_stage *s)
     json_object_set_new(ipc, "bytes", json_integer((json_int_t)s->sum.ipc_bytes_sent));
     /* cpu_seconds, user_seconds, the waits, lock.wait_seconds, ipc.bytes_sent, ctx_switches...: the table's. */
     metrics_json(o, &s->sum, 1);
+    if (f->gil_absent)
+        set_path(o, prof_metrics[PROF_M_gil_wait_ns].stage_key, json_null());
     json_object_set_new(lock, "wait_fraction", jratio(own_s > 0 ? waits / own_s : 0));
-    json_object_set_new(lock, "gil", json_boolean(f->python));
+    json_object_set_new(lock, "gil", jgil(s, json_boolean(f->python)));
     json_object_set_new(lock, "measured", json_boolean(f->lock_measured));
     json_object_set_new(lock, "hottest", hottest_json(s));
     json_object_set_new(ipc, "busy_seconds", jsec(s->busy_s));
@@ -325,20 +336,22 @@ static json_t *stage_json(const struct prof_stage *s)
     if (s->nsampled_threads) {
         json_t *st = json_object();
         for (int i = 0; i < PROF_TS_COUNT; i++)
-            json_object_set_new(st, prof_tstate_name(i), jsec(s->smp_s[i]));
+            json_object_set_new(st, prof_tstate_name(i), i == PROF_TS_GIL ? jgil(s, jsec(s->smp_s[i]))
+                                                                          : jsec(s->smp_s[i]));
         json_object_set_new(o, "states", st);
     } else {
         json_object_set_new(o, "states", json_null());
     }
     json_object_set_new(o, "gil_held_share",
-                        s->py_running_ticks ? jratio(fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks))
-                                            : json_null());
+                        jgil(s, s->py_running_ticks ? jratio(fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks))
+                                                    : json_null()));
     return o;
 }
 
 /* ---- processes and threads ---- */
 
-static json_t *thread_json(const struct prof_thread *t)
+/* gil_absent: its process is a free-threaded CPython without a GIL, so it waited on none. */
+static json_t *thread_json(const struct prof_thread *t, int gil_absent)
 {
     json_t *o = json_object();
     json_object_set_new(o, "tid", json_integer(t->tid));
@@ -348,6 +361,8 @@ static json_t *thread_json(const struct prof_thread *t)
     json_object_set_new(o, "ended_by", json_string(t->ended_by));
     json_object_set_new(o, "wall_seconds", jsec(t->end_s - t->start_s));
     metrics_json(o, &t->c, 0);
+    if (gil_absent)
+        set_path(o, prof_metrics[PROF_M_gil_wait_ns].thread_key, json_null());
     json_object_set_new(o, "sources", json_pack("{s:b, s:b}", "shim", t->from_shim, "monitor", t->from_monitor));
     return o;
 }
@@ -365,7 +380,7 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
                                                "static", im->is_static));
     }
     for (size_t i = 0; i < p->nthreads; i++)
-        json_array_append_new(threads, thread_json(&p->threads[i]));
+        json_array_append_new(threads, thread_json(&p->threads[i], p->gil_absent));
 
     json_t *o = json_object();
     json_object_set_new(o, "pid", json_integer(p->pid));
@@ -379,6 +394,11 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
     json_object_set_new(o, "shim", json_boolean(p->shim));
     json_object_set_new(o, "static", json_boolean(p->is_static));
     json_object_set_new(o, "python", json_boolean(p->python));
+    /* A CPython has its GIL unless the sampler read a free-threaded build running without it. */
+    json_object_set_new(o, "gil", !p->python ? json_null() : json_string(p->gil_absent ? "absent" : "present"));
+    json_object_set_new(o, "python_version", p->python_version > 0 ? json_sprintf("%d.%d", p->python_version / 100,
+                                                                                 p->python_version % 100)
+                                                                   : json_null());
     /* Named whether or not the shim also saw CPython: its frames are missing either way. */
     json_object_set_new(o, "python_unsupported",
                         !p->python_read && p->python_refused ? json_string(p->python_refused) : json_null());
@@ -446,6 +466,16 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
                                                       "or pool split from them; those figures are estimates",
                                                       p->python_refused, n, n == 1 ? "" : "es", p->pid));
     }
+    /* Free-threaded CPythons without their GIL, in one note: their GIL figures are null, not 0. */
+    size_t nfree = 0;
+    int first_free = 0;
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i]->gil_absent && !nfree++)
+            first_free = m->procs[i]->pid;
+    if (nfree)
+        json_array_append_new(notes, json_sprintf("gil_absent: free-threaded CPython without its GIL (%zu process%s, "
+                                                  "pid %d first): GIL figures absent",
+                                                  nfree, nfree == 1 ? "" : "es", first_free));
     if (json_array_size(none))
         json_array_append_new(notes, json_string("processes listed under no_shim_pids ran without the shim "
                                                  "(it exec'd too briefly, or failed to load): figures from /proc only"));

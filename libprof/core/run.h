@@ -95,6 +95,8 @@ struct prof_process {
     int python;
     char *python_refused;       /* why its CPython is not read (a version other than 3.11), or NULL */
     int python_read;            /* the sampler read its CPython (then a refusal seen earlier no longer stands) */
+    int python_version;         /* the CPython version the sampler read (313 for 3.13), 0 = none read */
+    int gil_absent;             /* a free-threaded CPython running without its GIL, as its latest P line said */
     int forked;                 /* began with fork() and never exec'd */
     uint64_t first_seen_ns, last_seen_ns;
     uint64_t shim_start_ns, mon_start_ns;

@@ -64,7 +64,8 @@ static int stage_add(struct prof_stage *s, struct prof_process *p, const struct 
         s->nsampled_threads++;
         for (int i = 0; i < PROF_TS_COUNT; i++)
             s->smp_s[i] += (double)t->smp_ns[i] / 1e9;
-        if (t->py_ticks) {
+        /* A free-threaded CPython's ticks hold no GIL: counted, they would dilute the share of those that do. */
+        if (t->py_ticks && !p->gil_absent) {
             s->py_running_ticks += t->smp_n[PROF_TS_RUNNING];
             s->py_held_cpu += t->py_held_cpu;
         }
@@ -397,13 +398,16 @@ static void stage_processes(struct prof_stage *s)
     struct prof_stage_figures *f = &s->fig;
     int lock_measured = s->nprocs > 0, shim_everywhere = s->nprocs > 0;
     uint64_t worker_mem = 0;
-    int nworker_mem = 0;
+    int nworker_mem = 0, npython = 0, nno_gil = 0;
 
     s->hot_proc = NULL;
     for (size_t i = 0; i < s->nprocs; i++) {
         const struct prof_process *p = s->procs[i];
-        if (p->python)
+        if (p->python) {
             f->python = 1;
+            npython++;
+            nno_gil += p->gil_absent;
+        }
         if (p->python_refused && !p->python_read)
             f->python_unread++;
         if ((!p->shim || p->is_static) && !p->sampled)
@@ -425,6 +429,9 @@ static void stage_processes(struct prof_stage *s)
     }
     f->lock_measured = lock_measured;
     f->ipc_measured = shim_everywhere;
+    /* Only where no CPython of the stage has a GIL do its threads run in parallel: one process
+     * with a GIL beside free-threaded ones still takes turns on it. */
+    f->gil_absent = npython > 0 && nno_gil == npython;
     /*
      * The shim counts each stage's separate waits by kind (sleeps, requests answered, file reads)
      * wherever it ran; a marker stage exists only where it did. Elsewhere each thread's voluntary
@@ -509,7 +516,7 @@ static void stage_dispatcher(const struct prof_run *m, struct prof_stage *s)
                 f->worker_cpu_s += sec(c->threads[k].c.cpu_ns);
                 f->task_cpu_s += sec(c->threads[k].pool_called_ns);
                 sampled += sec(c->threads[k].pool_ns + c->threads[k].pool_called_ns);
-                if (c->threads[k].py_ticks) {
+                if (c->threads[k].py_ticks && !c->gil_absent) {
                     wticks += c->threads[k].smp_n[PROF_TS_RUNNING];
                     wheld += c->threads[k].py_held_cpu;
                     tticks += c->threads[k].pool_called_ticks;

@@ -28,6 +28,8 @@ struct prof_stage_figures {
     int nprocesses;          /* processes with at least one thread in the stage */
     int nthreads;            /* threads that spent time in the stage */
     int python;              /* a process of the stage runs CPython (it has a GIL) */
+    int gil_absent;          /* ...and every one of them is a free-threaded build running without its GIL:
+                                its Python threads run in parallel, and the GIL figures are absent */
     double wall_s;           /* first entry to last exit of the stage */
     double thread_s;         /* sum over threads of time spent in the stage */
     double cpu_s;            /* on-CPU time (user + system) */

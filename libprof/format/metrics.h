@@ -43,7 +43,8 @@
       "waits are not lock waits.")                                                                                     \
     X(gil_wait_ns, NS, IMAGE, "gil_wait_seconds", "lock.gil_wait_seconds",                                              \
       "Seconds blocked waiting for a CPython GIL: its timed condition waits and the waits on the GIL's own mutexes "  \
-      "(the one those waits release, and the forced switch's); 0 when not measured.")                                 \
+      "(the one those waits release, and the forced switch's); 0 when not measured, null where the CPython is a "      \
+      "free-threaded build running without its GIL.")                                                                  \
     X(lock_acquisitions, COUNT, IMAGE, "lock_acquisitions", NULL, "Lock acquisitions the shim counted.")                \
     X(lock_contended, COUNT, IMAGE, "lock_contended", NULL, "Of those, acquisitions that had to wait.")                 \
     X(io_wait_ns, NS, IMAGE, "io_wait_seconds", "io.wait_seconds",                                                      \
@@ -139,6 +140,13 @@ static const struct prof_metric prof_metrics[PROF_METRIC_COUNT_] = {
     PROF_METRICS(PROF_METRIC_ROW)
 #undef PROF_METRIC_ROW
 };
+
+/* Is this figure null, not 0, where what it measures does not exist (the schema admits null for it)?
+ * The GIL wait, in a free-threaded CPython running without its GIL (report.c). */
+static inline int prof_metric_may_be_null(enum prof_metric_id id)
+{
+    return id == PROF_M_gil_wait_ns;
+}
 
 /* c += d, figure by figure (a stage summing its threads). */
 static inline void prof_counters_add(struct prof_counters *c, const struct prof_counters *d)

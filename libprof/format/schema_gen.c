@@ -15,8 +15,10 @@
 
 static json_t *property(const struct prof_metric *mt)
 {
-    return json_pack("{s:s, s:i, s:s}", "type", mt->unit == PROF_METRIC_NS ? "number" : "integer", "minimum", 0,
-                     "description", mt->description);
+    const char *type = mt->unit == PROF_METRIC_NS ? "number" : "integer";
+    json_t *t = prof_metric_may_be_null((enum prof_metric_id)(mt - prof_metrics)) ? json_pack("[s, s]", type, "null")
+                                                                                   : json_string(type);
+    return json_pack("{s:o, s:i, s:s}", "type", t, "minimum", 0, "description", mt->description);
 }
 
 /* Put name into object schema o: its properties and its required list. 0, or -1 when o is no object schema. */

@@ -1270,6 +1270,48 @@ Test(advise_stage, an_unread_cpython_says_which_figures_are_estimates)
     cr_assert(has_reason(&v, "its CPython could not be read in 1 of its processes (measurement.notes): the threads' serial share is parallelism the threads achieved"));
 }
 
+Test(advise_stage, free_threaded_cpython_threads_are_parallel)
+{
+    /* One CPython thread computing, the same figures with and without a GIL. With one, its
+     * bytecode holds it: threads would take turns, processes each have their own. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("primes", 3.0, 2.95);
+    f.python = 1;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_float_eq(v.work.serial_threads, 1.0, 1e-9);
+    cr_assert(!has_reason(&v, "free-threaded"));
+
+    /* A free-threaded build without its GIL, and no lock held: its threads run in parallel, as
+     * native ones do, and the threads x 2 that match processes x 2 cost no IPC. */
+    f.gil_absent = 1;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 2);
+    cr_assert_float_eq(v.work.serial_threads, 0.0, 1e-9);
+    cr_assert_str_eq(v.work.serial_source, "no GIL (free-threaded CPython) and no lock held");
+    cr_assert(has_reason(&v, "its CPython is a free-threaded build running without its GIL: its Python threads can run in "
+                             "parallel, and their serial share is the measured lock holds alone (0%"));
+    cr_assert(has_reason(&v, "CPython without a GIL that waits on locks 0% of its time"));
+    cr_assert(!has_reason(&v, "releases the GIL"));
+    cr_assert(!has_reason(&v, "holds the GIL"));
+
+    /* Amdahl on the measured lock holds alone: a lock held 90% of the wall serializes them again. */
+    f.nthreads = 2;
+    f.hottest_lock_hold_fraction = 0.9;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_float_eq(v.work.serial_threads, 0.9 * 3.0 / 2.95, 1e-9);
+    cr_assert_float_eq(v.work.serial_threads, v.work.serial_processes, 1e-12, "no GIL term beside the lock's");
+    cr_assert_str_eq(v.work.serial_source, "hold time of the hottest lock over CPU time");
+    cr_assert_neq(v.model, PROF_MODEL_THREADS);
+    cr_assert(has_reason(&v, "measured lock holds alone (92%: hold time of the hottest lock over CPU time)"));
+}
+
 Test(advise_stage, a_pipeline_of_programs_breaks_a_tie_toward_processes)
 {
     /* cat | tr -cs | tr | sort | uniq -c: 1.0 s of native CPU in five one-thread programs, run

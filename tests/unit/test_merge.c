@@ -975,3 +975,91 @@ Test(merge, a_step_that_ran_before_the_last_exec_is_work_not_a_launcher)
     cr_assert(!has_string_containing(json_object_get(json_object_get(r, "measurement"), "notes"), "launcher"));
     json_decref(r);
 }
+
+/*
+ * python3.13t with four threads, each 0.95 s on CPU and 0.95 s waiting for one of the two CPUs:
+ * CPU-bound Python running in parallel. The sampler's P lines say first that the GIL is P1 (gil=1|0)
+ * and then, later, P2: the last one stands. Its G lines say the threads held the GIL on held_cpu
+ * of their 95 on-CPU ticks each.
+ */
+static json_t *free_threaded_run(int p1, int p2, int held_cpu)
+{
+    write_run(800, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(800, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON,
+                                        "/usr/bin/python3.13t", 2, "python3.13t", "burn.py");
+    rec_thread(h, 800, "python3.13t", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 20 * MS)->join_wait_ns = 1970 * MS;
+    for (int i = 0; i < 4; i++)
+        rec_thread(h, 801 + i, "python3.13t", T0 + 10 * MS, T0 + 1990 * MS, PROF_THREAD_ENDED, 950 * MS)->runq_ns =
+            950 * MS;
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    char smp[2048];
+    int o = snprintf(smp, sizeof smp,
+                     "V version=1\n"
+                     "P t=1000000000000 pid=800 ppid=1 python=313 gil=%d pyerr=\n"
+                     "P t=1000005000000 pid=800 ppid=1 python=313 gil=%d pyerr=\n",
+                     p1, p2);
+    for (int i = 0; i < 4; i++)
+        o += snprintf(smp + o, sizeof smp - o,
+                      "C t=1001990000000 pid=800 tid=%d state=running stack=0 n=95 ns=950000000\n"
+                      "C t=1001990000000 pid=800 tid=%d state=runq stack=0 n=95 ns=950000000\n"
+                      "G t=1001990000000 pid=800 tid=%d n=190 held=%d held_cpu=%d\n",
+                      801 + i, 801 + i, 801 + i, held_cpu, held_cpu);
+    write_file("sampler.rec", smp, (size_t)o);
+    return report();
+}
+
+Test(merge, a_free_threaded_cpython_without_its_gil_has_no_gil_figures_and_parallel_threads)
+{
+    /* The GIL switched off after start (gil=1, then gil=0), and no tick held it. */
+    json_t *r = free_threaded_run(1, 0, 0);
+    json_t *p = proc_by_pid(r, 800);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "gil")), "absent");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "python_version")), "3.13");
+    json_t *th = json_array_get(json_object_get(p, "threads"), 1);
+    cr_assert(json_is_null(json_object_get(th, "gil_wait_seconds")), "a thread's GIL wait is absent, not 0");
+
+    /* Every GIL figure of the stage is absent, not 0: no GIL was there to wait on or hold. */
+    json_t *ov = json_object_get(r, "overall"), *lock = json_object_get(ov, "lock");
+    cr_assert(json_is_null(json_object_get(lock, "gil")));
+    cr_assert(json_is_null(json_object_get(lock, "gil_wait_seconds")));
+    cr_assert(json_is_null(json_object_get(ov, "gil_held_share")), "0 of 380 ticks held no GIL that exists");
+    cr_assert(json_is_null(json_object_get(json_object_get(ov, "states"), "gil")));
+    json_t *wm = json_object_get(ov, "work_model");
+    cr_assert(json_is_null(json_object_get(json_object_get(wm, "off_cpu_seconds"), "gil")));
+    cr_assert(json_is_number(json_object_get(lock, "wait_seconds")), "lock waits are still measured");
+    json_t *notes = json_object_get(json_object_get(r, "measurement"), "notes");
+    cr_assert(has_string_containing(notes, "gil_absent: free-threaded CPython without its GIL (1 process, pid 800 first): "
+                                           "GIL figures absent"));
+
+    /* Four CPU-bound Python threads without a GIL or a lock: already parallel, so threads. */
+    json_t *rec = json_object_get(ov, "recommendation");
+    cr_assert_str_eq(json_string_value(json_object_get(ov, "class")), "cpu-bound");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "model")), "threads");
+    cr_assert_float_eq(dget(json_object_get(wm, "serial_fraction"), "threads", NULL), 0.0, 1e-9);
+    cr_assert(has_string_containing(json_object_get(rec, "reasons"),
+                                    "free-threaded build running without its GIL: its Python threads can run in parallel"));
+    char *buf = terminal_text(r);
+    cr_assert(strstr(buf, "GIL: absent (free-threaded CPython)"), "%s", buf);
+    free(buf);
+    json_decref(r);
+}
+
+Test(merge, a_gil_switched_on_at_run_time_is_present_and_serializes_the_threads)
+{
+    /* The same program whose GIL was switched on (gil=0, then gil=1) and held on every tick. */
+    json_t *r = free_threaded_run(0, 1, 95);
+    json_t *p = proc_by_pid(r, 800);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "gil")), "present");
+    cr_assert(json_is_number(json_object_get(json_array_get(json_object_get(p, "threads"), 1), "gil_wait_seconds")));
+    json_t *ov = json_object_get(r, "overall"), *lock = json_object_get(ov, "lock");
+    cr_assert(json_is_true(json_object_get(lock, "gil")));
+    cr_assert(json_is_number(json_object_get(lock, "gil_wait_seconds")));
+    cr_assert_float_eq(dget(ov, "gil_held_share", NULL), 1.0, 1e-9);
+    cr_assert(!has_string_containing(json_object_get(json_object_get(r, "measurement"), "notes"), "gil_absent"));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ov, "recommendation"), "model")), "processes");
+    char *buf = terminal_text(r);
+    cr_assert(!strstr(buf, "GIL: absent"), "%s", buf);
+    free(buf);
+    json_decref(r);
+}
