@@ -35,7 +35,10 @@ the profiler. End to end: around the whole command (for poolprof: start, merge a
 included, what a user waits for), shown in a second table. Ratio = median(config) /
 median(plain) of the same invocation. From every poolprof run the last H line of
 RUNDIR/sampler.rec gives the sampler's self-report; the tables show the median over rounds
-(attach latency: also the worst). bench/wake_micro measures, in the same run, what one bare
+(attach latency: also the worst); from each python-100 run also what it read of CPython (the
+versions its P lines name, refusals, Python samples, stacks with Python frames), so that a ratio
+near 1.0 from a sampler that read nothing shows as such. The header names the --python
+interpreter and its version. bench/wake_micro measures, in the same run, what one bare
 timer wake-up of a thread costs on this machine while every CPU is busy: the floor under
 the tracer's CPU per tick. Targets are marked PASS/MISS. The Markdown goes to stdout,
 progress to stderr. The machine is shared and noisy: compare ratios, not times.
@@ -101,6 +104,36 @@ def last_h_line(path):
     if h is not None and t0 is not None and h.get("t"):
         h["t_span"] = h["t"] - t0
     return h
+
+
+def python_read(path):
+    """What the sampler read of CPython in sampler.rec: versions its P lines name (3.12 as 312),
+    their refusals (pyerr=), Python samples (each thread's last G line's n, summed) and distinct
+    stacks with Python frames (K lines with a non-empty py=). Zeros where nothing was read."""
+    versions, refused, last_n, stacks = set(), 0, {}, 0
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    continue
+                if line.startswith("P "):
+                    kv = dict(tok.partition("=")[::2] for tok in line.split()[1:])
+                    if kv.get("python", "0") not in ("", "0"):
+                        versions.add(kv["python"])
+                    if kv.get("pyerr"):
+                        refused += 1
+                elif line.startswith("G "):
+                    kv = dict(tok.partition("=")[::2] for tok in line.split()[1:])
+                    try:
+                        last_n[(kv.get("pid"), kv.get("tid"))] = int(kv.get("n", "0"))
+                    except ValueError:
+                        pass
+                elif line.startswith("K ") and " py=" in line and not line.rstrip("\n").endswith(" py="):
+                    stacks += 1
+    except OSError:
+        pass
+    return {"py_versions": sorted(versions), "py_refused": refused, "py_samples": sum(last_n.values()),
+            "py_stacks": stacks}
 
 
 def monitor_cpu_ns(path):
@@ -200,6 +233,11 @@ def main():
         configs = [c for c in configs if c[0] in want]
         skipped_tools = []
     rng = random.Random(a.seed)
+    try:
+        pyver = subprocess.run([a.python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                               text=True, timeout=30).stdout.strip() or "?"
+    except (OSError, subprocess.TimeoutExpired):
+        pyver = "?"
 
     work = tempfile.mkdtemp(prefix="poolprof-sbench.")
     portfile = os.path.join(work, "port")
@@ -277,6 +315,8 @@ def main():
                         h = last_h_line(os.path.join(rundir, "sampler.rec"))
                         if h:
                             h["monitor_cpu_ns"] = monitor_cpu_ns(os.path.join(rundir, "monitor.rec"))
+                            if key == "python-100":
+                                h.update(python_read(os.path.join(rundir, "sampler.rec")))
                             r["h"].append(h)
                         shutil.rmtree(rundir, ignore_errors=True)
                 print(f"{name}: round {rnd + 1}/{rounds} done ({time.time() - t_start:.0f} s)", file=sys.stderr,
@@ -289,7 +329,8 @@ def main():
     if a.raw:
         with open(a.raw, "w") as f:
             json.dump({"rounds": rounds, "results": results}, f)
-    print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start, wake_us)
+    print_tables(names, cfg_of, results, rounds, skipped_tools, time.time() - t_start, wake_us,
+                 f"{a.python} (Python {pyver})")
     return 0
 
 
@@ -325,7 +366,7 @@ def summarize(r):
     }
 
 
-def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us):
+def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us, python):
     keys = [c[0] for c in CONFIGS if any(c[0] in results[n] for n in names)]
     target = {c[0]: c[4] for c in CONFIGS}
     worst = {}  # target label -> (value, workload/config, ok, 90% interval or None)
@@ -373,7 +414,7 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
 
     print(f"Sampler overhead, `bench/sampler_overhead.py --rounds {rounds}` ({time.strftime('%Y-%m-%d')}, "
           f"{os.cpu_count()} CPUs, {elapsed / 60:.0f} min): median over {rounds} interleaved rounds, "
-          f"ratio = median(config) / median(plain).")
+          f"ratio = median(config) / median(plain). Python workloads run by {python}.")
     if skipped_tools:
         print(f"\n(not installed, skipped: {', '.join(skipped_tools)})")
     print()
@@ -427,6 +468,22 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
                   f"| {unw} | {irq} | {att} | {fmt(s['cpu_pct'], '.1f')} | {fmt(s['tick_us'], '.1f')} "
                   f"| {fmt(s['mon_pct'], '.1f')} |")
     print()
+    pyrows = [(n, results[n]["python-100"]["h"]) for n in names
+              if "python-100" in results[n] and results[n]["python-100"]["h"]]
+    if pyrows:
+        print("Python stacks read in the python 100 Hz runs (sampler.rec: CPython versions named by its P lines, "
+              "refusals, Python samples summed over threads, distinct stacks with Python frames; median over rounds, "
+              "range in brackets):")
+        print()
+        print("| workload | CPython read | refusals | Python samples | stacks with Python frames |")
+        print("|---|---|---|---|---|")
+        for n, hs in pyrows:
+            vers = sorted({v for h in hs for v in h.get("py_versions", [])})
+            rng_of = lambda k: (f"{med([h.get(k, 0) for h in hs]):.0f} "
+                                f"[{min(h.get(k, 0) for h in hs)}-{max(h.get(k, 0) for h in hs)}]")
+            print(f"| {n} | {', '.join(v[0] + '.' + v[1:] for v in vers) or 'none'} "
+                  f"| {sum(h.get('py_refused', 0) for h in hs)} | {rng_of('py_samples')} | {rng_of('py_stacks')} |")
+        print()
     print("Worst case per target:")
     print()
     print("| target | worst | 90% interval | where | result |")
