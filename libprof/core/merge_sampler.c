@@ -161,11 +161,17 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
             continue;
         p->sampled = 1;
         p->gil_absent = sp->python > 0 && sp->gil_absent;
+        /* The P lines are in time order and the last one stands: a CPython read after one refused
+         * (an exec) is read; one refused after it was opened (its thread states contradicted the
+         * layout at the first walk) yielded no stacks, and its refusal stands. */
         if (sp->python > 0) {
             p->python = p->python_read = 1;
             p->python_version = sp->python;
-        } else if (sp->pyerr && !p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
-            return PROF_ENOMEM;
+        } else if (sp->pyerr) {
+            p->python_read = 0;
+            if (!p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
+                return PROF_ENOMEM;
+        }
     }
     return 0;
 }

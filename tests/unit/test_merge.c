@@ -1063,3 +1063,34 @@ Test(merge, a_gil_switched_on_at_run_time_is_present_and_serializes_the_threads)
     free(buf);
     json_decref(r);
 }
+
+/*
+ * A CPython opened by its _Py_DebugOffsets whose thread states then contradicted them: the
+ * sampler's first P line says it read 3.99, the next refuses it. No stack was read, so the
+ * refusal stands (the last P line), in the process, the notes and the stage's reasons.
+ */
+Test(merge, a_cpython_refused_after_it_was_opened_stays_refused)
+{
+    write_run(820, T0 + 2 * SEC, 0);
+    struct prof_shm_header *h = rec_new(820, 1, T0, T0 + 2 * SEC, PROF_END_EXIT, 0, PROF_PROC_PYTHON,
+                                        "/usr/bin/python3.99", 2, "python3.99", "burn.py");
+    rec_thread(h, 820, "python3.99", T0, T0 + 2 * SEC, PROF_THREAD_ENDED, 20 * MS)->join_wait_ns = 1970 * MS;
+    for (int i = 0; i < 2; i++)
+        rec_thread(h, 821 + i, "python3.99", T0 + 10 * MS, T0 + 1990 * MS, PROF_THREAD_ENDED, 950 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    static const char smp[] =
+        "V version=1\n"
+        "P t=1000000000000 pid=820 ppid=1 python=399 gil=1 pyerr=\n"
+        "P t=1000030000000 pid=820 ppid=1 python=0 gil=1 "
+        "pyerr=CPython%203.99%20is%20not%20supported%20(its%20thread%20states%20do%20not%20match%20the%20layout%20read)\n";
+    write_file("sampler.rec", smp, sizeof smp - 1);
+    json_t *r = report();
+    const char *why = "CPython 3.99 is not supported (its thread states do not match the layout read)";
+    cr_assert_str_eq(json_string_value(json_object_get(proc_by_pid(r, 820), "python_unsupported")), why);
+    json_t *notes = json_object_get(json_object_get(r, "measurement"), "notes");
+    cr_assert(has_string_containing(notes, "python_unsupported: CPython 3.99 is not supported"));
+    json_t *rec = json_object_get(json_object_get(r, "overall"), "recommendation");
+    cr_assert(has_string_containing(json_object_get(rec, "reasons"), "its CPython could not be read in 1 of its processes"));
+    json_decref(r);
+}
