@@ -113,14 +113,41 @@ static char *shim_fmt_hex(char *dst, uint64_t v)
     return dst;
 }
 
+/* unw_get_accessors and unw_local_addr_space are macros naming per-architecture symbols. */
+#define SHIM_STR_(x) #x
+#define SHIM_STR(x) SHIM_STR_(x)
+
+/*
+ * libunwind's local accessors, loaded on first use: the target's copy if it has one, else
+ * dlopen'ed now. NULL when libunwind cannot be loaded: dladdr's names (.dynsym) stand alone.
+ */
+static unw_accessors_t *shim_unw_accessors(unw_addr_space_t *as)
+{
+    void *lib = dlopen(SHIM_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!lib)
+        lib = dlopen(SHIM_LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return NULL;
+    unw_accessors_t *(*get)(unw_addr_space_t) =
+        (unw_accessors_t * (*)(unw_addr_space_t)) dlsym(lib, SHIM_STR(unw_get_accessors));
+    unw_addr_space_t *space = dlsym(lib, SHIM_STR(unw_local_addr_space));
+    if (!get || !space)
+        return NULL;
+    *as = *space;
+    return get(*as);
+}
+
 /*
  * libunwind's local get_proc_name reads the module's .symtab, so static
  * functions (the usual `worker`) resolve where dladdr (.dynsym only) fails.
- * Runs once per image at its end, outside the hot paths.
+ * Runs once per image at its end, outside the hot paths, and only where a
+ * contended lock has a site to name.
  */
 void shim_lock_symbolise(struct prof_shm_header *h)
 {
     unw_accessors_t *acc = NULL;
+    unw_addr_space_t as = NULL;
+    int tried = 0;
     /* libunwind reads files and takes locks: none of that is the target's. */
     struct prof_shm_thread *self = shim_tls_slot;
     shim_tls_slot = NULL;
@@ -128,14 +155,16 @@ void shim_lock_symbolise(struct prof_shm_header *h)
         struct prof_shm_lock *l = &h->locks[i];
         if (!l->addr || !l->contended || !l->site_pc || l->site[0])
             continue;
-        if (!acc)
-            acc = unw_get_accessors(unw_local_addr_space);
+        if (!tried) {
+            tried = 1;
+            acc = shim_unw_accessors(&as);
+        }
         /* pc - 1: a call that ends its function returns past it. */
         uintptr_t pc = (uintptr_t)l->site_pc;
         char name[PROF_SHM_SITE_BYTES] = "";
         unw_word_t off = 0;
         if (acc && acc->get_proc_name &&
-            acc->get_proc_name(unw_local_addr_space, pc - 1, name, 96, &off, NULL) == 0)
+            acc->get_proc_name(as, pc - 1, name, 96, &off, NULL) == 0)
             off += 1;
         else
             name[0] = '\0';

@@ -57,6 +57,9 @@ Test(shim_truth, mutex_held_300ms_is_waited_300ms)
     assert_near(num(w, "lock", "wait_seconds"), 0.300, 0.10, 0.03);
     json_t *hot = json_object_get(json_object_get(w, "lock"), "hottest");
     cr_assert(json_is_object(hot), "the contended mutex is reported");
+    /* waiter is static: only the .symtab names it (libunwind, loaded by the shim at the image's end). */
+    const char *site = json_string_value(json_object_get(hot, "site"));
+    cr_assert(site && strncmp(site, "waiter+0x", 9) == 0 && strstr(site, " (lock_hold)"), "site %s", site);
     assert_near(num(stage(r, "holder"), "lock", "wait_seconds"), 0.0, 0.0, 0.01);
     json_decref(r);
 }
