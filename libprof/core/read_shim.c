@@ -153,6 +153,9 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
     if (rc == 0 && h->dropped_threads)
         prof_note(errors, "%s: %u threads beyond the record's %d slots were not recorded", fname, h->dropped_threads,
                   PROF_SHM_MAX_THREADS);
+    if (rc == 0 && h->nospace_drops)
+        prof_note(errors, "%s: %llu threads, children, locks or stages were not recorded: no disk space for their slots",
+                  fname, (unsigned long long)h->nospace_drops);
     return rc;
 }
 

@@ -8,9 +8,12 @@
  * process killed by SIGKILL loses nothing it had recorded; the hot paths do
  * plain stores, no syscalls; and once mapped the descriptor is closed, so a
  * target that closes every descriptor (os.closerange, close_range) cannot
- * silence or be disturbed by the shim. The file is fully allocated with
- * posix_fallocate before it is mapped: a full disk makes the shim stop
- * recording (it falls back to anonymous memory), never a SIGBUS in the target.
+ * silence or be disturbed by the shim. The file is sparse: each page gets its
+ * disk block (MADV_POPULATE_WRITE) before the shim first writes it, the header's
+ * pages before the file is used at all, so a short image writes a few pages and
+ * a full disk makes the shim stop recording (no file: anonymous memory; a slot
+ * later: not recorded, counted in nospace_drops), never a SIGBUS in the target.
+ * Where the kernel lacks MADV_POPULATE_WRITE the file is fallocate'd whole.
  *
  * One file per process image: RUNDIR/proc/<pid>-<start_ns>.rec. A forked
  * child switches to a file of its own before it returns from fork(); an exec
@@ -250,7 +253,8 @@ struct prof_shm_header {
     uint64_t rss_end_bytes;  /* VmRSS at the end */
     uint64_t gil_mutex;      /* CPython's GIL mutex, once a GIL wait has named it (its waits are GIL waits); else 0 */
     uint64_t gil_switch_mutex; /* ...and the mutex of its forced switch (drop_gil waits under it for a taker) */
-    uint64_t reserved[6];
+    uint64_t nospace_drops;  /* slots (threads, children, locks, stages) not recorded: no disk block for their page */
+    uint64_t reserved[5];
     char exe[PROF_SHM_PATH_BYTES];   /* readlink /proc/self/exe */
     char argv[PROF_SHM_ARGV_BYTES];  /* NUL-separated, truncated at a NUL boundary */
     struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];

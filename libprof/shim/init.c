@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "format/rundir.h"
@@ -139,6 +140,72 @@ void shim_resolve(void)
 
 static void shim_thread_dtor(void *unused);
 
+/*
+ * The record file is sparse: a page gets its disk block when the shim first needs to write
+ * it, by MADV_POPULATE_WRITE, which fails with an error where a write would raise SIGBUS (a
+ * full disk). A short image so writes a few pages, not the whole record (445 KB each, 991 MB
+ * for an xargs fan-out of 1,150 images). Every first write into a region goes through
+ * shim_record_room; the bits say which pages of the current record already have their block.
+ */
+#define ROOM_PAGES_MAX 512
+static uint64_t room_bits[ROOM_PAGES_MAX / 64];
+static const struct prof_shm_header *room_hdr;
+static int room_all;      /* the whole record is allocated: anonymous memory, or fallocate'd */
+static size_t room_page = 4096;
+
+int shim_record_room(const void *p, size_t len)
+{
+    const struct prof_shm_header *h = __atomic_load_n(&room_hdr, __ATOMIC_ACQUIRE);
+    if (room_all || !h)
+        return 0;
+    uintptr_t base = (uintptr_t)h, a = (uintptr_t)p;
+    if (a < base || a + len > base + sizeof *h || !len)
+        return 0;   /* not in the record (another image's old mapping): nothing to reserve here */
+    size_t first = (a - base) / room_page, last = (a + len - 1 - base) / room_page, i;
+    for (i = first; i <= last && i < ROOM_PAGES_MAX; i++)
+        if (!(__atomic_load_n(&room_bits[i / 64], __ATOMIC_ACQUIRE) & (1ULL << (i % 64))))
+            break;
+    if (i > last)
+        return 0;
+    int saved = errno;
+    int rc = madvise((void *)(base + first * room_page), (last - first + 1) * room_page, MADV_POPULATE_WRITE);
+    errno = saved;
+    if (rc != 0) {
+        /* Counted in the header, once the header's own page has its block (not while the record is being set up). */
+        if (__atomic_load_n(&room_bits[0], __ATOMIC_ACQUIRE) & 1)
+            __atomic_fetch_add(&((struct prof_shm_header *)h)->nospace_drops, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    for (i = first; i <= last && i < ROOM_PAGES_MAX; i++)
+        __atomic_fetch_or(&room_bits[i / 64], 1ULL << (i % 64), __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Block file systems whose holes read as zeros without allocating: ext4 (and ext2/3), XFS, Btrfs. */
+static int shim_sparse_fs(int fd)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0)
+        return 0;
+    switch ((unsigned long)st.f_type) {
+    case 0xEF53UL:      /* EXT4_SUPER_MAGIC */
+    case 0x58465342UL:  /* XFS_SUPER_MAGIC */
+    case 0x9123683EUL:  /* BTRFS_SUPER_MAGIC */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The pages every record writes from its start: the header with exe and argv, the stage counters, the main thread's slot. */
+static int shim_record_room_first(struct prof_shm_header *h)
+{
+    return shim_record_room(h, offsetof(struct prof_shm_header, children)) == 0 &&
+           shim_record_room(&h->nstages, offsetof(struct prof_shm_header, stages) -
+                                             offsetof(struct prof_shm_header, nstages)) == 0 &&
+           shim_record_room(&h->threads[0], sizeof h->threads[0]) == 0;
+}
+
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
 {
     const size_t size = sizeof(struct prof_shm_header);
@@ -151,20 +218,47 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     shim_stpcpy(p, ".rec");
 
     void *map = MAP_FAILED;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg > 0)
+        room_page = (size_t)pg;
+    memset(room_bits, 0, sizeof room_bits);
+    room_all = 0;
+    __atomic_store_n(&room_hdr, NULL, __ATOMIC_RELEASE);
     int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        /* Allocated up front: a full disk fails here, never as SIGBUS in the target later. */
-        if (posix_fallocate(fd, 0, (off_t)size) == 0)
+        /* Sparse: each page's block is reserved before its first write (shim_record_room), so
+         * a full disk fails there, never as SIGBUS in the target later. */
+        if (ftruncate(fd, (off_t)size) == 0)
             map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map != MAP_FAILED) {
+            __atomic_store_n(&room_hdr, map, __ATOMIC_RELEASE);
+            int saved = errno;
+            /* Only where reading a hole costs no block (its page comes zero-filled from the page
+             * cache) may the shim scan slots it never wrote: on tmpfs a read of a hole allocates,
+             * and on a full one raises SIGBUS. Elsewhere the whole file up front, as before. */
+            int einval = !shim_sparse_fs(fd);
+            int probe = einval ? -1 : madvise(map, room_page, MADV_POPULATE_WRITE);
+            einval = einval || (probe != 0 && errno == EINVAL);
+            errno = saved;
+            /* A kernel before 5.14 has no MADV_POPULATE_WRITE: the whole file up front, as before. */
+            if (einval)
+                room_all = posix_fallocate(fd, 0, (off_t)size) == 0;
+            if ((einval && !room_all) || (!einval && !shim_record_room_first(map))) {
+                munmap(map, size);
+                map = MAP_FAILED;
+            }
+        }
         shim_sys_close(fd);
         if (map == MAP_FAILED)
             unlink(path);
     }
     uint32_t flags = 0;
     if (map == MAP_FAILED) {
+        __atomic_store_n(&room_hdr, NULL, __ATOMIC_RELEASE);
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED)
             return NULL;
+        room_all = 1;
         flags = PROF_PROC_ANON;
     }
     struct prof_shm_header *h = map;

@@ -38,6 +38,8 @@ static int lk_claim(const void *a, uint32_t kind)
         struct prof_shm_lock *l = &h->locks[i];
         uint64_t cur = __atomic_load_n(&l->addr, __ATOMIC_ACQUIRE);
         if (cur == 0) {
+            if (shim_record_room(l, sizeof *l) < 0)
+                return -1; /* no disk block for the slot: the lock goes untracked */
             if (__atomic_compare_exchange_n(&l->addr, &cur, (uint64_t)(uintptr_t)a, 0,
                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 l->kind = kind;

@@ -150,6 +150,9 @@ void shim_resolve(void);
 void shim_init(void);
 /* A record of our own for process `pid` (file, else anonymous memory); NULL if even that fails. */
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns);
+/* Before the first write of [p, p+len) in the record: 0 when its pages have their disk blocks (or
+ * p is not in the record), -1 when the disk has no room (counted in nospace_drops: skip the write). */
+int shim_record_room(const void *p, size_t len);
 
 /* thread.c */
 void shim_thread_fill_self(struct prof_shm_thread *t, uint64_t now);

@@ -98,6 +98,8 @@ static int shim_stage_slot(struct prof_shm_header *h, const char *name)
         struct prof_shm_stage *s = &h->stages[i];
         uint64_t cur = __atomic_load_n(&s->name_hash, __ATOMIC_ACQUIRE);
         if (cur == 0) {
+            if (shim_record_room(s, sizeof *s) < 0)
+                break; /* no disk block for the slot: dropped, as a full table */
             if (__atomic_compare_exchange_n(&s->name_hash, &cur, hash, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
                 memcpy(s->name, name, len);

@@ -52,6 +52,9 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
         __atomic_fetch_add(&h->dropped_threads, 1, __ATOMIC_RELAXED);
         return shim_real.pthread_create(th, attr, fn, arg);
     }
+    /* No disk block for the slot's page: the thread runs unrecorded (its slot stays FREE). */
+    if (shim_record_room(&h->threads[idx], sizeof h->threads[idx]) < 0)
+        return shim_real.pthread_create(th, attr, fn, arg);
     tramp[idx].fn = fn;
     tramp[idx].arg = arg;
     /* On failure the slot stays FREE: readers skip it. */
@@ -190,6 +193,8 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
         }
         idx = i;
         t = &h->threads[i];
+        if (shim_record_room(t, sizeof *t) < 0)
+            return;
         t->tid = tid;
         fresh = 1;
     }

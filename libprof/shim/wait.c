@@ -19,6 +19,8 @@ static void shim_child_reaped(pid_t pid, int status)
     } while (!__atomic_compare_exchange_n(&h->nchildren, &n, n + 1, 1, __ATOMIC_ACQ_REL,
                                           __ATOMIC_RELAXED));
     struct prof_shm_child *c = &h->children[n];
+    if (shim_record_room(c, sizeof *c) < 0)
+        return; /* no disk block for it: pid stays 0, and readers skip the entry */
     c->status = status;
     c->t_ns = shim_mono_ns();
     /* pid last: a reader that sees it sees the status. */

@@ -536,6 +536,7 @@ Test(merge, truncated_and_foreign_records_are_skipped)
     write_run(600, T0 + 1 * SEC, 0);
     struct prof_shm_header *h = rec_new(600, 1, T0, T0 + 900 * MS, PROF_END_EXIT, 0, 0, "/bin/e", 1, "e");
     rec_thread(h, 600, "e", T0, T0 + 900 * MS, PROF_THREAD_ENDED, 100 * MS);
+    h->nospace_drops = 3; /* slots whose page found no disk block: named, not silently missing */
     rec_write(h, 0);
     h = rec_new(601, 600, T0 + 5 * MS, 0, 0, 0, PROF_PROC_FORKED, "/bin/e", 1, "e");
     rec_write(h, 4096); /* cut short, e.g. a full disk before posix_fallocate */
@@ -557,6 +558,7 @@ Test(merge, truncated_and_foreign_records_are_skipped)
     cr_assert(has_string_containing(errs, "not a poolprof process record"));
     cr_assert(has_string_containing(errs, "version 99"));
     cr_assert(has_string_containing(errs, "record version 1, written by another poolprof"));
+    cr_assert(has_string_containing(errs, "3 threads, children, locks or stages were not recorded: no disk space"));
     json_decref(r);
 }
 
