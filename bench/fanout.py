@@ -57,14 +57,16 @@ summary discarded), and the run's tail: its end-to-end wall minus the workload's
 final merge and report). What poolprof says it dropped: report.json's measurement.errors,
 its notes that say "beyond", "not recorded" or "dropped", the sampler's perf_lost and
 switch_lost, processes without a shim record (measurement.no_shim_pids), and lines of the
-run's terminal output (stderr) with those words; messages are grouped with their numbers
-masked, one example and a count shown.
+run's terminal output (stderr) with those words or "recording problems" (the terminal
+summary counts measurement.errors, it does not list them); messages are grouped with their
+numbers masked, one example and a count shown.
 
 Where per-image time goes: the extra workload wall per image of each poolprof
 configuration over plain (no-sample: shim init, record setup and /proc monitor;
 no-preload: sampler and monitor; default: all of it), beside the sampler's own CPU
 (sampler.rec last H line, self_cpu_ns) and the monitor's (monitor.rec last C line) per
-image, and the report's time per image. The shim keeps no timing of its own start, so its
+image, and the report's time per image; for the threads workload (one image of the
+workload's own) the same per thread below the table. The shim keeps no timing of its own start, so its
 init and record setup are not separable from outside; the no-sample column is their
 upper bound with the monitor's scan.
 
@@ -93,6 +95,7 @@ PERF_FACTOR = 1.10          # default within 1.1x of perf record's ratio, where 
 SIZE_KB_PER_IMAGE = 32.0    # run directory per short process image, real blocks
 SIZE_TARGETED = {"xargs", "make", "pool"}
 DROP_WORDS = re.compile(r"beyond|not recorded|dropped", re.I)
+TERM_WORDS = re.compile(r"beyond|not recorded|dropped|recording problem", re.I)  # the terminal counts errors
 
 # name -> (full size, quick size, what it is: Markdown, {n} the size)
 WORKLOADS = {
@@ -196,7 +199,7 @@ def dropped(rundir, stderr_path):
         out["errors"] = ["report.json unreadable"]
     try:
         with open(stderr_path, errors="replace") as f:
-            out["terminal"] = [ln.strip() for ln in f if DROP_WORDS.search(ln)]
+            out["terminal"] = [ln.strip() for ln in f if TERM_WORDS.search(ln)]
     except OSError:
         pass
     return out
@@ -467,7 +470,8 @@ def print_tables(names, info, results, rounds, quick, notes, fstype, elapsed):
     for note in notes:
         print(f"\n- {note}")
     print()
-    print("| workload | what | process images (proc/*.rec) | strace: execve / clone calls | plain s |")
+    print("| workload | what | process images (proc/*.rec, walltime's 2 included) | strace: execve / clone calls "
+          "| plain s |")
     print("|---|---|---|---|---|")
     for n in names:
         st = results[n].get("strace", {}).get("strace") or []
@@ -578,7 +582,7 @@ def print_tables(names, info, results, rounds, quick, notes, fstype, elapsed):
         print("What poolprof says it dropped or could not record (every run of the configuration: report.json "
               "measurement.errors and notes saying beyond / not recorded / dropped, grouped with numbers masked; "
               "the sampler's perf_lost and switch_lost, summed over runs; processes without a shim record, median; "
-              "terminal lines with those words):")
+              "terminal lines with those words or 'recording problems'):")
         print()
         print("| workload | config | runs | errors and notes | perf lost | switch lost | no shim record | terminal |")
         print("|---|---|---|---|---|---|---|---|")
@@ -626,6 +630,17 @@ def print_tables(names, info, results, rounds, quick, notes, fstype, elapsed):
                       fmt(rep * 1000 / imgs if rep is not None else None, ".3f")]
             print(f"| {n} | {imgs:.0f} | " + " | ".join(cells) + " |")
         print()
+        if "threads" in names:
+            n, base = "threads", med(results["threads"]["plain"]["twall"])
+            per = []
+            for k in ("default", "no-sample", "no-preload"):
+                m = med(results[n][k]["twall"]) if k in results[n] else None
+                if m is not None and base:
+                    per.append(f"{LABEL[k]} {(m - base) * 1e6 / info[n]['size']:.1f} µs")
+            if per:
+                print(f"Per thread of the threads workload ({info[n]['size']} threads), extra wall over plain: "
+                      + ", ".join(per) + ".")
+                print()
 
     print("Worst case per target:")
     print()
