@@ -147,6 +147,12 @@ static void hottest_python_sites(struct prof_run *m)
     }
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 /*
  * Processes the sampler watched, and the CPython it could or could not read in each. P lines
  * come in time order, one again after an exec or when a free-threaded CPython's GIL is switched
@@ -154,11 +160,19 @@ static void hottest_python_sites(struct prof_run *m)
  */
 static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *R)
 {
+    /* Processes only the sampler saw (short-lived, without the shim: the monitor's scans missed
+     * them) have no image to place them in a stage: not in the report, but never silently. */
+    size_t nun = 0;
+    int *un = R->nprocs ? malloc(R->nprocs * sizeof *un) : NULL;
+    if (R->nprocs && !un)
+        return PROF_ENOMEM;
     for (size_t i = 0; i < R->nprocs; i++) {
         const struct prof_rec_sproc *sp = &R->procs[i];
         struct prof_process *p = prof_run_process(m, sp->pid);
-        if (!p)
+        if (!p) {
+            un[nun++] = sp->pid;
             continue;
+        }
         p->sampled = 1;
         p->gil_absent = sp->python > 0 && sp->gil_absent;
         /* The P lines are in time order and the last one stands: a CPython read after one refused
@@ -169,10 +183,23 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
             p->python_version = sp->python;
         } else if (sp->pyerr) {
             p->python_read = 0;
-            if (!p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
+            if (!p->python_refused && !(p->python_refused = strdup(sp->pyerr))) {
+                free(un);
                 return PROF_ENOMEM;
+            }
         }
     }
+    /* One P line per image and per refusal: count each pid once. */
+    size_t unplaced = 0;
+    int first_unplaced = nun ? un[0] : 0;
+    qsort(un, nun, sizeof *un, cmp_int);
+    for (size_t i = 0; i < nun; i++)
+        unplaced += i == 0 || un[i] != un[i - 1];
+    free(un);
+    if (unplaced)
+        prof_note(m->errors, "%zu processes seen only by the sampler (pid %d first) are not in the report: short-lived, "
+                  "without the shim, no image placed them in a stage; their CPU is not in any stage's figures",
+                  unplaced, first_unplaced);
     return 0;
 }
 

@@ -1096,3 +1096,30 @@ Test(merge, a_cpython_refused_after_it_was_opened_stays_refused)
     cr_assert(has_string_containing(json_object_get(rec, "reasons"), "its CPython could not be read in 1 of its processes"));
     json_decref(r);
 }
+
+/*
+ * Without the shim, a short-lived process the monitor's scans missed is known to the sampler
+ * alone (its P lines, one per image): it cannot be placed in a stage, and the report says so,
+ * counting each pid once, instead of dropping it silently.
+ */
+Test(merge, processes_only_the_sampler_saw_are_named_not_dropped_silently)
+{
+    write_run(830, T0 + 1 * SEC, 0);
+    struct prof_shm_header *h = rec_new(830, 1, T0, T0 + 900 * MS, PROF_END_EXIT, 0, 0, "/bin/sh", 1, "sh");
+    rec_thread(h, 830, "sh", T0, T0 + 900 * MS, PROF_THREAD_ENDED, 10 * MS);
+    rec_write(h, 0);
+    write_monitor("V version=1\n");
+    static const char smp[] = "V version=1\n"
+                              "P t=1000000000000 pid=830 ppid=1 python=0 gil=1 pyerr=\n"
+                              "P t=1000010000000 pid=831 ppid=830 python=0 gil=1 pyerr=\n"
+                              "P t=1000020000000 pid=832 ppid=830 python=0 gil=1 pyerr=\n"
+                              "P t=1000030000000 pid=831 ppid=830 python=0 gil=1 pyerr=\n"
+                              "X t=1000040000000 pid=831 status=0\n"
+                              "X t=1000050000000 pid=832 status=0\n";
+    write_file("sampler.rec", smp, sizeof smp - 1);
+    json_t *r = report();
+    cr_assert_eq(json_array_size(json_object_get(r, "processes")), 1);
+    json_t *errs = json_object_get(json_object_get(r, "measurement"), "errors");
+    cr_assert(has_string_containing(errs, "2 processes seen only by the sampler (pid 831 first) are not in the report"));
+    json_decref(r);
+}
