@@ -180,6 +180,9 @@ void samp_proc_python(struct prof_sampler *s, struct sproc *p)
         prof_py_gil_addrs(p->py, &p->gil_cond, &p->gil_cond_len, &p->gil_mutex, &p->gil_mutex_len);
     else
         p->gil_cond = p->gil_cond_len = p->gil_mutex = p->gil_mutex_len = 0;
+    /* A refusal is said even where this image's P line was written already (a fork's, at its
+     * birth, before its parent's CPython was known): it was lost there. */
+    int newly_refused = r == PROF_ENOTSUP && !p->py_refused;
     if (r == PROF_ENOTSUP)
         samp_proc_refused(p, why);
     if (r == PROF_ENOENT) {
@@ -192,7 +195,7 @@ void samp_proc_python(struct prof_sampler *s, struct sproc *p)
         p->py_due = t + p->py_backoff;
     }
     /* One P line per image, and one more when a later look finds CPython. */
-    if (r == 0 || p->py_said != p->gen + 1)
+    if (r == 0 || newly_refused || p->py_said != p->gen + 1)
         samp_p_line(s, p, r == 0, r == PROF_ENOTSUP ? why : NULL);
 }
 
