@@ -73,10 +73,10 @@ upper bound with the monitor's scan.
 The Markdown goes to stdout, progress to stderr. The machine is shared and noisy: compare
 ratios, not times.
 """
-import argparse, json, os, random, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sampler_overhead import fmt, interval, last_h_line, med, monitor_cpu_ns, verdict  # noqa: E402
+from sampler_overhead import fmt, interval, last_h_line, med, monitor_cpu_ns, timed, verdict  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -139,28 +139,6 @@ def gen_project(d, n):
     with open(os.path.join(d, "Makefile"), "w") as f:
         f.write(f"CC = cc\nCFLAGS = -O2\nOBJS = {objs}\n\napp: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n\n"
                 "%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n\nclean:\n\trm -f app $(OBJS)\n\n.PHONY: clean\n")
-
-
-def timed(argv, env, cwd, timeout, stderr_path=None):
-    """Run argv in its own session, stdout discarded, stderr to stderr_path (or discarded);
-    (wall s, exit code). A timeout kills that session only."""
-    err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
-    t = time.perf_counter()
-    try:
-        p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        try:
-            rc = p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-            rc = "timeout"
-    finally:
-        if stderr_path:
-            err.close()
-    return time.perf_counter() - t, rc
 
 
 def dir_size(path):

@@ -151,20 +151,25 @@ def monitor_cpu_ns(path):
     return v
 
 
-def timed(argv, env, cwd, timeout):
-    """Run argv in its own session; (wall s, exit code). A timeout kills that session only."""
+def timed(argv, env, cwd, timeout, stderr_path=None):
+    """Run argv in its own session, stdout discarded, stderr to stderr_path (or discarded);
+    (wall s, exit code). A timeout kills that session only."""
+    err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
     t = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
     try:
-        rc = p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+        p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        rc = "timeout"
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+            rc = "timeout"
+    finally:
+        if stderr_path:
+            err.close()
     return time.perf_counter() - t, rc
 
 
