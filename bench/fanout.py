@@ -76,7 +76,8 @@ ratios, not times.
 import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sampler_overhead import fmt, interval, last_h_line, med, monitor_cpu_ns, timed, verdict  # noqa: E402
+from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, timed,  # noqa: E402
+                              verdict)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -252,16 +253,10 @@ def main():
     rounds = a.rounds if a.rounds is not None else (2 if a.quick else 5)
     if rounds < 1:
         ap.error("--rounds wants at least 1")
-    poolprof = os.path.abspath(a.poolprof)
-    if not os.access(poolprof, os.X_OK):
-        print(f"fanout: no poolprof executable at {poolprof} (use --poolprof)", file=sys.stderr)
+    found = find_tools("fanout", a.poolprof, "walltime", "thread_churn")
+    if not found:
         return 2
-    walltime = os.path.join(os.path.dirname(poolprof), "bench", "walltime")
-    churn = os.path.join(os.path.dirname(poolprof), "bench", "thread_churn")
-    for tool in (walltime, churn):
-        if not os.access(tool, os.X_OK):
-            print(f"fanout: no {tool} (build the project: cmake --build build)", file=sys.stderr)
-            return 2
+    poolprof, walltime, churn = found
     names = [n for n in a.workloads.split(",") if n] or list(WORKLOADS)
     for n in names:
         if n not in WORKLOADS:

@@ -173,6 +173,21 @@ def timed(argv, env, cwd, timeout, stderr_path=None):
     return time.perf_counter() - t, rc
 
 
+def find_tools(who, poolprof, *tools):
+    """poolprof's absolute path and the bench programs built beside it (build/bench/NAME), or None
+    after saying on stderr which one is missing."""
+    poolprof = os.path.abspath(poolprof)
+    if not os.access(poolprof, os.X_OK):
+        print(f"{who}: no poolprof executable at {poolprof} (use --poolprof)", file=sys.stderr)
+        return None
+    paths = [os.path.join(os.path.dirname(poolprof), "bench", t) for t in tools]
+    for tool in paths:
+        if not os.access(tool, os.X_OK):
+            print(f"{who}: no {tool} (build the project: cmake --build build)", file=sys.stderr)
+            return None
+    return (poolprof, *paths)
+
+
 def med(v):
     return statistics.median(v) if v else None
 
@@ -209,16 +224,10 @@ def main():
     rounds = 2 if a.quick else a.rounds
     if rounds < 1:
         ap.error("--rounds wants at least 1")
-    poolprof = os.path.abspath(a.poolprof)
-    if not os.access(poolprof, os.X_OK):
-        print(f"sampler_overhead: no poolprof executable at {poolprof} (use --poolprof)", file=sys.stderr)
+    found = find_tools("sampler_overhead", a.poolprof, "walltime", "wake_micro")
+    if not found:
         return 2
-    walltime = os.path.join(os.path.dirname(poolprof), "bench", "walltime")
-    wake_micro = os.path.join(os.path.dirname(poolprof), "bench", "wake_micro")
-    for tool in (walltime, wake_micro):
-        if not os.access(tool, os.X_OK):
-            print(f"sampler_overhead: no {tool} (build the project: cmake --build build)", file=sys.stderr)
-            return 2
+    poolprof, walltime, wake_micro = found
     spec = json.load(open(os.path.join(REF, "expected.json")))["workloads"]
     names = [n for n in a.workloads.split(",") if n] or list(spec)
     for n in names:
