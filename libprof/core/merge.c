@@ -813,9 +813,6 @@ static int finish(struct merger *M)
             p->end_s = p->start_s;
         finish_threads(m, p);
         finish_rss(p);
-        if (p->dropped_children)
-            prof_note(m->errors, "pid %d: %u reaped children beyond %d slots were not recorded", p->pid,
-                      p->dropped_children, PROF_SHM_MAX_CHILDREN);
     }
     for (size_t i = 0; i < m->nprocs; i++)
         if (!role_of(m, m->procs[i], 0))

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include "core/read.h"
 #include "core/run.h"
+#include "format/rundir.h"
 #include "prof.h"
 
 static int argv_from_nul(struct prof_rec_image *im, const char *buf, size_t cap, uint32_t argc)
@@ -32,12 +34,12 @@ static int argv_from_nul(struct prof_rec_image *im, const char *buf, size_t cap,
     return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
 {
     size_t got = 0;
 
     while (got < len) {
-        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)got);
+        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -67,8 +69,62 @@ static int named(const struct prof_shm_stage *g)
     return g->name_hash && g->ready && n > 0 && n < sizeof g->name;
 }
 
-/* The header's figures and the slots in use of one checked record. */
-static int decode(struct prof_rec_image *im, const struct prof_shm_header *h, const char *fname)
+/* One kind's slots (threads or reaped children) of a checked record: where they are and how many are read. */
+struct slots {
+    const void *fixed;       /* the header's table */
+    size_t nfixed, elem;
+    const uint64_t *dir;     /* its chunk directory */
+    uint32_t claimed;        /* nthreads or nchildren */
+    void *all;               /* read: the fixed table's claimed slots, then each allocated chunk's */
+    size_t n;
+};
+
+/* Slots of chunk j that are claimed: those below `claimed`. */
+static size_t chunk_used(const struct slots *k, unsigned j)
+{
+    uint64_t base = (uint64_t)k->nfixed << j;
+    return k->claimed > base ? (size_t)(k->claimed - base < base ? k->claimed - base : base) : 0;
+}
+
+/*
+ * Check a kind's chunk directory against the record: every chunk whole inside the part of the
+ * extension area that was handed out. 0, or -1 for a damaged or foreign directory, never trusted.
+ */
+static int slots_check(const struct slots *k, const struct prof_shm_header *h)
+{
+    uint64_t end = (uint64_t)h->size + h->ext_used;
+    for (unsigned j = 0; j < PROF_SHM_EXT_CHUNKS; j++) {
+        uint64_t off = k->dir[j], bytes = ((uint64_t)k->nfixed << j) * k->elem;
+        if (off && (off < h->size || off % 8 || bytes > end || off > end - bytes))
+            return -1;
+    }
+    return 0;
+}
+
+/* Read a checked kind's claimed slots: only the used part of each chunk (never the sparse rest). */
+static int slots_read(struct slots *k, int fd)
+{
+    size_t total = k->claimed < k->nfixed ? k->claimed : k->nfixed;
+    for (unsigned j = 0; j < PROF_SHM_EXT_CHUNKS; j++)
+        if (k->dir[j])
+            total += chunk_used(k, j);
+    if (!(k->all = calloc(total ? total : 1, k->elem)))
+        return PROF_ENOMEM;
+    size_t n = k->claimed < k->nfixed ? k->claimed : k->nfixed;
+    memcpy(k->all, k->fixed, n * k->elem);
+    for (unsigned j = 0; j < PROF_SHM_EXT_CHUNKS; j++) {
+        size_t used = k->dir[j] ? chunk_used(k, j) : 0;
+        if (used && read_full(fd, (char *)k->all + n * k->elem, used * k->elem, k->dir[j]) != 0)
+            return -1;
+        n += used;
+    }
+    k->n = n;
+    return 0;
+}
+
+/* The header's figures and the slots in use of one checked record (threads and children as slots_read found them). */
+static int decode(struct prof_rec_image *im, const struct prof_shm_header *h, const char *fname,
+                  const struct slots *threads, const struct slots *children)
 {
     memset(im, 0, sizeof *im);
     im->pid = h->pid;
@@ -87,13 +143,128 @@ static int decode(struct prof_rec_image *im, const struct prof_shm_header *h, co
     if (!(im->fname = strdup(fname)) || !(im->exe = strndup(h->exe, strnlen(h->exe, sizeof h->exe))) ||
         argv_from_nul(im, h->argv, sizeof h->argv, h->argc))
         return PROF_ENOMEM;
-    uint32_t nt = h->nthreads < PROF_SHM_MAX_THREADS ? h->nthreads : PROF_SHM_MAX_THREADS;
-    COPY_SLOTS(im->threads, im->nthreads, h->threads, nt, slot->state != PROF_THREAD_FREE && slot->tid > 0);
-    uint32_t nc = h->nchildren < PROF_SHM_MAX_CHILDREN ? h->nchildren : PROF_SHM_MAX_CHILDREN;
-    COPY_SLOTS(im->children, im->nchildren, h->children, nc, slot->pid > 0);
+    const struct prof_shm_thread *ts = threads->all;
+    const struct prof_shm_child *cs = children->all;
+    COPY_SLOTS(im->threads, im->nthreads, ts, threads->n, slot->state != PROF_THREAD_FREE && slot->tid > 0);
+    COPY_SLOTS(im->children, im->nchildren, cs, children->n, slot->pid > 0);
     COPY_SLOTS(im->locks, im->nlocks, h->locks, PROF_SHM_MAX_LOCKS, slot->addr && slot->contended);
     COPY_SLOTS(im->stages, im->nstages, h->stages, PROF_SHM_MAX_STAGES, named(slot));
     return 0;
+}
+
+/* The extension area as the record's header describes it: "256 MiB (the default)". */
+static const char *ext_desc(const struct prof_shm_header *h, char *buf, size_t cap)
+{
+    static const char *const why[] = {
+        [PROF_EXT_DEFAULT] = "the default",
+        [PROF_EXT_ENV] = "set by " PROF_ENV_EXT,
+        [PROF_EXT_RLIMIT] = "1/16 of the address space RLIMIT_AS left",
+    };
+    const char *w = h->ext_why < sizeof why / sizeof *why && why[h->ext_why] ? why[h->ext_why] : "?";
+    if (h->ext_bytes >= (1ull << 20))
+        snprintf(buf, cap, "%.4g MiB, %s", (double)h->ext_bytes / (1 << 20), w);
+    else
+        snprintf(buf, cap, "%llu bytes, %s", (unsigned long long)h->ext_bytes, w);
+    return buf;
+}
+
+/* Why a record has no extension area, so its fixed tables were the limits. */
+static const char *no_ext_why(const struct prof_shm_header *h)
+{
+    switch (h->ext_why) {
+    case PROF_EXT_ENV:
+        return PROF_ENV_EXT "=0";
+    case PROF_EXT_RLIMIT:
+        return "RLIMIT_AS left no address space for it";
+    case PROF_EXT_WHOLE:
+        return "the run directory's file system or kernel cannot keep a record sparse (tmpfs; before Linux 5.14)";
+    case PROF_EXT_NOMEM:
+        return "no memory for the shim's map of it";
+    default:
+        return "?";
+    }
+}
+
+/* Name what the record could not hold, and why: the limit reached, with its size. */
+static void note_drops(json_t *errors, const char *fname, const struct prof_shm_header *h)
+{
+    char d[96];
+    const char *what[2] = {"threads", "reaped children"};
+    uint32_t n[2] = {h->dropped_threads, h->dropped_children};
+    int fixed[2] = {PROF_SHM_MAX_THREADS, PROF_SHM_MAX_CHILDREN};
+    for (int i = 0; i < 2; i++) {
+        if (!n[i])
+            continue;
+        if (h->ext_bytes)
+            prof_note(errors, "%s: %u %s were not recorded: the record's extension area (%s) is full", fname, n[i],
+                      what[i], ext_desc(h, d, sizeof d));
+        else
+            prof_note(errors, "%s: %u %s beyond the record's %d slots were not recorded: it has no extension area (%s)",
+                      fname, n[i], what[i], fixed[i], no_ext_why(h));
+    }
+    if (h->nomem_drops)
+        prof_note(errors, "%s: %u threads were not recorded: no memory for the shim's own state of their slots", fname,
+                  h->nomem_drops);
+    if (h->nospace_drops)
+        prof_note(errors, "%s: %llu threads, children, locks or stages were not recorded: no disk space for their slots",
+                  fname, (unsigned long long)h->nospace_drops);
+}
+
+/* The rest of read_record, on a record whose header was read whole. */
+static int read_checked(struct prof_records *rec, int fd, uint64_t fsize, const char *fname,
+                        const struct prof_shm_header *h)
+{
+    json_t *errors = rec->shim_errors;
+    if (h->magic != PROF_SHM_MAGIC) {
+        prof_note(errors, "proc/%s: skipped: not a poolprof process record", fname);
+        return 0;
+    }
+    if (h->version != PROF_SHM_VERSION || h->size != sizeof *h) {
+        prof_note(errors, "proc/%s: skipped: record version %u size %u, written by another poolprof (this one reads "
+                          "version %d size %zu): record the run again",
+                  fname, h->version, h->size, PROF_SHM_VERSION, sizeof *h);
+        return 0;
+    }
+    if (h->pid <= 0 || h->start_ns == 0) {
+        prof_note(errors, "proc/%s: skipped: the shim never filled the header", fname);
+        return 0;
+    }
+    struct slots threads = {h->threads, PROF_SHM_MAX_THREADS, sizeof h->threads[0], h->thread_chunks, h->nthreads,
+                            NULL, 0};
+    struct slots children = {h->children, PROF_SHM_MAX_CHILDREN, sizeof h->children[0], h->child_chunks,
+                             h->nchildren, NULL, 0};
+    /* The handed-out part of the extension area lies in the area and in the file (trimmed or not). */
+    if (h->ext_bytes > PROF_SHM_EXT_MAX || h->ext_used > h->ext_bytes || h->size + h->ext_used > fsize ||
+        slots_check(&threads, h) != 0 || slots_check(&children, h) != 0) {
+        prof_note(errors, "proc/%s: skipped: damaged: its extension area (%llu of %llu bytes used, file %llu bytes) "
+                          "or a chunk of it lies outside the record",
+                  fname, (unsigned long long)h->ext_used, (unsigned long long)h->ext_bytes,
+                  (unsigned long long)fsize);
+        return 0;
+    }
+    errno = 0;
+    int rc = slots_read(&threads, fd);
+    if (rc == 0)
+        rc = slots_read(&children, fd);
+    if (rc == -1) {
+        prof_note(errors, "proc/%s: skipped: its extension area cannot be read: %s", fname,
+                  errno ? strerror(errno) : "cut short");
+        rc = 0;
+    } else if (rc == 0) {
+        struct prof_rec_image *v = realloc(rec->images, (rec->nimages + 1) * sizeof *v);
+        if (!v) {
+            rc = PROF_ENOMEM;
+        } else {
+            rec->images = v;
+            struct prof_rec_image *im = &rec->images[rec->nimages++];
+            rc = decode(im, h, fname, &threads, &children);
+            if (rc == 0)
+                note_drops(errors, fname, h);
+        }
+    }
+    free(threads.all);
+    free(children.all);
+    return rc;
 }
 
 /* Read and check one record: a damaged or foreign file is noted and skipped, never trusted. */
@@ -112,7 +283,7 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         close(fd);
         return 0;
     }
-    if ((size_t)st.st_size < sizeof *h || read_full(fd, h, sizeof *h) != 0) {
+    if ((size_t)st.st_size < sizeof *h || read_full(fd, h, sizeof *h, 0) != 0) {
         /* A record of another poolprof version has another size: say that, not "truncated". */
         struct {
             uint64_t magic;
@@ -129,33 +300,8 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         close(fd);
         return 0;
     }
+    int rc = read_checked(rec, fd, (uint64_t)st.st_size, fname, h);
     close(fd);
-    if (h->magic != PROF_SHM_MAGIC) {
-        prof_note(errors, "proc/%s: skipped: not a poolprof process record", fname);
-        return 0;
-    }
-    if (h->version != PROF_SHM_VERSION || h->size != sizeof *h) {
-        prof_note(errors, "proc/%s: skipped: record version %u size %u, written by another poolprof (this one reads "
-                          "version %d size %zu): record the run again",
-                  fname, h->version, h->size, PROF_SHM_VERSION, sizeof *h);
-        return 0;
-    }
-    if (h->pid <= 0 || h->start_ns == 0) {
-        prof_note(errors, "proc/%s: skipped: the shim never filled the header", fname);
-        return 0;
-    }
-    struct prof_rec_image *v = realloc(rec->images, (rec->nimages + 1) * sizeof *v);
-    if (!v)
-        return PROF_ENOMEM;
-    rec->images = v;
-    struct prof_rec_image *im = &rec->images[rec->nimages++];
-    int rc = decode(im, h, fname);
-    if (rc == 0 && h->dropped_threads)
-        prof_note(errors, "%s: %u threads beyond the record's %d slots were not recorded", fname, h->dropped_threads,
-                  PROF_SHM_MAX_THREADS);
-    if (rc == 0 && h->nospace_drops)
-        prof_note(errors, "%s: %llu threads, children, locks or stages were not recorded: no disk space for their slots",
-                  fname, (unsigned long long)h->nospace_drops);
     return rc;
 }
 
@@ -186,3 +332,4 @@ int prof_read_shim(struct prof_records *rec)
     closedir(d);
     return rc;
 }
+

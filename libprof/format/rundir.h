@@ -30,11 +30,15 @@
  *   POOLPROF_DIR    absolute path of RUNDIR (required: without it the shim is inert)
  *   POOLPROF_SHIM   absolute path of libprof.so (re-injected into LD_PRELOAD at exec
  *                   when the target scrubs its environment, e.g. env -i)
+ *   POOLPROF_EXT_BYTES  size of each record's extension area (shm.h), decimal bytes; the
+ *                   CLI passes the user's value on, else sets the default. Not re-injected:
+ *                   a scrubbed environment gets the default.
  */
 
 #define PROF_RUN_FORMAT "poolprof.run/1"
 #define PROF_ENV_DIR "POOLPROF_DIR"
 #define PROF_ENV_SHIM "POOLPROF_SHIM"
+#define PROF_ENV_EXT "POOLPROF_EXT_BYTES"
 #define PROF_ENV_TSC "POOLPROF_TSC" /* "0": the shim reads the vDSO clock, not the TSC */
 
 #endif

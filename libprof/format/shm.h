@@ -15,6 +15,29 @@
  * later: not recorded, counted in nospace_drops), never a SIGBUS in the target.
  * Where the kernel lacks MADV_POPULATE_WRITE the file is fallocate'd whole.
  *
+ * No fixed table drops data (issue 27): threads and reaped children beyond the header's tables
+ * go to chunks of an extension area that follows the header in the same file, reserved when the
+ * file is made (ftruncate to size + ext_bytes, mapped whole; its pages get their blocks as the
+ * header's do). The shim opens no descriptor while the target runs, which could take a number
+ * the target expects (the lowest free one). Chunk j of a kind holds base << j slots (base: the
+ * fixed table's size), so slot i >= base lives in chunk log2(i / base) at i - (base << j):
+ * prof_shm_chunk(). thread_chunks[] and child_chunks[] hold each chunk's byte offset from the
+ * file's start (0: not allocated); chunks are cut from ext_used upward and never move. A slot
+ * whose chunk does not fit is dropped and counted (dropped_threads, dropped_children, and
+ * ext_refused), and the reader names the area full, with its size. ext_bytes is 256 MiB unless
+ * POOLPROF_EXT_BYTES says otherwise, at most 1/16 of the address space RLIMIT_AS leaves, and 0
+ * where the file is allocated whole (tmpfs, an old kernel) or in memory: the fixed tables are
+ * then the limits, named as such. Locks and stages have no extension: their tables (hash and
+ * CAS claimed) keep their sizes; a full lock table keeps the most waited-on locks, and stage
+ * names beyond 64 are counted in dropped_stages.
+ *
+ * Once the image has certainly ended (an exec, or its pid is gone from poolprof's own pid
+ * namespace), `poolprof run` truncates the file to size + ext_used, so a run directory does not
+ * show ext_bytes of apparent size per file; a record left untrimmed (poolprof killed) reads the
+ * same. Only the owner image cuts chunks, so a process that shares the mapping without owning it
+ * (a vfork or raw-clone child) writes nothing past ext_used. The mapping is MADV_RANDOM: no
+ * read-around fills a large sparse file's holes.
+ *
  * One file per process image: RUNDIR/proc/<pid>-<start_ns>.rec. A forked
  * child switches to a file of its own before it returns from fork(); an exec
  * ends the image (end_how = PROF_END_EXEC) and the new image writes a new file.
@@ -30,7 +53,8 @@
 #include <stdint.h>
 
 #define PROF_SHM_MAGIC 0x31464f52504c4f50ULL /* "POLPROF1" little-endian */
-#define PROF_SHM_VERSION 3 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures; 3: request time in flight */
+#define PROF_SHM_VERSION 4 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures; 3: request time in flight;
+                            * 4: the extension area (ext_* and the chunk directories) */
 
 #define PROF_SHM_MAX_THREADS 1024
 #define PROF_SHM_MAX_CHILDREN 512
@@ -41,6 +65,10 @@
 #define PROF_SHM_NAME_BYTES 64
 #define PROF_SHM_SITE_BYTES 128
 #define PROF_SHM_STAGE_DEPTH 8   /* nesting kept per thread; deeper begins are counted, not timed */
+#define PROF_SHM_EXT_CHUNKS 24   /* chunks per kind: 1024 << 23 thread slots in the last, far beyond any area */
+#define PROF_SHM_EXT_DEFAULT (256ull << 20) /* ext_bytes unless POOLPROF_EXT_BYTES says otherwise */
+#define PROF_SHM_EXT_MAX (64ull << 30)   /* POOLPROF_EXT_BYTES above this is taken as this */
+#define PROF_SHM_EXT_ALIGN 64    /* chunks start on this boundary (slots hold uint64_t) */
 
 /* prof_shm_header.flags */
 #define PROF_PROC_PYTHON 0x1u    /* the image runs CPython (_PyRuntime found) */
@@ -53,6 +81,15 @@ enum prof_end_how {
     PROF_END_EXIT = 1,    /* exit() / return from main: atexit ran */
     PROF_END_UNDERSCORE_EXIT = 2, /* _exit() / _Exit() */
     PROF_END_EXEC = 3,    /* the image was replaced by a successful exec */
+};
+
+/* prof_shm_header.ext_why: how ext_bytes was sized, for the reader to name the limit. */
+enum prof_ext_why {
+    PROF_EXT_DEFAULT = 0, /* PROF_SHM_EXT_DEFAULT */
+    PROF_EXT_ENV = 1,     /* POOLPROF_EXT_BYTES */
+    PROF_EXT_RLIMIT = 2,  /* capped at 1/16 of the address space RLIMIT_AS leaves */
+    PROF_EXT_WHOLE = 3,   /* none: the file is allocated whole (tmpfs, or no MADV_POPULATE_WRITE) */
+    PROF_EXT_NOMEM = 4,   /* none: no memory for the shim's map of the area's pages */
 };
 
 /* prof_shm_thread.state */
@@ -235,7 +272,7 @@ struct prof_shm_stage {
 struct prof_shm_header {
     uint64_t magic;
     uint32_t version;
-    uint32_t size;           /* bytes of the whole file */
+    uint32_t size;           /* bytes of this header; the extension area follows it */
     int32_t pid;
     int32_t ppid;
     uint32_t flags;          /* PROF_PROC_* */
@@ -244,8 +281,8 @@ struct prof_shm_header {
     uint64_t start_realtime_ns;
     uint64_t end_ns;         /* 0 while running; set last at exit or exec */
     int32_t exit_code;       /* valid for PROF_END_EXIT / PROF_END_UNDERSCORE_EXIT */
-    uint32_t nthreads;       /* slots claimed (may exceed MAX_THREADS: then dropped_threads counts) */
-    uint32_t nchildren;
+    uint32_t nthreads;       /* slots claimed, the extension's included (dropped ones too) */
+    uint32_t nchildren;      /* the same for reaped children */
     uint32_t dropped_threads;
     uint32_t dropped_children;
     uint32_t argc;
@@ -254,7 +291,17 @@ struct prof_shm_header {
     uint64_t gil_mutex;      /* CPython's GIL mutex, once a GIL wait has named it (its waits are GIL waits); else 0 */
     uint64_t gil_switch_mutex; /* ...and the mutex of its forced switch (drop_gil waits under it for a taker) */
     uint64_t nospace_drops;  /* slots (threads, children, locks, stages) not recorded: no disk block for their page */
-    uint64_t reserved[5];
+    /* The extension area (issue 27), right after the header: see the top of this file. */
+    uint64_t ext_bytes;      /* its size: the file is size + ext_bytes (size + ext_used once trimmed) */
+    uint64_t ext_used;       /* bytes of it handed to chunks; never above ext_bytes */
+    uint32_t ext_why;        /* enum prof_ext_why */
+    uint32_t ext_refused;    /* slots dropped because their chunk did not fit in the area */
+    uint32_t nomem_drops;    /* threads not recorded: no memory for the shim's own state of their slots */
+    uint32_t ext_pad;
+    uint64_t pidns;          /* inode of the image's pid namespace (0: unknown): pids are its pids */
+    uint64_t thread_chunks[PROF_SHM_EXT_CHUNKS]; /* thread slots >= PROF_SHM_MAX_THREADS: file offsets, 0 = none */
+    uint64_t child_chunks[PROF_SHM_EXT_CHUNKS];  /* reaped children >= PROF_SHM_MAX_CHILDREN: the same */
+    uint64_t reserved[4];
     char exe[PROF_SHM_PATH_BYTES];   /* readlink /proc/self/exe */
     char argv[PROF_SHM_ARGV_BYTES];  /* NUL-separated, truncated at a NUL boundary */
     struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];
@@ -267,5 +314,17 @@ struct prof_shm_header {
     uint64_t header_reserved2[6];
     struct prof_shm_stage stages[PROF_SHM_MAX_STAGES];
 };
+
+/*
+ * Slot i >= base (base: a fixed table's size, a power of two) of a kind: its chunk j, and in
+ * *off its index within the chunk, which holds base << j slots. The one mapping of an index to
+ * a chunk, for the shim and the reader.
+ */
+static inline unsigned prof_shm_chunk(uint64_t i, uint64_t base, uint64_t *off)
+{
+    unsigned j = (unsigned)(63 - __builtin_clzll(i)) - (unsigned)__builtin_ctzll(base);
+    *off = i - (base << j);
+    return j;
+}
 
 #endif

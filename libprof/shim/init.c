@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -20,7 +21,8 @@ char shim_dir[SHIM_PATH_MAX];
 char shim_path[SHIM_PATH_MAX];
 long shim_clk_tck = 100;
 pthread_key_t shim_key;
-unsigned char shim_slot_final[PROF_SHM_MAX_THREADS];
+static unsigned char slot_final_fixed[PROF_SHM_MAX_THREADS];
+struct shim_parr shim_slot_final = {sizeof(unsigned char), slot_final_fixed, {0}};
 SHIM_TLS struct prof_shm_thread *shim_tls_slot;
 
 /*
@@ -144,11 +146,17 @@ static void shim_thread_dtor(void *unused);
  * The record file is sparse: a page gets its disk block when the shim first needs to write
  * it, by MADV_POPULATE_WRITE, which fails with an error where a write would raise SIGBUS (a
  * full disk). A short image so writes a few pages, not the whole record (445 KB each, 991 MB
- * for an xargs fan-out of 1,150 images). Every first write into a region goes through
- * shim_record_room; the bits say which pages of the current record already have their block.
+ * for an xargs fan-out of 1,150 images), nor its extension area. Every first write into a
+ * region goes through shim_record_room; the bits say which pages of the current record already
+ * have their block: a static array when the record is the header alone, else one mmap'd with
+ * the record, sized to its mapping (8 KB for 256 MiB).
  */
 #define ROOM_PAGES_MAX 512
-static uint64_t room_bits[ROOM_PAGES_MAX / 64];
+static uint64_t room_bits_fixed[ROOM_PAGES_MAX / 64];
+static uint64_t *room_bits = room_bits_fixed;
+static size_t room_bits_bytes;  /* of an mmap'd room_bits; 0 while it is room_bits_fixed */
+static size_t room_pages = ROOM_PAGES_MAX;
+static size_t room_len;         /* bytes of the current record's mapping */
 static const struct prof_shm_header *room_hdr;
 static int room_all;      /* the whole record is allocated: anonymous memory, or fallocate'd */
 static size_t room_page = 4096;
@@ -159,10 +167,10 @@ int shim_record_room(const void *p, size_t len)
     if (room_all || !h)
         return 0;
     uintptr_t base = (uintptr_t)h, a = (uintptr_t)p;
-    if (a < base || a + len > base + sizeof *h || !len)
+    if (a < base || a + len > base + room_len || !len)
         return 0;   /* not in the record (another image's old mapping): nothing to reserve here */
     size_t first = (a - base) / room_page, last = (a + len - 1 - base) / room_page, i;
-    for (i = first; i <= last && i < ROOM_PAGES_MAX; i++)
+    for (i = first; i <= last && i < room_pages; i++)
         if (!(__atomic_load_n(&room_bits[i / 64], __ATOMIC_ACQUIRE) & (1ULL << (i % 64))))
             break;
     if (i > last)
@@ -176,9 +184,82 @@ int shim_record_room(const void *p, size_t len)
             __atomic_fetch_add(&((struct prof_shm_header *)h)->nospace_drops, 1, __ATOMIC_RELAXED);
         return -1;
     }
-    for (i = first; i <= last && i < ROOM_PAGES_MAX; i++)
+    for (i = first; i <= last && i < room_pages; i++)
         __atomic_fetch_or(&room_bits[i / 64], 1ULL << (i % 64), __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Forget the previous record's page bits (a fork child's inherited copy): no record is current. */
+static void shim_room_reset(void)
+{
+    __atomic_store_n(&room_hdr, NULL, __ATOMIC_RELEASE);
+    if (room_bits_bytes)
+        munmap(room_bits, room_bits_bytes);
+    room_bits = room_bits_fixed;
+    room_bits_bytes = 0;
+    room_pages = ROOM_PAGES_MAX;
+    memset(room_bits_fixed, 0, sizeof room_bits_fixed);
+    room_all = 0;
+    room_len = 0;
+}
+
+/* Bits for a mapping of `size` bytes: 0, or -1 when there is no memory for them. */
+static int shim_room_size(size_t size)
+{
+    size_t pages = (size + room_page - 1) / room_page;
+    if (pages <= ROOM_PAGES_MAX)
+        return 0;
+    size_t bytes = (pages + 63) / 64 * sizeof(uint64_t);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    room_bits = m;
+    room_bits_bytes = bytes;
+    room_pages = pages;
+    return 0;
+}
+
+/* POOLPROF_EXT_BYTES, read once at start-up (a fork child's record is sized as its parent's). */
+static uint64_t ext_env_bytes = PROF_SHM_EXT_DEFAULT;
+static uint32_t ext_env_why = PROF_EXT_DEFAULT;
+
+static void shim_ext_env(void)
+{
+    const char *v = getenv(PROF_ENV_EXT);
+    if (!v || *v < '0' || *v > '9')
+        return;
+    const char *end;
+    uint64_t n = shim_parse_u64(v, &end);
+    if (*end)
+        return;
+    ext_env_bytes = n < PROF_SHM_EXT_MAX ? n : PROF_SHM_EXT_MAX;
+    ext_env_why = PROF_EXT_ENV;
+}
+
+/*
+ * The extension area for a new record: POOLPROF_EXT_BYTES or the default, at most 1/16 of the
+ * address space a finite RLIMIT_AS leaves (the mapping must not make a `ulimit -v` target's own
+ * allocations fail), whole pages.
+ */
+static uint64_t shim_ext_bytes(uint32_t *why)
+{
+    uint64_t ext = ext_env_bytes;
+    *why = ext_env_why;
+    struct rlimit rl;
+    if (ext && getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        char buf[4096];
+        uint64_t vm = 0;
+        if (shim_read_file("/proc/self/status", buf, sizeof buf) > 0)
+            vm = shim_status_field(buf, "VmSize") * 1024u;
+        uint64_t room = (uint64_t)rl.rlim_cur > vm ? ((uint64_t)rl.rlim_cur - vm) / 16 : 0;
+        if (!vm)
+            room = 0; /* its use unknown: no headroom to speak of */
+        if (ext > room) {
+            ext = room;
+            *why = PROF_EXT_RLIMIT;
+        }
+    }
+    return ext / room_page * room_page;
 }
 
 /* Block file systems whose holes read as zeros without allocating: ext4 (and ext2/3), XFS, Btrfs. */
@@ -206,9 +287,72 @@ static int shim_record_room_first(struct prof_shm_header *h)
            shim_record_room(&h->threads[0], sizeof h->threads[0]) == 0;
 }
 
+/* Map `size` bytes of fd shared, made current for shim_record_room; MAP_FAILED if not. */
+static void *shim_record_mmap(int fd, size_t size)
+{
+    void *map = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) == 0)
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+        /* No read-around: the shim touches only the pages it reserves, and on a large sparse file
+         * (ext4 with large folios, Linux 6.x) the first fault otherwise fills megabytes of holes
+         * with zeros, 1.4 ms per record instead of 10 us. */
+        int saved = errno;
+        madvise(map, size, MADV_RANDOM);
+        errno = saved;
+        room_len = size;
+        __atomic_store_n(&room_hdr, map, __ATOMIC_RELEASE);
+    }
+    return map;
+}
+
+/*
+ * The file, mapped: sparse with its extension area where the file system and kernel allow it,
+ * else the header alone, allocated whole. Its header's first pages have their blocks.
+ * MAP_FAILED when no file can be made (the caller falls back to memory).
+ */
+static void *shim_record_file(int fd, uint64_t *ext, uint32_t *why)
+{
+    const size_t hsize = sizeof(struct prof_shm_header);
+    /* Only where reading a hole costs no block (its page comes zero-filled from the page
+     * cache) may the shim scan slots it never wrote: on tmpfs a read of a hole allocates,
+     * and on a full one raises SIGBUS. Elsewhere the whole file up front, as before. */
+    int whole = !shim_sparse_fs(fd);
+    if (whole || (*ext && shim_room_size(hsize + *ext) != 0)) {
+        *why = whole ? PROF_EXT_WHOLE : PROF_EXT_NOMEM;
+        *ext = 0;
+    }
+    size_t size = hsize + *ext;
+    void *map = shim_record_mmap(fd, size);
+    if (map == MAP_FAILED)
+        return map;
+    if (!whole) {
+        int saved = errno;
+        int probe = madvise(map, room_page, MADV_POPULATE_WRITE);
+        /* A kernel before 5.14 has no MADV_POPULATE_WRITE: the header alone, allocated whole. */
+        whole = probe != 0 && errno == EINVAL;
+        errno = saved;
+        if (whole && *ext) {
+            munmap(map, size);
+            shim_room_reset();
+            *ext = 0;
+            *why = PROF_EXT_WHOLE;
+            size = hsize;
+            if ((map = shim_record_mmap(fd, size)) == MAP_FAILED)
+                return map;
+        }
+    }
+    if (whole)
+        room_all = posix_fallocate(fd, 0, (off_t)size) == 0;
+    if ((whole && !room_all) || (!whole && !shim_record_room_first(map))) {
+        munmap(map, size);
+        return MAP_FAILED;
+    }
+    return map;
+}
+
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
 {
-    const size_t size = sizeof(struct prof_shm_header);
     char path[SHIM_PATH_MAX + 64];
     char *p = shim_stpcpy(path, shim_dir);
     p = shim_stpcpy(p, "/proc/");
@@ -221,54 +365,47 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     long pg = sysconf(_SC_PAGESIZE);
     if (pg > 0)
         room_page = (size_t)pg;
-    memset(room_bits, 0, sizeof room_bits);
-    room_all = 0;
-    __atomic_store_n(&room_hdr, NULL, __ATOMIC_RELEASE);
+    shim_room_reset();
+    uint32_t why;
+    uint64_t ext = shim_ext_bytes(&why);
     int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        /* Sparse: each page's block is reserved before its first write (shim_record_room), so
-         * a full disk fails there, never as SIGBUS in the target later. */
-        if (ftruncate(fd, (off_t)size) == 0)
-            map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map != MAP_FAILED) {
-            __atomic_store_n(&room_hdr, map, __ATOMIC_RELEASE);
-            int saved = errno;
-            /* Only where reading a hole costs no block (its page comes zero-filled from the page
-             * cache) may the shim scan slots it never wrote: on tmpfs a read of a hole allocates,
-             * and on a full one raises SIGBUS. Elsewhere the whole file up front, as before. */
-            int einval = !shim_sparse_fs(fd);
-            int probe = einval ? -1 : madvise(map, room_page, MADV_POPULATE_WRITE);
-            einval = einval || (probe != 0 && errno == EINVAL);
-            errno = saved;
-            /* A kernel before 5.14 has no MADV_POPULATE_WRITE: the whole file up front, as before. */
-            if (einval)
-                room_all = posix_fallocate(fd, 0, (off_t)size) == 0;
-            if ((einval && !room_all) || (!einval && !shim_record_room_first(map))) {
-                munmap(map, size);
-                map = MAP_FAILED;
-            }
-        }
+        map = shim_record_file(fd, &ext, &why);
         shim_sys_close(fd);
         if (map == MAP_FAILED)
             unlink(path);
     }
     uint32_t flags = 0;
     if (map == MAP_FAILED) {
-        __atomic_store_n(&room_hdr, NULL, __ATOMIC_RELEASE);
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        shim_room_reset();
+        ext = 0;
+        map = mmap(NULL, sizeof(struct prof_shm_header), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED)
             return NULL;
+        room_len = sizeof(struct prof_shm_header);
         room_all = 1;
         flags = PROF_PROC_ANON;
     }
     struct prof_shm_header *h = map;
     h->version = PROF_SHM_VERSION;
-    h->size = (uint32_t)size;
+    h->size = (uint32_t)sizeof *h;
     h->pid = pid;
     h->flags = flags;
     h->start_ns = start_ns;
     h->start_realtime_ns = shim_clock_ns(CLOCK_REALTIME);
+    h->ext_bytes = ext;
+    h->ext_why = why;
+    struct stat ns;
+    int saved = errno;
+    h->pidns = stat("/proc/self/ns/pid", &ns) == 0 ? (uint64_t)ns.st_ino : 0;
+    errno = saved;
     return h;
+}
+
+/* The whole mapping of record h (header and extension area), for munmap. */
+static size_t shim_record_len(const struct prof_shm_header *h)
+{
+    return sizeof *h + (size_t)h->ext_bytes;
 }
 
 static void shim_claim_main(struct prof_shm_header *h, uint64_t now)
@@ -302,19 +439,19 @@ static void shim_atfork_child(void)
         h->argc = old->argc;
         h->gil_mutex = old->gil_mutex; /* the same address space: the same interpreter */
         h->gil_switch_mutex = old->gil_switch_mutex;
-        memset(shim_slot_final, 0, sizeof shim_slot_final);
         shim_proc_end_reset();
         struct prof_shm_thread *oldt = shim_tls_slot;
         shim_claim_main(h, now);
         shim_lock_fork_child();
         shim_sem_fork_child();
         shim_stage_fork(old, oldt, h, shim_tls_slot, now);
+        shim_slots_fork_child();
         __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
     } else {
         shim_tls_slot = NULL;
     }
     __atomic_store_n(&shim_hdr, h, __ATOMIC_RELEASE);
-    munmap(old, sizeof *old);
+    munmap(old, shim_record_len(old));
     /* The thread-end destructor needs a non-NULL value; it reads shim_tls_slot, never this. */
     if (h)
         pthread_setspecific(shim_key, h);
@@ -366,6 +503,7 @@ void shim_init(void)
     int saved = errno;
 
     if (shim_copy_env(shim_dir, sizeof shim_dir - 64, PROF_ENV_DIR) == 0) {
+        shim_ext_env();
         if (shim_copy_env(shim_path, sizeof shim_path, PROF_ENV_SHIM) != 0) {
             Dl_info info;
             if (dladdr((void *)shim_init, &info) && info.dli_fname && info.dli_fname[0] == '/' &&
@@ -420,10 +558,11 @@ static void shim_thread_dtor(void *unused)
     if (!t || !h)
         return;
     shim_tls_slot = NULL;
-    size_t idx = (size_t)(t - h->threads);
-    if (t < h->threads || idx >= PROF_SHM_MAX_THREADS)
+    size_t idx;
+    unsigned char *final;
+    if (shim_thread_index(h, t, &idx) != 0 || !(final = shim_parr_at(&shim_slot_final, idx, 0)))
         return;
-    if (__atomic_exchange_n(&shim_slot_final[idx], 1, __ATOMIC_ACQ_REL))
+    if (__atomic_exchange_n(final, 1, __ATOMIC_ACQ_REL))
         return; /* the process-end snapshot took it first */
     int saved = errno;
     uint64_t now = shim_mono_ns();

@@ -142,7 +142,20 @@ extern char shim_dir[SHIM_PATH_MAX];      /* POOLPROF_DIR */
 extern char shim_path[SHIM_PATH_MAX];     /* POOLPROF_SHIM (or our own path) */
 extern long shim_clk_tck;
 extern pthread_key_t shim_key;            /* destructor records a thread's end */
-extern unsigned char shim_slot_final[PROF_SHM_MAX_THREADS]; /* 1: slot's final figures taken */
+/*
+ * The shim's own state per thread slot, indexed as the record's slots are: a static array for
+ * the fixed table's PROF_SHM_MAX_THREADS, then chunks mmap'd on demand, chunk j holding
+ * PROF_SHM_MAX_THREADS << j (format/shm.h, prof_shm_chunk). Never malloc: fork children and
+ * signal handlers reach these.
+ */
+struct shim_parr {
+    size_t elem;          /* bytes per slot */
+    void *fixed;          /* PROF_SHM_MAX_THREADS of them */
+    char *chunk[PROF_SHM_EXT_CHUNKS];
+};
+extern SHIM_HIDDEN struct shim_parr shim_slot_final; /* unsigned char: 1 once the slot's final figures are taken */
+extern SHIM_HIDDEN struct shim_parr shim_tramp;      /* thread.c: each slot's start routine */
+extern SHIM_HIDDEN struct shim_parr shim_stage_parr; /* stage.c: each slot's open stages */
 extern SHIM_TLS struct prof_shm_thread *shim_tls_slot;
 
 /* init.c */
@@ -153,6 +166,20 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns);
 /* Before the first write of [p, p+len) in the record: 0 when its pages have their disk blocks (or
  * p is not in the record), -1 when the disk has no room (counted in nospace_drops: skip the write). */
 int shim_record_room(const void *p, size_t len);
+
+/* slots.c */
+/* Slot idx of the record: in the fixed table, or in its extension chunk, cut on first use when
+ * alloc. NULL when the chunk is absent, or did not fit (counted in ext_refused). */
+struct prof_shm_thread *shim_thread_at(struct prof_shm_header *h, size_t idx, int alloc);
+struct prof_shm_child *shim_child_at(struct prof_shm_header *h, size_t idx, int alloc);
+/* The index of thread slot t of record h: 0, or -1 when t is not one of its slots. */
+int shim_thread_index(const struct prof_shm_header *h, const struct prof_shm_thread *t, size_t *idx);
+/* Slot idx of a per-slot array, its chunk mmap'd on first use when alloc; NULL when absent or not mappable. */
+void *shim_parr_at(struct shim_parr *a, size_t idx, int alloc);
+/* A new thread's slot idx: its entries of every per-slot array exist. 0, or -1 (no memory). */
+int shim_thread_slot_ready(size_t idx);
+/* fork child: the per-slot arrays start over with the child's empty record. */
+void shim_slots_fork_child(void);
 
 /* thread.c */
 void shim_thread_fill_self(struct prof_shm_thread *t, uint64_t now);

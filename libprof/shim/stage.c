@@ -44,7 +44,9 @@ struct shim_stage_thread {
 _Static_assert(PROF_SHM_MAX_STAGES <= 64, "the per-thread entered mask is one uint64_t");
 _Static_assert(PROF_SHM_MAX_STAGES < FRAME_UNTRACKED, "stage indices fit a byte");
 
-static struct shim_stage_thread stage_priv[PROF_SHM_MAX_THREADS];
+/* Beyond the fixed table's slots, chunks mmap'd as threads need them (slots.c). */
+static struct shim_stage_thread stage_priv_fixed[PROF_SHM_MAX_THREADS];
+struct shim_parr shim_stage_parr = {sizeof(struct shim_stage_thread), stage_priv_fixed, {0}};
 
 static inline void shim_counters_read(const struct prof_shm_thread *t, struct shim_counters *c)
 {
@@ -190,8 +192,8 @@ static inline void shim_seg_start(struct shim_frame *f, uint64_t now, uint64_t c
 static inline struct shim_stage_thread *shim_priv_of(struct prof_shm_header *h,
                                                      struct prof_shm_thread *t)
 {
-    size_t idx = (size_t)(t - h->threads);
-    return t >= h->threads && idx < PROF_SHM_MAX_THREADS ? &stage_priv[idx] : NULL;
+    size_t idx;
+    return shim_thread_index(h, t, &idx) == 0 ? shim_parr_at(&shim_stage_parr, idx, 0) : NULL;
 }
 
 static void shim_stage_push(struct prof_shm_header *h, struct prof_shm_thread *t,
@@ -310,8 +312,10 @@ PROF_API void prof_stage_end(void)
 
 void shim_stage_thread_start(size_t idx)
 {
-    if (idx < PROF_SHM_MAX_THREADS)
-        stage_priv[idx].entered = 0;
+    struct shim_stage_thread *p = shim_parr_at(&shim_stage_parr, idx, 0);
+    /* Read first: a chunk's untouched page reads as zeros and stays unallocated. */
+    if (p && p->entered)
+        p->entered = 0;
 }
 
 void shim_stage_close_all(struct prof_shm_header *h, struct prof_shm_thread *t, int self, uint64_t now)

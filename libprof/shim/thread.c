@@ -8,11 +8,14 @@
 
 #include "shim.h"
 
-/* The real start routine of each slot's thread: kept here, not malloc'd, so creation never allocates. */
-static struct {
+/* The real start routine of each slot's thread: kept here, not malloc'd, so creation never allocates
+ * (beyond the fixed table's slots, a chunk mmap'd once per 1024 << j threads). */
+struct shim_tramp {
     void *(*fn)(void *);
     void *arg;
-} tramp[PROF_SHM_MAX_THREADS];
+};
+static struct shim_tramp tramp_fixed[PROF_SHM_MAX_THREADS];
+struct shim_parr shim_tramp = {sizeof(struct shim_tramp), tramp_fixed, {0}};
 
 static int end_done;
 
@@ -26,9 +29,11 @@ int shim_owner(void)
 static void *shim_thread_start(void *p)
 {
     size_t idx = (size_t)(uintptr_t)p;
-    struct prof_shm_thread *t = &shim_hdr->threads[idx];
-    void *(*fn)(void *) = tramp[idx].fn;
-    void *arg = tramp[idx].arg;
+    /* pthread_create made both before it started us. */
+    struct prof_shm_thread *t = shim_thread_at(shim_hdr, idx, 0);
+    const struct shim_tramp *tr = shim_parr_at(&shim_tramp, idx, 0);
+    void *(*fn)(void *) = tr->fn;
+    void *arg = tr->arg;
     t->tid = gettid();
     t->start_ns = shim_mono_ns();
     shim_stage_thread_start(idx);
@@ -48,15 +53,22 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
     if (!h)
         return shim_real.pthread_create(th, attr, fn, arg);
     uint32_t idx = __atomic_fetch_add(&h->nthreads, 1, __ATOMIC_RELAXED);
-    if (idx >= PROF_SHM_MAX_THREADS) {
+    /* Every failure below lets the thread run unrecorded, counted; never a failed create. */
+    struct prof_shm_thread *t = shim_thread_at(h, idx, 1);
+    if (!t) {
         __atomic_fetch_add(&h->dropped_threads, 1, __ATOMIC_RELAXED);
         return shim_real.pthread_create(th, attr, fn, arg);
     }
     /* No disk block for the slot's page: the thread runs unrecorded (its slot stays FREE). */
-    if (shim_record_room(&h->threads[idx], sizeof h->threads[idx]) < 0)
+    if (shim_record_room(t, sizeof *t) < 0)
         return shim_real.pthread_create(th, attr, fn, arg);
-    tramp[idx].fn = fn;
-    tramp[idx].arg = arg;
+    if (shim_thread_slot_ready(idx) != 0) {
+        __atomic_fetch_add(&h->nomem_drops, 1, __ATOMIC_RELAXED);
+        return shim_real.pthread_create(th, attr, fn, arg);
+    }
+    struct shim_tramp *tr = shim_parr_at(&shim_tramp, idx, 0);
+    tr->fn = fn;
+    tr->arg = arg;
     /* On failure the slot stays FREE: readers skip it. */
     return shim_real.pthread_create(th, attr, shim_thread_start, (void *)(uintptr_t)idx);
 }
@@ -155,11 +167,9 @@ static void shim_thread_fill_other(struct prof_shm_thread *t, pid_t tid, uint64_
 static struct prof_shm_thread *shim_slot_of(struct prof_shm_header *h, pid_t tid, size_t *idx)
 {
     uint32_t n = __atomic_load_n(&h->nthreads, __ATOMIC_ACQUIRE);
-    if (n > PROF_SHM_MAX_THREADS)
-        n = PROF_SHM_MAX_THREADS;
     for (uint32_t i = n; i-- > 0;) {
-        struct prof_shm_thread *t = &h->threads[i];
-        if (t->tid == tid && __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != PROF_THREAD_FREE) {
+        struct prof_shm_thread *t = shim_thread_at(h, i, 0);
+        if (t && t->tid == tid && __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != PROF_THREAD_FREE) {
             *idx = i;
             return t;
         }
@@ -175,8 +185,7 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
     int fresh = 0;
     if (tid == self && shim_tls_slot) {
         t = shim_tls_slot;
-        idx = (size_t)(t - h->threads);
-        if (t < h->threads || idx >= PROF_SHM_MAX_THREADS)
+        if (shim_thread_index(h, t, &idx) != 0)
             return;
     } else {
         t = shim_slot_of(h, tid, &idx);
@@ -186,19 +195,22 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
     }
     if (!t) {
         /* A thread we did not see start (created before us, or by raw clone). */
-        uint32_t i = __atomic_fetch_add(&h->nthreads, 1, __ATOMIC_RELAXED);
-        if (i >= PROF_SHM_MAX_THREADS) {
+        idx = __atomic_fetch_add(&h->nthreads, 1, __ATOMIC_RELAXED);
+        if (!(t = shim_thread_at(h, idx, 1))) {
             __atomic_fetch_add(&h->dropped_threads, 1, __ATOMIC_RELAXED);
             return;
         }
-        idx = i;
-        t = &h->threads[i];
         if (shim_record_room(t, sizeof *t) < 0)
             return;
+        if (shim_thread_slot_ready(idx) != 0) {
+            __atomic_fetch_add(&h->nomem_drops, 1, __ATOMIC_RELAXED);
+            return;
+        }
         t->tid = tid;
         fresh = 1;
     }
-    if (__atomic_exchange_n(&shim_slot_final[idx], 1, __ATOMIC_ACQ_REL))
+    unsigned char *final = shim_parr_at(&shim_slot_final, idx, 0);
+    if (!final || __atomic_exchange_n(final, 1, __ATOMIC_ACQ_REL))
         return;
     shim_stage_close_all(h, t, tid == self, now);
     if (tid == self) {
@@ -278,16 +290,15 @@ void shim_proc_end_undo(void)
     __atomic_store_n(&h->end_ns, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&h->end_how, PROF_END_RUNNING, __ATOMIC_RELEASE);
     uint32_t n = __atomic_load_n(&h->nthreads, __ATOMIC_ACQUIRE);
-    if (n > PROF_SHM_MAX_THREADS)
-        n = PROF_SHM_MAX_THREADS;
     /* Only the failed exec's snapshot made SNAPSHOT slots: those threads still run. */
     for (uint32_t i = 0; i < n; i++) {
-        struct prof_shm_thread *t = &h->threads[i];
-        if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != PROF_THREAD_SNAPSHOT)
+        struct prof_shm_thread *t = shim_thread_at(h, i, 0);
+        unsigned char *final = shim_parr_at(&shim_slot_final, i, 0);
+        if (!t || !final || __atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != PROF_THREAD_SNAPSHOT)
             continue;
         t->end_ns = 0;
         __atomic_store_n(&t->state, PROF_THREAD_RUNNING, __ATOMIC_RELEASE);
-        __atomic_store_n(&shim_slot_final[i], 0, __ATOMIC_RELEASE);
+        __atomic_store_n(final, 0, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&end_done, 0, __ATOMIC_RELEASE);
 }

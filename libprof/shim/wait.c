@@ -10,15 +10,13 @@ static void shim_child_reaped(pid_t pid, int status)
     if (pid <= 0 || !(WIFEXITED(status) || WIFSIGNALED(status)) || !shim_owner())
         return;
     struct prof_shm_header *h = shim_hdr;
-    uint32_t n = __atomic_load_n(&h->nchildren, __ATOMIC_RELAXED);
-    do {
-        if (n >= PROF_SHM_MAX_CHILDREN) {
-            __atomic_fetch_add(&h->dropped_children, 1, __ATOMIC_RELAXED);
-            return;
-        }
-    } while (!__atomic_compare_exchange_n(&h->nchildren, &n, n + 1, 1, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_RELAXED));
-    struct prof_shm_child *c = &h->children[n];
+    uint32_t n = __atomic_fetch_add(&h->nchildren, 1, __ATOMIC_RELAXED);
+    struct prof_shm_child *c = shim_child_at(h, n, 1);
+    if (!c) {
+        /* Beyond the fixed table and the extension area has no room for its chunk. */
+        __atomic_fetch_add(&h->dropped_children, 1, __ATOMIC_RELAXED);
+        return;
+    }
     if (shim_record_room(c, sizeof *c) < 0)
         return; /* no disk block for it: pid stays 0, and readers skip the entry */
     c->status = status;
