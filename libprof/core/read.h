@@ -121,5 +121,13 @@ int prof_read_shim(struct prof_records *rec);
 int prof_read_monitor(struct prof_records *rec);
 int prof_read_sampler(struct prof_records *rec);
 
+/*
+ * After a run: cut each shim record whose image is certainly over (its pid is gone, or it ended
+ * by exec) to its header and the used part of its extension area (format/shm.h), so a run
+ * directory does not show 256 MiB of apparent size per file. Records it cannot judge stay whole
+ * and read the same. 0, or PROF_E* when RUNDIR/proc cannot be listed.
+ */
+int prof_shim_trim(const char *rundir);
+
 
 #endif

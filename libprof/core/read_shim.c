@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,3 +334,71 @@ int prof_read_shim(struct prof_records *rec)
     return rc;
 }
 
+/*
+ * Whether nothing will write record `fname` again: its pid is gone (exited, or killed: a record
+ * is written only by its own image, and only that image cuts chunks, so a vfork or raw-clone child
+ * still sharing the mapping writes below ext_used), or its image ended by exec and no process
+ * maps it any more (a failed exec takes the end back). A process still in its exit, a zombie, or
+ * a daemon still running keeps it whole: a write past the end would SIGBUS it. Pids of another
+ * pid namespace mean other processes here: such records are kept whole.
+ */
+static int image_over(const struct prof_shm_header *h, const char *fname, uint64_t pidns)
+{
+    if (h->pid <= 0 || !h->pidns || h->pidns != pidns)
+        return 0;
+    if (kill(h->pid, 0) != 0 && errno == ESRCH)
+        return 1;
+    if (h->end_how != PROF_END_EXEC || !h->end_ns)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", h->pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int mapped = 0;
+    while (!mapped && getline(&line, &cap, f) > 0)
+        mapped = strstr(line, fname) != NULL;
+    int err = ferror(f);
+    free(line);
+    fclose(f);
+    return !mapped && !err;
+}
+
+/* Cut one record to its header and the used part of its extension area, if its image is over. */
+static void trim_one(int dirfd, const char *fname, uint64_t pidns)
+{
+    /* The header's first fields say all: the rest is not read. */
+    struct prof_shm_header h;
+    const size_t head = offsetof(struct prof_shm_header, exe);
+    int fd = openat(dirfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_full(fd, &h, head, 0) == 0 && h.magic == PROF_SHM_MAGIC &&
+        h.version == PROF_SHM_VERSION && h.size == sizeof h && h.ext_used <= h.ext_bytes &&
+        (uint64_t)st.st_size > h.size + h.ext_used && image_over(&h, fname, pidns))
+        (void)!ftruncate(fd, (off_t)(h.size + h.ext_used));
+    close(fd);
+}
+
+int prof_shim_trim(const char *rundir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/proc", rundir);
+    struct stat ns;
+    if (stat("/proc/self/ns/pid", &ns) != 0)
+        return 0; /* whose pids the records name is unknown: none is trimmed */
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? 0 : prof_err_from_errno(errno);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n >= 5 && strcmp(e->d_name + n - 4, ".rec") == 0)
+            trim_one(dirfd(d), e->d_name, (uint64_t)ns.st_ino);
+    }
+    closedir(d);
+    return 0;
+}

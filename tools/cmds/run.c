@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "core/read.h"
 #include "format/rundir.h"
+#include "format/shm.h"
 #include "monitor/monitor.h"
 #include "prof.h"
 #include "session.h"
@@ -85,14 +87,20 @@ static void find_shim(char *out, size_t cap)
 
 /* ---- process start ----------------------------------------------------------- */
 
-/* The target's environment: ours, with the shim appended to LD_PRELOAD and told where to write. */
+/*
+ * The target's environment: ours, with the shim appended to LD_PRELOAD and told where to write,
+ * and how large each record's extension area may be: the user's POOLPROF_EXT_BYTES, else the default.
+ */
 static char **target_env(const struct run *r)
 {
     size_t n = 0;
+    const char *ext = getenv(PROF_ENV_EXT);
+    char ext_default[32];
 
+    snprintf(ext_default, sizeof ext_default, "%llu", (unsigned long long)PROF_SHM_EXT_DEFAULT);
     for (char **e = environ; *e; e++)
         n++;
-    char **env = calloc(n + 4, sizeof *env);
+    char **env = calloc(n + 5, sizeof *env);
     if (!env)
         return NULL;
     size_t k = 0;
@@ -104,7 +112,8 @@ static char **target_env(const struct run *r)
                 continue;
         }
         if (r->shim[0] && (strncmp(*e, PROF_ENV_DIR "=", sizeof PROF_ENV_DIR) == 0 ||
-                           strncmp(*e, PROF_ENV_SHIM "=", sizeof PROF_ENV_SHIM) == 0))
+                           strncmp(*e, PROF_ENV_SHIM "=", sizeof PROF_ENV_SHIM) == 0 ||
+                           strncmp(*e, PROF_ENV_EXT "=", sizeof PROF_ENV_EXT) == 0))
             continue;
         env[k++] = *e;
     }
@@ -113,14 +122,15 @@ static char **target_env(const struct run *r)
         if (asprintf(&env[k++], "LD_PRELOAD=%s%s%s", old && *old ? old : "", old && *old && !have ? ":" : "",
                      have ? "" : r->shim) < 0 ||
             asprintf(&env[k++], "%s=%s", PROF_ENV_DIR, r->rundir) < 0 ||
-            asprintf(&env[k++], "%s=%s", PROF_ENV_SHIM, r->shim) < 0)
+            asprintf(&env[k++], "%s=%s", PROF_ENV_SHIM, r->shim) < 0 ||
+            asprintf(&env[k++], "%s=%s", PROF_ENV_EXT, ext && *ext ? ext : ext_default) < 0)
             return NULL;
     }
     env[k] = NULL;
     return env;
 }
 
-/* The entries target_env() allocated are the last three, when a shim is preloaded. */
+/* The entries target_env() allocated are the last four, when a shim is preloaded. */
 static void target_env_free(char **env, const struct run *r)
 {
     size_t n = 0;
@@ -129,7 +139,7 @@ static void target_env_free(char **env, const struct run *r)
         return;
     while (env[n])
         n++;
-    for (size_t i = r->shim[0] && n >= 3 ? n - 3 : n; i < n; i++)
+    for (size_t i = r->shim[0] && n >= 4 ? n - 4 : n; i < n; i++)
         free(env[i]);
     free(env);
 }
@@ -304,6 +314,10 @@ static int exec_run(char **args, int nargs)
         return CLI_EXIT_NOTFOUND;
     if (err < 0)
         return CLI_EXIT_USAGE;
+    /* The records of ended images shed their extension areas' unused size before the report
+     * reads them; a poolprof killed before this leaves them whole, and as readable. */
+    if (r->shim[0])
+        prof_shim_trim(r->rundir);
     session_report(r);
     return session_exit_code(r->status);
 }
