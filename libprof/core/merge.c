@@ -37,20 +37,6 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem)
     return q;
 }
 
-/* Arrays in the run carry no capacity field: they grow by doubling from 8, so the count says when. */
-static void *push(void *p, size_t n, size_t elem)
-{
-    if (n != 0 && (n < 8 || (n & (n - 1))))
-        return p;
-    return realloc(p, (n == 0 ? 8 : n * 2) * elem);
-}
-
-#define PUSH(arr, n)                                                     \
-    ({                                                                   \
-        __typeof__(arr) q_ = push((arr), (n), sizeof(*(arr)));           \
-        q_ ? ((arr) = q_, memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++]) : NULL; \
-    })
-
 static char **strv_dup(char *const *v, int n)
 {
     char **d = calloc(n ? (size_t)n : 1, sizeof *d);

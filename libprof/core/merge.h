@@ -3,7 +3,24 @@
 #define POOLPROF_MERGE_H
 
 #include "core/read.h"
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/run.h"
+
+/* Arrays in the run carry no capacity field: they grow by doubling from 8, so the count says when. */
+static inline void *prof_run_push(void *p, size_t n, size_t elem)
+{
+    if (n != 0 && (n < 8 || (n & (n - 1))))
+        return p;
+    return realloc(p, (n == 0 ? 8 : n * 2) * elem);
+}
+
+#define PUSH(arr, n)                                                     \
+    ({                                                                   \
+        __typeof__(arr) q_ = prof_run_push((arr), (n), sizeof(*(arr)));           \
+        q_ ? ((arr) = q_, memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++]) : NULL; \
+    })
 
 /*
  * Build *m from rec: the shim's images first, then the monitor's lines (so a thread's

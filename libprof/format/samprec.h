@@ -65,7 +65,9 @@
  *     wait_peeks= wait_peeks_failed=  (blocked stacks copied without a stop at a new wait,
  *                     and tries given up: the thread ran meanwhile, or a frame needed rbp;
  *                     stopped then, unless perf samples cover it running again)
- *       self-report (cumulative; the latest line counts)
+ *     threads_by_records= threads_seized_late=  (threads first known from switch records, not from a
+                     clone stop: timed by their records; of them, seized at a tick that found them alive)
+       self-report (cumulative; the latest line counts)
  */
 
 #define PROF_SAMPREC_VERSION 1

@@ -51,6 +51,7 @@ struct prof_pstk {
     size_t tmpcap;
     struct prof_pstk_switch *sw;    /* the latest drain of switch records, in time order */
     size_t nsw, capsw;
+    int walk_ring;              /* the ring rings_walk is reading */
 };
 
 static int perf_open(struct perf_event_attr *a, pid_t pid, int cpu)
@@ -387,6 +388,7 @@ static void rings_walk(struct prof_pstk *ps,
         struct ring *r = &ps->rings[i];
         if (!r->meta)
             continue;
+        ps->walk_ring = i;
         uint64_t head = __atomic_load_n(&r->meta->data_head, __ATOMIC_ACQUIRE);
         uint64_t tail = r->meta->data_tail;
         while (tail + sizeof(struct perf_event_header) <= head) {
@@ -509,8 +511,15 @@ static void on_switch_record(struct prof_pstk *ps, const struct perf_event_heade
     } else {
         return;
     }
-    if (e.tid <= 0)
-        return; /* the idle task */
+    e.cpu = (uint16_t)ps->walk_ring;
+    if (e.tid <= 0) {
+        /* The idle task, or a task that exited: after its exit its ids read 0, so its last
+         * switch-out is known only by the CPU it left (CPU-wide rings: one per CPU). */
+        if (e.type != PROF_SW_WAIT && e.type != PROF_SW_PREEMPTED)
+            return;
+        e.type = PROF_SW_ENDED;
+        e.tid = e.pid = 0;
+    }
     sw_push(ps, &e);
 }
 

@@ -59,6 +59,8 @@ enum prof_sw_type {
     PROF_SW_WAIT,       /* switched out to wait (not runnable) */
     PROF_SW_PREEMPTED,  /* switched out still runnable */
     PROF_SW_IN,         /* switched in */
+    PROF_SW_ENDED,      /* a task switched out for the last time: it had exited, and its ids read 0
+                         * (the one that ran there is the last switched in on that cpu) */
 };
 
 struct prof_pstk_switch {
@@ -67,6 +69,7 @@ struct prof_pstk_switch {
     uint64_t ip, arg0;  /* PROF_SW_WHERE */
     uint64_t sp;        /* PROF_SW_WHERE: the user stack pointer (with ip, which wait site) */
     uint32_t seq;       /* order within the drain among equal times */
+    uint16_t cpu;       /* index of the ring (CPU) it was read from */
     uint8_t type;
 };
 

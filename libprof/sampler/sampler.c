@@ -129,6 +129,9 @@ static void detach_all(struct prof_sampler *s)
 {
     if (!s->follow)
         return;
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (!s->procs[i]->dead)
+            samp_lazy_finish(s, s->procs[i]);
     for (size_t i = 0; i < s->nprocs; i++) {
         struct sproc *p = s->procs[i];
         for (size_t k = 0; k < p->nthr && !p->dead; k++) {
@@ -224,7 +227,7 @@ static void tracer_init(struct prof_sampler *s)
 /* Seize the root (a zombie leader: its threads). Refused: /proc only, and s->note says why. */
 static void seize_root(struct prof_sampler *s, struct sproc *root)
 {
-    int r = samp_seize(s->o.root);
+    int r = samp_seize(s, s->o.root);
     /* A zombie leader (main called pthread_exit) cannot be seized, its threads can. */
     int zombie = r == -EPERM && samp_task_state(s->o.root, s->o.root) == 'Z';
     if (zombie) {
@@ -280,9 +283,7 @@ static void open_sources(struct prof_sampler *s)
      * off-CPU time is exact rather than per tick, and a thread that has not switched since
      * the last tick need not be read. POOLPROF_SWITCHES=0 turns this off.
      */
-    const char *swenv = getenv("POOLPROF_SWITCHES");
-    if (!(swenv && strcmp(swenv, "0") == 0))
-        prof_pstk_open_switches(&s->swr);
+    /* (The switch records, opened before the root was seized: see sampler_main.) */
     /*
      * Native stacks alone with kernel copies, above 100 Hz or with switch records: every copy
      * in the rings is unwound at a tick of at most 100 Hz, rather than the newest at each of
@@ -384,6 +385,18 @@ static void *sampler_main(void *arg)
     s->seed = s->t0 ^ ((uint64_t)getpid() << 32);
     struct sproc *root = samp_proc_add(s, s->o.root, 0, 0);
     s->follow = s->o.follow;
+    /*
+     * Thread states from the kernel's switch records where they are allowed: the split of
+     * off-CPU time is exact rather than per tick, and a thread that has not switched since
+     * the last tick need not be read. POOLPROF_SWITCHES=0 turns this off. Opened before the
+     * root is seized: with them, threads are followed by their records rather than by clone
+     * stops (switches.c), and the seize's options say so. POOLPROF_TRACE_CLONES=1 keeps the
+     * clone stops (for comparison).
+     */
+    const char *swenv = getenv("POOLPROF_SWITCHES"), *tcenv = getenv("POOLPROF_TRACE_CLONES");
+    if (!(swenv && strcmp(swenv, "0") == 0))
+        prof_pstk_open_switches(&s->swr);
+    s->lazy_threads = s->swr && s->follow && !(tcenv && strcmp(tcenv, "1") == 0);
     if (root && s->follow)
         seize_root(s, root);
     if (root) {
@@ -513,6 +526,9 @@ int prof_sampler_stop(struct prof_sampler *s)
     free(s->snap);
     free(s->buf);
     free(s->tidx);
+    free(s->pidx);
+    free(s->foreign);
+    free(s->sw_cur);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -76,6 +76,12 @@ struct sthr {
     pid_t tid;
     int fd_sched, fd_stat, fd_sys;
     int seized;         /* PTRACE_SEIZE succeeded (or auto-attached) */
+    int lazy;           /* known from switch records only, not traced yet (s->lazy_threads): see switches.c */
+    uint64_t rec_in;    /* lazy: switched in at rec_in and not out since (0: off CPU) */
+    uint64_t rec_pre;   /* lazy: preempted at rec_pre, waiting for a CPU since (0: not) */
+    uint64_t rec_cpu, rec_runq; /* lazy: on-CPU and run-queue time from its records since its last tick */
+    uint64_t rec_last;  /* lazy: time of its latest record */
+    int lazy_ending;    /* lazy: found gone at a tick; dropped at the next, after its last records */
     int listening;      /* in a group-stop we keep with PTRACE_LISTEN */
     int interrupting;   /* a PTRACE_INTERRUPT of ours is pending */
     int dead;
@@ -264,7 +270,20 @@ struct prof_sampler {
     unsigned sw_quiet;          /* ticks in a row that saw nothing new */
     uint32_t sw_tree_gen;       /* tree_gen at the last tick */
     struct sthr **tidx;         /* tid -> thread, rebuilt per drain of switch records */
-    size_t tidx_cap;
+    size_t tidx_cap, tidx_n;
+    struct sproc **pidx;        /* pid -> live process, rebuilt with tidx */
+    size_t pidx_cap;
+    /*
+     * Threads followed by their switch records, not by clone events (switch records open and
+     * ptrace in use): PTRACE_O_TRACECLONE is off, so creating a thread stops nobody. A thread
+     * the records show is timed from them, and seized at the first tick that finds it alive.
+     */
+    int lazy_threads;
+    uint64_t lazy_seen, lazy_seized; /* threads first known from records; of them, seized at a tick */
+    pid_t *sw_cur;              /* per ring (CPU): the tid its latest record switched in, 0 if it left */
+    size_t sw_ncur;
+    pid_t *foreign;             /* pids the records showed that are not of the tree (open addressing, 0 free) */
+    size_t foreign_cap, foreign_n;
     char *buf;                  /* scratch for stack keys */
     size_t bufcap;
 };
@@ -300,7 +319,12 @@ void samp_proc_python(struct prof_sampler *s, struct sproc *p);
 struct sproc *samp_proc_add(struct prof_sampler *s, pid_t pid, pid_t ppid, uint64_t born);
 void samp_proc_gone(struct prof_sampler *s, struct sproc *p);
 void samp_tid_gone(struct prof_sampler *s, pid_t tid);
-int samp_seize(pid_t tid);
+int samp_seize(const struct prof_sampler *s, pid_t tid);
+struct sthr *samp_thr_add_lazy(struct sproc *p, pid_t tid);
+void samp_thr_open_files(struct sproc *p, struct sthr *th);
+void samp_lazy_tick(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t t, int final);
+void samp_lazy_finish(struct prof_sampler *s, struct sproc *p);
+int samp_lazy_alive(struct prof_sampler *s, struct sproc *p, struct sthr *th);
 void samp_proc_take_threads(struct prof_sampler *s, struct sproc *p);
 pid_t samp_stat_ppid(pid_t pid, unsigned long long *start);
 void samp_scan_tree(struct prof_sampler *s);

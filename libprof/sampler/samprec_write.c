@@ -169,7 +169,7 @@ void samp_flush_records(struct prof_sampler *s, uint64_t t)
            "attach_latency_max_ns=%llu perf_samples=%llu perf_used=%llu perf_lost=%llu self_cpu_ns=%llu waits_reused=%llu "
            "switch_records=%llu switch_waits=%llu switch_waits_known=%llu switch_lost=%llu unwind_load_ns=%llu unwind_loads=%llu "
            "switch_idle=%llu unwind_fast=%llu unwind_libunwind=%llu wait_stops=%llu wait_peeks=%llu wait_peeks_failed=%llu "
-           "unwind_decode_ns=%llu unwind_decodes=%llu\n",
+           "unwind_decode_ns=%llu unwind_decodes=%llu threads_by_records=%llu threads_seized_late=%llu\n",
         (unsigned long long)t, (unsigned long long)s->ticks, (unsigned long long)s->late,
         (unsigned long long)s->errors, (unsigned long long)s->stops, (unsigned long long)p50,
         (unsigned long long)p99, (unsigned long long)s->stop_max, el > 0 ? (double)s->ticks / el : 0.0,
@@ -183,6 +183,6 @@ void samp_flush_records(struct prof_sampler *s, uint64_t t)
         (unsigned long long)s->unw_load_ns, (unsigned long long)s->unw_loads, (unsigned long long)s->sw_idle,
         (unsigned long long)s->unw_fast, (unsigned long long)s->unw_slow, (unsigned long long)s->wait_stops,
         (unsigned long long)s->peeks, (unsigned long long)s->peeks_failed, (unsigned long long)s->unw_decode_ns,
-        (unsigned long long)s->unw_decodes);
+        (unsigned long long)s->unw_decodes, (unsigned long long)s->lazy_seen, (unsigned long long)s->lazy_seized);
     samp_flush_file(s);
 }

@@ -1,6 +1,8 @@
 /* switches.c: waits from the kernel's context-switch records: the places a tick classified, and off-CPU time split among the waits between ticks. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sampler_int.h"
 
@@ -127,6 +129,40 @@ static void tidx_build(struct prof_sampler *s)
             s->tidx[j] = th;
         }
     }
+    s->tidx_n = n;
+    /* pid -> live process, for the records of threads not known yet (lazy_threads). */
+    size_t pc = 64;
+    while (pc < s->nprocs * 2)
+        pc *= 2;
+    if (pc > s->pidx_cap) {
+        struct sproc **t = realloc(s->pidx, pc * sizeof *t);
+        if (!t) {
+            s->pidx_cap = 0;
+            return;
+        }
+        s->pidx = t;
+        s->pidx_cap = pc;
+    }
+    memset(s->pidx, 0, s->pidx_cap * sizeof *s->pidx);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        struct sproc *p = s->procs[i];
+        if (p->dead)
+            continue;
+        size_t j = ((size_t)p->pid * 2654435761U) & (s->pidx_cap - 1);
+        while (s->pidx[j])
+            j = (j + 1) & (s->pidx_cap - 1);
+        s->pidx[j] = p;
+    }
+}
+
+static struct sproc *pidx_find(struct prof_sampler *s, pid_t pid)
+{
+    if (!s->pidx_cap)
+        return NULL;
+    for (size_t j = ((size_t)pid * 2654435761U) & (s->pidx_cap - 1); s->pidx[j]; j = (j + 1) & (s->pidx_cap - 1))
+        if (s->pidx[j]->pid == pid)
+            return s->pidx[j];
+    return NULL;
 }
 
 static struct sthr *tidx_find(struct prof_sampler *s, pid_t tid)
@@ -139,6 +175,260 @@ static struct sthr *tidx_find(struct prof_sampler *s, pid_t tid)
     return NULL;
 }
 
+/* ---- threads followed by their records (s->lazy_threads) ---------------------------- */
+
+/*
+ * Why: a traced thread costs its creator a clone stop, itself a first stop, and its exit a
+ * third, each a wake-up of the tracer on the target's critical path (on this VM ~40 us, most
+ * of it an idle CPU leaving halt): 5,000 short threads ran 3.1x slower under the sampler than
+ * alone. With CPU-wide switch records the kernel already logs every thread of the tree at
+ * every switch, without stopping it: a thread is known from its first switch-in, its CPU and
+ * run-queue time are read off its records (exact, its whole life however short), and a
+ * thread still alive at a tick is seized then, to be sampled like any other from that tick on.
+ */
+
+static int foreign_has(const struct prof_sampler *s, pid_t pid)
+{
+    if (!s->foreign_cap)
+        return 0;
+    for (size_t j = ((size_t)pid * 2654435761U) & (s->foreign_cap - 1); s->foreign[j]; j = (j + 1) & (s->foreign_cap - 1))
+        if (s->foreign[j] == pid)
+            return 1;
+    return 0;
+}
+
+static void foreign_add(struct prof_sampler *s, pid_t pid)
+{
+    if (!s->foreign_cap && !(s->foreign = calloc(s->foreign_cap = 4096, sizeof *s->foreign))) {
+        s->foreign_cap = 0;
+        return;
+    }
+    if (s->foreign_n * 2 >= s->foreign_cap) { /* forget them all: pids are reused, the cache is only a cache */
+        memset(s->foreign, 0, s->foreign_cap * sizeof *s->foreign);
+        s->foreign_n = 0;
+    }
+    size_t j = ((size_t)pid * 2654435761U) & (s->foreign_cap - 1);
+    while (s->foreign[j])
+        j = (j + 1) & (s->foreign_cap - 1);
+    s->foreign[j] = pid;
+    s->foreign_n++;
+}
+
+/*
+ * A process the records show that no event told of: a fork by a thread not seized yet (its
+ * fork raised no event). Its parent is read once per pid; a process of the tree is taken
+ * as samp_scan_tree takes one, anything else is remembered as not ours.
+ */
+static struct sproc *adopt_unknown(struct prof_sampler *s, pid_t pid)
+{
+    if (foreign_has(s, pid))
+        return NULL;
+    pid_t pp = samp_stat_ppid(pid, NULL);
+    struct sproc *par = pp > 0 ? samp_proc_find(s, pp) : NULL;
+    if (!par || pid == getpid()) {
+        foreign_add(s, pid);
+        return NULL;
+    }
+    struct sproc *p = samp_proc_add(s, pid, pp, now_ns());
+    if (!p)
+        return NULL;
+    samp_proc_take_threads(s, p);
+    samp_proc_python(s, p);
+    return p;
+}
+
+/* Threads (and processes) the records show for the first time: added before the records are
+ * read, in two passes, since adding a thread may move its process's thread array (and with
+ * it what tidx points to). */
+static void lazy_add(struct prof_sampler *s, const struct prof_pstk_switch *r, size_t n)
+{
+    size_t cap = 64;
+    while (cap < n * 2)
+        cap *= 2;
+    /* tid -> the first record of a thread not known yet, and its process */
+    struct cand {
+        pid_t tid;
+        uint64_t t;
+        struct sproc *p;
+    } *c = calloc(cap, sizeof *c);
+    if (!c)
+        return;
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].pid <= 0 || tidx_find(s, r[i].tid))
+            continue;
+        struct sproc *p = pidx_find(s, r[i].pid);
+        if (!p) {
+            if (!(p = adopt_unknown(s, r[i].pid)))
+                continue;
+            tidx_build(s); /* the new process, with the threads it was seized with (no lazy one added yet) */
+            if (tidx_find(s, r[i].tid))
+                continue;
+        }
+        size_t j = ((size_t)r[i].tid * 2654435761U) & (cap - 1);
+        while (c[j].tid && c[j].tid != r[i].tid)
+            j = (j + 1) & (cap - 1);
+        if (!c[j].tid) {
+            c[j] = (struct cand){r[i].tid, r[i].time, p};
+            nc++;
+        }
+    }
+    for (size_t j = 0; j < cap && nc; j++) {
+        if (!c[j].tid)
+            continue;
+        struct sthr *th = samp_thr_add_lazy(c[j].p, c[j].tid);
+        if (!th)
+            continue;
+        th->have_base = 1;
+        th->t = c[j].t;
+        th->stack_cpu = (uint64_t)-1;
+        s->lazy_seen++;
+        s->sw_new = 1;
+    }
+    free(c);
+    if (nc)
+        tidx_build(s);
+}
+
+/* A lazy thread's own record: its time on a CPU and waiting for one. */
+static void lazy_record(struct sthr *th, const struct prof_pstk_switch *e)
+{
+    if (e->type == PROF_SW_WHERE)
+        return;
+    th->rec_last = e->time;
+    switch (e->type) {
+    case PROF_SW_IN:
+        if (th->rec_pre && e->time > th->rec_pre)
+            th->rec_runq += e->time - th->rec_pre;
+        th->rec_pre = 0;
+        th->rec_in = e->time;
+        break;
+    case PROF_SW_PREEMPTED:
+    case PROF_SW_WAIT:
+        if (th->rec_in && e->time > th->rec_in)
+            th->rec_cpu += e->time - th->rec_in;
+        th->rec_in = 0;
+        th->rec_pre = e->type == PROF_SW_PREEMPTED ? e->time : 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * Who is on each CPU, for the one switch-out a record cannot name: a thread that exited reads
+ * pid and tid 0 in its last record (it has left the pid tables by then), so its final time on
+ * a CPU ends at the first switch-out of that CPU after its switch-in. 0 when r was that
+ * nameless switch-out, now handed to its thread.
+ */
+static int lazy_on_cpu(struct prof_sampler *s, const struct prof_pstk_switch *r)
+{
+    if (r->cpu >= s->sw_ncur) {
+        size_t nc = (size_t)r->cpu + 1 > 64 ? (size_t)r->cpu + 1 : 64;
+        pid_t *c = realloc(s->sw_cur, nc * sizeof *c);
+        if (!c)
+            return r->type != PROF_SW_ENDED;
+        memset(c + s->sw_ncur, 0, (nc - s->sw_ncur) * sizeof *c);
+        s->sw_cur = c;
+        s->sw_ncur = nc;
+    }
+    pid_t *cur = &s->sw_cur[r->cpu];
+    if (r->type == PROF_SW_IN) {
+        *cur = r->tid;
+        return 1;
+    }
+    if (r->type != PROF_SW_ENDED) {
+        if (r->type != PROF_SW_WHERE)
+            *cur = 0;
+        return 1;
+    }
+    struct sthr *th = *cur ? tidx_find(s, *cur) : NULL;
+    *cur = 0;
+    if (th && th->lazy) {
+        struct prof_pstk_switch e = *r;
+        e.type = PROF_SW_WAIT;
+        lazy_record(th, &e);
+    }
+    return 0;
+}
+
+/* Is lazy thread th still alive? When not, it is marked ending: its last records (a task's final
+ * switch-out comes after the drain that found it gone) are read at the next tick, then it is dropped. */
+int samp_lazy_alive(struct prof_sampler *s, struct sproc *p, struct sthr *th)
+{
+    (void)s;
+    if (th->lazy_ending)
+        return 0;
+    if (syscall(SYS_tgkill, (long)p->pid, (long)th->tid, 0L) == 0)
+        return 1;
+    th->lazy_ending = 1;
+    return 0;
+}
+
+/* A lazy thread at a tick: its records' figures into the buckets; alive, it is seized. final:
+ * its process has ended, or the sampler stops: its figures up to t, and it is dropped. */
+void samp_lazy_tick(struct prof_sampler *s, struct sproc *p, struct sthr *th, uint64_t t, int final)
+{
+    int was_ending = th->lazy_ending || final;
+    int alive = samp_lazy_alive(s, p, th);
+    uint64_t tr = alive ? t : th->rec_last;
+    if (tr < th->t)
+        tr = th->t;
+    uint64_t dcpu = th->rec_cpu, drunq = th->rec_runq;
+    int on_cpu = th->rec_in != 0;
+    if (alive && th->rec_in && tr > th->rec_in) {
+        dcpu += tr - th->rec_in;
+        th->rec_in = tr;
+    }
+    if (alive && th->rec_pre && tr > th->rec_pre) {
+        drunq += tr - th->rec_pre;
+        th->rec_pre = tr;
+    }
+    th->rec_cpu = th->rec_runq = 0;
+    uint64_t dt = tr - th->t;
+    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, alive && on_cpu, dcpu, 0);
+    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq, 0);
+    uint64_t off = samp_off_cpu(th, dt, dcpu, drunq);
+    if (off && !samp_switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack))
+        samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+    samp_acc_done(s, p, th);
+    th->t = tr;
+    if (!alive || final) {
+        if (was_ending)
+            samp_thr_gone(th);
+        return;
+    }
+    if (samp_seize(s, th->tid) != 0)
+        return; /* gone meanwhile (dropped at the next tick), or traced by another: timed from records */
+    th->lazy = 0;
+    th->seized = 1;
+    s->lazy_seized++;
+    samp_thr_open_files(p, th);
+    uint64_t cpu, runq;
+    if (samp_read_schedstat(th, &cpu, &runq) == 0) {
+        /* From here on its schedstat: the records have accounted everything before. */
+        th->cpu = cpu;
+        th->runq = runq;
+        th->t = now_ns();
+    } else {
+        th->have_base = 0;
+    }
+    th->classified = 0;
+}
+
+/* p has ended (or the sampler stops): the records of its lazy threads read now, while p is
+ * still in the tables; the last of its threads were gone before any tick read them. */
+void samp_lazy_finish(struct prof_sampler *s, struct sproc *p)
+{
+    if (!s->lazy_threads || !s->swr)
+        return;
+    samp_switches_take(s);
+    uint64_t t = now_ns();
+    for (size_t k = 0; k < p->nthr; k++)
+        if (p->thr[k].lazy && !p->thr[k].dead)
+            samp_lazy_tick(s, p, &p->thr[k], t, 1);
+}
+
 void samp_switches_take(struct prof_sampler *s)
 {
     const struct prof_pstk_switch *r;
@@ -146,10 +436,16 @@ void samp_switches_take(struct prof_sampler *s)
     if (!n)
         return;
     tidx_build(s);
+    if (s->lazy_threads)
+        lazy_add(s, r, n);
     for (size_t i = 0; i < n; i++) {
+        if (s->lazy_threads && !lazy_on_cpu(s, &r[i]))
+            continue;
         struct sthr *th = tidx_find(s, r[i].tid);
         if (!th)
             continue; /* not ours (CPU-wide records see every task) */
+        if (th->lazy)
+            lazy_record(th, &r[i]);
         s->sw_records++;
         th->sw_tick = s->ticks;
         if (r[i].type != PROF_SW_WHERE)

@@ -359,8 +359,13 @@ static void tick_proc(struct prof_sampler *s, struct sproc *p, uint64_t t, struc
         if (p->born_ns && lat > s->attach_latency_max)
             s->attach_latency_max = lat;
     }
-    for (size_t k = 0; k < p->nthr; k++)
-        tick_thread(s, p, &p->thr[k], fr, idle_ok, pts, npt);
+    for (size_t k = 0; k < p->nthr; k++) {
+        struct sthr *th = &p->thr[k];
+        if (th->lazy && !th->dead)
+            samp_lazy_tick(s, p, th, t, 0);
+        else
+            tick_thread(s, p, th, fr, idle_ok, pts, npt);
+    }
 }
 
 void samp_tick(struct prof_sampler *s, uint64_t t)
@@ -392,6 +397,11 @@ void samp_tick(struct prof_sampler *s, uint64_t t)
     uint64_t lost = prof_pstk_lost(s->swr);
     int idle_ok = lost == s->sw_lost_seen;
     s->sw_lost_seen = lost;
+    /* Lost records may have been a new thread's: with threads followed by their records, look. */
+    if (!idle_ok && s->lazy_threads)
+        for (size_t i = 0; i < s->nprocs; i++)
+            if (!s->procs[i]->dead)
+                samp_proc_take_threads(s, s->procs[i]);
     s->sw_new = !idle_ok || s->tree_gen != s->sw_tree_gen;
     s->sw_tree_gen = s->tree_gen;
     for (size_t i = 0; i < s->nprocs; i++)

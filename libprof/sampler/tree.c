@@ -12,6 +12,8 @@
 #include "prof.h"
 
 #define PTRACE_OPTS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT)
+/* Threads followed by their switch records: no clone stops (see s->lazy_threads). */
+#define PTRACE_OPTS_LAZY (PTRACE_OPTS & ~PTRACE_O_TRACECLONE)
 
 /* ---- the tree ------------------------------------------------------------- */
 
@@ -55,6 +57,37 @@ static void thr_close(struct sthr *th)
     if (th->fd_sys >= 0)
         close(th->fd_sys);
     th->fd_sched = th->fd_stat = th->fd_sys = -1;
+}
+
+/* A thread known from switch records alone: no /proc file opened until it is seized (5,000
+ * short threads would cost 15,000 opens of files they are gone before anyone reads). */
+struct sthr *samp_thr_add_lazy(struct sproc *p, pid_t tid)
+{
+    if (p->nthr == p->capthr) {
+        size_t nc = p->capthr ? p->capthr * 2 : 8;
+        struct sthr *n = realloc(p->thr, nc * sizeof *n);
+        if (!n)
+            return NULL;
+        p->thr = n;
+        p->capthr = nc;
+    }
+    struct sthr *th = &p->thr[p->nthr++];
+    memset(th, 0, sizeof *th);
+    th->tid = tid;
+    th->fd_sched = th->fd_stat = th->fd_sys = -1;
+    th->state = th->blocked = PROF_TS_OTHER;
+    th->lazy = 1;
+    return th;
+}
+
+void samp_thr_open_files(struct sproc *p, struct sthr *th)
+{
+    if (th->fd_sched < 0)
+        th->fd_sched = samp_open_task_file(p->pid, th->tid, "schedstat");
+    if (th->fd_stat < 0)
+        th->fd_stat = samp_open_task_file(p->pid, th->tid, "stat");
+    if (th->fd_sys < 0)
+        th->fd_sys = samp_open_task_file(p->pid, th->tid, "syscall");
 }
 
 struct sthr *samp_thr_add(struct sproc *p, pid_t tid)
@@ -254,17 +287,19 @@ void samp_tid_gone(struct prof_sampler *s, pid_t tid)
     samp_thr_gone(th);
     int alive = 0;
     for (size_t k = 0; k < p->nthr; k++)
-        alive |= !p->thr[k].dead;
+        alive |= !p->thr[k].dead && (!p->thr[k].lazy || samp_lazy_alive(s, p, &p->thr[k]));
     if (!alive) {
+        samp_lazy_finish(s, p);
         if (p->x_pending) /* no thread reported the status that ended it */
             samp_x_line(s, p, p->x_msg);
         samp_proc_gone(s, p);
     }
 }
 
-int samp_seize(pid_t tid)
+int samp_seize(const struct prof_sampler *s, pid_t tid)
 {
-    if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_OPTS) == 0)
+    long opts = s->lazy_threads ? PTRACE_OPTS_LAZY : PTRACE_OPTS;
+    if (ptrace(PTRACE_SEIZE, tid, 0, (void *)opts) == 0)
         return 0;
     return -errno;
 }
@@ -313,13 +348,13 @@ void samp_proc_take_threads(struct prof_sampler *s, struct sproc *p)
             for (size_t k = 0; k < p->nthr; k++)
                 known |= p->thr[k].tid == v[i] && !p->thr[k].dead;
             if (known)
-                continue;
+                continue; /* a lazy thread is seized by its own tick */
             struct sthr *th = samp_thr_add(p, v[i]);
             if (!th)
                 continue;
             fresh = 1;
             if (s->follow) {
-                int r = samp_seize(v[i]);
+                int r = samp_seize(s, v[i]);
                 th->seized = r == 0;
                 if (r < 0 && samp_task_state(p->pid, v[i]) == 'Z') {
                     th->exiting = 1;
