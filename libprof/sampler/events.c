@@ -205,6 +205,15 @@ static int threads_run_on(struct sproc *p, pid_t tid)
     return 0;
 }
 
+/* Every thread of p traced now (threads followed by their records are seized at ticks). */
+static void seize_the_rest(struct prof_sampler *s, struct sproc *p)
+{
+    uint64_t t = now_ns();
+    for (size_t k = 0; k < p->nthr; k++)
+        if (p->thr[k].lazy && !p->thr[k].dead)
+            samp_lazy_tick(s, p, &p->thr[k], t, 0);
+}
+
 /*
  * The off-CPU part of an interval of dt with dcpu on a CPU and drunq waiting for one.
  * schedstat comes in lumps (run_delay lands when the thread gets a CPU, the runtime of a
@@ -308,12 +317,20 @@ int samp_handle_status(struct prof_sampler *s, pid_t tid, int st, int mine)
                 thr_final(s, p, th);
                 th->exiting = 1;
             }
+            /* Threads followed by their records may not be known yet (one that has not run
+             * yet has no record): whether any runs on is asked of /proc, and they are taken. */
+            if (s->lazy_threads && tid == p->pid && msg == 0)
+                samp_proc_take_threads(s, p);
             if (tid == p->pid && msg == 0 && threads_run_on(p, tid)) {
                 /* A zombie leader: main called pthread_exit (or exit_group(0) whose
                  * other threads are not killed yet). The process's status is that of
                  * the thread that ends it; status 0 is kept in case none reports. */
                 p->x_pending = 1;
                 p->x_msg = 0;
+                /* That thread must be traced to report it: threads followed by their
+                 * records are seized now, not at a tick. */
+                if (s->lazy_threads)
+                    seize_the_rest(s, p);
             } else if (tid == p->pid || (p->x_pending && !threads_run_on(p, tid))) {
                 samp_x_line(s, p, (int)msg);
             } else if (p->x_pending) {
