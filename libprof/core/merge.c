@@ -23,6 +23,7 @@ struct merger {
     struct reaped *reaped;
     size_t nreaped, capreaped;
     size_t cache;           /* index of the last process looked up: records come in runs of one pid */
+    size_t runq_est;        /* shim threads whose run-queue wait was estimated (PROF_THREAD_RUNQ_EST) */
 };
 
 static void *grow(void *p, size_t *cap, size_t n, size_t elem)
@@ -268,6 +269,7 @@ static int add_image(struct merger *M, const struct prof_rec_image *im)
         if (!t)
             return PROF_ENOMEM;
         add_shim_thread(t, im, &im->threads[i]);
+        M->runq_est += (im->threads[i].flags & PROF_THREAD_RUNQ_EST) != 0;
         seen(p, im->threads[i].end_ns);
     }
     for (size_t i = 0; i < im->nchildren; i++) {
@@ -848,6 +850,9 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
         rc = mon_line(&M, &rec->monitor.lines[i]);
     if (rc == 0)
         rc = finish(&M);
+    if (rc == 0 && M.runq_est)
+        prof_note(m->notes, "run-queue wait of %zu threads and short processes that lived under 1 ms estimated, not read: "
+                  "what their life leaves after their CPU and timed waits (reading it costs ~20 us a thread)", M.runq_est);
     free(M.reaped);
     if (rc)
         return rc;

@@ -92,6 +92,9 @@ enum prof_ext_why {
     PROF_EXT_NOMEM = 4,   /* none: no memory for the shim's map of the area's pages */
 };
 
+/* prof_shm_thread.flags */
+#define PROF_THREAD_RUNQ_EST 0x1u /* runq_ns estimated, not read: a thread shorter than 1 ms (see libprof/shim/thread.c) */
+
 /* prof_shm_thread.state */
 enum prof_thread_state {
     PROF_THREAD_FREE = 0,
@@ -111,7 +114,7 @@ struct prof_shm_thread {
     uint64_t stime_us;
     uint64_t vcsw;           /* voluntary context switches */
     uint64_t ivcsw;          /* involuntary context switches */
-    uint64_t runq_ns;        /* /proc/self/task/TID/schedstat field 2 at end (0 if unreadable) */
+    uint64_t runq_ns;        /* /proc/self/task/TID/schedstat field 2 at end (0 if unreadable; PROF_THREAD_RUNQ_EST: estimated) */
     /* Lock figures, accumulated by the lock interposers (0 when not measured). */
     uint64_t lock_acquisitions;
     uint64_t lock_contended;
@@ -164,7 +167,7 @@ struct prof_shm_thread {
     uint64_t rwlock_wr_wait_ns; /* the write-lock part of lock_wait_ns */
     uint64_t spin_wait_ns;      /* the spinlock part of lock_wait_ns (on CPU, spinning) */
     uint32_t stage_depth;    /* open stage markers (may exceed PROF_SHM_STAGE_DEPTH) */
-    uint32_t stage_pad;
+    uint32_t flags;          /* PROF_THREAD_* below */
     uint8_t stage_stack[PROF_SHM_STAGE_DEPTH]; /* stage indices (into stages[]), outermost first */
     uint64_t ipc_sends;      /* of ipc_calls, the sends: one per message for a pool's small messages */
     /* Of the round trips, the time from each request's send to its answer's first receive: the

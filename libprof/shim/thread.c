@@ -85,6 +85,23 @@ static uint64_t shim_schedstat_runq(const char *path, uint64_t *cpu_ns)
     return shim_parse_u64(p, NULL);
 }
 
+/*
+ * A thread's run-queue wait is read from /proc/thread-self/schedstat, which costs ~20 us the
+ * first time a thread looks (procfs builds its directory entries): a third of a 65 us thread,
+ * and 5,000 such threads ran 1.33x slower for it alone. A thread that lived less than this
+ * has it estimated instead: what its life leaves after its CPU and every wait the shim timed,
+ * an upper bound below 1 ms, flagged PROF_THREAD_RUNQ_EST so the report can say how many.
+ */
+#define SHIM_RUNQ_READ_NS 1000000ULL
+
+static uint64_t runq_estimate(const struct prof_shm_thread *t, uint64_t now)
+{
+    uint64_t life = now - t->start_ns;
+    uint64_t spent = t->cpu_ns + t->lock_wait_ns + t->gil_wait_ns + t->io_wait_ns + t->ipc_ns + t->evloop_wait_ns +
+                     t->join_wait_ns + t->handoff_wait_ns + t->sleep_ns;
+    return life > spent ? life - spent : 0;
+}
+
 void shim_thread_fill_self(struct prof_shm_thread *t, uint64_t now)
 {
     t->cpu_ns = shim_clock_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -95,7 +112,12 @@ void shim_thread_fill_self(struct prof_shm_thread *t, uint64_t now)
         t->vcsw = (uint64_t)ru.ru_nvcsw;
         t->ivcsw = (uint64_t)ru.ru_nivcsw;
     }
-    t->runq_ns = shim_schedstat_runq("/proc/thread-self/schedstat", NULL);
+    if (t->start_ns && now > t->start_ns && now - t->start_ns < SHIM_RUNQ_READ_NS) {
+        t->runq_ns = runq_estimate(t, now);
+        t->flags |= PROF_THREAD_RUNQ_EST;
+    } else {
+        t->runq_ns = shim_schedstat_runq("/proc/thread-self/schedstat", NULL);
+    }
     char name[16] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);
     memcpy(t->name, name, sizeof t->name);
