@@ -84,9 +84,10 @@ void samp_new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int e
     struct sproc *p = samp_proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
-    /* A short-lived pool worker must not wait a whole period for its first sample. */
-    if (s->next_tick > p->born_ns + 1000000ULL)
-        s->next_tick = p->born_ns + 1000000ULL;
+    /* A short-lived pool worker must not wait a whole period for its first sample: a tick of
+     * the new processes alone comes within 1 ms (samp_tick_new). */
+    if (!s->next_new || s->next_new > p->born_ns + 1000000ULL)
+        s->next_new = p->born_ns + 1000000ULL;
     thr_born(s, p, id);
     /* A fork of CPython is CPython until it execs, at the same addresses: its reader is the
      * parent's, copied. Any other child is looked at by the next tick (pulled close above),

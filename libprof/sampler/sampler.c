@@ -344,6 +344,9 @@ static void run_loop(struct prof_sampler *s)
             /* Something new after a quiet spell: the next tick at the rate again. */
             if (s->sw_new && s->next_tick > t + s->period_ns)
                 s->next_tick = t + jitter(s, s->period_ns);
+            s->next_new = 0; /* the new processes were in it */
+        } else if (s->next_new && t >= s->next_new) {
+            samp_tick_new(s, t);
         }
         /* At a tick, flush too when the next tick would come after the flush is due: slowed
          * ticks then carry every flush, and no wake-up is a flush's alone. */
@@ -354,6 +357,8 @@ static void run_loop(struct prof_sampler *s)
         atomic_store(&s->idle, samp_live_procs(s) == 0);
         /* A flush waits for the tick after it when that is near: a wake-up of its own costs as much as a tick's. */
         uint64_t d = s->next_tick <= next_flush + FLUSH_NS / 2 ? s->next_tick : next_flush;
+        if (s->next_new && s->next_new < d)
+            d = s->next_new;
         /*
          * Already due (the tick overran, or a fork pulled the next one into the past): go
          * round again rather than arm a timer whose signal would arrive before waitpid()

@@ -252,6 +252,7 @@ struct prof_sampler {
     uint64_t armed;             /* deadline the one-shot timer is set for (0: none) */
     uint64_t next_scan;
     uint64_t next_tick;         /* pulled forward when a new process appears */
+    uint64_t next_new;          /* a tick of the processes not sampled yet is due (0: none) */
     struct { pid_t tid; int status; } deferred[256]; /* events that arrived during a tick */
     size_t ndeferred;
     struct prof_unw_snap *snap;
@@ -368,6 +369,7 @@ int samp_states_by_records(struct prof_sampler *s, const struct sproc *p, struct
 
 /* tick.c: one tick. */
 void samp_tick(struct prof_sampler *s, uint64_t t);
+void samp_tick_new(struct prof_sampler *s, uint64_t t);
 uint64_t samp_tick_period(const struct prof_sampler *s);
 
 /* sampler.c: the tracer thread. */
