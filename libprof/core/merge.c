@@ -414,6 +414,60 @@ static int mon_line(struct merger *M, const struct prof_rec_mon *l)
     return 0; /* '.': seen, nothing else */
 }
 
+/* ---- the sampler's processes ---- */
+
+/*
+ * What the sampler knows of every process it followed: its parent, birth, name and exit
+ * status. Without the shim, a process shorter than the monitor's scans (xargs's md5sum, a
+ * fork of 1 ms) is known from these alone; with it, they only fill what no other source has.
+ */
+static int smp_procs(struct merger *M, const struct prof_rec_sampler *R)
+{
+    for (size_t i = 0; i < R->nprocs; i++) {
+        const struct prof_rec_sproc *sp = &R->procs[i];
+        struct prof_process *p = proc_get(M, sp->pid);
+        if (!p)
+            return PROF_ENOMEM;
+        seen(p, sp->t_ns);
+        if (p->ppid < 0 && sp->ppid > 0)
+            p->ppid = sp->ppid;
+        if (!p->mon_start_ns && !p->shim)
+            p->mon_start_ns = sp->t_ns;
+    }
+    /* Names only where neither the shim nor the monitor gave one: one image per P line. */
+    for (size_t i = 0; i < R->nprocs; i++) {
+        const struct prof_rec_sproc *sp = &R->procs[i];
+        struct prof_process *p = proc_get(M, sp->pid);
+        if (!p)
+            return PROF_ENOMEM;
+        if ((!sp->exe && !sp->argc) || p->named_by_other)
+            continue;
+        if (p->nimages && !p->named_by_sampler) {
+            p->named_by_other = 1;
+            continue;
+        }
+        p->named_by_sampler = 1;
+        struct prof_image *im = PUSH(p->images, p->nimages);
+        if (!im)
+            return PROF_ENOMEM;
+        im->t_ns = sp->t_ns;
+        if (!(im->exe = strdup(sp->exe ? sp->exe : "")) || !(im->argv = strv_dup(sp->argv, sp->argc)))
+            return PROF_ENOMEM;
+        im->argc = sp->argc;
+    }
+    for (size_t i = 0; i < R->nexits; i++) {
+        const struct prof_rec_sexit *x = &R->exits[i];
+        struct prof_process *p = proc_get(M, x->pid);
+        if (!p)
+            return PROF_ENOMEM;
+        seen(p, x->t_ns);
+        p->have_x = 1;
+        p->x_status = x->status;
+        p->x_t_ns = x->t_ns;
+    }
+    return 0;
+}
+
 /* ---- finishing the run ---- */
 
 static int argv_eq(const struct prof_image *a, const struct prof_image *b)
@@ -608,6 +662,10 @@ static void decide_exit(struct prof_run *m, struct prof_process *p, const struct
     } else if (p->pid == m->root_pid && json_is_integer(json_object_get(json_object_get(m->run, "exit"), "status"))) {
         status = (int)json_integer_value(json_object_get(json_object_get(m->run, "exit"), "status"));
         p->exit_source = "poolprof";
+    } else if (p->have_x && !p->have_shim_exit) {
+        status = p->x_status;
+        p->exit_source = "sampler";
+        end = p->x_t_ns;
     }
     if (status >= 0) {
         p->exit_status = status;
@@ -848,6 +906,8 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
     carry(m->notes, rec->monitor_notes);
     for (size_t i = 0; rc == 0 && i < rec->monitor.nlines; i++)
         rc = mon_line(&M, &rec->monitor.lines[i]);
+    if (rc == 0 && rec->sampler.present)
+        rc = smp_procs(&M, &rec->sampler);
     if (rc == 0)
         rc = finish(&M);
     if (rc == 0 && M.runq_est)

@@ -62,9 +62,13 @@ void prof_records_free(struct prof_records *rec)
     free(rec->monitor.lines);
     json_decref(rec->sampler.info);
     prof_samples_free(rec->sampler.samples);
-    for (size_t i = 0; i < rec->sampler.nprocs; i++)
+    for (size_t i = 0; i < rec->sampler.nprocs; i++) {
         free(rec->sampler.procs[i].pyerr);
+        free(rec->sampler.procs[i].exe);
+        strv_free(rec->sampler.procs[i].argv, rec->sampler.procs[i].argc);
+    }
     free(rec->sampler.procs);
+    free(rec->sampler.exits);
     free(rec->sampler.gil);
     free(rec->sampler.futex);
     json_decref(rec->shim_errors);

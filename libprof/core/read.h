@@ -77,10 +77,18 @@ struct prof_rec_monitor {
 
 /* sampler.rec (format/samprec.h). Stacks and samples are the struct prof_samples of samples.h. */
 struct prof_rec_sproc {         /* P line */
-    int pid;
+    int pid, ppid;
+    uint64_t t_ns;
+    char *exe;                  /* NULL when the line has none */
+    char **argv;
+    int argc;
     int python;                 /* the version it reads (311), 0 */
     int gil_absent;             /* gil=0: a free-threaded CPython running without its GIL */
     char *pyerr;                /* why not, or NULL */
+};
+struct prof_rec_sexit {         /* X line: a process's exit status, from its ptrace exit event */
+    int pid, status;
+    uint64_t t_ns;
 };
 struct prof_rec_gil {           /* G line (cumulative: the last one per thread counts) */
     int pid, tid;
@@ -95,6 +103,7 @@ struct prof_rec_sampler {
     json_t *info;               /* settings and self-report (O and H lines) */
     struct prof_samples *samples;
     struct prof_rec_sproc *procs; size_t nprocs;
+    struct prof_rec_sexit *exits; size_t nexits;
     struct prof_rec_gil *gil; size_t ngil;
     struct prof_rec_futex *futex; size_t nfutex;
 };

@@ -11,29 +11,6 @@
 #include "format/recline.h"
 #include "prof.h"
 
-/* Split "a,b,c" (escaped elements) into an argv of unescaped strings. */
-static int parse_argv(char ***argv, int *argc, char *list)
-{
-    if (!list || !*list)
-        return 0;
-    for (char *s = list;;) {
-        char *comma = strchr(s, ',');
-        if (comma)
-            *comma = '\0';
-        size_t n = prof_rec_unescape(s);
-        char **na = realloc(*argv, (*argc + 1) * sizeof *na);
-        if (!na)
-            return PROF_ENOMEM;
-        *argv = na;
-        if (!((*argv)[*argc] = strndup(s, n)))
-            return PROF_ENOMEM;
-        (*argc)++;
-        if (!comma)
-            break;
-        s = comma + 1;
-    }
-    return 0;
-}
 
 static int image_line(struct prof_rec_mon *l, struct prof_fields *f)
 {
@@ -49,7 +26,7 @@ static int image_line(struct prof_rec_mon *l, struct prof_fields *f)
     size_t n = exe ? prof_rec_unescape(exe) : 0;
     if (!(l->u.image.exe = exe ? strndup(exe, n) : strdup("")))
         return PROF_ENOMEM;
-    return parse_argv(&l->u.image.argv, &l->u.image.argc, prof_field(f, "argv"));
+    return prof_rec_parse_list(&l->u.image.argv, &l->u.image.argc, prof_field(f, "argv")) < 0 ? PROF_ENOMEM : 0;
 }
 
 /* The figures of one per-process line; 1 when the rest of the line is malformed. */

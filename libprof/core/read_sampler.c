@@ -191,7 +191,17 @@ static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
         if (!p)
             return PROF_ENOMEM;
         p->pid = (int)fu64(f, "pid");
+        p->ppid = (int)fu64(f, "ppid");
+        p->t_ns = fu64(f, "t");
         p->python = (int)fu64(f, "python");
+        char *exe = prof_field(f, "exe");
+        if (exe && *exe) {
+            prof_rec_unescape(exe);
+            if (!(p->exe = strdup(exe)))
+                return PROF_ENOMEM;
+        }
+        if (prof_rec_parse_list(&p->argv, &p->argc, prof_field(f, "argv")) < 0)
+            return PROF_ENOMEM;
         /* Only an explicit gil=0 says the GIL is off: a line without the key is a build with one. */
         char *gil = prof_field(f, "gil");
         p->gil_absent = gil && strcmp(gil, "0") == 0;
@@ -201,6 +211,13 @@ static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
             if (!(p->pyerr = strdup(why)))
                 return PROF_ENOMEM;
         }
+        return 0;
+    }
+    case 'X': {
+        struct prof_rec_sexit *x = APPEND(R->exits, R->nexits);
+        if (!x)
+            return PROF_ENOMEM;
+        *x = (struct prof_rec_sexit){(int)fu64(f, "pid"), (int)fu64(f, "status"), fu64(f, "t")};
         return 0;
     }
     case 'L': {

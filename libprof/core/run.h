@@ -102,6 +102,8 @@ struct prof_process {
     uint64_t shim_start_ns, mon_start_ns;
     /* End evidence, in order of preference. */
     int have_z; int z_status; uint64_t z_t_ns;
+    int have_x; int x_status; uint64_t x_t_ns;   /* the sampler's X line: its ptrace exit event */
+    int named_by_sampler, named_by_other;      /* merge: whose images name it (the sampler's only where no other did) */
     int have_shim_exit; int shim_exit_code; uint32_t shim_end_how; uint64_t shim_end_ns;
     uint64_t shim_last_img_ns;  /* start of the latest image the shim recorded */
     uint64_t gone_ns;

@@ -42,6 +42,10 @@
  * PROF_ERANGE when dst is too small (dst then holds a truncated escape). */
 int prof_rec_escape(char *dst, size_t cap, const char *src, size_t len);
 
+/* A NUL-separated list (a cmdline) of len bytes escaped element by element, joined by ','
+ * (the argv= of N, E and the sampler's P lines). Returns the length written, -1 when cap is short. */
+int prof_rec_escape_list(char *dst, size_t cap, const char *src, size_t len);
+
 /* Undo prof_rec_escape in place; returns the new length. */
 size_t prof_rec_unescape(char *s);
 

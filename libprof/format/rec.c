@@ -1,4 +1,5 @@
 /* rec.c: escaping for the text records of monitor.rec; safe in any context (no allocation, no locks). */
+#include <string.h>
 #include <stddef.h>
 
 #include "format/monrec.h"
@@ -33,6 +34,32 @@ int prof_rec_escape(char *dst, size_t cap, const char *src, size_t len)
             }
             dst[o++] = (char)c;
         }
+    }
+    dst[o] = '\0';
+    return (int)o;
+}
+
+int prof_rec_escape_list(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (!cap)
+        return -1;
+    if (len && src[len - 1] == '\0')
+        len--; /* the terminator of the last argument, not an empty argument */
+    size_t o = 0;
+    const char *p = src, *end = src + len;
+    while (len && p <= end) {
+        const char *z = memchr(p, '\0', (size_t)(end - p));
+        size_t el = z ? (size_t)(z - p) : (size_t)(end - p);
+        if (o) {
+            if (o + 1 >= cap)
+                return -1;
+            dst[o++] = ',';
+        }
+        int r = prof_rec_escape(dst + o, cap - o, p, el);
+        if (r < 0)
+            return -1;
+        o += (size_t)r;
+        p += el + 1;
     }
     dst[o] = '\0';
     return (int)o;

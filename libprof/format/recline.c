@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/monrec.h"
 #include "format/recline.h"
 
 char *prof_field(struct prof_fields *f, const char *key)
@@ -63,6 +64,29 @@ int prof_rec_tokenize(char *line, char *type, struct prof_fields *f)
             f->val[f->n] = eq + 1;
             f->n++;
         }
+    }
+    return 0;
+}
+
+int prof_rec_parse_list(char ***argv, int *argc, char *list)
+{
+    if (!list || !*list)
+        return 0;
+    for (char *s = list;;) {
+        char *comma = strchr(s, ',');
+        if (comma)
+            *comma = '\0';
+        size_t n = prof_rec_unescape(s);
+        char **na = realloc(*argv, (*argc + 1) * sizeof *na);
+        if (!na)
+            return -1;
+        *argv = na;
+        if (!((*argv)[*argc] = strndup(s, n)))
+            return -1;
+        (*argc)++;
+        if (!comma)
+            break;
+        s = comma + 1;
     }
     return 0;
 }

@@ -21,5 +21,8 @@ int prof_field_u64(struct prof_fields *f, const char *key, uint64_t *out);
 int prof_field_int(struct prof_fields *f, const char *key, long long *out);
 /* The value, or 0 when absent or malformed. */
 uint64_t prof_field_u64_or0(struct prof_fields *f, const char *key);
+/* Split an escaped list "a,b,c" (prof_rec_escape_list; modified in place) into a malloc'd argv
+ * of unescaped strings appended to *argv. 0, or -1 when out of memory. */
+int prof_rec_parse_list(char ***argv, int *argc, char *list);
 
 #endif

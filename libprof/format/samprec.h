@@ -18,11 +18,14 @@
  *       where running threads' native stacks come from (perf: kernel copies at
  *       perf samples, no stop; ptrace: a stop per stack); perf_scope: CPU-wide
  *       events filtered by tid, or per-task inherited ones
- *   P t= pid= ppid= python=0|3XX gil=1|0 pyerr=
+ *   P t= pid= ppid= python=0|3XX gil=1|0 pyerr= exe= argv=
  *       a process the sampler watches (again after an exec, and when a free-threaded CPython's GIL is
  *       switched on or off): python the CPython version read (major * 100 + minor, 0 = none read;
  *       pyerr why, one line, where it is CPython but not readable); gil=0 a free-threaded build
- *       running without its GIL (then its GIL figures are absent, not zero); no gil= reads as 1
+ *       running without its GIL (then its GIL figures are absent, not zero); no gil= reads as 1;
+ *       exe and argv (escaped as in monitor.rec's N line; empty when unread): the image's, written
+ *       at its fork (the parent's) and again at its exec, so a process too short for the monitor
+ *       is still known by name
  *   X t= pid= status=                       the process's exit status, from PTRACE_EVENT_EXIT
  *   L id= path=                             a module (file mapping) of native frames
  *   K id= native= py=                       a stack, defined once before first use:

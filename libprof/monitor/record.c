@@ -85,26 +85,10 @@ static const char *escape(const char *s, size_t len, int sep_nul)
         esc = n;
         esc_cap = need;
     }
-    if (!sep_nul) {
+    if (!sep_nul)
         prof_rec_escape(esc, esc_cap, s, len);
-        return esc;
-    }
-    if (len && s[len - 1] == '\0')
-        len--; /* the terminator of the last argument, not an empty argument */
-    size_t o = 0;
-    const char *p = s, *end = s + len;
-    while (p <= end && len) {
-        const char *z = memchr(p, '\0', (size_t)(end - p));
-        size_t el = z ? (size_t)(z - p) : (size_t)(end - p);
-        if (o)
-            esc[o++] = ',';
-        int r = prof_rec_escape(esc + o, esc_cap - o, p, el);
-        if (r < 0)
-            break;
-        o += (size_t)r;
-        p += el + 1;
-    }
-    esc[o] = '\0';
+    else if (prof_rec_escape_list(esc, esc_cap, s, len) < 0)
+        esc[0] = '\0';
     return esc;
 }
 

@@ -84,6 +84,7 @@ void samp_new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int e
     struct sproc *p = samp_proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;
+    samp_proc_ident(p, parent);
     /* A short-lived pool worker must not wait a whole period for its first sample: a tick of
      * the new processes alone comes within 1 ms (samp_tick_new). */
     if (!s->next_new || s->next_new > p->born_ns + 1000000ULL)
@@ -167,6 +168,9 @@ static void on_exec(struct prof_sampler *s, pid_t tid)
     samp_proc_refused(p, NULL);
     p->py_backoff = 0;
     p->py_due = p->exec_ns;
+    /* The new image's name now, while it surely runs: a short one is gone before a tick. */
+    samp_proc_ident(p, NULL);
+    samp_p_line(s, p, 0, NULL);
 }
 
 void samp_x_line(struct prof_sampler *s, struct sproc *p, int status)

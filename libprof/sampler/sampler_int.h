@@ -167,6 +167,8 @@ struct sproc {
     uint64_t py_said;   /* gen + 1 of the image its P line was written for */
     int py_gil_said;    /* the gil= its last P line said (0: a free-threaded build without its GIL) */
     char *py_refused;   /* why this image's CPython cannot be read (its P line's pyerr), or NULL */
+    char *exe, *cmd;    /* the image's executable and cmdline (NUL-separated, cmdlen bytes) for its P line, or NULL */
+    size_t cmdlen;
     uint64_t py_exe_no; /* gen + 1 of the image whose executable was found not to be CPython */
     int py_needs;       /* ...and that executable needs a libpython (DT_NEEDED): looked at often until mapped */
     uint64_t gil_cond, gil_cond_len, gil_mutex, gil_mutex_len;
@@ -314,6 +316,7 @@ struct sthr *samp_thr_add(struct sproc *p, pid_t tid);
 void samp_waitsites_free(struct sthr *th);
 void samp_thr_gone(struct sthr *th);
 void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char *why);
+void samp_proc_ident(struct sproc *p, const struct sproc *from);
 void samp_proc_py_sampled(struct prof_sampler *s, struct sproc *p, int rc);
 void samp_proc_refused(struct sproc *p, const char *why);
 void samp_proc_python(struct prof_sampler *s, struct sproc *p);

@@ -2,12 +2,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <unistd.h>
 
+#include "format/monrec.h"
 #include "sampler_int.h"
 #include "prof.h"
 
@@ -137,13 +139,58 @@ void samp_thr_gone(struct sthr *th)
     th->pstk_new = 0;
 }
 
+/*
+ * The image's executable and command line, for its P line: without the shim (--no-preload,
+ * static binaries) a process too short for the monitor's scans is known by these alone, and
+ * the report places it by them. Read from /proc at an exec (the tracee runs on meanwhile) or
+ * copied from the parent at a fork (the same image, and the child waits in its first stop).
+ */
+void samp_proc_ident(struct sproc *p, const struct sproc *from)
+{
+    free(p->exe);
+    free(p->cmd);
+    p->exe = p->cmd = NULL;
+    p->cmdlen = 0;
+    if (from) {
+        p->exe = from->exe ? strdup(from->exe) : NULL;
+        if (from->cmd && (p->cmd = malloc(from->cmdlen)) != NULL) {
+            memcpy(p->cmd, from->cmd, from->cmdlen);
+            p->cmdlen = from->cmdlen;
+        }
+        return;
+    }
+    char path[64], buf[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)p->pid);
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        p->exe = strdup(buf);
+    }
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)p->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    n = fd >= 0 ? read(fd, buf, 4096) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n > 0 && (p->cmd = malloc((size_t)n)) != NULL) {
+        memcpy(p->cmd, buf, (size_t)n);
+        p->cmdlen = (size_t)n;
+    }
+}
+
 void samp_p_line(struct prof_sampler *s, struct sproc *p, int python, const char *why)
 {
-    char e[400];
+    char e[400], exe[PATH_MAX * 3 + 1], cmd[4096 * 3 + 1];
     p->py_said = p->gen + 1;
     p->py_gil_said = python ? prof_py_has_gil(p->py) : 1;
-    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d gil=%d pyerr=%s\n", (unsigned long long)now_ns(), (int)p->pid,
-             (int)p->ppid, python ? prof_py_version(p->py) : 0, p->py_gil_said, why && *why ? samp_esc(e, sizeof e, why) : "");
+    if (!p->exe && !p->cmd)
+        samp_proc_ident(p, NULL);
+    if (!p->exe || prof_rec_escape(exe, sizeof exe, p->exe, strlen(p->exe)) < 0)
+        exe[0] = '\0';
+    if (!p->cmd || prof_rec_escape_list(cmd, sizeof cmd, p->cmd, p->cmdlen) < 0)
+        cmd[0] = '\0';
+    samp_out(s, "P t=%llu pid=%d ppid=%d python=%d gil=%d pyerr=%s exe=%s argv=%s\n", (unsigned long long)now_ns(),
+             (int)p->pid, (int)p->ppid, python ? prof_py_version(p->py) : 0, p->py_gil_said,
+             why && *why ? samp_esc(e, sizeof e, why) : "", exe, cmd);
 }
 
 /*
@@ -272,6 +319,9 @@ void samp_proc_gone(struct prof_sampler *s, struct sproc *p)
         p->unw = NULL;
     }
     free(p->sites);
+    free(p->exe);
+    free(p->cmd);
+    p->exe = p->cmd = NULL;
     free(p->py_refused);
     p->py_refused = NULL;
     p->sites = NULL;

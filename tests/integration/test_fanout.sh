@@ -60,8 +60,38 @@ expect_eq "ulimit -v: output" "$(cat "$T/ulimit.out")" "threads 5000"
 expect_eq "ulimit -v: threads recorded" \
   "$(q "$T/ulimit.json" 'max(sum(1 for t in p["threads"] if t["sources"]["shim"]) for p in r["processes"])')" 5001
 
-# --- without the shim (--no-preload): the sampler's side of issue 27, to be added with the sampler's work --
-# (the same fixtures, `poolprof run --no-preload`: every child's status and every thread from /proc and ptrace)
+# --- without the shim (--no-preload): the sampler alone follows every child and every thread -------------------
+# Children: each one's status from its ptrace exit event (X line), named from its fork's P line; threads: each
+# one timed from the kernel's switch records (where perf switch events are allowed), none stopped at birth.
+ppn() {
+  local name=$1; shift
+  "$POOLPROF" run --no-preload -o "$T/$name" --json "$T/$name.json" -- "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+}
+ppn forks_np "$FANOUT" forks 2000
+expect_eq "forks, no shim: exit" "$rc" 0
+got=$(q "$T/forks_np.json" 'str(sorted(__import__("collections").Counter(
+    (p["exit"]["how"], p["exit"]["signal"] if p["exit"]["how"] == "killed" else p["exit"]["code"])
+    for p in r["processes"] if p["ppid"] == r["root_pid"]).items()))')
+expect_eq "forks, no shim: every child's exit status" "$got" "$want"
+expect_eq "forks, no shim: errors naming processes left out of the report" \
+  "$(q "$T/forks_np.json" '[e for e in r["measurement"]["errors"] if "not in the report" in e]')" "[]"
+ppn threads_np "$FANOUT" threads 5000
+expect_eq "threads, no shim: exit" "$rc" 0
+expect_eq "threads, no shim: output" "$(cat "$T/threads_np.out")" "threads 5000"
+if [ "$(q "$T/threads_np.json" 'r["measurement"]["sampler"]["states_from"]')" = switches ]; then
+  expect_eq "threads, no shim: threads in the report" \
+    "$(q "$T/threads_np.json" 'max(len(p["threads"]) for p in r["processes"])')" 5001
+  # Ground truth: the same program's CPU (user + system) alone, from getrusage of its children.
+  plain_cpu=$(python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+u = resource.getrusage(resource.RUSAGE_CHILDREN); print(round(u.ru_utime + u.ru_stime, 3))' "$FANOUT" threads 5000)
+  expect_near "threads, no shim: the threads' CPU (each timed from its switch records) against the program's alone" \
+    "$(q "$T/threads_np.json" 'round(sum(t["cpu_seconds"] for p in r["processes"] for t in p["threads"]), 3)')" \
+    "$plain_cpu" 0.4 0.05
+else
+  echo "skip: threads without the shim: no perf switch records here (perf_event_paranoid), threads are followed by clone stops"
+fi
 
 # --- a full ext4: extension chunks get their blocks before the shim writes them, never a SIGBUS -------------
 if command -v mkfs.ext4 >/dev/null && truncate -s 4M "$T/ext4.img" && mkfs.ext4 -q -F "$T/ext4.img" 2>/dev/null &&
