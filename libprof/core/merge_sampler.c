@@ -165,12 +165,6 @@ static void hottest_python_sites(struct prof_run *m)
     }
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
 /*
  * Processes the sampler watched, and the CPython it could or could not read in each. P lines
  * come in time order, one again after an exec or when a free-threaded CPython's GIL is switched
@@ -178,19 +172,13 @@ static int cmp_int(const void *a, const void *b)
  */
 static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *R)
 {
-    /* Processes only the sampler saw (short-lived, without the shim: the monitor's scans missed
-     * them) have no image to place them in a stage: not in the report, but never silently. */
-    size_t nun = 0;
-    int *un = R->nprocs ? malloc(R->nprocs * sizeof *un) : NULL;
-    if (R->nprocs && !un)
-        return PROF_ENOMEM;
+    /* Every process of a P line is in the run: the merge took the ones only the sampler saw
+     * from its P and X lines (merge.c, smp_procs). */
     for (size_t i = 0; i < R->nprocs; i++) {
         const struct prof_rec_sproc *sp = &R->procs[i];
         struct prof_process *p = prof_run_process(m, sp->pid);
-        if (!p) {
-            un[nun++] = sp->pid;
+        if (!p)
             continue;
-        }
         p->sampled = 1;
         p->gil_absent = sp->python > 0 && sp->gil_absent;
         /* The P lines are in time order and the last one stands: a CPython read after one refused
@@ -201,23 +189,10 @@ static int sampled_processes(struct prof_run *m, const struct prof_rec_sampler *
             p->python_version = sp->python;
         } else if (sp->pyerr) {
             p->python_read = 0;
-            if (!p->python_refused && !(p->python_refused = strdup(sp->pyerr))) {
-                free(un);
+            if (!p->python_refused && !(p->python_refused = strdup(sp->pyerr)))
                 return PROF_ENOMEM;
-            }
         }
     }
-    /* One P line per image and per refusal: count each pid once. */
-    size_t unplaced = 0;
-    int first_unplaced = nun ? un[0] : 0;
-    qsort(un, nun, sizeof *un, cmp_int);
-    for (size_t i = 0; i < nun; i++)
-        unplaced += i == 0 || un[i] != un[i - 1];
-    free(un);
-    if (unplaced)
-        prof_note(m->errors, "%zu processes seen only by the sampler (pid %d first) are not in the report: short-lived, "
-                  "without the shim, no image placed them in a stage; their CPU is not in any stage's figures",
-                  unplaced, first_unplaced);
     return 0;
 }
 
