@@ -87,6 +87,10 @@ CONFIGS = [
     ("default", "poolprof", "poolprof", [], 1.25),
     ("no-sample", "--no-sample", "poolprof", ["--no-sample"], 1.15),
     ("no-preload", "--no-preload", "poolprof", ["--no-preload"], None),
+    # The floor under the shim: LD_PRELOAD of an empty library, and of the shim with no run directory
+    # (it loads, resolves and returns: what every image pays before recording anything).
+    ("floor", "LD_PRELOAD floor (empty library)", "preload", "libempty_preload.so", None),
+    ("inert", "shim loaded, not recording", "preload", "libprof.so", None),
     ("perf", "perf record -g -F 100", "perf", None, None),
     ("strace", "strace -f -c", "strace", None, None),
     ("plain-again", "plain again", "plain", None, None),
@@ -333,8 +337,13 @@ def main():
                         subprocess.run(before, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     seq += 1
                     rundir = perfdata = stracefile = errfile = None
+                    renv = env
                     if kind == "plain":
                         argv = wcmd
+                    elif kind == "preload":
+                        argv = wcmd
+                        lib = pp_args if pp_args.startswith("libprof") else os.path.join("bench", pp_args)
+                        renv = dict(env, LD_PRELOAD=os.path.join(os.path.dirname(poolprof), lib))
                     elif kind == "strace":
                         stracefile = os.path.join(work, f"strace-{seq}")
                         argv = ["strace", "-f", "-c", "-o", stracefile, *wcmd]
@@ -350,7 +359,7 @@ def main():
                         os.unlink(twfile)
                     except FileNotFoundError:
                         pass
-                    wall, rc = timed(argv, env, cwd, a.timeout, errfile)
+                    wall, rc = timed(argv, renv, cwd, a.timeout, errfile)
                     r = results[name][key]
                     try:
                         twall = int(open(twfile).read()) / 1e9
