@@ -26,6 +26,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   default      poolprof run -o RUNDIR -- CMD       (shim, sampler and /proc monitor)
   no-sample    poolprof run --no-sample -o RUNDIR -- CMD   (shim and monitor)
   no-preload   poolprof run --no-preload -o RUNDIR -- CMD  (sampler and monitor)
+  floor        LD_PRELOAD=build/bench/libempty_preload.so CMD  (what preloading any library costs)
+  inert        LD_PRELOAD=build/libprof.so CMD, no run directory  (the shim loaded, not recording)
   perf         perf record -g -F 100 -q -o FILE -- CMD   (with -e cpu-clock when the default
                event cannot record here; left out, with a note, when neither can)
   strace       strace -f -c -o FILE CMD   (the summary goes to a file, read once for the
