@@ -263,6 +263,7 @@ int prof_py_probe(pid_t pid, struct prof_py **out, int *needs_lib, char *why, si
     if (!py)
         return PROF_ENOMEM;
     py->pid = pid;
+    py->mem.pid = pid;
 
     uint64_t version_addr = 0;
     const char *lib = NULL;
@@ -322,6 +323,7 @@ int prof_py_open_runtime(pid_t pid, uint64_t runtime, unsigned long version, str
     if (!py)
         return PROF_ENOMEM;
     py->pid = pid;
+    py->mem.pid = pid;
     py->runtime = runtime;
     int rc = choose_layout(py, version, why, whycap);
     if (rc < 0) {
@@ -340,6 +342,7 @@ int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
     if (!py)
         return PROF_ENOMEM;
     py->pid = pid;
+    py->mem.pid = pid;
     py->runtime = parent->runtime;
     py->L = parent->L;
     py->sp = parent->sp;

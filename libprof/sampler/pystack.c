@@ -1,9 +1,9 @@
-/* pystack.c: reads the thread states, Python frames and GIL holder of a running CPython 3.11+ process with process_vm_readv. */
+/* pystack.c: reads the thread states, Python frames and GIL holder of a running CPython 3.11+ process with reads of /proc/PID/mem. */
 
 /*
  * Nothing here stops the target: every structure is read while it may be
  * changing. So every remote pointer is only ever handed back to
- * process_vm_readv (never dereferenced here), every loop has a hard cap, and
+ * a remote read (never dereferenced here), every loop has a hard cap, and
  * objects are checked against their type object (PyCode_Type, PyUnicode_Type,
  * PyBytes_Type, when the binary exports them) before they are believed.
  * The layout numbers come from py->L (pylayout.h): a table generated from the
@@ -24,6 +24,14 @@
 
 /* ---- remote reads ---- */
 
+/* process_vm_readv's contract, through /proc/PID/mem (memread.c: no page of the target unshared).
+ * The descriptor is opened at the first read: a cache the const reader may fill. */
+static ssize_t py_readv(const struct prof_py *py, const struct iovec *l, unsigned long nl, const struct iovec *r,
+                        unsigned long nr)
+{
+    return prof_mem_readv((struct prof_mem *)&py->mem, l, nl, r, nr);
+}
+
 /* Read len bytes at remote addr. 0, PROF_ESRCH (gone), PROF_EACCES, or PROF_EIO (unmapped / short). */
 int pystack_rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len)
 {
@@ -31,7 +39,7 @@ int pystack_rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len)
         return PROF_EIO;
     struct iovec local = {buf, len};
     struct iovec remote = {(void *)(uintptr_t)addr, len};
-    ssize_t n = process_vm_readv(py->pid, &local, 1, &remote, 1, 0);
+    ssize_t n = py_readv(py, &local, 1, &remote, 1);
     if (n == (ssize_t)len)
         return 0;
     if (n < 0 && (errno == ESRCH || errno == EPERM || errno == EACCES))
@@ -300,7 +308,7 @@ static int code_fill_batch(struct prof_py *py, struct code_entry *n)
     l[3] = (struct iovec){bh, bhlen};
     r[3] = (struct iovec){(void *)(uintptr_t)n->linetable, bhlen};
     want += bhlen;
-    if (process_vm_readv(py->pid, l, 4, r, 4, 0) != (ssize_t)want)
+    if (py_readv(py, l, 4, r, 4) != (ssize_t)want)
         return -1;
     struct str_plan sp[3];
     for (int i = 0; i < 3; i++)
@@ -327,7 +335,7 @@ static int code_fill_batch(struct prof_py *py, struct code_entry *n)
     r[k] = (struct iovec){(void *)(uintptr_t)(n->linetable + (uint64_t)py->L.bytes_sval), (size_t)ltlen};
     want += (size_t)ltlen;
     k++;
-    if (process_vm_readv(py->pid, l, (unsigned long)k, r, (unsigned long)k, 0) != (ssize_t)want) {
+    if (py_readv(py, l, (unsigned long)k, r, (unsigned long)k) != (ssize_t)want) {
         free(lt);
         return -1;
     }
@@ -503,6 +511,7 @@ void prof_py_close(struct prof_py *py)
     if (!py)
         return;
     codes_drop(py);
+    prof_mem_close(&py->mem);
     while (py->arena) {
         struct arena_chunk *c = py->arena;
         py->arena = c->next;
@@ -559,7 +568,7 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t frame0, 
         remote[nio++] = (struct iovec){(void *)(uintptr_t)wlo, (size_t)(whi - wlo)};
     }
     if (nio) {
-        ssize_t got = process_vm_readv(py->pid, local, nio, remote, nio, 0);
+        ssize_t got = py_readv(py, local, nio, remote, nio);
         if (got < (ssize_t)head)
             return 0;
         if (got < (ssize_t)(head + (whi - wlo)))
@@ -603,7 +612,7 @@ static size_t read_frames(struct prof_py *py, uint64_t cframe, uint64_t frame0, 
         hl[nh] = (struct iovec){hdrs + k * clen, clen};
         hr[nh++] = (struct iovec){(void *)(uintptr_t)code_addr[k], clen};
     }
-    ssize_t got = nh ? process_vm_readv(py->pid, hl, nh, hr, nh, 0) : 0;
+    ssize_t got = nh ? py_readv(py, hl, nh, hr, nh) : 0;
     if (got < 0)
         got = 0;
 
@@ -692,7 +701,7 @@ static int sample_head(struct prof_py *py, unsigned char *is, size_t *have_spec,
             rr[nio++] = (struct iovec){(void *)(uintptr_t)py->spec_ts[i], tslen};
         }
     }
-    ssize_t got = process_vm_readv(py->pid, rl, nio, rr, nio, 0);
+    ssize_t got = py_readv(py, rl, nio, rr, nio);
     size_t fixed = sp->rt_len + (gil_read ? sp->gil_len : 0);
     if (got < (ssize_t)fixed)
         return got < 0 && errno == ESRCH ? PROF_ESRCH : PROF_EIO;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memread.h"
 #include "pylayout.h"
 #include "pystack.h"
 
@@ -37,6 +38,7 @@ struct code_entry {
 
 struct prof_py {
     pid_t pid;
+    struct prof_mem mem;           /* its memory, read without unsharing a page (memread.c) */
     uint64_t runtime;              /* &_PyRuntime in the target */
     struct py_layout L;            /* this version's structures (pylayout.h) */
     struct py_spans sp;            /* and the byte ranges read of them */
