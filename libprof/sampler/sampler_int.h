@@ -273,7 +273,7 @@ struct prof_sampler {
     unsigned sw_quiet;          /* ticks in a row that saw nothing new */
     uint32_t sw_tree_gen;       /* tree_gen at the last tick */
     struct sthr **tidx;         /* tid -> thread, rebuilt per drain of switch records */
-    size_t tidx_cap, tidx_n;
+    size_t tidx_cap;
     struct sproc **pidx;        /* pid -> live process, rebuilt with tidx */
     size_t pidx_cap;
     /*

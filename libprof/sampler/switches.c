@@ -98,28 +98,42 @@ void samp_acc_done(struct prof_sampler *s, const struct sproc *p, struct sthr *t
     th->acc_rest = th->acc_rest_n = 0;
 }
 
-/* tid -> live thread, open addressing over every traced thread (rebuilt per drain). */
+/* An open-addressing table of pointers for n entries: *tab grown to a power of two at least
+ * twice n and zeroed. 0, or -1 (and *cap 0: lookups find nothing) when it cannot grow. */
+static int ptab_reset(void ***tab, size_t *cap, size_t n)
+{
+    size_t c = 64;
+    while (c < n * 2)
+        c *= 2;
+    if (c > *cap) {
+        void **t = realloc(*tab, c * sizeof *t);
+        if (!t) {
+            *cap = 0;
+            return -1;
+        }
+        *tab = t;
+        *cap = c;
+    }
+    memset(*tab, 0, *cap * sizeof **tab);
+    return 0;
+}
+
+/* tid -> live thread, open addressing over every traced thread, and pid -> live process for
+ * the records of threads not known yet (lazy_threads): rebuilt per drain. */
 static void tidx_build(struct prof_sampler *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->nprocs; i++)
         n += s->procs[i]->dead ? 0 : s->procs[i]->nthr;
-    size_t cap = 64;
-    while (cap < n * 2)
-        cap *= 2;
-    if (cap > s->tidx_cap) {
-        struct sthr **t = realloc(s->tidx, cap * sizeof *t);
-        if (!t) {
-            s->tidx_cap = 0;
-            return;
-        }
-        s->tidx = t;
-        s->tidx_cap = cap;
-    }
-    memset(s->tidx, 0, s->tidx_cap * sizeof *s->tidx);
+    void **t = (void **)s->tidx, **q = (void **)s->pidx;
+    int tok = ptab_reset(&t, &s->tidx_cap, n), pok = ptab_reset(&q, &s->pidx_cap, s->nprocs);
+    s->tidx = (struct sthr **)t;
+    s->pidx = (struct sproc **)q;
     for (size_t i = 0; i < s->nprocs; i++) {
         struct sproc *p = s->procs[i];
-        for (size_t k = 0; k < p->nthr && !p->dead; k++) {
+        if (p->dead)
+            continue;
+        for (size_t k = 0; k < p->nthr && tok == 0; k++) {
             struct sthr *th = &p->thr[k];
             if (th->dead)
                 continue;
@@ -128,30 +142,12 @@ static void tidx_build(struct prof_sampler *s)
                 j = (j + 1) & (s->tidx_cap - 1);
             s->tidx[j] = th;
         }
-    }
-    s->tidx_n = n;
-    /* pid -> live process, for the records of threads not known yet (lazy_threads). */
-    size_t pc = 64;
-    while (pc < s->nprocs * 2)
-        pc *= 2;
-    if (pc > s->pidx_cap) {
-        struct sproc **t = realloc(s->pidx, pc * sizeof *t);
-        if (!t) {
-            s->pidx_cap = 0;
-            return;
+        if (pok == 0) {
+            size_t j = ((size_t)p->pid * 2654435761U) & (s->pidx_cap - 1);
+            while (s->pidx[j])
+                j = (j + 1) & (s->pidx_cap - 1);
+            s->pidx[j] = p;
         }
-        s->pidx = t;
-        s->pidx_cap = pc;
-    }
-    memset(s->pidx, 0, s->pidx_cap * sizeof *s->pidx);
-    for (size_t i = 0; i < s->nprocs; i++) {
-        struct sproc *p = s->procs[i];
-        if (p->dead)
-            continue;
-        size_t j = ((size_t)p->pid * 2654435761U) & (s->pidx_cap - 1);
-        while (s->pidx[j])
-            j = (j + 1) & (s->pidx_cap - 1);
-        s->pidx[j] = p;
     }
 }
 

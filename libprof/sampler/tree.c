@@ -61,9 +61,8 @@ static void thr_close(struct sthr *th)
     th->fd_sched = th->fd_stat = th->fd_sys = -1;
 }
 
-/* A thread known from switch records alone: no /proc file opened until it is seized (5,000
- * short threads would cost 15,000 opens of files they are gone before anyone reads). */
-struct sthr *samp_thr_add_lazy(struct sproc *p, pid_t tid)
+/* A new zeroed thread entry of p (its array may move), or NULL. */
+static struct sthr *thr_push(struct sproc *p, pid_t tid)
 {
     if (p->nthr == p->capthr) {
         size_t nc = p->capthr ? p->capthr * 2 : 8;
@@ -78,7 +77,16 @@ struct sthr *samp_thr_add_lazy(struct sproc *p, pid_t tid)
     th->tid = tid;
     th->fd_sched = th->fd_stat = th->fd_sys = -1;
     th->state = th->blocked = PROF_TS_OTHER;
-    th->lazy = 1;
+    return th;
+}
+
+/* A thread known from switch records alone: no /proc file opened until it is seized (5,000
+ * short threads would cost 15,000 opens of files they are gone before anyone reads). */
+struct sthr *samp_thr_add_lazy(struct sproc *p, pid_t tid)
+{
+    struct sthr *th = thr_push(p, tid);
+    if (th)
+        th->lazy = 1;
     return th;
 }
 
@@ -97,21 +105,9 @@ struct sthr *samp_thr_add(struct sproc *p, pid_t tid)
     for (size_t k = 0; k < p->nthr; k++)
         if (p->thr[k].tid == tid && !p->thr[k].dead)
             return &p->thr[k];
-    if (p->nthr == p->capthr) {
-        size_t nc = p->capthr ? p->capthr * 2 : 8;
-        struct sthr *n = realloc(p->thr, nc * sizeof *n);
-        if (!n)
-            return NULL;
-        p->thr = n;
-        p->capthr = nc;
-    }
-    struct sthr *th = &p->thr[p->nthr++];
-    memset(th, 0, sizeof *th);
-    th->tid = tid;
-    th->fd_sched = samp_open_task_file(p->pid, tid, "schedstat");
-    th->fd_stat = samp_open_task_file(p->pid, tid, "stat");
-    th->fd_sys = samp_open_task_file(p->pid, tid, "syscall");
-    th->state = th->blocked = PROF_TS_OTHER;
+    struct sthr *th = thr_push(p, tid);
+    if (th)
+        samp_thr_open_files(p, th);
     return th;
 }
 
