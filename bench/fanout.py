@@ -78,7 +78,7 @@ ratios, not times.
 import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, timed,  # noqa: E402
+from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, timed, timed_round,  # noqa: E402
                               verdict)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -357,22 +357,8 @@ def main():
                         rundir = os.path.join(work, f"run-{seq}")
                         errfile = os.path.join(work, f"stderr-{seq}")
                         argv = [poolprof, "run", *pp_args, "-o", rundir, "--", *wcmd]
-                    try:
-                        os.unlink(twfile)
-                    except FileNotFoundError:
-                        pass
-                    wall, rc = timed(argv, renv, cwd, a.timeout, errfile)
                     r = results[name][key]
-                    try:
-                        twall = int(open(twfile).read()) / 1e9
-                    except (OSError, ValueError):
-                        twall = None
-                    if rc != 0 or twall is None:
-                        r["fail"] += 1
-                        print(f"  {name} {key} round {rnd + 1}: exit {rc}", file=sys.stderr)
-                    else:
-                        r["wall"].append(wall)
-                        r["twall"].append(twall)
+                    timed_round(r, f"{name} {key} round {rnd + 1}", argv, renv, cwd, a.timeout, twfile, errfile)
                     if rundir:
                         real, apparent = dir_size(rundir)
                         r["real"].append(real)

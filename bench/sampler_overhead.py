@@ -173,6 +173,28 @@ def timed(argv, env, cwd, timeout, stderr_path=None):
     return time.perf_counter() - t, rc
 
 
+def timed_round(r, label, argv, env, cwd, timeout, twfile, stderr_path=None):
+    """One run of argv whose workload bench/walltime times into twfile: its end-to-end and own
+    wall times appended to r["wall"] and r["twall"], or a failure counted in r["fail"] and said
+    on stderr (label). True when it ran."""
+    try:
+        os.unlink(twfile)
+    except FileNotFoundError:
+        pass
+    wall, rc = timed(argv, env, cwd, timeout, stderr_path)
+    try:
+        twall = int(open(twfile).read()) / 1e9
+    except (OSError, ValueError):
+        twall = None
+    if rc != 0 or twall is None:
+        r["fail"] += 1
+        print(f"  {label}: exit {rc}", file=sys.stderr)
+        return False
+    r["wall"].append(wall)
+    r["twall"].append(twall)
+    return True
+
+
 def find_tools(who, poolprof, *tools):
     """poolprof's absolute path and the bench programs built beside it (build/bench/NAME), or None
     after saying on stderr which one is missing."""
@@ -309,22 +331,8 @@ def main():
                         seq += 1
                         rundir = os.path.join(work, f"run-{seq}")
                         argv = [poolprof, "run", *pp_args, "-o", rundir, "--", *cmd]
-                    try:
-                        os.unlink(twfile)
-                    except FileNotFoundError:
-                        pass
-                    wall, rc = timed(argv, dict(env, **extra), work, a.timeout)
                     r = results[name][key]
-                    try:
-                        twall = int(open(twfile).read()) / 1e9
-                    except (OSError, ValueError):
-                        twall = None
-                    if rc != 0 or twall is None:
-                        r["fail"] += 1
-                        print(f"  {name} {key} round {rnd + 1}: exit {rc}", file=sys.stderr)
-                    else:
-                        r["wall"].append(wall)
-                        r["twall"].append(twall)
+                    timed_round(r, f"{name} {key} round {rnd + 1}", argv, dict(env, **extra), work, a.timeout, twfile)
                     if rundir:
                         h = last_h_line(os.path.join(rundir, "sampler.rec"))
                         if h:
