@@ -253,10 +253,14 @@ struct shim_dirent64 {
     char d_name[];
 };
 
-static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now)
+/* The threads alive now, into their slots; `alone`: the kernel said this is the only one (the
+ * listing of /proc/self/task is then skipped: four system calls of a short image's ~45). */
+static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now, int alone)
 {
     pid_t self = gettid();
     shim_snapshot_one(h, self, self, now);
+    if (alone)
+        return;
     /* Raw getdents64 on a stack buffer: opendir would malloc, and this may run right after fork. */
     int fd = shim_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
@@ -287,13 +291,16 @@ void shim_proc_end(uint32_t how)
         return;
     struct prof_shm_header *h = shim_hdr;
     int saved = errno;
-    shim_snapshot_threads(h, shim_mono_ns());
-    shim_lock_symbolise(h);
     char buf[4096];
+    int alone = 0;
     if (shim_read_file("/proc/self/status", buf, sizeof buf) > 0) {
         h->vm_hwm_bytes = shim_status_field(buf, "VmHWM") * 1024u;
         h->rss_end_bytes = shim_status_field(buf, "VmRSS") * 1024u;
+        /* Only this thread runs: none can be created before this returns. */
+        alone = shim_status_field(buf, "Threads") == 1;
     }
+    shim_snapshot_threads(h, shim_mono_ns(), alone);
+    shim_lock_symbolise(h);
     __atomic_store_n(&h->end_how, how, __ATOMIC_RELEASE);
     __atomic_store_n(&h->end_ns, shim_mono_ns(), __ATOMIC_RELEASE);
     errno = saved;
