@@ -199,7 +199,10 @@ Test(shim_truth, python_event_waits_that_run_out_are_not_lock_waits)
     json_t *s = json_object_get(r, "overall");
     assert_near(num(s, "handoff_wait_seconds", NULL), 1.5, 0.15, 0.15);
     assert_near(num(s, "lock", "wait_seconds"), 0.0, 0.0, 0.05);
-    cr_assert_lt(num(s, "lock", "wait_fraction"), 0.1);
+    /* The fraction counts GIL waits: five threads woken at once by their timeouts contend for
+     * it, 0.02-0.11 of their time over 30 runs on this VM (builds of this and the previous
+     * session alike). Taken for lock waits, the 1.5 s idle would read ~0.9. */
+    cr_assert_lt(num(s, "lock", "wait_fraction"), 0.2);
     json_decref(r);
 }
 
