@@ -353,7 +353,10 @@ int prof_py_fork(const struct prof_py *parent, pid_t pid, struct prof_py **out)
     py->code_type = parent->code_type;
     py->unicode_type = parent->unicode_type;
     py->bytes_type = parent->bytes_type;
-    /* The code cache is not shared: a cached object's address may be reused by other code in
-     * either process once they diverge. */
-    return hand_out(py, out);
+    int rc = hand_out(py, out);
+    /* The parent's code cache, copied: each entry is checked against the code object's header
+     * at every use, so one whose address the child reused for other code is read again. */
+    if (rc == 0)
+        prof_py_codes_copy(*out, parent);
+    return rc;
 }

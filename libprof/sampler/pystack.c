@@ -274,6 +274,41 @@ static int codes_reserve(struct prof_py *py)
     return 0;
 }
 
+/*
+ * A fork's reader starts with its parent's code cache, its strings interned again in its own
+ * arena (the parent's reader may close first). An entry is used only while the header read at
+ * each sample still matches it (code_get), in the child as in one process: a short-lived pool
+ * worker does not read every code object of its stack again (two reads of strings each).
+ * A failure leaves the cache partly filled.
+ */
+int prof_py_codes_copy(struct prof_py *py, const struct prof_py *from)
+{
+    for (size_t i = 0; i < from->codes_cap; i++) {
+        const struct code_entry *o = &from->codes[i];
+        if (!o->addr)
+            continue;
+        if (codes_reserve(py) < 0)
+            return PROF_ENOMEM;
+        struct code_entry n = *o;
+        n.func = o->func ? intern(py, o->func, strlen(o->func)) : NULL;
+        n.qual = o->qual ? intern(py, o->qual, strlen(o->qual)) : NULL;
+        n.file = o->file ? intern(py, o->file, strlen(o->file)) : NULL;
+        n.lt = NULL;
+        n.ltlen = 0;
+        if ((o->func && !n.func) || (o->qual && !n.qual) || (o->file && !n.file))
+            return PROF_ENOMEM;
+        if (o->lt && o->ltlen) {
+            if (!(n.lt = malloc(o->ltlen)))
+                return PROF_ENOMEM;
+            memcpy(n.lt, o->lt, o->ltlen);
+            n.ltlen = o->ltlen;
+        }
+        *codes_slot(py, n.addr) = n;
+        py->codes_n++;
+    }
+    return 0;
+}
+
 /* The length of the bytes object (a line table) whose header is bh, or -1 when it is not one we read. */
 static int64_t linetable_len(const struct prof_py *py, const unsigned char *bh)
 {

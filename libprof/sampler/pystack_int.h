@@ -79,4 +79,7 @@ int pystack_rd(const struct prof_py *py, uint64_t addr, void *buf, size_t len);
 
 #pragma GCC visibility pop
 
+/* pystack.c: a fork's reader takes its parent's code cache (see there). 0 or PROF_ENOMEM. */
+int prof_py_codes_copy(struct prof_py *py, const struct prof_py *from);
+
 #endif
