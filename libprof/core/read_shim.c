@@ -302,6 +302,11 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
             prof_note(errors, "proc/%s: skipped: record version %u, written by another poolprof (this one reads "
                               "version %d): record the run again",
                       fname, pre.version, PROF_SHM_VERSION);
+        else if (st.st_size == 0)
+            /* Created, never sized: its process was killed between the two (a pool's terminate()
+             * reaching a worker in the middle of its fork). It had recorded nothing. */
+            prof_note(errors, "proc/%s: skipped: empty: its process ended while creating it, before recording anything",
+                      fname);
         else
             prof_note(errors, "proc/%s: skipped: truncated (%lld of %zu bytes)", fname, (long long)st.st_size,
                       sizeof *h);

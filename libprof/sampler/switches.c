@@ -225,6 +225,10 @@ static struct sproc *adopt_unknown(struct prof_sampler *s, pid_t pid)
         foreign_add(s, pid);
         return NULL;
     }
+    /* Records drained after a process of the tree ended: its zombie is not a new process. */
+    char st = samp_task_state(pid, pid);
+    if (st == 'Z' || st == 'X' || st == 0)
+        return NULL;
     struct sproc *p = samp_proc_add(s, pid, pp, now_ns());
     if (!p)
         return NULL;

@@ -274,3 +274,25 @@ Test(read_shim, only_records_of_images_that_are_over_are_trimmed)
         cr_assert_eq(rec.images[k].nthreads, 2548);
     prof_records_free(&rec);
 }
+
+/* A record created and never sized (its process killed in between) is named for what it is, not as truncated data. */
+Test(read_shim, an_empty_record_is_named_as_its_process_ending_early)
+{
+    write_file("proc/720-1000.rec", "", 0);
+    struct rec r = rec_fanned(721);
+    rec_save(&r, 4096); /* cut inside the header */
+    struct prof_records rec;
+    read_dir(&rec);
+    cr_assert_eq(rec.nimages, 0);
+    cr_assert_eq(json_array_size(rec.shim_errors), 2, "%s", json_dumps(rec.shim_errors, 0));
+    size_t i;
+    json_t *v;
+    int empty = 0, cut = 0;
+    json_array_foreach(rec.shim_errors, i, v) {
+        empty += strstr(json_string_value(v), "720-1000.rec: skipped: empty: its process ended while creating it") != NULL;
+        cut += strstr(json_string_value(v), "skipped: truncated") != NULL;
+    }
+    cr_assert_eq(empty, 1, "%s", json_dumps(rec.shim_errors, 0));
+    cr_assert_eq(cut, 1, "%s", json_dumps(rec.shim_errors, 0));
+    prof_records_free(&rec);
+}
