@@ -78,8 +78,8 @@ ratios, not times.
 import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, timed, timed_round,  # noqa: E402
-                              verdict)
+from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, select_configs,  # noqa: E402
+                              timed, timed_round, verdict)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -268,15 +268,9 @@ def main():
         if n not in WORKLOADS:
             print(f"fanout: unknown workload '{n}' (known: {', '.join(WORKLOADS)})", file=sys.stderr)
             return 2
-    configs = list(CONFIGS)
-    if a.configs:
-        want = {k for k in a.configs.split(",") if k} | {"plain"}
-        unknown = want - set(LABEL)
-        if unknown:
-            print(f"fanout: unknown configuration(s) {', '.join(sorted(unknown))} (known: {', '.join(LABEL)})",
-                  file=sys.stderr)
-            return 2
-        configs = [c for c in configs if c[0] in want]
+    configs = select_configs("fanout", list(CONFIGS), a.configs, LABEL)
+    if configs is None:
+        return 2
     notes = []
     rng = random.Random(a.seed)
     work = tempfile.mkdtemp(prefix="poolprof-fanout.")

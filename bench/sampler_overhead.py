@@ -195,6 +195,20 @@ def timed_round(r, label, argv, env, cwd, timeout, twfile, stderr_path=None):
     return True
 
 
+def select_configs(who, configs, wanted, labels):
+    """The configurations of the comma-separated keys in wanted (plain always), or all of configs
+    when wanted is empty; None after saying on stderr which keys are unknown."""
+    if not wanted:
+        return configs
+    want = {k for k in wanted.split(",") if k} | {"plain"}
+    unknown = want - set(labels)
+    if unknown:
+        print(f"{who}: unknown configuration(s) {', '.join(sorted(unknown))} (known: {', '.join(labels)})",
+              file=sys.stderr)
+        return None
+    return [c for c in configs if c[0] in want]
+
+
 def find_tools(who, poolprof, *tools):
     """poolprof's absolute path and the bench programs built beside it (build/bench/NAME), or None
     after saying on stderr which one is missing."""
@@ -260,13 +274,9 @@ def main():
                and not (c[0] == "perf-stat" and not shutil.which("perf"))]
     skipped_tools = sorted({"strace", "perf-stat"} - {c[0] for c in configs})
     if a.configs:
-        want = {k for k in a.configs.split(",") if k} | {"plain"}
-        unknown = want - set(LABEL)
-        if unknown:
-            print(f"sampler_overhead: unknown configuration(s) {', '.join(sorted(unknown))} (known: {', '.join(LABEL)})",
-                  file=sys.stderr)
+        configs = select_configs("sampler_overhead", configs, a.configs, LABEL)
+        if configs is None:
             return 2
-        configs = [c for c in configs if c[0] in want]
         skipped_tools = []
     rng = random.Random(a.seed)
     try:
