@@ -78,8 +78,8 @@ ratios, not times.
 import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sampler_overhead import (find_tools, fmt, interval, last_h_line, med, monitor_cpu_ns, select_configs,  # noqa: E402
-                              timed, timed_round, verdict)
+from sampler_overhead import (find_tools, fmt, last_h_line, med, monitor_cpu_ns, ratio_cell,  # noqa: E402
+                              select_configs, timed, timed_round, verdict)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -465,15 +465,8 @@ def print_tables(names, info, results, rounds, quick, notes, fstype, elapsed):
                     cells.append("failed")
                     continue
                 col_ratios[k].append(q)
-                c = f"{q:.3f}"
-                if targets and target[k] is not None:
-                    ok = q <= target[k]
-                    c += f" {verdict(ok)}"
-                    track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok,
-                          interval(r[field], results[n]["plain"][field]))
-                if r["fail"]:
-                    c += f" ({r['fail']} failed)"
-                cells.append(c)
+                cells.append(ratio_cell(q, r[field], results[n]["plain"][field], r["fail"], LABEL[k],
+                                        target[k] if targets else None, track, n))
             if vs_perf:
                 qd, qp = ratio(n, "default", field), ratio(n, "perf", field)
                 if qd is None or qp is None:

@@ -195,6 +195,19 @@ def timed_round(r, label, argv, env, cwd, timeout, twfile, stderr_path=None):
     return True
 
 
+def ratio_cell(q, runs, plain_runs, failed, label, target, track, name):
+    """A ratio table's cell: q (median of runs over plain_runs' median), judged against target
+    (None: no target) and recorded with track(what, q, name, ok, interval), and how many runs failed."""
+    c = f"{q:.3f}"
+    if target is not None:
+        ok = q <= target
+        c += f" {verdict(ok)}"
+        track(f"{label} wall ratio ≤ {target:.2f}", q, name, ok, interval(runs, plain_runs))
+    if failed:
+        c += f" ({failed} failed)"
+    return c
+
+
 def select_configs(who, configs, wanted, labels):
     """The configurations of the comma-separated keys in wanted (plain always), or all of configs
     when wanted is empty; None after saying on stderr which keys are unknown."""
@@ -428,15 +441,8 @@ def print_tables(names, cfg_of, results, rounds, skipped_tools, elapsed, wake_us
                     continue
                 q = m / base
                 ratios[k].append(q)
-                c = f"{q:.3f}"
-                if targets and target[k] is not None:
-                    ok = q <= target[k]
-                    c += f" {verdict(ok)}"
-                    track(f"{LABEL[k]} wall ratio ≤ {target[k]:.2f}", q, n, ok,
-                          interval(r[field], results[n]["plain"][field]))
-                if r["fail"]:
-                    c += f" ({r['fail']} failed)"
-                cells.append(c)
+                cells.append(ratio_cell(q, r[field], results[n]["plain"][field], r["fail"], LABEL[k],
+                                        target[k] if targets else None, track, n))
             print(f"| {n} | " + " | ".join(cells) + " |")
         print("| median | | " + " | ".join(
             (fmt(med(ratios[k]), ".3f") +
