@@ -433,13 +433,8 @@ static int smp_procs(struct merger *M, const struct prof_rec_sampler *R)
             p->ppid = sp->ppid;
         if (!p->mon_start_ns && !p->shim)
             p->mon_start_ns = sp->t_ns;
-    }
-    /* Names only where neither the shim nor the monitor gave one: one image per P line. */
-    for (size_t i = 0; i < R->nprocs; i++) {
-        const struct prof_rec_sproc *sp = &R->procs[i];
-        struct prof_process *p = proc_get(M, sp->pid);
-        if (!p)
-            return PROF_ENOMEM;
+        /* Names only where neither the shim nor the monitor gave one (their images were all
+         * taken before this): one image per P line. */
         if ((!sp->exe && !sp->argc) || p->named_by_other)
             continue;
         if (p->nimages && !p->named_by_sampler) {
