@@ -138,5 +138,8 @@ int prof_read_sampler(struct prof_records *rec);
  */
 int prof_shim_trim(const char *rundir);
 
+/* pread all of len bytes at off: 0, or -1 (an error, or the file ends first). */
+int prof_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
 
 #endif

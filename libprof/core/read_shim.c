@@ -1,9 +1,8 @@
-/* read_shim.c: reads the shim's process records (RUNDIR/proc/PID-START.rec, format/shm.h), checking each before it is trusted. */
+/* read_shim.c: reads the shim's process records (arenas RUNDIR/proc/K.arena, or files RUNDIR/proc/PID-START.rec; format/shm.h), checking each before it is trusted. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,8 @@ static int argv_from_nul(struct prof_rec_image *im, const char *buf, size_t cap,
     return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
+/* pread all of len bytes at off: 0, or -1 (an error, or the file ends first). */
+int prof_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
     size_t got = 0;
 
@@ -109,8 +109,9 @@ static int slots_check(const struct slots *k, const struct prof_shm_header *h)
     return 0;
 }
 
-/* Read a checked kind's claimed slots: only the used part of each chunk (never the sparse rest). */
-static int slots_read(struct slots *k, int fd)
+/* Read a checked kind's claimed slots: only the used part of each chunk (never the sparse rest).
+ * Chunk offsets are from the record's start, at `base` in the file. */
+static int slots_read(struct slots *k, int fd, uint64_t base)
 {
     size_t total = k->claimed < k->nfixed ? k->claimed : k->nfixed;
     for (unsigned j = 0; j < PROF_SHM_EXT_CHUNKS; j++)
@@ -122,7 +123,7 @@ static int slots_read(struct slots *k, int fd)
     memcpy(k->all, k->fixed, n * k->elem);
     for (unsigned j = 0; j < PROF_SHM_EXT_CHUNKS; j++) {
         size_t used = k->dir[j] ? chunk_used(k, j) : 0;
-        if (used && read_full(fd, (char *)k->all + n * k->elem, used * k->elem, k->dir[j]) != 0)
+        if (used && prof_pread_full(fd, (char *)k->all + n * k->elem, used * k->elem, base + k->dir[j]) != 0)
             return -1;
         n += used;
     }
@@ -218,8 +219,8 @@ static void note_drops(json_t *errors, const char *fname, const struct prof_shm_
                   fname, (unsigned long long)h->nospace_drops);
 }
 
-/* The rest of read_record, on a record whose header was read whole. */
-static int read_checked(struct prof_records *rec, int fd, uint64_t fsize, const char *fname,
+/* The rest of read_record, on a record whose header was read whole: the record is `fsize` bytes at `base` of fd. */
+static int read_checked(struct prof_records *rec, int fd, uint64_t base, uint64_t fsize, const char *fname,
                         const struct prof_shm_header *h)
 {
     json_t *errors = rec->shim_errors;
@@ -251,9 +252,9 @@ static int read_checked(struct prof_records *rec, int fd, uint64_t fsize, const 
         return 0;
     }
     errno = 0;
-    int rc = slots_read(&threads, fd);
+    int rc = slots_read(&threads, fd, base);
     if (rc == 0)
-        rc = slots_read(&children, fd);
+        rc = slots_read(&children, fd, base);
     if (rc == -1) {
         prof_note(errors, "proc/%s: skipped: its extension area cannot be read: %s", fname,
                   errno ? strerror(errno) : "cut short");
@@ -291,7 +292,7 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         close(fd);
         return 0;
     }
-    if ((size_t)st.st_size < sizeof *h || read_full(fd, h, sizeof *h, 0) != 0) {
+    if ((size_t)st.st_size < sizeof *h || prof_pread_full(fd, h, sizeof *h, 0) != 0) {
         /* A record of another poolprof version has another size: say that, not "truncated". */
         struct {
             uint64_t magic;
@@ -313,7 +314,84 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
         close(fd);
         return 0;
     }
-    int rc = read_checked(rec, fd, (uint64_t)st.st_size, fname, h);
+    int rc = read_checked(rec, fd, 0, (uint64_t)st.st_size, fname, h);
+    close(fd);
+    return rc;
+}
+
+/* Whether `name` ends with `suffix` after at least one character of its own. */
+static int name_ends(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), m = strlen(suffix);
+    return n > m && name[0] != '.' && strcmp(name + n - m, suffix) == 0;
+}
+
+/* Region i of an arena whose header is `a`, in a file of fsize bytes: its place, len 0 when it holds nothing. */
+static int arena_region(int fd, const struct prof_shm_arena *a, uint64_t fsize, uint64_t i, struct prof_shm_region *r)
+{
+    if (a->stride) {
+        r->off = a->page + i * a->stride;
+        r->len = r->off < fsize ? (fsize - r->off < a->stride ? fsize - r->off : a->stride) : 0;
+        return 0;
+    }
+    if (prof_pread_full(fd, r, sizeof *r, sizeof *a + i * sizeof *r) != 0)
+        return -1;
+    return r->off > fsize || r->len > fsize - r->off ? -1 : 0;
+}
+
+/* Read every record of one arena (format/shm.h): live (regions at a stride) or packed (a table of regions). */
+static int read_arena(struct prof_records *rec, int dirfd, const char *fname, struct prof_shm_header *h)
+{
+    json_t *errors = rec->shim_errors;
+    int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct prof_shm_arena a;
+    if (fd < 0) {
+        prof_note(errors, "proc/%s: skipped: %s", fname, strerror(errno));
+        return 0;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || prof_pread_full(fd, &a, sizeof a, 0) != 0 ||
+        a.magic != PROF_ARENA_MAGIC) {
+        prof_note(errors, "proc/%s: skipped: not a poolprof arena of process records", fname);
+        close(fd);
+        return 0;
+    }
+    uint64_t fsize = (uint64_t)st.st_size, n = a.stride ? (a.next < a.capacity ? a.next : a.capacity) : a.nregions;
+    if (a.version != PROF_SHM_VERSION) {
+        prof_note(errors, "proc/%s: skipped: %llu records of version %u, written by another poolprof (this one reads "
+                          "version %d): record the run again",
+                  fname, (unsigned long long)n, a.version, PROF_SHM_VERSION);
+        close(fd);
+        return 0;
+    }
+    if (a.page < 512 || (a.page & (a.page - 1)) || (a.stride && (a.stride % a.page || a.stride < sizeof *h)) ||
+        (!a.stride && n > (fsize - sizeof a) / sizeof(struct prof_shm_region))) {
+        prof_note(errors, "proc/%s: skipped: damaged: its header (page %u, stride %llu, %llu regions) does not fit "
+                          "its %llu bytes",
+                  fname, a.page, (unsigned long long)a.stride, (unsigned long long)n, (unsigned long long)fsize);
+        close(fd);
+        return 0;
+    }
+    int rc = 0;
+    uint64_t empty = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        char name[NAME_MAX + 32];
+        snprintf(name, sizeof name, "%s#%llu", fname, (unsigned long long)i);
+        struct prof_shm_region r;
+        if (arena_region(fd, &a, fsize, i, &r) != 0) {
+            prof_note(errors, "proc/%s: skipped: damaged: its region table runs outside the file", name);
+            break;
+        }
+        if (r.len < sizeof *h || prof_pread_full(fd, h, sizeof *h, r.off) != 0 || h->magic == 0) {
+            empty++;
+            continue;
+        }
+        rc = read_checked(rec, fd, r.off, r.len, name, h);
+    }
+    if (empty)
+        prof_note(errors, "proc/%s: %llu of %llu records were never filled: their processes ended while making them "
+                          "(or kept them in memory, the disk full), before recording anything",
+                  fname, (unsigned long long)empty, (unsigned long long)n);
     close(fd);
     return rc;
 }
@@ -336,81 +414,12 @@ int prof_read_shim(struct prof_records *rec)
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".rec") != 0)
-            continue;
-        rc = read_record(rec, dirfd(d), e->d_name, h);
+        if (name_ends(e->d_name, ".rec"))
+            rc = read_record(rec, dirfd(d), e->d_name, h);
+        else if (name_ends(e->d_name, ".arena"))
+            rc = read_arena(rec, dirfd(d), e->d_name, h);
     }
     free(h);
     closedir(d);
     return rc;
-}
-
-/*
- * Whether nothing will write record `fname` again: its pid is gone (exited, or killed: a record
- * is written only by its own image, and only that image cuts chunks, so a vfork or raw-clone child
- * still sharing the mapping writes below ext_used), or its image ended by exec and no process
- * maps it any more (a failed exec takes the end back). A process still in its exit, a zombie, or
- * a daemon still running keeps it whole: a write past the end would SIGBUS it. Pids of another
- * pid namespace mean other processes here: such records are kept whole.
- */
-static int image_over(const struct prof_shm_header *h, const char *fname, uint64_t pidns)
-{
-    if (h->pid <= 0 || !h->pidns || h->pidns != pidns)
-        return 0;
-    if (kill(h->pid, 0) != 0 && errno == ESRCH)
-        return 1;
-    if (h->end_how != PROF_END_EXEC || !h->end_ns)
-        return 0;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/maps", h->pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    int mapped = 0;
-    while (!mapped && getline(&line, &cap, f) > 0)
-        mapped = strstr(line, fname) != NULL;
-    int err = ferror(f);
-    free(line);
-    fclose(f);
-    return !mapped && !err;
-}
-
-/* Cut one record to its header and the used part of its extension area, if its image is over. */
-static void trim_one(int dirfd, const char *fname, uint64_t pidns)
-{
-    /* The header's first fields say all: the rest is not read. */
-    struct prof_shm_header h;
-    const size_t head = offsetof(struct prof_shm_header, exe);
-    int fd = openat(dirfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    struct stat st;
-    if (fd < 0)
-        return;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_full(fd, &h, head, 0) == 0 && h.magic == PROF_SHM_MAGIC &&
-        h.version == PROF_SHM_VERSION && h.size == sizeof h && h.ext_used <= h.ext_bytes &&
-        (uint64_t)st.st_size > h.size + h.ext_used && image_over(&h, fname, pidns))
-        (void)!ftruncate(fd, (off_t)(h.size + h.ext_used));
-    close(fd);
-}
-
-int prof_shim_trim(const char *rundir)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/proc", rundir);
-    struct stat ns;
-    if (stat("/proc/self/ns/pid", &ns) != 0)
-        return 0; /* whose pids the records name is unknown: none is trimmed */
-    DIR *d = opendir(path);
-    if (!d)
-        return errno == ENOENT ? 0 : prof_err_from_errno(errno);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n >= 5 && strcmp(e->d_name + n - 4, ".rec") == 0)
-            trim_one(dirfd(d), e->d_name, (uint64_t)ns.st_ino);
-    }
-    closedir(d);
-    return 0;
 }

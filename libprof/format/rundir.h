@@ -39,6 +39,7 @@
 #define PROF_ENV_DIR "POOLPROF_DIR"
 #define PROF_ENV_SHIM "POOLPROF_SHIM"
 #define PROF_ENV_EXT "POOLPROF_EXT_BYTES"
+#define PROF_ENV_ARENA "POOLPROF_ARENA" /* "0": a record file per image, not arenas */
 #define PROF_ENV_TSC "POOLPROF_TSC" /* "0": the shim reads the vDSO clock, not the TSC */
 
 #endif

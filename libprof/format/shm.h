@@ -38,9 +38,11 @@
  * (a vfork or raw-clone child) writes nothing past ext_used. The mapping is MADV_RANDOM: no
  * read-around fills a large sparse file's holes.
  *
- * One file per process image: RUNDIR/proc/<pid>-<start_ns>.rec. A forked
- * child switches to a file of its own before it returns from fork(); an exec
- * ends the image (end_how = PROF_END_EXEC) and the new image writes a new file.
+ * One record per process image, in a region of an arena file: RUNDIR/proc/<k>.arena (struct
+ * prof_shm_arena below). A forked child switches to a region of its own before it returns from
+ * fork(); an exec ends the image (end_how = PROF_END_EXEC) and the new image claims a new one.
+ * Where no arena can be used (made or opened), an image's record is a file of its own,
+ * RUNDIR/proc/<pid>-<start_ns>.rec, laid out as a region.
  *
  * Concurrency: each thread slot is written only by its own thread, except at
  * process exit when the exiting thread snapshots the survivors. Readers (the
@@ -316,6 +318,47 @@ struct prof_shm_header {
     uint64_t stage_overflow; /* begins beyond PROF_SHM_STAGE_DEPTH: counted here, not timed */
     uint64_t header_reserved2[6];
     struct prof_shm_stage stages[PROF_SHM_MAX_STAGES];
+};
+
+/*
+ * An arena: many images' records in one file, so an image costs no file of its own. Creating a
+ * file costs an inode, and ext4's inode allocation scans groups for one not deleted recently:
+ * 0.7 ms a file on this project's VM once a few thousand records had been deleted, half of what
+ * a short `true` cost under the shim (issue 27). Page 0 holds this header; region i of a live
+ * arena starts at page * (1 + i * stride / page) and is a record as above (header, then its
+ * extension area), the stride fixed by the image that made the arena. An image claims a region
+ * by fetch-and-add on `next` (claims at or past `capacity`, or that then see `closed`, found it
+ * full: the image tries arena k + 1), writes its pid into the region's header (so a region not
+ * filled yet still names the process that may fill it), then fallocates the region's last page (or, where records are allocated whole, the
+ * region), which grows the file to the region's end and never shrinks it, whatever the order of
+ * the claims. A region whose header has no magic was claimed by an image that ended (or fell back
+ * to memory) before filling it.
+ *
+ * Once every image in an arena has ended (and every process that claimed a region and never
+ * filled it is gone), `poolprof run` packs it: a new file whose header has
+ * stride 0 and is followed by a table of nregions (offset, length) pairs, each record cut to
+ * size + ext_used and starting on a page; holes stay holes. It replaces the arena by rename, so
+ * a reader sees one or the other whole.
+ */
+#define PROF_ARENA_MAGIC 0x414e4552414c4f50ULL /* "POLARENA" little-endian */
+#define PROF_ARENA_BYTES (4ull << 40)          /* a live arena's regions span at most this */
+#define PROF_ARENA_MAX 4096                    /* arenas per run directory the shim tries */
+
+struct prof_shm_arena {
+    uint64_t magic;
+    uint32_t version;   /* PROF_SHM_VERSION: the regions' record format */
+    uint32_t page;      /* regions start on multiples of this */
+    uint64_t stride;    /* bytes per region, a multiple of page; 0 once packed */
+    uint64_t capacity;  /* regions of a live arena */
+    uint64_t next;      /* regions claimed (may pass capacity: those claims found it full) */
+    uint64_t nregions;  /* packed: the entries of the table that follows this header */
+    uint64_t hint;      /* arena 0: the newest arena with room, so a new image does not try each in turn */
+    uint64_t closed;    /* set by the packer before its last look at next: a claim that sees it moves on */
+};
+
+struct prof_shm_region {
+    uint64_t off;       /* from the file's start */
+    uint64_t len;       /* 0: a region claimed but never filled */
 };
 
 /*

@@ -223,8 +223,12 @@ static int shim_room_size(size_t size)
 static uint64_t ext_env_bytes = PROF_SHM_EXT_DEFAULT;
 static uint32_t ext_env_why = PROF_EXT_DEFAULT;
 
+static int arena_off; /* POOLPROF_ARENA=0: a file per image, as before arenas (for A/B measurements) */
+
 static void shim_ext_env(void)
 {
+    const char *a = getenv(PROF_ENV_ARENA);
+    arena_off = a && a[0] == '0' && !a[1];
     const char *v = getenv(PROF_ENV_EXT);
     if (!v || *v < '0' || *v > '9')
         return;
@@ -287,12 +291,33 @@ static int shim_record_room_first(struct prof_shm_header *h)
            shim_record_room(&h->threads[0], sizeof h->threads[0]) == 0;
 }
 
-/* Map `size` bytes of fd shared, made current for shim_record_room; MAP_FAILED if not. */
-static void *shim_record_mmap(int fd, size_t size)
+/* Where a record goes: a region of an arena (stride: the region's bytes), or a file of its own (stride 0). */
+struct shim_place {
+    int fd;
+    uint64_t off;
+    uint64_t stride;
+};
+
+/*
+ * Give the file room for a record of `size` bytes at the place: a file of its own is cut to it;
+ * an arena is grown to the region's end by an allocation there (the whole region when `whole`),
+ * which never shrinks the file as an ftruncate racing another image's could.
+ */
+static int shim_record_grow(const struct shim_place *pl, size_t size, int whole)
+{
+    if (!pl->stride)
+        return ftruncate(pl->fd, (off_t)size);
+    if (whole)
+        return fallocate(pl->fd, 0, (off_t)pl->off, (off_t)pl->stride);
+    return fallocate(pl->fd, 0, (off_t)(pl->off + pl->stride - room_page), (off_t)room_page);
+}
+
+/* Map `size` bytes at the place shared, made current for shim_record_room; MAP_FAILED if not. */
+static void *shim_record_mmap(const struct shim_place *pl, size_t size, int whole)
 {
     void *map = MAP_FAILED;
-    if (ftruncate(fd, (off_t)size) == 0)
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (shim_record_grow(pl, size, whole) == 0)
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, pl->fd, (off_t)pl->off);
     if (map != MAP_FAILED) {
         /* No read-around: the shim touches only the pages it reserves, and on a large sparse file
          * (ext4 with large folios, Linux 6.x) the first fault otherwise fills megabytes of holes
@@ -307,23 +332,27 @@ static void *shim_record_mmap(int fd, size_t size)
 }
 
 /*
- * The file, mapped: sparse with its extension area where the file system and kernel allow it,
+ * The record, mapped: sparse with its extension area where the file system and kernel allow it,
  * else the header alone, allocated whole. Its header's first pages have their blocks.
- * MAP_FAILED when no file can be made (the caller falls back to memory).
+ * MAP_FAILED when it cannot be made (the caller tries a file of its own, then memory).
  */
-static void *shim_record_file(int fd, uint64_t *ext, uint32_t *why)
+static void *shim_record_file(const struct shim_place *pl, uint64_t *ext, uint32_t *why)
 {
     const size_t hsize = sizeof(struct prof_shm_header);
     /* Only where reading a hole costs no block (its page comes zero-filled from the page
      * cache) may the shim scan slots it never wrote: on tmpfs a read of a hole allocates,
-     * and on a full one raises SIGBUS. Elsewhere the whole file up front, as before. */
-    int whole = !shim_sparse_fs(fd);
+     * and on a full one raises SIGBUS. Elsewhere the whole record up front, as before. */
+    int whole = !shim_sparse_fs(pl->fd), grown_whole = whole;
+    /* An arena's region holds what its stride leaves after the header. */
+    uint64_t fit = pl->stride > hsize ? (pl->stride - hsize) / room_page * room_page : 0;
+    if (pl->stride && *ext > fit)
+        *ext = fit;
     if (whole || (*ext && shim_room_size(hsize + *ext) != 0)) {
         *why = whole ? PROF_EXT_WHOLE : PROF_EXT_NOMEM;
         *ext = 0;
     }
     size_t size = hsize + *ext;
-    void *map = shim_record_mmap(fd, size);
+    void *map = shim_record_mmap(pl, size, whole);
     if (map == MAP_FAILED)
         return map;
     if (!whole) {
@@ -338,12 +367,14 @@ static void *shim_record_file(int fd, uint64_t *ext, uint32_t *why)
             *ext = 0;
             *why = PROF_EXT_WHOLE;
             size = hsize;
-            if ((map = shim_record_mmap(fd, size)) == MAP_FAILED)
+            if ((map = shim_record_mmap(pl, size, 0)) == MAP_FAILED)
                 return map;
         }
     }
-    if (whole)
-        room_all = posix_fallocate(fd, 0, (off_t)size) == 0;
+    if (whole && pl->stride)
+        room_all = grown_whole || fallocate(pl->fd, 0, (off_t)pl->off, (off_t)size) == 0;
+    else if (whole)
+        room_all = posix_fallocate(pl->fd, 0, (off_t)size) == 0;
     if ((whole && !room_all) || (!whole && !shim_record_room_first(map))) {
         munmap(map, size);
         return MAP_FAILED;
@@ -351,16 +382,131 @@ static void *shim_record_file(int fd, uint64_t *ext, uint32_t *why)
     return map;
 }
 
+/* RUNDIR/proc/<k>.arena, or with `tmp` the name an image makes it under before linking it there. */
+static void shim_arena_path(char *path, unsigned k, pid_t tmp)
+{
+    char *p = shim_stpcpy(shim_stpcpy(path, shim_dir), tmp ? "/proc/." : "/proc/");
+    p = shim_stpcpy(shim_fmt_u64(p, k), ".arena");
+    if (tmp)
+        shim_fmt_u64(shim_stpcpy(p, "."), (uint64_t)tmp);
+}
+
+/*
+ * Open arena k, made now if it does not exist: filled under a name of this image's own, then
+ * linked under the arena's, so no image ever sees an arena half made (a link that finds one
+ * made by another image first opens that one). Its stride is this image's extension area as
+ * POOLPROF_EXT_BYTES (or the default) says, and the header alone where records are allocated
+ * whole. A descriptor, or -1.
+ */
+static int shim_arena_open(unsigned k)
+{
+    char path[SHIM_PATH_MAX + 64], tmp[SHIM_PATH_MAX + 96];
+    shim_arena_path(path, k, 0);
+    int fd = shim_sys_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    shim_arena_path(tmp, k, getpid());
+    int t = shim_sys_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (t < 0)
+        return -1;
+    const size_t hsize = sizeof(struct prof_shm_header);
+    uint64_t ext = shim_sparse_fs(t) ? ext_env_bytes / room_page * room_page : 0;
+    struct prof_shm_arena a = {
+        .magic = PROF_ARENA_MAGIC,
+        .version = PROF_SHM_VERSION,
+        .page = (uint32_t)room_page,
+        .stride = (hsize + ext + room_page - 1) / room_page * room_page,
+    };
+    a.capacity = PROF_ARENA_BYTES / a.stride ? PROF_ARENA_BYTES / a.stride : 1;
+    /* Written, not stored through a mapping: on a full disk the write fails where a store would
+     * raise SIGBUS. The whole page, so every block of it is allocated (a file system of 1 KiB
+     * blocks has four a page) before images store into it through their mappings. */
+    static const char zeros[4096];
+    int ok = syscall(SYS_pwrite64, t, &a, sizeof a, 0) == (long)sizeof a;
+    for (size_t at = sizeof a; ok && at < room_page;) {
+        size_t n = room_page - at < sizeof zeros ? room_page - at : sizeof zeros;
+        ok = syscall(SYS_pwrite64, t, zeros, n, (off_t)at) == (long)n;
+        at += n;
+    }
+    ok = ok && (link(tmp, path) == 0 || errno == EEXIST);
+    unlink(tmp);
+    shim_sys_close(t);
+    return ok ? shim_sys_open(path, O_RDWR | O_CLOEXEC, 0) : -1;
+}
+
+/* The arena this image tries first: the one it (or the image it forked from) last claimed in. */
+static unsigned arena_first;
+
+/*
+ * Claim a region of the first arena with room and map this image's record there; MAP_FAILED
+ * when no arena can be used (the caller makes a file of its own). A region claimed but not
+ * filled (no room for its pages) stays empty, which the reader names.
+ */
+static void *shim_arena_map(uint64_t *ext, uint32_t *why)
+{
+    struct prof_shm_arena *first = MAP_FAILED;
+    void *map = MAP_FAILED;
+    for (unsigned k = arena_first; k < PROF_ARENA_MAX; k++) {
+        int fd = shim_arena_open(k);
+        if (fd < 0)
+            break;
+        struct prof_shm_arena *a = mmap(NULL, room_page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (a == MAP_FAILED) {
+            shim_sys_close(fd);
+            break;
+        }
+        /* Another poolprof's arena (or another page size): not this image's to write. A packed
+         * one (stride 0) is full. */
+        if (a->magic != PROF_ARENA_MAGIC || a->version != PROF_SHM_VERSION || a->page != room_page ||
+            (a->stride && (a->stride % room_page || a->stride < sizeof(struct prof_shm_header)))) {
+            munmap(a, room_page);
+            shim_sys_close(fd);
+            break;
+        }
+        uint64_t stride = a->stride, cap = stride ? a->capacity : 0;
+        uint64_t idx = cap ? __atomic_fetch_add(&a->next, 1, __ATOMIC_SEQ_CST) : cap;
+        /* Closed by the packer: its last look at next may have missed this claim. */
+        if (idx < cap && __atomic_load_n(&a->closed, __ATOMIC_SEQ_CST))
+            idx = cap;
+        if (idx >= cap) {
+            /* Full. Arena 0 keeps a hint of the newest one, so a new image does not try each in turn. */
+            uint64_t hint = __atomic_load_n(&a->hint, __ATOMIC_ACQUIRE);
+            if (k == 0) {
+                first = a;
+                if (hint > k + 1 && hint < PROF_ARENA_MAX)
+                    k = (unsigned)hint - 1;
+            } else {
+                munmap(a, room_page);
+            }
+            shim_sys_close(fd);
+            continue;
+        }
+        if (a != first)
+            munmap(a, room_page);
+        if (first != MAP_FAILED) {
+            uint64_t h = __atomic_load_n(&first->hint, __ATOMIC_RELAXED);
+            while (h < k && !__atomic_compare_exchange_n(&first->hint, &h, k, 1, __ATOMIC_ACQ_REL,
+                                                         __ATOMIC_RELAXED))
+                ;
+        }
+        arena_first = k;
+        struct shim_place pl = {fd, room_page + idx * stride, stride};
+        /* The region names its claimer before anything else: the packer leaves an arena whole while
+         * a process that claimed a region and has not filled it lives. Written, so a full disk fails here. */
+        int32_t me = (int32_t)getpid();
+        if (syscall(SYS_pwrite64, fd, &me, sizeof me, (off_t)(pl.off + offsetof(struct prof_shm_header, pid))) ==
+            (long)sizeof me)
+            map = shim_record_file(&pl, ext, why);
+        shim_sys_close(fd);
+        break;
+    }
+    if (first != MAP_FAILED)
+        munmap(first, room_page);
+    return map;
+}
+
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
 {
-    char path[SHIM_PATH_MAX + 64];
-    char *p = shim_stpcpy(path, shim_dir);
-    p = shim_stpcpy(p, "/proc/");
-    p = shim_fmt_u64(p, (uint64_t)pid);
-    p = shim_stpcpy(p, "-");
-    p = shim_fmt_u64(p, start_ns);
-    shim_stpcpy(p, ".rec");
-
     void *map = MAP_FAILED;
     long pg = sysconf(_SC_PAGESIZE);
     if (pg > 0)
@@ -368,13 +514,29 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     shim_room_reset();
     uint32_t why;
     uint64_t ext = shim_ext_bytes(&why);
-    int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        map = shim_record_file(fd, &ext, &why);
-        shim_sys_close(fd);
-        if (map == MAP_FAILED)
-            unlink(path);
+    int saved = errno;
+    if (!arena_off)
+        map = shim_arena_map(&ext, &why);
+    if (map == MAP_FAILED) {
+        char path[SHIM_PATH_MAX + 64];
+        char *p = shim_stpcpy(path, shim_dir);
+        p = shim_stpcpy(p, "/proc/");
+        p = shim_fmt_u64(p, (uint64_t)pid);
+        p = shim_stpcpy(p, "-");
+        p = shim_fmt_u64(p, start_ns);
+        shim_stpcpy(p, ".rec");
+        shim_room_reset();
+        ext = shim_ext_bytes(&why);
+        int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            struct shim_place pl = {fd, 0, 0};
+            map = shim_record_file(&pl, &ext, &why);
+            shim_sys_close(fd);
+            if (map == MAP_FAILED)
+                unlink(path);
+        }
     }
+    errno = saved;
     uint32_t flags = 0;
     if (map == MAP_FAILED) {
         shim_room_reset();
@@ -396,7 +558,7 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     h->ext_bytes = ext;
     h->ext_why = why;
     struct stat ns;
-    int saved = errno;
+    saved = errno;
     h->pidns = stat("/proc/self/ns/pid", &ns) == 0 ? (uint64_t)ns.st_ino : 0;
     errno = saved;
     return h;

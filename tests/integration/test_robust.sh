@@ -41,7 +41,7 @@ kill -9 $pp_pid
 wait $pp_pid 2>/dev/null
 for _ in $(seq 100); do pgrep -f "burn_threads 1 survivor" >/dev/null || break; sleep 0.05; done
 expect_eq "target survives a killed poolprof" "$(cat "$T/orphan.out")" "done 1 threads x 600 ms"
-ls "$T/orphan/proc/"*.rec >/dev/null 2>&1 && ok "process record left in RUNDIR" || bad "process record left in RUNDIR"
+ls "$T/orphan/proc/"*.arena "$T/orphan/proc/"*.rec 2>/dev/null | grep -q . && ok "process record left in RUNDIR" || bad "process record left in RUNDIR"
 grep -q '^R ' "$T/orphan/monitor.rec" && ok "monitor samples flushed before the kill" || bad "monitor samples flushed before the kill"
 "$POOLPROF" report "$T/orphan" >"$T/orphan.report" 2>&1 && ok "a killed run can still be reported" || bad "a killed run can still be reported: $(tail -1 "$T/orphan.report")"
 finish

@@ -1,5 +1,6 @@
 /* test_read_shim.c: the shim record reader on synthetic records with extension chunks: every slot read, damaged directories refused, drops named, records trimmed only when their image is over. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -294,5 +295,141 @@ Test(read_shim, an_empty_record_is_named_as_its_process_ending_early)
     }
     cr_assert_eq(empty, 1, "%s", json_dumps(rec.shim_errors, 0));
     cr_assert_eq(cut, 1, "%s", json_dumps(rec.shim_errors, 0));
+    prof_records_free(&rec);
+}
+
+/* ---- arenas: many images' records in one file (format/shm.h) ---------------------------------------- */
+
+#define PAGE 4096u
+#define STRIDE ((HSIZE + (4u << 20) + PAGE - 1) / PAGE * PAGE)
+
+static int arena_fd(const char *name)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/proc/%s", dir, name);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    return fd;
+}
+
+/* A live arena of n regions: regs[i] a record (saved with its used part), or NULL with claimer[i]
+ * the pid its claimer wrote (0: none yet). */
+static void arena_save(const char *name, struct rec *regs, const int *claimer, uint64_t n)
+{
+    int fd = arena_fd(name);
+    struct prof_shm_arena a = {.magic = PROF_ARENA_MAGIC, .version = PROF_SHM_VERSION, .page = PAGE,
+                               .stride = STRIDE, .capacity = 1000, .next = n};
+    cr_assert_eq(pwrite(fd, &a, sizeof a, 0), (ssize_t)sizeof a);
+    for (uint64_t i = 0; i < n; i++) {
+        off_t off = (off_t)(PAGE + i * STRIDE);
+        if (regs[i].buf) {
+            size_t len = HSIZE + regs[i].h->ext_used;
+            cr_assert_eq(pwrite(fd, regs[i].buf, len, off), (ssize_t)len);
+            free(regs[i].buf);
+        } else if (claimer[i]) {
+            cr_assert_eq(pwrite(fd, &claimer[i], sizeof(int), off + (off_t)offsetof(struct prof_shm_header, pid)),
+                         (ssize_t)sizeof(int));
+        }
+    }
+    cr_assert_eq(ftruncate(fd, (off_t)(PAGE + n * STRIDE)), 0);
+    close(fd);
+}
+
+static struct prof_shm_arena arena_head(const char *name, off_t *size)
+{
+    int fd = arena_fd(name);
+    struct prof_shm_arena a;
+    struct stat st;
+    cr_assert_eq(pread(fd, &a, sizeof a, 0), (ssize_t)sizeof a);
+    cr_assert_eq(fstat(fd, &st), 0);
+    *size = st.st_size;
+    close(fd);
+    return a;
+}
+
+static pid_t pid_gone(void)
+{
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(p, NULL, 0), p);
+    return p;
+}
+
+static void expect_two_fanned(void)
+{
+    struct prof_records rec;
+    read_dir(&rec);
+    cr_assert_eq(rec.nimages, 2, "errors: %s", json_dumps(rec.shim_errors, 0));
+    for (size_t k = 0; k < rec.nimages; k++) {
+        cr_assert_eq(rec.images[k].nthreads, 2548);
+        cr_assert_eq(rec.images[k].nchildren, 1212);
+    }
+    cr_assert(has_error(&rec, "0.arena: 2 of 4 records were never filled"), "%s", json_dumps(rec.shim_errors, 0));
+    prof_records_free(&rec);
+}
+
+/* Regions read one by one, empty ones named; once every image is over, the arena is packed to what was used and reads the same. */
+Test(read_shim, an_arena_is_read_by_region_and_packed_once_its_images_are_over)
+{
+    struct rec regs[4] = {rec_fanned(pid_gone()), {0}, {0}, rec_fanned(pid_gone())};
+    uint64_t used = regs[0].h->ext_used;
+    int claimer[4] = {0, 0, pid_gone(), 0}; /* region 1 names no claimer; region 2's claimer died before filling it */
+    arena_save("0.arena", regs, claimer, 4);
+    expect_two_fanned();
+
+    cr_assert_eq(prof_shim_trim(dir), 0);
+    off_t size;
+    struct prof_shm_arena a = arena_head("0.arena", &size);
+    cr_assert_eq(a.magic, PROF_ARENA_MAGIC);
+    cr_assert_eq(a.stride, 0, "packed");
+    cr_assert_eq(a.nregions, 4);
+    uint64_t rec_pages = (HSIZE + used + PAGE - 1) / PAGE * PAGE;
+    cr_assert_eq((uint64_t)size, PAGE + 2 * rec_pages, "a page of header and table, then the two records cut to their use");
+    expect_two_fanned();
+    /* Packed again: nothing changes. */
+    cr_assert_eq(prof_shim_trim(dir), 0);
+    off_t again;
+    arena_head("0.arena", &again);
+    cr_assert_eq(again, size);
+}
+
+/* An image still running (or a claimer alive that has not filled its region) keeps the arena live and whole. */
+Test(read_shim, an_arena_with_an_image_running_is_left_whole)
+{
+    struct rec regs[2] = {rec_fanned(pid_gone()), rec_fanned(getpid())};
+    int none[2] = {0, 0};
+    arena_save("0.arena", regs, none, 2);
+    struct rec one[1] = {{0}};
+    int alive[1] = {getpid()};
+    arena_save("1.arena", one, alive, 1);
+    cr_assert_eq(prof_shim_trim(dir), 0);
+    off_t size;
+    cr_assert_eq(arena_head("0.arena", &size).stride, STRIDE);
+    cr_assert_eq((uint64_t)size, PAGE + 2 * STRIDE);
+    cr_assert_eq(arena_head("1.arena", &size).stride, STRIDE);
+    struct prof_records rec;
+    read_dir(&rec);
+    cr_assert_eq(rec.nimages, 2, "errors: %s", json_dumps(rec.shim_errors, 0));
+    cr_assert(has_error(&rec, "1.arena: 1 of 1 records were never filled"));
+    prof_records_free(&rec);
+}
+
+/* A damaged or foreign arena is named and skipped, never trusted. */
+Test(read_shim, a_damaged_arena_is_named_and_skipped)
+{
+    struct prof_shm_arena a = {.magic = PROF_ARENA_MAGIC, .version = PROF_SHM_VERSION, .page = PAGE, .stride = 0,
+                               .nregions = 1000000};
+    write_file("proc/0.arena", &a, sizeof a);
+    a.nregions = 0;
+    a.version = PROF_SHM_VERSION + 1;
+    write_file("proc/1.arena", &a, sizeof a);
+    write_file("proc/2.arena", "not an arena at all, just text", 30);
+    struct prof_records rec;
+    read_dir(&rec);
+    cr_assert_eq(rec.nimages, 0);
+    cr_assert(has_error(&rec, "0.arena: skipped: damaged"), "%s", json_dumps(rec.shim_errors, 0));
+    cr_assert(has_error(&rec, "1.arena: skipped: 0 records of version"));
+    cr_assert(has_error(&rec, "2.arena: skipped: not a poolprof arena"));
     prof_records_free(&rec);
 }
