@@ -112,9 +112,16 @@ static uint64_t sem_signalled[SEM_SIGNALLED];
  * share (multiprocessing's) is taken in the parent too, and the child's copy of the count
  * would make its next wait there a hand-off. Between fork and the child's code: no allocation.
  */
+/* Set before the first post is counted: a fork child clears the table only if the parent wrote
+ * it (a memset of untouched pages costs a fork child a page fault each). */
+static int sem_dirty;
+
 void shim_sem_fork_child(void)
 {
-    memset(sem_signalled, 0, sizeof sem_signalled);
+    if (__atomic_load_n(&sem_dirty, __ATOMIC_ACQUIRE)) {
+        memset(sem_signalled, 0, sizeof sem_signalled);
+        sem_dirty = 0;
+    }
 }
 
 static inline uint64_t *sem_signal_slot(const sem_t *s)
@@ -126,6 +133,8 @@ static inline uint64_t *sem_signal_slot(const sem_t *s)
  * pending signal; another address's count gives way. */
 static inline void sem_signal_posted(const sem_t *s, int join)
 {
+    if (SHIM_UNLIKELY(!__atomic_load_n(&sem_dirty, __ATOMIC_RELAXED)))
+        __atomic_store_n(&sem_dirty, 1, __ATOMIC_RELEASE);
     uint64_t *slot = sem_signal_slot(s), key = (uint64_t)(uintptr_t)s << 16;
     uint64_t old = __atomic_load_n(slot, __ATOMIC_RELAXED), nv;
     do
