@@ -55,8 +55,9 @@
 #include <stdint.h>
 
 #define PROF_SHM_MAGIC 0x31464f52504c4f50ULL /* "POLPROF1" little-endian */
-#define PROF_SHM_VERSION 4 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures; 3: request time in flight;
-                            * 4: the extension area (ext_* and the chunk directories) */
+#define PROF_SHM_VERSION 5 /* 2: prof_shm_stage grew the sleep, disk-read and back-pressure figures; 3: request time in flight;
+                            * 4: the extension area (ext_* and the chunk directories); 5: the first thread slot
+                            * and the stage counters moved up to the first two pages */
 
 #define PROF_SHM_MAX_THREADS 1024
 #define PROF_SHM_MAX_CHILDREN 512
@@ -309,15 +310,16 @@ struct prof_shm_header {
     uint64_t reserved[4];
     char exe[PROF_SHM_PATH_BYTES];   /* readlink /proc/self/exe */
     char argv[PROF_SHM_ARGV_BYTES];  /* NUL-separated, truncated at a NUL boundary */
-    struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];
-    struct prof_shm_lock locks[PROF_SHM_MAX_LOCKS];
-    struct prof_shm_thread threads[PROF_SHM_MAX_THREADS];
-    /* Appended for issue 3. */
+    /* Everything above and the first thread slot fill the record's first two pages: what every
+     * image writes gets its blocks in one call (version 5; it took four pages and three calls). */
     uint32_t nstages;        /* stage slots claimed (approximate; scan all with name_hash != 0) */
     uint32_t dropped_stages; /* begins whose name found no free slot (table full) */
     uint64_t stage_overflow; /* begins beyond PROF_SHM_STAGE_DEPTH: counted here, not timed */
     uint64_t header_reserved2[6];
+    struct prof_shm_thread threads[PROF_SHM_MAX_THREADS];
     struct prof_shm_stage stages[PROF_SHM_MAX_STAGES];
+    struct prof_shm_child children[PROF_SHM_MAX_CHILDREN];
+    struct prof_shm_lock locks[PROF_SHM_MAX_LOCKS];
 };
 
 /*
@@ -328,11 +330,12 @@ struct prof_shm_header {
  * arena starts at page * (1 + i * stride / page) and is a record as above (header, then its
  * extension area), the stride fixed by the image that made the arena. An image claims a region
  * by fetch-and-add on `next` (claims at or past `capacity`, or that then see `closed`, found it
- * full: the image tries arena k + 1), writes its pid into the region's header (so a region not
- * filled yet still names the process that may fill it), then fallocates the region's last page (or, where records are allocated whole, the
- * region), which grows the file to the region's end and never shrinks it, whatever the order of
- * the claims. A region whose header has no magic was claimed by an image that ended (or fell back
- * to memory) before filling it.
+ * full: the image tries arena k + 1). Unless the file already reaches past its region, the image
+ * fallocates the last page of its run of 64 regions (where records are allocated whole, its whole
+ * region), which grows the file and never shrinks it, whatever the order of the claims. The
+ * region's pid is the first field its image stores, so a region not filled yet names the process
+ * that may still fill it (none for a few microseconds after the claim); a region whose header has
+ * no magic was claimed by an image that ended (or fell back to memory) before filling it.
  *
  * Once every image in an arena has ended (and every process that claimed a region and never
  * filled it is gone), `poolprof run` packs it: a new file whose header has

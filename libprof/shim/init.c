@@ -285,10 +285,7 @@ static int shim_sparse_fs(int fd)
 /* The pages every record writes from its start: the header with exe and argv, the stage counters, the main thread's slot. */
 static int shim_record_room_first(struct prof_shm_header *h)
 {
-    return shim_record_room(h, offsetof(struct prof_shm_header, children)) == 0 &&
-           shim_record_room(&h->nstages, offsetof(struct prof_shm_header, stages) -
-                                             offsetof(struct prof_shm_header, nstages)) == 0 &&
-           shim_record_room(&h->threads[0], sizeof h->threads[0]) == 0;
+    return shim_record_room(h, offsetof(struct prof_shm_header, threads) + sizeof h->threads[0]) == 0;
 }
 
 /* Where a record goes: a region of an arena (stride: the region's bytes), or a file of its own (stride 0). */
@@ -296,12 +293,15 @@ struct shim_place {
     int fd;
     uint64_t off;
     uint64_t stride;
+    uint64_t grow_to; /* an arena: the end of the run of regions this claim grows the file to */
 };
 
 /*
  * Give the file room for a record of `size` bytes at the place: a file of its own is cut to it;
- * an arena is grown to the region's end by an allocation there (the whole region when `whole`),
- * which never shrinks the file as an ftruncate racing another image's could.
+ * an arena is grown by an allocation of the page before grow_to (the whole region when `whole`),
+ * which never shrinks the file as an ftruncate racing another image's could. Where the file
+ * already reaches past the region (a claim before this one grew it for a run of regions), there
+ * is nothing to do: one image in SHIM_ARENA_GROW pays for the allocation, the others for an fstat.
  */
 static int shim_record_grow(const struct shim_place *pl, size_t size, int whole)
 {
@@ -309,7 +309,10 @@ static int shim_record_grow(const struct shim_place *pl, size_t size, int whole)
         return ftruncate(pl->fd, (off_t)size);
     if (whole)
         return fallocate(pl->fd, 0, (off_t)pl->off, (off_t)pl->stride);
-    return fallocate(pl->fd, 0, (off_t)(pl->off + pl->stride - room_page), (off_t)room_page);
+    struct stat st;
+    if (fstat(pl->fd, &st) == 0 && (uint64_t)st.st_size >= pl->off + pl->stride)
+        return 0;
+    return fallocate(pl->fd, 0, (off_t)(pl->grow_to - room_page), (off_t)room_page);
 }
 
 /* Map `size` bytes at the place shared, made current for shim_record_room; MAP_FAILED if not. */
@@ -361,6 +364,8 @@ static void *shim_record_file(const struct shim_place *pl, uint64_t *ext, uint32
         /* A kernel before 5.14 has no MADV_POPULATE_WRITE: the header alone, allocated whole. */
         whole = probe != 0 && errno == EINVAL;
         errno = saved;
+        if (probe == 0)
+            __atomic_fetch_or(&room_bits[0], 1ULL, __ATOMIC_RELEASE); /* the first page has its block */
         if (whole && *ext) {
             munmap(map, size);
             shim_room_reset();
@@ -434,6 +439,8 @@ static int shim_arena_open(unsigned k)
     return ok ? shim_sys_open(path, O_RDWR | O_CLOEXEC, 0) : -1;
 }
 
+#define SHIM_ARENA_GROW 64
+
 /* The arena this image tries first: the one it (or the image it forked from) last claimed in. */
 static unsigned arena_first;
 
@@ -490,13 +497,11 @@ static void *shim_arena_map(uint64_t *ext, uint32_t *why)
                 ;
         }
         arena_first = k;
-        struct shim_place pl = {fd, room_page + idx * stride, stride};
-        /* The region names its claimer before anything else: the packer leaves an arena whole while
-         * a process that claimed a region and has not filled it lives. Written, so a full disk fails here. */
-        int32_t me = (int32_t)getpid();
-        if (syscall(SYS_pwrite64, fd, &me, sizeof me, (off_t)(pl.off + offsetof(struct prof_shm_header, pid))) ==
-            (long)sizeof me)
-            map = shim_record_file(&pl, ext, why);
+        /* The file grows a run of SHIM_ARENA_GROW regions at a time (never past the arena's capacity). */
+        uint64_t run_end = (idx / SHIM_ARENA_GROW + 1) * SHIM_ARENA_GROW;
+        struct shim_place pl = {fd, room_page + idx * stride, stride,
+                                room_page + (run_end < cap ? run_end : cap) * stride};
+        map = shim_record_file(&pl, ext, why);
         shim_sys_close(fd);
         break;
     }
@@ -529,7 +534,7 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
         ext = shim_ext_bytes(&why);
         int fd = shim_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0) {
-            struct shim_place pl = {fd, 0, 0};
+            struct shim_place pl = {fd, 0, 0, 0};
             map = shim_record_file(&pl, &ext, &why);
             shim_sys_close(fd);
             if (map == MAP_FAILED)
