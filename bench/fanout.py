@@ -51,8 +51,8 @@ whose images are short; threads has one image and no size target).
 From every poolprof run, before the run directory is removed: its size, as real blocks
 (st_blocks, what `du -sk` counts) and as apparent bytes (st_size, `du -sk --apparent-size`),
 every file and directory in it, whole and proc/ alone; the number of process images, that
-is of proc/*.rec files (one per image: a fork and an exec each start one; walltime's own
-two images included); per image = size / images (under --no-preload, which writes no
+is of records in proc/ (one per image: a fork and an exec each start one; walltime's own
+two images included; count_records: regions of the arenas proc/*.arena, and files proc/*.rec); per image = size / images (under --no-preload, which writes no
 records, the workload's image count from the runs that preload). The time of `poolprof
 report RUNDIR` (a second merge of the kept directory, report files rewritten, terminal
 summary discarded), and the run's tail: its end-to-end wall minus the workload's own (start,
@@ -75,7 +75,7 @@ upper bound with the monitor's scan.
 The Markdown goes to stdout, progress to stderr. The machine is shared and noisy: compare
 ratios, not times.
 """
-import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, random, re, shutil, struct, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sampler_overhead import (find_tools, fmt, last_h_line, med, monitor_cpu_ns, ratio_cell,  # noqa: E402
@@ -146,6 +146,34 @@ def gen_project(d, n):
     with open(os.path.join(d, "Makefile"), "w") as f:
         f.write(f"CC = cc\nCFLAGS = -O2\nOBJS = {objs}\n\napp: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n\n"
                 "%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n\nclean:\n\trm -f app $(OBJS)\n\n.PHONY: clean\n")
+
+
+ARENA_MAGIC = 0x414e4552414c4f50  # "POLARENA", libprof/format/shm.h
+
+
+def count_records(procdir):
+    """Process records in a run's proc/: files *.rec, and the regions of arenas *.arena (struct
+    prof_shm_arena: a live one's claimed regions, a packed one's regions that hold a record)."""
+    n = 0
+    for f in os.listdir(procdir):
+        if f.startswith("."):
+            continue
+        if f.endswith(".rec"):
+            n += 1
+        elif f.endswith(".arena"):
+            with open(os.path.join(procdir, f), "rb") as fh:
+                head = fh.read(64)
+                if len(head) < 64:
+                    continue
+                magic, _ver, _page, stride, cap, nxt, nreg, _hint, _closed = struct.unpack("<QIIQQQQQQ", head)
+                if magic != ARENA_MAGIC:
+                    continue
+                if stride:
+                    n += min(nxt, cap)
+                else:
+                    table = fh.read(16 * nreg)
+                    n += sum(1 for i in range(len(table) // 16) if struct.unpack_from("<QQ", table, 16 * i)[1])
+    return n
 
 
 def dir_size(path):
@@ -359,8 +387,7 @@ def main():
                         r["apparent"].append(apparent)
                         procdir = os.path.join(rundir, "proc")
                         r["proc_real"].append(dir_size(procdir)[0] if os.path.isdir(procdir) else 0)
-                        r["images"].append(len([f for f in os.listdir(procdir) if f.endswith(".rec")])
-                                           if os.path.isdir(procdir) else 0)
+                        r["images"].append(count_records(procdir) if os.path.isdir(procdir) else 0)
                         r["h"].append(last_h_line(os.path.join(rundir, "sampler.rec")))
                         r["mon"].append(monitor_cpu_ns(os.path.join(rundir, "monitor.rec")))
                         r["drop"].append(dropped(rundir, errfile))
@@ -434,7 +461,7 @@ def print_tables(names, info, results, rounds, quick, notes, fstype, elapsed):
     for note in notes:
         print(f"\n- {note}")
     print()
-    print("| workload | what | process images (proc/*.rec, walltime's 2 included) | strace: execve / clone calls "
+    print("| workload | what | process images (records in proc/, walltime's 2 included) | strace: execve / clone calls "
           "| plain s |")
     print("|---|---|---|---|---|")
     for n in names:
