@@ -28,6 +28,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   no-preload   poolprof run --no-preload -o RUNDIR -- CMD  (sampler and monitor)
   floor        LD_PRELOAD=build/bench/libempty_preload.so CMD  (what preloading any library costs)
   inert        LD_PRELOAD=build/libprof.so CMD, no run directory  (the shim loaded, not recording)
+  ptrace       build/bench/ptrace_follow --no-clone CMD  (a tracer stopping every process at the
+               sampler's ptrace events and resuming it at once: what following a tree costs)
   perf         perf record -g -F 100 -q -o FILE -- CMD   (with -e cpu-clock when the default
                event cannot record here; left out, with a note, when neither can)
   strace       strace -f -c -o FILE CMD   (the summary goes to a file, read once for the
@@ -93,6 +95,10 @@ CONFIGS = [
     # (it loads, resolves and returns: what every image pays before recording anything).
     ("floor", "LD_PRELOAD floor (empty library)", "preload", "libempty_preload.so", None),
     ("inert", "shim loaded, not recording", "preload", "libprof.so", None),
+    # The floor under the sampler: a tracer that follows every process by the ptrace events the
+    # sampler asks for (fork, vfork, exec, exit; clones are followed by switch records) and does
+    # nothing else.
+    ("ptrace", "ptrace floor (events only)", "ptrace", None, None),
     ("perf", "perf record -g -F 100", "perf", None, None),
     ("strace", "strace -f -c", "strace", None, None),
     ("plain-again", "plain again", "plain", None, None),
@@ -287,10 +293,10 @@ def main():
     rounds = a.rounds if a.rounds is not None else (2 if a.quick else 5)
     if rounds < 1:
         ap.error("--rounds wants at least 1")
-    found = find_tools("fanout", a.poolprof, "walltime", "thread_churn")
+    found = find_tools("fanout", a.poolprof, "walltime", "thread_churn", "ptrace_follow")
     if not found:
         return 2
-    poolprof, walltime, churn = found
+    poolprof, walltime, churn, follow = found
     names = [n for n in a.workloads.split(",") if n] or list(WORKLOADS)
     for n in names:
         if n not in WORKLOADS:
@@ -368,6 +374,8 @@ def main():
                         argv = wcmd
                         lib = pp_args if pp_args.startswith("libprof") else os.path.join("bench", pp_args)
                         renv = dict(env, LD_PRELOAD=os.path.join(os.path.dirname(poolprof), lib))
+                    elif kind == "ptrace":
+                        argv = [follow, "--no-clone", *wcmd]
                     elif kind == "strace":
                         stracefile = os.path.join(work, f"strace-{seq}")
                         argv = ["strace", "-f", "-c", "-o", stracefile, *wcmd]
