@@ -28,6 +28,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   no-preload   poolprof run --no-preload -o RUNDIR -- CMD  (sampler and monitor)
   floor        LD_PRELOAD=build/bench/libempty_preload.so CMD  (what preloading any library costs)
   inert        LD_PRELOAD=build/libprof.so CMD, no run directory  (the shim loaded, not recording)
+  record       LD_PRELOAD=build/bench/librecord_floor.so CMD  (each image claims, allocates, maps and
+               populates a one-page record in a shared file, and records nothing else)
   ptrace       build/bench/ptrace_follow --no-clone CMD  (a tracer stopping every process at the
                sampler's ptrace events and resuming it at once: what following a tree costs)
   perf         perf record -g -F 100 -q -o FILE -- CMD   (with -e cpu-clock when the default
@@ -95,6 +97,10 @@ CONFIGS = [
     # (it loads, resolves and returns: what every image pays before recording anything).
     ("floor", "LD_PRELOAD floor (empty library)", "preload", "libempty_preload.so", None),
     ("inert", "shim loaded, not recording", "preload", "libprof.so", None),
+    # The floor under recording: a library that only gives each image a durable one-page record
+    # in a shared file (claimed by an atomic add, allocated, mapped, populated), as the shim's
+    # arenas do, and records nothing else.
+    ("record", "record floor (a page per image)", "preload", "librecord_floor.so", None),
     # The floor under the sampler: a tracer that follows every process by the ptrace events the
     # sampler asks for (fork, vfork, exec, exit; clones are followed by switch records) and does
     # nothing else.
@@ -374,6 +380,11 @@ def main():
                         argv = wcmd
                         lib = pp_args if pp_args.startswith("libprof") else os.path.join("bench", pp_args)
                         renv = dict(env, LD_PRELOAD=os.path.join(os.path.dirname(poolprof), lib))
+                        if key == "record":
+                            floorfile = os.path.join(work, f"floor-{seq}")
+                            with open(floorfile, "wb") as fh:
+                                fh.write(bytes(4096))
+                            renv["RECORD_FLOOR_FILE"] = floorfile
                     elif kind == "ptrace":
                         argv = [follow, "--no-clone", *wcmd]
                     elif kind == "strace":
@@ -414,6 +425,8 @@ def main():
                             os.unlink(perfdata)
                         except OSError:
                             pass
+                    if key == "record":
+                        os.unlink(floorfile)
                     if stracefile:
                         r["strace"].append(strace_counts(stracefile))
                         try:
