@@ -356,8 +356,11 @@ struct prof_shm_arena {
     uint64_t next;      /* regions claimed (may pass capacity: those claims found it full) */
     uint64_t nregions;  /* packed: the entries of the table that follows this header */
     uint64_t hint;      /* arena 0: the newest arena with room, so a new image does not try each in turn */
-    uint64_t closed;    /* set by the packer before its last look at next: a claim that sees it moves on */
+    uint64_t closed;    /* set by the packer before its last look at next: a claim that sees it moves on;
+                         * PROF_ARENA_NONE with stride 0: the file system cannot grow an arena
+                         * (no fallocate), every image makes a record file of its own */
 };
+#define PROF_ARENA_NONE 2
 
 struct prof_shm_region {
     uint64_t off;       /* from the file's start */

@@ -427,6 +427,13 @@ static int shim_arena_open(unsigned k)
      * raise SIGBUS. The whole page, so every block of it is allocated (a file system of 1 KiB
      * blocks has four a page) before images store into it through their mappings. */
     static const char zeros[4096];
+    /* Arenas grow by fallocate: where the file system has none (NFS before 4.2, some FUSE), the
+     * arena says so (PROF_ARENA_NONE) and every image makes a file of its own, rather than each
+     * claiming a region it cannot use. */
+    if (fallocate(t, 0, 0, (off_t)room_page) != 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+        a.stride = a.capacity = 0;
+        a.closed = PROF_ARENA_NONE;
+    }
     int ok = syscall(SYS_pwrite64, t, &a, sizeof a, 0) == (long)sizeof a;
     for (size_t at = sizeof a; ok && at < room_page;) {
         size_t n = room_page - at < sizeof zeros ? room_page - at : sizeof zeros;
@@ -462,9 +469,10 @@ static void *shim_arena_map(uint64_t *ext, uint32_t *why)
             shim_sys_close(fd);
             break;
         }
-        /* Another poolprof's arena (or another page size): not this image's to write. A packed
-         * one (stride 0) is full. */
+        /* Another poolprof's arena (or another page size), or one saying this file system cannot
+         * hold arenas: not this image's to write. A packed one (stride 0) is full. */
         if (a->magic != PROF_ARENA_MAGIC || a->version != PROF_SHM_VERSION || a->page != room_page ||
+            (!a->stride && a->closed == PROF_ARENA_NONE) ||
             (a->stride && (a->stride % room_page || a->stride < sizeof(struct prof_shm_header)))) {
             munmap(a, room_page);
             shim_sys_close(fd);
