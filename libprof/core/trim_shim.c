@@ -84,10 +84,11 @@ static void trim_one(int dirfd, const char *fname, uint64_t pidns)
     close(fd);
 }
 
-/* Copy len bytes at `from` of fd to `to` of out, data only: a hole of the source stays a hole. 0 or -1. */
-static int copy_data(int fd, uint64_t from, int out, uint64_t to, uint64_t len)
+#define COPY_BUF (1 << 16)
+
+/* Copy len bytes at `from` of fd to `to` of out through buf (COPY_BUF bytes), data only: a hole of the source stays a hole. 0 or -1. */
+static int copy_data(int fd, uint64_t from, int out, uint64_t to, uint64_t len, char *buf)
 {
-    static char buf[1 << 16];
     uint64_t pos = from, end = from + len;
     while (pos < end) {
         off_t d = lseek(fd, (off_t)pos, SEEK_DATA), e;
@@ -104,7 +105,7 @@ static int copy_data(int fd, uint64_t from, int out, uint64_t to, uint64_t len)
         if ((uint64_t)e > end)
             e = (off_t)end;
         for (uint64_t p = (uint64_t)d; p < (uint64_t)e;) {
-            size_t n = (uint64_t)e - p < sizeof buf ? (size_t)((uint64_t)e - p) : sizeof buf;
+            size_t n = (uint64_t)e - p < COPY_BUF ? (size_t)((uint64_t)e - p) : COPY_BUF;
             if (prof_pread_full(fd, buf, n, p) != 0 || pwrite(out, buf, n, (off_t)(to + (p - from))) != (ssize_t)n)
                 return -1;
             p += n;
@@ -153,6 +154,7 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
     struct stat st;
     struct prof_shm_arena a;
     struct prof_shm_region *tab = NULL;
+    char *buf = NULL;
     char tmp[NAME_MAX + 16];
     snprintf(tmp, sizeof tmp, ".%s.pack", fname);
     if (fd < 0)
@@ -182,13 +184,13 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
         }
     }
     unlinkat(dirfd, tmp, 0);
-    if ((out = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+    if (!(buf = malloc(COPY_BUF)) || (out = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
         goto done;
     uint64_t at = (sizeof a + n * sizeof *tab + a.page - 1) / a.page * a.page;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t src = a.page + i * a.stride;
         tab[i].off = tab[i].len ? at : 0;
-        if (tab[i].len && copy_data(fd, src, out, at, tab[i].len) != 0)
+        if (tab[i].len && copy_data(fd, src, out, at, tab[i].len, buf) != 0)
             goto fail;
         at += (tab[i].len + a.page - 1) / a.page * a.page;
     }
@@ -217,6 +219,7 @@ fail:
 done:
     if (out >= 0)
         close(out);
+    free(buf);
     free(tab);
     close(fd);
 }
