@@ -143,10 +143,28 @@ static int region_over(int fd, const char *fname, const struct prof_shm_arena *a
 }
 
 /*
+ * Whether any other process has the arena open or mapped: the kernel grants a write lease only
+ * when none has (an image's mapping of its region holds the file open for writing until it is
+ * unmapped), so a claimer between its claim and its first store, which the headers cannot show,
+ * is seen too. 1 when the lease is held (the caller releases it), 0 when the arena is in use,
+ * -1 when this file system or user cannot take leases. A lease break (a new opener) is signalled
+ * with SIGURG, which is ignored unless handled: the opener waits until the lease is released.
+ */
+static int arena_lease(int fd)
+{
+    if (fcntl(fd, F_SETSIG, SIGURG) != 0)
+        return -1;
+    if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0)
+        return 1;
+    return errno == EAGAIN || errno == EBUSY ? 0 : -1;
+}
+
+/*
  * Pack a live arena whose images are all over into a new file (format/shm.h) and put it in the
  * arena's place: the records cut to what they used, holes kept, so the run directory's apparent
  * size is what was recorded, not a stride of 256 MiB per image. Left as it is when any image
- * may still write, or anything fails.
+ * may still write (a record not over, a claimer alive, or, where leases can be taken, any other
+ * process with the arena open or mapped), or anything fails.
  */
 static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
 {
@@ -155,6 +173,7 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
     struct prof_shm_arena a;
     struct prof_shm_region *tab = NULL;
     char *buf = NULL;
+    int leased = -1;
     char tmp[NAME_MAX + 16];
     snprintf(tmp, sizeof tmp, ".%s.pack", fname);
     if (fd < 0)
@@ -183,6 +202,8 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
                 goto done;
         }
     }
+    if ((leased = arena_lease(fd)) == 0)
+        goto done;
     unlinkat(dirfd, tmp, 0);
     if (!(buf = malloc(COPY_BUF)) || (out = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
         goto done;
@@ -217,6 +238,8 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
 fail:
     unlinkat(dirfd, tmp, 0);
 done:
+    if (leased == 1)
+        fcntl(fd, F_SETLEASE, F_UNLCK);
     if (out >= 0)
         close(out);
     free(buf);

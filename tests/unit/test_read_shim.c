@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -431,5 +432,40 @@ Test(read_shim, a_damaged_arena_is_named_and_skipped)
     cr_assert(has_error(&rec, "0.arena: skipped: damaged"), "%s", json_dumps(rec.shim_errors, 0));
     cr_assert(has_error(&rec, "1.arena: skipped: 0 records of version"));
     cr_assert(has_error(&rec, "2.arena: skipped: not a poolprof arena"));
+    prof_records_free(&rec);
+}
+
+/* Every record over, but a process still has the arena mapped (a claimer between its claim and
+ * its first store, which no header shows): the write lease is refused and the arena left live;
+ * once that process is gone, it is packed. */
+Test(read_shim, an_arena_another_process_maps_is_not_packed)
+{
+    struct rec regs[2] = {rec_fanned(pid_gone()), rec_fanned(pid_gone())};
+    int none[2] = {0, 0};
+    arena_save("0.arena", regs, none, 2);
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        int fd = arena_fd("0.arena");
+        void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+        close(fd);
+        (void)!write(ready[1], m == MAP_FAILED ? "n" : "y", 1);
+        pause();
+        _exit(0);
+    }
+    char c = 0;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    cr_assert_eq(prof_shim_trim(dir), 0);
+    off_t size;
+    cr_assert_eq(arena_head("0.arena", &size).stride, STRIDE, "mapped by another process: left live");
+    kill(holder, SIGKILL);
+    cr_assert_eq(waitpid(holder, NULL, 0), holder);
+    cr_assert_eq(prof_shim_trim(dir), 0);
+    cr_assert_eq(arena_head("0.arena", &size).stride, 0, "packed once nobody maps it");
+    struct prof_records rec;
+    read_dir(&rec);
+    cr_assert_eq(rec.nimages, 2, "errors: %s", json_dumps(rec.shim_errors, 0));
     prof_records_free(&rec);
 }
