@@ -338,7 +338,8 @@ struct prof_shm_header {
  * no magic was claimed by an image that ended (or fell back to memory) before filling it.
  *
  * Once every image in an arena has ended (and every process that claimed a region and never
- * filled it is gone), `poolprof run` packs it: a new file whose header has
+ * filled it is gone, and the kernel grants a write lease: no other process has it open or
+ * mapped), `poolprof run` packs it: a new file whose header has
  * stride 0 and is followed by a table of nregions (offset, length) pairs, each record cut to
  * size + ext_used and starting on a page; holes stay holes. It replaces the arena by rename, so
  * a reader sees one or the other whole.
