@@ -138,6 +138,10 @@ int prof_read_sampler(struct prof_records *rec);
  */
 int prof_shim_trim(const char *rundir);
 
+/* What a file of RUNDIR/proc is: a record file (<pid>-<start>.rec), an arena (<k>.arena), or 0 (anything else, a file being made included). */
+enum { PROF_SHIM_FILE_REC = 1, PROF_SHIM_FILE_ARENA = 2 };
+int prof_shim_file_kind(const char *name);
+
 /* pread all of len bytes at off: 0, or -1 (an error, or the file ends first). */
 int prof_pread_full(int fd, void *buf, size_t len, uint64_t off);
 

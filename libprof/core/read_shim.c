@@ -335,11 +335,17 @@ static int read_record(struct prof_records *rec, int dirfd, const char *fname, s
     return rc;
 }
 
-/* Whether `name` ends with `suffix` after at least one character of its own. */
+/* Whether `name` ends with `suffix` after at least one character of its own (a name beginning
+ * with '.' is a file being made, never a record). */
 static int name_ends(const char *name, const char *suffix)
 {
     size_t n = strlen(name), m = strlen(suffix);
     return n > m && name[0] != '.' && strcmp(name + n - m, suffix) == 0;
+}
+
+int prof_shim_file_kind(const char *name)
+{
+    return name_ends(name, ".rec") ? PROF_SHIM_FILE_REC : name_ends(name, ".arena") ? PROF_SHIM_FILE_ARENA : 0;
 }
 
 /* Region i of an arena whose header is `a`, in a file of fsize bytes: its place, len 0 when it holds nothing. */
@@ -380,8 +386,7 @@ static int read_arena(struct prof_records *rec, int dirfd, const char *fname, st
         close(fd);
         return 0;
     }
-    if (a.page < 512 || (a.page & (a.page - 1)) || (a.stride && (a.stride % a.page || a.stride < sizeof *h)) ||
-        (!a.stride && n > (fsize - sizeof a) / sizeof(struct prof_shm_region))) {
+    if (!prof_shm_arena_shape_ok(&a) || (!a.stride && n > (fsize - sizeof a) / sizeof(struct prof_shm_region))) {
         prof_note(errors, "proc/%s: skipped: damaged: its header (page %u, stride %llu, %llu regions) does not fit "
                           "its %llu bytes",
                   fname, a.page, (unsigned long long)a.stride, (unsigned long long)n, (unsigned long long)fsize);
@@ -430,9 +435,10 @@ int prof_read_shim(struct prof_records *rec)
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d))) {
-        if (name_ends(e->d_name, ".rec"))
+        int kind = prof_shim_file_kind(e->d_name);
+        if (kind == PROF_SHIM_FILE_REC)
             rc = read_record(rec, dirfd(d), e->d_name, h);
-        else if (name_ends(e->d_name, ".arena"))
+        else if (kind == PROF_SHIM_FILE_ARENA)
             rc = read_arena(rec, dirfd(d), e->d_name, h);
     }
     free(h);

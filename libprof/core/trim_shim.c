@@ -179,8 +179,7 @@ static void pack_arena(int dirfd, const char *fname, uint64_t pidns)
     if (fd < 0)
         return;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || prof_pread_full(fd, &a, sizeof a, 0) != 0 ||
-        a.magic != PROF_ARENA_MAGIC || a.version != PROF_SHM_VERSION || !a.stride || a.page < 512 ||
-        (a.page & (a.page - 1)) || a.stride % a.page || a.stride < sizeof(struct prof_shm_header))
+        a.magic != PROF_ARENA_MAGIC || a.version != PROF_SHM_VERSION || !a.stride || !prof_shm_arena_shape_ok(&a))
         goto done;
     uint64_t fsize = (uint64_t)st.st_size, claimed = a.next, n = claimed < a.capacity ? claimed : a.capacity;
     if (!(tab = calloc(n ? n : 1, sizeof *tab)))
@@ -259,12 +258,10 @@ int prof_shim_trim(const char *rundir)
         return errno == ENOENT ? 0 : prof_err_from_errno(errno);
     struct dirent *e;
     while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.')
-            continue;
-        if (n >= 5 && strcmp(e->d_name + n - 4, ".rec") == 0)
+        int kind = prof_shim_file_kind(e->d_name);
+        if (kind == PROF_SHIM_FILE_REC)
             trim_one(dirfd(d), e->d_name, (uint64_t)ns.st_ino);
-        else if (n >= 7 && strcmp(e->d_name + n - 6, ".arena") == 0)
+        else if (kind == PROF_SHIM_FILE_ARENA)
             pack_arena(dirfd(d), e->d_name, (uint64_t)ns.st_ino);
     }
     closedir(d);

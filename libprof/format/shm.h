@@ -363,6 +363,14 @@ struct prof_shm_arena {
 };
 #define PROF_ARENA_NONE 2
 
+/* Whether an arena's page and stride make sense: a page a power of two from 512, a live
+ * arena's stride whole pages that hold a header. The one check of the shim, reader and packer. */
+static inline int prof_shm_arena_shape_ok(const struct prof_shm_arena *a)
+{
+    return a->page >= 512 && !(a->page & (a->page - 1)) &&
+           (!a->stride || (a->stride % a->page == 0 && a->stride >= sizeof(struct prof_shm_header)));
+}
+
 struct prof_shm_region {
     uint64_t off;       /* from the file's start */
     uint64_t len;       /* 0: a region claimed but never filled */

@@ -472,8 +472,7 @@ static void *shim_arena_map(uint64_t *ext, uint32_t *why)
         /* Another poolprof's arena (or another page size), or one saying this file system cannot
          * hold arenas: not this image's to write. A packed one (stride 0) is full. */
         if (a->magic != PROF_ARENA_MAGIC || a->version != PROF_SHM_VERSION || a->page != room_page ||
-            (!a->stride && a->closed == PROF_ARENA_NONE) ||
-            (a->stride && (a->stride % room_page || a->stride < sizeof(struct prof_shm_header)))) {
+            !prof_shm_arena_shape_ok(a) || (!a->stride && a->closed == PROF_ARENA_NONE)) {
             munmap(a, room_page);
             shim_sys_close(fd);
             break;
