@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "format/rundir.h"
 #include "shim.h"
 
 /*
@@ -101,13 +102,14 @@ static inline void fdc_close(int fd)
         __atomic_store_n(&fd_class[fd], 0, __ATOMIC_RELAXED);
 }
 
-struct shim_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
+/* "POOLPROF_DIR=<run directory>": every image of the tree is exec'd with it, and its fork children
+ * share their parent's environment block; a process outside the tree has another or none. */
+static int shim_pid_has_rundir(pid_t pid)
+{
+    char kv[SHIM_PATH_MAX + 32];
+    shim_stpcpy(shim_stpcpy(shim_stpcpy(kv, PROF_ENV_DIR), "="), shim_dir);
+    return shim_environ_has(pid, kv);
+}
 
 int shim_pid_in_tree(pid_t pid)
 {
@@ -115,30 +117,7 @@ int shim_pid_in_tree(pid_t pid)
         return 0;
     if (pid == getpid())
         return 1;
-    char path[SHIM_PATH_MAX + 8];
-    shim_stpcpy(shim_stpcpy(path, shim_dir), "/proc");
-    int fd = shim_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    char want[24];
-    char *e = shim_fmt_u64(want, (uint64_t)pid);
-    *e++ = '-';
-    *e = '\0';
-    size_t wl = (size_t)(e - want);
-    char buf[4096] __attribute__((aligned(8)));
-    int found = 0;
-    while (!found) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n && !found;) {
-            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            found = strncmp(d->d_name, want, wl) == 0;
-        }
-    }
-    shim_sys_close(fd);
-    return found;
+    return shim_pid_has_rundir(pid);
 }
 
 /* Does process `pid` hold pipe `link` ("pipe:[ino]") open with an access mode that can talk to ours? */
@@ -191,11 +170,16 @@ static int shim_pid_holds_peer(pid_t pid, const char *link, size_t llen, int wan
     return found;
 }
 
+/* Processes looked at for the other end of an inherited pipe, at most. */
+#define PEER_CANDIDATES 256
+
 /*
- * An anonymous pipe we did not see created (inherited across exec: a
- * subprocess's stdin/stdout, a shell pipeline): it is IPC if a process of
- * the tree (one with a record in RUNDIR/proc) holds its other end. Once per
- * descriptor; siblings that merely share our end do not count.
+ * An anonymous pipe we did not see created (inherited across exec: a subprocess's stdin/stdout,
+ * a shell pipeline): it is IPC if a process of the tree holds its other end. The kernel names no
+ * pipe's holders, and a scan of every process costs as much as the tree is large, so the other end
+ * is looked for where pipelines and subprocesses put it: this process under another descriptor, its
+ * parent, the parent's other children (a shell's pipeline), its own children, then the grandparent
+ * and its children. Once per descriptor; siblings that merely share our end do not count.
  */
 static int shim_pipe_peer_in_tree(int fd, uint64_t ino)
 {
@@ -209,32 +193,26 @@ static int shim_pipe_peer_in_tree(int fd, uint64_t ino)
     char *e = shim_fmt_u64(shim_stpcpy(link, "pipe:["), ino);
     e = shim_stpcpy(e, "]");
     size_t llen = (size_t)(e - link);
-    char path[SHIM_PATH_MAX + 8];
-    shim_stpcpy(shim_stpcpy(path, shim_dir), "/proc");
-    int dfd = shim_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        return 0;
     pid_t self = getpid();
-    char buf[4096] __attribute__((aligned(8)));
-    int found = 0;
-    pid_t last = 0;
-    while (!found) {
-        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n && !found;) {
-            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            const char *end;
-            pid_t pid = (pid_t)shim_parse_u64(d->d_name, &end);
-            if (pid <= 0 || *end != '-' || pid == last)
-                continue;
-            last = pid;
-            found = shim_pid_holds_peer(pid, link, llen, want_read, pid == self ? fd : -1);
-        }
+    if (shim_pid_holds_peer(self, link, llen, want_read, fd))
+        return 1;
+    pid_t cand[PEER_CANDIDATES];
+    size_t n = 0, done = 0;
+    pid_t parent = getppid();
+    cand[n++] = self; /* listed so the children files below do not add it again */
+    done = 1;
+    for (int level = 0; level < 2 && parent > 1; level++) {
+        if (n < PEER_CANDIDATES)
+            cand[n++] = parent;
+        shim_children_of(parent, cand, &n, PEER_CANDIDATES);
+        if (level == 0)
+            shim_children_of(self, cand, &n, PEER_CANDIDATES);
+        for (; done < n; done++)
+            if (shim_pid_holds_peer(cand[done], link, llen, want_read, -1) && shim_pid_in_tree(cand[done]))
+                return 1;
+        parent = shim_ppid_of(parent);
     }
-    shim_sys_close(dfd);
-    return found;
+    return 0;
 }
 
 #ifndef PIPEFS_MAGIC

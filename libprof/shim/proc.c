@@ -74,3 +74,95 @@ uint64_t shim_status_field(const char *buf, const char *key)
     }
     return 0;
 }
+
+int shim_environ_has(pid_t pid, const char *kv)
+{
+    char path[48];
+    shim_stpcpy(shim_fmt_u64(shim_stpcpy(path, "/proc/"), (uint64_t)pid), "/environ");
+    int fd = shim_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    /* Streamed: an environment may be larger than any buffer here. m: bytes of kv matched by
+     * the entry being read, -1 once it differs; an entry ends at its NUL, which kv's must meet. */
+    size_t len = strlen(kv);
+    long m = 0;
+    int found = 0;
+    char buf[4096];
+    while (!found) {
+        ssize_t n = shim_sys_read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && !found; i++) {
+            char c = buf[i];
+            if (c == '\0') {
+                found = m == (long)len;
+                m = 0;
+            } else if (m >= 0) {
+                m = (size_t)m < len && kv[m] == c ? m + 1 : -1;
+            }
+        }
+    }
+    shim_sys_close(fd);
+    return found;
+}
+
+/* Append the pids of a children file ("pid pid ... ") not already in v. */
+static void shim_add_children(const char *path, pid_t *v, size_t *n, size_t cap)
+{
+    char buf[4096];
+    if (shim_read_file(path, buf, sizeof buf) <= 0)
+        return;
+    const char *p = buf;
+    while (*n < cap) {
+        while (*p == ' ')
+            p++;
+        if (*p < '0' || *p > '9')
+            break;
+        pid_t c = (pid_t)shim_parse_u64(p, &p);
+        size_t i = 0;
+        while (i < *n && v[i] != c)
+            i++;
+        if (i == *n)
+            v[(*n)++] = c;
+    }
+}
+
+void shim_children_of(pid_t pid, pid_t *v, size_t *n, size_t cap)
+{
+    char path[64];
+    char *base = shim_stpcpy(shim_fmt_u64(shim_stpcpy(path, "/proc/"), (uint64_t)pid), "/task");
+    int fd = shim_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char buf[2048] __attribute__((aligned(8)));
+    for (;;) {
+        long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got && *n < cap;) {
+            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9' || strlen(d->d_name) > 10)
+                continue;
+            shim_stpcpy(shim_stpcpy(shim_stpcpy(base, "/"), d->d_name), "/children");
+            shim_add_children(path, v, n, cap);
+            *base = '\0';
+        }
+    }
+    shim_sys_close(fd);
+}
+
+pid_t shim_ppid_of(pid_t pid)
+{
+    char path[48], buf[512];
+    shim_stpcpy(shim_fmt_u64(shim_stpcpy(path, "/proc/"), (uint64_t)pid), "/stat");
+    if (shim_read_file(path, buf, sizeof buf) <= 0)
+        return 0;
+    /* "pid (comm) S ppid ...": the comm may hold spaces and parentheses, the last ')' ends it. */
+    const char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return 0;
+    return (pid_t)shim_parse_u64(p + 4, NULL);
+}

@@ -281,6 +281,20 @@ char *shim_stpcpy(char *dst, const char *src);
 uint64_t shim_parse_u64(const char *s, const char **end);
 /* Value of a "Key:   123" line of a /proc status file, 0 if absent. */
 uint64_t shim_status_field(const char *buf, const char *key);
+/* One entry of a raw getdents64 buffer: opendir would malloc. */
+struct shim_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+/* Does process `pid`'s environment (as it was exec'd) hold the entry `kv` ("NAME=value")? */
+int shim_environ_has(pid_t pid, const char *kv);
+/* Append the children of every thread of `pid` to v[*n..cap) (/proc/PID/task/TID/children). */
+void shim_children_of(pid_t pid, pid_t *v, size_t *n, size_t cap);
+/* The parent of `pid` from /proc/PID/stat, 0 if it cannot be read. */
+pid_t shim_ppid_of(pid_t pid);
 
 /* The shim's own descriptor work bypasses its interposers: raw system calls, errno set as usual. */
 static inline int shim_sys_open(const char *path, int flags, int mode)

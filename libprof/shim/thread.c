@@ -245,14 +245,6 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
     __atomic_store_n(&t->state, PROF_THREAD_SNAPSHOT, __ATOMIC_RELEASE);
 }
 
-struct shim_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 /* The threads alive now, into their slots; `alone`: the kernel said this is the only one (the
  * listing of /proc/self/task is then skipped: four system calls of a short image's ~45). */
 static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now, int alone)

@@ -88,6 +88,20 @@ Test(shim_truth, pipe_carries_exactly_ten_million_bytes)
     json_decref(r);
 }
 
+Test(shim_truth, a_shell_pipeline_inside_the_tree_is_ipc_on_both_ends)
+{
+    /* Neither end saw the pipe made (the shell made it, then exec'd both): each finds the other
+     * end held by a process of the tree. 160 writes of 64 KiB, read whole by wc. */
+    json_t *r = profile("sh -c 'dd if=/dev/zero bs=65536 count=160 status=none | wc -c'");
+    json_t *ipc = json_object_get(json_object_get(r, "overall"), "ipc");
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes_sent")), 10485760, "sent %lld",
+                 (long long)json_integer_value(json_object_get(ipc, "bytes_sent")));
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "bytes_received")), 10485760, "received %lld",
+                 (long long)json_integer_value(json_object_get(ipc, "bytes_received")));
+    cr_assert_eq(json_integer_value(json_object_get(ipc, "messages")), 160);
+    json_decref(r);
+}
+
 Test(shim_truth, tcp_round_trips_are_counted_per_request)
 {
     json_t *r = profile(POOLPROF_BUILD_DIR "/tests/fixtures/net_turns");
