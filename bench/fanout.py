@@ -28,8 +28,9 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   no-preload   poolprof run --no-preload -o RUNDIR -- CMD  (sampler and monitor)
   floor        LD_PRELOAD=build/bench/libempty_preload.so CMD  (what preloading any library costs)
   inert        LD_PRELOAD=build/libprof.so CMD, no run directory  (the shim loaded, not recording)
-  record       LD_PRELOAD=build/bench/librecord_floor.so CMD  (each image claims, allocates, maps and
-               populates a one-page record in a shared file, and records nothing else)
+  record       LD_PRELOAD=build/bench/librecord_floor.so CMD  (each exec'd image claims, allocates,
+               maps and populates a one-page record in a shared file, and records nothing else; a
+               fork child that only execs has none, as under the shim)
   ptrace       build/bench/ptrace_follow --no-clone CMD  (a tracer stopping every process at the
                sampler's ptrace events and resuming it at once: what following a tree costs)
   perf         perf record -g -F 100 -q -o FILE -- CMD   (with -e cpu-clock when the default
@@ -100,7 +101,7 @@ CONFIGS = [
     # The floor under recording: a library that only gives each image a durable one-page record
     # in a shared file (claimed by an atomic add, allocated, mapped, populated), as the shim's
     # arenas do, and records nothing else.
-    ("record", "record floor (a page per image)", "preload", "librecord_floor.so", None),
+    ("record", "record floor (a page per exec'd image)", "preload", "librecord_floor.so", None),
     # The floor under the sampler: a tracer that follows every process by the ptrace events the
     # sampler asks for (fork, vfork, exec, exit; clones are followed by switch records) and does
     # nothing else.

@@ -1,6 +1,5 @@
 /* record_floor.c: a preloaded library that only makes each process image a durable record of one page, as the shim's arenas do, for bench/fanout.py: what recording anything per image costs on this machine (the floor under the shim's own figures). */
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +9,9 @@
 
 /*
  * RECORD_FLOOR_FILE names a file whose first page holds a claim counter (the benchmark makes it
- * a page of zeros). Each image, at its start and in a fork child before fork returns: open the
- * file, claim a one-page region by an atomic add on the counter, give the region its block
+ * a page of zeros). Each exec'd image, at its start (the shim makes a fork child's record only
+ * when the child first records something, which a child that only moves descriptors and execs
+ * never does; xargs', make's and a shell's children are such): open the file, claim a one-page region by an atomic add on the counter, give the region its block
  * (fallocate: the file grows, never shrinks), map it shared, populate it (a full disk fails here,
  * never later as SIGBUS), store its pid and start time, close the descriptor. No figure at the
  * end, no /proc read, no interposed function: the least a record that survives SIGKILL and a
@@ -48,5 +48,4 @@ __attribute__((constructor)) static void floor_init(void)
     if (!floor_file)
         return;
     floor_claim();
-    pthread_atfork(NULL, NULL, floor_claim);
 }

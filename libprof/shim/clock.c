@@ -1,6 +1,7 @@
 /* clock.c: the shim's CLOCK_MONOTONIC read from the TSC, calibrated per thread against the vDSO, where the kernel's own clock is the TSC. */
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -111,6 +112,29 @@ static void shim_clock_set(struct shim_clock *c, uint64_t ref_tsc, uint64_t ref_
     c->seq++;
 }
 
+/*
+ * Is the kernel's CLOCK_MONOTONIC on the TSC (current_clocksource "tsc": it found the TSC
+ * constant and in step across CPUs)? Read once per process, when a thread's first calibration
+ * ends: an image that lives less than that (most of a fan-out's) never pays for the read.
+ */
+static int tsc_source; /* 0: not read yet; 1: the TSC; -1: another clock */
+
+static int shim_tsc_source_ok(void)
+{
+    int v = __atomic_load_n(&tsc_source, __ATOMIC_RELAXED);
+    if (!v) {
+        char cs[32];
+        int saved = errno;
+        v = shim_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource", cs, sizeof cs) > 0 &&
+                    strcmp(cs, "tsc\n") == 0
+                ? 1
+                : -1;
+        errno = saved;
+        __atomic_store_n(&tsc_source, v, __ATOMIC_RELAXED);
+    }
+    return v > 0;
+}
+
 uint64_t shim_mono_slow(void)
 {
     struct shim_clock *c = &shim_clk;
@@ -121,6 +145,10 @@ uint64_t shim_mono_slow(void)
         uint64_t dns = ns - c->ref_ns;
         if (!c->span && dns < CAL_MIN_NS)
             return ns; /* still calibrating: the vDSO's answer */
+        if (!c->span && !shim_tsc_source_ok()) {
+            __atomic_store_n(&shim_tsc_ok, 0, __ATOMIC_RELAXED); /* the vDSO from now on, every thread */
+            return ns;
+        }
         /* ns per tick, 32.32 fixed point */
         mult = (uint64_t)(((unsigned __int128)dns << 32) / (tsc - c->ref_tsc));
     }

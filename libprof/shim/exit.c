@@ -8,6 +8,7 @@
 
 void shim_note_exit_code(int code)
 {
+    shim_self(); /* a fork child that ends before it made its record makes it now */
     if (shim_owner())
         shim_hdr->exit_code = code & 0xff; /* what wait() will report */
 }
@@ -91,5 +92,6 @@ SHIM_EXPORT void _Exit(int status)
 /* exit() or return from main: after the atexit handlers, so their CPU time is counted. */
 __attribute__((destructor(101))) static void shim_dtor(void)
 {
+    shim_self();
     shim_proc_end(PROF_END_EXIT);
 }

@@ -15,11 +15,13 @@
 struct shim_real shim_real;
 int shim_resolved;
 struct prof_shm_header *shim_hdr;
+/* Beside shim_hdr: a fork child writes both, and each page it writes costs it a copy-on-write fault. */
+struct shim_fork_state shim_fork_st;
 int shim_active;
 int shim_python;
 char shim_dir[SHIM_PATH_MAX];
 char shim_path[SHIM_PATH_MAX];
-long shim_clk_tck = 100;
+long shim_clk_tck; /* sysconf(_SC_CLK_TCK), read when first needed */
 pthread_key_t shim_key;
 static unsigned char slot_final_fixed[PROF_SHM_MAX_THREADS];
 struct shim_parr shim_slot_final = {sizeof(unsigned char), slot_final_fixed, {0}};
@@ -520,7 +522,7 @@ static void *shim_arena_map(uint64_t *ext, uint32_t *why)
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
 {
     void *map = MAP_FAILED;
-    long pg = sysconf(_SC_PAGESIZE);
+    int pg = getpagesize(); /* the loader's own figure: sysconf would fault in a page of libc's data */
     if (pg > 0)
         room_page = (size_t)pg;
     shim_room_reset();
@@ -566,7 +568,9 @@ struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns)
     h->pid = pid;
     h->flags = flags;
     h->start_ns = start_ns;
-    h->start_realtime_ns = shim_clock_ns(CLOCK_REALTIME);
+    /* The wall clock when the image began: a fork child's record is made after its start. */
+    uint64_t rt = shim_clock_ns(CLOCK_REALTIME), mono = shim_mono_ns();
+    h->start_realtime_ns = mono > start_ns && rt > mono - start_ns ? rt - (mono - start_ns) : rt;
     h->ext_bytes = ext;
     h->ext_why = why;
     struct stat ns;
@@ -593,18 +597,50 @@ static void shim_claim_main(struct prof_shm_header *h, uint64_t now)
 }
 
 /*
- * The child of fork() must stop writing its parent's (shared) record before
- * fork() returns: new file, slot 0 for the calling thread, parent unmapped.
- * Runs between fork and the child's code: no malloc, no stdio.
+ * A fork child's record is made when the child first needs one, not at fork: most children of a
+ * shell, make or xargs only move descriptors and exec, and the exec'd image's record stands for the
+ * process from then on (its CPU clock and rusage count the child's time before the exec too). Making
+ * a record at every fork cost a fork-and-exec child about 200 us here: the arena claim, two pages
+ * populated, and copy-on-write faults on the shim's state. Until then the child records nothing
+ * (shim_hdr and its slot are NULL); every interposer that would record asks shim_self(), which
+ * makes the record first, as do the exit paths, wait*() and fork itself. A SIGKILLed child loses
+ * nothing it stored, as it stored nothing; its status is its reaper's.
+ */
+
+/*
+ * The child of fork(): it must stop writing its parent's (shared) record before fork() returns.
+ * Runs between fork and the child's code: no malloc, no stdio, and as few stores as can be (each
+ * page of the shim's state it writes is a copy-on-write fault).
  */
 static void shim_atfork_child(void)
 {
     struct prof_shm_header *old = shim_hdr;
     if (!old)
         return;
+    struct prof_shm_thread *oldt = shim_tls_slot;
+    shim_fork_st.old = old;
+    shim_fork_st.oldt = oldt;
+    /* Read from the parent's record only where stages were used: a page of it not mapped in the
+     * child yet costs a fault. */
+    shim_fork_st.depth = oldt && shim_fork_st.stages_used ? oldt->stage_depth : 0;
+    shim_fork_st.pid = getpid();
+    shim_fork_st.ns = shim_mono_ns();
+    shim_lock_fork_child_fast();
+    shim_tls_slot = NULL;
+    __atomic_store_n(&shim_hdr, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&shim_fork_st.pending, 1, __ATOMIC_RELEASE);
+}
+
+struct prof_shm_thread *shim_fork_record(void)
+{
+    int expected = 1;
+    if (getpid() != shim_fork_st.pid ||
+        !__atomic_compare_exchange_n(&shim_fork_st.pending, &expected, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return shim_tls_slot; /* a vfork child, or a signal handler's call while the record is made */
     int saved = errno;
-    uint64_t now = shim_mono_ns();
-    struct prof_shm_header *h = shim_record_map(getpid(), now);
+    struct prof_shm_header *old = shim_fork_st.old;
+    uint64_t now = shim_fork_st.ns;
+    struct prof_shm_header *h = shim_record_map(shim_fork_st.pid, now);
     if (h) {
         h->ppid = old->pid;
         h->flags |= PROF_PROC_FORKED | (old->flags & PROF_PROC_PYTHON);
@@ -614,22 +650,49 @@ static void shim_atfork_child(void)
         h->gil_mutex = old->gil_mutex; /* the same address space: the same interpreter */
         h->gil_switch_mutex = old->gil_switch_mutex;
         shim_proc_end_reset();
-        struct prof_shm_thread *oldt = shim_tls_slot;
         shim_claim_main(h, now);
         shim_lock_fork_child();
         shim_sem_fork_child();
-        shim_stage_fork(old, oldt, h, shim_tls_slot, now);
+        shim_stage_fork(old, shim_fork_st.oldt, shim_fork_st.depth, h, shim_tls_slot, now);
         shim_slots_fork_child();
         __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
-    } else {
-        shim_tls_slot = NULL;
     }
     __atomic_store_n(&shim_hdr, h, __ATOMIC_RELEASE);
     munmap(old, shim_record_len(old));
     /* The thread-end destructor needs a non-NULL value; it reads shim_tls_slot, never this. */
     if (h)
         pthread_setspecific(shim_key, h);
+    __atomic_store_n(&shim_fork_st.pending, 0, __ATOMIC_RELEASE);
     errno = saved;
+    return shim_tls_slot;
+}
+
+/* A child that forks before it made its record makes it now: its own children's records name it. */
+static void shim_atfork_prepare(void)
+{
+    if (SHIM_UNLIKELY(__atomic_load_n(&shim_fork_st.pending, __ATOMIC_ACQUIRE)))
+        shim_fork_record();
+}
+
+/* The arguments the dynamic loader passes every constructor (glibc does): the image's argv as
+ * exec'd, which /proc/self/cmdline would read back (at ~12 us for a new process's first look). */
+static int ctor_argc;
+static char **ctor_argv;
+
+/* argv as /proc/self/cmdline has it: NUL-separated, at most cap - 1 bytes; its length. */
+static ssize_t shim_ctor_cmdline(char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (int i = 0; i < ctor_argc && ctor_argv[i]; i++) {
+        size_t n = strlen(ctor_argv[i]) + 1;
+        if (len + n > cap - 1)
+            n = cap - 1 - len;
+        memcpy(buf + len, ctor_argv[i], n);
+        len += n;
+        if (len >= cap - 1)
+            break;
+    }
+    return (ssize_t)len;
 }
 
 static void shim_fill_identity(struct prof_shm_header *h)
@@ -638,7 +701,9 @@ static void shim_fill_identity(struct prof_shm_header *h)
     h->exe[n > 0 ? n : 0] = '\0';
 
     char buf[PROF_SHM_ARGV_BYTES];
-    ssize_t len = shim_read_file("/proc/self/cmdline", buf, sizeof buf);
+    /* Initialised from an interposer before the constructor ran (another library's constructor
+     * took a lock): /proc has the same bytes. */
+    ssize_t len = ctor_argv ? shim_ctor_cmdline(buf, sizeof buf) : shim_read_file("/proc/self/cmdline", buf, sizeof buf);
     if (len < 0)
         len = 0;
     /* shim_read_file keeps one byte for a NUL: a full buffer means truncated, cut at the last NUL. */
@@ -661,6 +726,14 @@ static int shim_copy_env(char *dst, size_t cap, const char *name)
     strcpy(dst, v);
     return 0;
 }
+
+/*
+ * CPython's runtime state, which every CPython image exports (from the executable or libpython):
+ * a weak reference the loader binds at start-up (-z now), NULL where no object of the program
+ * defines it. dlsym(RTLD_DEFAULT) would say the same, but a failed lookup formats a dlerror()
+ * message, a malloc and a gettext lookup in every image that is not Python.
+ */
+extern const char _PyRuntime __attribute__((weak, visibility("default")));
 
 void shim_init(void)
 {
@@ -690,30 +763,23 @@ void shim_init(void)
         }
     }
     if (shim_active) {
-        long tck = sysconf(_SC_CLK_TCK);
-        if (tck > 0)
-            shim_clk_tck = tck;
-        /* The TSC stands in for CLOCK_MONOTONIC only where the kernel keeps that clock on it. */
-        char cs[32];
+        /* The TSC stands in for CLOCK_MONOTONIC only where the kernel keeps that clock on it:
+         * clock.c asks which clock that is when a thread's first calibration ends. */
         const char *tsc_env = getenv(PROF_ENV_TSC);
-        shim_clock_setup((!tsc_env || strcmp(tsc_env, "0") != 0) &&
-                         shim_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
-                                        cs, sizeof cs) > 0 &&
-                         strcmp(cs, "tsc\n") == 0);
+        shim_clock_setup(!tsc_env || strcmp(tsc_env, "0") != 0);
         uint64_t now = shim_mono_ns();
         struct prof_shm_header *h = shim_record_map(getpid(), now);
         if (h && pthread_key_create(&shim_key, shim_thread_dtor) == 0) {
             h->ppid = getppid();
             shim_fill_identity(h);
             /* Both Pythons export it: Debian's from the executable, pyenv's from libpython3.11.so. */
-            if (dlsym(RTLD_DEFAULT, "_PyRuntime")) {
+            if (&_PyRuntime != NULL) {
                 h->flags |= PROF_PROC_PYTHON;
                 shim_python = 1;
             }
-            dlerror(); /* leave no pending dlerror() for the target */
             shim_claim_main(h, now);
             pthread_setspecific(shim_key, h);
-            pthread_atfork(NULL, NULL, shim_atfork_child);
+            pthread_atfork(shim_atfork_prepare, NULL, shim_atfork_child);
             __atomic_store_n(&h->magic, PROF_SHM_MAGIC, __ATOMIC_RELEASE);
             __atomic_store_n(&shim_hdr, h, __ATOMIC_RELEASE);
         }
@@ -746,7 +812,12 @@ static void shim_thread_dtor(void *unused)
     errno = saved;
 }
 
-__attribute__((constructor(101))) static void shim_ctor(void)
+__attribute__((constructor(101))) static void shim_ctor(int argc, char **argv, char **envp)
 {
+    (void)envp;
+    if (argc > 0 && argv) {
+        ctor_argc = argc;
+        ctor_argv = argv;
+    }
     shim_init();
 }

@@ -357,7 +357,7 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
             if (!__atomic_load_n(&shim_resolved, __ATOMIC_ACQUIRE))                      \
                 return rawcall;                                                          \
         }                                                                                \
-        struct prof_shm_thread *t = shim_tls_slot;                                       \
+        struct prof_shm_thread *t = shim_self();                                       \
         if (!t)                                                                          \
             return realcall;                                                             \
         uint8_t c = fdc_get(fd);                                                         \
@@ -501,7 +501,7 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 SHIM_EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t n, unsigned int fl)
 {
     shim_resolve();
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!shim_real.splice)
         return RAW(SYS_splice, in, oin, out, oout, n, fl);
     if (!t)
@@ -520,7 +520,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
     shim_resolve();
     if (!shim_real.connect)
         return (int)RAW(SYS_connect, fd, a, al);
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.connect(fd, a, al);
     uint64_t t0 = shim_mono_ns();
@@ -537,7 +537,7 @@ static int shim_accept(int fd, struct sockaddr *a, socklen_t *al, int fl, int fo
     shim_resolve();
     if (!shim_real.accept4)
         return (int)RAW(SYS_accept4, fd, a, al, four ? fl : 0);
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     uint64_t t0 = t ? shim_mono_ns() : 0;
     int r = four ? shim_real.accept4(fd, a, al, fl) : shim_real.accept(fd, a, al);
     if (r >= 0)
@@ -601,7 +601,7 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
     shim_resolve();
     if (!shim_real.poll)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.poll(fds, n, timeout);
     int one = shim_poll_one(fds, n);
@@ -619,7 +619,7 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, c
     shim_resolve();
     if (!shim_real.ppoll)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.ppoll(fds, n, ts, ss);
     int one = shim_poll_one(fds, n);
@@ -637,7 +637,7 @@ SHIM_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval
     shim_resolve();
     if (!shim_real.select)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.select(nfds, r, w, e, tv);
     int one = shim_select_one(nfds, r, w, e);
@@ -656,7 +656,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct 
     shim_resolve();
     if (!shim_real.pselect)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.pselect(nfds, r, w, e, ts, ss);
     int one = shim_select_one(nfds, r, w, e);
@@ -674,7 +674,7 @@ SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
     shim_resolve();
     if (!shim_real.epoll_wait)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.epoll_wait(ep, ev, max, timeout);
     uint64_t t0 = shim_mono_ns();
@@ -690,7 +690,7 @@ SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout
     shim_resolve();
     if (!shim_real.epoll_pwait)
         return RAW_NOSYS;
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.epoll_pwait(ep, ev, max, timeout, ss);
     uint64_t t0 = shim_mono_ns();

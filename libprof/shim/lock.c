@@ -154,7 +154,7 @@ SHIM_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
     int i = lk_lookup(m);
     if (SHIM_UNLIKELY(i >= 0)) {
-        struct prof_shm_thread *t = shim_tls_slot;
+        struct prof_shm_thread *t = shim_self();
         if (t)
             lk_mutex_released(i, t, 0, 0);
     }
@@ -173,7 +173,7 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
         if (!shim_real.mutex_lock)
             return fallback_mutex_lock(m, NULL);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.mutex_lock(m);
     int r = pthread_mutex_trylock(m);
@@ -196,7 +196,7 @@ SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespe
         if (!shim_real.mutex_timedlock)
             return fallback_mutex_lock(m, abs);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.mutex_timedlock(m, abs);
     int r = pthread_mutex_trylock(m);
@@ -244,7 +244,7 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
         if (!shim_real.cond_wait)
             return fallback_cond_wait(m);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.cond_wait(c, m);
     uint64_t t0 = shim_mono_ns();
@@ -317,7 +317,7 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
         if (!shim_real.cond_timedwait)
             return fallback_cond_wait(m);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.cond_timedwait(c, m, abs);
     uint64_t t0 = shim_mono_ns();
@@ -340,7 +340,7 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, cl
         if (!shim_real.cond_clockwait)
             return fallback_cond_wait(m);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.cond_clockwait(c, m, clock, abs);
     uint64_t t0 = shim_mono_ns();
@@ -399,7 +399,7 @@ static __attribute__((noinline)) int shim_rwlock_slow(struct prof_shm_thread *t,
             if (!shim_real.field)                                                        \
                 return fallback_rwlock(l, wr);                                           \
         }                                                                                \
-        struct prof_shm_thread *t = shim_tls_slot;                                       \
+        struct prof_shm_thread *t = shim_self();                                       \
         if (!t)                                                                          \
             return shim_real.field args;                                                 \
         int r = wr ? pthread_rwlock_trywrlock(l) : pthread_rwlock_tryrdlock(l);          \
@@ -437,7 +437,7 @@ SHIM_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
             return 0;
         }
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.spin_lock(l);
     int r = pthread_spin_trylock(l);
@@ -473,7 +473,7 @@ SHIM_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
         if (!shim_real.barrier_wait)
             return ENOSYS; /* no libc defines a program's barrier without it */
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.barrier_wait(b);
     uint64_t t0 = shim_mono_ns();
@@ -486,7 +486,7 @@ SHIM_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 SHIM_EXPORT int pthread_join(pthread_t th, void **ret)
 {
     shim_resolve();
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!shim_real.join)
         return pthread_clockjoin_np(th, ret, CLOCK_MONOTONIC, NULL);
     if (!t)
@@ -500,7 +500,7 @@ SHIM_EXPORT int pthread_join(pthread_t th, void **ret)
 SHIM_EXPORT int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs)
 {
     shim_resolve();
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!shim_real.timedjoin)
         return ENOSYS;
     if (!t)
@@ -515,7 +515,7 @@ SHIM_EXPORT int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clock,
                                      const struct timespec *abs)
 {
     shim_resolve();
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!shim_real.clockjoin)
         return ENOSYS;
     if (!t)

@@ -24,6 +24,12 @@ int lk_any;
  * child six page faults. */
 static int lk_dirty;
 
+void shim_lock_fork_child_fast(void)
+{
+    if (__atomic_load_n(&lk_any, __ATOMIC_RELAXED))
+        __atomic_store_n(&lk_any, 0, __ATOMIC_RELEASE);
+}
+
 void shim_lock_fork_child(void)
 {
     /* The child's record starts with an empty table. */

@@ -233,7 +233,7 @@ SHIM_EXPORT int sem_wait(sem_t *s)
         if (!shim_real.sem_wait)
             return fallback_sem_wait(s, CLOCK_REALTIME, NULL);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.sem_wait(s);
     if (sem_wait_fast(t, s))
@@ -248,7 +248,7 @@ SHIM_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs)
         if (!shim_real.sem_timedwait)
             return fallback_sem_wait(s, CLOCK_REALTIME, abs);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.sem_timedwait(s, abs);
     if (sem_wait_fast(t, s))
@@ -263,7 +263,7 @@ SHIM_EXPORT int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *
         if (!shim_real.sem_clockwait)
             return fallback_sem_wait(s, clock, abs);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.sem_clockwait(s, clock, abs);
     if (sem_wait_fast(t, s))
@@ -280,7 +280,7 @@ SHIM_EXPORT int sem_trywait(sem_t *s)
             return fallback_sem_trywait(s);
     }
     int r = shim_real.sem_trywait(s);
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (r == 0 && t)
         sem_took_fast(t, s);
     return r;
@@ -293,7 +293,7 @@ SHIM_EXPORT int sem_post(sem_t *s)
         if (!shim_real.sem_post)
             return fallback_sem_post(s);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (t) {
         int held = 0, sentinel = s == sem_sentinel;
         if (sentinel)

@@ -163,6 +163,30 @@ void shim_resolve(void);
 void shim_init(void);
 /* A record of our own for process `pid` (file, else anonymous memory); NULL if even that fails. */
 struct prof_shm_header *shim_record_map(pid_t pid, uint64_t start_ns);
+/* What a fork child needs to make its record on first need (init.c): together, so a fork writes
+ * one page of it. */
+struct shim_fork_state {
+    int pending;                   /* 1: a fork child without its record yet; 2: being made */
+    int stages_used;               /* stage markers were ever used (stage.c): depth must be read */
+    struct prof_shm_header *old;   /* the parent's record, still mapped in the child */
+    struct prof_shm_thread *oldt;  /* the forking thread's slot in it */
+    uint32_t depth;                /* the stages it had open at the fork */
+    pid_t pid;                     /* the child: a vfork child of it shares this memory, and makes none */
+    uint64_t ns;                   /* when the child began */
+} __attribute__((aligned(64)));
+extern struct shim_fork_state shim_fork_st;
+struct prof_shm_thread *shim_fork_record(void);
+/*
+ * The calling thread's slot, for an interposer about to record: a fork child's record is made
+ * here first. NULL: record nothing (inert, a vfork child, a thread the shim did not start).
+ */
+static inline struct prof_shm_thread *shim_self(void)
+{
+    struct prof_shm_thread *t = shim_tls_slot;
+    if (SHIM_UNLIKELY(!t) && SHIM_UNLIKELY(__atomic_load_n(&shim_fork_st.pending, __ATOMIC_RELAXED) == 1))
+        t = shim_fork_record();
+    return t;
+}
 /* Before the first write of [p, p+len) in the record: 0 when its pages have their disk blocks (or
  * p is not in the record), -1 when the disk has no room (counted in nospace_drops: skip the write). */
 int shim_record_room(const void *p, size_t len);
@@ -198,10 +222,13 @@ void shim_stage_thread_start(size_t idx);
 /* Close every stage the thread of slot `t` has open (thread or process end). self: t is ours. */
 void shim_stage_close_all(struct prof_shm_header *h, struct prof_shm_thread *t, int self, uint64_t now);
 /* fork child: carry the forking thread's open stages into the child's new record (slot 0). */
-void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt,
+void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt, uint32_t depth,
                      struct prof_shm_header *h, struct prof_shm_thread *t, uint64_t now);
 
 /* locksite.c */
+/* fork child, before its record: no lock is in the table (lookups find none). */
+void shim_lock_fork_child_fast(void);
+/* Its record made: the tables start empty. */
 void shim_lock_fork_child(void);
 /* Process end: name each lock's hottest call site (libunwind). Not for vfork/raw fork children. */
 void shim_lock_symbolise(struct prof_shm_header *h);

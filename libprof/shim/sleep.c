@@ -29,7 +29,7 @@ SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
     shim_resolve();
     if (!shim_real.nanosleep)
         return raw_nanosleep(req, rem);
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.nanosleep(req, rem);
     uint64_t t0 = shim_mono_ns();
@@ -51,7 +51,7 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
         errno = saved;
         return e;
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.clock_nanosleep(clk, flags, req, rem);
     uint64_t t0 = shim_mono_ns();
@@ -69,7 +69,7 @@ SHIM_EXPORT int usleep(useconds_t us)
         struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
         return raw_nanosleep(&ts, NULL);
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.usleep(us);
     uint64_t t0 = shim_mono_ns();
@@ -89,7 +89,7 @@ SHIM_EXPORT unsigned int sleep(unsigned int s)
             return (unsigned int)rem.tv_sec + (rem.tv_nsec > 0);
         return 0;
     }
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t)
         return shim_real.sleep(s);
     uint64_t t0 = shim_mono_ns();

@@ -277,7 +277,7 @@ static void shim_stage_pop(struct prof_shm_header *h, struct prof_shm_thread *t,
 
 PROF_API void prof_stage_begin(const char *name)
 {
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     struct prof_shm_header *h = shim_hdr;
     if (!t || !h || !name)
         return;
@@ -285,6 +285,8 @@ PROF_API void prof_stage_begin(const char *name)
     if (!p)
         return;
     int saved = errno;
+    if (SHIM_UNLIKELY(!shim_fork_st.stages_used))
+        __atomic_store_n(&shim_fork_st.stages_used, 1, __ATOMIC_RELAXED);
     uint32_t depth = t->stage_depth;
     if (depth >= PROF_SHM_STAGE_DEPTH) {
         __atomic_fetch_add(&h->stage_overflow, 1, __ATOMIC_RELAXED);
@@ -298,7 +300,7 @@ PROF_API void prof_stage_begin(const char *name)
 
 PROF_API void prof_stage_end(void)
 {
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     struct prof_shm_header *h = shim_hdr;
     if (!t || !h)
         return;
@@ -327,7 +329,7 @@ void shim_stage_close_all(struct prof_shm_header *h, struct prof_shm_thread *t, 
         shim_stage_pop(h, t, p, now, self, 1);
 }
 
-void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt,
+void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt, uint32_t depth,
                      struct prof_shm_header *h, struct prof_shm_thread *t, uint64_t now)
 {
     struct shim_stage_thread *op = oldt ? shim_priv_of(oldh, oldt) : NULL;
@@ -335,20 +337,19 @@ void shim_stage_fork(struct prof_shm_header *oldh, struct prof_shm_thread *oldt,
     if (!p)
         return;
     struct shim_stage_thread saved = {0};
-    uint32_t depth = 0;
-    if (op) {
+    if (op)
         saved = *op;
-        depth = oldt->stage_depth;
-    }
+    else
+        depth = 0;
     memset(p, 0, sizeof *p);
     if (depth > PROF_SHM_STAGE_DEPTH)
         depth = PROF_SHM_STAGE_DEPTH;
-    /* The child goes on inside the stages its parent had open: same names, new record, from now. */
-    uint64_t cpu = shim_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    /* The child goes on inside the stages its parent had open at the fork: same names, new record,
+     * from the child's start (`now`), when its thread's CPU clock read 0 (a new task's does). */
     for (uint32_t i = 0; i < depth; i++) {
         int slot = -1;
         if (saved.f[i].idx != FRAME_UNTRACKED)
             slot = shim_stage_slot(h, oldh->stages[saved.f[i].idx].name);
-        shim_stage_push(h, t, p, slot, now, 1, cpu);
+        shim_stage_push(h, t, p, slot, now, 1, 0);
     }
 }

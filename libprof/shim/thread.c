@@ -49,6 +49,7 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
     shim_init();
     if (SHIM_UNLIKELY(!shim_real.pthread_create))
         return EAGAIN;
+    shim_self(); /* a fork child's first thread: its record first */
     struct prof_shm_header *h = __atomic_load_n(&shim_hdr, __ATOMIC_ACQUIRE);
     if (!h)
         return shim_real.pthread_create(th, attr, fn, arg);
@@ -152,6 +153,10 @@ static void shim_thread_fill_other(struct prof_shm_thread *t, pid_t tid, uint64_
                         p++;
                 }
                 field++;
+            }
+            if (!shim_clk_tck) {
+                long hz = sysconf(_SC_CLK_TCK);
+                shim_clk_tck = hz > 0 ? hz : 100;
             }
             uint64_t tck = (uint64_t)shim_clk_tck;
             t->utime_us = f[14] * 1000000u / tck;

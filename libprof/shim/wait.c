@@ -7,7 +7,7 @@
 
 static void shim_child_reaped(pid_t pid, int status)
 {
-    if (pid <= 0 || !(WIFEXITED(status) || WIFSIGNALED(status)) || !shim_owner())
+    if (pid <= 0 || !(WIFEXITED(status) || WIFSIGNALED(status)) || !shim_self() || !shim_owner())
         return;
     struct prof_shm_header *h = shim_hdr;
     uint32_t n = __atomic_fetch_add(&h->nchildren, 1, __ATOMIC_RELAXED);
@@ -33,12 +33,12 @@ static void shim_child_reaped(pid_t pid, int status)
  */
 static inline uint64_t child_wait_begin(int options)
 {
-    return (options & WNOHANG) || !shim_tls_slot ? 0 : shim_mono_ns();
+    return (options & WNOHANG) || !shim_self() ? 0 : shim_mono_ns();
 }
 
 static inline void child_wait_end(uint64_t t0)
 {
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (t0 && t)
         t->join_wait_ns += shim_mono_ns() - t0;
 }
@@ -148,7 +148,7 @@ SHIM_EXPORT int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
  */
 static inline void signal_wait_end(uint64_t t0, int child)
 {
-    struct prof_shm_thread *t = shim_tls_slot;
+    struct prof_shm_thread *t = shim_self();
     if (!t0 || !t)
         return;
     uint64_t dt = shim_mono_ns() - t0;
@@ -160,7 +160,7 @@ static inline void signal_wait_end(uint64_t t0, int child)
 
 static inline uint64_t signal_wait_begin(void)
 {
-    return shim_tls_slot ? shim_mono_ns() : 0;
+    return shim_self() ? shim_mono_ns() : 0;
 }
 
 SHIM_EXPORT int sigsuspend(const sigset_t *mask)

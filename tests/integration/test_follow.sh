@@ -15,6 +15,14 @@ for code in 12 13 14 15; do
     "$(q $R "[p['shim'] for p in procs(r, lambda p: p['argv'][-2:] == ['child', '$code'])]")" "[true]"
 done
 expect_eq "plain fork child exit 11" "$(q $R "sorted(p['exit']['code'] for p in procs(r, lambda p: p['exit'].get('code') == 11))")" "[11]"
+# A fork child's record is made when it first records: the one that burns and calls _exit makes it at
+# _exit, its whole life in it (start at the fork, its 100 ms); the fork+exec child never records before
+# its exec, so the exec'd image's record is its only one
+expect_eq "plain fork child: its own record, from the fork, with its CPU" \
+  "$(q $R "[(p['forked'], p['shim'], len(p['threads']), round(p['threads'][0]['cpu_seconds'], 1), p['threads'][0]['sources']['shim']) for p in procs(r, lambda p: p['exit'].get('code') == 11)]")" \
+  '[[true, true, 1, 0.1, true]]'
+expect_eq "fork+exec child: one record, the exec'd image's" \
+  "$(q $R "[sum(1 for i in p['exec_chain'] if i['shim']) for p in procs(r, lambda p: p['argv'][-2:] == ['child', '12'])]")" "[1]"
 expect_eq "killed child reported killed by 9" \
   "$(q $R "[(p['exit']['signal'], p['exit']['how']) for p in procs(r, lambda p: p['argv'][-1:] == ['hang'])]")" '[[9, "killed"]]'
 # CPU of children is counted: 5 children x 100 ms + the fork child 100 ms

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "../../libprof/shim/clock.c"
+#include "../../libprof/shim/proc.c" /* shim_read_file: the clocksource is read when a calibration ends */
 
 static uint64_t vdso_ns(void)
 {
