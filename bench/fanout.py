@@ -9,7 +9,8 @@ Workloads, each generated afresh in a temporary directory per invocation, no net
 
   xargs    sh -c 'seq -f f%g 1 N | xargs -n 1 -P 2 md5sum' over N generated 16 KiB files of
            seeded random bytes (N = 1200 / 100): N short processes, each one fork and one exec
-           of xargs, so about 2N process images under poolprof
+           of xargs, so about N process images under poolprof (a fork child that only
+           execs makes no record of its own)
   make     make -s -j2 of a generated C project: N files of 4 small functions each and a main
            (N = 40 / 6), compiled with cc -O2 and linked; `make -s clean` before every run,
            untimed. Each compile is a cc driver, cc1 and as; the link adds collect2 and ld
@@ -56,8 +57,8 @@ whose images are short; threads has one image and no size target).
 From every poolprof run, before the run directory is removed: its size, as real blocks
 (st_blocks, what `du -sk` counts) and as apparent bytes (st_size, `du -sk --apparent-size`),
 every file and directory in it, whole and proc/ alone; the number of process images, that
-is of records in proc/ (one per image: a fork and an exec each start one; walltime's own
-two images included; count_records: regions of the arenas proc/*.arena, and files proc/*.rec); per image = size / images (under --no-preload, which writes no
+is of records in proc/ (one per image: an exec starts one, and a fork does when the child
+records anything before it execs or ends; walltime's own images included; count_records: regions of the arenas proc/*.arena, and files proc/*.rec); per image = size / images (under --no-preload, which writes no
 records, the workload's image count from the runs that preload). The time of `poolprof
 report RUNDIR` (a second merge of the kept directory, report files rewritten, terminal
 summary discarded), and the run's tail: its end-to-end wall minus the workload's own (start,
