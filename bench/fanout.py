@@ -32,6 +32,8 @@ workload once, in a freshly shuffled order, so all see the same machine noise):
   record       LD_PRELOAD=build/bench/librecord_floor.so CMD  (each exec'd image claims, allocates,
                maps and populates a one-page record in a shared file, and records nothing else; a
                fork child that only execs has none, as under the shim)
+  identity     the same, RECORD_FLOOR_IDENTITY=1: the page also holds the executable, the pid
+               namespace and the RSS at the end, read from /proc (what a record must hold)
   ptrace       build/bench/ptrace_follow --no-clone CMD  (a tracer stopping every process at the
                sampler's ptrace events and resuming it at once: what following a tree costs)
   perf         perf record -g -F 100 -q -o FILE -- CMD   (with -e cpu-clock when the default
@@ -103,6 +105,9 @@ CONFIGS = [
     # in a shared file (claimed by an atomic add, allocated, mapped, populated), as the shim's
     # arenas do, and records nothing else.
     ("record", "record floor (a page per exec'd image)", "preload", "librecord_floor.so", None),
+    # The same page holding what a record must for a report to use it: the executable, the pid
+    # namespace and the RSS at the end, each read from /proc as the shim must.
+    ("identity", "record + identity floor (exe, pid ns, status)", "preload", "librecord_floor.so", None),
     # The floor under the sampler: a tracer that follows every process by the ptrace events the
     # sampler asks for (fork, vfork, exec, exit; clones are followed by switch records) and does
     # nothing else.
@@ -382,11 +387,13 @@ def main():
                         argv = wcmd
                         lib = pp_args if pp_args.startswith("libprof") else os.path.join("bench", pp_args)
                         renv = dict(env, LD_PRELOAD=os.path.join(os.path.dirname(poolprof), lib))
-                        if key == "record":
+                        if key in ("record", "identity"):
                             floorfile = os.path.join(work, f"floor-{seq}")
                             with open(floorfile, "wb") as fh:
                                 fh.write(bytes(4096))
                             renv["RECORD_FLOOR_FILE"] = floorfile
+                            if key == "identity":
+                                renv["RECORD_FLOOR_IDENTITY"] = "1"
                     elif kind == "ptrace":
                         argv = [follow, "--no-clone", *wcmd]
                     elif kind == "strace":
@@ -427,7 +434,7 @@ def main():
                             os.unlink(perfdata)
                         except OSError:
                             pass
-                    if key == "record":
+                    if key in ("record", "identity"):
                         os.unlink(floorfile)
                     if stracefile:
                         r["strace"].append(strace_counts(stracefile))
