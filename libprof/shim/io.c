@@ -120,54 +120,49 @@ int shim_pid_in_tree(pid_t pid)
     return shim_pid_has_rundir(pid);
 }
 
+struct peer_walk {
+    const char *link;   /* "pipe:[ino]" */
+    size_t llen;
+    int want_read;      /* the other end reads (we write) */
+    int skip_fd;        /* our own descriptor, when pid is us; else -1 */
+    char *path, *fdpart; /* "/proc/PID/fd", fdpart where "/fd" begins */
+};
+
+/* Descriptor `name` of the process: the pipe, open with an access mode that can talk to ours? */
+static int shim_fd_is_peer(int dfd, const char *name, uint64_t fdn, void *arg)
+{
+    const struct peer_walk *w = arg;
+    char tgt[64];
+    long tl = syscall(SYS_readlinkat, dfd, name, tgt, sizeof tgt);
+    if (tl != (long)w->llen || memcmp(tgt, w->link, w->llen) != 0 || (w->skip_fd >= 0 && (int)fdn == w->skip_fd))
+        return 0;
+    /* /proc/PID/fdinfo/N "flags:\t0100001": octal, access mode in the low bits. */
+    char ipath[96], info[256];
+    memcpy(ipath, w->path, (size_t)(w->fdpart - w->path));
+    shim_stpcpy(shim_stpcpy(ipath + (w->fdpart - w->path), "/fdinfo/"), name);
+    if (shim_read_file(ipath, info, sizeof info) <= 0)
+        return 0;
+    const char *f = strstr(info, "flags:");
+    if (!f)
+        return 0;
+    f += 6;
+    while (*f == ' ' || *f == '\t')
+        f++;
+    unsigned acc = 0;
+    while (*f >= '0' && *f <= '7')
+        acc = acc * 8 + (unsigned)(*f++ - '0');
+    acc &= O_ACCMODE;
+    return w->want_read ? (acc == O_RDONLY || acc == O_RDWR) : (acc == O_WRONLY || acc == O_RDWR);
+}
+
 /* Does process `pid` hold pipe `link` ("pipe:[ino]") open with an access mode that can talk to ours? */
 static int shim_pid_holds_peer(pid_t pid, const char *link, size_t llen, int want_read, int skip_fd)
 {
     char path[64];
     char *fdpart = shim_fmt_u64(shim_stpcpy(path, "/proc/"), (uint64_t)pid);
     shim_stpcpy(fdpart, "/fd");
-    int dfd = shim_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        return 0;
-    char buf[2048] __attribute__((aligned(8)));
-    int found = 0;
-    while (!found) {
-        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n && !found;) {
-            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9')
-                continue;
-            char tgt[64];
-            long tl = syscall(SYS_readlinkat, dfd, d->d_name, tgt, sizeof tgt);
-            if (tl != (long)llen || memcmp(tgt, link, llen) != 0)
-                continue;
-            uint64_t fdn = shim_parse_u64(d->d_name, NULL);
-            if (skip_fd >= 0 && (int)fdn == skip_fd)
-                continue;
-            /* /proc/PID/fdinfo/N "flags:\t0100001": octal, access mode in the low bits. */
-            char ipath[96], info[256];
-            memcpy(ipath, path, (size_t)(fdpart - path));
-            shim_stpcpy(shim_stpcpy(ipath + (fdpart - path), "/fdinfo/"), d->d_name);
-            if (shim_read_file(ipath, info, sizeof info) <= 0)
-                continue;
-            const char *f = strstr(info, "flags:");
-            if (!f)
-                continue;
-            f += 6;
-            while (*f == ' ' || *f == '\t')
-                f++;
-            unsigned acc = 0;
-            while (*f >= '0' && *f <= '7')
-                acc = acc * 8 + (unsigned)(*f++ - '0');
-            acc &= O_ACCMODE;
-            found = want_read ? (acc == O_RDONLY || acc == O_RDWR) : (acc == O_WRONLY || acc == O_RDWR);
-        }
-    }
-    shim_sys_close(dfd);
-    return found;
+    struct peer_walk w = {link, llen, want_read, skip_fd, path, fdpart};
+    return shim_each_numeric(path, shim_fd_is_peer, &w);
 }
 
 /* Processes looked at for the other end of an inherited pipe, at most. */

@@ -129,29 +129,65 @@ static void shim_add_children(const char *path, pid_t *v, size_t *n, size_t cap)
     }
 }
 
+/* One entry of a raw getdents64 buffer. */
+struct shim_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int shim_each_numeric(const char *dir, int (*fn)(int dfd, const char *name, uint64_t num, void *arg), void *arg)
+{
+    int dfd = shim_sys_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return 0;
+    char buf[2048] __attribute__((aligned(8)));
+    int r = 0;
+    while (!r) {
+        long got = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got && !r;) {
+            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
+            off += d->d_reclen;
+            const char *end;
+            uint64_t num = shim_parse_u64(d->d_name, &end);
+            if (d->d_name[0] >= '0' && d->d_name[0] <= '9' && !*end)
+                r = fn(dfd, d->d_name, num, arg);
+        }
+    }
+    shim_sys_close(dfd);
+    return r;
+}
+
+struct children_walk {
+    pid_t *v;
+    size_t *n, cap;
+    char *path, *base; /* "/proc/PID/task", base its end */
+};
+
+static int shim_task_children(int dfd, const char *name, uint64_t tid, void *arg)
+{
+    (void)dfd;
+    (void)tid;
+    struct children_walk *w = arg;
+    if (strlen(name) > 10)
+        return 0;
+    shim_stpcpy(shim_stpcpy(shim_stpcpy(w->base, "/"), name), "/children");
+    shim_add_children(w->path, w->v, w->n, w->cap);
+    *w->base = '\0';
+    return *w->n >= w->cap;
+}
+
 void shim_children_of(pid_t pid, pid_t *v, size_t *n, size_t cap)
 {
     char path[64];
     char *base = shim_stpcpy(shim_fmt_u64(shim_stpcpy(path, "/proc/"), (uint64_t)pid), "/task");
-    int fd = shim_sys_open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    char buf[2048] __attribute__((aligned(8)));
-    for (;;) {
-        long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
-        if (got <= 0)
-            break;
-        for (long off = 0; off < got && *n < cap;) {
-            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9' || strlen(d->d_name) > 10)
-                continue;
-            shim_stpcpy(shim_stpcpy(shim_stpcpy(base, "/"), d->d_name), "/children");
-            shim_add_children(path, v, n, cap);
-            *base = '\0';
-        }
-    }
-    shim_sys_close(fd);
+    struct children_walk w = {v, n, cap, path, base};
+    if (*n < cap)
+        shim_each_numeric(path, shim_task_children, &w);
 }
 
 pid_t shim_ppid_of(pid_t pid)

@@ -308,14 +308,10 @@ char *shim_stpcpy(char *dst, const char *src);
 uint64_t shim_parse_u64(const char *s, const char **end);
 /* Value of a "Key:   123" line of a /proc status file, 0 if absent. */
 uint64_t shim_status_field(const char *buf, const char *key);
-/* One entry of a raw getdents64 buffer: opendir would malloc. */
-struct shim_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
+/* fn(dfd, name, number, arg) for each all-digit entry of directory `dir` (a raw getdents64 on the
+ * stack: opendir would malloc, and this runs in fork children and at exits) until fn returns
+ * nonzero; that value, or 0. */
+int shim_each_numeric(const char *dir, int (*fn)(int dfd, const char *name, uint64_t num, void *arg), void *arg);
 /* Does process `pid`'s environment (as it was exec'd) hold the entry `kv` ("NAME=value")? */
 int shim_environ_has(pid_t pid, const char *kv);
 /* Append the children of every thread of `pid` to v[*n..cap) (/proc/PID/task/TID/children). */

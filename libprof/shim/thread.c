@@ -250,6 +250,22 @@ static void shim_snapshot_one(struct prof_shm_header *h, pid_t tid, pid_t self, 
     __atomic_store_n(&t->state, PROF_THREAD_SNAPSHOT, __ATOMIC_RELEASE);
 }
 
+struct snapshot_walk {
+    struct prof_shm_header *h;
+    pid_t self;
+    uint64_t now;
+};
+
+static int shim_snapshot_task(int dfd, const char *name, uint64_t tid, void *arg)
+{
+    (void)dfd;
+    (void)name;
+    const struct snapshot_walk *w = arg;
+    if ((pid_t)tid != w->self)
+        shim_snapshot_one(w->h, (pid_t)tid, w->self, w->now);
+    return 0;
+}
+
 /* The threads alive now, into their slots; `alone`: the kernel said this is the only one (the
  * listing of /proc/self/task is then skipped: four system calls of a short image's ~45). */
 static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now, int alone)
@@ -258,26 +274,8 @@ static void shim_snapshot_threads(struct prof_shm_header *h, uint64_t now, int a
     shim_snapshot_one(h, self, self, now);
     if (alone)
         return;
-    /* Raw getdents64 on a stack buffer: opendir would malloc, and this may run right after fork. */
-    int fd = shim_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    char buf[4096] __attribute__((aligned(8)));
-    for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n;) {
-            struct shim_dirent64 *d = (struct shim_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            const char *end;
-            uint64_t tid = shim_parse_u64(d->d_name, &end);
-            if (d->d_name[0] < '0' || d->d_name[0] > '9' || *end || (pid_t)tid == self)
-                continue;
-            shim_snapshot_one(h, (pid_t)tid, self, now);
-        }
-    }
-    shim_sys_close(fd);
+    struct snapshot_walk w = {h, self, now};
+    shim_each_numeric("/proc/self/task", shim_snapshot_task, &w);
 }
 
 void shim_proc_end(uint32_t how)
