@@ -12,6 +12,28 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void prof_fit_sort(double *x, size_t n)
+{
+    if (n > 64) {
+        qsort(x, n, sizeof *x, cmp_double);
+        return;
+    }
+    /* Insertion: the few values of a set of runs, sorted thousands of times by a bootstrap. */
+    for (size_t i = 1; i < n; i++) {
+        double v = x[i];
+        size_t j = i;
+        for (; j > 0 && x[j - 1] > v; j--)
+            x[j] = x[j - 1];
+        x[j] = v;
+    }
+}
+
+double prof_fit_median_inplace(double *x, size_t n)
+{
+    prof_fit_sort(x, n);
+    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
 int prof_fit_median(const double *x, size_t n, double *out)
 {
     if (!x || !out || n == 0)
@@ -23,8 +45,7 @@ int prof_fit_median(const double *x, size_t n, double *out)
     if (!c)
         return PROF_ENOMEM;
     memcpy(c, x, n * sizeof *c);
-    qsort(c, n, sizeof *c, cmp_double);
-    *out = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    *out = prof_fit_median_inplace(c, n);
     free(c);
     return 0;
 }

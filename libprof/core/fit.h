@@ -30,6 +30,10 @@ struct prof_usl {
 /* Median of n values (the mean of the middle two when n is even). x is not
  * changed. Returns 0, PROF_EINVAL (n = 0, NULL, a NaN) or PROF_ENOMEM. */
 int prof_fit_median(const double *x, size_t n, double *out);
+/* x sorted ascending in place (no NaN). */
+void prof_fit_sort(double *x, size_t n);
+/* The median of n > 0 values without NaN, x sorted in place to find it. */
+double prof_fit_median_inplace(double *x, size_t n);
 
 /* The serial fraction that minimizes the squared error of the speedups. 0 or PROF_EINVAL. */
 int prof_fit_amdahl(const double *n, const double *t, size_t count, struct prof_amdahl *out);

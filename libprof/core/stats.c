@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fit.h"
 #include "prof.h"
 #include "stats.h"
 
@@ -130,38 +131,6 @@ int prof_stats_mwu(const double *a, size_t na, const double *b, size_t nb, struc
     return 0;
 }
 
-static void sort_small(double *x, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        double v = x[i];
-        size_t j = i;
-        for (; j > 0 && x[j - 1] > v; j--)
-            x[j] = x[j - 1];
-        x[j] = v;
-    }
-}
-
-static double median_sorted(const double *x, size_t n)
-{
-    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
-}
-
-static int cmp_double(const void *p, const void *q)
-{
-    double a = *(const double *)p, b = *(const double *)q;
-    return (a > b) - (a < b);
-}
-
-/* The median of x, which is reordered. */
-static double median_of(double *x, size_t n)
-{
-    if (n <= 64)
-        sort_small(x, n);
-    else
-        qsort(x, n, sizeof *x, cmp_double);
-    return median_sorted(x, n);
-}
-
 /* The q-quantile of sorted x, linearly interpolated between order statistics. */
 static double quantile(const double *x, size_t n, double q)
 {
@@ -186,16 +155,16 @@ int prof_stats_ratio_ci(const double *a, size_t na, const double *b, size_t nb, 
     }
     memcpy(sa, a, na * sizeof *sa);
     memcpy(sb, b, nb * sizeof *sb);
-    out->ratio = median_of(sb, nb) / median_of(sa, na);
+    out->ratio = prof_fit_median_inplace(sb, nb) / prof_fit_median_inplace(sa, na);
     uint64_t state = seed;
     for (unsigned r = 0; r < resamples; r++) {
         for (size_t i = 0; i < na; i++)
             sa[i] = a[draw(&state, na)];
         for (size_t i = 0; i < nb; i++)
             sb[i] = b[draw(&state, nb)];
-        ratios[r] = median_of(sb, nb) / median_of(sa, na);
+        ratios[r] = prof_fit_median_inplace(sb, nb) / prof_fit_median_inplace(sa, na);
     }
-    qsort(ratios, resamples, sizeof *ratios, cmp_double);
+    prof_fit_sort(ratios, resamples);
     out->lo = quantile(ratios, resamples, (1 - level) / 2);
     out->hi = quantile(ratios, resamples, (1 + level) / 2);
     free(sa);
