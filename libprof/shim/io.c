@@ -191,11 +191,9 @@ static int shim_pipe_peer_in_tree(int fd, uint64_t ino)
     pid_t self = getpid();
     if (shim_pid_holds_peer(self, link, llen, want_read, fd))
         return 1;
-    pid_t cand[PEER_CANDIDATES];
-    size_t n = 0, done = 0;
-    pid_t parent = getppid();
-    cand[n++] = self; /* listed so the children files below do not add it again */
-    done = 1;
+    /* Ourselves first, looked at above, so the children files below do not add us again. */
+    pid_t cand[PEER_CANDIDATES] = {self}, parent = getppid();
+    size_t n = 1, done = 1;
     for (int level = 0; level < 2 && parent > 1; level++) {
         if (n < PEER_CANDIDATES)
             cand[n++] = parent;
@@ -352,7 +350,7 @@ static inline void shim_net_turn(struct prof_shm_thread *t, int fd, uint8_t c, i
             if (!__atomic_load_n(&shim_resolved, __ATOMIC_ACQUIRE))                      \
                 return rawcall;                                                          \
         }                                                                                \
-        struct prof_shm_thread *t = shim_self();                                       \
+        struct prof_shm_thread *t = shim_self();                                         \
         if (!t)                                                                          \
             return realcall;                                                             \
         uint8_t c = fdc_get(fd);                                                         \
