@@ -28,6 +28,12 @@ expect_eq "true: idle" "$(q $R 'r["overall"]["class"]')" idle
 expect_eq "true: no stage predicts a speedup" "$(no_speedup $R 0)" true
 
 # ---- find writing into a pipe whose reader never reads, inside the tree ----------------------------
+# The walk is run once beforehand: what this checks is the pipe whose reader never reads. With /usr's
+# directories not in the page cache, find's uninterposed directory reads before the pipe fills make its
+# 2% of CPU read as computation beside the IPC set aside, a wrong speedup of 1.2-1.45x (2 of 5 runs
+# after drop_caches, at this and at the previous main): an open bug of the advice, named in issue 27's
+# closing note, not this test's subject.
+find /usr >/dev/null 2>&1
 pp find sh -c 'find /usr | sleep 1'
 R=$T/find.json
 echo "# $(stages $R)"
