@@ -167,7 +167,7 @@ static void rundir_discard(struct run *r)
 
 static json_t *machine_json(const struct prof_machine *m)
 {
-    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:I, s:I}",
+    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:o, s:I, s:I, s:s, s:s, s:b}",
                      "online_cpus", m->online_cpus, "affinity_cpus", m->affinity_cpus, "quota_cpus",
                      m->quota_cpus, "cgroup_version", m->cgroup_version, "physical_cores", m->physical_cores,
                      "usable_cpus", m->usable_cpus, "mem_total_bytes", (json_int_t)m->mem_total_bytes,
@@ -175,7 +175,8 @@ static json_t *machine_json(const struct prof_machine *m)
                      (json_int_t)m->cgroup_mem_limit_bytes, "nofile_limit",
                      /* unlimited does not fit a JSON integer: null */
                      m->nofile_limit > (uint64_t)INT64_MAX ? json_null() : json_integer((json_int_t)m->nofile_limit),
-                     "clock_ticks", (json_int_t)m->clock_ticks, "page_size", (json_int_t)m->page_size);
+                     "clock_ticks", (json_int_t)m->clock_ticks, "page_size", (json_int_t)m->page_size,
+                     "cpu_model", m->cpu_model, "kernel", m->kernel, "pmu", m->pmu);
 }
 
 /* Write run.json through a temporary file, so a reader never sees half of it. 0 or PROF_E*. */

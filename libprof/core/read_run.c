@@ -36,6 +36,12 @@ static int read_machine(const json_t *j, struct prof_machine *mc)
     mc->nofile_limit = json_u64(j, "nofile_limit");
     mc->clock_ticks = (long)json_u64(j, "clock_ticks");
     mc->page_size = (long)json_u64(j, "page_size");
+    /* The fingerprint: absent from run directories older than `poolprof check` ("" and 0). */
+    const char *cm = json_string_value(json_object_get(j, "cpu_model"));
+    const char *kr = json_string_value(json_object_get(j, "kernel"));
+    snprintf(mc->cpu_model, sizeof mc->cpu_model, "%s", cm ? cm : "");
+    snprintf(mc->kernel, sizeof mc->kernel, "%s", kr ? kr : "");
+    mc->pmu = json_is_true(json_object_get(j, "pmu"));
     /* Without usable_cpus no worker count can be judged: the run.json is not one the CLI wrote. */
     return mc->usable_cpus > 0 ? 0 : PROF_EFORMAT;
 }

@@ -78,13 +78,14 @@ static void metrics_json(json_t *o, const struct prof_counters *c, int stage)
 
 static json_t *machine_json(const struct prof_machine *mc)
 {
-    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "usable_cpus",
+    return json_pack("{s:i, s:i, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:b}", "usable_cpus",
                      mc->usable_cpus, "online_cpus", mc->online_cpus, "quota_cpus", mc->quota_cpus,
                      "affinity_cpus", mc->affinity_cpus, "cgroup_version", mc->cgroup_version, "physical_cores",
                      mc->physical_cores, "mem_total_bytes", (json_int_t)mc->mem_total_bytes, "mem_available_bytes",
                      (json_int_t)mc->mem_available_bytes, "cgroup_mem_limit_bytes",
                      (json_int_t)mc->cgroup_mem_limit_bytes, "nofile_limit", (json_int_t)mc->nofile_limit,
-                     "clock_ticks", (json_int_t)mc->clock_ticks, "page_size", (json_int_t)mc->page_size);
+                     "clock_ticks", (json_int_t)mc->clock_ticks, "page_size", (json_int_t)mc->page_size,
+                     "cpu_model", mc->cpu_model, "kernel", mc->kernel, "pmu", mc->pmu);
 }
 
 static const char *lock_kind_name(uint32_t kind)

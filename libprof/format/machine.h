@@ -17,6 +17,11 @@ struct prof_machine {
     uint64_t nofile_limit;  /* RLIMIT_NOFILE soft */
     long clock_ticks;       /* sysconf(_SC_CLK_TCK) */
     long page_size;
+    /* The fingerprint `poolprof check` compares before it compares times: reports from machines that
+     * differ in any of these are not timed against each other. */
+    char cpu_model[128];    /* /proc/cpuinfo "model name" of the first CPU ("" when none is given) */
+    char kernel[65];        /* uname release */
+    int pmu;                /* a hardware cycle counter opens (perf_event_open): 1, else 0 */
 };
 
 #endif

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "monitor/machine.h"
@@ -346,6 +349,55 @@ static int count_cores(const cpu_set_t *set, size_t setsize, int ncpus)
     return n;
 }
 
+/* The first "model name" of /proc/cpuinfo, blanks squeezed; "" on machines that name none (some arm64). */
+static void read_cpu_model(char *out, size_t cap)
+{
+    char line[512];
+    FILE *f = fopen("/proc/cpuinfo", "re");
+
+    out[0] = '\0';
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0)
+            continue;
+        const char *v = strchr(line, ':');
+        if (!v)
+            break;
+        size_t n = 0;
+        for (v++; *v && *v != '\n' && n + 1 < cap; v++) {
+            if (isspace((unsigned char)*v) && (n == 0 || out[n - 1] == ' '))
+                continue;
+            out[n++] = isspace((unsigned char)*v) ? ' ' : *v;
+        }
+        while (n > 0 && out[n - 1] == ' ')
+            n--;
+        out[n] = '\0';
+        break;
+    }
+    fclose(f);
+}
+
+/* Whether the CPU's cycle counter can be opened for this process (user space only, so a
+ * perf_event_paranoid of 2 does not hide it): a VM without a virtual PMU says ENOENT. */
+static int has_pmu(void)
+{
+    struct perf_event_attr pe;
+
+    memset(&pe, 0, sizeof pe);
+    pe.type = PERF_TYPE_HARDWARE;
+    pe.size = sizeof pe;
+    pe.config = PERF_COUNT_HW_CPU_CYCLES;
+    pe.disabled = 1;
+    pe.exclude_kernel = 1;
+    pe.exclude_hv = 1;
+    int fd = (int)syscall(SYS_perf_event_open, &pe, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
 int prof_machine_read(struct prof_machine *m)
 {
     if (!m)
@@ -386,5 +438,10 @@ int prof_machine_read(struct prof_machine *m)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         m->nofile_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    read_cpu_model(m->cpu_model, sizeof m->cpu_model);
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(m->kernel, sizeof m->kernel, "%s", u.release);
+    m->pmu = has_pmu();
     return 0;
 }
