@@ -1,0 +1,64 @@
+/* check_render.h: the renderers of a `poolprof check` result document (schema poolprof.check/1), and the helpers they share. */
+#ifndef POOLPROF_CHECK_RENDER_H
+#define POOLPROF_CHECK_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "reports/render.h"
+
+#define PROF_CHECK_SCHEMA "poolprof.check/1"
+
+/*
+ * Each takes a struct prof_report whose doc is a check document (libprof/format/check.schema.json)
+ * and whose run is NULL, so prof_render() and prof_render_file() serve them unchanged. They read
+ * the document only: a document read back from a file renders the same.
+ */
+extern const struct prof_renderer prof_check_render_terminal; /* check_terminal.c */
+extern const struct prof_renderer prof_check_render_json;     /* check_json.c */
+extern const struct prof_renderer prof_check_render_markdown; /* check_markdown.c */
+extern const struct prof_renderer prof_check_render_junit;    /* check_junit.c */
+extern const struct prof_renderer prof_check_render_github;   /* check_github.c */
+
+/* The check renderer named name (what `poolprof check --format` takes), or NULL. */
+const struct prof_renderer *prof_check_renderer_find(const char *name);
+/* The i-th check renderer (terminal, json, markdown, junit, github), NULL past the last. */
+const struct prof_renderer *prof_check_renderer_at(size_t i);
+
+/* What a missing figure shows: one em dash in every format, the terminal too (it is UTF-8). */
+#define PROF_CHECK_NONE "\xE2\x80\x94"
+
+/* A string member of o, or dflt when it is missing or not a string. */
+const char *prof_check_str(const json_t *o, const char *key, const char *dflt);
+/* An integer member of o, or 0. */
+long long prof_check_int(const json_t *o, const char *key);
+
+/* A figure's value for people, by the figure's name: "1.23 s", "412 ms", "12.3 MiB", "25.0%",
+ * "1234", "true", "threads x4"; null is PROF_CHECK_NONE. Strings are copied raw (each
+ * format escapes what it prints). Always NUL-terminated. */
+void prof_check_value(char *buf, size_t cap, const char *figure, const json_t *v);
+/* A change ratio as a signed percentage ("+30.6%", "-4.2%", "+0.0%"); null: PROF_CHECK_NONE. */
+void prof_check_change(char *buf, size_t cap, const json_t *ratio);
+/* The interval of the ratio as "+21.0% to +40.0%"; anything but two numbers: PROF_CHECK_NONE. */
+void prof_check_interval(char *buf, size_t cap, const json_t *interval);
+/* A p value with 2 significant digits ("0.0079", "0.5", "<0.0001"); null: PROF_CHECK_NONE. */
+void prof_check_p(char *buf, size_t cap, const json_t *p);
+
+/* "PASS", "REGRESSION" or "INCONCLUSIVE" for the document's result (upper case of an unknown one). */
+void prof_check_verdict(char *buf, size_t cap, const json_t *doc);
+/* "1 regressed, 0 improved, 1 inconclusive, 1 unmeasured, 9 passed" from the document's counts. */
+void prof_check_counts(char *buf, size_t cap, const json_t *doc);
+
+/* Does this check row need a reader's attention (regressed, inconclusive or unmeasured)? */
+int prof_check_row_flagged(const json_t *check);
+
+/*
+ * One UTF-8 character of s (n bytes left): its length, and *cp; 0 when the bytes there are not
+ * a well-formed character (an invalid, overlong or surrogate sequence), which callers show as
+ * one escaped byte. jansson keeps documents valid UTF-8, but a renderer does not rely on it.
+ */
+size_t prof_check_utf8(const char *s, size_t n, uint32_t *cp);
+
+#endif
