@@ -9,7 +9,7 @@ usage: check_layout.py [SRC]   (SRC: the checkout, default this script's parent)
   (the words "one function").
 - No observer (libprof/shim, sampler, monitor) and no format/ file includes core/.
 - In libprof/core, each pipeline step calls only its own functions and those of the data
-  modules (run.c, samples.c, fit.c, stats.c); pipeline.c alone calls the steps.
+  modules (run.c, samples.c, fit.c, stats.c, check.c, check_rules.c); pipeline.c alone calls the steps.
 """
 import os
 import re
@@ -25,7 +25,7 @@ STEPS = {
     "advise": ["advise.c", "predict.c", "advise_run.c", "verdicts.c", "confidence.c"],
     "report": ["report.c"],
 }
-DATA = ["run.c", "samples.c", "fit.c", "stats.c"]
+DATA = ["run.c", "samples.c", "fit.c", "stats.c", "check.c", "check_rules.c"]
 DRIVER = ["pipeline.c"]
 
 problems = []

@@ -14,10 +14,13 @@
     X(OK, 0, "0", "success")                                                                                  \
     X(FAILED, 1, "1",                                                                                         \
       "failure: a run directory or report could not be read or written (report, attach); a run of sweep "    \
-      "failed")                                                                                               \
+      "failed; check: a regression")                                                                          \
     X(USAGE, 2, "2",                                                                                          \
       "bad usage: unknown command or option, bad option value, an output path that cannot be written, "       \
-      "RUNDIR not empty without --force, no such PID -- checked before the target starts")                    \
+      "RUNDIR not empty without --force, no such PID, a thresholds file or baseline report that cannot be "   \
+      "read -- checked before the target starts")                                                             \
+    X(UNMEASURED, 3, "3", "check: could not measure: a command failed, or its report could not be read")   \
+    X(INCONCLUSIVE, 4, "4", "check --strict: a comparison was inconclusive")                                \
     X(NOTFOUND, 127, "127", "CMD not found or cannot be executed (run, sweep)")                               \
     X(SIGNAL, 128, "128+N", "run: CMD was killed by signal N; sweep: poolprof was stopped by signal N")       \
     X(CHILD, -1, "CMD's own", "run: CMD exited with that status (poolprof passes it through)")

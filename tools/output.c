@@ -6,14 +6,29 @@
 #include "prof.h"
 #include "reports/render.h"
 
-/* "terminal, json, folded, ...": the renderer table's names. */
-static void format_names(char *buf, size_t cap)
+static const struct prof_renderer *(*table_of(const struct outputs *out))(size_t)
 {
+    return out->table ? out->table : prof_renderer_at;
+}
+
+/* "terminal, json, folded, ...": the renderer table's names. */
+static void format_names(const struct outputs *out, char *buf, size_t cap)
+{
+    const struct prof_renderer *(*at)(size_t) = table_of(out);
     size_t len = 0;
 
     buf[0] = '\0';
-    for (size_t i = 0; prof_renderer_at(i) && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", prof_renderer_at(i)->name);
+    for (size_t i = 0; at(i) && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", at(i)->name);
+}
+
+static const struct prof_renderer *format_find(const struct outputs *out, const char *name)
+{
+    const struct prof_renderer *(*at)(size_t) = table_of(out);
+    for (size_t i = 0; at(i); i++)
+        if (strcmp(at(i)->name, name) == 0)
+            return at(i);
+    return NULL;
 }
 
 static int add(struct outputs *out, const struct prof_renderer *rd, const char *path, char *why, size_t cap)
@@ -47,9 +62,9 @@ int output_parse_format(const struct cli_opt *o, const char *value, void *dst, c
     size_t len = eq ? (size_t)(eq - value) : strlen(value);
 
     snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), value);
-    const struct prof_renderer *rd = len < sizeof name ? prof_renderer_find(name) : NULL;
+    const struct prof_renderer *rd = len < sizeof name ? format_find(dst, name) : NULL;
     if (!rd) {
-        format_names(names, sizeof names);
+        format_names(dst, names, sizeof names);
         snprintf(why, cap, "unknown format '%s' (formats: %s)", name, names);
         return PROF_EINVAL;
     }
@@ -107,7 +122,7 @@ int outputs_render(const struct outputs *out, const struct prof_report *r, FILE 
         }
     }
     if (!replaced) {
-        int err = render_stream(&prof_render_terminal, r, stream);
+        int err = render_stream(table_of(out)(0), r, stream);
         if (err < 0) {
             cli_msg("cannot write the summary: %s", prof_strerror(err));
             if (!first)
@@ -119,9 +134,14 @@ int outputs_render(const struct outputs *out, const struct prof_report *r, FILE 
 
 void outputs_help(FILE *out)
 {
+    outputs_help_table(out, prof_renderer_at);
+}
+
+void outputs_help_table(FILE *out, const struct prof_renderer *(*table)(size_t i))
+{
     fprintf(out, "formats (--format FORMAT[=PATH]; PATH '-' is standard output):\n");
-    for (size_t i = 0; prof_renderer_at(i); i++) {
-        const struct prof_renderer *rd = prof_renderer_at(i);
+    for (size_t i = 0; table(i); i++) {
+        const struct prof_renderer *rd = table(i);
 
         cli_wrap(out, rd->summary, 18, fprintf(out, "  %-15s ", rd->name));
     }

@@ -18,6 +18,9 @@ struct output {
 struct outputs {
     struct output o[OUTPUTS_MAX];
     size_t n;
+    /* The renderer table the formats come from, its first entry the summary in place of none:
+     * NULL for the report's (prof_renderer_at); check gives its own (prof_check_renderer_at). */
+    const struct prof_renderer *(*table)(size_t i);
 };
 
 /* Option parsers (struct outputs): --format FORMAT[=PATH], and --json PATH, the same as --format json=PATH.
@@ -32,7 +35,9 @@ int output_parse_json(const struct cli_opt *o, const char *value, void *dst, cha
  */
 int outputs_render(const struct outputs *out, const struct prof_report *r, FILE *stream);
 
-/* The formats of the renderer table, one line each, for poolprof help. */
+/* The formats of the report's renderer table, one line each, for poolprof help. */
 void outputs_help(FILE *out);
+/* The same for another table (check's). */
+void outputs_help_table(FILE *out, const struct prof_renderer *(*table)(size_t i));
 
 #endif

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -461,4 +462,27 @@ abort:
 discard:
     rundir_discard(r);
     return err;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void session_remove_tree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void session_self(char *buf, size_t cap)
+{
+    ssize_t len = readlink("/proc/self/exe", buf, cap - 1);
+    if (len > 0)
+        buf[len] = '\0';
+    else
+        snprintf(buf, cap, "%s", program_invocation_name);
 }

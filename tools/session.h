@@ -104,6 +104,12 @@ int session_resolve_command(const char *cmd, char *out, size_t cap);
 /* The one line for a command that cannot be run: "CMD: command not found", "CMD: permission denied". */
 void session_exec_error(const char *cmd, int err);
 
+/* rm -r dir: what a command's scratch directory held (its profile runs). */
+void session_remove_tree(const char *dir);
+
+/* The path of the poolprof executable running now, to run `poolprof run` as a child. */
+void session_self(char *buf, size_t cap);
+
 /* The option parser of --stacks native,python|native|python|none (struct stacks). */
 int session_parse_stacks(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);
 

@@ -1,7 +1,6 @@
 /* sweep_run.c: `poolprof sweep`'s runs: the command at one count, one run in its own process group, the profile step, the interleaved timed runs. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -16,6 +15,7 @@
 
 #include "prof.h"
 #include "readreport.h"
+#include "session.h"
 #include "sweep.h"
 
 extern char **environ;
@@ -271,20 +271,6 @@ static void describe_status(int status, char *buf, size_t cap)
 
 /* ---- the profile step ---------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /*
  * Run the command once under `poolprof run` at the profile count and keep the
  * chosen stage's recommendation. `poolprof run -o DIR` refuses an existing
@@ -315,11 +301,7 @@ int sweep_profile(struct sweep *w)
         snprintf(rundir, sizeof rundir, "%s/run", base);
         snprintf(json_path, sizeof json_path, "%s/report.json", base);
     }
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len > 0)
-        self[len] = '\0';
-    else
-        snprintf(self, sizeof self, "%s", program_invocation_name);
+    session_self(self, sizeof self);
     char *prefix[] = {self, "run", "-o", rundir, "--json", json_path, w->keep ? "--force" : "--", w->keep ? "--" : NULL,
                       NULL};
     argv = sweep_command_at(prefix, w->cmd, n, w->profile_model);
@@ -386,7 +368,7 @@ done:
     sweep_strv_free(argv);
     sweep_strv_free(envp);
     if (base[0])
-        rm_tree(base);
+        session_remove_tree(base);
     return rc;
 }
 
