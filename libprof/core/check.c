@@ -321,49 +321,90 @@ struct verdict {
     const char *model;
     long workers;
     const json_t *rec;  /* the recommendation of a report that gave it */
-    size_t votes, n;    /* how many of the side's n verdicts it is */
+    size_t votes, n;    /* how many of the side's n verdicts name its model */
 };
 
-/* The side's verdict for stage: the most frequent (model, workers) among its reports (the first
- * report's on a tie of votes). n = 0 when no report has one. */
-static struct verdict side_verdict(const struct prof_check_side *sd, const char *stage)
+static const json_t *rec_of(const struct prof_check_side *sd, size_t i, const char *stage)
+{
+    const json_t *rec = json_object_get(stage_of(sd->reports[i], stage), "recommendation");
+    return json_is_string(json_object_get(rec, "model")) && json_is_integer(json_object_get(rec, "workers")) ? rec
+                                                                                                             : NULL;
+}
+
+/*
+ * The side's verdict for stage: the model most of its reports give (the first report's on a tie of
+ * votes) and the median of those reports' workers. Counts of an I/O-bound stage vary from run to
+ * run (67, 70, 72 threads) where the model does not: the runs agree on the model. n = 0 when no
+ * report has a verdict.
+ */
+static struct verdict side_verdict(const struct prof_check_side *sd, const char *stage, double *scratch)
 {
     struct verdict best = {0};
     for (size_t i = 0; i < sd->n; i++) {
-        const json_t *rec = json_object_get(stage_of(sd->reports[i], stage), "recommendation");
-        const char *m = json_string_value(json_object_get(rec, "model"));
-        if (!m || !json_is_integer(json_object_get(rec, "workers")))
+        const json_t *rec = rec_of(sd, i, stage);
+        if (!rec)
             continue;
         best.n++;
-        long w = (long)json_integer_value(json_object_get(rec, "workers"));
+        const char *m = json_string_value(json_object_get(rec, "model"));
         size_t votes = 0;
         for (size_t k = 0; k < sd->n; k++) {
-            const json_t *o = json_object_get(stage_of(sd->reports[k], stage), "recommendation");
-            const char *om = json_string_value(json_object_get(o, "model"));
-            votes += om && strcmp(om, m) == 0 && json_integer_value(json_object_get(o, "workers")) == w;
+            const json_t *o = rec_of(sd, k, stage);
+            votes += o && strcmp(json_string_value(json_object_get(o, "model")), m) == 0;
         }
         if (votes > best.votes) {
             best.model = m;
-            best.workers = w;
-            best.rec = rec;
             best.votes = votes;
+        }
+    }
+    if (!best.n)
+        return best;
+    size_t nw = 0;
+    for (size_t i = 0; i < sd->n; i++) {
+        const json_t *rec = rec_of(sd, i, stage);
+        if (rec && strcmp(json_string_value(json_object_get(rec, "model")), best.model) == 0)
+            scratch[nw++] = (double)json_integer_value(json_object_get(rec, "workers"));
+    }
+    best.workers = lround(prof_fit_median_inplace(scratch, nw));
+    /* The report whose count is nearest the median speaks for the side (its candidates, its curve). */
+    long gap = -1;
+    for (size_t i = 0; i < sd->n; i++) {
+        const json_t *rec = rec_of(sd, i, stage);
+        if (!rec || strcmp(json_string_value(json_object_get(rec, "model")), best.model) != 0)
+            continue;
+        long d = labs((long)json_integer_value(json_object_get(rec, "workers")) - best.workers);
+        if (gap < 0 || d < gap) {
+            gap = d;
+            best.rec = rec;
         }
     }
     return best;
 }
 
-/* The speedup rec predicts for (model, workers): its candidate of that model (at that count, or the
- * scaling curve's point when rec's own model), or NAN when rec says nothing of it. */
+/* The speedup rec predicts for (model, workers): on its scaling curve when that is the model's
+ * (between two points, linear in log2 of the count; NAN past the last), else its candidate of that
+ * model at that count; NAN when rec says nothing of it. */
 static double predicted_for(const json_t *rec, const char *model, long workers)
 {
     const json_t *sc = json_object_get(rec, "scaling");
     const char *sm = json_string_value(json_object_get(sc, "model"));
     if (sm && strcmp(sm, model) == 0) {
-        size_t i;
-        json_t *p;
-        json_array_foreach(json_object_get(sc, "points"), i, p)
-            if (json_integer_value(json_object_get(p, "workers")) == workers)
-                return json_number_value(json_object_get(p, "predicted_speedup"));
+        const json_t *pts = json_object_get(sc, "points");
+        for (size_t i = 0; i < json_array_size(pts); i++) {
+            const json_t *p = json_array_get(pts, i);
+            long w = (long)json_integer_value(json_object_get(p, "workers"));
+            double v = json_number_value(json_object_get(p, "predicted_speedup"));
+            if (w == workers)
+                return v;
+            if (w > workers && i > 0) {
+                const json_t *q = json_array_get(pts, i - 1);
+                long w0 = (long)json_integer_value(json_object_get(q, "workers"));
+                double v0 = json_number_value(json_object_get(q, "predicted_speedup"));
+                if (w0 < 1 || w0 >= workers)
+                    break;
+                double t = (log2((double)workers) - log2((double)w0)) / (log2((double)w) - log2((double)w0));
+                return v0 + t * (v - v0);
+            }
+        }
     }
     size_t i;
     json_t *cnd;
@@ -386,7 +427,7 @@ static int ties_with(const json_t *rec, const struct verdict *other)
 static void check_verdict(struct ctx *c, json_t *row, const char *stage, const struct prof_check_rule *r)
 {
     char reason[512], vb[64], vc[64];
-    struct verdict b = side_verdict(c->base, stage), k = side_verdict(c->cur, stage);
+    struct verdict b = side_verdict(c->base, stage, c->a), k = side_verdict(c->cur, stage, c->b);
 
     json_object_set_new(row, "samples", json_pack("[I,I]", (json_int_t)b.n, (json_int_t)k.n));
     if (!b.n || !k.n) {
@@ -413,7 +454,7 @@ static void check_verdict(struct ctx *c, json_t *row, const char *stage, const s
     const struct verdict *weak = b.votes * 2 <= b.n ? &b : k.votes * 2 <= k.n ? &k : NULL;
     if (weak) {
         snprintf(reason, sizeof reason, "the verdict went from %s to %s, but only %zu of the %s side's %zu runs "
-                 "agree on %s", vb, vc, weak->votes, weak == &b ? "base" : "current", weak->n, weak == &b ? vb : vc);
+                 "agree on %s", vb, vc, weak->votes, weak == &b ? "base" : "current", weak->n, weak->model);
         row_set(row, "inconclusive", "verdict not stable", reason);
         return;
     }

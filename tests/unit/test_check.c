@@ -445,3 +445,34 @@ Test(check, an_unconfirmed_regression_passes_a_confirmed_one_fails)
     free_docs(c, 5);
     prof_check_rules_free(&rs);
 }
+
+/* An I/O-bound stage's count moves run to run on a plateau of its curve: 67 and 109 threads
+ * predict the same speedup, read between the curve's points (64 and 128). */
+Test(check, counts_on_the_plateau_of_the_curve_tie)
+{
+    struct prof_check_rules rs;
+    struct fig a_f = {.wall = 1, .cpu = 0.05, .model = "threads", .workers = 67, .speedup = 14.33};
+    struct fig b_f = a_f;
+    b_f.workers = 109;
+    json_t *a = report(&a_f, NULL), *b = report(&b_f, NULL);
+    json_t *curve = json_pack("{s:s, s:[{s:i, s:f}, {s:i, s:f}, {s:i, s:f}]}", "model", "threads", "points", "workers",
+                              32, "predicted_speedup", 7.9, "workers", 64, "predicted_speedup", 14.2, "workers", 128,
+                              "predicted_speedup", 14.33);
+    json_object_set(json_object_get(json_object_get(b, "overall"), "recommendation"), "scaling", curve);
+    cr_assert_eq(prof_check_rules_default(&rs), 0);
+    json_t *doc = compare_sides(&rs, &a, 1, &b, 1, 0);
+    cr_assert_str_eq(result_of(doc, "overall", "recommendation"), "passed");
+    json_decref(doc);
+    /* at 16 threads the curve predicts about 4x: no tie with 14x, a regression */
+    json_object_set_new(json_object_get(json_object_get(a, "overall"), "recommendation"), "workers",
+                        json_integer(16));
+    json_t *p = json_object_get(curve, "points");
+    json_array_insert_new(p, 0, json_pack("{s:i, s:f}", "workers", 8, "predicted_speedup", 2.0));
+    doc = compare_sides(&rs, &a, 1, &b, 1, 0);
+    cr_assert_str_eq(result_of(doc, "overall", "recommendation"), "regressed");
+    json_decref(doc);
+    json_decref(curve);
+    json_decref(a);
+    json_decref(b);
+    prof_check_rules_free(&rs);
+}
