@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 # Every dependency, named once.
-packages=(build-essential cmake pkg-config python3 python3.11 libpython3.11-dev python3-jsonschema libunwind-dev libpfm4-dev libcriterion-dev libjansson-dev strace linux-perf)
+packages=(build-essential cmake pkg-config python3 python3.11 libpython3.11-dev python3-jsonschema libxml2-utils libunwind-dev libpfm4-dev libcriterion-dev libjansson-dev strace linux-perf)
 
 missing=()
 for p in "${packages[@]}"; do
