@@ -71,6 +71,11 @@ expect_eq "another machine: said" "$(grep -m1 -c 'different machines' "$T/other.
 chk strict --strict --baseline "$T/keep/base-1" "$T/other.json"
 expect_eq "another machine with --strict: exit status" "$rc" 4
 
+# ---- --confirm: a regression is measured again before the gate fails; a real one is found again ----
+chk confirm --confirm 1 --base "python3 $W 1 io" --rounds 1 --format json="$T/confirm.json" -- python3 "$W" 1 gil
+expect_eq "--confirm 1 on a changed verdict: exit status" "$rc" 1
+expect_eq "--confirm 1: one more round of each side measured" "$(q "$T/confirm.json" 'r["confirm"]["rounds_added"]')" 1
+
 # ---- the same command on both sides passes ----
 chk equal --base "python3 $W 1 serial" --rounds 2 -- python3 "$W" 1 serial
 expect_eq "the same command twice: exit status" "$rc" 0
