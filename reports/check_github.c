@@ -18,34 +18,30 @@
  * and a "::" end the properties. Other control characters would reach the job log raw (an
  * escape sequence recolours it): they print as \xNN, as do malformed UTF-8 bytes.
  */
+static const char *gesc_char(uint32_t cp, int prop, char *buf, size_t cap)
+{
+    switch (cp) {
+    case '%':
+        return "%25";
+    case '\r':
+        return "%0D";
+    case '\n':
+        return "%0A";
+    case ':':
+        return prop ? "%3A" : NULL;
+    case ',':
+        return prop ? "%2C" : NULL;
+    }
+    if ((cp < 0x20 && cp != '\t') || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+        snprintf(buf, cap, "\\x%02X", (unsigned)cp);
+        return buf;
+    }
+    return NULL;
+}
+
 static void gesc(FILE *out, const char *s, int prop)
 {
-    size_t n = s ? strlen(s) : 0;
-
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
-        if (!len) {
-            fprintf(out, "\\x%02X", (unsigned char)s[i]);
-            i++;
-            continue;
-        }
-        if (cp == '%')
-            fputs("%25", out);
-        else if (cp == '\r')
-            fputs("%0D", out);
-        else if (cp == '\n')
-            fputs("%0A", out);
-        else if (prop && cp == ':')
-            fputs("%3A", out);
-        else if (prop && cp == ',')
-            fputs("%2C", out);
-        else if ((cp < 0x20 && cp != '\t') || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
-            fprintf(out, "\\x%02X", (unsigned)cp);
-        else
-            fwrite(s + i, 1, len, out);
-        i += len;
-    }
+    prof_check_escape(out, NULL, 0, s, gesc_char, prop, "\\x%02X");
 }
 
 /* ::LEVEL title=STAGE FIGURE RESULT::REASON (NOTE) */

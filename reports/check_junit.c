@@ -28,37 +28,36 @@
  * XML 1.0 forbids even as references (other C0 controls, U+FFFE, U+FFFF) and malformed UTF-8
  * bytes print as \xNN or \uFFFE text: a parser would reject the whole report for one of them.
  */
+static const char *xesc_char(uint32_t cp, int attr, char *buf, size_t cap)
+{
+    switch (cp) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&apos;";
+    case '\r':
+        return "&#13;";
+    case '\n':
+        return attr ? "&#10;" : NULL;
+    case '\t':
+        return attr ? "&#9;" : NULL;
+    }
+    if (cp < 0x20 || cp == 0xFFFE || cp == 0xFFFF) {
+        snprintf(buf, cap, cp < 0x20 ? "\\x%02X" : "\\u%04X", (unsigned)cp);
+        return buf;
+    }
+    return NULL;
+}
+
 static void xesc(FILE *out, const char *s, int attr)
 {
-    size_t n = s ? strlen(s) : 0;
-
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
-        if (!len) {
-            fprintf(out, "\\x%02X", (unsigned char)s[i]);
-            i++;
-            continue;
-        }
-        switch (cp) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        case '\r': fputs("&#13;", out); break;
-        case '\n': fputs(attr ? "&#10;" : "\n", out); break;
-        case '\t': fputs(attr ? "&#9;" : "\t", out); break;
-        default:
-            if (cp < 0x20)
-                fprintf(out, "\\x%02X", (unsigned)cp);
-            else if (cp == 0xFFFE || cp == 0xFFFF)
-                fprintf(out, "\\u%04X", (unsigned)cp);
-            else
-                fwrite(s + i, 1, len, out);
-        }
-        i += len;
-    }
+    prof_check_escape(out, NULL, 0, s, xesc_char, attr, "\\x%02X");
 }
 
 /* A value as the document holds it, for machines: numbers with 12 significant digits. */

@@ -20,36 +20,42 @@
  * (backslash-escaped); '<', '>' and '&' would start HTML (entities). Other control characters
  * and malformed UTF-8 bytes print as \xNN (its backslash escaped in turn).
  */
+static const char *mesc_char(uint32_t cp, int flag, char *buf, size_t cap)
+{
+    (void)flag;
+    switch (cp) {
+    case '\n':
+        return "<br>";
+    case '\r':
+    case '\t':
+        return " ";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '&':
+        return "&amp;";
+    case '\\':
+    case '|':
+    case '`':
+    case '*':
+    case '_':
+    case '~':
+    case '[':
+    case ']':
+        snprintf(buf, cap, "\\%c", (int)cp);
+        return buf;
+    }
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+        snprintf(buf, cap, "\\\\x%02X", (unsigned)cp);
+        return buf;
+    }
+    return NULL;
+}
+
 static void mesc(FILE *out, const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
-        if (!len) {
-            fprintf(out, "\\\\x%02X", (unsigned char)s[i]);
-            i++;
-            continue;
-        }
-        switch (cp) {
-        case '\n': fputs("<br>", out); break;
-        case '\r': case '\t': fputc(' ', out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '&': fputs("&amp;", out); break;
-        case '\\': case '|': case '`': case '*': case '_': case '~': case '[': case ']':
-            fputc('\\', out);
-            fputc((int)cp, out);
-            break;
-        default:
-            if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
-                fprintf(out, "\\\\x%02X", (unsigned)cp);
-            else
-                fwrite(s + i, 1, len, out);
-        }
-        i += len;
-    }
+    prof_check_escape(out, NULL, 0, s, mesc_char, 0, "\\\\x%02X");
 }
 
 /* Which rows come first, and are left out last: what failed, what could not be judged, then the rest. */
@@ -110,7 +116,6 @@ static void row(FILE *rows, FILE *why, const json_t *c)
 static void head(FILE *out, const json_t *doc)
 {
     const json_t *base = json_object_get(doc, "base"), *cur = json_object_get(doc, "current");
-    const json_t *rounds = json_object_get(doc, "rounds"), *confirm = json_object_get(doc, "confirm");
     char buf[256];
 
     prof_check_verdict(buf, sizeof buf, doc);
@@ -119,15 +124,7 @@ static void head(FILE *out, const json_t *doc)
     fprintf(out, "**%s** \xC2\xB7 ", buf); /* a middle dot */
     mesc(out, prof_check_str(doc, "mode", "?"));
     fputs(" mode", out);
-    if (json_is_integer(rounds))
-        fprintf(out, ", %lld rounds", (long long)json_integer_value(rounds));
-    fprintf(out, ", %lld + %lld samples, machines %s", prof_check_int(base, "samples"), prof_check_int(cur, "samples"),
-            json_is_true(json_object_get(doc, "machine_match")) ? "match" : "differ");
-    if (prof_check_int(confirm, "asked") > 0)
-        fprintf(out, ", %lld confirmed with %lld more rounds", prof_check_int(confirm, "asked"),
-                prof_check_int(confirm, "rounds_added"));
-    if (json_is_true(json_object_get(doc, "strict")))
-        fputs(", strict", out);
+    prof_check_setup(out, doc);
     fputs("\n\nBase: ", out);
     mesc(out, prof_check_str(base, "label", PROF_CHECK_NONE));
     fputs(" \xC2\xB7 current: ", out);

@@ -168,6 +168,22 @@ void prof_check_verdict(char *buf, size_t cap, const json_t *doc)
     buf[i] = '\0';
 }
 
+void prof_check_setup(FILE *out, const json_t *doc)
+{
+    const json_t *rounds = json_object_get(doc, "rounds"), *confirm = json_object_get(doc, "confirm");
+    const json_t *base = json_object_get(doc, "base"), *cur = json_object_get(doc, "current");
+
+    if (json_is_integer(rounds))
+        fprintf(out, ", %lld rounds", (long long)json_integer_value(rounds));
+    fprintf(out, ", %lld + %lld samples, machines %s", prof_check_int(base, "samples"), prof_check_int(cur, "samples"),
+            json_is_true(json_object_get(doc, "machine_match")) ? "match" : "differ");
+    if (prof_check_int(confirm, "asked") > 0)
+        fprintf(out, ", %lld confirmed with %lld more rounds", prof_check_int(confirm, "asked"),
+                prof_check_int(confirm, "rounds_added"));
+    if (json_is_true(json_object_get(doc, "strict")))
+        fputs(", strict", out);
+}
+
 void prof_check_counts(char *buf, size_t cap, const json_t *doc)
 {
     const json_t *c = json_object_get(doc, "counts");
@@ -214,3 +230,39 @@ size_t prof_check_utf8(const char *s, size_t n, uint32_t *cp)
     *cp = c;
     return len;
 }
+
+size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_check_esc_fn esc, int flag,
+                         const char *bad)
+{
+    size_t o = 0, n = s ? strlen(s) : 0;
+    char buf[16];
+
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = prof_check_utf8(s + i, n - i, &cp);
+        const char *piece;
+        if (!len) {
+            snprintf(buf, sizeof buf, bad, (unsigned)(unsigned char)s[i]);
+            piece = buf;
+            len = 1;
+        } else {
+            piece = esc(cp, flag, buf, sizeof buf);
+        }
+        size_t plen = piece ? strlen(piece) : len;
+        if (!piece)
+            piece = s + i;
+        if (out) {
+            fwrite(piece, 1, plen, out);
+        } else {
+            if (o + plen + 1 > cap)
+                break;
+            memcpy(dst + o, piece, plen);
+        }
+        o += plen;
+        i += len;
+    }
+    if (!out && cap)
+        dst[o] = '\0';
+    return o;
+}
+

@@ -30,6 +30,10 @@ const struct prof_renderer *prof_check_renderer_at(size_t i);
 /* What a missing figure shows: one em dash in every format, the terminal too (it is UTF-8). */
 #define PROF_CHECK_NONE "\xE2\x80\x94"
 
+/* ", 5 rounds, 5 + 5 samples, machines match[, 2 confirmed with 10 more rounds][, strict]": how the
+ * check was made, after its mode, in the terminal's and the Markdown's first line. */
+void prof_check_setup(FILE *out, const json_t *doc);
+
 /* A string member of o, or dflt when it is missing or not a string. */
 const char *prof_check_str(const json_t *o, const char *key, const char *dflt);
 /* An integer member of o, or 0. */
@@ -60,5 +64,17 @@ int prof_check_row_flagged(const json_t *check);
  * one escaped byte. jansson keeps documents valid UTF-8, but a renderer does not rely on it.
  */
 size_t prof_check_utf8(const char *s, size_t n, uint32_t *cp);
+
+/* A format's escape of one character cp: NULL to print it as it is, else what to print in its
+ * place (buf, of cap bytes, is there to build it in). flag is the caller's (attribute or text). */
+typedef const char *(*prof_check_esc_fn)(uint32_t cp, int flag, char *buf, size_t cap);
+
+/*
+ * s through esc, one UTF-8 character at a time; a byte that begins no well-formed character
+ * prints as bad (a printf format of one unsigned, "\\x%02X"). Written to out, or, out NULL, into
+ * dst: at most cap - 1 bytes, cut between two pieces, never inside one. The bytes written.
+ */
+size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_check_esc_fn esc, int flag,
+                         const char *bad);
 
 #endif

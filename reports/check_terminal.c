@@ -20,37 +20,23 @@ static const int right[NCOLS] = {0, 0, 1, 1, 1, 0, 1, 0}; /* numbers line up on 
  * backslash doubles so an escape is never ambiguous, and a malformed UTF-8 byte is \xNN.
  * Cut at cap without splitting an escape or a character.
  */
+static const char *tesc_char(uint32_t cp, int flag, char *buf, size_t cap)
+{
+    (void)flag;
+    if (cp == '\n' || cp == '\t' || cp == '\r' || cp == '\\')
+        snprintf(buf, cap, "\\%c", cp == '\n' ? 'n' : cp == '\t' ? 't' : cp == '\r' ? 'r' : '\\');
+    else if (cp < 0x20 || cp == 0x7f)
+        snprintf(buf, cap, "\\x%02X", (unsigned)cp);
+    else if (cp >= 0x80 && cp < 0xa0)
+        snprintf(buf, cap, "\\u%04X", (unsigned)cp);
+    else
+        return NULL;
+    return buf;
+}
+
 static char *tesc(char *dst, size_t cap, const char *s)
 {
-    size_t o = 0, n = s ? strlen(s) : 0;
-    char e[16];
-
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
-        const char *piece = e;
-        size_t plen;
-        if (!len) {
-            snprintf(e, sizeof e, "\\x%02X", (unsigned char)s[i]);
-            len = 1;
-        } else if (cp == '\n' || cp == '\t' || cp == '\r' || cp == '\\') {
-            snprintf(e, sizeof e, "\\%c", cp == '\n' ? 'n' : cp == '\t' ? 't' : cp == '\r' ? 'r' : '\\');
-        } else if (cp < 0x20 || cp == 0x7f) {
-            snprintf(e, sizeof e, "\\x%02X", (unsigned)cp);
-        } else if (cp >= 0x80 && cp < 0xa0) {
-            snprintf(e, sizeof e, "\\u%04X", (unsigned)cp);
-        } else {
-            piece = s + i;
-        }
-        plen = piece == e ? strlen(e) : len;
-        if (o + plen + 1 > cap)
-            break;
-        memcpy(dst + o, piece, plen);
-        o += plen;
-        i += len;
-    }
-    if (cap)
-        dst[o] = '\0';
+    prof_check_escape(NULL, dst, cap, s, tesc_char, 0, "\\x%02X");
     return dst;
 }
 
@@ -117,19 +103,10 @@ static void cells(const json_t *c, char cell[NCOLS][CELL])
 static void header(const json_t *doc, FILE *out)
 {
     const json_t *base = json_object_get(doc, "base"), *cur = json_object_get(doc, "current");
-    const json_t *rounds = json_object_get(doc, "rounds"), *confirm = json_object_get(doc, "confirm");
     char mode[64], label[2 * CELL];
 
     fprintf(out, "poolprof check: %s mode", tesc(mode, sizeof mode, prof_check_str(doc, "mode", "?")));
-    if (json_is_integer(rounds))
-        fprintf(out, ", %lld rounds", (long long)json_integer_value(rounds));
-    fprintf(out, ", %lld + %lld samples, machines %s", prof_check_int(base, "samples"), prof_check_int(cur, "samples"),
-            json_is_true(json_object_get(doc, "machine_match")) ? "match" : "differ");
-    if (prof_check_int(confirm, "asked") > 0)
-        fprintf(out, ", %lld confirmed with %lld more rounds", prof_check_int(confirm, "asked"),
-                prof_check_int(confirm, "rounds_added"));
-    if (json_is_true(json_object_get(doc, "strict")))
-        fputs(", strict", out);
+    prof_check_setup(out, doc);
     fprintf(out, "\n  base:    %s\n", tesc(label, sizeof label, prof_check_str(base, "label", PROF_CHECK_NONE)));
     fprintf(out, "  current: %s\n\n", tesc(label, sizeof label, prof_check_str(cur, "label", PROF_CHECK_NONE)));
 }

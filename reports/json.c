@@ -1,11 +1,11 @@
-/* json.c: the JSON renderer: the report document itself, indented, keys in insertion order. */
+/* json.c: the JSON renderer: the report document itself, indented, keys in insertion order (the check's document too). */
 #include <stdio.h>
 #include <jansson.h>
 
 #include "prof.h"
 #include "reports/render.h"
 
-static int render_json(const struct prof_report *r, FILE *out)
+int prof_render_json_doc(const struct prof_report *r, FILE *out)
 {
     if (!r || !r->doc || !out)
         return PROF_EINVAL;
@@ -20,5 +20,5 @@ const struct prof_renderer prof_render_json = {
     .name = "json",
     .summary = "the report document (schema " PROF_REPORT_SCHEMA ": report.schema.json beside poolprof)",
     .rundir_file = "report.json",
-    .render = render_json,
+    .render = prof_render_json_doc,
 };

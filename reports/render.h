@@ -27,6 +27,10 @@ extern const struct prof_renderer prof_render_folded;        /* folded.c: on-CPU
 extern const struct prof_renderer prof_render_folded_offcpu; /* folded.c: off-CPU time per stack */
 extern const struct prof_renderer prof_render_rss_csv;       /* rss_csv.c */
 
+/* The JSON format's render: r->doc indented, keys in insertion order; the check's json format writes its
+ * document with it too. */
+int prof_render_json_doc(const struct prof_report *r, FILE *out);
+
 /* The renderer named name, or NULL. */
 const struct prof_renderer *prof_renderer_find(const char *name);
 /* The i-th renderer of the table (for help), NULL past the last. */

@@ -297,6 +297,21 @@ int cli_string(const struct cli_opt *o, const char *value, void *dst, char *why,
     return 0;
 }
 
+int cli_u64(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap)
+{
+    char *end;
+
+    (void)o;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end || !(*value >= '0' && *value <= '9')) {
+        snprintf(why, cap, "wants a non-negative integer");
+        return PROF_EINVAL;
+    }
+    *(unsigned long long *)dst = v;
+    return 0;
+}
+
 int cli_int(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap)
 {
     char *end;

@@ -108,6 +108,7 @@ int cli_flag_on(const struct cli_opt *o, const char *value, void *dst, char *why
 int cli_flag_off(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap); /* int = 0 */
 int cli_string(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);   /* const char * */
 int cli_int(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);      /* int in [min, max] */
+int cli_u64(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);      /* unsigned long long (a seed) */
 int cli_seconds(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);  /* double in (0, max] */
 /* A path an output can be written to (the file, or a temporary file beside it, then renamed): const char *. */
 int cli_output_path(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);

@@ -63,21 +63,6 @@ static int parse_threshold(const struct cli_opt *o, const char *arg, void *dst, 
     return 0;
 }
 
-static int parse_seed(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
-{
-    char *end;
-
-    (void)o;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (errno || *end || !(*arg >= '0' && *arg <= '9')) {
-        snprintf(why, cap, "wants a non-negative integer");
-        return PROF_EINVAL;
-    }
-    *(unsigned long long *)dst = v;
-    return 0;
-}
-
 static const struct cli_opt options[] = {
     {"base", 0, "CMD",
      "same-job mode: the base command, one string split as a shell splits words (quotes kept together, no "
@@ -112,7 +97,7 @@ static const struct cli_opt options[] = {
      "command's output in run.log), created if missing",
      cli_string, offsetof(struct check, keep), 0, 0, NULL},
     {"seed", 0, "N", "the bootstrap's seed, a non-negative integer (default " CLI_STR(DEFAULT_CHECK_SEED) ")",
-     parse_seed, offsetof(struct check, seed), 0, 0, NULL},
+     cli_u64, offsetof(struct check, seed), 0, 0, NULL},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0, NULL},
 };
 

@@ -63,21 +63,6 @@ static int parse_workers(const struct cli_opt *o, const char *arg, void *dst, ch
     }
 }
 
-static int parse_seed(const struct cli_opt *o, const char *arg, void *dst, char *why, size_t cap)
-{
-    char *end;
-
-    (void)o;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (errno || *end || !(*arg >= '0' && *arg <= '9')) {
-        snprintf(why, cap, "wants a non-negative integer");
-        return PROF_EINVAL;
-    }
-    *(unsigned long long *)dst = v;
-    return 0;
-}
-
 /* The names poolprof gives its models (a report's recommendation.model): what {model} may become. */
 static const char *const model_names[] = {"threads", "processes", "async", "hybrid", "sequential"};
 
@@ -102,7 +87,7 @@ static const struct cli_opt options[] = {
     {"repeat", 0, "N", "runs per count, 1 to " CLI_STR(MAX_REPEAT) " (default " CLI_STR(DEFAULT_REPEAT) ")", cli_int,
      offsetof(struct sweep, repeat), 1, MAX_REPEAT, "runs per count"},
     {"seed", 0, "N", "seed of the per-round shuffle, a non-negative integer (default " CLI_STR(DEFAULT_SEED) ")",
-     parse_seed, offsetof(struct sweep, seed), 0, 0, NULL},
+     cli_u64, offsetof(struct sweep, seed), 0, 0, NULL},
     {"stage", 0, "NAME", "take the recommendation of stage NAME (default overall)", cli_string,
      offsetof(struct sweep, stage), 0, 0, NULL},
     {"profile-at", 0, "N", "profile at N workers (default: the first count)", cli_int,
