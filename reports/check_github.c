@@ -94,7 +94,8 @@ static void improved(FILE *out, const json_t *checks)
             fputc(' ', out);
             gesc(out, prof_check_str(c, "figure", ""), 0);
             prof_check_change(change, sizeof change, json_object_get(c, "change"));
-            fprintf(out, " %s", change);
+            fputc(' ', out);
+            gesc(out, change, 0); /* "-25.0%": a '%' is data too */
         }
         n++;
     }

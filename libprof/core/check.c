@@ -653,11 +653,15 @@ int prof_check_compare(const struct prof_check_rules *rs, const struct prof_chec
             json_decref(fp);
         }
     }
-    if (base->n < 5 || cur->n < 5) {
+    if (base->n < 2 || cur->n < 2) {
+        char w[256];
+        snprintf(w, sizeof w, "%zu and %zu runs: with one run on a side, time figures are held by their ratio "
+                 "alone, with no test of the noise (single sample)", base->n, cur->n);
+        json_array_append_new(warnings, json_string(w));
+    } else if (base->n < 5 || cur->n < 5) {
         char w[256];
         snprintf(w, sizeof w, "%zu and %zu runs: below 5 a side the U test cannot reach p < 0.01, so no time "
-                 "figure can be found regressed%s", base->n, cur->n,
-                 base->n < 2 || cur->n < 2 ? " (one run: the ratio alone is held against the threshold)" : "");
+                 "figure can be found regressed", base->n, cur->n);
         json_array_append_new(warnings, json_string(w));
     }
 

@@ -114,6 +114,9 @@ expect_eq "a command not found: exit status" "$rc" 3
 one_line notfound "no-such-program-xyz"
 chk unknown --no-such-option --base true -- true
 expect_eq "an unknown option: exit status" "$rc" 2
+chk late_option --baseline "$T/keep/base-1" "$T/keep/base-1" --strict
+expect_eq "an option after the current reports: exit status" "$rc" 2
+one_line late_option "options come before the current reports"
 chk both --base true --baseline "$T/keep/base-1" -- true
 expect_eq "--base with --baseline: exit status" "$rc" 2
 chk confirm_saved --confirm 2 --baseline "$T/keep/base-1" "$T/keep/base-1"

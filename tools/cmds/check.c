@@ -423,9 +423,17 @@ static int exec_check(char **args, int nargs)
         rc = CLI_EXIT_USAGE;
         if (read_list(&sides[0], c->baseline) < 0)
             goto done;
-        for (int i = 0; i < nargs; i++)
+        for (int i = 0; i < nargs; i++) {
+            struct stat st;
+            /* Everything after the first report is a report: an option there is a slip worth naming. */
+            if (args[i][0] == '-' && stat(args[i], &st) < 0) {
+                cli_msg("'%s': options come before the current reports (poolprof check [OPTIONS] --baseline BASE "
+                        "CURRENT...)", args[i]);
+                goto done;
+            }
             if (read_list(&sides[1], args[i]) < 0)
                 goto done;
+        }
         if (!sides[1].n) {
             cli_msg("no current reports after the options");
             goto done;
