@@ -22,7 +22,7 @@
     X(UNMEASURED, 3, "3", "check: could not measure: a command failed, or its report could not be read")   \
     X(INCONCLUSIVE, 4, "4", "check --strict: a comparison was inconclusive")                                \
     X(NOTFOUND, 127, "127", "CMD not found or cannot be executed (run, sweep)")                               \
-    X(SIGNAL, 128, "128+N", "run: CMD was killed by signal N; sweep: poolprof was stopped by signal N")       \
+    X(SIGNAL, 128, "128+N", "run: CMD was killed by signal N; sweep, check: poolprof was stopped by signal N") \
     X(CHILD, -1, "CMD's own", "run: CMD exited with that status (poolprof passes it through)")
 
 enum cli_exit {

@@ -126,9 +126,21 @@ expect_eq "a bad --threshold: exit status" "$rc" 2
 chk quote --base "python3 'unbalanced" -- true
 expect_eq "--base with unbalanced quotes: exit status" "$rc" 2
 
+# ---- a stop signal: the running profile is stopped, the scratch runs removed, 128+N ----
+mkdir -p "$T/tmp"
+TMPDIR="$T/tmp" "$POOLPROF" check --base 'sleep 30' --rounds 1 -- sleep 30 >"$T/stop.out" 2>"$T/stop.err" &
+pid=$!
+for _ in $(seq 50); do [[ -n $(ls "$T/tmp") ]] && break; sleep 0.1; done
+sleep 1
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+expect_eq "SIGTERM during the rounds: exit status" "$rc" 143
+one_line stop "stopped by signal 15"
+expect_eq "SIGTERM: the scratch directory is removed" "$(ls "$T/tmp" | wc -l)" 0
+
 # ---- help documents the rules and every exit status ----
 "$POOLPROF" help check | tr '\n' ' ' | tr -s ' ' >"$T/help.out"
-for word in "Mann-Whitney" "bootstrap" "most" "workers_step" "ignore" "4 with --strict" "3 when" "junit" "github"; do
+for word in "Mann-Whitney" "bootstrap" "most" "workers_step" "ignore" "4 with --strict" "3 when" "128+N" "junit" "github"; do
   if grep -qF -- "$word" "$T/help.out"; then ok "help check mentions $word"; else bad "help check lacks $word"; fi
 done
 

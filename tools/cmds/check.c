@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,31 @@ struct measure {
 
 static const char *const side_name[2] = {"base", "current"};
 
+/* A stop signal (Ctrl-C, a CI runner's SIGTERM) that came during the rounds: the running profile
+ * is passed it, and the check ends with 128+N once its scratch directory is removed. */
+static volatile sig_atomic_t stopped_by;
+
+static void on_stop(int sig)
+{
+    stopped_by = sig;
+}
+
+static void catch_stops(int on)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_stop : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction cur;
+        /* One the caller ignored (nohup) stays ignored. */
+        if (sigaction(sigs[i], NULL, &cur) == 0 && cur.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 /*
  * Profile argv once (`poolprof run -o DIR/NAME-N`), its output in DIR/NAME-N.log, and read its
  * report into s. 0, or CLI_EXIT_UNMEASURED after one line (the command failed, or left no report).
@@ -223,6 +249,10 @@ static int measure_one(struct measure *m, int which, struct side *s, int round, 
     char rundir[PATH_MAX + 32], log[PATH_MAX + 48];
     int n = ++m->count[which];
 
+    if (stopped_by) {
+        cli_msg("stopped by signal %d (%s) before round %d", (int)stopped_by, strsignal(stopped_by), round);
+        return CLI_EXIT_SIGNAL + stopped_by;
+    }
     snprintf(rundir, sizeof rundir, "%s/%s-%d", m->dir, side_name[which], n);
     snprintf(log, sizeof log, "%s/%s-%d.log", m->dir, side_name[which], n);
     if (m->progress)
@@ -255,15 +285,23 @@ static int measure_one(struct measure *m, int which, struct side *s, int round, 
         execv(m->self, argv);
         _exit(CLI_EXIT_NOTFOUND);
     }
-    int status = 0;
-    if (pid > 0)
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
+    int status = 0, passed_on = 0;
+    if (pid > 0) {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            if (stopped_by && !passed_on) {
+                kill(pid, stopped_by); /* poolprof run ends its target and leaves a readable run */
+                passed_on = 1;
+            }
+        }
+    }
     close(fd);
     free(argv);
     if (m->progress)
         fprintf(stderr, "\r\033[K");
-
+    if (stopped_by) {
+        cli_msg("stopped by signal %d (%s) in round %d", (int)stopped_by, strsignal(stopped_by), round);
+        return CLI_EXIT_SIGNAL + stopped_by;
+    }
     if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char st[64];
         if (pid < 0)
@@ -452,6 +490,7 @@ static int exec_check(char **args, int nargs)
             goto done;
         session_self(m.self, sizeof m.self);
         m.progress = isatty(STDERR_FILENO);
+        catch_stops(1);
         sides[0].label = strdup(c->base_cmd);
         sides[1].label = join(args);
         if ((rc = measure_rounds(&m, sides, c->rounds)) || (rc = compare(&rules, sides, c, "same-job", &doc)))
@@ -482,6 +521,8 @@ static int exec_check(char **args, int nargs)
 done:
     if (m.temporary)
         session_remove_tree(m.dir);
+    if (have_we)
+        catch_stops(0);
     if (have_we)
         wordfree(&we);
     json_decref(doc);
@@ -539,7 +580,8 @@ const struct cli_cmd cmd_check = {
              "a figure or verdict regressed; 2 for bad usage, a thresholds file that cannot be read or is wrong, or "
              "a baseline or current report that is missing, empty, broken or not of schema poolprof.report/1 (one "
              "line naming the file); 3 when a command could not be measured (not found, it failed, or its report "
-             "could not be read); 4 with --strict when the comparison was inconclusive.",
+             "could not be read); 4 with --strict when the comparison was inconclusive; 128+N when poolprof was stopped "
+             "by signal N (the running profile is stopped, the scratch runs removed).",
     .opts = options,
     .dst = &check,
     .args = CLI_ARGS_COMMAND,
