@@ -109,6 +109,8 @@ void prof_run_free(struct prof_run *m)
             free(p->images[k].exe);
         }
         free(p->images);
+        for (size_t t = 0; t < p->nthreads; t++)
+            free(p->threads[t].spans);
         free(p->threads);
         free(p->rss);
         free(p->mem);

@@ -35,6 +35,12 @@ struct prof_mem_sample {
     uint64_t pss, uss, swap;
 };
 
+/* A stretch of a thread's timeline in one state (format/tstate.h): [t0_ns, t1_ns), CLOCK_MONOTONIC. */
+struct prof_span {
+    uint64_t t0_ns, t1_ns;
+    uint8_t state;          /* enum prof_tstate */
+};
+
 struct prof_thread {
     int tid;
     char name[16];
@@ -61,6 +67,10 @@ struct prof_thread {
     uint64_t serialize_ns;                     /* on-CPU time in serializer frames (pickle, json, marshal) */
     uint64_t pool_ns, pool_called_ns;          /* on-CPU time in a process pool's machinery, in code it called */
     uint64_t pool_called_ticks, pool_called_held; /* ticks sampled running in code the pool called, holding the GIL */
+    /* Its timeline (sampler.rec S lines): time order, not overlapping, adjacent spans of one state
+     * merged; NULL when the sampler recorded none (no sampler, an older run). Owned by the run. */
+    struct prof_span *spans;
+    size_t nspans, spans_cap;
     /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */
