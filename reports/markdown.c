@@ -15,6 +15,10 @@
 /* Notes and errors this far into them rank with the overall verdict; past it, below everything. */
 #define MD_MESSAGES_MAX 100000
 
+/* Any one string of the document shows at most this much, the command line at most twice it. */
+#define MD_STRING_MAX 4096
+
+#define ELLIPSIS "\xE2\x80\xA6" /* … */
 #define TIMES "\xC3\x97" /* × */
 #define DOT " \xC2\xB7 " /* a middle dot between the header's figures */
 
@@ -44,9 +48,40 @@ static const char *esc_char(uint32_t cp, int flag, char *buf, size_t cap)
     return prof_md_escape_char(cp, flag, buf, cap);
 }
 
+/* s escaped, cut with an ellipsis where it would pass max bytes (between two escapes, never inside one);
+ * the bytes written. */
+static size_t md_max(FILE *out, const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0, o = 0;
+    char buf[16];
+
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = prof_check_utf8(s + i, n - i, &cp);
+        const char *piece;
+        if (!len) {
+            snprintf(buf, sizeof buf, "\\\\x%02X", (unsigned)(unsigned char)s[i]);
+            piece = buf;
+            len = 1;
+        } else {
+            piece = esc_char(cp, 0, buf, sizeof buf);
+        }
+        size_t plen = piece ? strlen(piece) : len;
+        if (o + plen > max) {
+            fputs(ELLIPSIS, out);
+            return o + strlen(ELLIPSIS);
+        }
+        fwrite(piece ? piece : s + i, 1, plen, out);
+        o += plen;
+        i += len;
+    }
+    return o;
+}
+
+/* A target's string: one argv element or thread name of megabytes must not be the whole summary. */
 static void md(FILE *out, const char *s)
 {
-    prof_check_escape(out, NULL, 0, s, esc_char, 0, "\\\\x%02X");
+    md_max(out, s, MD_STRING_MAX);
 }
 
 /* A list item of a target's or the recorder's sentence: a leading '-', '+' or "1. " would start a
@@ -93,7 +128,7 @@ static void stage_name(FILE *out, const json_t *s)
 {
     const char *src = str(s, "source", "");
     md(out, str(s, "name", "?"));
-    if (strcmp(src, "overall") != 0) {
+    if (src[0] && strcmp(src, "overall") != 0) {
         fputs(" (", out);
         md(out, src);
         fputc(')', out);
@@ -109,10 +144,9 @@ static const char *gil_note(const json_t *lock)
     return json_is_true(json_object_get(lock, "gil")) && gil > 0 && gil >= num(lock, "wait_seconds") ? " (GIL)" : "";
 }
 
-static void verdict_row(FILE *out, const json_t *s)
+static void verdict_row(FILE *out, const json_t *s, int overall)
 {
     const json_t *rec = json_object_get(s, "recommendation"), *seed = json_object_get(rec, "seed_rule");
-    int overall = strcmp(str(s, "source", ""), "overall") == 0;
     double conf = num(rec, "confidence");
 
     fputs(overall ? "| **" : "| ", out);
@@ -159,7 +193,7 @@ static void stage_section(FILE *out, const json_t *s)
     if (!json_is_true(json_object_get(lock, "measured")))
         fputs("\n- lock wait: not measured (no shim in every process)", out);
     else {
-        fprintf(out, "\n- lock wait %.1f%%%s: %s", 100 * num(lock, "wait_fraction"), gil_note(lock),
+        fprintf(out, "\n- lock wait %.1f%% of thread time%s: locks %s", 100 * num(lock, "wait_fraction"), gil_note(lock),
                 fig(a, sizeof a, "seconds", lock, "wait_seconds"));
         /* The GIL's own wait only where there is a GIL: a C program's 0 s of it says nothing. */
         if (json_is_true(json_object_get(lock, "gil")))
@@ -179,8 +213,9 @@ static void stage_section(FILE *out, const json_t *s)
     else
         fputs("\n- I/O: not measured\n", out);
     if (json_is_true(json_object_get(ipc, "measured")))
-        fprintf(out, "- IPC %s sent in %s, %.1f%% of busy time\n", fig(a, sizeof a, "bytes", ipc, "bytes"),
-                fig(b, sizeof b, "seconds", ipc, "seconds"), 100 * num(ipc, "fraction"));
+        fprintf(out, "- IPC %s sent, %s received, in %s: %.1f%% of busy time\n", fig(a, sizeof a, "bytes", ipc, "bytes"),
+                fig(c, sizeof c, "bytes", ipc, "bytes_received"), fig(b, sizeof b, "seconds", ipc, "seconds"),
+                100 * num(ipc, "fraction"));
     else
         fputs("- IPC: not measured\n", out);
     fprintf(out, "- idle: joins %s, hand-offs %s, event loop %s\n", fig(a, sizeof a, "seconds", s, "join_wait_seconds"),
@@ -244,9 +279,14 @@ static void head(FILE *out, const json_t *doc)
     int staged = (int)num(json_object_get(doc, "overall"), "processes");
 
     fputs("## poolprof:", out);
+    size_t shown = 0, nargs = json_array_size(json_object_get(doc, "command"));
     json_array_foreach(json_object_get(doc, "command"), i, v) {
+        if (shown > 2 * MD_STRING_MAX) {
+            fprintf(out, " " ELLIPSIS " (%zu more arguments)", nargs - i);
+            break;
+        }
         fputc(' ', out);
-        md(out, json_string_value(v));
+        shown += 1 + md_max(out, json_string_value(v), MD_STRING_MAX);
     }
     fprintf(out, "\n\nwall %.2f s" DOT, num(doc, "wall_seconds"));
     if (json_is_integer(json_object_get(ex, "signal")))
@@ -276,9 +316,12 @@ static void head(FILE *out, const json_t *doc)
             continue;
         for (j = i; j < json_array_size(procs); j++)
             n += strcmp(str(json_array_get(procs, j), "python_unsupported", ""), why) == 0;
-        fprintf(out, "\n- pid %d%s: ", (int)num(v, "pid"), n > 1 ? " and others" : "");
+        if (n > 1)
+            fprintf(out, "\n- pid %d and %zu more: ", (int)num(v, "pid"), n - 1);
+        else
+            fprintf(out, "\n- pid %d: ", (int)num(v, "pid"));
         md(out, why);
-        fprintf(out, ": no Python stacks for %s (%zu process%s)\n", n > 1 ? "them" : "it", n, n == 1 ? "" : "es");
+        fprintf(out, ": no Python stacks for %s\n", n > 1 ? "them" : "it");
     }
     size_t nerr = json_array_size(json_object_get(ms, "errors"));
     if (nerr)
@@ -316,15 +359,17 @@ static int by_place(const void *a, const void *b)
 }
 
 /*
- * What each part's block costs and how much it matters: the overall verdict and the first notes and
- * errors first (a run whose figures are short must say so), then the stages' verdicts, the overall
- * section, the locks, the IPC, the stages' sections, and the messages past MD_MESSAGES_MAX last.
+ * How much a block matters: the overall verdict, then the first notes and errors (a run whose figures
+ * are short must say so), the rest of overall (its section, hottest lock, IPC), the stages' verdicts,
+ * their locks, their IPC, their sections, and the messages past MD_MESSAGES_MAX last.
  */
 static int rank_of(enum part p, size_t index, long messages_before)
 {
-    static const int ranks[NPARTS] = {[P_VERDICT] = 2, [P_STAGE] = 6, [P_LOCK] = 4, [P_IPC] = 5, [P_NOTE] = 1, [P_ERROR] = 1};
-    if ((p == P_VERDICT || p == P_STAGE) && index == 0)
-        return p == P_VERDICT ? 0 : 3;
+    static const int ranks[NPARTS] = {[P_VERDICT] = 3, [P_STAGE] = 6, [P_LOCK] = 4, [P_IPC] = 5, [P_NOTE] = 1, [P_ERROR] = 1};
+    if (p == P_VERDICT && index == 0)
+        return 0;
+    if (p <= P_IPC && index == 0)
+        return 2;
     if ((p == P_NOTE || p == P_ERROR) && messages_before > MD_MESSAGES_MAX)
         return 7;
     return ranks[p];
@@ -354,7 +399,7 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
     } while (0)
     for (i = 0; i < nst; i++) {
         const json_t *s = i ? json_array_get(json_object_get(doc, "stages"), i - 1) : json_object_get(doc, "overall");
-        BLOCK(P_VERDICT, i, verdict_row(f[P_VERDICT], s));
+        BLOCK(P_VERDICT, i, verdict_row(f[P_VERDICT], s, i == 0));
         BLOCK(P_STAGE, i, stage_section(f[P_STAGE], s));
         if (json_is_object(json_object_get(json_object_get(s, "lock"), "hottest")))
             BLOCK(P_LOCK, i, lock_row(f[P_LOCK], s));
