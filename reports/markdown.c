@@ -23,7 +23,7 @@
 #define DOT " \xC2\xB7 " /* a middle dot between the header's figures */
 
 /* The parts of the document, in the order they print; each item of one is a block that fits or is left out. */
-enum part { P_VERDICT, P_STAGE, P_LOCK, P_IPC, P_NOTE, P_ERROR, NPARTS };
+enum part { P_VERDICT, P_STAGE, P_LOCK, P_IPC, P_ERROR, P_NOTE, NPARTS };
 
 static double num(const json_t *o, const char *key)
 {
@@ -405,7 +405,7 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
             BLOCK(P_LOCK, i, lock_row(f[P_LOCK], s));
         BLOCK(P_IPC, i, ipc_row(f[P_IPC], s));
     }
-    /* Errors before notes: when both cannot fit, what went wrong matters more than how. */
+    /* Errors before notes (in the part order too): when both cannot fit, what went wrong matters more than how. */
     json_array_foreach(json_object_get(ms, "errors"), i, v)
         BLOCK(P_ERROR, i, item(f[P_ERROR], json_string_value(v)));
     json_array_foreach(json_object_get(ms, "notes"), i, v)
@@ -437,8 +437,8 @@ static void part_head(FILE *out, enum part p)
  * counted for the closing line, over one set of streams. */
 static int render_md(const json_t *doc, FILE *out, size_t limit)
 {
-    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "IPC rows", "notes",
-                                             "errors"};
+    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "IPC rows", "errors",
+                                             "notes"};
     char *buf[NPARTS + 1] = {NULL};
     size_t lens[NPARTS + 1] = {0}, nb = 0, shown = 0, left[NPARTS] = {0}, kept[NPARTS] = {0};
     FILE *f[NPARTS + 1];

@@ -180,7 +180,7 @@ Test(report_markdown, every_note_and_error_is_listed)
     cr_assert_not_null(strstr(md, "\n### Recording problems\n\n- pid 7: record truncated at \\`slot\\` 3<br>second line\n"));
     cr_assert_not_null(strstr(md, "\n### Measurement notes\n\n- note with \\| pipe and &lt;b&gt;html&lt;/b&gt;\n"));
     size_t items = 0;
-    for (const char *p = strstr(md, "### Measurement notes"); p && (p = strstr(p, "\n- ")); p++)
+    for (const char *p = strstr(md, "### Recording problems"); p && (p = strstr(p, "\n- ")); p++)
         items++;
     cr_assert_eq(items, json_array_size(json_object_get(ms, "notes")) + json_array_size(json_object_get(ms, "errors")));
     free(md);
