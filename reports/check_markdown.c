@@ -6,57 +6,13 @@
 
 #include "prof.h"
 #include "reports/check_render.h"
+#include "reports/md_escape.h"
 
 /* GitHub refuses a step summary over 1 MiB (1,048,576 bytes) whole, so a big check would show
  * nothing: stay under it with room for the lines that say what was left out. */
 #define MD_LIMIT 1000000
 /* Warnings get at most this much of it; rows are what the summary is for. */
 #define MD_WARNINGS_MAX 100000
-
-/*
- * s as Markdown text that stays inside one table cell and renders as written: a stage name is
- * the program's own string. '|' would end the cell and a newline the row (a newline becomes
- * <br>); backslashes, backticks, '*', '_', '~', '[' and ']' would start code, emphasis or links
- * (backslash-escaped); '<', '>' and '&' would start HTML (entities). Other control characters
- * and malformed UTF-8 bytes print as \xNN (its backslash escaped in turn).
- */
-static const char *mesc_char(uint32_t cp, int flag, char *buf, size_t cap)
-{
-    (void)flag;
-    switch (cp) {
-    case '\n':
-        return "<br>";
-    case '\r':
-    case '\t':
-        return " ";
-    case '<':
-        return "&lt;";
-    case '>':
-        return "&gt;";
-    case '&':
-        return "&amp;";
-    case '\\':
-    case '|':
-    case '`':
-    case '*':
-    case '_':
-    case '~':
-    case '[':
-    case ']':
-        snprintf(buf, cap, "\\%c", (int)cp);
-        return buf;
-    }
-    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
-        snprintf(buf, cap, "\\\\x%02X", (unsigned)cp);
-        return buf;
-    }
-    return NULL;
-}
-
-static void mesc(FILE *out, const char *s)
-{
-    prof_check_escape(out, NULL, 0, s, mesc_char, 0, "\\\\x%02X");
-}
 
 /* Which rows come first, and are left out last: what failed, what could not be judged, then the rest. */
 static int rank(const json_t *c)
@@ -77,37 +33,37 @@ static void row(FILE *rows, FILE *why, const json_t *c)
     int flagged = prof_check_row_flagged(c);
 
     fputs("| ", rows);
-    mesc(rows, prof_check_str(c, "stage", ""));
+    prof_md_escape(rows, prof_check_str(c, "stage", ""));
     fputs(" | ", rows);
-    mesc(rows, figure);
+    prof_md_escape(rows, figure);
     fputs(" | ", rows);
     prof_check_value(v, sizeof v, figure, json_object_get(c, "base"));
-    mesc(rows, v);
+    prof_md_escape(rows, v);
     fputs(" | ", rows);
     prof_check_value(v, sizeof v, figure, json_object_get(c, "current"));
-    mesc(rows, v);
+    prof_md_escape(rows, v);
     prof_check_change(v, sizeof v, json_object_get(c, "change"));
     fprintf(rows, " | %s | ", v);
     prof_check_interval(v, sizeof v, json_object_get(c, "interval"));
     fprintf(rows, "%s | ", v);
     prof_check_p(v, sizeof v, json_object_get(c, "p"));
     fprintf(rows, "%s | %s", v, flagged ? "**" : "");
-    mesc(rows, result);
+    prof_md_escape(rows, result);
     fprintf(rows, "%s |\n", flagged ? "**" : "");
 
     if (!flagged)
         return;
     fputs("- **", why);
-    mesc(why, result);
+    prof_md_escape(why, result);
     fputs("** ", why);
-    mesc(why, prof_check_str(c, "stage", ""));
+    prof_md_escape(why, prof_check_str(c, "stage", ""));
     fputc(' ', why);
-    mesc(why, figure);
+    prof_md_escape(why, figure);
     fputs(": ", why);
-    mesc(why, prof_check_str(c, "reason", "no reason given"));
+    prof_md_escape(why, prof_check_str(c, "reason", "no reason given"));
     if (json_is_string(json_object_get(c, "note"))) {
         fputs(" (", why);
-        mesc(why, prof_check_str(c, "note", ""));
+        prof_md_escape(why, prof_check_str(c, "note", ""));
         fputc(')', why);
     }
     fputc('\n', why);
@@ -122,13 +78,13 @@ static void head(FILE *out, const json_t *doc)
     fprintf(out, "## poolprof check: %s\n\n", buf);
     prof_check_counts(buf, sizeof buf, doc);
     fprintf(out, "**%s** \xC2\xB7 ", buf); /* a middle dot */
-    mesc(out, prof_check_str(doc, "mode", "?"));
+    prof_md_escape(out, prof_check_str(doc, "mode", "?"));
     fputs(" mode", out);
     prof_check_setup(out, doc);
     fputs("\n\nBase: ", out);
-    mesc(out, prof_check_str(base, "label", PROF_CHECK_NONE));
+    prof_md_escape(out, prof_check_str(base, "label", PROF_CHECK_NONE));
     fputs(" \xC2\xB7 current: ", out);
-    mesc(out, prof_check_str(cur, "label", PROF_CHECK_NONE));
+    prof_md_escape(out, prof_check_str(cur, "label", PROF_CHECK_NONE));
     fputs("\n\n", out);
 }
 
@@ -143,7 +99,7 @@ static void tail(FILE *out, const json_t *doc)
         fputs("\nIgnored stages: ", out);
         json_array_foreach(ignored, i, v) {
             fputs(i ? ", " : "", out);
-            mesc(out, json_string_value(v));
+            prof_md_escape(out, json_string_value(v));
         }
         fputc('\n', out);
     }
@@ -156,7 +112,7 @@ static void tail(FILE *out, const json_t *doc)
             break;
         }
         fputs("- ", out);
-        mesc(out, json_string_value(v));
+        prof_md_escape(out, json_string_value(v));
         fputc('\n', out);
     }
     if (left)

@@ -43,7 +43,7 @@ const struct cli_cmd cmd_report = {
     .summary = "merge a run directory again and render its report",
     .usage = "[OPTIONS] RUNDIR [OPTIONS]",
     .about = "Merge the records of the run directory RUNDIR again (also one whose poolprof or target was "
-             "killed), rewrite its report files (report.json, rss.csv, stacks.folded, stacks-offcpu.folded) and "
+             "killed), rewrite its report files (report.json, rss.csv, stacks.folded, stacks-offcpu.folded, report.md) and "
              "render the report: by default the terminal summary, on standard output. Options may come before "
              "or after RUNDIR.",
     .exits = "exit status: 0 when the report was rendered; 1 when RUNDIR is not a readable poolprof run "
