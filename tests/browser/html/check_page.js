@@ -36,6 +36,7 @@ async function main() {
       cards: Array.from(document.querySelectorAll('article.card')).map((e) => ({
         stage: e.dataset.stage, model: e.dataset.model, workers: +e.dataset.workers,
         shown_model: e.querySelector('.model').textContent, shown_workers: +e.querySelector('.workers').textContent })),
+      imgs: document.querySelectorAll('img').length,
       flames: Array.from(document.querySelectorAll('.flame canvas')).map((c) => c.height),
       text: document.body.textContent,
       title: document.title,
