@@ -9,7 +9,9 @@ async function main() {
   const url = 'file://' + path.resolve(file);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu'],
+    // Chromium's own background traffic (updates, sync) off: the page's requests are the ones that count.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
   });
   const out = { requests: [], console_errors: [], page_errors: [] };
   try {
