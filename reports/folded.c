@@ -124,29 +124,42 @@ static int fold_entries(const struct prof_run *m, int offcpu, struct fold **out,
     return rc;
 }
 
-static int render_folded_kind(const struct prof_report *r, FILE *out, int offcpu)
+int prof_folded_each(const struct prof_run *m, int offcpu, int (*fn)(void *ctx, const char *line, uint64_t count),
+                     void *ctx)
 {
-    if (!r || !r->run || !out)
+    if (!m || !fn)
         return PROF_EINVAL;
-    if (!r->run->samples)
+    if (!m->samples)
         return 0; /* the sampler did not run: no stacks */
     struct fold *v;
     size_t n;
-    int rc = fold_entries(r->run, offcpu, &v, &n);
+    int rc = fold_entries(m, offcpu, &v, &n);
     qsort(v, n, sizeof *v, cmp_fold);
     for (size_t i = 0; i < n; i++) {
         size_t j = i;
         uint64_t c = v[i].count;
         while (j + 1 < n && strcmp(v[j + 1].key, v[i].key) == 0)
             c += v[++j].count;
-        if (c && fprintf(out, "%s %llu\n", v[i].key, (unsigned long long)c) < 0)
-            rc = PROF_EIO;
+        if (c && !rc)
+            rc = fn(ctx, v[i].key, c);
         i = j;
     }
     for (size_t i = 0; i < n; i++)
         free(v[i].key);
     free(v);
     return rc;
+}
+
+static int put_line(void *ctx, const char *line, uint64_t count)
+{
+    return fprintf(ctx, "%s %llu\n", line, (unsigned long long)count) < 0 ? PROF_EIO : 0;
+}
+
+static int render_folded_kind(const struct prof_report *r, FILE *out, int offcpu)
+{
+    if (!r || !r->run || !out)
+        return PROF_EINVAL;
+    return prof_folded_each(r->run, offcpu, put_line, out);
 }
 
 static int render_oncpu(const struct prof_report *r, FILE *out)

@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 # Every dependency, named once.
-packages=(build-essential cmake pkg-config python3 python3.11 libpython3.11-dev python3-jsonschema libxml2-utils libunwind-dev libpfm4-dev libcriterion-dev libjansson-dev strace linux-perf)
+packages=(build-essential cmake pkg-config python3 python3.11 libpython3.11-dev python3-jsonschema libxml2-utils libunwind-dev libpfm4-dev libcriterion-dev libjansson-dev strace linux-perf chromium)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,6 +16,12 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then sudo=sudo; else sudo=; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Test tools from npm, pinned by their lock file: playwright-core drives the chromium above for
+# tests/integration/test_html.sh. Only when npm is here: the profiler itself never needs it.
+if command -v npm >/dev/null && [[ ! -d $here/tests/browser/html/node_modules/playwright-core ]]; then
+  (cd "$here/tests/browser/html" && npm ci --no-audit --no-fund >/dev/null) || echo "setup: npm ci in tests/browser/html failed: test_html.sh will skip" >&2
 fi
 
 if [[ ${1:-} != --no-build ]]; then

@@ -1,0 +1,36 @@
+/* html.h: what the HTML renderer's two files share: the escapers for target strings and the page's data block. */
+#ifndef POOLPROF_HTML_H
+#define POOLPROF_HTML_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+#include "core/report.h"
+
+/*
+ * A string from the target (argv, a thread name, a path, a Python function) as HTML text or as
+ * an attribute value (quoted with "): & < > " ' become references, control bytes (an ANSI escape,
+ * a newline in argv) their visible Control Pictures (U+241B for ESC), bytes that are not UTF-8
+ * U+FFFD. The same text is safe in both contexts, so there is one escaper, not two to keep apart.
+ */
+void prof_html_text(FILE *out, const char *s);
+/* The same for at most n bytes of s. */
+void prof_html_textn(FILE *out, const char *s, size_t n);
+
+/* A JSON string of s with bytes that are not UTF-8 as U+FFFD: jansson refuses such strings,
+ * and a thread name cut at 15 bytes can end inside a character. Never NULL unless out of memory. */
+json_t *prof_html_jstr(const char *s);
+
+/*
+ * The data the page's script draws from: the timeline's lanes (one per thread, in the order
+ * prof_html_lanes walks them), stage spans, RSS tracks and the two flame graphs. Notes on what
+ * was merged or cut to keep the page small go to notes (an array of strings).
+ * 0 or PROF_ENOMEM.
+ */
+int prof_html_data(const struct prof_report *r, json_t *notes, json_t **data);
+
+/* Write a JSON value inside <script type="application/json">: compact, ASCII only, with < > &
+ * as \u escapes, so no string in it can close the element or open a comment. */
+int prof_html_json(FILE *out, const json_t *v);
+
+#endif

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# test_html.sh: the HTML report in headless Chromium: a lane for every thread, the verdict cards of report.json, no request beyond the file, no console error or CSP violation, and hostile thread names and argv shown as text.
+. "$(dirname "$0")/lib.sh"
+tools=$SRC/tests/browser/html
+chromium=${CHROMIUM:-/usr/bin/chromium}
+# Test tools come from scripts/setup.sh (Debian's chromium, npm ci in tests/browser/html): say so, do not fail.
+if [[ ! -x $chromium || ! -d $tools/node_modules/playwright-core ]] || ! command -v node >/dev/null; then
+  echo "skip: needs $chromium, node and $tools/node_modules (scripts/setup.sh installs them)"
+  exit 77
+fi
+art=${ARTIFACTS:-$(dirname "$POOLPROF")/test-artifacts}
+mkdir -p "$art"
+
+# page HTML PNG: what the page's DOM shows (tests/browser/html/check_page.js), as JSON in $T/HTML.dom.json
+page() {
+  CHROMIUM=$chromium node "$tools/check_page.js" "$1" "$2" >"$1.dom.json" 2>"$1.dom.err"
+  local rc=$?
+  expect_eq "chromium opened $(basename "$1")" "$rc" 0
+  [[ $rc -eq 0 ]] || sed 's/^/  /' "$1.dom.err"
+}
+
+# dom REPORT.json HTML.dom.json PYEXPR: evaluate over the report (r) and the page's DOM (d); vis(s) is how the page shows s
+dom() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+d = json.load(open(sys.argv[2]))
+def vis(s):
+    return "".join(chr(0x2421) if c == "\x7f" else chr(0x2400 + ord(c)) if ord(c) < 0x20 else c for c in s)
+stages = [r["overall"]] + r["stages"]
+v = eval(sys.argv[3])
+print(json.dumps(v) if not isinstance(v, str) else v)
+PY
+}
+
+# pph NAME CMD...: pp, with the page also written by --format html=$T/NAME.html
+pph() {
+  local name=$1; shift
+  "$POOLPROF" run -o "$T/$name" --json "$T/$name.json" --format html="$T/$name.html" -- "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+}
+
+# Checks every page must pass, whatever the target. (report.json leaves out a name that is not UTF-8, the
+# hostile fixture's third thread's: its card's name is empty on both sides.)
+common() {
+  local json=$1 html=$2 d=$2.dom.json
+  expect_eq "$3: the only request is the file itself" "$(dom "$json" "$d" 'd["requests"]')" "[\"file://$html\"]"
+  expect_eq "$3: no console error or warning" "$(dom "$json" "$d" 'd["console_errors"] + d["page_errors"]')" "[]"
+  expect_eq "$3: no CSP violation" "$(dom "$json" "$d" 'd["csp"]')" "[]"
+  expect_eq "$3: the script ran to its end" "$(dom "$json" "$d" 'd["drawn"]')" 1
+  expect_eq "$3: the page's two script elements only" "$(dom "$json" "$d" 'd["scripts"]')" '["application/json", "classic"]'
+  expect_eq "$3: a lane for every thread of report.json" \
+    "$(dom "$json" "$d" 'sorted((t["tid"], p["pid"]) for p in r["processes"] for t in p["threads"]) == sorted((l["tid"], l["pid"]) for l in d["lanes"])')" true
+  expect_eq "$3: every lane drawn" "$(dom "$json" "$d" 'all(l["drawn"] for l in d["lanes"])')" true
+  expect_eq "$3: a verdict card per stage, overall first" \
+    "$(dom "$json" "$d" '[vis(s.get("name", "")) for s in stages] == [c["stage"] for c in d["cards"]]')" true
+  expect_eq "$3: each card's model x workers is its stage's recommendation" \
+    "$(dom "$json" "$d" 'all((c["model"], c["workers"], c["shown_model"], c["shown_workers"]) == (s["recommendation"]["model"], s["recommendation"]["workers"]) * 2 for c, s in zip(d["cards"], stages))')" true
+  expect_eq "$3: without script, the cards and lanes are there" \
+    "$(dom "$json" "$d" '(d["nojs"]["cards"], d["nojs"]["lanes"]) == (len(stages), len(d["lanes"]))')" true
+  expect_true "$3: under 5 MB" "$(python3 -c "import os,sys; print('true' if os.path.getsize(sys.argv[1]) < 5e6 else 'false')" "$html")"
+}
+
+# A known multi-process, multi-thread workload: a process pool (its parent's feeder and manager threads)
+# under the real interpreter, not a launcher's shim.
+py=$(python3 -c 'import sys; print(sys.executable)')
+pph pool "$py" "$SRC/tests/workloads/cpu_primes_procs.py" 2 0.2
+expect_eq "pool: exit" "$rc" 0
+expect_true "report.html left in the run directory too" "$([[ -s $T/pool/report.html ]] && echo true)"
+page "$T/pool.html" "$art/report.png"
+common "$T/pool.json" "$T/pool.html" pool
+expect_true "pool: several processes and threads" "$(q "$T/pool.json" 'len(r["processes"]) >= 3 and sum(len(p["threads"]) for p in r["processes"]) >= 5 and "true" or "false"')"
+expect_true "pool: both flame graphs drawn" "$(dom "$T/pool.json" "$T/pool.html.dom.json" 'all(h > 40 for h in d["flames"]) and "true" or "false"')"
+expect_eq "pool: the search box says what matched" "$(dom "$T/pool.json" "$T/pool.html.dom.json" 'd["search"].startswith("matched: ")')" true
+expect_true "screenshot saved: $art/report.png" "$([[ -s $art/report.png ]] && echo true)"
+
+# A target whose names and argv would be markup, quotes and terminal escapes if not escaped.
+esc=$'\e[31mred\e[0m'
+pph hostile "$FIXTURES/hostile_names" '<script>alert(1)</script>' "\"quoted\" 'single'" "$esc" \
+  '<img src=x onerror="window.__pwned=1">'
+expect_eq "hostile: exit" "$rc" 0
+page "$T/hostile.html" "$art/report-hostile.png"
+common "$T/hostile.json" "$T/hostile.html" hostile
+h=$T/hostile.html.dom.json
+for s in '<script>alert(1)</script>' "\"quoted\" 'single'" '␛[31mred␛[0m' '<img src=x onerror="window.__pwned=1">'; do
+  expect_eq "hostile: argv shown as text: $s" "$(S="$s" dom "$T/hostile.json" "$h" '__import__("os").environ["S"] in d["text"]')" true
+done
+expect_eq "hostile: thread names shown as text" \
+  "$(dom "$T/hostile.json" "$h" 'sorted(l["name"] for l in d["lanes"])[:2]')" "[\"</script><i>\\\"'\", \"<script>\\\"'\\u241b[31m\"]"
+expect_eq "hostile: no script from them ran" "$(dom "$T/hostile.json" "$h" 'd["pwned"]')" undefined
+expect_eq "hostile: no element from them" "$(dom "$T/hostile.json" "$h" 'd["imgs"]')" 0
+expect_eq "hostile: the title is text" "$(dom "$T/hostile.json" "$h" '"<script>alert(1)</script>" in d["title"]')" true
+finish
