@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "format/utf8.h"
 #include "reports/check_render.h"
 
 /* Every check format, in the order `poolprof help check` lists them. */
@@ -198,39 +199,6 @@ int prof_check_row_flagged(const json_t *check)
     return strcmp(r, "regressed") == 0 || strcmp(r, "inconclusive") == 0 || strcmp(r, "unmeasured") == 0;
 }
 
-size_t prof_check_utf8(const char *s, size_t n, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len;
-    uint32_t c, min;
-
-    if (!n)
-        return 0;
-    if (u[0] < 0x80) {
-        *cp = u[0];
-        return 1;
-    }
-    if ((u[0] & 0xE0) == 0xC0)
-        len = 2, c = u[0] & 0x1F, min = 0x80;
-    else if ((u[0] & 0xF0) == 0xE0)
-        len = 3, c = u[0] & 0x0F, min = 0x800;
-    else if ((u[0] & 0xF8) == 0xF0)
-        len = 4, c = u[0] & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80)
-            return 0;
-        c = c << 6 | (u[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return len;
-}
-
 size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_check_esc_fn esc, int flag,
                          const char *bad)
 {
@@ -239,7 +207,7 @@ size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_c
 
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
+        size_t len = prof_utf8_decode(s + i, n - i, &cp);
         const char *piece;
         if (!len) {
             snprintf(buf, sizeof buf, bad, (unsigned)(unsigned char)s[i]);

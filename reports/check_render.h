@@ -58,13 +58,6 @@ void prof_check_counts(char *buf, size_t cap, const json_t *doc);
 /* Does this check row need a reader's attention (regressed, inconclusive or unmeasured)? */
 int prof_check_row_flagged(const json_t *check);
 
-/*
- * One UTF-8 character of s (n bytes left): its length, and *cp; 0 when the bytes there are not
- * a well-formed character (an invalid, overlong or surrogate sequence), which callers show as
- * one escaped byte. jansson keeps documents valid UTF-8, but a renderer does not rely on it.
- */
-size_t prof_check_utf8(const char *s, size_t n, uint32_t *cp);
-
 /* A format's escape of one character cp: NULL to print it as it is, else what to print in its
  * place (buf, of cap bytes, is there to build it in). flag is the caller's (attribute or text). */
 typedef const char *(*prof_check_esc_fn)(uint32_t cp, int flag, char *buf, size_t cap);

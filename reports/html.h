@@ -17,9 +17,6 @@ void prof_html_text(FILE *out, const char *s);
 /* The same for at most n bytes of s. */
 void prof_html_textn(FILE *out, const char *s, size_t n);
 
-/* A JSON string of s with bytes that are not UTF-8 as U+FFFD: jansson refuses such strings,
- * and a thread name cut at 15 bytes can end inside a character. Never NULL unless out of memory. */
-json_t *prof_html_jstr(const char *s);
 
 /*
  * The data the page's script draws from: the timeline's lanes (one per thread, in the order

@@ -217,7 +217,7 @@ static int stage_spans(const struct prof_report *r, json_t *data)
         const json_t *s = json_array_get(stages, i);
         double a, b;
         stage_extent(r->run, s, &a, &b);
-        json_t *name = prof_html_jstr(json_string_value(json_object_get(s, "name")));
+        json_t *name = prof_json_text(json_string_value(json_object_get(s, "name")));
         if (!name || json_array_append_new(arr, json_pack("{s:o, s:f, s:f}", "name", name, "t0", a, "t1", b)))
             return PROF_ENOMEM;
     }
@@ -279,7 +279,7 @@ static int rss_tracks(const struct prof_run *m, json_t *data, json_t *notes)
         memcpy(label, head, hl);
         memcpy(label + hl, by[i]->comm, cl);
         label[hl + cl] = '\0';
-        json_t *lab = prof_html_jstr(label);
+        json_t *lab = prof_json_text(label);
         if (!rc && n > 1)
             rc = lab ? rss_track(arr, lab, t, v, n) : PROF_ENOMEM;
         else
@@ -351,7 +351,7 @@ static int flame_line(void *ctx, const char *line, uint64_t count)
             name = (uint32_t)json_integer_value(ix);
         } else {
             name = (uint32_t)json_array_size(F->names);
-            json_t *s = prof_html_jstr(frame);
+            json_t *s = prof_json_text(frame);
             if (!s || json_array_append_new(F->names, s) || json_object_set_new_nocheck(F->index, frame, json_integer(name)))
                 return F->rc = PROF_ENOMEM;
         }

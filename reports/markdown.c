@@ -4,6 +4,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "format/utf8.h"
 #include "prof.h"
 #include "reports/check_render.h"
 #include "reports/md_escape.h"
@@ -57,7 +58,7 @@ static size_t md_max(FILE *out, const char *s, size_t max)
 
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t len = prof_check_utf8(s + i, n - i, &cp);
+        size_t len = prof_utf8_decode(s + i, n - i, &cp);
         const char *piece;
         if (!len) {
             snprintf(buf, sizeof buf, "\\\\x%02X", (unsigned)(unsigned char)s[i]);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/pipeline.h"
+#include "core/run.h"
 #include "format/rundir.h"
 #include "monitor/monitor.h"
 #include "prof.h"
@@ -187,13 +188,14 @@ static int json_write(const struct run *r)
     json_t *cmd = json_array();
 
     for (char **a = r->cmd; *a; a++)
-        json_array_append_new(cmd, json_string(*a));
-    json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:{s:i, s:b}, s:o, s:o, s:b}", "format",
-                          PROF_RUN_FORMAT, "poolprof_version", POOLPROF_VERSION, "command", cmd, "cwd", r->cwd,
+        json_array_append_new(cmd, prof_json_text(*a));
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:{s:i, s:b}, s:o, s:o, s:b}", "format",
+                          PROF_RUN_FORMAT, "poolprof_version", POOLPROF_VERSION, "command", cmd, "cwd",
+                          prof_json_text(r->cwd),
                           "start_ns", (json_int_t)r->start_ns, "start_realtime_ns",
                           (json_int_t)r->start_realtime_ns, "root_pid", (json_int_t)r->root, "options",
                           "interval_ms", r->interval_ms, "preload", r->preload && r->shim[0] != '\0', "shim",
-                          r->shim[0] ? json_string(r->shim) : json_null(), "machine", machine_json(&r->machine),
+                          r->shim[0] ? prof_json_text(r->shim) : json_null(), "machine", machine_json(&r->machine),
                           "static", r->is_static);
     if (!j)
         return PROF_ENOMEM;

@@ -33,7 +33,7 @@ static json_t *jstrings(char **v, int n)
 {
     json_t *a = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
+        json_array_append_new(a, prof_json_text(v[i]));
     return a;
 }
 
@@ -115,13 +115,13 @@ static json_t *hottest_json(const struct prof_stage *s)
         snprintf(site, sizeof site, "%s", p->hottest.site);
     else
         snprintf(site, sizeof site, "0x%llx", (unsigned long long)p->hottest.site_pc);
-    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", site, "kind",
+    json_t *o = json_pack("{s:o, s:s, s:i, s:I, s:o, s:o, s:I, s:I}", "site", prof_json_text(site), "kind",
                           lock_kind_name(p->hottest.kind), "pid", p->pid, "address", (json_int_t)p->hottest.addr,
                           "wait_seconds", jsec((double)p->hottest.wait_ns / 1e9), "hold_seconds",
                           jsec((double)p->hottest.hold_ns / 1e9), "acquisitions", (json_int_t)p->hottest.acquisitions,
                           "contended", (json_int_t)p->hottest.contended);
     if (o && p->hottest.python_site[0])
-        json_object_set_new(o, "python_site", json_string(p->hottest.python_site));
+        json_object_set_new(o, "python_site", prof_json_text(p->hottest.python_site));
     return o;
 }
 
@@ -253,7 +253,7 @@ static json_t *recommendation_json(const struct prof_verdict *v)
 {
     json_t *reasons = json_array();
     for (int i = 0; i < v->nreasons; i++)
-        json_array_append_new(reasons, json_string(v->reasons[i]));
+        json_array_append_new(reasons, prof_json_text(v->reasons[i]));
     json_t *rec = json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s, s:i}}", "model",
                             prof_model_name(v->model), "workers", v->workers, "predicted_speedup",
                             jratio(v->predicted_speedup), "runner_up",
@@ -263,7 +263,7 @@ static json_t *recommendation_json(const struct prof_verdict *v)
                             prof_model_name(v->seed.model), "workers", v->seed.workers);
     json_object_set_new(rec, "chunksize", v->chunksize > 1 ? json_integer(v->chunksize) : json_null());
     json_object_set_new(rec, "confidence", jratio(v->confidence));
-    json_object_set_new(rec, "confidence_basis", json_string(v->confidence_basis));
+    json_object_set_new(rec, "confidence_basis", prof_json_text(v->confidence_basis));
     json_object_set_new(rec, "tie", json_boolean(v->tie));
     return rec;
 }
@@ -299,7 +299,7 @@ static json_t *stage_json(const struct prof_stage *s)
         json_array_append_new(pids, json_integer(s->procs[i]->pid));
 
     json_t *o = json_object(), *lock = json_object(), *ipc = json_object(), *io = json_object();
-    json_object_set_new(o, "name", json_string(s->name));
+    json_object_set_new(o, "name", prof_json_text(s->name));
     json_object_set_new(o, "source", json_string(s->source));
     json_object_set_new(o, "class", json_string(prof_class_name(v->cls)));
     json_object_set_new(o, "cpu_wall_ratio", jratio(v->cpu_wall_ratio));
@@ -356,7 +356,7 @@ static json_t *thread_json(const struct prof_thread *t, int gil_absent)
 {
     json_t *o = json_object();
     json_object_set_new(o, "tid", json_integer(t->tid));
-    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "name", prof_json_text(t->name));
     json_object_set_new(o, "start_seconds", jsec(t->start_s));
     json_object_set_new(o, "end_seconds", jsec(t->end_s));
     json_object_set_new(o, "ended_by", json_string(t->ended_by));
@@ -375,7 +375,7 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
 
     for (size_t i = 0; i < p->nimages; i++) {
         const struct prof_image *im = &p->images[i];
-        json_array_append_new(chain, json_pack("{s:s, s:o, s:o, s:b, s:b}", "exe", im->exe ? im->exe : "", "argv",
+        json_array_append_new(chain, json_pack("{s:o, s:o, s:o, s:b, s:b}", "exe", prof_json_text(im->exe), "argv",
                                                jstrings(im->argv, im->argc), "start_seconds",
                                                jsec(prof_run_seconds(m, im->t_ns)), "shim", im->from_shim,
                                                "static", im->is_static));
@@ -386,10 +386,10 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
     json_t *o = json_object();
     json_object_set_new(o, "pid", json_integer(p->pid));
     json_object_set_new(o, "ppid", jint_or_null(p->ppid > 0 ? p->ppid : -1));
-    json_object_set_new(o, "role", json_string(p->role));
-    json_object_set_new(o, "name", json_string(p->comm));
+    json_object_set_new(o, "role", prof_json_text(p->role));
+    json_object_set_new(o, "name", prof_json_text(p->comm));
     json_object_set_new(o, "argv", last ? jstrings(last->argv, last->argc) : json_array());
-    json_object_set_new(o, "exe", json_string(last && last->exe ? last->exe : ""));
+    json_object_set_new(o, "exe", prof_json_text(last && last->exe ? last->exe : ""));
     json_object_set_new(o, "exec_chain", chain);
     json_object_set_new(o, "forked", json_boolean(p->forked));
     json_object_set_new(o, "shim", json_boolean(p->shim));
@@ -526,7 +526,7 @@ int prof_report_build(const struct prof_run *m, const struct prof_stages *S, str
     json_object_set_new(r, "recorded_by", json_is_string(ver) ? json_incref(ver) : json_null());
     json_object_set_new(r, "command", json_is_array(cmd) ? json_deep_copy(cmd) : json_array());
     json_object_set_new(r, "cwd", json_is_string(cwd) ? json_incref(cwd) : json_null());
-    json_object_set_new(r, "run_dir", json_string(m->rundir));
+    json_object_set_new(r, "run_dir", prof_json_text(m->rundir));
     json_object_set_new(r, "root_pid", m->root_pid > 0 ? json_integer(m->root_pid) : json_null());
     uint64_t rt = 0;
     json_t *rtv = json_object_get(m->run, "start_realtime_ns");

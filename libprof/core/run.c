@@ -6,6 +6,7 @@
 
 #include "core/run.h"
 #include "core/samples.h"
+#include "format/utf8.h"
 #include "prof.h"
 
 #define DEFAULT_INTERVAL_MS 20
@@ -18,7 +19,7 @@ void prof_note(json_t *arr, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    json_array_append_new(arr, json_string(buf));
+    json_array_append_new(arr, prof_json_text(buf));
 }
 
 int prof_lock_kind_serializes(uint32_t kind)
@@ -128,3 +129,34 @@ void prof_run_free(struct prof_run *m)
     json_decref(m->errors);
     memset(m, 0, sizeof *m);
 }
+
+json_t *prof_json_text(const char *s)
+{
+    if (!s)
+        return json_string("");
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s), o = 0;
+    char *t = malloc(3 * n + 1);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len = prof_utf8_decode(s + i, n - i, &cp);
+        if (len) {
+            memcpy(t + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(t + o, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            o += 3;
+            i++;
+        }
+    }
+    t[o] = '\0';
+    j = json_string(t);
+    free(t);
+    return j;
+}
+

@@ -186,4 +186,9 @@ void prof_note(json_t *arr, const char *fmt, ...) __attribute__((format(printf, 
  * CPython executors use to park idle workers: 1 for the former, 0 for the rest. */
 int prof_lock_kind_serializes(uint32_t kind);
 
+/* A JSON string of text from the target (argv, a path, a thread name): jansson takes only valid
+ * UTF-8, so each byte that begins no well-formed character becomes U+FFFD rather than the whole
+ * value, or the object holding it, being lost. NULL reads as "". A new reference, NULL on ENOMEM. */
+json_t *prof_json_text(const char *s);
+
 #endif

@@ -44,7 +44,7 @@ Test(html, json_block_cannot_close_its_element)
     cr_assert_str_eq(buf, "{\"a\":\"\\u003c/script\\u003e\\u003c!--\\u0026\\u2028\"}");
     free(buf);
     json_decref(v);
-    json_t *s = prof_html_jstr("bad\xe2\x82");
+    json_t *s = prof_json_text("bad\xe2\x82");
     cr_assert_str_eq(json_string_value(s), "bad\xEF\xBF\xBD\xEF\xBF\xBD");
     json_decref(s);
 }
