@@ -1,14 +1,15 @@
-/* folded.c: the folded-stack renderers (flame graph input): on-CPU samples per stack, and off-CPU time per stack with the state as the leaf. */
+/* folded.c: the folded-stack renderers (flame graph input): on-CPU samples per stack, and off-CPU time per stack with the state as the leaf, each under stage;process;thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "core/run.h"
 #include "core/samples.h"
 #include "prof.h"
 #include "reports/render.h"
 
-/* Append frame text to a folded line; ';' and spaces would break the format. */
+/* Append frame text to a folded line; ';', spaces and line ends would break the format. */
 static void put_frame(char **buf, size_t *len, size_t *cap, const char *s)
 {
     size_t n = strlen(s);
@@ -23,41 +24,52 @@ static void put_frame(char **buf, size_t *len, size_t *cap, const char *s)
     if (*len)
         (*buf)[(*len)++] = ';';
     for (size_t i = 0; i < n; i++)
-        (*buf)[(*len)++] = s[i] == ';' ? ':' : s[i] == ' ' ? '_' : s[i];
+        (*buf)[(*len)++] = s[i] == ';' ? ':' : s[i] == ' ' || s[i] == '\n' || s[i] == '\r' ? '_' : s[i];
     (*buf)[*len] = '\0';
 }
 
-static int is_eval_frame(const char *name)
+struct line {
+    char **buf;
+    size_t *len, *cap;
+};
+
+/* A walked frame onto the line: Python frames as "qualname (file.py:line)". */
+static int put_walked(const struct prof_walk_frame *f, void *ctx)
 {
-    return strstr(name, "_PyEval_EvalFrameDefault") != NULL;
+    struct line *l = ctx;
+    char fr[1200];
+    if (f->python) {
+        snprintf(fr, sizeof fr, "%s (%s:%d)", f->name, prof_basename(f->file), f->line);
+        put_frame(l->buf, l->len, l->cap, fr);
+    } else {
+        put_frame(l->buf, l->len, l->cap, f->name);
+    }
+    return 0;
 }
 
-/* Root first: native frames down to the first interpreter frame, the Python frames, then native
- * frames beyond the last interpreter frame (C code Python called, e.g. a GIL wait). */
-static void fold_stack(struct prof_samples *S, struct prof_sstack *st, char **buf, size_t *len, size_t *cap)
+/*
+ * The stage a thread's samples are filed under: its thread-name stage when it has one, else its
+ * process's role when roles are stages, else overall. The sampler's entries carry no time, so a
+ * sample cannot be placed inside a marker's begin..end: markers are not used here.
+ */
+static const char *thread_stage(const json_t *doc, const struct prof_process *p, const struct prof_thread *t)
 {
-    size_t first_eval = st->nnat, last_eval = st->nnat; /* indices, innermost = 0 */
-    if (st->npy) {
-        for (size_t i = 0; i < st->nnat; i++)
-            if (is_eval_frame(prof_frame_name(S, st, i))) {
-                if (last_eval == st->nnat)
-                    last_eval = i;   /* innermost eval frame */
-                first_eval = i;      /* outermost so far */
-            }
+    const char *role = NULL;
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(json_object_get(doc, "stages"), i, s) {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        const char *src = json_string_value(json_object_get(s, "source"));
+        if (!name || !src)
+            continue;
+        if (t && t->name[0] && strcmp(t->name, p->comm) != 0 && strcmp(src, "thread-name") == 0 &&
+            strcmp(name, t->name) == 0)
+            return name;
+        if (p && p->role && strcmp(src, "process-role") == 0 && strcmp(name, p->role) == 0)
+            role = name;
     }
-    size_t i = st->nnat;
-    /* Native root part: outermost frames above the outermost eval frame. */
-    for (; i > 0 && (first_eval == st->nnat || i - 1 > first_eval); i--)
-        put_frame(buf, len, cap, prof_frame_name(S, st, i - 1));
-    char fr[1200];
-    for (size_t k = st->npy; k > 0; k--) {
-        const struct prof_sframe_py *p = &st->py[k - 1];
-        snprintf(fr, sizeof fr, "%s (%s:%d)", p->qual, prof_basename(p->file), p->line);
-        put_frame(buf, len, cap, fr);
-    }
-    if (st->npy && last_eval != st->nnat)
-        for (size_t k = last_eval; k > 0; k--)
-            put_frame(buf, len, cap, prof_frame_name(S, st, k - 1));
+    return role ? role : "overall";
 }
 
 struct fold {
@@ -70,8 +82,9 @@ static int cmp_fold(const void *a, const void *b)
     return strcmp(((const struct fold *)a)->key, ((const struct fold *)b)->key);
 }
 
-/* One folded line per sample entry of the wanted kind: the process, the stack root first, [state]. */
-static int fold_entries(const struct prof_run *m, int offcpu, struct fold **out, size_t *nout)
+/* One folded line per sample entry of the wanted kind: stage, process "comm-pid", thread "name-tid" (the
+ * names perf's stackcollapse gives them), the stack root first, [state]. */
+static int fold_entries(const struct prof_run *m, const json_t *doc, int offcpu, struct fold **out, size_t *nout)
 {
     struct prof_samples *S = m->samples;
     struct fold *v = NULL;
@@ -89,12 +102,17 @@ static int fold_entries(const struct prof_run *m, int offcpu, struct fold **out,
         if (buf)
             buf[0] = '\0';
         const struct prof_process *p = prof_run_process(m, e->pid);
+        const struct prof_thread *t = prof_run_thread(p, e->tid);
         char head[64];
-        snprintf(head, sizeof head, "%s", p && p->comm[0] ? p->comm : "?");
+        put_frame(&buf, &len, &cap, thread_stage(doc, p, t));
+        snprintf(head, sizeof head, "%s-%d", p && p->comm[0] ? p->comm : "?", e->pid);
+        put_frame(&buf, &len, &cap, head);
+        snprintf(head, sizeof head, "%s-%d", t && t->name[0] ? t->name : "?", e->tid);
         put_frame(&buf, &len, &cap, head);
         struct prof_sstack *st = prof_samples_stack(S, e->stack);
+        struct line l = {&buf, &len, &cap};
         if (st)
-            fold_stack(S, st, &buf, &len, &cap);
+            prof_stack_walk(S, st, put_walked, &l);
         else
             put_frame(&buf, &len, &cap, "[no stack]");
         if (offcpu) {
@@ -124,8 +142,8 @@ static int fold_entries(const struct prof_run *m, int offcpu, struct fold **out,
     return rc;
 }
 
-int prof_folded_each(const struct prof_run *m, int offcpu, int (*fn)(void *ctx, const char *line, uint64_t count),
-                     void *ctx)
+int prof_folded_each(const struct prof_run *m, const json_t *doc, int offcpu,
+                     int (*fn)(void *ctx, const char *line, uint64_t count), void *ctx)
 {
     if (!m || !fn)
         return PROF_EINVAL;
@@ -133,7 +151,7 @@ int prof_folded_each(const struct prof_run *m, int offcpu, int (*fn)(void *ctx, 
         return 0; /* the sampler did not run: no stacks */
     struct fold *v;
     size_t n;
-    int rc = fold_entries(m, offcpu, &v, &n);
+    int rc = fold_entries(m, doc, offcpu, &v, &n);
     qsort(v, n, sizeof *v, cmp_fold);
     for (size_t i = 0; i < n; i++) {
         size_t j = i;
@@ -159,7 +177,7 @@ static int render_folded_kind(const struct prof_report *r, FILE *out, int offcpu
 {
     if (!r || !r->run || !out)
         return PROF_EINVAL;
-    return prof_folded_each(r->run, offcpu, put_line, out);
+    return prof_folded_each(r->run, r->doc, offcpu, put_line, out);
 }
 
 static int render_oncpu(const struct prof_report *r, FILE *out)
@@ -180,7 +198,7 @@ static int have_samples(const struct prof_report *r)
 
 const struct prof_renderer prof_render_folded = {
     .name = "folded",
-    .summary = "on-CPU samples per stack, root first, in the flame-graph folded format",
+    .summary = "on-CPU samples per stack as stage;process;thread;frames COUNT, root first (flamegraph.pl input)",
     .rundir_file = "stacks.folded",
     .needs_run = 1,
     .available = have_samples,
@@ -189,7 +207,7 @@ const struct prof_renderer prof_render_folded = {
 
 const struct prof_renderer prof_render_folded_offcpu = {
     .name = "folded-offcpu",
-    .summary = "off-CPU time per stack in microseconds, the state ([lock], [net], ...) as the leaf frame",
+    .summary = "off-CPU microseconds per stack under stage;process;thread, the state ([lock], [net], ...) as the leaf",
     .rundir_file = "stacks-offcpu.folded",
     .needs_run = 1,
     .available = have_samples,

@@ -386,7 +386,7 @@ static int flame_emit(const struct flame *F, json_t *flat, uint32_t at, int dept
     return 0;
 }
 
-static int flame(const struct prof_run *m, int offcpu, json_t *data, json_t *notes)
+static int flame(const struct prof_run *m, const json_t *doc, int offcpu, json_t *data, json_t *notes)
 {
     struct flame F = {.cap = 1024, .names = json_array(), .index = json_object()};
     F.v = calloc(F.cap, sizeof *F.v);
@@ -394,7 +394,7 @@ static int flame(const struct prof_run *m, int offcpu, json_t *data, json_t *not
     json_t *flat = json_array();
     int rc = !F.v || !F.names || !F.index || !flat ? PROF_ENOMEM : 0;
     if (!rc)
-        rc = prof_folded_each(m, offcpu, flame_line, &F);
+        rc = prof_folded_each(m, doc, offcpu, flame_line, &F);
     uint64_t keep = 0;
     if (!rc && F.n - 1 > FLAME_NODES) {
         /* The FLAME_NODES-th largest value is the bar: the graph keeps its widest frames. */
@@ -447,9 +447,9 @@ int prof_html_data(const struct prof_report *r, json_t *notes, json_t **data)
     if (!rc)
         rc = rss_tracks(m, d, notes);
     if (!rc)
-        rc = flame(m, 0, d, notes);
+        rc = flame(m, r->doc, 0, d, notes);
     if (!rc)
-        rc = flame(m, 1, d, notes);
+        rc = flame(m, r->doc, 1, d, notes);
     if (rc) {
         json_decref(d);
         d = NULL;

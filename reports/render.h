@@ -28,15 +28,16 @@ extern const struct prof_renderer prof_render_folded;        /* folded.c: on-CPU
 extern const struct prof_renderer prof_render_folded_offcpu; /* folded.c: off-CPU time per stack */
 extern const struct prof_renderer prof_render_rss_csv;       /* rss_csv.c */
 extern const struct prof_renderer prof_render_markdown;      /* markdown.c: for pull requests and CI summaries */
-
 extern const struct prof_renderer prof_render_html;          /* html.c: one self-contained page */
+extern const struct prof_renderer prof_render_speedscope;    /* speedscope.c: per-thread profiles for speedscope */
 
 struct prof_run;
-/* The folded stacks of the folded formats, each line once, in byte order: fn(ctx, "comm;root;...;leaf",
- * samples (on-CPU) or microseconds (off-CPU)). Frames hold no ';'. Stops at fn's first non-zero return,
- * which it returns; 0 or PROF_E* otherwise (0 and no call without the sampler's stacks). */
-int prof_folded_each(const struct prof_run *m, int offcpu, int (*fn)(void *ctx, const char *line, uint64_t count),
-                     void *ctx);
+/* The folded stacks of the folded formats, each line once, in byte order: fn(ctx,
+ * "stage;comm-PID;thread-TID;root;...;leaf", samples (on-CPU) or microseconds (off-CPU)), the stage
+ * named from doc (NULL: overall). Frames hold no ';'. Stops at fn's first non-zero return, which it
+ * returns; 0 or PROF_E* otherwise (0 and no call without the sampler's stacks). */
+int prof_folded_each(const struct prof_run *m, const json_t *doc, int offcpu,
+                     int (*fn)(void *ctx, const char *line, uint64_t count), void *ctx);
 
 /* The JSON format's render: r->doc indented, keys in insertion order; the check's json format writes its
  * document with it too. */

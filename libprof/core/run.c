@@ -35,6 +35,14 @@ struct prof_process *prof_run_process(const struct prof_run *m, int pid)
     return NULL;
 }
 
+const struct prof_thread *prof_run_thread(const struct prof_process *p, int tid)
+{
+    for (size_t i = 0; p && i < p->nthreads; i++)
+        if (p->threads[i].tid == tid)
+            return &p->threads[i];
+    return NULL;
+}
+
 int prof_run_rss_series(const struct prof_run *m, struct prof_process *const *procs, size_t nprocs,
                         double **t, uint64_t **rss, size_t *n)
 {

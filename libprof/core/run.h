@@ -173,6 +173,9 @@ static inline double prof_run_seconds(const struct prof_run *m, uint64_t t_ns)
 /* The process with this pid, or NULL. */
 struct prof_process *prof_run_process(const struct prof_run *m, int pid);
 
+/* Thread tid of process p (NULL p allowed), or NULL. */
+const struct prof_thread *prof_run_thread(const struct prof_process *p, int tid);
+
 /* Total resident bytes of a set of processes over time, one point per sample
  * interval, a process counting from its first sample to its last. *t and *rss
  * are malloc'd (free both); *n may be 0. Returns 0 or PROF_ENOMEM. */

@@ -203,3 +203,50 @@ void prof_samples_free(struct prof_samples *S)
     free(S->ent);
     free(S);
 }
+
+static int is_eval_frame(const char *name)
+{
+    return strstr(name, "_PyEval_EvalFrameDefault") != NULL;
+}
+
+int prof_stack_walk(struct prof_samples *S, struct prof_sstack *st,
+                    int (*fn)(const struct prof_walk_frame *f, void *ctx), void *ctx)
+{
+    size_t first_eval = st->nnat, last_eval = st->nnat; /* indices, innermost = 0 */
+    struct prof_walk_frame f = {0};
+    int rc;
+
+    /* The Python frames replace the interpreter's frames that ran them; without Python frames
+     * (none read) the interpreter's frames are all there is, and stay. */
+    if (st->npy)
+        for (size_t i = 0; i < st->nnat; i++)
+            if (is_eval_frame(prof_frame_name(S, st, i))) {
+                if (last_eval == st->nnat)
+                    last_eval = i; /* innermost eval frame */
+                first_eval = i;    /* outermost so far */
+            }
+    size_t i = st->nnat;
+    /* Native root part: outermost frames above the outermost eval frame. */
+    for (; i > 0 && (first_eval == st->nnat || i - 1 > first_eval); i--) {
+        f.name = prof_frame_name(S, st, i - 1);
+        if ((rc = fn(&f, ctx)))
+            return rc;
+    }
+    f.python = 1;
+    for (size_t k = st->npy; k > 0; k--) {
+        const struct prof_sframe_py *p = &st->py[k - 1];
+        f.name = p->qual;
+        f.file = p->file;
+        f.line = p->line;
+        if ((rc = fn(&f, ctx)))
+            return rc;
+    }
+    f = (struct prof_walk_frame){0};
+    if (st->npy && last_eval != st->nnat)
+        for (size_t k = last_eval; k > 0; k--) {
+            f.name = prof_frame_name(S, st, k - 1);
+            if ((rc = fn(&f, ctx)))
+                return rc;
+        }
+    return 0;
+}

@@ -60,6 +60,21 @@ const char *prof_samples_module(const struct prof_samples *S, int id);
 
 /* Native frame i of st: "func" when the module's symbols know it, else "module+0xoff". */
 const char *prof_frame_name(struct prof_samples *S, struct prof_sstack *st, size_t i);
+/* One frame of a stack as the walk hands it out: a native frame (file NULL, line 0) or a
+ * Python one (its function's qualified name, file and line). */
+struct prof_walk_frame {
+    const char *name;
+    const char *file;
+    int line;
+    int python;
+};
+/* Walk st root first, Python and native frames merged: the native frames down to the first
+ * interpreter frame, the Python frames in its place, then the native frames beyond the last
+ * interpreter frame (C code Python called, e.g. a GIL wait). Every renderer of stacks walks
+ * them this way, so a stack reads the same in each format. Stops at the first non-zero that
+ * fn returns and returns it; else 0. */
+int prof_stack_walk(struct prof_samples *S, struct prof_sstack *st,
+                    int (*fn)(const struct prof_walk_frame *f, void *ctx), void *ctx);
 /* The file name of a path. */
 const char *prof_basename(const char *path);
 /* libc, libpthread or the dynamic loader: frames that say where a wait is, not who waits. */

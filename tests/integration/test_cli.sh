@@ -94,7 +94,7 @@ kill "$tp" 2>/dev/null; wait "$tp" 2>/dev/null
 # ---- help: generated from the option tables; every option of every command, as its manual lists them -----
 "$POOLPROF" help >"$T/help.out" 2>&1
 expect_eq "help: exit 0" "$?" 0
-for word in run attach report sweep help version terminal json folded folded-offcpu rss-csv 127 128+N "CMD's own"; do
+for word in run attach report sweep help version terminal json folded folded-offcpu rss-csv speedscope 127 128+N "CMD's own"; do
   expect_true "help lists '$word'" "$(grep -qF -- "$word" "$T/help.out" && echo true)"
 done
 for cmd in run attach report sweep; do
