@@ -361,8 +361,8 @@ static void flames(FILE *out)
 {
     fputs("<section id=\"flames\"><h2>Flame graphs</h2>\n<p><label>Search frames <input id=\"search\" type=\"search\" "
           "placeholder=\"function, file or module\"></label> <span id=\"matched\"></span> <span class=\"note\">Click a "
-          "frame to zoom, the root to zoom out. Python and native frames merged, root first, the process "
-          "outermost.</span></p>\n"
+          "frame to zoom, the root to zoom out. Python and native frames merged, root first, under the "
+          "stage, the process and the thread.</span></p>\n"
           "<h3>On-CPU (samples)</h3><div class=\"flame\" id=\"oncpu\"><canvas class=\"fcv\"></canvas></div>\n"
           "<h3>Off-CPU (time waited, the state as the leaf)</h3><div class=\"flame\" id=\"offcpu\"><canvas "
           "class=\"fcv\"></canvas></div>\n<p id=\"fhover\" class=\"hover\"></p></section>\n",
