@@ -38,11 +38,13 @@ const char *samp_esc(char *dst, size_t cap, const char *src)
 
 /* ---- sample buckets --------------------------------------------------------- */
 
-void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                     uint64_t addr, uint64_t n, uint64_t ns, uint64_t held)
+void samp_bucket_add(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate st,
+                     uint32_t stack, uint64_t addr, uint64_t n, uint64_t ns, uint64_t held)
 {
+    pid_t pid = p->pid, tid = th->tid;
     if (!n && !ns)
         return;
+    th->span_part[st] += ns; /* the same time, for the timeline (samp_span_interval) */
     if (s->nb * 2 >= s->capb) {
         size_t nc = s->capb ? s->capb * 2 : 1024;
         struct bucket *nbk = calloc(nc, sizeof *nbk);
@@ -77,6 +79,70 @@ void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tst
     struct bucket *b = &s->buckets[j];
     *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .held = held, .used = 1};
     s->nb++;
+}
+
+/* ---- the timeline: S lines ------------------------------------------------------ */
+
+/* A stretch shorter than this is drawn as part of the span before it: a run-queue wait of a few
+ * microseconds at every tick would otherwise be a line of its own (the C lines keep its time). */
+#define SPAN_MIN_NS 50000ULL
+
+static void span_write(struct prof_sampler *s, const struct sproc *p, struct sthr *th)
+{
+    if (th->span_open && th->span_t1 > th->span_t0)
+        samp_out(s, "S pid=%d tid=%d t0=%llu t1=%llu state=%s\n", (int)p->pid, (int)th->tid,
+                 (unsigned long long)th->span_t0, (unsigned long long)th->span_t1,
+                 prof_tstate_name(th->span_state));
+    th->span_open = 0;
+}
+
+/* [a, b) of th in state st: extends the open span when it continues it, else closes it (a line). */
+static void span_seg(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate st,
+                     uint64_t a, uint64_t b)
+{
+    if (th->span_open && th->span_t1 == a && (th->span_state == st || b - a < SPAN_MIN_NS)) {
+        th->span_t1 = b;
+        return;
+    }
+    span_write(s, p, th);
+    th->span_open = 1;
+    th->span_state = (uint8_t)st;
+    th->span_t0 = a;
+    th->span_t1 = b;
+}
+
+/*
+ * The interval [t0, t1) just accounted for th (its buckets got span_part): laid out as spans.
+ * Which order the parts of one interval came in is not measured: the state the interval began
+ * in (the last tick's) goes first, the one it ended in (this tick's) last, the others between,
+ * so a thread that changed state once between two ticks gets one boundary. With switch records
+ * the parts' lengths are the records' (a wait still open at the tick is the last part, begun at
+ * its switch-out); without, the tick's schedstat deltas. A last part that leaves a gap (time
+ * counted before, see samp_off_cpu) is stretched to t1, so the spans tile the thread's life.
+ */
+void samp_span_interval(struct prof_sampler *s, const struct sproc *p, struct sthr *th, uint64_t t0, uint64_t t1,
+                        enum prof_tstate first, enum prof_tstate last)
+{
+    int order[PROF_TS_COUNT], n = 0, lastnz = -1;
+    order[n++] = (int)first;
+    for (int k = 0; k < PROF_TS_COUNT; k++)
+        if (k != (int)first && k != (int)last)
+            order[n++] = k;
+    if (last != first)
+        order[n++] = (int)last;
+    for (int i = 0; i < n; i++)
+        if (th->span_part[order[i]])
+            lastnz = i;
+    uint64_t at = t0;
+    for (int i = 0; t1 > t0 && i <= lastnz && at < t1; i++) {
+        uint64_t d = th->span_part[order[i]];
+        if (!d)
+            continue;
+        uint64_t end = i == lastnz || d >= t1 - at ? t1 : at + d;
+        span_seg(s, p, th, (enum prof_tstate)order[i], at, end);
+        at = end;
+    }
+    memset(th->span_part, 0, sizeof th->span_part);
 }
 
 static uint64_t hist_percentile(const uint64_t *hist, uint64_t total, double q, uint64_t max)
@@ -135,6 +201,7 @@ void samp_flush_records(struct prof_sampler *s, uint64_t t)
         struct sproc *p = s->procs[i];
         for (size_t k = 0; k < p->nthr; k++) {
             struct sthr *th = &p->thr[k];
+            span_write(s, p, th); /* every span open so far is on disk with this flush */
             if (!th->py_dirty)
                 continue;
             th->py_dirty = 0;
