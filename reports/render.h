@@ -26,6 +26,7 @@ extern const struct prof_renderer prof_render_json;          /* json.c */
 extern const struct prof_renderer prof_render_folded;        /* folded.c: on-CPU stacks */
 extern const struct prof_renderer prof_render_folded_offcpu; /* folded.c: off-CPU time per stack */
 extern const struct prof_renderer prof_render_rss_csv;       /* rss_csv.c */
+extern const struct prof_renderer prof_render_trace;         /* trace.c: Chrome Trace Event Format timeline */
 
 /* The JSON format's render: r->doc indented, keys in insertion order; the check's json format writes its
  * document with it too. */
