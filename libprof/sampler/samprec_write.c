@@ -116,9 +116,9 @@ static void span_seg(struct prof_sampler *s, const struct sproc *p, struct sthr 
  * Which order the parts of one interval came in is not measured: the state the interval began
  * in (the last tick's) goes first, the one it ended in (this tick's) last, the others between,
  * so a thread that changed state once between two ticks gets one boundary. With switch records
- * the parts' lengths are the records' (a wait still open at the tick is the last part, begun at
- * its switch-out); without, the tick's schedstat deltas. A last part that leaves a gap (time
- * counted before, see samp_off_cpu) is stretched to t1, so the spans tile the thread's life.
+ * the off-CPU parts are the records' waits (a wait still open at the tick is the last part);
+ * without, the tick's schedstat deltas. A last part that leaves a gap (time counted before,
+ * see samp_off_cpu) is stretched to t1, so the spans tile the thread's life.
  */
 void samp_span_interval(struct prof_sampler *s, const struct sproc *p, struct sthr *th, uint64_t t0, uint64_t t1,
                         enum prof_tstate first, enum prof_tstate last)
