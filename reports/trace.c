@@ -1,4 +1,5 @@
 /* trace.c: the trace renderer: the merged run as a Chrome Trace Event Format document (Perfetto, chrome://tracing), written as a stream. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,12 @@ static void jstr(FILE *out, const char *s)
     json_decref(j);
 }
 
+/* A time for ts or dur: a JSON number whatever the run's figures (a non-finite one would not be). */
+static double fin(double v)
+{
+    return isfinite(v) ? v : 0.0;
+}
+
 static double us_of_ns(const struct prof_run *m, uint64_t t_ns)
 {
     return ((double)t_ns - (double)m->start_ns) / 1e3;
@@ -66,7 +73,7 @@ static void ev(struct tw *w, const char *ph, const char *name, const char *cat, 
     jstr(w->out, name);
     if (cat)
         fprintf(w->out, ",\"cat\":\"%s\"", cat);
-    fprintf(w->out, ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f", pid, tid, ts_us);
+    fprintf(w->out, ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f", pid, tid, fin(ts_us));
 }
 
 static void meta(struct tw *w, const char *what, int pid, int tid, const char *name, int real_tid)
@@ -82,7 +89,7 @@ static void meta(struct tw *w, const char *what, int pid, int tid, const char *n
 static void complete(struct tw *w, const char *name, const char *cat, int pid, int tid, double t0_us, double t1_us)
 {
     ev(w, "X", name, cat, pid, tid, t0_us);
-    fprintf(w->out, ",\"dur\":%.3f", t1_us > t0_us ? t1_us - t0_us : 0.0);
+    fprintf(w->out, ",\"dur\":%.3f", fin(t1_us > t0_us ? t1_us - t0_us : 0.0));
 }
 
 static const char *proc_name(const struct prof_process *p, char *buf, size_t cap)
