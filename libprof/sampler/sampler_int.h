@@ -127,9 +127,9 @@ struct sthr {
     struct { uint32_t id, n; } bst[BATCH_STACKS];
     int nbst;
     uint32_t bst_last;              /* the newest of them */
-    /* Its timeline (S lines): the time per state of the interval being accounted, laid out as
-     * spans when the interval closes; the open span, extended while the state stays. */
-    uint64_t span_part[PROF_TS_COUNT];
+    /* Its timeline (S lines): per state, the time the buckets got and the spans have not drawn
+     * yet (negative: drawn ahead); the latest span (t1 0: none yet), open until written. */
+    int64_t span_bal[PROF_TS_COUNT];
     uint64_t span_t0, span_t1;
     uint8_t span_state, span_open;
 };
