@@ -12,7 +12,7 @@
 /* Every output format, in the order `poolprof help` lists them. */
 static const struct prof_renderer *const renderers[] = {
     &prof_render_terminal, &prof_render_json, &prof_render_folded, &prof_render_folded_offcpu, &prof_render_rss_csv,
-    &prof_render_markdown, &prof_render_html, &prof_render_speedscope,
+    &prof_render_markdown, &prof_render_html, &prof_render_speedscope, &prof_render_trace,
 };
 #define NRENDERERS (sizeof renderers / sizeof *renderers)
 

@@ -30,6 +30,7 @@ extern const struct prof_renderer prof_render_rss_csv;       /* rss_csv.c */
 extern const struct prof_renderer prof_render_markdown;      /* markdown.c: for pull requests and CI summaries */
 extern const struct prof_renderer prof_render_html;          /* html.c: one self-contained page */
 extern const struct prof_renderer prof_render_speedscope;    /* speedscope.c: per-thread profiles for speedscope */
+extern const struct prof_renderer prof_render_trace;         /* trace.c: Chrome Trace Event Format timeline */
 
 struct prof_run;
 /* The folded stacks of the folded formats, each line once, in byte order: fn(ctx,

@@ -1,4 +1,4 @@
-/* merge_sampler.c: the merge step's second half: the sampler's states, GIL readings, stacks and futexes onto the run's processes and threads. */
+/* merge_sampler.c: the merge step's second half: the sampler's states, timelines, GIL readings, stacks and futexes onto the run's processes and threads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +240,74 @@ static void states_for_waits(struct prof_run *m)
     }
 }
 
+static int span_cmp(const void *a, const void *b)
+{
+    const struct prof_span *x = a, *y = b;
+    if (x->t0_ns != y->t0_ns)
+        return x->t0_ns < y->t0_ns ? -1 : 1;
+    return x->t1_ns < y->t1_ns ? -1 : x->t1_ns > y->t1_ns;
+}
+
+/* One thread's spans in time order, not overlapping (a later one starts where the one before
+ * ends: the sampler may know a thread twice for a moment at its exit), adjacent ones of one
+ * state merged (the sampler starts a new line at every flush). */
+static void timeline_tidy(struct prof_thread *t)
+{
+    qsort(t->spans, t->nspans, sizeof *t->spans, span_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < t->nspans; i++) {
+        struct prof_span sp = t->spans[i];
+        if (w) {
+            struct prof_span *prev = &t->spans[w - 1];
+            if (sp.t0_ns < prev->t1_ns)
+                sp.t0_ns = prev->t1_ns;
+            if (sp.t1_ns <= sp.t0_ns)
+                continue;
+            if (sp.state == prev->state && sp.t0_ns == prev->t1_ns) {
+                prev->t1_ns = sp.t1_ns;
+                continue;
+            }
+        }
+        t->spans[w++] = sp;
+    }
+    t->nspans = w;
+}
+
+/* The S lines onto their threads: each thread's timeline (run.h prof_thread.spans). */
+static int timelines(struct prof_run *m, const struct prof_rec_sampler *R)
+{
+    struct prof_thread *t = NULL;
+    int pid = -1, tid = -1, rc;
+    for (size_t k = 0; k < R->nspans; k++) {
+        const struct prof_rec_span *r = &R->spans[k];
+        if (r->pid != pid || r->tid != tid || !t) {
+            /* Lines of one thread come in runs: the lookup only when the thread changes. */
+            struct prof_process *p = prof_run_process(m, r->pid);
+            pid = r->pid;
+            tid = r->tid;
+            t = thread_of(p, r->tid);
+            if (!t && p && (rc = sampled_thread(p, r->tid, &t)) != 0)
+                return rc;
+            if (!t)
+                continue;
+        }
+        if (t->nspans == t->spans_cap) {
+            size_t nc = t->spans_cap ? t->spans_cap * 2 : 64;
+            struct prof_span *v = realloc(t->spans, nc * sizeof *v);
+            if (!v)
+                return PROF_ENOMEM;
+            t->spans = v;
+            t->spans_cap = nc;
+        }
+        t->spans[t->nspans++] = (struct prof_span){r->t0_ns, r->t1_ns, (uint8_t)r->state};
+    }
+    for (size_t i = 0; i < m->nprocs; i++)
+        for (size_t j = 0; j < m->procs[i]->nthreads; j++)
+            if (m->procs[i]->threads[j].nspans)
+                timeline_tidy(&m->procs[i]->threads[j]);
+    return 0;
+}
+
 int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
 {
     struct prof_rec_sampler *R = &rec->sampler;
@@ -263,6 +331,8 @@ int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
             t->smp_n[e->state] += e->n;
         }
     }
+    if ((rc = timelines(m, R)) != 0)
+        return rc;
     for (size_t k = 0; k < R->ngil; k++) {
         const struct prof_rec_gil *g = &R->gil[k];
         struct prof_thread *t = thread_of(prof_run_process(m, g->pid), g->tid);

@@ -71,6 +71,7 @@ void prof_records_free(struct prof_records *rec)
     free(rec->sampler.exits);
     free(rec->sampler.gil);
     free(rec->sampler.futex);
+    free(rec->sampler.spans);
     json_decref(rec->shim_errors);
     json_decref(rec->monitor_errors);
     json_decref(rec->monitor_notes);

@@ -98,6 +98,11 @@ struct prof_rec_futex {         /* Q line */
     int pid;
     uint64_t addr, ticks, held;
 };
+struct prof_rec_span {          /* S line: a stretch of a thread's timeline in one state */
+    int pid, tid;
+    uint64_t t0_ns, t1_ns;
+    int state;                  /* enum prof_tstate */
+};
 struct prof_rec_sampler {
     int present;                /* sampler.rec exists */
     json_t *info;               /* settings and self-report (O and H lines) */
@@ -106,6 +111,7 @@ struct prof_rec_sampler {
     struct prof_rec_sexit *exits; size_t nexits;
     struct prof_rec_gil *gil; size_t ngil;
     struct prof_rec_futex *futex; size_t nfutex;
+    struct prof_rec_span *spans; size_t nspans, capspans;   /* in file order */
 };
 
 /* Everything a run directory holds, decoded. Notes and errors are kept per file, in the

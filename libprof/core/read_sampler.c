@@ -1,4 +1,4 @@
-/* read_sampler.c: reads sampler.rec (format/samprec.h): the sampler's settings and self-report, its stacks, and its samples per thread and state. */
+/* read_sampler.c: reads sampler.rec (format/samprec.h): the sampler's settings and self-report, its stacks, its samples per thread and state, and its threads' timelines. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +241,19 @@ static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
             return 1;
         return add_entry(S, (int)fu64(f, "pid"), (int)fu64(f, "tid"), state, (uint32_t)fu64(f, "stack"),
                          addr ? strtoull(addr, NULL, 16) : 0, fu64(f, "n"), fu64(f, "ns"), fu64(f, "held"));
+    }
+    case 'S': {
+        char *st = prof_field(f, "state");
+        int state = st ? prof_tstate_from_name(st) : -1;
+        uint64_t t0 = fu64(f, "t0"), t1 = fu64(f, "t1");
+        if (state < 0 || t1 <= t0)
+            return 1;
+        struct prof_rec_span *v = grow(R->spans, &R->capspans, R->nspans, sizeof *v);
+        if (!v)
+            return PROF_ENOMEM;
+        R->spans = v;
+        R->spans[R->nspans++] = (struct prof_rec_span){(int)fu64(f, "pid"), (int)fu64(f, "tid"), t0, t1, state};
+        return 0;
     }
     case 'G': {
         struct prof_rec_gil *g = APPEND(R->gil, R->ngil);

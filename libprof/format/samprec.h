@@ -42,6 +42,17 @@
  *       Time per tick is exact where schedstat gives it: the on-CPU delta goes to
  *       running, the run-queue delta to runq, the rest of the interval to the
  *       blocked cause seen at the tick.
+ *   S pid= tid= t0= t1= state=
+ *       the thread's timeline: [t0, t1) (CLOCK_MONOTONIC ns) in one state (C lines' names), written
+ *       when the span closes and at every flush (so a thread that stays in one state writes one line
+ *       per flush, and a killed poolprof leaves spans up to its last flush). Adjacent spans of one
+ *       state continue each other (a reader merges them). The time per state is the C lines' time
+ *       of each tick interval, laid out in it: the state the interval began in first, the one it
+ *       ended in last, others between (their order inside one interval is not measured); with
+ *       states=switches the off-CPU parts are the switch records' waits. A new span is at least
+ *       1 ms: a state's shorter time is carried until it adds up, the rest of an interval going
+ *       to the span before (each state's spans sum to its C lines' time within 1 ms). Spans of one thread may overlap by a few hundred us
+ *       at its exit (the switch records after its exit event name it again): a reader clips them.
  *   G t= pid= tid= n= held= held_cpu=       CPython: ticks at which the thread was
  *       seen, ticks at which it held the GIL, and of those, ticks it was on CPU (cumulative)
  *   Q t= pid= addr= ticks= held=            a futex word seen contended, read at every

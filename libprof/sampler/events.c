@@ -250,11 +250,12 @@ static void thr_final(struct prof_sampler *s, struct sproc *p, struct sthr *th)
         return;
     uint64_t tr = now_ns(), dt = tr > th->t ? tr - th->t : 0;
     uint64_t dcpu = cpu > th->cpu ? cpu - th->cpu : 0, drunq = runq > th->runq ? runq - th->runq : 0;
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, 0, dcpu, 0);
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq, 0);
+    samp_bucket_add(s, p, th, PROF_TS_RUNNING, th->stack, 0, 0, dcpu, 0);
+    samp_bucket_add(s, p, th, PROF_TS_RUNQ, th->stack, 0, 0, drunq, 0);
     uint64_t off = samp_off_cpu(th, dt, dcpu, drunq);
     if (off && !(s->swr && samp_switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack)))
-        samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+        samp_bucket_add(s, p, th, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+    samp_span_interval(s, p, th, th->t, tr, th->state, th->state);
     th->cpu += dcpu;
     th->runq += drunq;
     th->t = tr;

@@ -127,6 +127,11 @@ struct sthr {
     struct { uint32_t id, n; } bst[BATCH_STACKS];
     int nbst;
     uint32_t bst_last;              /* the newest of them */
+    /* Its timeline (S lines): per state, the time the buckets got and the spans have not drawn
+     * yet (negative: drawn ahead); the latest span (t1 0: none yet), open until written. */
+    int64_t span_bal[PROF_TS_COUNT];
+    uint64_t span_t0, span_t1;
+    uint8_t span_state, span_open;
 };
 
 /* What a tick found a thread waiting on at one place: later waits there are the same. */
@@ -304,8 +309,10 @@ static inline uint64_t now_ns(void)
 void samp_out(struct prof_sampler *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void samp_flush_file(struct prof_sampler *s);
 const char *samp_esc(char *dst, size_t cap, const char *src);
-void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                     uint64_t addr, uint64_t n, uint64_t ns, uint64_t held);
+void samp_bucket_add(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate st,
+                     uint32_t stack, uint64_t addr, uint64_t n, uint64_t ns, uint64_t held);
+void samp_span_interval(struct prof_sampler *s, const struct sproc *p, struct sthr *th, uint64_t t0, uint64_t t1,
+                        enum prof_tstate first, enum prof_tstate last);
 void samp_flush_records(struct prof_sampler *s, uint64_t t);
 
 /* tree.c: the tree's processes and threads. */

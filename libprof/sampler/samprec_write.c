@@ -38,11 +38,13 @@ const char *samp_esc(char *dst, size_t cap, const char *src)
 
 /* ---- sample buckets --------------------------------------------------------- */
 
-void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tstate st, uint32_t stack,
-                     uint64_t addr, uint64_t n, uint64_t ns, uint64_t held)
+void samp_bucket_add(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate st,
+                     uint32_t stack, uint64_t addr, uint64_t n, uint64_t ns, uint64_t held)
 {
+    pid_t pid = p->pid, tid = th->tid;
     if (!n && !ns)
         return;
+    th->span_bal[st] += (int64_t)ns; /* the same time, for the timeline (samp_span_interval) */
     if (s->nb * 2 >= s->capb) {
         size_t nc = s->capb ? s->capb * 2 : 1024;
         struct bucket *nbk = calloc(nc, sizeof *nbk);
@@ -77,6 +79,84 @@ void samp_bucket_add(struct prof_sampler *s, pid_t pid, pid_t tid, enum prof_tst
     struct bucket *b = &s->buckets[j];
     *b = (struct bucket){.pid = pid, .tid = tid, .state = (uint8_t)st, .stack = stack, .addr = addr, .n = n, .ns = ns, .held = held, .used = 1};
     s->nb++;
+}
+
+/* ---- the timeline: S lines ------------------------------------------------------ */
+
+/* A new span is at least this long: a run-queue wait of a few microseconds at every tick would
+ * otherwise be a line of its own. Shorter time is carried until it adds up (span_bal), so the
+ * spans' time per state stays the C lines' (within this much per state at the thread's end). */
+#define SPAN_MIN_NS 1000000LL
+
+static void span_write(struct prof_sampler *s, const struct sproc *p, struct sthr *th)
+{
+    if (th->span_open && th->span_t1 > th->span_t0)
+        samp_out(s, "S pid=%d tid=%d t0=%llu t1=%llu state=%s\n", (int)p->pid, (int)th->tid,
+                 (unsigned long long)th->span_t0, (unsigned long long)th->span_t1,
+                 prof_tstate_name(th->span_state));
+    th->span_open = 0;
+}
+
+/* [a, b) of th in state st: extends the open span when it continues it, else closes it (a line). */
+static void span_seg(struct prof_sampler *s, const struct sproc *p, struct sthr *th, enum prof_tstate st,
+                     uint64_t a, uint64_t b)
+{
+    th->span_bal[st] -= (int64_t)(b - a);
+    if (th->span_open && th->span_t1 == a && th->span_state == st) {
+        th->span_t1 = b;
+        return;
+    }
+    span_write(s, p, th);
+    th->span_open = 1;
+    th->span_state = (uint8_t)st;
+    th->span_t0 = a;
+    th->span_t1 = b;
+}
+
+/*
+ * The interval [t0, t1) just accounted for th (its buckets added to span_bal): laid out as
+ * spans. Which order the parts of one interval came in is not measured: the state of the span
+ * before goes on first, the state the tick found comes last, the others between, so a thread
+ * that changed state once between two ticks gets one boundary. With switch records the off-CPU
+ * parts are the records' waits (a wait still open at the tick is the last part); without, the
+ * tick's schedstat deltas. A state with less than SPAN_MIN_NS to draw (and not continuing the
+ * span before) waits until it has more; what the parts leave of the interval goes to the span
+ * drawn last, whose state then owes it, so the spans tile the thread's life.
+ */
+void samp_span_interval(struct prof_sampler *s, const struct sproc *p, struct sthr *th, uint64_t t0, uint64_t t1,
+                        enum prof_tstate first, enum prof_tstate last)
+{
+    if (t1 <= t0)
+        return; /* nothing to lay out: the time waits for the next interval */
+    if (th->span_t1)
+        first = (enum prof_tstate)th->span_state;
+    int order[PROF_TS_COUNT], n = 0;
+    order[n++] = (int)first;
+    for (int k = 0; k < PROF_TS_COUNT; k++)
+        if (k != (int)first && k != (int)last)
+            order[n++] = k;
+    if (last != first)
+        order[n++] = (int)last;
+    uint64_t at = t0;
+    for (int i = 0; i < n && at < t1; i++) {
+        int64_t b = th->span_bal[order[i]];
+        int goes_on = th->span_t1 == at && th->span_state == order[i];
+        if (b <= 0 || (!goes_on && b < SPAN_MIN_NS))
+            continue;
+        uint64_t end = (uint64_t)b >= t1 - at ? t1 : at + (uint64_t)b;
+        span_seg(s, p, th, (enum prof_tstate)order[i], at, end);
+        at = end;
+    }
+    if (at < t1) {
+        enum prof_tstate st = last;
+        if (th->span_t1 == at)
+            st = (enum prof_tstate)th->span_state;
+        else
+            for (int k = 0; k < PROF_TS_COUNT; k++)
+                if (th->span_bal[k] > th->span_bal[st])
+                    st = (enum prof_tstate)k;
+        span_seg(s, p, th, st, at, t1);
+    }
 }
 
 static uint64_t hist_percentile(const uint64_t *hist, uint64_t total, double q, uint64_t max)
@@ -135,6 +215,7 @@ void samp_flush_records(struct prof_sampler *s, uint64_t t)
         struct sproc *p = s->procs[i];
         for (size_t k = 0; k < p->nthr; k++) {
             struct sthr *th = &p->thr[k];
+            span_write(s, p, th); /* every span open so far is on disk with this flush */
             if (!th->py_dirty)
                 continue;
             th->py_dirty = 0;

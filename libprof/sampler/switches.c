@@ -386,11 +386,12 @@ void samp_lazy_tick(struct prof_sampler *s, struct sproc *p, struct sthr *th, ui
     }
     th->rec_cpu = th->rec_runq = 0;
     uint64_t dt = tr - th->t;
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->stack, 0, alive && on_cpu, dcpu, 0);
-    samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, th->stack, 0, 0, drunq, 0);
+    samp_bucket_add(s, p, th, PROF_TS_RUNNING, th->stack, 0, alive && on_cpu, dcpu, 0);
+    samp_bucket_add(s, p, th, PROF_TS_RUNQ, th->stack, 0, 0, drunq, 0);
     uint64_t off = samp_off_cpu(th, dt, dcpu, drunq);
     if (off && !samp_switches_split(s, p, th, tr, off, 0, PROF_TS_RUNNING, 0, th->stack))
-        samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+        samp_bucket_add(s, p, th, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+    samp_span_interval(s, p, th, th->t, tr, th->state, alive && on_cpu ? PROF_TS_RUNNING : th->blocked);
     samp_acc_done(s, p, th);
     th->t = tr;
     if (!alive || final) {
@@ -516,14 +517,14 @@ int samp_switches_split(struct prof_sampler *s, struct sproc *p, struct sthr *th
         if (part > left)
             part = left;
         left -= part;
-        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, part, 0);
+        samp_bucket_add(s, p, th, c, stk, a, 0, part, 0);
     }
     if (w_open || left) {
         enum prof_tstate c = fb;
         uint64_t a = fb_addr;
         if (!blocked)
             site_find(p, th->sw_ip, th->sw_arg, &c, &a); /* back already; its switch-in not read yet */
-        samp_bucket_add(s, p->pid, th->tid, c, stk, a, 0, left, 0);
+        samp_bucket_add(s, p, th, c, stk, a, 0, left, 0);
     }
     return 1;
 }

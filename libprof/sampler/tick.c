@@ -303,18 +303,19 @@ static void tick_thread(struct prof_sampler *s, struct sproc *p, struct sthr *th
             for (int i = 0; i < th->nbst; i++) {
                 uint64_t part = i == th->nbst - 1 ? left : dcpu * th->bst[i].n / nall;
                 left -= part;
-                samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, th->bst[i].id, 0, th->bst[i].n, part, 0);
+                samp_bucket_add(s, p, th, PROF_TS_RUNNING, th->bst[i].id, 0, th->bst[i].n, part, 0);
             }
         } else {
-            samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu,
+            samp_bucket_add(s, p, th, PROF_TS_RUNNING, stack, 0, st == PROF_TS_RUNNING, dcpu,
                             pt && pt->holds_gil && st == PROF_TS_RUNNING);
         }
-        samp_bucket_add(s, p->pid, th->tid, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq, 0);
+        samp_bucket_add(s, p, th, PROF_TS_RUNQ, stack, 0, st == PROF_TS_RUNQ, drunq, 0);
         split = s->swr && off && samp_switches_split(s, p, th, tr, off, blocked, st, addr, stack);
         if (blocked)
-            samp_bucket_add(s, p->pid, th->tid, st, stack, addr, 1, split ? 0 : off, 0);
+            samp_bucket_add(s, p, th, st, stack, addr, 1, split ? 0 : off, 0);
         else if (off && !split)
-            samp_bucket_add(s, p->pid, th->tid, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+            samp_bucket_add(s, p, th, th->blocked, th->blocked_stack, th->blocked_addr, 0, off, 0);
+        samp_span_interval(s, p, th, th->t, tr, th->state, st);
     }
     samp_acc_done(s, p, th);
     th->nbst = 0;
