@@ -249,6 +249,27 @@ static int cmp_peak(const void *a, const void *b)
 }
 
 /* The tree's total, then the processes with the highest peaks, each its own series. */
+/* A process's proportional and unique set sizes (smaps_rollup, read less often than RSS) beside
+ * its RSS track: PSS charges shared pages by share, USS is what its exit would free. None, none added. */
+static int mem_series(json_t *track, const struct prof_run *m, const struct prof_process *p)
+{
+    if (!track || p->nmem < 2)
+        return 0;
+    json_t *tt = json_array(), *pss = json_array(), *uss = json_array();
+    json_t *o = json_pack("{s:o*, s:o*, s:o*}", "t", tt, "pss", pss, "uss", uss);
+    if (!o || json_object_set_new(track, "mem", o))
+        return PROF_ENOMEM;
+    size_t step = p->nmem / RSS_POINTS + 1;
+    for (size_t i = 0; i < p->nmem; i += step) {
+        const struct prof_mem_sample *s = &p->mem[i];
+        if (json_array_append_new(tt, json_real(prof_run_seconds(m, s->t_ns))) ||
+            json_array_append_new(pss, json_integer((json_int_t)s->pss)) ||
+            json_array_append_new(uss, json_integer((json_int_t)s->uss)))
+            return PROF_ENOMEM;
+    }
+    return 0;
+}
+
 static int rss_tracks(const struct prof_run *m, json_t *data, json_t *notes)
 {
     json_t *arr = json_array();
@@ -280,10 +301,13 @@ static int rss_tracks(const struct prof_run *m, json_t *data, json_t *notes)
         memcpy(label + hl, by[i]->comm, cl);
         label[hl + cl] = '\0';
         json_t *lab = prof_json_text(label);
-        if (!rc && n > 1)
+        if (!rc && n > 1) {
             rc = lab ? rss_track(arr, lab, t, v, n) : PROF_ENOMEM;
-        else
+            if (!rc)
+                rc = mem_series(json_array_get(arr, json_array_size(arr) - 1), m, by[i]);
+        } else {
             json_decref(lab);
+        }
         free(t);
         free(v);
     }

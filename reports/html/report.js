@@ -125,6 +125,11 @@
       row.className = 'row rssrow';
       lbl.className = 'lbl';
       lbl.textContent = 'RSS ' + vis(tr.label) + ', peak ' + fmtBytes(peak);
+      if (tr.mem) {
+        // PSS and USS are drawn on RSS's scale: they cannot exceed it.
+        lbl.textContent += '; PSS (dashed) peak ' + fmtBytes(Math.max.apply(null, tr.mem.pss.concat([0]))) +
+          ', USS (dotted) peak ' + fmtBytes(Math.max.apply(null, tr.mem.uss.concat([0])));
+      }
       cv.className = 'cv';
       row.appendChild(lbl);
       row.appendChild(cv);
@@ -146,6 +151,19 @@
     f.g.fill();
     f.g.strokeStyle = '#3b6fd8';
     f.g.stroke();
+    if (tr.mem) {
+      [[tr.mem.pss, [6, 3]], [tr.mem.uss, [2, 3]]].forEach(function (line) {
+        f.g.beginPath();
+        for (var k = 0; k < tr.mem.t.length; k++) {
+          var x = tr.mem.t[k] / wall * f.w, y = f.h - 2 - line[0][k] / peak * (f.h - 6);
+          if (k) f.g.lineTo(x, y); else f.g.moveTo(x, y);
+        }
+        f.g.setLineDash(line[1]);
+        f.g.strokeStyle = '#1d3f8a';
+        f.g.stroke();
+      });
+      f.g.setLineDash([]);
+    }
   }
 
   var laneRows = Array.prototype.slice.call(document.querySelectorAll('#tl .lane'));

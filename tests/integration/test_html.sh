@@ -40,8 +40,8 @@ pph() {
   rc=$?
 }
 
-# Checks every page must pass, whatever the target. (report.json leaves out a name that is not UTF-8, the
-# hostile fixture's third thread's: its card's name is empty on both sides.)
+# Checks every page must pass, whatever the target. (A name that is not UTF-8, the hostile fixture's third
+# thread's, reaches report.json and the page with U+FFFD for its stray byte.)
 common() {
   local json=$1 html=$2 d=$2.dom.json
   expect_eq "$3: the only request is the file itself" "$(dom "$json" "$d" 'd["requests"]')" "[\"file://$html\"]"
@@ -53,7 +53,7 @@ common() {
     "$(dom "$json" "$d" 'sorted((t["tid"], p["pid"]) for p in r["processes"] for t in p["threads"]) == sorted((l["tid"], l["pid"]) for l in d["lanes"])')" true
   expect_eq "$3: every lane drawn" "$(dom "$json" "$d" 'all(l["drawn"] for l in d["lanes"])')" true
   expect_eq "$3: a verdict card per stage, overall first" \
-    "$(dom "$json" "$d" '[vis(s.get("name", "")) for s in stages] == [c["stage"] for c in d["cards"]]')" true
+    "$(dom "$json" "$d" '[vis(s["name"]) for s in stages] == [c["stage"] for c in d["cards"]]')" true
   expect_eq "$3: each card's model x workers is its stage's recommendation" \
     "$(dom "$json" "$d" 'all((c["model"], c["workers"], c["shown_model"], c["shown_workers"]) == (s["recommendation"]["model"], s["recommendation"]["workers"]) * 2 for c, s in zip(d["cards"], stages))')" true
   expect_eq "$3: without script, the cards and lanes are there" \
@@ -90,4 +90,21 @@ expect_eq "hostile: thread names shown as text" \
 expect_eq "hostile: no script from them ran" "$(dom "$T/hostile.json" "$h" 'd["pwned"]')" undefined
 expect_eq "hostile: no element from them" "$(dom "$T/hostile.json" "$h" 'd["imgs"]')" 0
 expect_eq "hostile: the title is text" "$(dom "$T/hostile.json" "$h" '"<script>alert(1)</script>" in d["title"]')" true
+expect_eq "hostile: the thread name cut inside a character is in report.json, U+FFFD for its stray byte" \
+  "$(q "$T/hostile.json" 'any(t["name"].startswith("bad\ufffd") for p in r["processes"] for t in p["threads"])')" true
+
+# A process that grows for a second: its RSS track carries PSS and USS (smaps_rollup), none above RSS's peak.
+pph mem "$py" -c 'import time
+x = []
+for i in range(40):
+    x.append(bytearray(2000000)); time.sleep(0.025)'
+expect_eq "mem: exit" "$rc" 0
+expect_eq "mem: a track with PSS and USS, each at most its RSS peak" "$("$py" - "$T/mem.html" <<'PY'
+import json, re, sys
+d = json.loads(re.search(r'<script type="application/json"[^>]*>(.*?)</script>', open(sys.argv[1]).read(), re.S).group(1))
+ok = [t for t in d["rss"] if "mem" in t and len(t["mem"]["t"]) >= 2
+      and max(t["mem"]["pss"]) <= max(t["v"]) and max(t["mem"]["uss"]) <= max(t["mem"]["pss"])]
+print("true" if ok else "false")
+PY
+)" true
 finish
