@@ -243,6 +243,34 @@ static void row_lock(FILE *out, const json_t *s)
     fprintf(out, "<td>%.1f%%</td><td>%.3f</td></tr>\n", 100 * num(lock, "wait_fraction"), num(lock, "gil_wait_seconds"));
 }
 
+/* Every lock of every process the report lists (processes[].locks[], most wait first in each): the
+ * stage rows above name only the hottest, and a second lock or the hand-offs between threads are the
+ * story as often. */
+static void lock_sites(FILE *out, const json_t *doc)
+{
+    size_t i, k, n = 0;
+    json_t *p, *l;
+    fputs("<h3>Lock sites</h3>\n<table class=\"lock-sites\"><thead><tr><th>process</th><th>site</th><th>kind</th>"
+          "<th>waits</th><th>waited&nbsp;s</th><th>held&nbsp;s</th><th>owner changes</th></tr></thead><tbody>\n",
+          out);
+    json_array_foreach(json_object_get(doc, "processes"), i, p) {
+        json_array_foreach(json_object_get(p, "locks"), k, l) {
+            fprintf(out, "<tr><td>%d ", (int)num(p, "pid"));
+            tag_text(out, "", str(p, "name"), "</td><td class=\"site\">");
+            tag_text(out, "<div>", str(l, "site"), "</div>");
+            if (*str(l, "python_site"))
+                tag_text(out, "<div class=\"python\">", str(l, "python_site"), "</div>");
+            tag_text(out, "</td><td>", str(l, "kind"), "</td>");
+            fprintf(out, "<td>%.0f / %.0f</td><td>%.3f</td><td>%.3f</td><td>%.0f</td></tr>\n", num(l, "contended"),
+                    num(l, "acquisitions"), num(l, "wait_seconds"), num(l, "hold_seconds"), num(l, "owner_changes"));
+            n++;
+        }
+    }
+    if (!n)
+        fputs("<tr><td colspan=\"7\" class=\"none\">no contended lock timed by the shim</td></tr>\n", out);
+    fputs("</tbody></table>\n", out);
+}
+
 static void row_ipc(FILE *out, const json_t *s)
 {
     const json_t *ipc = json_object_get(s, "ipc");
@@ -270,7 +298,9 @@ static void tables(FILE *out, const json_t *doc)
     row_lock(out, json_object_get(doc, "overall"));
     json_array_foreach(stages, i, v)
         row_lock(out, v);
-    fputs("</tbody></table></section>\n<section id=\"ipc\"><h2>IPC</h2>\n<table class=\"ipc\"><thead><tr><th>stage</th>"
+    fputs("</tbody></table>\n", out);
+    lock_sites(out, doc);
+    fputs("</section>\n<section id=\"ipc\"><h2>IPC</h2>\n<table class=\"ipc\"><thead><tr><th>stage</th>"
           "<th>sent</th><th>received</th><th>messages</th><th>IPC&nbsp;s</th><th>of busy</th><th>serializing&nbsp;s</th>"
           "<th>send wait&nbsp;s</th></tr></thead><tbody>\n",
           out);

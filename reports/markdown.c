@@ -24,7 +24,7 @@
 #define DOT " \xC2\xB7 " /* a middle dot between the header's figures */
 
 /* The parts of the document, in the order they print; each item of one is a block that fits or is left out. */
-enum part { P_VERDICT, P_STAGE, P_LOCK, P_IPC, P_ERROR, P_NOTE, NPARTS };
+enum part { P_VERDICT, P_STAGE, P_LOCK, P_SITE, P_IPC, P_ERROR, P_NOTE, NPARTS };
 
 static double num(const json_t *o, const char *key)
 {
@@ -255,6 +255,24 @@ static void lock_row(FILE *out, const json_t *s)
             fig(b, sizeof b, "seconds", hot, "hold_seconds"), (int)num(hot, "contended"), (int)num(hot, "acquisitions"));
 }
 
+/* One lock of a process (processes[].locks[]): where, what, how often it was waited for and passed on. */
+static void site_row(FILE *out, const json_t *p, const json_t *l)
+{
+    char a[64], b[64];
+
+    fprintf(out, "| %d ", (int)num(p, "pid"));
+    md(out, str(p, "name", ""));
+    fputs(" | ", out);
+    md(out, str(l, "site", "?"));
+    fputs(" | ", out);
+    md(out, str(l, "python_site", PROF_CHECK_NONE));
+    fputs(" | ", out);
+    md(out, str(l, "kind", "?"));
+    fprintf(out, " | %d of %d | %s | %s | %d |\n", (int)num(l, "contended"), (int)num(l, "acquisitions"),
+            fig(a, sizeof a, "seconds", l, "wait_seconds"), fig(b, sizeof b, "seconds", l, "hold_seconds"),
+            (int)num(l, "owner_changes"));
+}
+
 static void ipc_row(FILE *out, const json_t *s)
 {
     const json_t *ipc = json_object_get(s, "ipc");
@@ -366,10 +384,11 @@ static int by_place(const void *a, const void *b)
  */
 static int rank_of(enum part p, size_t index, long messages_before)
 {
-    static const int ranks[NPARTS] = {[P_VERDICT] = 3, [P_STAGE] = 6, [P_LOCK] = 4, [P_IPC] = 5, [P_NOTE] = 1, [P_ERROR] = 1};
+    static const int ranks[NPARTS] = {[P_VERDICT] = 3, [P_STAGE] = 6, [P_LOCK] = 4, [P_SITE] = 5, [P_IPC] = 5,
+                                      [P_NOTE] = 1, [P_ERROR] = 1};
     if (p == P_VERDICT && index == 0)
         return 0;
-    if (p <= P_IPC && index == 0)
+    if (p <= P_IPC && p != P_SITE && index == 0) /* overall's rows; a lock site's index is no stage's */
         return 2;
     if ((p == P_NOTE || p == P_ERROR) && messages_before > MD_MESSAGES_MAX)
         return 7;
@@ -381,10 +400,14 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
 {
     const json_t *ms = json_object_get(doc, "measurement"), *v;
     size_t nst = 1 + json_array_size(json_object_get(doc, "stages"));
-    size_t cap = 4 * nst + json_array_size(json_object_get(ms, "notes")) + json_array_size(json_object_get(ms, "errors"));
+    size_t i, k, nsites = 0;
+    const json_t *p, *l;
+    json_array_foreach(json_object_get(doc, "processes"), i, p)
+        nsites += json_array_size(json_object_get(p, "locks"));
+    size_t cap = 4 * nst + nsites + json_array_size(json_object_get(ms, "notes")) + json_array_size(json_object_get(ms, "errors"));
     struct block *b = calloc(cap, sizeof *b);
     long messages = 0;
-    size_t n = 0, i;
+    size_t n = 0, site = 0;
 
     if (!b)
         return NULL;
@@ -406,6 +429,9 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
             BLOCK(P_LOCK, i, lock_row(f[P_LOCK], s));
         BLOCK(P_IPC, i, ipc_row(f[P_IPC], s));
     }
+    json_array_foreach(json_object_get(doc, "processes"), i, p)
+        json_array_foreach(json_object_get(p, "locks"), k, l)
+            BLOCK(P_SITE, site++, site_row(f[P_SITE], p, l));
     /* Errors before notes (in the part order too): when both cannot fit, what went wrong matters more than how. */
     json_array_foreach(json_object_get(ms, "errors"), i, v)
         BLOCK(P_ERROR, i, item(f[P_ERROR], json_string_value(v)));
@@ -425,6 +451,8 @@ static void part_head(FILE *out, enum part p)
         [P_STAGE] = "",
         [P_LOCK] = "\n### Hottest locks\n\n| stage | pid | site | Python site | kind | waited | held | contended |\n"
                    "| --- | ---: | --- | --- | --- | ---: | ---: | ---: |\n",
+        [P_SITE] = "\n### Lock sites\n\n| process | site | Python site | kind | waits | waited | held | owner changes |\n"
+                   "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |\n",
         [P_IPC] = "\n### IPC between the target's processes\n\n"
                   "| stage | sent | received | messages | time | of busy | send wait |\n"
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
@@ -438,7 +466,7 @@ static void part_head(FILE *out, enum part p)
  * counted for the closing line, over one set of streams. */
 static int render_md(const json_t *doc, FILE *out, size_t limit)
 {
-    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "IPC rows", "errors",
+    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "lock site rows", "IPC rows", "errors",
                                              "notes"};
     char *buf[NPARTS + 1] = {NULL};
     size_t lens[NPARTS + 1] = {0}, nb = 0, shown = 0, left[NPARTS] = {0}, kept[NPARTS] = {0};

@@ -128,6 +128,40 @@ static int lock_hotter(uint32_t kind, uint64_t wait_ns, uint32_t cur_kind, uint6
     return wait_ns > cur_wait_ns;
 }
 
+/*
+ * Add a contended lock of one image to its process's table: the same address and site in another
+ * image of it (a snapshot and the exit of one image, an exec of the same program) sum into one
+ * row, so a site is listed once however many images recorded it.
+ */
+static int add_lock(struct prof_process *p, const struct prof_shm_lock *k)
+{
+    struct prof_lock_site *l = NULL;
+    for (size_t i = 0; i < p->nlocks && !l; i++)
+        if (p->locks[i].addr == k->addr && strncmp(p->locks[i].site, k->site, sizeof p->locks[i].site) == 0 &&
+            (k->site[0] || p->locks[i].site_pc == k->site_pc))
+            l = &p->locks[i];
+    if (!l) {
+        struct prof_lock_site *v = grow(p->locks, &p->locks_cap, p->nlocks, sizeof *v);
+        if (!v)
+            return PROF_ENOMEM;
+        p->locks = v;
+        l = &p->locks[p->nlocks++];
+        memset(l, 0, sizeof *l);
+        memcpy(l->site, k->site, sizeof l->site);
+        l->site[sizeof l->site - 1] = '\0';
+        l->addr = k->addr;
+        l->site_pc = k->site_pc;
+        l->kind = k->kind;
+        l->claim_cpu_ns = k->claim_cpu_ns;
+    }
+    l->acquisitions += k->acquisitions;
+    l->contended += k->contended;
+    l->wait_ns += k->wait_ns;
+    l->hold_ns += k->hold_ns;
+    l->owner_changes += k->owner_changes;
+    return 0;
+}
+
 /* The figures the shim counts per marker stage: CPU and the waits and bytes of the IMAGE kind. */
 static void marker_counters(struct prof_counters *c, const struct prof_shm_stage *g)
 {
@@ -285,6 +319,8 @@ static int add_image(struct merger *M, const struct prof_rec_image *im)
         /* The GIL's own mutexes (waits on them before a GIL wait named them) are the GIL, reported apart. */
         if (k->addr == im->gil_mutex || k->addr == im->gil_switch_mutex)
             continue;
+        if (add_lock(p, k) < 0)
+            return PROF_ENOMEM;
         if (p->have_hottest && !lock_hotter(k->kind, k->wait_ns, p->hottest.kind, p->hottest.wait_ns))
             continue;
         p->have_hottest = 1;
@@ -297,6 +333,7 @@ static int add_image(struct merger *M, const struct prof_rec_image *im)
         p->hottest.contended = k->contended;
         p->hottest.wait_ns = k->wait_ns;
         p->hottest.hold_ns = k->hold_ns;
+        p->hottest.owner_changes = k->owner_changes;
         p->hottest.claim_cpu_ns = k->claim_cpu_ns;
     }
     return add_markers(p, im);

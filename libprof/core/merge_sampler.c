@@ -132,36 +132,44 @@ static const struct prof_sframe_py *waiting_frame(const struct prof_sstack *st)
     return &st->py[0];
 }
 
-static void hottest_python_sites(struct prof_run *m)
+/* The Python code that waited longest on the lock at addr in process pid: "qualname (file.py:line)"
+ * into buf, or buf left as it is when the sampler saw no Python frame waiting on it. */
+static void python_site_of(struct prof_samples *S, int pid, uint64_t addr, char *buf, size_t cap)
+{
+    struct prof_sstack *best = NULL;
+    uint64_t best_ns = 0;
+    for (size_t k = 0; k < S->nent; k++) {
+        struct prof_sentry *e = &S->ent[k];
+        if (e->pid != pid || e->addr != addr || (e->state != PROF_TS_LOCK && e->state != PROF_TS_SYNC))
+            continue;
+        uint64_t ns = 0; /* this stack's wait on it, over every thread */
+        for (size_t j = 0; j < S->nent; j++) {
+            struct prof_sentry *f = &S->ent[j];
+            if (f->pid == e->pid && f->addr == e->addr && f->stack == e->stack && f->state == e->state)
+                ns += f->ns;
+        }
+        struct prof_sstack *st = prof_samples_stack(S, e->stack);
+        if (st && st->npy && ns > best_ns) {
+            best = st;
+            best_ns = ns;
+        }
+    }
+    if (best) {
+        const struct prof_sframe_py *f = waiting_frame(best);
+        snprintf(buf, cap, "%s (%s:%d)", f->qual, prof_basename(f->file), f->line);
+    }
+}
+
+/* The hottest lock's and every listed lock's Python site, where the sampler saw code wait on them. */
+static void lock_python_sites(struct prof_run *m)
 {
     struct prof_samples *S = m->samples;
     for (size_t i = 0; i < m->nprocs; i++) {
         struct prof_process *p = m->procs[i];
-        if (!p->have_hottest || !p->hottest.addr)
-            continue;
-        struct prof_sstack *best = NULL;
-        uint64_t best_ns = 0;
-        for (size_t k = 0; k < S->nent; k++) {
-            struct prof_sentry *e = &S->ent[k];
-            if (e->pid != p->pid || e->addr != p->hottest.addr || (e->state != PROF_TS_LOCK && e->state != PROF_TS_SYNC))
-                continue;
-            uint64_t ns = 0; /* this stack's wait on it, over every thread */
-            for (size_t j = 0; j < S->nent; j++) {
-                struct prof_sentry *f = &S->ent[j];
-                if (f->pid == e->pid && f->addr == e->addr && f->stack == e->stack && f->state == e->state)
-                    ns += f->ns;
-            }
-            struct prof_sstack *st = prof_samples_stack(S, e->stack);
-            if (st && st->npy && ns > best_ns) {
-                best = st;
-                best_ns = ns;
-            }
-        }
-        if (best) {
-            const struct prof_sframe_py *f = waiting_frame(best);
-            snprintf(p->hottest.python_site, sizeof p->hottest.python_site, "%s (%s:%d)", f->qual,
-                     prof_basename(f->file), f->line);
-        }
+        if (p->have_hottest && p->hottest.addr)
+            python_site_of(S, p->pid, p->hottest.addr, p->hottest.python_site, sizeof p->hottest.python_site);
+        for (size_t k = 0; k < p->nlocks; k++)
+            python_site_of(S, p->pid, p->locks[k].addr, p->locks[k].python_site, sizeof p->locks[k].python_site);
     }
 }
 
@@ -365,6 +373,6 @@ int prof_merge_sampler(struct prof_records *rec, struct prof_run *m)
     }
     states_for_waits(m);
     hottest_from_futexes(m, R);
-    hottest_python_sites(m);
+    lock_python_sites(m);
     return 0;
 }

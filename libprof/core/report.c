@@ -120,6 +120,8 @@ static json_t *hottest_json(const struct prof_stage *s)
                           "wait_seconds", jsec((double)p->hottest.wait_ns / 1e9), "hold_seconds",
                           jsec((double)p->hottest.hold_ns / 1e9), "acquisitions", (json_int_t)p->hottest.acquisitions,
                           "contended", (json_int_t)p->hottest.contended);
+    if (o) /* 0 also where the lock was inferred from the sampler's futex waits: only the shim counts them */
+        json_object_set_new(o, "owner_changes", json_integer((json_int_t)p->hottest.owner_changes));
     if (o && p->hottest.python_site[0])
         json_object_set_new(o, "python_site", prof_json_text(p->hottest.python_site));
     return o;
@@ -351,6 +353,53 @@ static json_t *stage_json(const struct prof_stage *s)
 
 /* ---- processes and threads ---- */
 
+/* Most wait first; then more contended acquisitions, then the address, so equal waits list the same way every time. */
+static int lock_by_wait(const void *a, const void *b)
+{
+    const struct prof_lock_site *x = *(const struct prof_lock_site *const *)a, *y = *(const struct prof_lock_site *const *)b;
+    if (x->wait_ns != y->wait_ns)
+        return x->wait_ns > y->wait_ns ? -1 : 1;
+    if (x->contended != y->contended)
+        return x->contended > y->contended ? -1 : 1;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static json_t *lock_json(const struct prof_lock_site *l)
+{
+    char site[PROF_SHM_SITE_BYTES + 32];
+    if (l->site[0])
+        snprintf(site, sizeof site, "%s", l->site);
+    else
+        snprintf(site, sizeof site, "0x%llx", (unsigned long long)l->site_pc);
+    json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:o, s:o, s:I}", "site", prof_json_text(site), "kind",
+                          lock_kind_name(l->kind), "address", (json_int_t)l->addr, "acquisitions",
+                          (json_int_t)l->acquisitions, "contended", (json_int_t)l->contended, "wait_seconds",
+                          jsec((double)l->wait_ns / 1e9), "hold_seconds", jsec((double)l->hold_ns / 1e9),
+                          "owner_changes", (json_int_t)l->owner_changes);
+    if (o && l->python_site[0])
+        json_object_set_new(o, "python_site", prof_json_text(l->python_site));
+    return o;
+}
+
+/* The process's contended locks, most wait first, at most PROF_REPORT_MAX_LOCKS (measurement_json names the cut). */
+static json_t *locks_json(const struct prof_process *p)
+{
+    json_t *a = json_array();
+    const struct prof_lock_site **v = p->nlocks ? malloc(p->nlocks * sizeof *v) : NULL;
+    if (!a || (p->nlocks && !v)) {
+        free(v);
+        json_decref(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->nlocks; i++)
+        v[i] = &p->locks[i];
+    qsort(v, p->nlocks, sizeof *v, lock_by_wait);
+    for (size_t i = 0; i < p->nlocks && i < PROF_REPORT_MAX_LOCKS; i++)
+        json_array_append_new(a, lock_json(v[i]));
+    free(v);
+    return a;
+}
+
 /* gil_absent: its process is a free-threaded CPython without a GIL, so it waited on none. */
 static json_t *thread_json(const struct prof_thread *t, int gil_absent)
 {
@@ -418,6 +467,7 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
                                   (json_int_t)(p->nrss && p->rss_peak > p->rss_start ? p->rss_peak - p->rss_start : 0),
                                   "vm_hwm_bytes", (json_int_t)p->vm_hwm, "pss_peak_bytes", (json_int_t)p->pss_peak,
                                   "uss_peak_bytes", (json_int_t)p->uss_peak));
+    json_object_set_new(o, "locks", locks_json(p));
     json_object_set_new(o, "threads", threads);
     return o;
 }
@@ -477,6 +527,40 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
         json_array_append_new(notes, json_sprintf("gil_absent: free-threaded CPython without its GIL (%zu process%s, "
                                                   "pid %d first): GIL figures absent",
                                                   nfree, nfree == 1 ? "" : "es", first_free));
+    /* Locks past the cap, in one note naming it: a list cut short must say so. */
+    size_t ncut = 0, cut_sites = 0;
+    uint64_t cut_ns = 0;
+    int first_cut = 0;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct prof_process *p = m->procs[i];
+        if (p->nlocks <= PROF_REPORT_MAX_LOCKS)
+            continue;
+        if (!ncut++)
+            first_cut = p->pid;
+        uint64_t all = 0, kept = 0;
+        const struct prof_lock_site **v = malloc(p->nlocks * sizeof *v);
+        for (size_t k = 0; k < p->nlocks; k++) {
+            all += p->locks[k].wait_ns;
+            if (v)
+                v[k] = &p->locks[k];
+        }
+        if (v) {
+            qsort(v, p->nlocks, sizeof *v, lock_by_wait);
+            for (size_t k = 0; k < PROF_REPORT_MAX_LOCKS; k++)
+                kept += v[k]->wait_ns;
+            free(v);
+        } else {
+            kept = all; /* no memory to rank them: the sites are still counted, their wait not */
+        }
+        cut_sites += p->nlocks - PROF_REPORT_MAX_LOCKS;
+        cut_ns += all - kept;
+    }
+    if (ncut)
+        json_array_append_new(notes, json_sprintf("locks: at most %d per process listed (PROF_REPORT_MAX_LOCKS), most "
+                                                  "wait first: %zu process%s had more (pid %d first); %zu lock "
+                                                  "site%s with %.3f s of wait left out",
+                                                  PROF_REPORT_MAX_LOCKS, ncut, ncut == 1 ? "" : "es", first_cut,
+                                                  cut_sites, cut_sites == 1 ? "" : "s", (double)cut_ns / 1e9));
     if (json_array_size(none))
         json_array_append_new(notes, json_string("processes listed under no_shim_pids ran without the shim "
                                                  "(it exec'd too briefly, or failed to load): figures from /proc only"));

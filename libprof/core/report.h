@@ -6,6 +6,9 @@
 #include <jansson.h>
 
 #define PROF_REPORT_SCHEMA "poolprof.report/1"
+/* processes[].locks[] lists at most this many of a process's contended locks, most wait first;
+ * measurement.notes names the cap when a process had more. */
+#define PROF_REPORT_MAX_LOCKS 32
 
 struct prof_run;
 struct prof_stages;

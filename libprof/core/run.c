@@ -126,6 +126,7 @@ void prof_run_free(struct prof_run *m)
         free(p->role);
         free(p->python_refused);
         free(p->markers);
+        free(p->locks);
         free(p);
     }
     free(m->procs);

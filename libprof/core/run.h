@@ -81,6 +81,7 @@ struct prof_lock_site {
     uint64_t addr, site_pc;
     uint32_t kind;
     uint64_t acquisitions, contended, wait_ns, hold_ns;
+    uint64_t owner_changes;     /* acquisitions by another thread than the previous owner (mutexes; 0 for other kinds) */
     uint64_t claim_cpu_ns;      /* the process's CPU when the shim began to watch it (0: from the start, or unknown) */
     char python_site[160];      /* "qualname (file.py:line)": the Python frame the sampler saw waiting on it, or "" */
 };
@@ -125,6 +126,10 @@ struct prof_process {
     uint64_t vm_hwm, shim_rss_end;
     struct prof_lock_site hottest;  /* hottest contended lock: serializing kinds first, then by wait */
     int have_hottest;
+    /* Every lock the shim saw contended in it (the GIL's own mutexes excepted), one per address and
+     * site, summed over its images; NULL when none. Owned by the run. */
+    struct prof_lock_site *locks;
+    size_t nlocks, locks_cap;
     struct prof_marker *markers; size_t nmarkers; /* marker stages of this process, by name */
     int sampled;                /* the sampler watched it */
     int hottest_from_sampler;   /* `hottest` was inferred from futex waits, not timed by the shim */

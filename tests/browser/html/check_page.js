@@ -38,6 +38,9 @@ async function main() {
       cards: Array.from(document.querySelectorAll('article.card')).map((e) => ({
         stage: e.dataset.stage, model: e.dataset.model, workers: +e.dataset.workers,
         shown_model: e.querySelector('.model').textContent, shown_workers: +e.querySelector('.workers').textContent })),
+      // The lock sites table, cell by cell: its rows are the report's processes[].locks[].
+      lock_sites: Array.from(document.querySelectorAll('table.lock-sites tbody tr')).map((tr) =>
+        Array.from(tr.querySelectorAll('td')).map((td) => td.textContent)),
       imgs: document.querySelectorAll('img').length,
       flames: Array.from(document.querySelectorAll('.flame canvas')).map((c) => c.height),
       text: document.body.textContent,
@@ -56,7 +59,8 @@ async function main() {
     out.nojs = await p2.evaluate(() => ({
       cards: document.querySelectorAll('article.card').length,
       lanes: document.querySelectorAll('.lane[data-tid]').length,
-      locks: document.querySelectorAll('#locks tbody tr').length,
+      locks: document.querySelectorAll('#locks table.locks tbody tr').length,
+      lock_sites: document.querySelectorAll('#locks table.lock-sites tbody tr').length,
     }));
     await noJs.close();
   } finally {
