@@ -212,8 +212,10 @@ static int sweep_into_profile_run(const struct sweep *w, const struct results *r
     char rundir[PATH_MAX], path[PATH_MAX + 32];
     struct prof_report *report = NULL;
 
-    if (snprintf(rundir, sizeof rundir, "%s/profile-run", w->keep) >= (int)sizeof rundir)
+    if (snprintf(rundir, sizeof rundir, "%s/profile-run", w->keep) >= (int)sizeof rundir) {
+        cli_msg("--keep '%s': path too long for the profile run's sweep.json", w->keep);
         return PROF_ERANGE;
+    }
     snprintf(path, sizeof path, "%s/" PROF_RUN_SWEEP_FILE, rundir);
     int err = sweep_write_json(w, r, path);
     if (err < 0) {
