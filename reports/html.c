@@ -158,8 +158,8 @@ static void summary(FILE *out, const json_t *doc)
             json_array_size(json_object_get(doc, "processes")));
     tag_text(out, "<code>", str(doc, "run_dir"), "</code>");
     tag_text(out, " &middot; ", str(doc, "poolprof_version"), "");
-    fputs("</p>\n<noscript><p class=\"warn\">The verdicts and tables here need no script; the timeline and flame graphs "
-          "are drawn by the page's script.</p></noscript>\n</header>\n",
+    fputs("</p>\n<noscript><p class=\"warn\">The verdicts and tables here need no script; the timeline, flame graphs "
+          "and sweep curve are drawn by the page's script.</p></noscript>\n</header>\n",
           out);
 }
 
@@ -221,6 +221,89 @@ static void verdicts(FILE *out, const json_t *doc)
     json_array_foreach(json_object_get(doc, "stages"), i, v)
         card(out, v);
     fputs("</div></section>\n", out);
+}
+
+/* A figure of the sweep with fmt, or "-" where the sweep could not measure it (null). */
+static void fig(FILE *out, const json_t *o, const char *key, const char *fmt)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_number(v))
+        fprintf(out, fmt, json_number_value(v));
+    else
+        fputs("-", out);
+}
+
+/* What the sweep says in words, above its curve: the counts, the baseline, the fits, the recommendation. */
+static void sweep_words(FILE *out, const json_t *sw)
+{
+    const json_t *points = json_object_get(sw, "points"), *am = json_object_get(sw, "amdahl");
+    const json_t *usl = json_object_get(sw, "usl"), *rec = json_object_get(sw, "recommended");
+    int n0 = (int)num(json_array_get(points, 0), "workers");
+    fprintf(out, "<p>poolprof sweep timed the command at %zu worker counts, %d run%s each, medians below; speedups "
+                 "are relative to %d worker%s. This run is its profile run.",
+            json_array_size(points), (int)num(sw, "repeat"), num(sw, "repeat") == 1 ? "" : "s", n0, n0 == 1 ? "" : "s");
+    if (json_is_object(am)) {
+        fputs(" Amdahl fit: serial fraction ", out);
+        fig(out, am, "serial_fraction", "%.3f");
+    }
+    if (json_is_object(usl)) {
+        fputs("; USL fit: sigma ", out);
+        fig(out, usl, "sigma", "%.3g");
+        fputs(", kappa ", out);
+        fig(out, usl, "kappa", "%.3g");
+        if (json_is_number(json_object_get(usl, "peak_workers")))
+            fprintf(out, ", peak at %.0f workers", num(usl, "peak_workers"));
+    }
+    if (json_is_object(am) || json_is_object(usl))
+        fputs(".", out);
+    else
+        fputs(" No fit: it needs at least two worker counts with measurable times.", out);
+    if (json_is_object(rec)) {
+        fputs(" <span class=\"recline\">poolprof run recommended <b>", out);
+        prof_html_text(out, str(rec, "model"));
+        fprintf(out, " &times; %d</b>: ", (int)num(rec, "workers"));
+        if (json_is_true(json_object_get(rec, "measured")))
+            fprintf(out, "measured, %.2f of the best throughput", num(rec, "throughput_vs_best"));
+        else
+            fputs("not measured (above the largest count the sweep adds)", out);
+        if (json_is_false(json_object_get(rec, "model_measured")))
+            fputs("; the model was not (no {model} in the command)", out);
+        fputs(".</span>", out);
+    }
+    fputs("</p>\n", out);
+}
+
+/* The sweep that profiled this run (the report's `sweep`): its table here, readable without script; the curve
+ * (measured speedups, the Amdahl and USL fits, ideal scaling, the recommended count) drawn by the script. */
+static void sweep_section(FILE *out, const json_t *doc)
+{
+    const json_t *sw = json_object_get(doc, "sweep"), *rec = json_object_get(sw, "recommended"), *p;
+    if (!json_is_object(sw))
+        return;
+    int best = (int)num(sw, "best_workers"), recw = json_is_object(rec) ? (int)num(rec, "workers") : 0;
+    size_t i;
+    fputs("<section id=\"sweep\"><h2>Sweep</h2>\n", out);
+    sweep_words(out, sw);
+    fputs("<ul class=\"legend sweeplegend\"><li><i class=\"sw k-meas\"></i>measured speedup</li><li><i class=\"sw "
+          "k-amdahl\"></i>Amdahl fit</li><li><i class=\"sw k-usl\"></i>USL fit</li><li><i class=\"sw k-ideal\"></i>"
+          "ideal (linear)</li><li><i class=\"sw k-rec\"></i>recommended count</li></ul>\n"
+          "<div class=\"sweepplot\"><canvas id=\"sweepcv\"></canvas></div>\n"
+          "<table class=\"sweep\"><thead><tr><th>workers</th><th>median wall&nbsp;s</th><th>speedup</th>"
+          "<th>efficiency</th><th></th></tr></thead><tbody>\n",
+          out);
+    json_array_foreach(json_object_get(sw, "points"), i, p) {
+        int n = (int)num(p, "workers");
+        fprintf(out, "<tr data-workers=\"%d\"%s><td>%d</td><td>", n, n == recw ? " class=\"rec\"" : "", n);
+        /* Three decimals, or three significant digits under 0.1 s, as the sweep's own table. */
+        fig(out, p, "median_seconds", num(p, "median_seconds") < 0.1 ? "%.3g" : "%.3f");
+        fputs("</td><td>", out);
+        fig(out, p, "speedup", "%.2f");
+        fputs("</td><td>", out);
+        fig(out, p, "efficiency", "%.2f");
+        fprintf(out, "</td><td>%s%s%s</td></tr>\n", n == best ? "best" : "", n == best && n == recw ? ", " : "",
+                n == recw ? "recommended" : "");
+    }
+    fputs("</tbody></table></section>\n", out);
 }
 
 /* The hottest contended lock of each stage, with the Python code that waited on it when the sampler saw it. */
@@ -442,6 +525,7 @@ static int render_html(const struct prof_report *r, FILE *out)
     head(out, r->doc);
     summary(out, r->doc);
     verdicts(out, r->doc);
+    sweep_section(out, r->doc);
     timeline(out, r->run);
     flames(out);
     tables(out, r->doc);
@@ -457,7 +541,7 @@ static int render_html(const struct prof_report *r, FILE *out)
 
 const struct prof_renderer prof_render_html = {
     .name = "html",
-    .summary = "one self-contained page: verdict cards, thread timeline, flame graphs, lock and IPC tables",
+    .summary = "one self-contained page: verdict cards, thread timeline, flame graphs, lock and IPC tables; the sweep curve of a run `poolprof sweep --keep` profiled",
     .rundir_file = "report.html",
     .needs_run = 1,
     .render = render_html,

@@ -474,6 +474,10 @@ int prof_html_data(const struct prof_report *r, json_t *notes, json_t **data)
         rc = flame(m, r->doc, 0, d, notes);
     if (!rc)
         rc = flame(m, r->doc, 1, d, notes);
+    /* The sweep's curve is drawn from the report's own figures: the table beside it shows the same numbers. */
+    const json_t *sweep = json_object_get(r->doc, "sweep");
+    if (!rc && json_is_object(sweep) && json_object_set(d, "sweep", (json_t *)sweep))
+        rc = PROF_ENOMEM;
     if (rc) {
         json_decref(d);
         d = NULL;

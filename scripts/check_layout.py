@@ -19,7 +19,7 @@ SRC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path
 MAX_LINES = 1000
 MAX_FUNC = 150
 STEPS = {
-    "read": ["read.c", "read_run.c", "read_shim.c", "trim_shim.c", "read_monitor.c", "read_sampler.c"],
+    "read": ["read.c", "read_run.c", "read_shim.c", "trim_shim.c", "read_monitor.c", "read_sampler.c", "read_sweep.c"],
     "merge": ["merge.c", "merge_sampler.c"],
     "stages": ["stages.c"],
     "advise": ["advise.c", "predict.c", "advise_run.c", "verdicts.c", "confidence.c"],

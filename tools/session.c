@@ -25,8 +25,10 @@
 
 /* ---- the run directory ---------------------------------------------------- */
 
+/* sweep.json too: a profile run reused by the next `sweep --keep DIR` must not show the last sweep's curve. */
 static const char *const run_files[] = {"run.json", "run.json.tmp", "monitor.rec", "sampler.rec", "rss.csv", "report.json",
-                                         "stacks.folded", "stacks-offcpu.folded"};
+                                         "stacks.folded", "stacks-offcpu.folded",
+                                         "sweep.json"};
 
 static int dir_is_empty(const char *path)
 {

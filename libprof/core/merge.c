@@ -922,6 +922,7 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
     if (!m->rundir || !m->notes || !m->errors)
         return PROF_ENOMEM;
     m->run = json_incref(rec->run.doc);
+    m->sweep = json_incref(rec->sweep);
     m->machine = rec->run.machine;
     m->start_ns = rec->run.start_ns;
     m->end_ns = rec->run.end_ns;
@@ -952,5 +953,6 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
     if (k->nk >= 2 && k->k_busy1 > k->k_busy0 && k->k_steal1 >= k->k_steal0)
         m->steal_per_cpu = (double)(k->k_steal1 - k->k_steal0) / (double)(k->k_busy1 - k->k_busy0);
     carry(m->errors, rec->sampler_errors);
+    carry(m->notes, rec->sweep_notes);
     return rec->sampler.present ? prof_merge_sampler(rec, m) : 0;
 }

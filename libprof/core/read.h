@@ -123,6 +123,8 @@ struct prof_records {
     struct prof_rec_monitor monitor;
     struct prof_rec_sampler sampler;
     json_t *shim_errors, *monitor_errors, *monitor_notes, *sampler_errors;
+    json_t *sweep;              /* sweep.json, checked (read_sweep.c), or NULL */
+    json_t *sweep_notes;        /* why a sweep.json was ignored */
 };
 
 /* Read RUNDIR into *rec. 0, or PROF_E* when run.json is missing or malformed (PROF_ENOENT,
@@ -135,6 +137,8 @@ int prof_read_run(const char *rundir, struct prof_rec_run *out);
 int prof_read_shim(struct prof_records *rec);
 int prof_read_monitor(struct prof_records *rec);
 int prof_read_sampler(struct prof_records *rec);
+/* sweep.json when there is one; one that is not a poolprof.sweep/1 the report can draw is noted, not read. */
+int prof_read_sweep(struct prof_records *rec);
 
 /*
  * After a run: cut each shim record whose image is certainly over (its pid is gone, or it ended

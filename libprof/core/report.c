@@ -7,6 +7,7 @@
 
 #include "core/report.h"
 #include "core/stages.h"
+#include "format/rundir.h"
 #include "prof.h"
 
 #ifndef POOLPROF_VERSION
@@ -575,6 +576,88 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
                      "static_pids", st, "no_shim_pids", none, "notes", notes, "errors", json_deep_copy(m->errors));
 }
 
+/* ---- the sweep that profiled the run ---- */
+
+/* o[key] rounded like the report's other figures (seconds: scale 1e6, ratios and speedups: 1e4; scale 0: as it is,
+ * for fitted parameters whose small digits still move the curve), or null when the sweep had none (it writes null
+ * for what it could not measure). */
+static json_t *jfig(const json_t *o, const char *key, double scale)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return json_null();
+    if (scale == 0)
+        return json_real(json_number_value(v));
+    double x = json_number_value(v) * scale;
+    return json_real((double)(long long)(x + (x >= 0 ? 0.5 : -0.5)) / scale);
+}
+
+static json_t *jcopy(const json_t *o, const char *key, int (*is)(const json_t *))
+{
+    const json_t *v = json_object_get(o, key);
+    return v && is(v) ? json_deep_copy(v) : json_null();
+}
+
+static int is_string(const json_t *v) { return json_is_string(v); }
+static int is_integer(const json_t *v) { return json_is_integer(v); }
+static int is_boolean(const json_t *v) { return json_is_boolean(v); }
+static int is_strings(const json_t *v)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(v, i, s)
+        if (!json_is_string(s))
+            return 0;
+    return json_is_array(v);
+}
+
+/* The recommendation the sweep held against its timed runs: the count, and whether it was among them. */
+static json_t *sweep_rec_json(const json_t *sw)
+{
+    const json_t *rec = json_object_get(sw, "recommendation"), *vc = json_object_get(sw, "verdict_check");
+    if (!json_is_object(rec))
+        return json_null();
+    const json_t *w = json_object_get(rec, "workers");
+    int measured = 0;
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(sw, "points"), i, p)
+        measured |= json_is_integer(w) && json_equal(json_object_get(p, "workers"), w);
+    return json_pack("{s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "stage", jcopy(rec, "stage", is_string), "model",
+                     jcopy(rec, "model", is_string), "workers", jcopy(rec, "workers", is_integer), "measured", measured,
+                     "model_measured", jcopy(vc, "model_timed", is_boolean), "throughput_vs_best",
+                     jfig(rec, "throughput_vs_best", 1e4), "within_10_percent",
+                     jcopy(rec, "within_10_percent", is_boolean));
+}
+
+/* RUNDIR/sweep.json (read_sweep.c checked its shape) as the report's `sweep`: what the HTML report draws. */
+static json_t *sweep_json(const json_t *sw)
+{
+    if (!sw)
+        return json_null();
+    json_t *points = json_array();
+    size_t i;
+    const json_t *p, *am = json_object_get(sw, "amdahl"), *usl = json_object_get(sw, "usl");
+    json_array_foreach(json_object_get(sw, "points"), i, p)
+        json_array_append_new(points, json_pack("{s:o, s:o, s:o, s:o}", "workers", jcopy(p, "workers", is_integer),
+                                                "median_seconds", jfig(p, "median_seconds", 1e6), "speedup",
+                                                jfig(p, "speedup", 1e4), "efficiency", jfig(p, "efficiency", 1e4)));
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "file", PROF_RUN_SWEEP_FILE, "command",
+                     jcopy(sw, "command", is_strings), "repeat", jcopy(sw, "repeat", is_integer), "timed_model",
+                     jcopy(sw, "timed_model", is_string), "points", points, "amdahl",
+                     json_is_object(am) ? json_pack("{s:o, s:o}", "serial_fraction", jfig(am, "serial_fraction", 0),
+                                                    "rms_error", jfig(am, "rms_error", 1e6))
+                                        : json_null(),
+                     "usl",
+                     json_is_object(usl) ? json_pack("{s:o, s:o, s:o, s:o}", "sigma", jfig(usl, "sigma", 0), "kappa",
+                                                     jfig(usl, "kappa", 0), "peak_workers",
+                                                     jfig(usl, "peak_workers", 1e2), "rms_error",
+                                                     jfig(usl, "rms_error", 1e6))
+                                         : json_null(),
+                     "best_workers", jcopy(json_object_get(sw, "best"), "workers", is_integer), "recommended",
+                     sweep_rec_json(sw));
+}
+
 static json_t *exit_json(const struct prof_run *m)
 {
     json_t *e = json_object_get(m->run, "exit");
@@ -624,6 +707,7 @@ int prof_report_build(const struct prof_run *m, const struct prof_stages *S, str
     json_object_set_new(r, "overall", stage_json(&S->overall));
     json_object_set_new(r, "stages", stages);
     json_object_set_new(r, "processes", procs);
+    json_object_set_new(r, "sweep", sweep_json(m->sweep));
     out->doc = r;
     return 0;
 }

@@ -134,6 +134,7 @@ void prof_run_free(struct prof_run *m)
     prof_samples_free(m->samples);
     json_decref(m->sampler);
     json_decref(m->run);
+    json_decref(m->sweep);
     json_decref(m->notes);
     json_decref(m->errors);
     memset(m, 0, sizeof *m);

@@ -161,6 +161,7 @@ struct prof_run {
     size_t nprocs;
     json_t *sampler;            /* the sampler's settings and self-report (sampler.rec O and H lines), or NULL */
     struct prof_samples *samples; /* the sampler's stacks and per-stack samples (read_sampler.c), or NULL */
+    json_t *sweep;              /* sweep.json (poolprof.sweep/1) of the sweep that profiled this run, or NULL */
     json_t *notes;              /* array of strings: how figures were obtained */
     json_t *errors;             /* array of strings: records skipped, lines ignored */
 };

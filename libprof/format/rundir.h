@@ -25,6 +25,9 @@
  *   rss.csv         written by the merge: t_seconds,pid,rss_bytes[,pss_bytes]
  *   report.json     written by the merge (schema poolprof.report/1: report.schema.json, which the build writes beside
  *                   the poolprof executable from libprof/format/report.schema.in.json and format/metrics.h)
+ *   sweep.json      only in the profile run `poolprof sweep --keep DIR` keeps (DIR/profile-run): the sweep's
+ *                   results, the document of its --json (schema poolprof.sweep/1, docs/poolprof-sweep.md), which
+ *                   the report carries as its `sweep` member
  *
  * The shim learns where to write from the environment, set by the CLI:
  *   POOLPROF_DIR    absolute path of RUNDIR (required: without it the shim is inert)
@@ -36,6 +39,8 @@
  */
 
 #define PROF_RUN_FORMAT "poolprof.run/1"
+#define PROF_RUN_SWEEP_FILE "sweep.json"
+#define PROF_SWEEP_SCHEMA "poolprof.sweep/1"
 #define PROF_ENV_DIR "POOLPROF_DIR"
 #define PROF_ENV_SHIM "POOLPROF_SHIM"
 #define PROF_ENV_EXT "POOLPROF_EXT_BYTES"

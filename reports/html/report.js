@@ -323,9 +323,121 @@
     drawFlames();
   });
 
+  // The sweep's curve (data.sweep, the report's `sweep`): speedup over worker count, the counts swept as points,
+  // the fitted curves and ideal scaling between them, the recommended count as a vertical line. Speedups are
+  // relative to the first count, so the models take n / first count.
+  function swatch(cls, dflt) {
+    var sw = document.querySelector('.sweeplegend .' + cls);
+    var c = sw ? getComputedStyle(sw).backgroundColor : '';
+    return c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent' ? c : dflt;
+  }
+  function drawSweep() {
+    var S = data.sweep, cv = document.getElementById('sweepcv');
+    if (!S || !cv || !S.points.length) return;
+    var f = fit(cv), g = f.g, n0 = S.points[0].workers, rec = S.recommended;
+    var pts = S.points.filter(function (p) { return p.speedup !== null; });
+    var xmax = Math.max.apply(null, S.points.map(function (p) { return p.workers; }));
+    // A recommended count far past the sweep would squash the measured curve: it is marked at the edge instead.
+    var recN = rec && rec.workers ? rec.workers : 0, recOut = recN > 2 * xmax;
+    if (recN && !recOut) xmax = Math.max(xmax, recN);
+    xmax *= 1.05;
+    function amdahl(n) { var s = S.amdahl.serial_fraction; return 1 / (s + (1 - s) / n); }
+    function usl(n) { return n / (1 + S.usl.sigma * (n - 1) + S.usl.kappa * n * (n - 1)); }
+    var haveA = S.amdahl && S.amdahl.serial_fraction !== null, haveU = S.usl && S.usl.sigma !== null && S.usl.kappa !== null;
+    var ymax = 1;
+    pts.forEach(function (p) { ymax = Math.max(ymax, p.speedup); });
+    for (var k = 0; k <= 100; k++) {
+      var n = (1 + (xmax / n0 - 1) * k / 100);
+      if (haveA) ymax = Math.max(ymax, amdahl(n));
+      if (haveU) ymax = Math.max(ymax, usl(n));
+    }
+    ymax *= 1.12;
+    var L = 44, R = 12, T = 10, B = 30, W = f.w - L - R, H = f.h - T - B;
+    function X(w) { return L + w / xmax * W; }
+    function Y(s) { return T + H - s / ymax * H; }
+    g.font = '10.5px system-ui, sans-serif';
+    g.strokeStyle = '#c4c9d4';
+    g.fillStyle = '#5d6678';
+    g.lineWidth = 1;
+    g.beginPath();
+    g.moveTo(L, T);
+    g.lineTo(L, T + H);
+    g.lineTo(L + W, T + H);
+    g.stroke();
+    var xs = Math.max(1, niceStep(xmax, W)), ys = niceStep(ymax, H * 1.6);
+    g.textBaseline = 'top';
+    g.textAlign = 'center';
+    for (var x = 0; x <= xmax; x += xs) g.fillText(String(Math.round(x)), X(x), T + H + 4);
+    g.fillText('workers', L + W / 2, T + H + 16);
+    g.textBaseline = 'middle';
+    g.textAlign = 'right';
+    for (var y = 0; y <= ymax; y += ys) {
+      g.fillText(y.toFixed(ys < 1 ? 1 : 0), L - 5, Y(y));
+      g.strokeStyle = '#eef0f4';
+      g.beginPath();
+      g.moveTo(L + 1, Y(y) + 0.5);
+      g.lineTo(L + W, Y(y) + 0.5);
+      g.stroke();
+    }
+    g.save();
+    g.translate(10, T + H / 2);
+    g.rotate(-Math.PI / 2);
+    g.textAlign = 'center';
+    g.fillText('speedup', 0, 0);
+    g.restore();
+    g.save();
+    g.beginPath();
+    g.rect(L, T, W, H);
+    g.clip();
+    function curve(fn, colour, dash) {
+      g.strokeStyle = colour;
+      g.lineWidth = 1.6;
+      g.setLineDash(dash);
+      g.beginPath();
+      for (var k = 0; k <= 200; k++) {
+        var w = n0 + (xmax - n0) * k / 200, s = fn(w / n0);
+        if (k) g.lineTo(X(w), Y(s)); else g.moveTo(X(w), Y(s));
+      }
+      g.stroke();
+      g.setLineDash([]);
+    }
+    curve(function (n) { return n; }, swatch('k-ideal', '#9aa3b2'), [5, 4]);
+    if (haveA) curve(amdahl, swatch('k-amdahl', '#3b6fd8'), []);
+    if (haveU) curve(usl, swatch('k-usl', '#d7301f'), []);
+    var rc = swatch('k-rec', '#2ca25f');
+    if (recN) {
+      var rx = recOut ? L + W - 2 : X(recN);
+      g.strokeStyle = rc;
+      g.setLineDash([3, 3]);
+      g.beginPath();
+      g.moveTo(rx + 0.5, T);
+      g.lineTo(rx + 0.5, T + H);
+      g.stroke();
+      g.setLineDash([]);
+    }
+    g.fillStyle = swatch('k-meas', '#1d2330');
+    pts.forEach(function (p) {
+      g.beginPath();
+      g.arc(X(p.workers), Y(p.speedup), 4, 0, 2 * Math.PI);
+      g.fill();
+    });
+    g.restore();
+    if (recN) {
+      g.fillStyle = rc;
+      g.textBaseline = 'top';
+      var label = 'recommended ' + recN + (recOut ? ' \u2192' : '') + (rec.measured ? ' (measured)' : ' (not measured)');
+      // Right of its line, or left of it when the plot ends first: never across the line.
+      var left = recOut || X(recN) + 5 + g.measureText(label).width > L + W;
+      g.textAlign = left ? 'right' : 'left';
+      g.fillText(label, recOut ? L + W - 5 : left ? X(recN) - 5 : X(recN) + 5, T + 2);
+    }
+    cv.setAttribute('data-points', String(pts.length));
+  }
+
   function drawAll() {
     drawTimeline();
     drawFlames();
+    drawSweep();
   }
   var pending = 0;
   window.addEventListener('resize', function () {

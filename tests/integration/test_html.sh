@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_html.sh: the HTML report in headless Chromium: a lane for every thread, the verdict cards of report.json, no request beyond the file, no console error or CSP violation, and hostile thread names and argv shown as text.
+# test_html.sh: the HTML report in headless Chromium: a lane for every thread, the verdict cards of report.json, no request beyond the file, no console error or CSP violation, hostile thread names and argv shown as text, and the sweep table and curve of a run `poolprof sweep --keep` profiled.
 . "$(dirname "$0")/lib.sh"
 tools=$SRC/tests/browser/html
 chromium=${CHROMIUM:-/usr/bin/chromium}
@@ -107,4 +107,20 @@ ok = [t for t in d["rss"] if "mem" in t and len(t["mem"]["t"]) >= 2
 print("true" if ok else "false")
 PY
 )" true
+
+expect_eq "hostile: no sweep section (the run did not come from sweep)" "$(dom "$T/hostile.json" "$h" 'd["sweep"]')" null
+
+# A run `poolprof sweep --keep` profiled: the sweep's table (HTML from the renderer, there without script too) and
+# its curve, drawn with a point per measured speedup.
+timeout 120 "$POOLPROF" sweep --workers 1,2,4 --repeat 1 --keep "$T/swept" -- "$FIXTURES/sweep_sleep" '{workers}' >"$T/swept.out" 2>&1
+expect_eq "swept: exit" "$?" 0
+pr=$T/swept/profile-run
+page "$pr/report.html" "$art/report-sweep.png"
+common "$pr/report.json" "$pr/report.html" swept
+s=$pr/report.html.dom.json
+expect_eq "swept: a table row per count, in order" "$(dom "$pr/report.json" "$s" '[int(row[0]) for row in d["sweep"]["rows"]] == [p["workers"] for p in r["sweep"]["points"]]')" true
+expect_eq "swept: each row's speedup is the report's" "$(dom "$pr/report.json" "$s" 'all(row[2] == "%.2f" % p["speedup"] for row, p in zip(d["sweep"]["rows"], r["sweep"]["points"]))')" true
+expect_eq "swept: the recommended count's row says so" "$(dom "$pr/report.json" "$s" '[int(row[0]) for row in d["sweep"]["rows"] if "recommended" in row[4]] == ([r["sweep"]["recommended"]["workers"]] if r["sweep"]["recommended"]["measured"] else [])')" true
+expect_eq "swept: the curve drawn, a point per measured speedup" "$(dom "$pr/report.json" "$s" 'd["sweep"]["drawn"] and d["sweep"]["points"] == len([p for p in r["sweep"]["points"] if p["speedup"] is not None])')" true
+expect_eq "swept: the table there without script" "$(dom "$pr/report.json" "$s" 'd["nojs"]["sweep_rows"] == len(r["sweep"]["points"])')" true
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_schema.sh: reports of programs that exercise every part of the report (locks, semaphores, IPC, process trees, a static binary, CPython threads, a launcher, the sampler alone) validate against the schema the build generates (build/report.schema.json).
+# test_schema.sh: reports of programs that exercise every part of the report (locks, semaphores, IPC, process trees, a static binary, CPython threads, a launcher, the sampler alone, a run `poolprof sweep --keep` profiled) validate against the schema the build generates (build/report.schema.json).
 . "$(dirname "$0")/lib.sh"
 
 # Debian's python3 with its python3-jsonschema (scripts/setup.sh installs it).
@@ -49,4 +49,9 @@ expect_eq "py_nogil: overall lock.gil" "$(q "$T/py_nogil.json" 'r["overall"]["lo
 pp launched sh -c "exec $PY -c 'sum(range(3000000))'"; valid launched
 "$POOLPROF" run --no-preload -o "$T/alone" --json "$T/alone.json" -- "$FIXTURES/lock_hold" >/dev/null 2>&1
 valid alone
+# A run `poolprof sweep --keep` profiled: its report has a `sweep`, which the schema must describe.
+timeout 120 "$POOLPROF" sweep --workers 1,2 --repeat 1 --keep "$T/swept" -- "$FIXTURES/sweep_sleep" '{workers}' >/dev/null 2>&1
+cp "$T/swept/profile-run/report.json" "$T/swept.json" 2>/dev/null
+expect_eq "swept: the report has a sweep" "$(q "$T/swept.json" 'r["sweep"] is not None')" true
+valid swept
 finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, {model} given the verdict's model, a verdict count far above the sweep not timed, usage errors, failing and stopped runs, the profile step.
+# test_sweep.sh: poolprof sweep on a fixture with known scaling: speedups, the Amdahl fit, {workers} and POOLPROF_WORKERS, a command without {workers} refused unless --force, {model} given the verdict's model, a verdict count far above the sweep not timed, usage errors, failing and stopped runs, the profile step, and with --keep the sweep in the kept profile run (sweep.json, its report.json and report.html, poolprof report again, a sweep.json the report cannot use).
 . "$(dirname "$0")/lib.sh"
 
 # sw NAME ARGS...: poolprof sweep ARGS; stdout in $T/NAME.out, stderr in $T/NAME.err; sets $rc
@@ -41,6 +41,7 @@ sw keep --workers 1,2 --repeat 1 --no-profile --keep "$T/keep" -- "$FIXTURES/swe
 expect_eq "keep sweep exits 0" "$rc" 0
 expect_eq "kept stdout" "$(cat "$T/keep/w2-r1.out" 2>&1)" "slept 24 units of 25 ms over 2 threads"
 expect_eq "kept stderr" "$(test -f "$T/keep/w1-r1.err" && echo yes)" yes
+expect_eq "--keep --no-profile: no profile run, so no sweep.json" "$(absent "$T/keep/profile-run")" absent
 
 # Usage errors: exit 2, one line on stderr.
 for bad in 0 a 2,2 "" 1,,2 -1 1.5; do
@@ -196,6 +197,68 @@ expect_true "--no-profile --model threads: says so" "$(grep -qx '{model}: thread
 expect_near "--no-profile --model threads: speedup at 2" "$(q "$T/modelnp.json" 'r["points"][1]["speedup"]')" 2 0.15 0.2
 expect_eq "--no-profile: verdict_check" "$(q "$T/modelnp.json" 'r["verdict_check"]')" null
 expect_eq "no temporary profile directory left" "$(ls -A "$T/tmp")" ""
+
+# --keep keeps the profile run (DIR/profile-run): once the timed runs are done the results go into it as
+# sweep.json and its report files are rendered again, so report.json has `sweep` and report.html its table.
+sw kept --workers 1,2,4 --repeat 2 --keep "$T/kept" --json "$T/kept.json" -- "$FIXTURES/sweep_sleep" '{workers}'
+pr=$T/kept/profile-run
+expect_eq "kept profile run: exit 0" "$rc" 0
+if [[ $rc -ne 0 ]]; then cat "$T/kept.err"; fi
+expect_eq "kept profile run: sweep.json is poolprof.sweep/1" "$(q "$pr/sweep.json" 'r["schema"]')" poolprof.sweep/1
+expect_eq "kept profile run: sweep.json is the --json document" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])) == json.load(open(sys.argv[2])))' "$pr/sweep.json" "$T/kept.json")" True
+counts=$(q "$pr/sweep.json" '[p["workers"] for p in r["points"]]')
+expect_true "kept profile run: 1, 2, 4 swept, in order ($counts)" "$(q "$pr/sweep.json" '[p["workers"] for p in r["points"] if p["workers"] in (1, 2, 4)] == [1, 2, 4]')"
+expect_near "kept profile run: speedup at 2 (the fixture's known scaling)" "$(q "$pr/sweep.json" 'r["points"][1]["speedup"]')" 2 0.15 0.2
+# report_sweep RUNDIR: the report's sweep as sweep.json says it (counts, speedups to 4 decimals, the recommendation)
+report_sweep() {
+  python3 - "$1/report.json" "$1/sweep.json" <<'PY'
+import json, sys
+r, s = (json.load(open(p)) for p in sys.argv[1:3])
+rs = r["sweep"]
+ok = [p["workers"] for p in rs["points"]] == [p["workers"] for p in s["points"]]
+ok &= all(abs(a["speedup"] - b["speedup"]) < 1e-4 and abs(a["efficiency"] - b["efficiency"]) < 1e-4 and
+          abs(a["median_seconds"] - b["median_seconds"]) < 1e-6 for a, b in zip(rs["points"], s["points"]))
+ok &= rs["recommended"]["workers"] == s["recommendation"]["workers"]
+ok &= rs["recommended"]["measured"] == s["verdict_check"]["workers_timed"]
+ok &= rs["best_workers"] == s["best"]["workers"] and rs["amdahl"]["serial_fraction"] == s["amdahl"]["serial_fraction"]
+ok &= not any("sweep.json" in n for n in r["measurement"]["notes"])
+print("true" if ok else "false: %s" % json.dumps(rs))
+PY
+}
+# html_sweep RUNDIR: report.html's sweep table (counts and speedups) against sweep.json's, as "true" or what differs
+html_sweep() {
+  python3 - "$1/report.html" "$1/sweep.json" <<'PY'
+import json, re, sys
+html, s = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+sec = re.search(r'<section id="sweep">.*?</section>', html, re.S)
+rows = re.findall(r'<tr data-workers="(\d+)"[^>]*><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', sec.group(0)) if sec else []
+want = [(str(p["workers"]), p["speedup"]) for p in s["points"]]
+ok = len(rows) == len(want) and all(w == row[0] and abs(float(row[2]) - sp) <= 0.0051 for (w, sp), row in zip(want, rows))
+ok &= 'id="sweepcv"' in html
+print("true" if ok else "false: %s" % rows)
+PY
+}
+expect_true "report.json: sweep from sweep.json" "$(report_sweep "$pr")"
+expect_true "report.html: the sweep table, its counts and speedups" "$(html_sweep "$pr")"
+cp "$pr/report.json" "$T/kept-report.json"
+"$POOLPROF" report "$pr" >/dev/null 2>"$T/kept-report.err"
+expect_eq "poolprof report on the kept profile run: exit 0" "$?" 0
+expect_eq "poolprof report: the same sweep" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["sweep"] == json.load(open(sys.argv[2]))["sweep"])' "$pr/report.json" "$T/kept-report.json")" True
+expect_true "poolprof report: report.json's sweep again" "$(report_sweep "$pr")"
+expect_true "poolprof report: report.html's sweep table again" "$(html_sweep "$pr")"
+# A sweep.json the report cannot use is ignored, and measurement.notes says so (never silently).
+cp -r "$pr" "$T/badsweep"
+echo '{"schema": "poolprof.sweep/9", "points": []}' >"$T/badsweep/sweep.json"
+"$POOLPROF" report "$T/badsweep" >/dev/null 2>&1
+expect_eq "another schema: no sweep" "$(q "$T/badsweep/report.json" 'r["sweep"]')" null
+expect_true "another schema: a note says why" "$(q "$T/badsweep/report.json" 'any(n == "sweep.json ignored: its schema is not poolprof.sweep/1 (schema poolprof.sweep/9)" for n in r["measurement"]["notes"])')"
+expect_eq "another schema: no sweep section in report.html" "$(grep -c 'id="sweep"' "$T/badsweep/report.html")" 0
+printf '{"schema": "poolprof.sweep/1", ' >"$T/badsweep/sweep.json"
+"$POOLPROF" report "$T/badsweep" >/dev/null 2>&1
+expect_true "not JSON: a note says so" "$(q "$T/badsweep/report.json" 'r["sweep"] is None and any(n.startswith("sweep.json ignored: not JSON") for n in r["measurement"]["notes"])')"
+rm "$T/badsweep/sweep.json"
+"$POOLPROF" report "$T/badsweep" >/dev/null 2>&1
+expect_true "no sweep.json: no sweep, no note" "$(q "$T/badsweep/report.json" 'r["sweep"] is None and not any("sweep.json" in n for n in r["measurement"]["notes"])')"
 
 # An unknown stage: exit 1, one line listing the stages.
 sw nostage --workers 1 --repeat 1 --stage no-such-stage -- "$FIXTURES/sweep_sleep" '{workers}'

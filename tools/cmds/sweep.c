@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "core/pipeline.h"
 #include "prof.h"
+#include "reports/render.h"
 #include "session.h"
 #include "sweep.h"
 
@@ -200,6 +202,37 @@ static void block_signals(struct sweep *w, struct sigaction *old_chld)
     sigprocmask(SIG_BLOCK, &block, &w->oldmask);
 }
 
+/*
+ * With --keep the profile run stays (DIR/profile-run): the results go into it as sweep.json and its report files
+ * are rendered again, so its report.json and report.html carry the sweep beside the profile it was held against.
+ * 0, or PROF_E* after one line.
+ */
+static int sweep_into_profile_run(const struct sweep *w, const struct results *r)
+{
+    char rundir[PATH_MAX], path[PATH_MAX + 32];
+    struct prof_report *report = NULL;
+
+    if (snprintf(rundir, sizeof rundir, "%s/profile-run", w->keep) >= (int)sizeof rundir) {
+        cli_msg("--keep '%s': path too long for the profile run's sweep.json", w->keep);
+        return PROF_ERANGE;
+    }
+    snprintf(path, sizeof path, "%s/" PROF_RUN_SWEEP_FILE, rundir);
+    int err = sweep_write_json(w, r, path);
+    if (err < 0) {
+        cli_msg("%s: cannot write: %s", path, prof_strerror(err));
+        return err;
+    }
+    if ((err = prof_analyze(rundir, &report)) < 0) {
+        cli_msg("%s: cannot read the profile run again: %s", rundir, prof_strerror(err));
+        return err;
+    }
+    err = prof_render_rundir(report, rundir);
+    if (err < 0)
+        cli_msg("%s/report.json: cannot write: %s", rundir, prof_strerror(err));
+    prof_report_free(report);
+    return err;
+}
+
 /* The profile step, the command at every count, the timed runs, the results. The exit status. */
 static int sweep_all(struct sweep *w)
 {
@@ -247,6 +280,9 @@ static int sweep_all(struct sweep *w)
             return CLI_EXIT_FAILED;
         }
     }
+    /* Without --keep the profile run is gone already; with --no-profile there is none. */
+    if (w->keep && w->rec && sweep_into_profile_run(w, &res) < 0)
+        return CLI_EXIT_FAILED;
     return CLI_EXIT_OK;
 }
 

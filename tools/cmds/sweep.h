@@ -8,8 +8,9 @@
 
 #include "cli.h"
 #include "core/fit.h"
+#include "format/rundir.h"
 
-#define SWEEP_SCHEMA "poolprof.sweep/1"
+#define SWEEP_SCHEMA PROF_SWEEP_SCHEMA
 #define MAX_COUNTS 32
 #define MAX_WORKERS 1000000
 #define MAX_REPEAT 1000

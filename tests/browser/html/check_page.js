@@ -45,6 +45,12 @@ async function main() {
       flames: Array.from(document.querySelectorAll('.flame canvas')).map((c) => c.height),
       text: document.body.textContent,
       title: document.title,
+      // A run `poolprof sweep --keep` profiled: its table's cells, and whether the curve was drawn (its points).
+      sweep: document.getElementById('sweep') && {
+        rows: Array.from(document.querySelectorAll('#sweep tbody tr')).map((tr) => Array.from(tr.cells).map((c) => c.textContent)),
+        drawn: document.getElementById('sweepcv').width > 1,
+        points: +document.getElementById('sweepcv').getAttribute('data-points'),
+      },
     })));
     // The search box highlights: typing a frame of the on-CPU graph says how much matched.
     await page.fill('#search', 'python');
@@ -61,6 +67,7 @@ async function main() {
       lanes: document.querySelectorAll('.lane[data-tid]').length,
       locks: document.querySelectorAll('#locks table.locks tbody tr').length,
       lock_sites: document.querySelectorAll('#locks table.lock-sites tbody tr').length,
+      sweep_rows: document.querySelectorAll('#sweep tbody tr').length,
     }));
     await noJs.close();
   } finally {
