@@ -74,6 +74,21 @@ expect_true "pool: both flame graphs drawn" "$(dom "$T/pool.json" "$T/pool.html.
 expect_eq "pool: the search box says what matched" "$(dom "$T/pool.json" "$T/pool.html.dom.json" 'd["search"].startswith("matched: ")')" true
 expect_true "screenshot saved: $art/report.png" "$([[ -s $art/report.png ]] && echo true)"
 
+# The bundled two-stage pipeline (a fetch thread on a local HTTP server, a transform thread): the
+# page README shows. Its lanes come from recorded timelines, not shares: the sampler's S lines.
+pph demo "$py" "$SRC/demo/pipeline.py"
+expect_eq "demo: exit" "$rc" 0
+page "$T/demo.html" "$art/report-demo.png"
+common "$T/demo.json" "$T/demo.html" demo
+expect_eq "demo: a card for fetch and one for transform" \
+  "$(dom "$T/demo.json" "$T/demo.html.dom.json" 'sorted(c["stage"] for c in d["cards"] if c["stage"] in ("fetch", "transform"))')" '["fetch", "transform"]'
+expect_eq "demo: the stages' threads drawn from recorded timelines" "$("$py" - "$T/demo.html" <<'PY'
+import json, re, sys
+d = json.loads(re.search(r'<script type="application/json"[^>]*>(.*?)</script>', open(sys.argv[1]).read(), re.S).group(1))
+print(str(sum(1 for l in d["lanes"] if not l["approx"] and l["s"]) >= 2).lower())
+PY
+)" true
+
 # A target whose names and argv would be markup, quotes and terminal escapes if not escaped.
 esc=$'\e[31mred\e[0m'
 pph hostile "$FIXTURES/hostile_names" '<script>alert(1)</script>' "\"quoted\" 'single'" "$esc" \
@@ -93,12 +108,13 @@ expect_eq "hostile: the title is text" "$(dom "$T/hostile.json" "$h" '"<script>a
 expect_eq "hostile: the thread name cut inside a character is in report.json, U+FFFD for its stray byte" \
   "$(q "$T/hostile.json" 'any(t["name"].startswith("bad\ufffd") for p in r["processes"] for t in p["threads"])')" true
 
-# A process that grows for a second: its RSS track carries PSS and USS (smaps_rollup), none above RSS's peak.
-pph mem "$py" -c 'import time
+# A process that grows for a second: its RSS track carries PSS and USS (smaps_rollup, read every 20th RSS
+# sample: at a 5 ms interval, about ten times), none above RSS's peak.
+"$POOLPROF" run --interval 5 -o "$T/mem" --format html="$T/mem.html" -- "$py" -c 'import time
 x = []
 for i in range(40):
-    x.append(bytearray(2000000)); time.sleep(0.025)'
-expect_eq "mem: exit" "$rc" 0
+    x.append(bytearray(2000000)); time.sleep(0.025)' >"$T/mem.out" 2>"$T/mem.err"
+expect_eq "mem: exit" "$?" 0
 expect_eq "mem: a track with PSS and USS, each at most its RSS peak" "$("$py" - "$T/mem.html" <<'PY'
 import json, re, sys
 d = json.loads(re.search(r'<script type="application/json"[^>]*>(.*?)</script>', open(sys.argv[1]).read(), re.S).group(1))
