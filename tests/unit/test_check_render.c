@@ -8,6 +8,7 @@
 
 #include "prof.h"
 #include "reports/check_render.h"
+#include "golden.h"
 
 #define DATA POOLPROF_SOURCE_DIR "/tests/data"
 
@@ -21,53 +22,17 @@ static json_t *load(const char *name)
     return doc;
 }
 
-/* What the renderer writes for doc, NUL-terminated; *len its length. */
-static char *render(const struct prof_renderer *rd, json_t *doc, size_t *len)
-{
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    struct prof_report r = {.doc = doc};
-    cr_assert_not_null(f);
-    cr_assert_eq(prof_render(rd, &r, f), 0, "%s renderer failed", rd->name);
-    fclose(f);
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The first line where got and want part, for a failure message people can act on. */
 static void golden(const char *fixture, const char *format, const char *ext)
 {
-    char path[4096];
-    size_t glen, wlen;
+    char path[4096], what[256];
+    size_t glen;
     json_t *doc = load(fixture);
-    char *got = render(prof_check_renderer_find(format), doc, &glen);
+    char *got = golden_render(prof_check_renderer_find(format), doc, &glen);
     snprintf(path, sizeof path, DATA "/check/%s.%s", fixture, ext);
-    char *want = slurp(path, &wlen);
-    if (glen != wlen || memcmp(got, want, glen) != 0) {
-        size_t i = 0, line = 1;
-        for (; i < glen && i < wlen && got[i] == want[i]; i++)
-            line += got[i] == '\n';
-        cr_assert_fail("%s %s differs from %s at line %zu (byte %zu)", fixture, format, path, line, i);
-    }
+    snprintf(what, sizeof what, "%s %s", fixture, format);
+    golden_compare(what, got, glen, path);
     free(got);
-    free(want);
     json_decref(doc);
 }
 
@@ -163,7 +128,7 @@ Test(check_render, json_is_the_document)
     for (size_t i = 0; i < 3; i++) {
         size_t n;
         json_t *doc = load(fixtures[i]);
-        char *out = render(&prof_check_render_json, doc, &n);
+        char *out = golden_render(&prof_check_render_json, doc, &n);
         cr_assert(n > 0 && out[n - 1] == '\n', "%s: not newline-terminated", fixtures[i]);
         json_t *back = json_loads(out, 0, NULL);
         cr_assert(json_equal(doc, back), "%s: JSON output is not the document", fixtures[i]);
@@ -184,7 +149,7 @@ static void no_controls(const char *what, const char *s, int tabs_ok)
 Test(check_render, terminal_escapes_control_characters)
 {
     json_t *doc = load("hostile");
-    char *out = render(&prof_check_render_terminal, doc, NULL);
+    char *out = golden_render(&prof_check_render_terminal, doc, NULL);
     no_controls("terminal", out, 0);
     cr_assert_not_null(strstr(out, "\\x1B[31mred\\x01"), "ESC and SOH as \\xNN");
     cr_assert_not_null(strstr(out, "st%25age\\n::error"), "a newline as \\n");
@@ -201,7 +166,7 @@ Test(check_render, terminal_escapes_control_characters)
 Test(check_render, markdown_escapes_keep_cells_on_one_line)
 {
     json_t *doc = load("hostile");
-    char *out = render(&prof_check_render_markdown, doc, NULL);
+    char *out = golden_render(&prof_check_render_markdown, doc, NULL);
     no_controls("markdown", out, 0);
     cr_assert_not_null(strstr(out, "| st%25age<br>::error::x, \"q\" &lt;b&gt;&amp;amp; \\| \\`tick\\` TAB \\\\x1B\\[31mred"));
     cr_assert_null(strstr(out, "<b>"), "raw HTML from a stage name");
@@ -225,7 +190,7 @@ Test(check_render, markdown_escapes_keep_cells_on_one_line)
 Test(check_render, github_escapes_data_and_properties)
 {
     json_t *doc = load("hostile");
-    char *out = render(&prof_check_render_github, doc, NULL);
+    char *out = golden_render(&prof_check_render_github, doc, NULL);
     no_controls("github", out, 1);
     /* In a title: % first, then CR, LF, ':' and ','. */
     cr_assert_not_null(strstr(out, "::error title=st%2525age%0A%3A%3Aerror%3A%3Ax%2C \"q\" <b>&amp; | `tick`\tTAB%0D\\x1B"));
@@ -250,7 +215,7 @@ Test(check_render, github_is_silent_when_all_passed)
     json_t *first = json_array_get(json_object_get(doc, "checks"), 0);
     json_object_set_new(first, "result", json_string("passed"));
     size_t n;
-    char *out = render(&prof_check_render_github, doc, &n);
+    char *out = golden_render(&prof_check_render_github, doc, &n);
     cr_assert_eq(n, 0, "annotations for a check that passed: %s", out);
     free(out);
     json_decref(doc);
@@ -295,7 +260,7 @@ Test(check_render, github_shows_ten_of_each_kind)
 {
     /* 30 regressed, 25 inconclusive + 20 unmeasured + 1 document warning = 46 warnings. */
     json_t *doc = big(20000, 30, 25, 20, 8);
-    char *out = render(&prof_check_render_github, doc, NULL);
+    char *out = golden_render(&prof_check_render_github, doc, NULL);
     cr_assert_eq(count_prefix(out, "::error "), 10);
     cr_assert_eq(count_prefix(out, "::warning "), 10);
     cr_assert_not_null(strstr(out, "::notice title=poolprof check::20 more errors and 36 more warnings left out"));
@@ -316,7 +281,7 @@ Test(check_render, markdown_stays_under_a_mebibyte_dropping_passed_rows_first)
 {
     json_t *doc = big(20000, 30, 25, 20, 8);
     size_t n;
-    char *out = render(&prof_check_render_markdown, doc, &n);
+    char *out = golden_render(&prof_check_render_markdown, doc, &n);
     cr_assert(n <= 1000000, "%zu bytes", n);
     size_t shown = count_prefix(out, "| ") - 2, dropped = left_out(out);
     cr_assert(shown > 1000 && shown < 20000, "%zu rows shown", shown);
@@ -337,7 +302,7 @@ Test(check_render, markdown_drops_flagged_rows_when_they_alone_are_too_many)
     /* 20,000 regressed rows with 100-character stage names: over 1 MiB before any passed one. */
     json_t *doc = big(20000, 20000, 0, 0, 100);
     size_t n;
-    char *out = render(&prof_check_render_markdown, doc, &n);
+    char *out = golden_render(&prof_check_render_markdown, doc, &n);
     cr_assert(n <= 1000000, "%zu bytes", n);
     size_t shown = count_prefix(out, "| ") - 2, dropped = left_out(out);
     cr_assert(dropped > 0 && shown + dropped == 20000, "%zu shown, %zu left out", shown, dropped);
@@ -386,7 +351,7 @@ Test(check_render, junit_validates_against_the_schema)
 Test(check_render, junit_escapes_and_counts)
 {
     json_t *doc = load("hostile");
-    char *out = render(&prof_check_render_junit, doc, NULL);
+    char *out = golden_render(&prof_check_render_junit, doc, NULL);
     no_controls("junit", out, 1);
     cr_assert_not_null(strstr(out, "<testcase classname=\"poolprof.check.st%25age&#10;::error::x, &quot;q&quot; "
                                    "&lt;b&gt;&amp;amp; | `tick`&#9;TAB&#13;\\x1B[31mred\\x01 ]]&gt;"));
@@ -402,7 +367,7 @@ Test(check_render, junit_escapes_and_counts)
     free(out);
     /* Under --strict the inconclusive check fails the gate, and the report with it. */
     json_object_set_new(doc, "strict", json_true());
-    out = render(&prof_check_render_junit, doc, NULL);
+    out = golden_render(&prof_check_render_junit, doc, NULL);
     cr_assert_not_null(strstr(out, "tests=\"7\" failures=\"3\" errors=\"0\" skipped=\"1\""));
     cr_assert_not_null(strstr(out, "type=\"inconclusive\">"));
     free(out);

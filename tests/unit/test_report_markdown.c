@@ -7,6 +7,7 @@
 
 #include "prof.h"
 #include "reports/render.h"
+#include "golden.h"
 
 #define DATA POOLPROF_SOURCE_DIR "/tests/data/report"
 #define MIB 1048576
@@ -21,60 +22,17 @@ static json_t *load(const char *name)
     return doc;
 }
 
-/* What the Markdown renderer writes for doc alone (no run behind it), NUL-terminated. */
-static char *render(json_t *doc, size_t *len)
-{
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    struct prof_report r = {.doc = doc};
-    cr_assert_not_null(f);
-    cr_assert_eq(prof_render(&prof_render_markdown, &r, f), 0, "markdown renderer failed");
-    fclose(f);
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The rendering of name.json is name.md byte for byte; a failure names the first line that differs. */
 static void golden(const char *name)
 {
-    char path[4096];
-    size_t glen, wlen;
+    char path[4096], what[256];
+    size_t glen;
     json_t *doc = load(name);
-    char *got = render(doc, &glen);
+    char *got = golden_render(&prof_render_markdown, doc, &glen);
     snprintf(path, sizeof path, DATA "/%s.md", name);
-    /* POOLPROF_REGEN=1 rewrites the golden file from the rendering: then read its diff before committing it. */
-    if (getenv("POOLPROF_REGEN")) {
-        FILE *f = fopen(path, "wb");
-        cr_assert_not_null(f, "%s: cannot write", path);
-        cr_assert_eq(fwrite(got, 1, glen, f), glen);
-        fclose(f);
-    }
-    char *want = slurp(path, &wlen);
-    if (glen != wlen || memcmp(got, want, glen) != 0) {
-        size_t i = 0, line = 1;
-        for (; i < glen && i < wlen && got[i] == want[i]; i++)
-            line += got[i] == '\n';
-        cr_assert_fail("%s markdown differs from %s at line %zu (byte %zu)", name, path, line, i);
-    }
+    snprintf(what, sizeof what, "%s markdown", name);
+    golden_compare(what, got, glen, path);
     free(got);
-    free(want);
     json_decref(doc);
 }
 
@@ -135,7 +93,7 @@ Test(report_markdown, real_reports_keep_their_tables)
     const char *names[] = {"lock_hold", "pipeline"};
     for (size_t i = 0; i < 2; i++) {
         json_t *doc = load(names[i]);
-        char *md = render(doc, NULL);
+        char *md = golden_render(&prof_render_markdown, doc, NULL);
         tables_hold(md);
         cr_assert_not_null(strstr(md, "| **overall** |"), "%s: the overall verdict row", names[i]);
         free(md);
@@ -146,7 +104,7 @@ Test(report_markdown, real_reports_keep_their_tables)
 Test(report_markdown, hostile_strings_appear_only_escaped)
 {
     json_t *doc = load("hostile");
-    char *md = render(doc, NULL);
+    char *md = golden_render(&prof_render_markdown, doc, NULL);
 
     tables_hold(md);
     /* No HTML of the target's: every '<' written is the renderer's own <br>. */
@@ -180,7 +138,7 @@ Test(report_markdown, hostile_strings_appear_only_escaped)
 Test(report_markdown, every_note_and_error_is_listed)
 {
     json_t *doc = load("hostile");
-    char *md = render(doc, NULL);
+    char *md = golden_render(&prof_render_markdown, doc, NULL);
     const json_t *ms = json_object_get(doc, "measurement");
 
     cr_assert_not_null(strstr(md, "**3 recording problems**"));
@@ -197,7 +155,7 @@ Test(report_markdown, every_note_and_error_is_listed)
 Test(report_markdown, a_document_missing_everything_still_renders)
 {
     json_t *doc = json_object();
-    char *md = render(doc, NULL);
+    char *md = golden_render(&prof_render_markdown, doc, NULL);
     cr_assert_not_null(strstr(md, "## poolprof:"));
     cr_assert_not_null(strstr(md, "exit unknown"));
     cr_assert_not_null(strstr(md, "| **?** |"), "a missing figure is a '?', not a crash");
@@ -236,7 +194,7 @@ Test(report_markdown, a_huge_report_stays_under_a_mebibyte_and_says_what_it_left
 {
     json_t *doc = huge();
     size_t n;
-    char *md = render(doc, &n);
+    char *md = golden_render(&prof_render_markdown, doc, &n);
 
     cr_assert_lt(n, MIB, "%zu bytes: GitHub would refuse the summary", n);
     cr_assert_gt(n, MIB / 2, "%zu bytes: the room was not used", n);
@@ -269,7 +227,7 @@ Test(report_markdown, megabyte_strings_are_cut_not_the_whole_summary)
     json_array_set_new(cmd, 0, json_string(s));
     for (int i = 0; i < 100000; i++)
         json_array_append_new(cmd, json_string("arg"));
-    char *md = render(doc, &n);
+    char *md = golden_render(&prof_render_markdown, doc, &n);
     cr_assert_lt(n, MIB, "%zu bytes", n);
     tables_hold(md);
     cr_assert_not_null(strstr(md, "\\|\xE2\x80\xA6 (process-role) |"), "the stage name is cut with an ellipsis");
