@@ -299,15 +299,10 @@ static int timelines(struct prof_run *m, const struct prof_rec_sampler *R)
             if (!t)
                 continue;
         }
-        if (t->nspans == t->spans_cap) {
-            size_t nc = t->spans_cap ? t->spans_cap * 2 : 64;
-            struct prof_span *v = realloc(t->spans, nc * sizeof *v);
-            if (!v)
-                return PROF_ENOMEM;
-            t->spans = v;
-            t->spans_cap = nc;
-        }
-        t->spans[t->nspans++] = (struct prof_span){r->t0_ns, r->t1_ns, (uint8_t)r->state};
+        struct prof_span *sp = PUSH(t->spans, t->nspans);
+        if (!sp)
+            return PROF_ENOMEM;
+        *sp = (struct prof_span){r->t0_ns, r->t1_ns, (uint8_t)r->state};
     }
     for (size_t i = 0; i < m->nprocs; i++)
         for (size_t j = 0; j < m->procs[i]->nthreads; j++)

@@ -70,7 +70,7 @@ struct prof_thread {
     /* Its timeline (sampler.rec S lines): time order, not overlapping, adjacent spans of one state
      * merged; NULL when the sampler recorded none (no sampler, an older run). Owned by the run. */
     struct prof_span *spans;
-    size_t nspans, spans_cap;
+    size_t nspans;
     /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */
