@@ -41,7 +41,7 @@ static const char *gesc_char(uint32_t cp, int prop, char *buf, size_t cap)
 
 static void gesc(FILE *out, const char *s, int prop)
 {
-    prof_check_escape(out, NULL, 0, s, gesc_char, prop, "\\x%02X");
+    prof_check_escape(out, NULL, 0, s, gesc_char, prop, "\\x%02X", NULL);
 }
 
 /* ::LEVEL title=STAGE FIGURE RESULT::REASON (NOTE) */

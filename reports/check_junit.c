@@ -57,7 +57,7 @@ static const char *xesc_char(uint32_t cp, int attr, char *buf, size_t cap)
 
 static void xesc(FILE *out, const char *s, int attr)
 {
-    prof_check_escape(out, NULL, 0, s, xesc_char, attr, "\\x%02X");
+    prof_check_escape(out, NULL, 0, s, xesc_char, attr, "\\x%02X", NULL);
 }
 
 /* A value as the document holds it, for machines: numbers with 12 significant digits. */

@@ -200,11 +200,13 @@ int prof_check_row_flagged(const json_t *check)
 }
 
 size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_check_esc_fn esc, int flag,
-                         const char *bad)
+                         const char *bad, int *cut)
 {
     size_t o = 0, n = s ? strlen(s) : 0;
     char buf[16];
 
+    if (cut)
+        *cut = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         size_t len = prof_utf8_decode(s + i, n - i, &cp);
@@ -219,13 +221,16 @@ size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_c
         size_t plen = piece ? strlen(piece) : len;
         if (!piece)
             piece = s + i;
-        if (out) {
-            fwrite(piece, 1, plen, out);
-        } else {
-            if (o + plen + 1 > cap)
-                break;
-            memcpy(dst + o, piece, plen);
+        /* Into dst, cap counts the NUL; to out, cap 0 is no limit. */
+        if (out ? cap && o + plen > cap : o + plen + 1 > cap) {
+            if (cut)
+                *cut = 1;
+            break;
         }
+        if (out)
+            fwrite(piece, 1, plen, out);
+        else
+            memcpy(dst + o, piece, plen);
         o += plen;
         i += len;
     }

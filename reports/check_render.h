@@ -64,10 +64,11 @@ typedef const char *(*prof_check_esc_fn)(uint32_t cp, int flag, char *buf, size_
 
 /*
  * s through esc, one UTF-8 character at a time; a byte that begins no well-formed character
- * prints as bad (a printf format of one unsigned, "\\x%02X"). Written to out, or, out NULL, into
- * dst: at most cap - 1 bytes, cut between two pieces, never inside one. The bytes written.
+ * prints as bad (a printf format of one unsigned, "\\x%02X"). Written to out (at most cap bytes,
+ * 0: no limit), or, out NULL, into dst (at most cap - 1 bytes and a NUL); cut between two pieces,
+ * never inside one, and *cut (when given) says whether it was. The bytes written.
  */
 size_t prof_check_escape(FILE *out, char *dst, size_t cap, const char *s, prof_check_esc_fn esc, int flag,
-                         const char *bad);
+                         const char *bad, int *cut);
 
 #endif

@@ -36,7 +36,7 @@ static const char *tesc_char(uint32_t cp, int flag, char *buf, size_t cap)
 
 static char *tesc(char *dst, size_t cap, const char *s)
 {
-    prof_check_escape(NULL, dst, cap, s, tesc_char, 0, "\\x%02X");
+    prof_check_escape(NULL, dst, cap, s, tesc_char, 0, "\\x%02X", NULL);
     return dst;
 }
 

@@ -147,13 +147,8 @@ static void summary(FILE *out, const json_t *doc)
         prof_html_text(out, json_string_value(v));
     }
     fprintf(out, "</code></p>\n<p class=\"facts\">wall %.2f s &middot; ", num(doc, "wall_seconds"));
-    const json_t *ex = json_object_get(doc, "exit");
-    if (json_is_integer(json_object_get(ex, "signal")))
-        fprintf(out, "killed by signal %d", (int)num(ex, "signal"));
-    else if (json_is_integer(json_object_get(ex, "code")))
-        fprintf(out, "exit %d", (int)num(ex, "code"));
-    else
-        fputs("exit unknown", out);
+    char exitbuf[48];
+    fputs(prof_report_exit_text(doc, exitbuf, sizeof exitbuf), out);
     fprintf(out, " &middot; %d usable CPUs &middot; %zu processes &middot; run directory ", (int)num(doc, "machine.usable_cpus"),
             json_array_size(json_object_get(doc, "processes")));
     tag_text(out, "<code>", str(doc, "run_dir"), "</code>");

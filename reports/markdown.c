@@ -53,28 +53,11 @@ static const char *esc_char(uint32_t cp, int flag, char *buf, size_t cap)
  * the bytes written. */
 static size_t md_max(FILE *out, const char *s, size_t max)
 {
-    size_t n = s ? strlen(s) : 0, o = 0;
-    char buf[16];
-
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t len = prof_utf8_decode(s + i, n - i, &cp);
-        const char *piece;
-        if (!len) {
-            snprintf(buf, sizeof buf, "\\\\x%02X", (unsigned)(unsigned char)s[i]);
-            piece = buf;
-            len = 1;
-        } else {
-            piece = esc_char(cp, 0, buf, sizeof buf);
-        }
-        size_t plen = piece ? strlen(piece) : len;
-        if (o + plen > max) {
-            fputs(ELLIPSIS, out);
-            return o + strlen(ELLIPSIS);
-        }
-        fwrite(piece ? piece : s + i, 1, plen, out);
-        o += plen;
-        i += len;
+    int cut;
+    size_t o = prof_check_escape(out, NULL, max, s, esc_char, 0, "\\\\x%02X", &cut);
+    if (cut) {
+        fputs(ELLIPSIS, out);
+        o += strlen(ELLIPSIS);
     }
     return o;
 }
@@ -293,7 +276,7 @@ static void ipc_row(FILE *out, const json_t *s)
 /* The heading and the run's one-line header, then what the terminal says under it. */
 static void head(FILE *out, const json_t *doc)
 {
-    const json_t *ex = json_object_get(doc, "exit"), *ms = json_object_get(doc, "measurement"), *v, *procs;
+    const json_t *ms = json_object_get(doc, "measurement"), *v, *procs;
     size_t i, nproc = json_array_size(json_object_get(doc, "processes"));
     int staged = (int)num(json_object_get(doc, "overall"), "processes");
 
@@ -308,12 +291,8 @@ static void head(FILE *out, const json_t *doc)
         shown += 1 + md_max(out, json_string_value(v), MD_STRING_MAX);
     }
     fprintf(out, "\n\nwall %.2f s" DOT, num(doc, "wall_seconds"));
-    if (json_is_integer(json_object_get(ex, "signal")))
-        fprintf(out, "killed by signal %d", (int)num(ex, "signal"));
-    else if (json_is_integer(json_object_get(ex, "code")))
-        fprintf(out, "exit %d", (int)num(ex, "code"));
-    else
-        fputs("exit unknown", out);
+    char exitbuf[48];
+    fputs(prof_report_exit_text(doc, exitbuf, sizeof exitbuf), out);
     fprintf(out, DOT "%d usable CPUs" DOT "%zu process%s", (int)num(json_object_get(doc, "machine"), "usable_cpus"),
             nproc, nproc == 1 ? "" : "es");
     /* overall leaves a launcher's helpers out; say so under the count, not only in the notes */

@@ -40,5 +40,5 @@ const char *prof_md_escape_char(uint32_t cp, int flag, char *buf, size_t cap)
 
 void prof_md_escape(FILE *out, const char *s)
 {
-    prof_check_escape(out, NULL, 0, s, prof_md_escape_char, 0, "\\\\x%02X");
+    prof_check_escape(out, NULL, 0, s, prof_md_escape_char, 0, "\\\\x%02X", NULL);
 }

@@ -98,3 +98,17 @@ int prof_render_rundir(struct prof_report *r, const char *rundir)
     snprintf(path, sizeof path, "%s/%s", rundir, doc->rundir_file);
     return prof_render_file(doc, r, path);
 }
+
+const char *prof_report_exit_text(const json_t *doc, char *buf, size_t cap)
+{
+    const json_t *ex = json_object_get(doc, "exit");
+    const json_t *sig = json_object_get(ex, "signal"), *code = json_object_get(ex, "code");
+    if (json_is_integer(sig))
+        snprintf(buf, cap, "killed by signal %d", (int)json_integer_value(sig));
+    else if (json_is_integer(code))
+        snprintf(buf, cap, "exit %d", (int)json_integer_value(code));
+    else
+        snprintf(buf, cap, "exit unknown");
+    return buf;
+}
+

@@ -40,6 +40,10 @@ struct prof_run;
 int prof_folded_each(const struct prof_run *m, const json_t *doc, int offcpu,
                      int (*fn)(void *ctx, const char *line, uint64_t count), void *ctx);
 
+/* How a report's run ended, from its "exit" object: "killed by signal N", "exit N" or "exit unknown"
+ * (after an attach), in buf; buf. The words every format that shows it uses. */
+const char *prof_report_exit_text(const json_t *doc, char *buf, size_t cap);
+
 /* The JSON format's render: r->doc indented, keys in insertion order; the check's json format writes its
  * document with it too. */
 int prof_render_json_doc(const struct prof_report *r, FILE *out);

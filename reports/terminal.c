@@ -268,7 +268,6 @@ static int render_terminal(const struct prof_report *r, FILE *out)
     if (!report || !out)
         return PROF_EINVAL;
     const json_t *cmd = json_object_get(report, "command");
-    const json_t *ex = json_object_get(report, "exit");
     const json_t *mc = json_object_get(report, "machine");
     const json_t *ms = json_object_get(report, "measurement");
     char cmdline[4 * WIDTH] = "", shown[WIDTH + 1], exitbuf[48], dir[WIDTH + 1];
@@ -283,12 +282,7 @@ static int render_terminal(const struct prof_report *r, FILE *out)
         }
         o += (size_t)w;
     }
-    if (json_is_integer(json_object_get(ex, "signal")))
-        snprintf(exitbuf, sizeof exitbuf, "killed by signal %d", (int)num(ex, "signal"));
-    else if (json_is_integer(json_object_get(ex, "code")))
-        snprintf(exitbuf, sizeof exitbuf, "exit %d", (int)num(ex, "code"));
-    else
-        snprintf(exitbuf, sizeof exitbuf, "exit unknown");
+    prof_report_exit_text(report, exitbuf, sizeof exitbuf);
 
     fprintf(out, "poolprof: %s\n", oneline(shown, sizeof shown, cmdline, WIDTH - 10));
     size_t nproc = json_array_size(json_object_get(report, "processes"));
