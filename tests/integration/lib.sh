@@ -30,6 +30,20 @@ print(json.dumps(v) if not isinstance(v, str) else v)
 PY
 }
 
+# attach_known_stack NAME [ENV=VALUE...]: a second of native stacks at 1 kHz, attached, of
+# fixtures/known_stack (its main thread spins in main -> level_a -> level_b -> level_c), into $T/NAME
+# (report $T/NAME.json, stderr $T/NAME.err); sets $rc to attach's exit status and $ks to the fixture's pid.
+attach_known_stack() {
+  local name=$1; shift
+  "$FIXTURES/known_stack" >"$T/$name.ks.out" &
+  ks=$!
+  for _ in $(seq 100); do grep -q ready "$T/$name.ks.out" && break; sleep 0.05; done
+  env "$@" "$POOLPROF" attach --duration 1 --stacks native --rate 1000 -o "$T/$name" --json "$T/$name.json" "$ks" \
+    >/dev/null 2>"$T/$name.err"
+  rc=$?
+  kill "$ks"; wait "$ks" 2>/dev/null
+}
+
 ok() { checks=$((checks+1)); echo "ok: $*"; }
 bad() { checks=$((checks+1)); failures=$((failures+1)); echo "FAIL: $*"; }
 

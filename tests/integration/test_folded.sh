@@ -74,12 +74,8 @@ expect_eq "esc: the stage and thread named a_b:c" \
   "$(grep -c '^a_b:c;burn_threads-[0-9]*;a_b:c-[0-9]*;' "$T/esc/stacks.folded" | awk '{print ($1 > 0)}')" 1
 
 # ---- a known native chain under its own thread ------------------------------------------------------------------
-"$FIXTURES/known_stack" >"$T/ks.out" &
-ks=$!
-for _ in $(seq 100); do grep -q ready "$T/ks.out" && break; sleep 0.05; done
-"$POOLPROF" attach --duration 1 --stacks native --rate 1000 -o "$T/ks" --json "$T/ks.json" "$ks" >/dev/null 2>"$T/ks.err"
-expect_eq "known_stack: attach exit" "$?" 0
-kill "$ks"; wait "$ks" 2>/dev/null
+attach_known_stack ks
+expect_eq "known_stack: attach exit" "$rc" 0
 expect_eq "known_stack: stacks.folded reads as flamegraph.pl reads it" "$(parse "$T/ks/stacks.folded" "$T/ks.json")" ok
 # The main thread (tid = pid) spins in main -> level_a -> level_b -> level_c for the whole second.
 total=$(sum_under "$T/ks/stacks.folded" "overall;known_stack-$ks;known_stack-$ks")

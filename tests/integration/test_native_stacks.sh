@@ -40,12 +40,8 @@ for mode in perf perf-task ptrace; do
   [[ $mode == perf-task ]] && envs=(POOLPROF_PERF_SCOPE=task)
 
   # Attach: main spins in main -> level_a -> level_b -> level_c, a thread blocks in read(2).
-  "$FIXTURES/known_stack" >"$T/ks-$mode.out" &
-  ks=$!
-  for _ in $(seq 100); do grep -q ready "$T/ks-$mode.out" && break; sleep 0.05; done
-  env "${envs[@]}" "$POOLPROF" attach --duration 1 --stacks native --rate 1000 -o "$T/a-$mode" "$ks" >/dev/null 2>"$T/a-$mode.err"
-  expect_eq "$mode: attach exit" "$?" 0
-  kill "$ks"; wait "$ks" 2>/dev/null
+  attach_known_stack "a-$mode" "${envs[@]}"
+  expect_eq "$mode: attach exit" "$rc" 0
   rec="$T/a-$mode/sampler.rec"
   expect_eq "$mode: stack source in the self-report" "$(field "$rec" O native)" "${mode%-task}"
   scope=none

@@ -51,12 +51,8 @@ expect_eq "burn: report --format speedscope writes the same file" "$(cmp -s "$T/
 [[ $browser == 1 ]] && expect_eq "burn: speedscope shows every profile, its total, and the busiest thread's frames" "$(opened burn)" ok
 
 # ---- a known native chain: speedscope opens on the spinning main thread ------------------------------------------
-"$FIXTURES/known_stack" >"$T/ks.out" &
-ks=$!
-for _ in $(seq 100); do grep -q ready "$T/ks.out" && break; sleep 0.05; done
-"$POOLPROF" attach --duration 1 --stacks native --rate 1000 -o "$T/ks" --json "$T/ks.json" "$ks" >/dev/null 2>"$T/ks.err"
-expect_eq "known_stack: attach exit" "$?" 0
-kill "$ks"; wait "$ks" 2>/dev/null
+attach_known_stack ks
+expect_eq "known_stack: attach exit" "$rc" 0
 check_schema ks
 expect_eq "known_stack: opens on the main thread" \
   "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["profiles"][d["activeProfileIndex"]]["name"])' "$T/ks/profile.speedscope.json")" \
