@@ -84,6 +84,19 @@ struct prof_stage_figures {
     int current_workers;     /* its busy workers; 0 = infer from nthreads / nprocesses */
     int python_unread;       /* processes of the stage whose CPython the sampler could not read (a version it does not support) */
     int pipeline;            /* run sequentially, its work spread over busy processes of several programs at once (a pipeline) */
+    /* Counters (issue 30: libprof/counters/, perf events counted per thread). A figure whose
+     * *_measured is 0 was not counted for every thread of the stage, and is 0. */
+    uint64_t ivcsw;          /* involuntary context switches (preempted): getrusage / /proc, always measured */
+    int migrations_measured;
+    uint64_t migrations;     /* moves between CPUs (perf::CPU-MIGRATIONS) */
+    int fork_faults_measured; /* every forked (not exec'd) child process of the stage was counted from its fork */
+    int fork_children;       /* those children */
+    uint64_t fork_minflt;    /* their minor page faults after the fork: copy-on-write copies and first touches */
+    double fork_stime_s;     /* their kernel-mode CPU, which those faults are part of */
+    int pmu_measured;        /* cycles and instructions counted (a PMU answered) */
+    uint64_t cycles, instructions;
+    int llc_measured;
+    uint64_t llc_misses;     /* last-level cache misses */
 };
 
 struct prof_seed_verdict {
