@@ -186,6 +186,42 @@ static void wrap(FILE *out, int indent, const char *text)
     fputc('\n', out);
 }
 
+/* The role's words in a sentence, or the event's own name. */
+static const char *counter_label(const json_t *c)
+{
+    static const char *const words[][2] = {
+        {"context_switches", "context switches"}, {"cpu_migrations", "migrations"}, {"minor_faults", "minor faults"},
+        {"major_faults", "major faults"},         {"page_faults", "page faults"},   {"task_clock", "task-clock ns"},
+        {"llc_misses", "LLC misses"},
+    };
+    const char *role = str(c, "role", "");
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcmp(role, words[i][0]) == 0)
+            return words[i][1];
+    return str(c, "event", "?");
+}
+
+/* One line of the stage's counters that counted something: "counters: 1,204 context switches (310/CPU-s), ...". */
+static void counters(FILE *out, const json_t *s)
+{
+    const json_t *a = json_object_get(s, "counters"), *c;
+    char line[1024] = "counters:";
+    size_t i, len = strlen(line), start = len;
+
+    json_array_foreach(a, i, c)
+    {
+        double v = num(c, "value"), rate = num(c, "per_cpu_second");
+        if (v <= 0 || len >= sizeof line - 1)
+            continue;
+        len += (size_t)snprintf(line + len, sizeof line - len, "%s%s%.0f %s", len > start ? ", " : " ",
+                                boolean(c, "scaled") ? "~" : "", v, counter_label(c));
+        if (rate > 0 && len < sizeof line - 1)
+            len += (size_t)snprintf(line + len, sizeof line - len, " (%.0f/CPU-s)", rate);
+    }
+    if (len > start)
+        wrap(out, 2, line);
+}
+
 static void stage(FILE *out, const json_t *s)
 {
     const json_t *rec = json_object_get(s, "recommendation");
@@ -252,6 +288,7 @@ static void stage(FILE *out, const json_t *s)
     if (num(s, "join_wait_seconds") > 0 || num(s, "handoff_wait_seconds") > 0 || num(s, "evloop_wait_seconds") > 0)
         fprintf(out, "  idle: joins %.2f s, hand-offs %.2f s, event loop %.2f s\n",
                 num(s, "join_wait_seconds"), num(s, "handoff_wait_seconds"), num(s, "evloop_wait_seconds"));
+    counters(out, s);
     if (num(rss, "peak_bytes") <= 0)
         fprintf(out, "  RSS: not sampled\n");
     else

@@ -26,7 +26,7 @@
 /* ---- the run directory ---------------------------------------------------- */
 
 /* sweep.json too: a profile run reused by the next `sweep --keep DIR` must not show the last sweep's curve. */
-static const char *const run_files[] = {"run.json", "run.json.tmp", "monitor.rec", "sampler.rec", "rss.csv", "report.json",
+static const char *const run_files[] = {"run.json", "run.json.tmp", "monitor.rec", "sampler.rec", "counters.rec", "rss.csv", "report.json",
                                          "stacks.folded", "stacks-offcpu.folded",
                                          "sweep.json"};
 
@@ -304,6 +304,63 @@ bad:
     return PROF_EINVAL;
 }
 
+int session_parse_counters(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap)
+{
+    (void)o;
+    struct session_counters *c = dst;
+    const char *bad = NULL, *msg = NULL;
+
+    if (prof_ctr_lib_init(&msg) < 0 && msg)
+        cli_msg("counters: libpfm4 did not initialise (%s): software events are encoded raw", msg);
+    int n = prof_ctr_resolve_list(&prof_ctr_sys_real, value, c->ev, PROF_CTR_MAX, &bad);
+    if (n == PROF_ERANGE) {
+        snprintf(why, cap, "at most %d events, the default set included", PROF_CTR_MAX);
+        return PROF_EINVAL;
+    }
+    if (n < 0) {
+        snprintf(why, cap, "wants comma-separated event names (poolprof counters lists them)%s%s%s",
+                 bad ? ": bad item '" : "", bad ? bad : "", bad ? "'" : "");
+        return PROF_EINVAL;
+    }
+    c->asked = value;
+    c->n = (size_t)n;
+    c->resolved = 1;
+    return 0;
+}
+
+int session_counters_resolve(struct run *r)
+{
+    struct session_counters *c = &r->ctr;
+
+    if (!c->on) {
+        c->n = 0;
+        return 0;
+    }
+    if (!c->resolved) {
+        const char *bad = NULL, *msg = NULL;
+        if (prof_ctr_lib_init(&msg) < 0 && msg)
+            cli_msg("counters: libpfm4 did not initialise (%s): software events are encoded raw", msg);
+        int n = prof_ctr_resolve_list(&prof_ctr_sys_real, NULL, c->ev, PROF_CTR_MAX, &bad);
+        if (n < 0) {
+            cli_msg("counters: the default set did not resolve: %s", prof_strerror(n));
+            return n;
+        }
+        c->n = (size_t)n;
+        c->resolved = 1;
+    }
+    /* One line per event that is not counted as asked; the report lists them all with the reason. */
+    for (size_t i = 0; i < c->n; i++) {
+        const struct prof_ctr_event *e = &c->ev[i];
+        if (!e->reason[0])
+            continue;
+        if (e->source == PROF_CTR_SRC_NONE)
+            cli_msg("counters: %s is not available here: %s", e->name, e->reason);
+        else
+            cli_msg("counters: %s: %s", e->name, e->reason);
+    }
+    return 0;
+}
+
 /* ---- the command to run ---------------------------------------------------------------------- */
 
 /* 0 when path is a file we may execute, else PROF_ENOENT or PROF_EACCES (as a shell would say). */
@@ -380,6 +437,8 @@ static struct prof_sampler *sampler_start(const struct run *r)
         .follow = 1,
         /* The root of `poolprof run` is our child: the tracer's wait may reap it for the monitor. */
         .reaped = r->attached ? NULL : monitor_child_reaped,
+        .task_new = r->ctr.obs ? prof_ctrs_task : NULL,
+        .task_ctx = r->ctr.obs,
     };
     int err;
 
@@ -406,6 +465,9 @@ static void watch(struct run *r, struct prof_sampler *sampler)
         .deadline_ns = r->duration_s > 0 ? r->start_ns + (uint64_t)(r->duration_s * 1e9) : 0,
         .tree_events = prof_sampler_tree_events,
         .tree_ctx = sampler,
+        .task_seen = r->ctr.obs ? prof_ctrs_task : NULL,
+        .scanned = r->ctr.obs ? prof_ctrs_poll : NULL,
+        .ctr_ctx = r->ctr.obs,
     };
     struct monitor_result res;
     int err, status;
@@ -417,6 +479,9 @@ static void watch(struct run *r, struct prof_sampler *sampler)
         r->exit_known = 1, r->status = status;
     if (sampler && (err = prof_sampler_stop(sampler)) < 0)
         cli_msg("sampler recording stopped: %s", prof_strerror(err));
+    if (r->ctr.obs && (err = prof_ctrs_stop(r->ctr.obs)) < 0)
+        cli_msg("counters recording stopped: %s", prof_strerror(err));
+    r->ctr.obs = NULL;
     r->done = 1;
     r->end_ns = monitor_now_ns();
     r->recording_error = res.recording_error;
@@ -437,6 +502,8 @@ int session_record(struct run *r, const struct session_target *t)
         cli_msg("cannot read the current directory: %s", strerror(err));
         return prof_err_from_errno(err);
     }
+    if ((err = session_counters_resolve(r)) < 0)
+        return err;
     if ((err = rundir_prepare(r)) < 0)
         return err;
     prof_machine_read(&r->machine);
@@ -446,6 +513,11 @@ int session_record(struct run *r, const struct session_target *t)
     }
     if ((err = t->start(r)) < 0)
         goto discard;
+    /* The counters go before the target does: the root's are opened now, before its exec. */
+    if ((err = prof_ctrs_start(r->rundir, r->ctr.ev, r->ctr.n, &r->ctr.obs)) < 0)
+        cli_msg("%s/counters.rec: not recorded: %s", r->rundir, prof_strerror(err));
+    else if (!r->attached)
+        prof_ctrs_task(r->ctr.obs, r->root, r->root, 1);
     r->start_realtime_ns = monitor_realtime_ns();
     r->start_ns = monitor_now_ns();
     if ((err = json_write(r)) < 0) {
@@ -461,6 +533,8 @@ int session_record(struct run *r, const struct session_target *t)
     watch(r, sampler);
     return 0;
 abort:
+    prof_ctrs_stop(r->ctr.obs);
+    r->ctr.obs = NULL;
     if (t->abort)
         t->abort(r);
 discard:

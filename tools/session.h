@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "counters/counters.h"
 #include "monitor/machine.h"
 #include "output.h"
 
@@ -46,6 +47,15 @@ struct run {
     int status;              /* the root's wait status, when done (and, attached, exit_known) */
     int exit_known;          /* attach: the root's exit status was seen */
     int recording_error;     /* errno that stopped the monitor's recording, or 0 */
+    /* Perf counters (libprof/counters/): --counters, resolved before the target starts. */
+    struct session_counters {
+        int on;              /* count at all (default on; --no-counters) */
+        const char *asked;   /* --counters as given, NULL: the default set only */
+        int resolved;
+        size_t n;
+        struct prof_ctr_event ev[PROF_CTR_MAX];
+        struct prof_ctrs *obs; /* the observer while recording */
+    } ctr;
 };
 
 /* The options `run` and `attach` share, rows of their option tables (struct run). */
@@ -68,7 +78,13 @@ struct run {
      offsetof(struct run, rate_hz), 1, 10000, "ticks per second"},                                                  \
     {"stacks", 0, "LIST",                                                                                           \
      "the stacks the sampler takes: native,python (the default), native, python, or none (thread states only)",    \
-     session_parse_stacks, offsetof(struct run, stacks), 0, 0, NULL}
+     session_parse_stacks, offsetof(struct run, stacks), 0, 0, NULL},                                                \
+    {"counters", 0, "LIST",                                                                                         \
+     "perf events to count per thread besides the default software set, comma-separated libpfm4 names "            \
+     "(cycles, instructions, perf::MAJOR-FAULTS, a PMU's own events: poolprof counters lists them)",                \
+     session_parse_counters, offsetof(struct run, ctr), 0, 0, NULL},                                                \
+    {"no-counters", 0, NULL, "count no perf events, not even the default set", cli_flag_off,                        \
+     offsetof(struct run, ctr.on), 0, 0, NULL}
 
 /* What differs between starting the target (run) and joining it (attach). */
 struct session_target {
@@ -90,6 +106,14 @@ struct session_target {
  * ran, and no half-made run directory is left. Every failure is one line on stderr.
  */
 int session_record(struct run *r, const struct session_target *t);
+
+/* --counters LIST: resolved at once (libpfm4 and a probe open each), so a malformed list is a usage
+ * error before anything starts; an event that cannot be counted here is not an error (said later). */
+int session_parse_counters(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap);
+
+/* Resolve the events of r->ctr if not done (the default set without --counters) and say, one line
+ * each, why an event is not counted as asked. 0, or PROF_E* (a line printed). */
+int session_counters_resolve(struct run *r);
 
 /* Merge the recorded run, leave its report files in RUNDIR, and render r->out (the terminal
  * summary on stderr unless a --format without PATH replaced it). 0 or the first PROF_E*. */

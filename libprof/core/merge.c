@@ -404,6 +404,8 @@ static int mon_thread(const struct prof_run *m, struct prof_process *p, const st
     th->c.stime_ns = umax(th->c.stime_ns, l->u.thread.stime);
     th->c.vcsw = umax(th->c.vcsw, l->u.thread.vcsw);
     th->c.ivcsw = umax(th->c.ivcsw, l->u.thread.ivcsw);
+    th->minflt = umax(th->minflt, l->u.thread.minflt);
+    th->majflt = umax(th->majflt, l->u.thread.majflt);
     if (l->u.thread.start_ticks > 0)
         th->start_ticks_ns = ticks_to_ns(m, l->u.thread.start_ticks);
     return 0;
@@ -954,5 +956,8 @@ int prof_merge(struct prof_records *rec, struct prof_run *m)
         m->steal_per_cpu = (double)(k->k_steal1 - k->k_steal0) / (double)(k->k_busy1 - k->k_busy0);
     carry(m->errors, rec->sampler_errors);
     carry(m->notes, rec->sweep_notes);
+    carry(m->errors, rec->counters_errors);
+    if ((rc = prof_merge_counters(rec, m)) != 0)
+        return rc;
     return rec->sampler.present ? prof_merge_sampler(rec, m) : 0;
 }

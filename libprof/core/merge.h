@@ -34,4 +34,7 @@ int prof_merge(struct prof_records *rec, struct prof_run *m);
 /* merge_sampler.c: the sampler's states, GIL readings, stacks and futexes onto the run's threads. */
 int prof_merge_sampler(struct prof_records *rec, struct prof_run *m);
 
+/* merge_counters.c: the perf counters' readings onto the run's threads. */
+int prof_merge_counters(struct prof_records *rec, struct prof_run *m);
+
 #endif

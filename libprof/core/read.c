@@ -20,14 +20,15 @@ int prof_read(const char *rundir, struct prof_records *rec)
     rec->monitor_notes = json_array();
     rec->sampler_errors = json_array();
     rec->sweep_notes = json_array();
+    rec->counters_errors = json_array();
     if (!rec->rundir || !rec->shim_errors || !rec->monitor_errors || !rec->monitor_notes || !rec->sampler_errors ||
-        !rec->sweep_notes)
+        !rec->sweep_notes || !rec->counters_errors)
         return PROF_ENOMEM;
     if ((rc = prof_read_run(rundir, &rec->run)) != 0)
         return rc;
     /* Damaged records are listed and skipped: only memory stops the reading. */
     if ((rc = prof_read_shim(rec)) != 0 || (rc = prof_read_monitor(rec)) != 0 || (rc = prof_read_sampler(rec)) != 0 ||
-        (rc = prof_read_sweep(rec)) != 0)
+        (rc = prof_read_sweep(rec)) != 0 || (rc = prof_read_counters(rec)) != 0)
         return rc;
     return 0;
 }
@@ -81,6 +82,8 @@ void prof_records_free(struct prof_records *rec)
     json_decref(rec->sampler_errors);
     json_decref(rec->sweep);
     json_decref(rec->sweep_notes);
+    free(rec->counters.tasks);
+    json_decref(rec->counters_errors);
     free(rec->rundir);
     memset(rec, 0, sizeof *rec);
 }

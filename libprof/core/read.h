@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "format/ctrrec.h"
 #include "format/machine.h"
 #include "format/shm.h"
 
@@ -60,6 +61,7 @@ struct prof_rec_mon {
             int have_name;
             char name[16];
             uint64_t cpu, runq, utime, stime, vcsw, ivcsw, start_ticks;
+            uint64_t minflt, majflt;
         } thread;
         int status;    /* Z */
     } u;
@@ -116,15 +118,42 @@ struct prof_rec_sampler {
 
 /* Everything a run directory holds, decoded. Notes and errors are kept per file, in the
  * order the files are read, for the merge to carry into the run. */
+/* counters.rec (format/ctrrec.h): the run's events and each task's last counts. */
+struct prof_rec_ctr_event {     /* E line */
+    char name[96], fstr[96], role[24], source[8], reason[160];
+    uint32_t type;
+    uint64_t config;
+    int user_only, hardware, is_default;
+};
+struct prof_rec_ctr_task {      /* an O line and what followed it for that task */
+    int pid, tid;
+    int born;                   /* opened before the task ran: its counts are whole */
+    uint64_t open_ns, gone_ns;  /* gone_ns 0: no X line (alive at the end, or the file stops) */
+    uint64_t open_mask;         /* events open for it (bit i) */
+    uint64_t v[PROF_CTRREC_MAX][3]; /* the latest R line: value, enabled ns, running ns */
+    int have;                   /* an R line was read */
+};
+struct prof_rec_counters {
+    int present;                /* counters.rec was read (a version this reader knows) */
+    struct prof_rec_ctr_event ev[PROF_CTRREC_MAX];
+    size_t nev;
+    struct prof_rec_ctr_task *tasks; size_t ntasks;   /* file order */
+    uint64_t refused;           /* L what=descriptors: tasks not counted */
+    uint64_t failed[PROF_CTRREC_MAX]; /* F lines per event */
+    int fail_errno[PROF_CTRREC_MAX];  /* the latest F line's errno per event */
+};
+
 struct prof_records {
     char *rundir;
     struct prof_rec_run run;
     struct prof_rec_image *images; size_t nimages;
     struct prof_rec_monitor monitor;
     struct prof_rec_sampler sampler;
+    struct prof_rec_counters counters;
     json_t *shim_errors, *monitor_errors, *monitor_notes, *sampler_errors;
     json_t *sweep;              /* sweep.json, checked (read_sweep.c), or NULL */
     json_t *sweep_notes;        /* why a sweep.json was ignored */
+    json_t *counters_errors;    /* counters.rec lines skipped */
 };
 
 /* Read RUNDIR into *rec. 0, or PROF_E* when run.json is missing or malformed (PROF_ENOENT,
@@ -139,6 +168,7 @@ int prof_read_monitor(struct prof_records *rec);
 int prof_read_sampler(struct prof_records *rec);
 /* sweep.json when there is one; one that is not a poolprof.sweep/1 the report can draw is noted, not read. */
 int prof_read_sweep(struct prof_records *rec);
+int prof_read_counters(struct prof_records *rec);
 
 /*
  * After a run: cut each shim record whose image is certainly over (its pid is gone, or it ended

@@ -69,6 +69,8 @@ static int process_line(struct prof_rec_mon *l, struct prof_fields *f)
         l->u.thread.stime = prof_field_u64_or0(f, "stime");
         l->u.thread.vcsw = prof_field_u64_or0(f, "vcsw");
         l->u.thread.ivcsw = prof_field_u64_or0(f, "ivcsw");
+        l->u.thread.minflt = prof_field_u64_or0(f, "minflt");
+        l->u.thread.majflt = prof_field_u64_or0(f, "majflt");
         if (prof_field_u64(f, "start_ticks", &x) == 0)
             l->u.thread.start_ticks = x;
         return 0;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "core/report.h"
+#include "core/report_int.h"
 #include "core/stages.h"
 #include "format/rundir.h"
 #include "prof.h"
@@ -286,7 +287,7 @@ static json_t *sources_json(const struct prof_stage *s)
                      "states", s->nsampled_threads ? "sampler" : "none");
 }
 
-static json_t *stage_json(const struct prof_stage *s)
+static json_t *stage_json(const struct prof_run *m, const struct prof_stage *s)
 {
     const struct prof_verdict *v = &s->verdict;
     const struct prof_stage_figures *f = &s->fig;
@@ -349,6 +350,7 @@ static json_t *stage_json(const struct prof_stage *s)
     json_object_set_new(o, "gil_held_share",
                         jgil(s, s->py_running_ticks ? jratio(fmin(1.0, (double)s->py_held_cpu / (double)s->py_running_ticks))
                                                     : json_null()));
+    json_object_set_new(o, "counters", prof_report_counters_stage(m, s));
     return o;
 }
 
@@ -402,7 +404,7 @@ static json_t *locks_json(const struct prof_process *p)
 }
 
 /* gil_absent: its process is a free-threaded CPython without a GIL, so it waited on none. */
-static json_t *thread_json(const struct prof_thread *t, int gil_absent)
+static json_t *thread_json(const struct prof_run *m, const struct prof_thread *t, int gil_absent)
 {
     json_t *o = json_object();
     json_object_set_new(o, "tid", json_integer(t->tid));
@@ -415,6 +417,8 @@ static json_t *thread_json(const struct prof_thread *t, int gil_absent)
     if (gil_absent)
         set_path(o, prof_metrics[PROF_M_gil_wait_ns].thread_key, json_null());
     json_object_set_new(o, "sources", json_pack("{s:b, s:b}", "shim", t->from_shim, "monitor", t->from_monitor));
+    json_object_set_new(o, "counters", prof_report_counters_thread(m, t));
+    json_object_set_new(o, "counters_from_start", t->ctr_mask ? json_boolean(t->ctr_born) : json_null());
     return o;
 }
 
@@ -431,7 +435,7 @@ static json_t *process_json(const struct prof_run *m, const struct prof_process 
                                                "static", im->is_static));
     }
     for (size_t i = 0; i < p->nthreads; i++)
-        json_array_append_new(threads, thread_json(&p->threads[i], p->gil_absent));
+        json_array_append_new(threads, thread_json(m, &p->threads[i], p->gil_absent));
 
     json_t *o = json_object();
     json_object_set_new(o, "pid", json_integer(p->pid));
@@ -565,10 +569,16 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
     if (json_array_size(none))
         json_array_append_new(notes, json_string("processes listed under no_shim_pids ran without the shim "
                                                  "(it exec'd too briefly, or failed to load): figures from /proc only"));
+    if (m->counters_refused)
+        json_array_append_new(notes, json_sprintf("counters: %llu task%s not counted: poolprof's descriptor budget "
+                                                  "(a quarter of its RLIMIT_NOFILE) ran out",
+                                                  (unsigned long long)m->counters_refused,
+                                                  m->counters_refused == 1 ? " was" : "s were"));
     json_t *opts = json_object_get(m->run, "options");
     json_t *preload = json_object_get(opts, "preload");
     json_t *shim_path = json_object_get(m->run, "shim");
-    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms,
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sample_interval_ms", m->interval_ms,
+                     "counters", prof_report_counters_run(m, S),
                      "monitor_cpu_seconds", m->monitor_cpu_ns ? json_real((double)m->monitor_cpu_ns / 1e9) : json_null(),
                      "sampler", m->sampler ? json_deep_copy(m->sampler) : json_null(), "preload",
                      json_is_boolean(preload) ? json_incref(preload) : json_null(), "shim",
@@ -685,7 +695,7 @@ int prof_report_build(const struct prof_run *m, const struct prof_stages *S, str
         return PROF_ENOMEM;
     }
     for (size_t i = 0; i < S->n; i++)
-        json_array_append_new(stages, stage_json(S->v[i]));
+        json_array_append_new(stages, stage_json(m, S->v[i]));
     for (size_t i = 0; i < m->nprocs; i++)
         json_array_append_new(procs, process_json(m, m->procs[i]));
     json_object_set_new(r, "schema", json_string(PROF_REPORT_SCHEMA));
@@ -704,7 +714,7 @@ int prof_report_build(const struct prof_run *m, const struct prof_stages *S, str
     json_object_set_new(r, "exit", exit_json(m));
     json_object_set_new(r, "machine", machine_json(&m->machine));
     json_object_set_new(r, "measurement", measurement_json(m, S));
-    json_object_set_new(r, "overall", stage_json(&S->overall));
+    json_object_set_new(r, "overall", stage_json(m, &S->overall));
     json_object_set_new(r, "stages", stages);
     json_object_set_new(r, "processes", procs);
     json_object_set_new(r, "sweep", sweep_json(m->sweep));

@@ -170,3 +170,32 @@ json_t *prof_json_text(const char *s)
     return j;
 }
 
+
+int prof_run_counter_of(const struct prof_run *m, const char *role)
+{
+    for (size_t i = 0; i < m->ncounters; i++)
+        if (strcmp(m->counters[i].role, role) == 0 && strcmp(m->counters[i].source, "none") != 0)
+            return (int)i;
+    return -1;
+}
+
+uint64_t prof_thread_ctr_value(const struct prof_thread *t, size_t i, int *ok, double *running)
+{
+    const uint64_t *v = t->ctr[i];
+    *ok = 0;
+    if (running)
+        *running = 1;
+    if (i >= PROF_CTRREC_MAX || !(t->ctr_mask & (1ull << i)))
+        return 0;
+    /* enabled 0: read from /proc, or never enabled (a value of 0 then). */
+    if (v[1] == 0 || v[2] >= v[1]) {
+        *ok = 1;
+        return v[0];
+    }
+    if (v[2] == 0)
+        return 0; /* enabled but never on a counter: nothing is known */
+    *ok = 1;
+    if (running)
+        *running = (double)v[2] / (double)v[1];
+    return (uint64_t)((double)v[0] * (double)v[1] / (double)v[2]);
+}

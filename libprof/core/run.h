@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "format/ctrrec.h"
 #include "format/machine.h"
 #include "format/metrics.h"
 #include "format/shm.h"
@@ -71,6 +72,13 @@ struct prof_thread {
      * merged; NULL when the sampler recorded none (no sampler, an older run). Owned by the run. */
     struct prof_span *spans;
     size_t nspans;
+    /* Perf counters (counters.rec): the latest reading of each event of the run (prof_run.counters)
+     * for this thread: value, enabled and running nanoseconds; ctr_mask the events counted. */
+    uint64_t ctr_mask;
+    int ctr_born;           /* opened before the thread's first instruction: its counts are whole */
+    uint64_t ctr_open_ns;
+    uint64_t ctr[PROF_CTRREC_MAX][3];
+    uint64_t minflt, majflt; /* /proc stat (monitor T lines): the counters' fallback where perf is refused */
     /* Derived by the merge. */
     double start_s, end_s;
     const char *ended_by;   /* "shim-exit", "shim-snapshot", "last-sample", "process-end" */
@@ -144,6 +152,17 @@ struct prof_process {
     uint64_t rss_start, rss_peak, rss_end, pss_peak, uss_peak;
 };
 
+/* An event the run counted per thread (counters.rec E line, format/ctrrec.h). */
+struct prof_run_counter {
+    char name[96], fstr[96];
+    char role[24];          /* "context_switches", "cpu_migrations", "minor_faults", ...; "" */
+    char source[8];         /* perf, raw, proc, none */
+    char reason[160];       /* why not counted as asked, "" */
+    int hardware, is_default, user_only;
+    uint64_t tasks_failed;  /* tasks it did not open for (F lines), the latest errno */
+    int fail_errno;
+};
+
 struct prof_run {
     char *rundir;
     json_t *run;                /* run.json */
@@ -164,6 +183,12 @@ struct prof_run {
     json_t *sweep;              /* sweep.json (poolprof.sweep/1) of the sweep that profiled this run, or NULL */
     json_t *notes;              /* array of strings: how figures were obtained */
     json_t *errors;             /* array of strings: records skipped, lines ignored */
+    /* Perf counters (merge_counters.c): the events; a thread's readings are in its ctr[]. */
+    int counters_present;       /* counters.rec was read */
+    struct prof_run_counter counters[PROF_CTRREC_MAX];
+    size_t ncounters;
+    uint64_t counters_refused;  /* tasks not counted: poolprof's descriptor budget ran out */
+    uint64_t counters_unmatched; /* tasks counted that no other record knew (their counts are in no thread) */
 };
 
 #define PROF_ROLE_MAX 80
@@ -181,6 +206,14 @@ struct prof_process *prof_run_process(const struct prof_run *m, int pid);
 
 /* Thread tid of process p (NULL p allowed), or NULL. */
 const struct prof_thread *prof_run_thread(const struct prof_process *p, int tid);
+
+/* The run's counted event with this role key ("cpu_migrations", ...), or -1. */
+int prof_run_counter_of(const struct prof_run *m, const char *role);
+
+/* A thread's count of event i, a multiplexed one scaled by enabled / running. *ok is 0 when the
+ * event did not count it (not open, or never scheduled), and the count is then 0. *running gets
+ * running / enabled (1 where the event never shares a counter), if not NULL. */
+uint64_t prof_thread_ctr_value(const struct prof_thread *t, size_t i, int *ok, double *running);
 
 /* Total resident bytes of a set of processes over time, one point per sample
  * interval, a process counting from its first sample to its last. *t and *rss

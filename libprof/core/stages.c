@@ -39,7 +39,7 @@ static int stage_add_proc(struct prof_stage *s, struct prof_process *p)
     return 0;
 }
 
-static int stage_add(struct prof_stage *s, struct prof_process *p, const struct prof_thread *t)
+static int stage_add(const struct prof_run *m, struct prof_stage *s, struct prof_process *p, const struct prof_thread *t)
 {
     if (stage_add_proc(s, p))
         return PROF_ENOMEM;
@@ -59,6 +59,7 @@ static int stage_add(struct prof_stage *s, struct prof_process *p, const struct 
            inside = (double)(t->c.cpu_ns + t->c.runq_ns + t->c.join_wait_ns + t->c.handoff_wait_ns) / 1e9;
     s->thread_s += life > inside ? life : inside;
     prof_counters_add(&s->sum, &t->c);
+    prof_stage_ctr_add(m, s, p, t);
     s->nmonitored_threads += t->from_monitor;
     if (t->from_sampler) {
         s->nsampled_threads++;
@@ -571,6 +572,7 @@ static int stage_finish(const struct prof_run *m, struct prof_stage *s, double w
     stage_hottest_hold(s);
     stage_current(s, &s->fig);
     stage_dispatcher(m, s);
+    prof_stage_ctr_figures(m, s);
     return stage_memory(m, s);
 }
 
@@ -743,14 +745,14 @@ static int add_process(const struct prof_run *m, struct prof_stages *S, struct p
         struct prof_thread t = p->threads[k];
         if (t_prog > 0 && p == root)
             thread_from_last_image(&t, t_prog);
-        if ((rc = stage_add(&S->overall, p, &t)))
+        if ((rc = stage_add(m, &S->overall, p, &t)))
             return rc;
         if (t.name[0] && strcmp(t.name, p->comm) != 0) {
             struct prof_stage *s = stage_find(S, "thread-name", t.name);
-            if (!s || (rc = stage_add(s, p, &t)))
+            if (!s || (rc = stage_add(m, s, p, &t)))
                 return s ? rc : PROF_ENOMEM;
         }
-        if (role && (rc = stage_add(role, p, &t)))
+        if (role && (rc = stage_add(m, role, p, &t)))
             return rc;
     }
     for (size_t k = 0; k < p->nmarkers; k++) {

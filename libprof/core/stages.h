@@ -37,6 +37,18 @@ struct prof_stage {
     uint64_t rss_start, rss_peak, rss_growth;
     int leak;                /* the advise step's: does the series keep climbing */
     const struct prof_process *hot_proc; /* owner of the hottest contended lock */
+    /* Perf counters (stage_counters.c): each event of the run over the stage's threads. */
+    struct prof_stage_ctr {
+        uint64_t value;      /* summed; a multiplexed count scaled by enabled / running */
+        int counted;         /* threads it counted */
+        int partial;         /* of them, opened after the thread began (lazy following, attach) */
+        int scaled;          /* of them, ran under 80% of the time it was enabled (multiplexed) */
+        double min_running;  /* the least running / enabled of them (1 for software events) */
+    } ctr[PROF_CTRREC_MAX];
+    int ctr_threads;         /* threads the counters could have counted (not marker stages) */
+    uint64_t fork_minflt;    /* forked (never exec'd) processes' threads: their minor faults... */
+    uint64_t fork_stime_ns;  /* ...and kernel CPU */
+    int fork_uncounted;      /* ...threads of them without a whole minor-fault count */
     struct prof_stage_figures fig;       /* what the advice reads */
     struct prof_verdict verdict;         /* what the advice said (the advise step) */
 };
@@ -52,5 +64,10 @@ struct prof_stages {
  * with prof_stages_free either way. m must outlive S (stages point at its processes). */
 int prof_stages_build(const struct prof_run *m, struct prof_stages *S);
 void prof_stages_free(struct prof_stages *S);
+
+/* stage_counters.c, for stages.c: a thread's counts into its stage; the advice's counter figures. */
+void prof_stage_ctr_add(const struct prof_run *m, struct prof_stage *s, const struct prof_process *p,
+                        const struct prof_thread *t);
+void prof_stage_ctr_figures(const struct prof_run *m, struct prof_stage *s);
 
 #endif

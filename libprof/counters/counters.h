@@ -24,7 +24,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROF_CTR_MAX 16         /* events per run, the default set included */
+#include "format/ctrrec.h"
+
+#define PROF_CTR_MAX PROF_CTRREC_MAX /* events per run, the default set included */
 #define PROF_CTR_NAME_BYTES 96
 #define PROF_CTR_REASON_BYTES 160
 

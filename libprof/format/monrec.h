@@ -20,8 +20,9 @@
  *   E t= pid= exe= argv= static=0|1                 the process exec'd (argv changed)
  *   R t= pid= rss=                                  resident bytes (statm), every interval
  *   M t= pid= pss= uss= swap=                       from smaps_rollup, every 5th interval
- *   T t= pid= tid= name= cpu= runq= slices= utime= stime= vcsw= ivcsw= start_ticks=
- *       a thread's cumulative figures (schedstat ns; utime/stime ns from ticks)
+ *   T t= pid= tid= name= cpu= runq= slices= utime= stime= vcsw= ivcsw= start_ticks= minflt= majflt=
+ *       a thread's cumulative figures (schedstat ns; utime/stime ns from ticks; page faults
+ *       from stat: the counters' /proc fallback, libprof/counters/)
  *   G t= pid=                                       the process is gone from /proc
  *   Z t= pid= status=                               reaped by poolprof (raw wait status):
  *                                                   the top-level child, or an orphan

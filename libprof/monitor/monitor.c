@@ -224,6 +224,8 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
         mon_fd_budget = (long)rl.rlim_cur;
     mon_fd_budget -= 64; /* for one-shot opens, the record file and the merge */
 
+    mon_task_seen = o->task_seen;
+    mon_ctr_ctx = o->ctr_ctx;
     int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     snprintf(path, sizeof path, "%s/proc", o->rundir);
     int filesfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -291,6 +293,8 @@ int monitor_run(const struct monitor_opts *o, struct monitor_result *res)
                     mon_proc_sample_threads(mon_procs[i], t);
                 }
                 mon_out_steal(statfd, t);
+                if (o->scanned)
+                    o->scanned(o->ctr_ctx);
                 mon_out("C t=%llu self_cpu_ns=%llu\n", (unsigned long long)t, (unsigned long long)mon_thread_cpu_ns());
                 mon_out_flush();
                 if (t >= next_scan)

@@ -18,6 +18,11 @@ struct monitor_opts {
      * or NULL. While it stands still, a scan would find nothing new: only one a second is made. */
     uint64_t (*tree_events)(void *ctx);
     void *tree_ctx;
+    /* The counters observer (libprof/counters/counters.h), or NULL: told of every thread a scan
+     * finds new (born 0: it was running), and polled after every scan and at the end. */
+    void (*task_seen)(void *ctx, pid_t pid, pid_t tid, int born);
+    void (*scanned)(void *ctx);
+    void *ctr_ctx;
 };
 
 struct monitor_result {

@@ -39,7 +39,7 @@ struct mthr {
      * stat and status (the costlier reads) have not moved either. */
     int have;
     unsigned skipped;         /* scans since stat and status were last read */
-    unsigned long long cpu, runq, slices, utime, stime, vcsw, ivcsw, start;
+    unsigned long long cpu, runq, slices, utime, stime, vcsw, ivcsw, start, minflt, majflt;
     /* When its children file was last read (kids_read 0: never), and scans since. */
     int kids_read;
     unsigned kids_skipped;
@@ -73,7 +73,7 @@ struct mproc {
 struct statf {
     char state;
     int ppid;
-    unsigned long long utime, stime, start;
+    unsigned long long utime, stime, start, minflt, majflt;
     char name[64];
 };
 
@@ -92,6 +92,9 @@ void mon_scan(int procfd, int filesfd, uint64_t t);
 
 /* readings.c: one process's or thread's figures, through descriptors kept open while the budget allows. */
 extern long mon_fd_budget, mon_fd_cached;
+/* monitor_opts' counters observer hooks (NULL: none), for the scans. */
+extern void (*mon_task_seen)(void *ctx, pid_t pid, pid_t tid, int born);
+extern void *mon_ctr_ctx;
 ssize_t mon_pread_once(int fd, char *buf, size_t cap);
 void mon_close_cached(int *fd);
 int mon_parse_stat(const char *buf, struct statf *s);

@@ -31,6 +31,8 @@ static double smaps_ns_per_page = 50.0; /* measured by every read; a guess until
 
 /* Descriptors kept open between reads, and how many may be (the rest of the limit is for one-shot opens). */
 long mon_fd_budget, mon_fd_cached;
+void (*mon_task_seen)(void *ctx, pid_t pid, pid_t tid, int born);
+void *mon_ctr_ctx;
 
 /* ---- small readers ---------------------------------------------------- */
 
@@ -140,14 +142,15 @@ int mon_parse_stat(const char *buf, struct statf *s)
         nl = sizeof s->name - 1;
     memcpy(s->name, l + 1, nl);
     s->name[nl] = '\0';
-    /* 3 state, 4 ppid, 14 utime, 15 stime, 22 starttime */
+    /* 3 state, 4 ppid, 10 minflt, 12 majflt, 14 utime, 15 stime, 22 starttime */
     const char *c = r + 1;
     unsigned long long ppid;
     if (c[0] != ' ' || !c[1])
         return -1;
     s->state = c[1];
     c += 2;
-    if (!next_u64(&c, &ppid) || !skip_fields(&c, 9) || !next_u64(&c, &s->utime) || !next_u64(&c, &s->stime) ||
+    if (!next_u64(&c, &ppid) || !skip_fields(&c, 5) || !next_u64(&c, &s->minflt) || !skip_fields(&c, 1) ||
+        !next_u64(&c, &s->majflt) || !skip_fields(&c, 1) || !next_u64(&c, &s->utime) || !next_u64(&c, &s->stime) ||
         !skip_fields(&c, 6) || !next_u64(&c, &s->start))
         return -1;
     s->ppid = (int)ppid;
@@ -388,11 +391,13 @@ int mon_thr_sample(struct mproc *p, struct mthr *th, uint64_t t)
     th->vcsw = vcsw;
     th->ivcsw = ivcsw;
     th->start = st.start;
+    th->minflt = st.minflt;
+    th->majflt = st.majflt;
 emit:
     mon_out("T t=%llu pid=%d tid=%d name=%s cpu=%llu runq=%llu slices=%llu utime=%llu stime=%llu vcsw=%llu "
-        "ivcsw=%llu start_ticks=%llu\n",
+        "ivcsw=%llu start_ticks=%llu minflt=%llu majflt=%llu\n",
         (unsigned long long)t, (int)p->pid, (int)th->tid, th->name, th->cpu, th->runq, th->slices, th->utime,
-        th->stime, th->vcsw, th->ivcsw, th->start);
+        th->stime, th->vcsw, th->ivcsw, th->start, th->minflt, th->majflt);
     return 0;
 }
 

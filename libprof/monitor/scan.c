@@ -441,8 +441,11 @@ void mon_proc_sample_threads(struct mproc *p, uint64_t t)
             thr_close(&p->thr[i++]);
         if (i < p->nthr && p->thr[i].tid == tids[j])
             nt[k++] = p->thr[i++];
-        else
+        else {
             nt[k++] = (struct mthr){.tid = tids[j], .fd_stat = -1, .fd_sched = -1, .fd_status = -1};
+            if (mon_task_seen)
+                mon_task_seen(mon_ctr_ctx, p->pid, tids[j], 0);
+        }
     }
     while (i < p->nthr)
         thr_close(&p->thr[i++]);

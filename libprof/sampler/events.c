@@ -75,12 +75,16 @@ void samp_new_task(struct prof_sampler *s, struct sproc *parent, pid_t id, int e
     if (event == PTRACE_EVENT_CLONE && !thread && !is_thread_of(id, id))
         return; /* a short-lived thread already gone (it is no process): nothing to watch */
     if (thread) {
+        if (s->o.task_new)
+            s->o.task_new(s->o.task_ctx, parent->pid, id, 1);
         thr_born(s, parent, id);
         return;
     }
     for (size_t i = 0; i < s->nprocs; i++)
         if (s->procs[i]->pid == id)
             return; /* adopted from its own first stop, before this (late) fork event */
+    if (s->o.task_new)
+        s->o.task_new(s->o.task_ctx, id, id, 1);
     struct sproc *p = samp_proc_add(s, id, parent->pid, now_ns());
     if (!p)
         return;

@@ -33,6 +33,11 @@ struct prof_sampler_opts {
      * handed over here, from the sampler thread. May be NULL. */
     void (*reaped)(void *ctx, pid_t pid, int status);
     void *reaped_ctx;
+    /* A task of the tree became known, from the sampler thread: born 1 at a fork or clone stop
+     * (it has not run yet), 0 when found running (a thread followed lazily). May be NULL. The
+     * counters observer opens the task's counters here (libprof/counters/counters.h). */
+    void (*task_new)(void *ctx, pid_t pid, pid_t tid, int born);
+    void *task_ctx;
 };
 
 /* Create sampler.rec, start the thread, and return once the tree is seized

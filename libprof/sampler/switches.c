@@ -284,6 +284,8 @@ static void lazy_add(struct prof_sampler *s, const struct prof_pstk_switch *r, s
         th->stack_cpu = (uint64_t)-1;
         s->lazy_seen++;
         s->sw_new = 1;
+        if (s->o.task_new)
+            s->o.task_new(s->o.task_ctx, c[j].p->pid, c[j].tid, 0);
     }
     free(c);
     if (nc)

@@ -23,6 +23,7 @@ static struct run run = {
     .attached = 1,
     .rate_hz = DEFAULT_RATE_HZ,
     .stacks = {1, 1},
+    .ctr = {.on = 1},
 };
 
 static const struct cli_opt options[] = {

@@ -38,6 +38,7 @@ static struct run run = {
     .preload = 1,
     .rate_hz = DEFAULT_RATE_HZ,
     .stacks = {1, 1},
+    .ctr = {.on = 1},
 };
 
 static const struct cli_opt options[] = {
