@@ -58,6 +58,7 @@ enum prof_ctr_role {
 struct prof_ctr_attr {
     uint32_t type;
     uint64_t config, config1, config2;
+    int exclude_user;           /* count kernel mode only (libpfm4's ":u=0", ":k"): kept, not dropped */
     int exclude_kernel;         /* count user mode only */
     int exclude_hv;
 };
@@ -65,7 +66,8 @@ struct prof_ctr_attr {
 /* One event of a run, as resolved before the target starts. */
 struct prof_ctr_event {
     char name[PROF_CTR_NAME_BYTES];   /* as asked (the default set's names are libpfm4's) */
-    char fstr[PROF_CTR_NAME_BYTES];   /* libpfm4's full name of what it encoded, "" if not encoded by it */
+    char fstr[PROF_CTR_NAME_BYTES];   /* libpfm4's full name of what it encoded (cut to fit), "" if not
+                                       * encoded by it: attr is an encoding when fstr != "" or source is RAW */
     struct prof_ctr_attr attr;
     enum prof_ctr_source source;
     enum prof_ctr_role role;
@@ -99,6 +101,16 @@ extern const struct prof_ctr_sys prof_ctr_sys_real;
  * cannot initialise (the ladder then encodes software events raw). */
 int prof_ctr_lib_init(const char **msg);
 
+/* libpfm4's encoding of name (events.c; prof_ctr_sys_real.encode without ctx): initialises libpfm4
+ * if needed, counts user and kernel mode unless the name's modifiers say otherwise. 0, or a
+ * negative PFM_ERR_* with a static message in *msg. */
+int prof_ctr_encode(const char *name, struct prof_ctr_attr *a, char *fstr, size_t cap, const char **msg);
+
+/* perf_event_open of a for one task (sys.c, for the observer): counting from now, pid = tid,
+ * cpu = -1, no inherit, close-on-exec, read_format TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING
+ * (the probe's attr on another task). A descriptor, or -errno. */
+int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid);
+
 /*
  * Resolve one event name through the fallback ladder (pure given sys):
  *   1. libpfm4's encoding; a name it does not know may be a generic software event, encoded
@@ -115,6 +127,11 @@ int prof_ctr_resolve(const struct prof_ctr_sys *sys, const char *name, struct pr
 /* The role of an encoding (pure). */
 enum prof_ctr_role prof_ctr_role_of(const struct prof_ctr_attr *a);
 
+/* Whether an encoding counts on a PMU, so may be multiplexed (pure): PERF_TYPE_HARDWARE,
+ * HW_CACHE, RAW, and a PMU's dynamic type (>= PERF_TYPE_MAX); software, tracepoint and
+ * breakpoint events are not. */
+int prof_ctr_hardware_of(const struct prof_ctr_attr *a);
+
 /* The role's short key for reports ("context_switches", "cpu_migrations", "minor_faults", ...;
  * "" for OTHER). */
 const char *prof_ctr_role_key(enum prof_ctr_role r);
@@ -126,17 +143,21 @@ extern const char *const prof_ctr_default_hw[];
 
 /*
  * Resolve the run's events: the default set (hardware ones only if they open) plus the
- * comma-separated list asked for (may be NULL), duplicates (same encoding) merged. Returns
- * the number of events in ev[] (at most cap), or PROF_EINVAL with *bad naming the item that
- * is malformed (empty, too long) or PROF_ERANGE when more than cap.
+ * comma-separated list asked for (NULL or blank: none; items trimmed), duplicates (same
+ * encoding (type, config, config1, config2), or the same name) merged: a default event asked
+ * for is the asked one in the default's place (its name and modifiers, is_default 0); of two
+ * asked, the first stays. Returns the number of events in ev[] (at most cap), or PROF_EINVAL with
+ * *bad naming the item that is malformed (empty, too long), or PROF_ERANGE when more than cap
+ * (*bad: the first item that did not fit). *bad is static text for a message (not thread-safe).
  */
 int prof_ctr_resolve_list(const struct prof_ctr_sys *sys, const char *asked, struct prof_ctr_event *ev, size_t cap,
                           const char **bad);
 
 /*
  * `poolprof counters`: call fn for each event libpfm4 knows on this machine's PMUs that are
- * present (and its generic perf:: table), with whether it opens here and why not.
- * Returns the number listed or a negative PROF_E*.
+ * present (and its generic perf:: table), with whether it opens here and why not: each through
+ * prof_ctr_resolve, the probe open done once per encoding. The listing's strings last until fn
+ * returns. Returns the number listed, or PROF_ENOTSUP when libpfm4 cannot initialise.
  */
 struct prof_ctr_listing {
     const char *pmu;            /* libpfm4's PMU name ("perf", "perf_raw", "intel_skl", ...) */
