@@ -318,8 +318,8 @@ int session_parse_counters(const struct cli_opt *o, const char *value, void *dst
         return PROF_EINVAL;
     }
     if (n < 0) {
-        snprintf(why, cap, "wants comma-separated event names (poolprof counters lists them)%s%s%s",
-                 bad ? ": bad item '" : "", bad ? bad : "", bad ? "'" : "");
+        snprintf(why, cap, "wants comma-separated event names (poolprof counters lists them)%s%s",
+                 bad ? ": bad item " : "", bad ? bad : "");
         return PROF_EINVAL;
     }
     c->asked = value;
@@ -354,7 +354,7 @@ int session_counters_resolve(struct run *r)
         if (!e->reason[0])
             continue;
         if (e->source == PROF_CTR_SRC_NONE)
-            cli_msg("counters: %s is not available here: %s", e->name, e->reason);
+            cli_msg("counters: %s is not counted: %s", e->name, e->reason);
         else
             cli_msg("counters: %s: %s", e->name, e->reason);
     }
