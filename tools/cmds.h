@@ -9,6 +9,7 @@ extern const struct cli_cmd cmd_attach;
 extern const struct cli_cmd cmd_report;
 extern const struct cli_cmd cmd_sweep;
 extern const struct cli_cmd cmd_check;
+extern const struct cli_cmd cmd_counters;
 extern const struct cli_cmd cmd_help;
 extern const struct cli_cmd cmd_version;
 

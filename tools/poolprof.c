@@ -5,7 +5,7 @@
 #include "cmds.h"
 
 /* Every command, in the order `poolprof help` lists them. */
-static const struct cli_cmd *const commands[] = {&cmd_run, &cmd_attach, &cmd_report, &cmd_sweep, &cmd_check, &cmd_help, &cmd_version};
+static const struct cli_cmd *const commands[] = {&cmd_run, &cmd_attach, &cmd_report, &cmd_sweep, &cmd_check, &cmd_counters, &cmd_help, &cmd_version};
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
 const struct cli_cmd *cli_command_at(size_t i)
