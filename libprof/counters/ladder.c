@@ -168,25 +168,31 @@ static void probe(const struct prof_ctr_sys *sys, struct prof_ctr_event *ev, enu
         say(ev, before, "%s", "");
         return;
     }
-    int e = -fd;
+    int e = -fd, retried = 0;
     const char *en = errno_name(e, buf, sizeof buf);
     int software = !ev->hardware;
-    if (e == EACCES || e == EPERM) {
-        /* perf_event_paranoid 2 refuses kernel-mode counting to the unprivileged: user mode alone
-         * may still be allowed. Not when only kernel mode was asked for: nothing would be left. */
-        if (!ev->attr.exclude_user) {
-            struct prof_ctr_attr user = ev->attr;
-            user.exclude_kernel = 1;
-            user.exclude_hv = 1;
-            fd = sys->open(sys->ctx, &user);
-            if (fd >= 0) {
-                sys->close(sys->ctx, fd);
-                ev->attr = user;
-                ev->source = source;
-                say(ev, before, "%s: retried user-only", en);
-                return;
-            }
+    /* perf_event_paranoid 2 refuses kernel-mode counting to the unprivileged: user mode alone
+     * may still be allowed. Not when only kernel mode was asked for: nothing would be left. */
+    if ((e == EACCES || e == EPERM) && !ev->attr.exclude_user) {
+        struct prof_ctr_attr user = ev->attr;
+        user.exclude_kernel = 1;
+        user.exclude_hv = 1;
+        fd = sys->open(sys->ctx, &user);
+        if (fd >= 0) {
+            sys->close(sys->ctx, fd);
+            ev->attr = user;
+            ev->source = source;
+            say(ev, before, "%s: retried user-only", en);
+            return;
         }
+        retried = 1;
+        /* Allowed user-only but still failing (no PMU): that answer is the reason, not the permission. */
+        if (fd != -EACCES && fd != -EPERM) {
+            e = -fd;
+            en = errno_name(e, buf, sizeof buf);
+        }
+    }
+    if (e == EACCES || e == EPERM) {
         int p = sys->paranoid(sys->ctx);
         char para[48];
         if (p == INT32_MIN)
@@ -198,7 +204,7 @@ static void probe(const struct prof_ctr_sys *sys, struct prof_ctr_event *ev, enu
             say(ev, before, "%s: /proc figures instead", para);
         } else {
             ev->source = PROF_CTR_SRC_NONE;
-            say(ev, before, "%s (%s, user-only too)", para, en);
+            say(ev, before, "%s (%s%s)", para, en, retried ? ", user-only too" : "");
         }
         return;
     }
