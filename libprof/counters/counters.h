@@ -111,6 +111,10 @@ int prof_ctr_encode(const char *name, struct prof_ctr_attr *a, char *fstr, size_
  * (the probe's attr on another task). A descriptor, or -errno. */
 int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid);
 
+/* The same with inherit: the process pid and every task it creates from now on, summed (a task's
+ * count joins when it exits). For `poolprof sweep`'s timed runs: the tree's totals per run. */
+int prof_ctr_sys_open_tree(const struct prof_ctr_attr *a, pid_t pid);
+
 /*
  * Resolve one event name through the fallback ladder (pure given sys):
  *   1. libpfm4's encoding; a name it does not know may be a generic software event, encoded
