@@ -67,7 +67,8 @@ struct prof_ctr_attr {
 struct prof_ctr_event {
     char name[PROF_CTR_NAME_BYTES];   /* as asked (the default set's names are libpfm4's) */
     char fstr[PROF_CTR_NAME_BYTES];   /* libpfm4's full name of what it encoded (cut to fit), "" if not
-                                       * encoded by it: attr is an encoding when fstr != "" or source is RAW */
+                                       * encoded by it. attr is an encoding when fstr != "" or attr.type is
+                                       * PERF_TYPE_SOFTWARE (encoded raw); else all zero */
     struct prof_ctr_attr attr;
     enum prof_ctr_source source;
     enum prof_ctr_role role;

@@ -269,9 +269,11 @@ int prof_ctr_resolve(const struct prof_ctr_sys *sys, const char *name, struct pr
     return 0;
 }
 
+/* counters.h: libpfm4's encodings have an fstr; the raw ones (whatever the probe then said) are
+ * software; a name not encoded at all has neither (attr all zero). */
 static int encoded(const struct prof_ctr_event *ev)
 {
-    return ev->fstr[0] || ev->source == PROF_CTR_SRC_RAW;
+    return ev->fstr[0] || ev->attr.type == PERF_TYPE_SOFTWARE;
 }
 
 static int same_event(const struct prof_ctr_event *a, const struct prof_ctr_event *b)

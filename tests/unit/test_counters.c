@@ -401,6 +401,16 @@ Test(list, the_same_encoding_is_one_event)
     cr_assert_str_eq(ev[4].name, "no::SUCH");
     cr_assert_str_eq(ev[5].name, "other::UNKNOWN", "two names without an encoding are two events");
 
+    /* raw encodings merge whatever their probe said: here both fall back to /proc */
+    sys = fake_sys(&f, 0);
+    f.sw_rc = -EACCES;
+    f.paranoid = 3;
+    n = prof_ctr_resolve_list(&sys, "context-switches,cs", ev, PROF_CTR_MAX, &bad);
+    cr_assert_eq(n, 4, "both raw names are the default perf::CONTEXT-SWITCHES");
+    cr_assert_eq(ev[0].source, PROF_CTR_SRC_PROC);
+    cr_assert_str_eq(ev[0].name, "context-switches");
+    cr_assert_not(ev[0].is_default);
+
     /* with a PMU: cycles asked for is the default one, asked */
     sys = fake_sys(&f, 0);
     f.hw_rc = 9;
