@@ -81,6 +81,24 @@ static int parse_model(const struct cli_opt *o, const char *arg, void *dst, char
     return PROF_EINVAL;
 }
 
+/* --counters LIST: resolved now (libpfm4 and a probe each), so a bad list stops the sweep before it runs anything. */
+static int parse_counters(const struct cli_opt *o, const char *value, void *dst, char *why, size_t cap)
+{
+    (void)o, (void)dst;
+    const char *bad = NULL, *msg = NULL;
+
+    prof_ctr_lib_init(&msg);
+    int n = prof_ctr_resolve_list(&prof_ctr_sys_real, value, sweep.ctr, PROF_CTR_MAX, &bad);
+    if (n < 0) {
+        snprintf(why, cap, "wants at most %d comma-separated event names (poolprof counters lists them)%s%s",
+                 PROF_CTR_MAX, bad ? ": bad item " : "", bad ? bad : "");
+        return PROF_EINVAL;
+    }
+    sweep.counters = value;
+    sweep.nctr = (size_t)n;
+    return 0;
+}
+
 static const struct cli_opt options[] = {
     {"workers", 0, "LIST",
      "worker counts, comma-separated positive integers, no duplicates, at most " CLI_STR(MAX_COUNTS)
@@ -107,6 +125,10 @@ static const struct cli_opt options[] = {
      cli_seconds, offsetof(struct sweep, timeout_s), 0, MAX_TIMEOUT_S, NULL},
     {"keep", 0, "DIR", "keep each run's stdout and stderr, and the profile run, in DIR (created if missing)",
      cli_string, offsetof(struct sweep, keep), 0, 0, NULL},
+    {"counters", 0, "LIST",
+     "perf events (poolprof counters lists them) for the profile run, and counted over each timed run's whole "
+     "tree, the default software set included: each point's medians in the results",
+     parse_counters, 0, 0, 0, NULL},
     {"force", 0, NULL,
      "run CMD even though none of its arguments has " PLACEHOLDER ": the count then reaches it only through "
      WORKERS_ENV " (without --force such a command is refused)",
@@ -249,7 +271,9 @@ static int sweep_all(struct sweep *w)
     w->argv = calloc(w->ncounts, sizeof *w->argv);
     w->envp = calloc(w->ncounts, sizeof *w->envp);
     w->wall = calloc(w->ncounts * (size_t)w->repeat, sizeof *w->wall);
-    if (!w->argv || !w->envp || !w->wall) {
+    w->ctr_v = calloc(w->ncounts * (size_t)w->repeat, sizeof *w->ctr_v);
+    w->ctr_ok = calloc(w->ncounts * (size_t)w->repeat, sizeof *w->ctr_ok);
+    if (!w->argv || !w->envp || !w->wall || !w->ctr_v || !w->ctr_ok) {
         cli_msg("out of memory");
         return CLI_EXIT_FAILED;
     }
@@ -310,6 +334,8 @@ static int exec_sweep(char **args, int nargs)
     free(w->argv);
     free(w->envp);
     free(w->wall);
+    free(w->ctr_v);
+    free(w->ctr_ok);
     json_decref(w->rec);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "core/fit.h"
+#include "counters/counters.h"
 #include "format/rundir.h"
 
 #define SWEEP_SCHEMA PROF_SWEEP_SCHEMA
@@ -48,6 +49,14 @@ struct sweep {
     char ***argv;            /* per count: cmd with {workers} and {model} replaced */
     char ***envp;            /* per count: our environment with POOLPROF_WORKERS set */
     double *wall;            /* wall[count * repeat + round], seconds */
+    /* --counters: passed to the profile run, and counted over each timed run's whole tree
+     * (inherited counters opened before the command's exec). ctr_v[run][event]: the count,
+     * scaled by enabled / running; ctr_ok[run] bit e: event e counted in that run. */
+    const char *counters;
+    size_t nctr;
+    struct prof_ctr_event ctr[PROF_CTR_MAX];
+    uint64_t (*ctr_v)[PROF_CTR_MAX];
+    uint64_t *ctr_ok;
     /* What the profile step read from the report. */
     json_t *rec;             /* the stage's recommendation object, or NULL */
     const char *rec_stage;
@@ -69,11 +78,14 @@ struct outcome {
     int status;      /* wait status, RUN_EXITED */
     int sig;         /* the signal that stopped poolprof, RUN_STOPPED */
     double seconds;  /* fork to exit, RUN_EXITED */
+    uint64_t ctr[PROF_CTR_MAX]; /* --counters: the tree's count of each event */
+    uint64_t ctr_ok;            /* bit e: event e counted */
 };
 
 struct point {
     int workers;
     double median, min, max, speedup, efficiency, predicted;
+    double ctr[PROF_CTR_MAX];  /* --counters: each event's median over the point's runs; NaN when not counted */
 };
 
 struct results {

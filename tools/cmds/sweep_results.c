@@ -40,6 +40,19 @@ int sweep_compute(const struct sweep *w, struct results *r)
         n[c] = p->workers;
         t[c] = p->median;
         p->predicted = w->rec ? predicted_at(w, p->workers) : NAN;
+        /* Each event's median over the point's runs, where every run counted it. */
+        for (size_t e = 0; e < PROF_CTR_MAX; e++) {
+            double v[MAX_REPEAT];
+            int all = e < w->nctr;
+            for (int i = 0; all && i < w->repeat; i++) {
+                size_t k = c * (size_t)w->repeat + (size_t)i;
+                all = (w->ctr_ok[k] >> e) & 1;
+                v[i] = (double)w->ctr_v[k][e];
+            }
+            p->ctr[e] = NAN;
+            if (all && prof_fit_median(v, (size_t)w->repeat, &p->ctr[e]) < 0)
+                p->ctr[e] = NAN;
+        }
         if (p->median < r->p[r->best].median || (p->median == r->p[r->best].median && p->workers < r->p[r->best].workers))
             r->best = c;
     }
@@ -234,6 +247,17 @@ static json_t *results_json(const struct sweep *w, const struct results *r)
         json_object_set_new(pt, "speedup", jnum(p->speedup));
         json_object_set_new(pt, "efficiency", jnum(p->efficiency));
         json_object_set_new(pt, "predicted_speedup", jnum(p->predicted));
+        if (w->nctr) {
+            json_t *ctr = json_array();
+            for (size_t e = 0; e < w->nctr; e++)
+                if (!isnan(p->ctr[e]))
+                    json_array_append_new(ctr, json_pack("{s:s, s:o, s:o}", "event", w->ctr[e].name, "role",
+                                                         *prof_ctr_role_key(w->ctr[e].role)
+                                                             ? json_string(prof_ctr_role_key(w->ctr[e].role))
+                                                             : json_null(),
+                                                         "median", json_real(p->ctr[e])));
+            json_object_set_new(pt, "counters", ctr);
+        }
         json_array_append_new(points, pt);
     }
     json_object_set_new(o, "schema", json_string(SWEEP_SCHEMA));

@@ -181,6 +181,37 @@ static void move_fd(int fd, int target)
  * group is killed, which takes care of anything the command left behind.
  * Returns 0 with *o filled, or a negative PROF_E* code (fork failed).
  */
+/*
+ * The run's counters: every event poolprof opens itself (perf or raw), on the command's process
+ * with inherit, before its exec (the child waits on go[0]), so each count is the whole tree's.
+ * fds[e] -1 where the event did not open.
+ */
+static void tree_counters_open(const struct sweep *w, pid_t pid, int *fds)
+{
+    for (size_t e = 0; e < w->nctr; e++) {
+        const struct prof_ctr_event *ev = &w->ctr[e];
+        fds[e] = ev->source == PROF_CTR_SRC_PERF || ev->source == PROF_CTR_SRC_RAW ? prof_ctr_sys_open_tree(&ev->attr, pid)
+                                                                                   : -1;
+        if (fds[e] < 0)
+            fds[e] = -1;
+    }
+}
+
+/* After the tree is reaped: every task's count has joined its parent's. */
+static void tree_counters_read(const struct sweep *w, int *fds, struct outcome *o)
+{
+    for (size_t e = 0; e < w->nctr; e++) {
+        uint64_t v[3];
+        if (fds[e] < 0)
+            continue;
+        if (read(fds[e], v, sizeof v) == (ssize_t)sizeof v && (v[2] > 0 || v[1] == 0)) {
+            o->ctr[e] = v[2] && v[2] < v[1] ? (uint64_t)((double)v[0] * (double)v[1] / (double)v[2]) : v[0];
+            o->ctr_ok |= 1ull << e;
+        }
+        close(fds[e]);
+    }
+}
+
 static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, int err_fd, struct outcome *o)
 {
     sigset_t waitset = w->stops;
@@ -191,11 +222,25 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
         o->how = RUN_STOPPED;
         return 0;
     }
+    /* With counters the child waits for them on a pipe; without, nothing is added to the run. */
+    int go[2] = {-1, -1}, fds[PROF_CTR_MAX];
+    if (w->nctr && pipe2(go, O_CLOEXEC) < 0)
+        return prof_err_from_errno(errno);
     double t0 = now_s();
     pid_t pid = fork();
-    if (pid < 0)
-        return prof_err_from_errno(errno);
+    if (pid < 0) {
+        int e = errno;
+        if (go[0] >= 0)
+            close(go[0]), close(go[1]);
+        return prof_err_from_errno(e);
+    }
     if (pid == 0) {
+        if (go[0] >= 0) {
+            char c;
+            close(go[1]);
+            while (read(go[0], &c, 1) < 0 && errno == EINTR)
+                ;
+        }
         setpgid(0, 0);
         int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (in >= 0)
@@ -208,6 +253,11 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
         _exit(CLI_EXIT_NOTFOUND);
     }
     setpgid(pid, pid); /* as the child does: whichever runs first, the group exists before any kill */
+    if (go[0] >= 0) {
+        tree_counters_open(w, pid, fds);
+        close(go[0]);
+        close(go[1]); /* EOF: the child goes on */
+    }
 
     double deadline = w->timeout_s > 0 ? t0 + w->timeout_s : 0;
     for (;;) {
@@ -240,6 +290,8 @@ static int run_one(const struct sweep *w, char **argv, char **envp, int out_fd, 
     kill(-pid, SIGKILL);
     while (waitpid(pid, &o->status, 0) < 0 && errno == EINTR)
         ;
+    if (go[0] >= 0)
+        tree_counters_read(w, fds, o);
     return 0;
 }
 
@@ -302,8 +354,15 @@ int sweep_profile(struct sweep *w)
         snprintf(json_path, sizeof json_path, "%s/report.json", base);
     }
     session_self(self, sizeof self);
-    char *prefix[] = {self, "run", "-o", rundir, "--json", json_path, w->keep ? "--force" : "--", w->keep ? "--" : NULL,
-                      NULL};
+    char *prefix[12] = {self, "run", "-o", rundir, "--json", json_path};
+    size_t np = 6;
+    if (w->counters) {
+        prefix[np++] = "--counters";
+        prefix[np++] = (char *)w->counters;
+    }
+    if (w->keep)
+        prefix[np++] = "--force";
+    prefix[np++] = "--";
     argv = sweep_command_at(prefix, w->cmd, n, w->profile_model);
     envp = sweep_environment_at(n);
     out_fd = open_output(w->keep, "profile.out");
@@ -472,6 +531,8 @@ int sweep_timed_runs(struct sweep *w)
                 return PROF_EIO;
             }
             w->wall[c * (size_t)w->repeat + (size_t)round] = o.seconds;
+            memcpy(w->ctr_v[c * (size_t)w->repeat + (size_t)round], o.ctr, sizeof o.ctr);
+            w->ctr_ok[c * (size_t)w->repeat + (size_t)round] = o.ctr_ok;
             done++;
         }
     }
