@@ -23,7 +23,9 @@
  *     the hottest lock is held > 50% of thread time. Otherwise native code
  *     that does not serialize: threads (processes would add IPC for nothing).
  *     Workers = usable CPUs (affinity and cgroup quota), for processes capped
- *     at available memory / memory per worker when that is known.
+ *     at available memory / memory per worker when that is known. Preemptions
+ *     that show the stage's own threads outnumbered the CPUs confirm that cap
+ *     in a reason (evidence.c); it never rises above them.
  *     When the shim measured IPC above the seeds' 15% of busy time
  *     (ipc_base_s: CPU + IPC + I/O wait, which idle pool threads do not
  *     dilute; thread time when 0), a process pool would pay it on every
@@ -31,7 +33,8 @@
  *     for a run whose stages disagree: above 15% it stays on threads.
  *  4. io-bound: wait = the separate waits (4a), compute = CPU time after
  *     start-up; N = ceil(usable x (1 + wait / compute)), at least 2 x usable
- *     (the bottom of the seeds' cores x 2-4), at most 256 threads and half the
+ *     (the bottom of the seeds' cores x 2-4; not where the stage's own threads
+ *     were preempted as oversubscribed CPUs do, evidence.c), at most 256 threads and half the
  *     open-file limit, and at most the separate waits there were. When N
  *     before the caps exceeds 256: async (hundreds of simultaneous waits are
  *     an event loop's job), N capped at 10000.
@@ -89,7 +92,7 @@ void adv_add_reason(struct prof_verdict *v, const char *fmt, ...)
     v->nreasons++;
 }
 
-static const char *fmt_bytes(char *buf, size_t n, uint64_t b)
+const char *adv_fmt_bytes(char *buf, size_t n, uint64_t b)
 {
     static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double x = (double)b;
@@ -103,12 +106,27 @@ static const char *fmt_bytes(char *buf, size_t n, uint64_t b)
 }
 
 /* A duration for the reasons: milliseconds below a tenth of a second, else seconds. */
-static const char *fmt_dur(char *buf, size_t n, double s)
+const char *adv_fmt_dur(char *buf, size_t n, double s)
 {
     if (s < 0.1)
         snprintf(buf, n, "%.1f ms", s * 1e3);
     else
         snprintf(buf, n, "%.2f s", s);
+    return buf;
+}
+
+/* A count with thousands separators ("2,400"), for the reasons. */
+const char *adv_fmt_count(char *buf, size_t n, double x)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%.0f", x > 0 ? x : 0);
+    size_t len = strlen(digits), o = 0;
+    for (size_t i = 0; i < len && o + 2 < n; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
     return buf;
 }
 
@@ -173,8 +191,15 @@ static void size_io_pool(const struct split *s, const struct prof_machine *m, st
         top = ASYNC_MAX;
     }
     if (n < 2.0 * s->u && !p->capped_tasks) {
-        n = 2.0 * s->u;
-        p->floored = 1;
+        /* The floor adds threads beyond what the waits keep busy, whose CPU demand then passes the
+         * usable CPUs: not where the stage's own threads already oversubscribed them (evidence.c). */
+        if (s->ctr.own) {
+            p->held_cpu = 1;
+            p->floor = 2 * s->u;
+        } else {
+            n = 2.0 * s->u;
+            p->floored = 1;
+        }
     }
     if (n > top) {
         n = top;
@@ -221,7 +246,7 @@ static void io_pool_reason(struct prof_verdict *v, const struct prof_stage_figur
     if (p->capped_mem && len < sizeof tail) {
         char a[32], b[32];
         snprintf(tail + len, sizeof tail - len, ", capped at %d by memory: %s available / %s per thread", p->workers,
-                 fmt_bytes(a, sizeof a, usable_memory(m)), fmt_bytes(b, sizeof b, s->thread_mem));
+                 adv_fmt_bytes(a, sizeof a, usable_memory(m)), adv_fmt_bytes(b, sizeof b, s->thread_mem));
     }
     adv_add_reason(v, "%s%.1f s waiting per s of CPU: %d usable CPUs x (1 + %.1f) = %.0f %s%s",
                    prefix, s->compute > TINY_S ? s->wait / s->compute : 0.0, s->u,
@@ -264,8 +289,8 @@ static void cpu_workers_reason(struct prof_verdict *v, const struct prof_stage_f
     if (mem_cap) {
         char a[32], b[32];
         adv_add_reason(v, "%s%d worker%s, not one per usable CPU (%d%s): %s of memory available / %s per worker", prefix,
-                       mem_cap, mem_cap == 1 ? "" : "s", u, origin, fmt_bytes(a, sizeof a, usable_memory(m)),
-                       fmt_bytes(b, sizeof b, f->per_worker_bytes));
+                       mem_cap, mem_cap == 1 ? "" : "s", u, origin, adv_fmt_bytes(a, sizeof a, usable_memory(m)),
+                       adv_fmt_bytes(b, sizeof b, f->per_worker_bytes));
     } else {
         adv_add_reason(v, "%s%d worker%s: one per usable CPU%s; more would only queue for a CPU", prefix, u, u == 1 ? "" : "s",
                        origin);
@@ -358,7 +383,7 @@ static int figures_invalid(const struct prof_stage_figures *f)
            adv_bad(f->runq_s) || adv_bad(f->steal_s) || adv_bad(f->lock_wait_s) || adv_bad(f->sampled_wait_s) || adv_bad(f->gil_wait_s) || adv_bad(f->hottest_lock_hold_fraction) ||
            adv_bad(f->ipc_s) || adv_bad(f->ipc_base_s) || adv_bad(f->evloop_wait_s) || adv_bad(f->serialize_s) || adv_bad(f->net_wait_s) ||
            adv_bad(f->io_wait_s) || adv_bad(f->sleep_s) || adv_bad(f->net_send_wait_s) || adv_bad(f->ipc_send_wait_s) ||
-           adv_bad(f->startup_cpu_s) ||
+           adv_bad(f->startup_cpu_s) || adv_bad(f->fork_stime_s) || f->fork_children < 0 ||
            adv_bad(f->gil_held_share) || f->gil_held_share > 1.0 || f->current_workers < 0;
 }
 
@@ -387,6 +412,9 @@ static void derive_split(const struct prof_stage_figures *f, const struct prof_m
          * waits for a reader stay back-pressure, which no pool shortens. */
         s->pool_idle = adv_nonneg(f->ipc_s - f->ipc_send_wait_s);
     adv_waits(f, s->lockgil, s->pool_idle, pool, &s->waits);
+    /* Busy workers that can outnumber the CPUs: an event loop's are its threads, not its requests in flight. */
+    adv_counters(f, s, cur.current_model == PROF_MODEL_ASYNC ? f->nthreads : cur.current_workers,
+                 m->page_size > 0 ? (uint64_t)m->page_size : 0, &s->ctr);
     s->wait = s->waits.indep;
     s->compute = f->cpu_s - fmin(f->startup_cpu_s > 0 ? f->startup_cpu_s : 0, f->cpu_s);
     if (f->waits_counted != PROF_WAITS_UNKNOWN) {
@@ -411,16 +439,16 @@ static void unsplittable_reason(struct prof_verdict *v, const struct prof_stage_
 #define PART(cond, ...)                                                                                 \
     if ((cond) && len < sizeof parts)                                                                   \
         len += (size_t)snprintf(parts + len, sizeof parts - len, __VA_ARGS__);
-    PART(w->indep > 0 && w->episodes < 1.5, "%sone wait of %s, which no pool shortens", len ? "; " : "", fmt_dur(d, sizeof d, w->indep))
+    PART(w->indep > 0 && w->episodes < 1.5, "%sone wait of %s, which no pool shortens", len ? "; " : "", adv_fmt_dur(d, sizeof d, w->indep))
     PART(w->backpressure > 0.0005, "%s%s of sends waiting for a reader (back-pressure: more writers do not make it read faster)",
-         len ? "; " : "", fmt_dur(d, sizeof d, w->backpressure))
+         len ? "; " : "", adv_fmt_dur(d, sizeof d, w->backpressure))
     PART(w->unrequested > 0.0005, "%s%s waiting for input no request of its own asked for", len ? "; " : "",
-         fmt_dur(d, sizeof d, w->unrequested))
-    PART(w->ipc > 0.0005, "%s%s on pipes and sockets to processes of the tree", len ? "; " : "", fmt_dur(d, sizeof d, w->ipc))
+         adv_fmt_dur(d, sizeof d, w->unrequested))
+    PART(w->ipc > 0.0005, "%s%s on pipes and sockets to processes of the tree", len ? "; " : "", adv_fmt_dur(d, sizeof d, w->ipc))
     PART(w->untimed > 0.0005 && f->waits_counted == PROF_WAITS_SHIM, "%s%s off CPU where the shim timed no call (waiting for a child, stdio's own writes, page faults)",
-         len ? "; " : "", fmt_dur(d, sizeof d, w->untimed))
+         len ? "; " : "", adv_fmt_dur(d, sizeof d, w->untimed))
     PART(w->untimed > 0.0005 && f->waits_counted == PROF_WAITS_SWITCHES && f->switches == 0,
-         "%s%s in waits none of which ended (no voluntary context switch)", len ? "; " : "", fmt_dur(d, sizeof d, w->untimed))
+         "%s%s in waits none of which ended (no voluntary context switch)", len ? "; " : "", adv_fmt_dur(d, sizeof d, w->untimed))
 #undef PART
     if (len)
         adv_add_reason(v, "its waits cannot be split among workers: %s", parts);
@@ -645,6 +673,7 @@ int prof_advise_stage(const struct prof_stage_figures *f, const struct prof_mach
     int mem_cap;
     int evloop = predict_stage(out, f, m, &s, &io, &mem_cap);
     workers_reasons(out, f, m, &s, &io, mem_cap, evloop);
+    adv_counter_reasons(out, f, &s, &io);
     lock_ipc_reasons(out, f, &s);
     if (f->python && f->gil_absent)
         adv_add_reason(out, "its CPython is a free-threaded build running without its GIL: its Python threads can run in parallel, and their serial share is the measured lock holds alone (%d%%: %s)",

@@ -25,6 +25,14 @@
  * estimate that errs towards keeping data in one process.
  */
 #define IPC_NS_PER_BYTE 10.0
+/*
+ * Memory-bound by the PMU (evidence.c, membound.c): under this many instructions per cycle with
+ * over this many last-level cache misses per thousand instructions. Compute code retires 1-4
+ * instructions per cycle; a miss to DRAM costs a few hundred cycles, so 10 misses per thousand
+ * instructions alone can hold a core under 0.5 (docs/verdict.md, "Counters as evidence").
+ */
+#define MEM_IPC_BELOW 0.5
+#define MEM_MPKI_ABOVE 10.0
 
 /*
  * Which of a stage's off-CPU time overlaps across workers (predict.c adv_waits, issue 25). Only
@@ -42,6 +50,26 @@ struct adv_waits {
     double untimed;      /*   off-CPU time no wrapped call timed (page faults, waits the shim does not see) */
 };
 
+/*
+ * What the stage's counters show (evidence.c, issue 30; docs/verdict.md "Counters as evidence").
+ * Derived once with the split; a figure that was not counted reads as its "not counted" value.
+ */
+struct adv_counters {
+    double ivcsw_rate;      /* involuntary context switches (preemptions) per CPU-second */
+    double migr_rate;       /* moves between CPUs per CPU-second; < 0 = not counted */
+    double queued_per_switch; /* run-queue wait per preemption, s; < 0 = no run-queue figure */
+    int preempted;          /* preempted as often and for as long as peers' scheduler slices make it: the CPUs were oversubscribed */
+    int own;                /* ...by the stage itself: more busy workers than usable CPUs */
+    int workers;            /* the stage's busy workers today, for the reasons */
+    double fault_s;         /* kernel time per minor fault after fork, bounded; 0 = not counted */
+    double child_faults;    /* minor faults per forked child */
+    double worker_fault_s;  /* child_faults x fault_s: what each forked worker pays */
+    double fork_fault_s;    /* what today's forked children paid: the pool's start-up, not work */
+    uint64_t page_bytes;    /* the machine's page: what one fault copies at most */
+    double ipc;             /* instructions per cycle; 0 = not counted */
+    double llc_mpki;        /* last-level cache misses per thousand instructions; < 0 = not counted */
+};
+
 /* The figures every branch needs, derived once. */
 struct split {
     int u;            /* usable CPUs */
@@ -57,6 +85,7 @@ struct split {
     uint64_t thread_mem; /* memory one more thread costs, 0 = unknown */
     uint64_t tasks;   /* the most waits the stage's workers can share: its separate waits where they were
                          counted, else network requests answered where the waits are mostly network; 0 = unknown */
+    struct adv_counters ctr; /* what the counters show (evidence.c) */
 };
 
 /* Size a pool for the waits: N = usable x (1 + wait / compute) (DESIGN.md). */
@@ -69,12 +98,19 @@ struct io_pool {
     int capped_fd;    /* capped at half the open-file limit */
     int capped_mem;   /* capped at available memory / memory per thread */
     int capped_tasks; /* capped at the requests the stage made */
+    int held_cpu;     /* not raised to 2 x usable: its own threads already oversubscribed the CPUs (evidence.c) */
+    int floor;        /* ...the count the floor would have given */
 };
 
 #pragma GCC visibility push(hidden)
 
 /* advise.c: append one reason to the verdict (printf format). */
 __attribute__((format(printf, 2, 3))) void adv_add_reason(struct prof_verdict *v, const char *fmt, ...);
+
+/* advise.c: figures for the reasons: "12.3 MiB"; "4.5 ms" below a tenth of a second, else "1.23 s"; "2,400". */
+const char *adv_fmt_bytes(char *buf, size_t n, uint64_t b);
+const char *adv_fmt_dur(char *buf, size_t n, double s);
+const char *adv_fmt_count(char *buf, size_t n, double x);
 
 /* A share as a whole percentage, for the reasons. */
 static inline int adv_pct(double x)
@@ -123,6 +159,15 @@ int adv_predict_work(struct prof_verdict *v, const struct prof_stage_figures *f,
  * predicted speedup. After adv_predict_work. */
 void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
                  const struct io_pool *io, int nproc, int nthr, int evloop);
+
+/* evidence.c: what the counters show (s->ctr), from the figures, the usable CPUs (s->u) and the
+ * stage's busy workers today. */
+void adv_counters(const struct prof_stage_figures *f, const struct split *s, int workers, uint64_t page_bytes,
+                  struct adv_counters *c);
+/* evidence.c: the reasons the counters give: oversubscription (and what it capped or confirms), a
+ * single run that looks memory-bound. After the workers' reasons. */
+void adv_counter_reasons(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s,
+                         const struct io_pool *io);
 
 /* predict.c: the stage's own model at other worker counts (v->scaling). */
 void adv_scaling_curve(struct prof_verdict *v, const struct prof_work *k, int u);

@@ -31,6 +31,8 @@
 #define EVLOOP_SHARE_MIN 0.10
 /* A process pool's own IPC can never be more than this share of the CPU it measured. */
 #define IPC_MAX_CPU_SHARE 0.9
+/* Forked workers' faults are worth a sentence from this share of the process pool's predicted time. */
+#define FORK_FAULT_CITE_SHARE 0.01
 
 static int cost_rank(enum prof_model m, int evloop)
 {
@@ -84,12 +86,14 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
         return fixed + fmax(lw, fmax(c / loops, (c + w) / n));
     }
     case PROF_MODEL_PROCESSES:
-        return fixed + half +
+        /* Each forked worker's copy-on-write faults, like its start-up: paid before its work, side by
+         * side with the others' on the CPUs there are. */
+        return fixed + half + k->worker_fault_s * n / p +
                fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / p,
                                        (c + w + half + wmsg) / n)));
     case PROF_MODEL_HYBRID:
         /* The CPU part on one process per usable CPU, the waits on n threads. */
-        return fixed + half +
+        return fixed + half + k->worker_fault_s +
                fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / u,
                                        (c + w + half + wmsg) / n)));
     }
@@ -281,6 +285,11 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     double bytes = (double)f->ipc_bytes;
     k->startup_s = fmin(adv_nonneg(f->startup_cpu_s), f->cpu_s);
     double work = f->cpu_s - k->startup_s;
+    /* The faults today's forked children took after the fork (copy-on-write, first touches: issue 30)
+     * are the process pool's price of starting them, not work: out of the work, charged to each
+     * worker a process pool starts (predict_seconds), and to no thread. */
+    work -= fmin(s->ctr.fork_fault_s, work);
+    k->worker_fault_s = s->ctr.worker_fault_s;
     k->cpu_s = work;
     /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
      * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
@@ -604,6 +613,67 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
     }
 }
 
+/* The pick had no forked worker paid for its faults: the same candidates, the charge taken off. */
+static int pick_without_faults(const struct prof_verdict *v, int u, int evloop, enum prof_model uses)
+{
+    struct prof_verdict w = *v;
+    struct prof_work *k = &w.work;
+    k->worker_fault_s = 0;
+    double cur = predict_seconds(k, u, k->current_model, k->current_workers);
+    if (cur > TINY_S)
+        k->current_s = cur;
+    for (int i = 0; i < w.ncandidates; i++) {
+        struct prof_candidate *c = &w.candidates[i];
+        struct prof_work kc = *k;
+        kc.chunk = c->chunksize > 1 ? c->chunksize : 1;
+        c->seconds = predict_seconds(&kc, u, c->model, c->workers);
+        c->speedup = c->seconds > TINY_S ? k->current_s / c->seconds : 1.0;
+    }
+    int best;
+    return choose(&w, evloop, uses, &best);
+}
+
+/*
+ * What forked workers pay for their faults after the fork (issue 30), said where it matters: where
+ * it changed the pick, or where it is at least FORK_FAULT_CITE_SHARE of the process pool's predicted
+ * time. "Copied on write or first touched": a minor fault is either, and only the first is the fork's.
+ */
+static void fork_fault_reason(struct prof_verdict *v, const struct split *s, int pick, int evloop, enum prof_model uses)
+{
+    const struct adv_counters *c = &s->ctr;
+    if (c->worker_fault_s <= 0)
+        return;
+    /* The candidate that pays: the pick when it forks, else the best process pool, else hybrid. */
+    int pc = -1;
+    for (int i = 0; i < v->ncandidates; i++) {
+        enum prof_model m = v->candidates[i].model;
+        if (m != PROF_MODEL_PROCESSES && m != PROF_MODEL_HYBRID)
+            continue;
+        if (pc < 0 || i == pick || (pc != pick && (m < v->candidates[pc].model ||
+                                                   (m == v->candidates[pc].model &&
+                                                    v->candidates[i].speedup > v->candidates[pc].speedup))))
+            pc = i;
+    }
+    if (pc < 0)
+        return;
+    const struct prof_candidate *p = &v->candidates[pc];
+    int n = p->model == PROF_MODEL_HYBRID ? s->c : p->workers;
+    double charge = c->worker_fault_s * n / (n < s->c ? n : s->c);
+    int alt = pick_without_faults(v, s->c, evloop, uses);
+    int tipped = v->candidates[alt].model != v->candidates[pick].model ||
+                 v->candidates[alt].workers != v->candidates[pick].workers;
+    if (!tipped && charge < FORK_FAULT_CITE_SHARE * p->seconds)
+        return;
+    char nf[32], mem[32], per[32], ch[32], sec[32], a[48], b[48], tail[128] = "";
+    if (tipped)
+        snprintf(tail, sizeof tail, "; it tips the choice: without it, %s", cand_name(b, sizeof b, &v->candidates[alt]));
+    adv_add_reason(v, "each forked worker took %s minor faults after the fork (%s of pages copied on write or first touched), %s of kernel time at %.2f us a fault: charged to %s, %s of its predicted %s%s",
+                   adv_fmt_count(nf, sizeof nf, c->child_faults),
+                   adv_fmt_bytes(mem, sizeof mem, (uint64_t)(c->child_faults * (double)c->page_bytes)),
+                   adv_fmt_dur(per, sizeof per, c->worker_fault_s), c->fault_s * 1e6, cand_name(a, sizeof a, p),
+                   adv_fmt_dur(ch, sizeof ch, charge), adv_fmt_dur(sec, sizeof sec, p->seconds), tail);
+}
+
 /* An idle stage: nothing to spread over workers, so its one candidate is itself, as it ran. */
 void adv_predict_idle(struct prof_verdict *v, const struct prof_stage_figures *f, const struct split *s)
 {
@@ -681,4 +751,5 @@ void adv_predict(struct prof_verdict *v, const struct prof_stage_figures *f, con
     v->chunksize = v->candidates[pick].chunksize;
     v->predicted_speedup = v->candidates[pick].speedup;
     prediction_reasons(v, f, s, pick, best);
+    fork_fault_reason(v, s, pick, evloop, uses);
 }

@@ -144,6 +144,8 @@ struct prof_work {
     double fixed_s;          /* off-CPU time, summed over threads, that no pool shortens: back-pressure, waits for input, untimed waits */
     double startup_s;        /* CPU before main(): paid as it was, whatever the pool (not in cpu_s) */
     int loops;               /* async: event loops the CPU runs on, one per process of the stage today (at most the CPUs); 0/1 = one */
+    double worker_fault_s;   /* processes and hybrid: the kernel time each forked worker spends on the minor faults a
+                                forked child of the stage took (copy-on-write, first touches); 0 = not counted (issue 30) */
 };
 
 struct prof_verdict {

@@ -1890,3 +1890,214 @@ Test(advise_stage, requests_one_at_a_time_are_no_overlapping_loop)
     cr_assert_neq(v.work.current_model, PROF_MODEL_ASYNC);
     cr_assert_leq(v.workers, 40);
 }
+
+/* ---- counters as evidence (evidence.c, predict.c, membound.c: issue 30) ---- */
+
+/* Native CPU work on 4 threads that took turns on one usable CPU: each waited 3 s in the run queue. */
+static struct prof_stage_figures four_on_one(uint64_t ivcsw)
+{
+    struct prof_stage_figures f = stage("crunch", 4.0, 1.0);
+    f.nthreads = 4;
+    f.wall_s = 1.0;
+    f.runq_s = 3.0;
+    f.ivcsw = ivcsw;
+    f.migrations_measured = 1;
+    f.migrations = 31;
+    return f;
+}
+
+Test(counters, preempted_threads_confirm_the_cap_at_usable_cpus)
+{
+    struct prof_machine m = machine2();
+    m.usable_cpus = m.affinity_cpus = 1;
+    struct prof_stage_figures f = four_on_one(250);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_CPU);
+    cr_assert_eq(v.workers, 1);
+    cr_assert(has_reason(&v, "its 4 busy workers were preempted 250 times per CPU-second (250 in 1.00 s of CPU), migrated 31 times per CPU-second, waited 12.0 ms for a CPU each time (75% of thread time): its runnable threads outnumbered the 1 usable CPU; 1 worker, one per usable CPU at most: the evidence confirms the cap"));
+
+    /* On 2 CPUs the same threads get threads x 2: the cap, confirmed, is 2. */
+    m = machine2();
+    f.ivcsw = 500;
+    f.cpu_s = 2.0;
+    f.runq_s = 2.0;
+    f.wall_s = 1.0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 2);
+    cr_assert(has_reason(&v, "preempted 250 times per CPU-second"));
+    cr_assert(has_reason(&v, "outnumbered the 2 usable CPUs; 2 workers, one per usable CPU at most: the evidence confirms the cap"));
+}
+
+Test(counters, a_thread_with_a_cpu_to_itself_is_no_evidence)
+{
+    struct prof_machine m = machine2();
+    m.usable_cpus = m.affinity_cpus = 1;
+    struct prof_stage_figures f = four_on_one(5);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.workers, 1);
+    cr_assert_not(has_reason(&v, "preempted"));
+    cr_assert_not(has_reason(&v, "per CPU-second"));
+    /* Past the rate but under 20 switches in all: a short stage's handful. */
+    f = four_on_one(19);
+    f.cpu_s = 0.05;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_not(has_reason(&v, "preempted"));
+}
+
+Test(counters, short_preemptions_are_a_profilers_not_oversubscription)
+{
+    /* 2 threads on the 2 CPUs, preempted 120 times per CPU-second for 0.12 ms each: the sampler's
+     * wake-ups, as measured under poolprof here; a peer's slice is 0.75 ms at least. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("spin", 2.0, 1.97);
+    f.nthreads = 2;
+    f.wall_s = 1.0;
+    f.ivcsw = 240;
+    f.runq_s = 0.0288;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_not(has_reason(&v, "preempted"));
+    /* The same rate, each preemption a whole slice of 4 ms, though 2 workers fit 2 CPUs: the machine's. */
+    f.runq_s = 0.96;
+    f.thread_s = 2.96;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert(has_reason(&v, "though its 2 busy workers fit the 2 usable CPUs: other programs ran on them"));
+    cr_assert_not(has_reason(&v, "outnumbered"));
+    cr_assert_eq(v.workers, 2);
+}
+
+Test(counters, oversubscribed_io_pool_is_not_raised_past_its_cpu_demand)
+{
+    /* Native threads that compute twice what they wait: 2 x (1 + 1.0 / 2.0) = 3 threads keep the
+     * 2 CPUs busy; the floor of 2 x usable would make it 4, whose demand passes them. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("mix", 3.2, 2.0);
+    f.nthreads = 6;
+    f.wall_s = 1.0;
+    f.runq_s = 0.2;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.cls, PROF_CLASS_MIXED);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 4);
+    cr_assert(has_reason(&v, "raised to 2 x usable CPUs"));
+    /* Preempted 75 times per CPU-second, 1.3 ms each: its own 6 threads oversubscribed the CPUs. */
+    f.ivcsw = 150;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_THREADS);
+    cr_assert_eq(v.workers, 3);
+    cr_assert_not(has_reason(&v, "raised to 2 x usable CPUs"));
+    cr_assert(has_reason(&v, "preempted 75 times per CPU-second"));
+    cr_assert(has_reason(&v, "its I/O pool stays at 3 threads, keeping its CPU demand within them, not the 4 of 2 x usable CPUs"));
+}
+
+/* A CPython pool of 2 forked workers, each busy 1 s, its dispatcher blocked on their pipes. */
+static struct prof_stage_figures forked_pool(uint64_t minflt, double stime_s)
+{
+    struct prof_stage_figures f = stage("pool", 3.0, 2.0);
+    f.nprocesses = 3;
+    f.nthreads = 3;
+    f.python = 1;
+    f.wall_s = 1.0;
+    f.ipc_measured = 1;
+    f.ipc_s = 1.0;
+    f.fork_faults_measured = 1;
+    f.fork_children = 2;
+    f.fork_minflt = minflt;
+    f.fork_stime_s = stime_s;
+    return f;
+}
+
+static const struct prof_candidate *candidate(const struct prof_verdict *v, enum prof_model model)
+{
+    for (int i = 0; i < v->ncandidates; i++)
+        if (v->candidates[i].model == model && v->candidates[i].chunksize == 0)
+            return &v->candidates[i];
+    cr_assert_fail("no %s candidate", prof_model_name(model));
+    return NULL;
+}
+
+Test(counters, fork_faults_move_from_the_work_to_each_forked_worker)
+{
+    /* 10,000 faults per child at 2 us: 20 ms each worker pays to start, not work a thread would do. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = forked_pool(20000, 0.04);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
+    cr_assert_float_eq(v.work.worker_fault_s, 0.02, 1e-12);
+    cr_assert_float_eq(v.work.cpu_s, 1.96, 1e-12);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 1.96, 1e-12);
+    cr_assert(has_reason(&v, "each forked worker took 10,000 minor faults after the fork (39.1 MiB of pages copied on write or first touched), 20.0 ms of kernel time at 2.00 us a fault: charged to processes x 2, 20.0 ms of its predicted 1.00 s"));
+    cr_assert_not(has_reason(&v, "tips the choice"));
+
+    /* Not counted: the same CPU is all work, and processes pay nothing to start. */
+    f.fork_faults_measured = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_float_eq(v.work.worker_fault_s, 0, 1e-12);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 2.0, 1e-12);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
+    cr_assert_not(has_reason(&v, "minor faults"));
+}
+
+Test(counters, fork_faults_that_outweigh_the_work_tip_processes_to_inline)
+{
+    /* Each child copied its parent's heap page by page (CPython's reference counts write to every
+     * object it touches): 400,000 faults at 2 us, 0.8 s each, against 0.4 s of tasks in all. */
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = forked_pool(800000, 1.6);
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL, "got %s x %d", prof_model_name(v.model), v.workers);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 0.4, 1e-12);
+    cr_assert_float_eq(v.predicted_speedup, 2.5, 1e-9);
+    cr_assert(has_reason(&v, "each forked worker took 400,000 minor faults after the fork (1.5 GiB of pages copied on write or first touched), 0.80 s of kernel time at 2.00 us a fault: charged to processes x 2, 0.80 s of its predicted 1.00 s; it tips the choice: without it, processes x 2"));
+
+    /* A fault's cost is bounded: 1 s of children's kernel time over 1,000 faults is mostly system calls, 10 us a fault at most. */
+    f = forked_pool(1000, 1.0);
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_float_eq(v.work.worker_fault_s, 500 * 10e-6, 1e-12);
+}
+
+Test(counters, one_run_that_looks_memory_bound_says_so_without_a_cap)
+{
+    struct prof_machine m = machine2();
+    struct prof_stage_figures f = stage("stream", 2.0, 1.98);
+    f.nthreads = 2;
+    f.wall_s = 1.0;
+    f.pmu_measured = 1;
+    f.cycles = 1000000000;
+    f.instructions = 350000000;
+    f.llc_measured = 1;
+    f.llc_misses = 7000000;
+    struct prof_verdict v;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.workers, 2);
+    cr_assert(has_reason(&v, "0.35 instructions per cycle with 20.0 last-level cache misses per thousand instructions: the stage looks memory-bound"));
+    cr_assert(has_reason(&v, "one run cannot show it"));
+    /* Compute-bound code at 1.6 instructions per cycle: nothing to say. */
+    f.instructions = 1600000000;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_not(has_reason(&v, "memory-bound"));
+    /* No LLC figure: IPC alone does not say memory. */
+    f.instructions = 350000000;
+    f.llc_measured = 0;
+    f.llc_misses = 0;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    cr_assert_not(has_reason(&v, "memory-bound"));
+}
