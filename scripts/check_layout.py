@@ -22,7 +22,7 @@ STEPS = {
     "read": ["read.c", "read_run.c", "read_shim.c", "trim_shim.c", "read_monitor.c", "read_sampler.c", "read_sweep.c"],
     "merge": ["merge.c", "merge_sampler.c"],
     "stages": ["stages.c"],
-    "advise": ["advise.c", "predict.c", "advise_run.c", "verdicts.c", "confidence.c", "evidence.c"],
+    "advise": ["advise.c", "predict.c", "advise_run.c", "verdicts.c", "confidence.c", "evidence.c", "membound.c"],
     "report": ["report.c"],
 }
 DATA = ["run.c", "samples.c", "fit.c", "stats.c", "check.c", "check_rules.c"]

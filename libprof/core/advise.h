@@ -27,6 +27,31 @@ int prof_advise_overall(const struct prof_stage_figures *overall, const struct p
  * seconds, rss in bytes, n samples in time order. Returns 1, 0, or PROF_EINVAL. */
 int prof_rss_leak_suspected(const double *t, const uint64_t *rss, size_t n);
 
+/*
+ * membound.c: does scaling stop because the workers wait on memory? One point per worker count
+ * that a profiled run measured with a PMU (issue 30): instructions per cycle, last-level cache
+ * misses per thousand instructions, and the measured speedup (over the sweep's first count).
+ * Memory-bound when IPC falls by more than 20% from the fewest workers to the most while the
+ * misses rise or stay high, and the speedup flattens: then cap is the fewest workers within 10%
+ * of the best speedup, beyond which more stop paying. A point without IPC (no PMU: ipc <= 0 or
+ * not finite) is left out; with fewer than two left, judged is 0 and nothing is said.
+ * Returns 0, or PROF_EINVAL for a NULL argument.
+ */
+struct prof_membound_point {
+    int workers;
+    double ipc;              /* instructions per cycle; <= 0 = not counted */
+    double llc_mpki;         /* last-level cache misses per thousand instructions; < 0 = not counted */
+    double speedup;          /* measured, over the sweep's first count */
+};
+struct prof_membound {
+    int judged;              /* two or more points had IPC: memory_bound and reason mean something */
+    int memory_bound;
+    int cap;                 /* memory-bound: more workers than this stop paying; 0 otherwise */
+    double ipc_drop;         /* 1 - IPC at the most workers / IPC at the fewest */
+    char reason[PROF_REASON_BYTES];
+};
+int prof_membound(const struct prof_membound_point *pts, size_t n, struct prof_membound *out);
+
 /* verdicts.c: the advise step over a run's stages: every stage's verdict, then overall's.
  * Stages the program marked itself, when there are any, alone decide whether the run is
  * hybrid. 0 or PROF_E*. */

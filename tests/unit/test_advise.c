@@ -2101,3 +2101,73 @@ Test(counters, one_run_that_looks_memory_bound_says_so_without_a_cap)
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     cr_assert_not(has_reason(&v, "memory-bound"));
 }
+
+Test(membound, falling_ipc_rising_misses_and_a_flat_speedup_cap_the_workers)
+{
+    /* Given out of order: the function sorts by workers. */
+    struct prof_membound_point p[] = {
+        {8, 0.7, 25.0, 2.8},
+        {1, 1.8, 2.0, 1.0},
+        {4, 1.0, 15.0, 2.6},
+        {2, 1.6, 5.0, 1.9},
+    };
+    struct prof_membound r;
+    cr_assert_eq(prof_membound(p, 4, &r), 0);
+    cr_log_info("%s", r.reason);
+    cr_assert_eq(r.judged, 1);
+    cr_assert_eq(r.memory_bound, 1);
+    cr_assert_eq(r.cap, 4);
+    cr_assert_float_eq(r.ipc_drop, 1.0 - 0.7 / 1.8, 1e-12);
+    cr_assert_str_eq(r.reason, "memory-bound: instructions per cycle fell from 1.80 at 1 worker to 0.70 at 8 (-61%) while LLC misses rose from 2.0 to 25.0 per thousand instructions, and the speedup flattened at 2.60x from 4 workers (2.80x at 8): past 4 workers, more of them wait on memory");
+}
+
+Test(membound, linear_scaling_with_flat_ipc_is_not_memory_bound)
+{
+    struct prof_membound_point p[] = {
+        {1, 1.80, 2.0, 1.0},
+        {2, 1.78, 2.1, 1.98},
+        {4, 1.77, 2.2, 3.9},
+        {8, 1.75, 2.3, 7.7},
+    };
+    struct prof_membound r;
+    cr_assert_eq(prof_membound(p, 4, &r), 0);
+    cr_log_info("%s", r.reason);
+    cr_assert_eq(r.judged, 1);
+    cr_assert_eq(r.memory_bound, 0);
+    cr_assert_eq(r.cap, 0);
+    cr_assert_str_eq(r.reason, "not memory-bound: instructions per cycle held from 1.80 at 1 worker to 1.75 at 8 (-3%); the speedup kept rising, 7.70x at 8 workers");
+}
+
+Test(membound, falling_ipc_alone_is_not_enough)
+{
+    struct prof_membound r;
+    /* IPC fell 40% but the speedup kept up: the cores still did more together. */
+    struct prof_membound_point rising[] = {{1, 1.5, 2.0, 1.0}, {8, 0.9, 12.0, 7.0}};
+    cr_assert_eq(prof_membound(rising, 2, &r), 0);
+    cr_assert_eq(r.memory_bound, 0);
+    cr_assert(strstr(r.reason, "but the speedup kept rising, 7.00x at 8 workers"), "%s", r.reason);
+    /* IPC fell and the speedup flattened, but the misses stayed low: something other than memory. */
+    struct prof_membound_point lowmiss[] = {{1, 1.5, 0.5, 1.0}, {2, 1.2, 0.5, 1.8}, {4, 0.9, 0.55, 1.9}};
+    cr_assert_eq(prof_membound(lowmiss, 3, &r), 0);
+    cr_assert_eq(r.memory_bound, 0);
+    cr_assert(strstr(r.reason, "LLC misses stayed at 0.6 per thousand instructions (0.5 at 1 worker)"), "%s", r.reason);
+    /* ...or were not counted: memory cannot be told from the rest. */
+    struct prof_membound_point nollc[] = {{1, 1.5, -1, 1.0}, {2, 1.2, -1, 1.8}, {4, 0.9, -1, 1.9}};
+    cr_assert_eq(prof_membound(nollc, 3, &r), 0);
+    cr_assert_eq(r.memory_bound, 0);
+    cr_assert(strstr(r.reason, "LLC misses were not counted"), "%s", r.reason);
+}
+
+Test(membound, without_a_pmu_nothing_is_said)
+{
+    struct prof_membound r;
+    struct prof_membound_point nopmu[] = {{1, 0, -1, 1.0}, {2, 0, -1, 1.9}, {4, 1.2, 3.0, 3.5}};
+    cr_assert_eq(prof_membound(nopmu, 3, &r), 0);
+    cr_assert_eq(r.judged, 0);
+    cr_assert_eq(r.memory_bound, 0);
+    cr_assert_str_eq(r.reason, "");
+    cr_assert_eq(prof_membound(NULL, 0, &r), 0);
+    cr_assert_eq(r.judged, 0);
+    cr_assert_eq(prof_membound(nopmu, 3, NULL), PROF_EINVAL);
+    cr_assert_eq(prof_membound(NULL, 2, &r), PROF_EINVAL);
+}
