@@ -337,6 +337,8 @@ static int exec_sweep(char **args, int nargs)
     free(w->ctr_v);
     free(w->ctr_ok);
     json_decref(w->rec);
+    for (size_t i = 0; i < w->nprofiled; i++)
+        json_decref(w->profiled[i].stage);
     return rc;
 }
 

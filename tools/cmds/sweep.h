@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cli.h"
+#include "core/advise.h"
 #include "core/fit.h"
 #include "counters/counters.h"
 #include "format/rundir.h"
@@ -27,6 +28,12 @@
 #define MODEL_PLACEHOLDER "{model}"
 #define DEFAULT_PROFILE_MODEL "sequential" /* what {model} becomes in the profile run without --model */
 #define WORKERS_ENV "POOLPROF_WORKERS"
+
+/* A profiled run's stage at a count: its counters give the memory check (core/membound.c) IPC and LLC misses. */
+struct profiled {
+    int workers;
+    json_t *stage;           /* the report's stage object (owned: one reference) */
+};
 
 struct sweep {
     int counts[MAX_COUNTS + 1]; /* +1: the recommended count, when --workers lacks it */
@@ -64,6 +71,9 @@ struct sweep {
     int rec_added;           /* rec_workers was not in --workers: added to the sweep */
     int rec_limit;           /* the largest count the sweep adds: max(ADD_FACTOR x largest --workers, ADD_MIN) */
     int rec_skipped;         /* rec_workers was not in --workers and above rec_limit: not timed */
+    /* Every profiled run's stage, by count: the profile step adds its own. */
+    struct profiled profiled[MAX_COUNTS + 1];
+    size_t nprofiled;
     /* Sigmask outside the sweep, restored in each child; the stop signals we act on. */
     sigset_t oldmask;
     sigset_t stops;
@@ -97,6 +107,11 @@ struct results {
     size_t best;
     int rec_timed;         /* the recommended count is among the points */
     double rec_throughput; /* median(best) / median(recommended); NaN when that count was not timed */
+    /* Whether the scaling is memory-bound: the profiled counts whose stage counted cycles and
+     * instructions (a PMU), with their timed speedups; membound.judged is 0 with fewer than two. */
+    struct prof_membound_point mem[MAX_COUNTS + 1];
+    size_t nmem;
+    struct prof_membound membound;
 };
 
 /* sweep_run.c: the command at one count, one run, the profile step, the timed runs. */
@@ -127,6 +142,10 @@ int sweep_timed_runs(struct sweep *w);
 
 /* sweep_results.c: medians, speedups, the fits; the table on stdout and the JSON. */
 int sweep_compute(const struct sweep *w, struct results *r); /* 0 or PROF_E* */
+/* A report stage's instructions per cycle and LLC misses per thousand instructions, from its
+ * `counters` (the events' role keys): 1, or 0 when it counted no cycles and instructions (no
+ * PMU; nothing is made up). *llc_mpki is -1 when LLC misses were not counted. */
+int sweep_counter_figures(const json_t *stage, double *ipc, double *llc_mpki);
 void sweep_print(const struct sweep *w, const struct results *r);
 /* The results as schema poolprof.sweep/1 into path (temporary file + rename). 0 or PROF_E*. */
 int sweep_write_json(const struct sweep *w, const struct results *r, const char *path);

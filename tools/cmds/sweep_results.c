@@ -1,4 +1,4 @@
-/* sweep_results.c: `poolprof sweep`'s results: medians, speedups, the Amdahl and USL fits, the table on stdout and the poolprof.sweep/1 JSON. */
+/* sweep_results.c: `poolprof sweep`'s results: medians, speedups, the Amdahl and USL fits, whether the scaling is memory-bound, the table on stdout and the poolprof.sweep/1 JSON. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,6 +20,50 @@ static double predicted_at(const struct sweep *w, int n)
             return json_number_value(ps);
     }
     return NAN;
+}
+
+int sweep_counter_figures(const json_t *stage, double *ipc, double *llc_mpki)
+{
+    /* The first event of each role: the report merges events of the same encoding already. */
+    double cycles = -1, instructions = -1, llc = -1;
+    const json_t *counters = json_object_get(stage, "counters"), *e;
+    size_t i;
+    json_array_foreach(counters, i, e) {
+        const char *role = json_string_value(json_object_get(e, "role"));
+        const json_t *value = json_object_get(e, "value");
+        if (!role || !json_is_number(value) || json_number_value(value) < 0)
+            continue;
+        double v = json_number_value(value);
+        if (strcmp(role, "cycles") == 0 && cycles < 0)
+            cycles = v;
+        else if (strcmp(role, "instructions") == 0 && instructions < 0)
+            instructions = v;
+        else if (strcmp(role, "llc_misses") == 0 && llc < 0)
+            llc = v;
+    }
+    *ipc = 0;
+    *llc_mpki = -1;
+    if (!(cycles > 0) || !(instructions > 0))
+        return 0;
+    *ipc = instructions / cycles;
+    if (llc >= 0)
+        *llc_mpki = 1000.0 * llc / instructions;
+    return 1;
+}
+
+/* The memory check over the profiled counts that were timed too, each with its speedup. */
+static void memory_check(const struct sweep *w, struct results *r)
+{
+    r->nmem = 0;
+    for (size_t i = 0; i < w->nprofiled; i++) {
+        double ipc, mpki;
+        if (!sweep_counter_figures(w->profiled[i].stage, &ipc, &mpki))
+            continue;
+        for (size_t c = 0; c < w->ncounts && r->nmem < sizeof r->mem / sizeof r->mem[0]; c++)
+            if (r->p[c].workers == w->profiled[i].workers && isfinite(r->p[c].speedup))
+                r->mem[r->nmem++] = (struct prof_membound_point){w->profiled[i].workers, ipc, mpki, r->p[c].speedup};
+    }
+    prof_membound(r->mem, r->nmem, &r->membound);
 }
 
 int sweep_compute(const struct sweep *w, struct results *r)
@@ -68,6 +112,7 @@ int sweep_compute(const struct sweep *w, struct results *r)
         r->have_peak = 1;
         r->peak_workers *= r->p[0].workers;
     }
+    memory_check(w, r);
     r->rec_throughput = NAN;
     if (w->rec) {
         for (size_t c = 0; c < w->ncounts; c++) {
@@ -197,6 +242,8 @@ void sweep_print(const struct sweep *w, const struct results *r)
     } else {
         printf("Amdahl and USL fits: need at least two worker counts with measurable times\n");
     }
+    if (r->membound.judged)
+        printf("memory: %s\n", r->membound.reason);
     const struct point *b = &r->p[r->best];
     char med[32];
     fmt_s(med, sizeof med, b->median);
@@ -225,6 +272,25 @@ static json_t *verdict_check_json(const struct sweep *w, const struct results *r
     json_object_set_new(v, "throughput_vs_best", jnum(r->rec_throughput));
     json_object_set_new(v, "within_10_percent", r->rec_timed ? json_boolean(r->rec_throughput >= WITHIN) : json_null());
     return v;
+}
+
+/* The memory check: null unless two or more timed counts were profiled with a PMU. */
+static json_t *memory_json(const struct results *r)
+{
+    if (!r->membound.judged)
+        return json_null();
+    json_t *o = json_object(), *points = json_array();
+    for (size_t i = 0; i < r->nmem; i++)
+        json_array_append_new(points, json_pack("{s:i, s:o, s:o, s:o}", "workers", r->mem[i].workers, "ipc",
+                                                jnum(r->mem[i].ipc), "llc_mpki",
+                                                r->mem[i].llc_mpki >= 0 ? jnum(r->mem[i].llc_mpki) : json_null(),
+                                                "speedup", jnum(r->mem[i].speedup)));
+    json_object_set_new(o, "memory_bound", json_boolean(r->membound.memory_bound));
+    json_object_set_new(o, "workers_cap", r->membound.memory_bound ? json_integer(r->membound.cap) : json_null());
+    json_object_set_new(o, "ipc_drop", jnum(r->membound.ipc_drop));
+    json_object_set_new(o, "reason", json_string(r->membound.reason));
+    json_object_set_new(o, "points", points);
+    return o;
 }
 
 static json_t *results_json(const struct sweep *w, const struct results *r)
@@ -278,6 +344,7 @@ static json_t *results_json(const struct sweep *w, const struct results *r)
                                                : json_null());
     json_object_set_new(o, "best", json_pack("{s:i, s:o}", "workers", r->p[r->best].workers, "median_seconds",
                                              jnum(r->p[r->best].median)));
+    json_object_set_new(o, "memory_scaling", memory_json(r));
     if (w->rec) {
         const json_t *ps = json_object_get(w->rec, "predicted_speedup");
         json_t *rec = json_object();
