@@ -9,8 +9,8 @@
  * CPU-second, run bare or under poolprof. Runnable threads that outnumber the CPUs take turns
  * every scheduler slice (EEVDF's base slice is 0.75 ms x (1 + log2 CPUs, at most 8), acted on at
  * the next tick; CFS's was sched_latency / runnable tasks, at least 0.75 ms): 2 or 4 spinning
- * threads on one CPU took 255-261 per CPU-second, each waiting 3.9 ms for the CPU. The rate
- * alone is not enough: under poolprof the sampler's and monitor's wake-ups preempt a target
+ * threads on one CPU took 255-261 per CPU-second, each waiting 3.9 ms (2 threads) or 11.5 ms (4)
+ * for the CPU. The rate alone is not enough: under poolprof the sampler's and monitor's wake-ups preempt a target
  * that fills every CPU at about their rate (2 spinning threads on the 2 CPUs: 95-154 per
  * CPU-second, 552 with --rate 1000), but each such preemption is short (0.12-0.52 ms of run
  * queue per switch, against a peer's whole slice). So the CPUs count as oversubscribed when the
