@@ -60,6 +60,7 @@ struct adv_counters {
     double queued_per_switch; /* run-queue wait per preemption, s; < 0 = no run-queue figure */
     int preempted;          /* preempted as often and for as long as peers' scheduler slices make it: the CPUs were oversubscribed */
     int own;                /* ...by the stage itself: more busy workers than usable CPUs */
+    int others;             /* ...by other programs: every thread of the stage fits the usable CPUs */
     int workers;            /* the stage's busy workers today, for the reasons */
     double fault_s;         /* kernel time per minor fault after fork, bounded; 0 = not counted */
     double child_faults;    /* minor faults per forked child */

@@ -16,7 +16,8 @@
  * queue per switch, against a peer's whole slice). So the CPUs count as oversubscribed when the
  * stage was preempted at least PREEMPT_PER_CPU_S times per CPU-second, PREEMPT_MIN times in
  * all, and waited at least QUEUED_PER_SWITCH_MIN_S for a CPU per preemption; and by the stage
- * itself when its busy workers outnumber the usable CPUs. The run-queue time is already CPU
+ * itself when its busy workers outnumber the usable CPUs, by other programs when all its
+ * threads fit them. The run-queue time is already CPU
  * demand (advise.c): the preemptions add none; they say how often, the run queue how long.
  */
 #include <stdio.h>
@@ -60,6 +61,9 @@ void adv_counters(const struct prof_stage_figures *f, const struct split *s, int
     c->preempted = f->ivcsw >= PREEMPT_MIN && c->ivcsw_rate >= PREEMPT_PER_CPU_S &&
                    (c->queued_per_switch < 0 || c->queued_per_switch >= QUEUED_PER_SWITCH_MIN_S);
     c->own = c->preempted && workers > s->u;
+    /* Not the stage's, where even its idle and helper threads fit the CPUs: the line confidence.c
+     * draws for the run queue. Between the two (a pool's dispatcher beside one worker per CPU), neither. */
+    c->others = c->preempted && !c->own && f->nthreads <= s->u;
 
     if (f->fork_faults_measured && f->fork_children > 0 && f->fork_minflt > 0) {
         double per = adv_nonneg(f->fork_stime_s) / (double)f->fork_minflt;
@@ -133,7 +137,7 @@ void adv_counter_reasons(struct prof_verdict *v, const struct prof_stage_figures
 {
     const struct adv_counters *c = &s->ctr;
     /* Others' preemptions count only where their length is known: a profiler's own wake-ups are short. */
-    if (c->preempted && (c->own || c->queued_per_switch >= 0))
+    if (c->own || (c->others && c->queued_per_switch >= 0))
         preempt_reason(v, f, s, io);
     /*
      * One run's cache misses. At MEM_MPKI_ABOVE misses per thousand instructions, each a few hundred

@@ -1972,6 +1972,14 @@ Test(counters, short_preemptions_are_a_profilers_not_oversubscription)
     cr_assert(has_reason(&v, "though its 2 busy workers fit the 2 usable CPUs: other programs ran on them"));
     cr_assert_not(has_reason(&v, "outnumbered"));
     cr_assert_eq(v.workers, 2);
+    /* A process pool of 2 workers whose dispatcher ran beside them: neither its own workers
+     * outnumbered the CPUs nor did other programs alone take them; nothing is said. */
+    f.nprocesses = 3;
+    f.nthreads = 3;
+    cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
+    dump(&v);
+    cr_assert_eq(v.work.current_workers, 2);
+    cr_assert_not(has_reason(&v, "preempted"));
 }
 
 Test(counters, oversubscribed_io_pool_is_not_raised_past_its_cpu_demand)
