@@ -287,7 +287,9 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     double work = f->cpu_s - k->startup_s;
     /* The faults today's forked children took after the fork (copy-on-write, first touches: issue 30)
      * are the process pool's price of starting them, not work: out of the work, charged to each
-     * worker a process pool starts (predict_seconds), and to no thread. */
+     * worker a process pool starts (predict_seconds), and to no thread. Where the sampler split a
+     * pool's CPU (pool_split_work), the faults are taken to be in the tasks' ticks: a worker faults
+     * where it first touches the parent's data, which is what its tasks read. */
     work -= fmin(s->ctr.fork_fault_s, work);
     k->worker_fault_s = s->ctr.worker_fault_s;
     k->cpu_s = work;
