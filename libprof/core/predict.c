@@ -615,7 +615,7 @@ static void prediction_reasons(struct prof_verdict *v, const struct prof_stage_f
     }
 }
 
-/* The pick had no forked worker paid for its faults: the same candidates, the charge taken off. */
+/* The pick if no forked worker paid for its faults: the same candidates, the charge taken off. */
 static int pick_without_faults(const struct prof_verdict *v, int u, int evloop, enum prof_model uses)
 {
     struct prof_verdict w = *v;
@@ -668,7 +668,7 @@ static void fork_fault_reason(struct prof_verdict *v, const struct split *s, int
         return;
     char nf[32], mem[32], per[32], ch[32], sec[32], a[48], b[48], tail[128] = "";
     if (tipped)
-        snprintf(tail, sizeof tail, "; it tips the choice: without it, %s", cand_name(b, sizeof b, &v->candidates[alt]));
+        snprintf(tail, sizeof tail, "; it tips the choice: without it, %s would win", cand_name(b, sizeof b, &v->candidates[alt]));
     adv_add_reason(v, "each forked worker took %s minor faults after the fork (%s of pages copied on write or first touched), %s of kernel time at %.2f us a fault: charged to %s, %s of its predicted %s%s",
                    adv_fmt_count(nf, sizeof nf, c->child_faults),
                    adv_fmt_bytes(mem, sizeof mem, (uint64_t)(c->child_faults * (double)c->page_bytes)),

@@ -2073,7 +2073,7 @@ Test(counters, fork_faults_that_outweigh_the_work_tip_processes_to_inline)
     cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
     cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 0.4, 1e-12);
     cr_assert_float_eq(v.predicted_speedup, 2.5, 1e-9);
-    cr_assert(has_reason(&v, "each forked worker took 400,000 minor faults after the fork (1.5 GiB of pages copied on write or first touched), 0.80 s of kernel time at 2.00 us a fault: charged to processes x 2, 0.80 s of its predicted 1.00 s; it tips the choice: without it, processes x 2"));
+    cr_assert(has_reason(&v, "each forked worker took 400,000 minor faults after the fork (1.5 GiB of pages copied on write or first touched), 0.80 s of kernel time at 2.00 us a fault: charged to processes x 2, 0.80 s of its predicted 1.00 s; it tips the choice: without it, processes x 2 would win"));
 
     /* A fault's cost is bounded: 1 s of children's kernel time over 1,000 faults is mostly system calls, 10 us a fault at most. */
     f = forked_pool(1000, 1.0);
