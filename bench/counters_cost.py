@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """counters_cost.py: what the default perf counters cost a profiled run: `poolprof run` against `poolprof run --no-counters` on the reference workloads, as ratios.
 
-usage: bench/counters_cost.py [--poolprof build/poolprof] [--runs 7] [WORKLOAD ...]
+usage: bench/counters_cost.py [--poolprof build/poolprof] [--runs 7] [--aa] [WORKLOAD ...]
 
 For each workload it runs `poolprof run --no-counters` and `poolprof run` (the default set:
 context switches, migrations, minor and major faults, one counter per thread opened from
@@ -10,6 +10,9 @@ time of each and their ratio; then the geometric mean of the ratios. Two walls p
 workload's own (the root's life, run.json start to end: what the counters cost the target) and
 the whole `poolprof run` (start, merge and report included: what a user waits for). The machine
 is shared: compare ratios, not times.
+
+--aa runs --no-counters in both arms: the ratios it prints are the machine's own noise floor
+for this measurement, what a difference must exceed to be the counters'.
 """
 import argparse, json, math, os, shutil, statistics, subprocess, tempfile, time
 
@@ -27,6 +30,7 @@ def main():
     ap.add_argument("--poolprof", default=os.path.join(HERE, "..", "build", "poolprof"))
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--python", default="/usr/bin/python3")
+    ap.add_argument("--aa", action="store_true", help="both arms without counters: the noise floor")
     ap.add_argument("workloads", nargs="*")
     a = ap.parse_args()
     poolprof = os.path.abspath(a.poolprof)
@@ -56,7 +60,7 @@ def main():
             t_off, t_on, w_off, w_on = [], [], [], []
             for i in range(a.runs):
                 # Alternate which goes first, so neither always follows the other's page cache.
-                order = [("off", ["--no-counters"]), ("on", [])]
+                order = [("off", ["--no-counters"]), ("on", ["--no-counters"] if a.aa else [])]
                 if i % 2:
                     order.reverse()
                 for which, extra in order:

@@ -19,11 +19,11 @@ SRC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path
 MAX_LINES = 1000
 MAX_FUNC = 150
 STEPS = {
-    "read": ["read.c", "read_run.c", "read_shim.c", "trim_shim.c", "read_monitor.c", "read_sampler.c", "read_sweep.c"],
-    "merge": ["merge.c", "merge_sampler.c"],
-    "stages": ["stages.c"],
+    "read": ["read.c", "read_run.c", "read_shim.c", "trim_shim.c", "read_monitor.c", "read_sampler.c", "read_sweep.c", "read_counters.c"],
+    "merge": ["merge.c", "merge_sampler.c", "merge_counters.c"],
+    "stages": ["stages.c", "stage_counters.c"],
     "advise": ["advise.c", "predict.c", "advise_run.c", "verdicts.c", "confidence.c", "evidence.c", "membound.c"],
-    "report": ["report.c"],
+    "report": ["report.c", "report_counters.c"],
 }
 DATA = ["run.c", "samples.c", "fit.c", "stats.c", "check.c", "check_rules.c"]
 DRIVER = ["pipeline.c"]

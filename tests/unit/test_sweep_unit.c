@@ -159,3 +159,35 @@ Test(sweep_unit, without_a_pmu_or_a_second_profiled_count_nothing_is_said)
     cr_assert_eq(r.membound.judged, 0);
     unprofile(&w);
 }
+
+Test(sweep_unit, timed_runs_own_counters_make_it_memory_bound)
+{
+    /* --counters with a PMU: each timed run counted its whole tree; IPC 1.8 -> 0.7, LLC misses 2 -> 25
+     * per thousand instructions, speedups 1, 1.9, 2.6, 2.8: the same judgment as from profiled reports. */
+    struct sweep w;
+    struct results r;
+    static uint64_t v[4][PROF_CTR_MAX], ok[4];
+    const double ipc[4] = {1.8, 1.6, 1.0, 0.7}, mpki[4] = {2, 5, 15, 25};
+    sweep_of(&w, (double[]){2.8, 2.8 / 1.9, 2.8 / 2.6, 1.0});
+    enum prof_ctr_role roles[3] = {PROF_CTR_ROLE_CYCLES, PROF_CTR_ROLE_INSTRUCTIONS, PROF_CTR_ROLE_LLC_MISSES};
+    for (int e = 0; e < 3; e++)
+        w.ctr[e] = (struct prof_ctr_event){.source = PROF_CTR_SRC_PERF, .role = roles[e], .hardware = 1};
+    w.nctr = 3;
+    for (int i = 0; i < 4; i++) {
+        v[i][0] = 1000000000;
+        v[i][1] = (uint64_t)(ipc[i] * 1e9);
+        v[i][2] = (uint64_t)(ipc[i] * 1e9 * mpki[i] / 1000);
+        ok[i] = 7;
+    }
+    w.ctr_v = v;
+    w.ctr_ok = ok;
+    cr_assert_eq(sweep_compute(&w, &r), 0);
+    cr_assert_eq(r.nmem, 4);
+    cr_assert_eq(r.membound.memory_bound, 1);
+    cr_assert_eq(r.membound.cap, 4);
+    cr_assert_float_eq(r.p[3].ctr[1], 0.7e9, 1);
+    /* A run that did not count one of them leaves its point out. */
+    ok[2] = 5;
+    cr_assert_eq(sweep_compute(&w, &r), 0);
+    cr_assert_eq(r.nmem, 3);
+}

@@ -51,9 +51,36 @@ int sweep_counter_figures(const json_t *stage, double *ipc, double *llc_mpki)
     return 1;
 }
 
-/* The memory check over the profiled counts that were timed too, each with its speedup. */
+/* The sweep's event with this role, counted per timed run (--counters), or -1. */
+static int ctr_of(const struct sweep *w, enum prof_ctr_role role)
+{
+    for (size_t e = 0; e < w->nctr; e++)
+        if (w->ctr[e].role == role && (w->ctr[e].source == PROF_CTR_SRC_PERF || w->ctr[e].source == PROF_CTR_SRC_RAW))
+            return (int)e;
+    return -1;
+}
+
+/*
+ * The memory check, each count with its speedup: from the timed runs' own counts (--counters
+ * with a PMU: each point's medians of cycles, instructions and LLC misses over its whole tree),
+ * else from the profiled counts' reports.
+ */
 static void memory_check(const struct sweep *w, struct results *r)
 {
+    int cyc = ctr_of(w, PROF_CTR_ROLE_CYCLES), ins = ctr_of(w, PROF_CTR_ROLE_INSTRUCTIONS),
+        llc = ctr_of(w, PROF_CTR_ROLE_LLC_MISSES);
+    r->nmem = 0;
+    for (size_t c = 0; cyc >= 0 && ins >= 0 && c < w->ncounts; c++) {
+        const struct point *p = &r->p[c];
+        if (!(p->ctr[cyc] > 0) || !(p->ctr[ins] > 0) || !isfinite(p->speedup))
+            continue;
+        double mpki = llc >= 0 && p->ctr[llc] >= 0 ? 1000.0 * p->ctr[llc] / p->ctr[ins] : -1;
+        r->mem[r->nmem++] = (struct prof_membound_point){p->workers, p->ctr[ins] / p->ctr[cyc], mpki, p->speedup};
+    }
+    if (r->nmem >= 2) {
+        prof_membound(r->mem, r->nmem, &r->membound);
+        return;
+    }
     r->nmem = 0;
     for (size_t i = 0; i < w->nprofiled; i++) {
         double ipc, mpki;
