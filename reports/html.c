@@ -198,8 +198,10 @@ static void card(FILE *out, const json_t *s)
         fprintf(out, " &times; %d, %.2f&times;%s</dd>", (int)num(ru, "workers"), num(ru, "predicted_speedup"),
                 json_is_true(json_object_get(rec, "tie")) ? " (a tie: within run-to-run noise)" : "");
     }
-    fprintf(out, "<dt>processes, threads</dt><dd>%d, %d</dd></dl>\n<ol class=\"reasons\">", (int)num(s, "processes"),
+    fprintf(out, "<dt>processes, threads</dt><dd>%d, %d</dd></dl>\n", (int)num(s, "processes"),
             (int)num(s, "threads"));
+    prof_html_stage_counters(out, s);
+    fputs("<ol class=\"reasons\">", out);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(rec, "reasons"), i, v)
@@ -455,6 +457,7 @@ static void timeline(FILE *out, const struct prof_run *m)
             prof_html_textn(out, t->name, strnlen(t->name, sizeof t->name));
             fprintf(out, " (tid %d): ", t->tid);
             shares(out, t);
+            prof_html_thread_counters(out, m, t);
             fputs("\"><span class=\"lbl\"><span class=\"tname\">", out);
             prof_html_textn(out, t->name, strnlen(t->name, sizeof t->name));
             fprintf(out, "</span> <small>%d%s</small></span><canvas class=\"cv\"></canvas></div>\n", t->tid,
@@ -525,6 +528,7 @@ static int render_html(const struct prof_report *r, FILE *out)
     flames(out);
     tables(out, r->doc);
     processes(out, r->doc);
+    prof_html_counters(out, r->doc, r->run);
     measurement(out, r->doc, notes);
     fputs("<script type=\"application/json\" id=\"data\">", out);
     rc = prof_html_json(out, data);
@@ -536,7 +540,7 @@ static int render_html(const struct prof_report *r, FILE *out)
 
 const struct prof_renderer prof_render_html = {
     .name = "html",
-    .summary = "one self-contained page: verdict cards, thread timeline, flame graphs, lock and IPC tables; the sweep curve of a run `poolprof sweep --keep` profiled",
+    .summary = "one self-contained page: verdict cards, thread timeline, flame graphs, lock, IPC and perf counter tables; the sweep curve of a run `poolprof sweep --keep` profiled",
     .rundir_file = "report.html",
     .needs_run = 1,
     .render = render_html,

@@ -7,6 +7,8 @@
 
 #include "core/report.h"
 
+struct prof_thread;
+
 /*
  * A string from the target (argv, a thread name, a path, a Python function) as HTML text or as
  * an attribute value (quoted with "): & < > " ' become references, control bytes (an ANSI escape,
@@ -25,6 +27,13 @@ void prof_html_textn(FILE *out, const char *s, size_t n);
  * 0 or PROF_ENOMEM.
  */
 int prof_html_data(const struct prof_report *r, json_t *notes, json_t **data);
+
+/* The perf counters (html_counters.c): a stage's table inside its card (s: overall or stages[]); a
+ * thread's counts appended to its lane's tooltip (text for a title attribute); the Counters section,
+ * every event of measurement.counters with how it was counted or why not, and the threads' counts. */
+void prof_html_stage_counters(FILE *out, const json_t *s);
+void prof_html_thread_counters(FILE *out, const struct prof_run *m, const struct prof_thread *t);
+void prof_html_counters(FILE *out, const json_t *doc, const struct prof_run *m);
 
 /* Write a JSON value inside <script type="application/json">: compact, ASCII only, with < > &
  * as \u escapes, so no string in it can close the element or open a comment. */
