@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_html.sh: the HTML report in headless Chromium: a lane for every thread, the verdict cards of report.json, no request beyond the file, no console error or CSP violation, hostile thread names and argv shown as text, and the sweep table and curve of a run `poolprof sweep --keep` profiled.
+# test_html.sh: the HTML report in headless Chromium: a lane for every thread, the verdict cards of report.json, no request beyond the file, no console error or CSP violation, hostile thread names, argv and counter names shown as text, the perf counters per stage and per thread as report.json has them, and the sweep table and curve of a run `poolprof sweep --keep` profiled.
 . "$(dirname "$0")/lib.sh"
 tools=$SRC/tests/browser/html
 chromium=${CHROMIUM:-/usr/bin/chromium}
@@ -33,10 +33,12 @@ print(json.dumps(v) if not isinstance(v, str) else v)
 PY
 }
 
-# pph NAME CMD...: pp, with the page also written by --format html=$T/NAME.html
+# pph NAME CMD...: pp, with the page also written by --format html=$T/NAME.html; the options in the array
+# pph_opts (none unless set) go to poolprof run too
+pph_opts=()
 pph() {
   local name=$1; shift
-  "$POOLPROF" run -o "$T/$name" --json "$T/$name.json" --format html="$T/$name.html" -- "$@" >"$T/$name.out" 2>"$T/$name.err"
+  "$POOLPROF" run "${pph_opts[@]}" -o "$T/$name" --json "$T/$name.json" --format html="$T/$name.html" -- "$@" >"$T/$name.out" 2>"$T/$name.err"
   rc=$?
 }
 
@@ -91,8 +93,12 @@ PY
 
 # A target whose names and argv would be markup, quotes and terminal escapes if not escaped.
 esc=$'\e[31mred\e[0m'
+# A counter name is the user's string too: asked for, it is listed with libpfm4's reason for not counting it.
+hostile_ev='<img src=x onerror="window.__pwned=2">'
+pph_opts=(--counters "$hostile_ev")
 pph hostile "$FIXTURES/hostile_names" '<script>alert(1)</script>' "\"quoted\" 'single'" "$esc" \
   '<img src=x onerror="window.__pwned=1">'
+pph_opts=()
 expect_eq "hostile: exit" "$rc" 0
 page "$T/hostile.html" "$art/report-hostile.png"
 common "$T/hostile.json" "$T/hostile.html" hostile
@@ -104,9 +110,43 @@ expect_eq "hostile: thread names shown as text" \
   "$(dom "$T/hostile.json" "$h" 'sorted(l["name"] for l in d["lanes"])[:2]')" "[\"</script><i>\\\"'\", \"<script>\\\"'\\u241b[31m\"]"
 expect_eq "hostile: no script from them ran" "$(dom "$T/hostile.json" "$h" 'd["pwned"]')" undefined
 expect_eq "hostile: no element from them" "$(dom "$T/hostile.json" "$h" 'd["imgs"]')" 0
+expect_eq "hostile: the counter's name shown as text in its row, with its reason" \
+  "$(S="$hostile_ev" dom "$T/hostile.json" "$h" '[e["cells"][-1] for e in d["counter_events"] if e["event"] == __import__("os").environ["S"] and e["cells"][0] == e["event"]] == ["not counted: " + c["reason"] for c in r["measurement"]["counters"] if c["event"] == __import__("os").environ["S"]]')" true
 expect_eq "hostile: the title is text" "$(dom "$T/hostile.json" "$h" '"<script>alert(1)</script>" in d["title"]')" true
 expect_eq "hostile: the thread name cut inside a character is in report.json, U+FFFD for its stray byte" \
   "$(q "$T/hostile.json" 'any(t["name"].startswith("bad\ufffd") for p in r["processes"] for t in p["threads"])')" true
+
+# Perf counters of a pinned pipe ping-pong (5,000 round trips, parent and child on one CPU: each leaves it once a trip),
+# with two events asked for that say why they are not counted: cycles (no PMU on most VMs; counted where there is
+# one) and a name libpfm4 does not know (never counted). Every figure the page shows is report.json's.
+pph_opts=(--counters cycles,no_such_event)
+pph ctr "$FIXTURES/ctr_pingpong" 5000
+pph_opts=()
+expect_eq "ctr: exit" "$rc" 0
+page "$T/ctr.html" "$art/report-counters.png"
+common "$T/ctr.json" "$T/ctr.html" ctr
+c=$T/ctr.html.dom.json
+# n(text): a number as the page shows it ("10,018", "150,410.4"), or None for a dash
+N='n = lambda s: float(s.replace(",", "")) if s.strip() not in ("", "\u2014") else None'
+CS='perf::CONTEXT-SWITCHES'
+expect_true "ctr: the run switched about twice per round trip (the report's own figure)" \
+  "$(q "$T/ctr.json" "str(abs([c['value'] for c in r['overall']['counters'] if c['event'] == '$CS'][0] - 10000) <= 300).lower()")"
+expect_eq "ctr: the overall card's context switches and per CPU-second are report.json's" \
+  "$(dom "$T/ctr.json" "$c" "exec('$N') or [(n(x['cells'][1]), n(x['cells'][2])) for x in d['cards'][0]['counters'] if x['event'] == '$CS'] == [(float(x['value']), x['per_cpu_second']) for x in r['overall']['counters'] if x['event'] == '$CS']")" true
+expect_eq "ctr: every card's counters table is its stage's counters, row by row" \
+  "$(dom "$T/ctr.json" "$c" "exec('$N') or all((k['counters'] is None) == (s['counters'] is None) and [(x['event'], n(x['cells'][1]), n(x['cells'][2])) for x in k['counters'] or []] == [(x['event'], float(x['value']), x['per_cpu_second']) for x in s['counters'] or []] for k, s in zip(d['cards'], stages))")" true
+expect_eq "ctr: each thread's context switches in the Threads table are report.json's" \
+  "$(dom "$T/ctr.json" "$c" "exec('$N') or sorted((x['pid'], x['tid'], n(x['cells'][d['counter_threads']['head'].index('$CS')])) for x in d['counter_threads']['rows']) == sorted((p['pid'], t['tid'], float(t['counters']['$CS'])) for p in r['processes'] for t in p['threads'] if t['counters'])")" true
+expect_eq "ctr: each thread's lane tooltip has its context switches" \
+  "$(dom "$T/ctr.json" "$c" "all(any(('$CS %s' % format(t['counters']['$CS'], ',')) in x for x in d['lane_titles'] if '(tid %d)' % t['tid'] in x) for p in r['processes'] for t in p['threads'] if t['counters'])")" true
+expect_eq "ctr: every event listed, each with its reason (or a dash when counted as asked)" \
+  "$(dom "$T/ctr.json" "$c" "[(e['event'], e['cells'][-1]) for e in d['counter_events']] == [(x['event'], ('' if x['measured'] else 'not counted' + (': ' if x['reason'] else '')) + (x['reason'] or ('\u2014' if x['measured'] else ''))) for x in r['measurement']['counters']]")" true
+expect_eq "ctr: the unknown event says libpfm4 does not know it" \
+  "$(dom "$T/ctr.json" "$c" "[e['cells'][-1].startswith('not counted: not supported by libpfm4') for e in d['counter_events'] if e['event'] == 'no_such_event']")" "[true]"
+expect_eq "ctr: cycles shown counted, or not counted with report.json's reason" \
+  "$(dom "$T/ctr.json" "$c" "[(e['cells'][-1] == 'not counted: ' + x['reason']) if not x['measured'] else (x['reason'] is None or e['cells'][-1] == x['reason']) for e in d['counter_events'] for x in r['measurement']['counters'] if e['event'] == x['event'] == 'cycles']")" "[true]"
+expect_eq "ctr: the counters' tables there without script" \
+  "$(dom "$T/ctr.json" "$c" "d['nojs']['counter_rows'] == sum(len(s['counters'] or []) for s in stages) + len(r['measurement']['counters'])")" true
 
 # A process that grows for a second: its RSS track carries PSS and USS (smaps_rollup, read every 20th RSS
 # sample: at a 5 ms interval, about ten times), none above RSS's peak.

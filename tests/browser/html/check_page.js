@@ -37,7 +37,21 @@ async function main() {
         drawn: e.querySelector('canvas').width > 1 })),
       cards: Array.from(document.querySelectorAll('article.card')).map((e) => ({
         stage: e.dataset.stage, model: e.dataset.model, workers: +e.dataset.workers,
-        shown_model: e.querySelector('.model').textContent, shown_workers: +e.querySelector('.workers').textContent })),
+        shown_model: e.querySelector('.model').textContent, shown_workers: +e.querySelector('.workers').textContent,
+        // Its perf counters' table (null when the card has none): per row the event and the cells shown.
+        counters: e.querySelector('table.ctr') && Array.from(e.querySelectorAll('table.ctr tbody tr')).map((tr) => ({
+          event: tr.dataset.event, cells: Array.from(tr.cells).map((c) => c.textContent),
+          marks: Array.from(tr.querySelectorAll('.mark')).map((m) => m.title) })),
+        counters_note: (e.querySelector('.ctrnone') || {}).textContent || null })),
+      // The Counters section: every event's row (its cells), the threads' table (head and rows), each lane's tooltip.
+      counter_events: Array.from(document.querySelectorAll('table.ctr-events tbody tr')).map((tr) => ({
+        event: tr.dataset.event, cells: Array.from(tr.cells).map((c) => c.textContent) })),
+      counter_threads: document.querySelector('table.ctr-threads') && {
+        head: Array.from(document.querySelectorAll('table.ctr-threads thead th')).map((c) => c.textContent),
+        rows: Array.from(document.querySelectorAll('table.ctr-threads tbody tr')).map((tr) => ({
+          pid: +tr.dataset.pid, tid: +tr.dataset.tid, cells: Array.from(tr.cells).map((c) => c.textContent) })),
+      },
+      lane_titles: Array.from(document.querySelectorAll('.lane[data-tid]')).map((e) => e.title),
       // The lock sites table, cell by cell: its rows are the report's processes[].locks[].
       lock_sites: Array.from(document.querySelectorAll('table.lock-sites tbody tr')).map((tr) =>
         Array.from(tr.querySelectorAll('td')).map((td) => td.textContent)),
@@ -68,6 +82,7 @@ async function main() {
       locks: document.querySelectorAll('#locks table.locks tbody tr').length,
       lock_sites: document.querySelectorAll('#locks table.lock-sites tbody tr').length,
       sweep_rows: document.querySelectorAll('#sweep tbody tr').length,
+      counter_rows: document.querySelectorAll('table.ctr tbody tr, table.ctr-events tbody tr').length,
     }));
     await noJs.close();
   } finally {
