@@ -24,7 +24,7 @@
 #define DOT " \xC2\xB7 " /* a middle dot between the header's figures */
 
 /* The parts of the document, in the order they print; each item of one is a block that fits or is left out. */
-enum part { P_VERDICT, P_STAGE, P_LOCK, P_SITE, P_IPC, P_ERROR, P_NOTE, NPARTS };
+enum part { P_VERDICT, P_STAGE, P_LOCK, P_SITE, P_IPC, P_COUNTER, P_ERROR, P_NOTE, NPARTS };
 
 static double num(const json_t *o, const char *key)
 {
@@ -146,6 +146,73 @@ static void verdict_row(FILE *out, const json_t *s, int overall)
     fputs(") |\n", out);
 }
 
+/* v with its thousands grouped ("10,018", "150,410.4"): counts run to billions. */
+static const char *grouped(char *buf, size_t cap, double v, int decimals)
+{
+    char digits[64];
+    int n = snprintf(digits, sizeof digits, "%.*f", decimals, v < 0 ? -v : v);
+    size_t o = 0;
+    if (n <= 0 || (size_t)n >= sizeof digits || cap < 2 * sizeof digits) { /* room for a comma every 3 digits */
+        snprintf(buf, cap, "%.*f", decimals, v);
+        return buf;
+    }
+    int whole = (int)strcspn(digits, ".");
+    if (v < 0)
+        buf[o++] = '-';
+    for (int i = 0; i < whole; i++) {
+        if (i && (whole - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    snprintf(buf + o, cap - o, "%s", digits + whole);
+    return buf;
+}
+
+/* What a stage's count leaves out, in words, each after a space: a multiplexed count is an estimate, and
+ * threads counted from after they began or not at all are short of the stage's whole. */
+static void counter_marks(FILE *out, const json_t *c)
+{
+    int partial = (int)num(c, "threads_partial"), missing = (int)num(c, "threads_not_counted");
+    const char *sep = " ";
+    if (json_is_true(json_object_get(c, "scaled"))) {
+        fputs(" ~ scaled (multiplexed: an estimate)", out);
+        sep = "; ";
+    }
+    if (partial) {
+        fprintf(out, "%s%d of %d thread%s counted from after %s began", sep, partial, (int)num(c, "threads_counted"),
+                (int)num(c, "threads_counted") == 1 ? "" : "s", partial == 1 ? "it" : "they");
+        sep = "; ";
+    }
+    if (missing)
+        fprintf(out, "%s%d thread%s not counted", sep, missing, missing == 1 ? "" : "s");
+}
+
+/* A stage's perf counters as a small table after its figures (null in a report without them: nothing). */
+static void stage_counters(FILE *out, const json_t *s)
+{
+    const json_t *a = json_object_get(s, "counters"), *c;
+    char v[160], r[160];
+    size_t i;
+    if (json_is_null(a) && strcmp(str(s, "source", ""), "marker") == 0)
+        fputs("- counters: not kept per marker stage (see its threads' stages)\n", out);
+    if (!json_is_array(a))
+        return;
+    if (!json_array_size(a)) {
+        fputs("- counters: no thread of this stage was counted\n", out);
+        return;
+    }
+    fputs("\n| counter | count | per CPU-s | note |\n| --- | ---: | ---: | --- |\n", out);
+    json_array_foreach(a, i, c) {
+        const json_t *rate = json_object_get(c, "per_cpu_second");
+        fputs("| ", out);
+        md(out, str(c, "event", "?"));
+        fprintf(out, " | %s | %s |", grouped(v, sizeof v, num(c, "value"), 0),
+                json_is_number(rate) ? grouped(r, sizeof r, json_number_value(rate), 1) : PROF_CHECK_NONE);
+        counter_marks(out, c);
+        fputs(" |\n", out);
+    }
+}
+
 /* A stage's section: the verdict's standing, its figures, then every reason the advisor gave. */
 static void stage_section(FILE *out, const json_t *s)
 {
@@ -214,6 +281,7 @@ static void stage_section(FILE *out, const json_t *s)
                 num(rss, "growth_bytes") > 0 ? "+" : "", fig(a, sizeof a, "bytes", rss, "growth_bytes"),
                 fig(b, sizeof b, "bytes", rss, "peak_bytes"),
                 json_is_true(json_object_get(rss, "leak_suspected")) ? ", **leak suspected** (it keeps climbing)" : "");
+    stage_counters(out, s);
     if (json_array_size(reasons))
         fputs("\nWhy:\n\n", out);
     json_array_foreach(reasons, i, v)
@@ -271,6 +339,31 @@ static void ipc_row(FILE *out, const json_t *s)
             fig(b, sizeof b, "bytes", ipc, "bytes_received"), (int)num(ipc, "messages"),
             fig(c, sizeof c, "seconds", ipc, "seconds"), 100 * num(ipc, "fraction"),
             fig(d, sizeof d, "seconds", ipc, "send_wait_seconds"));
+}
+
+/* One event of measurement.counters: how it was counted, by how many threads, and why not (or not as asked). */
+static void counter_row(FILE *out, const json_t *c)
+{
+    const char *src = str(c, "source", "?"), *reason = str(c, "reason", NULL);
+    int measured = json_is_true(json_object_get(c, "measured"));
+    fputs("| ", out);
+    md(out, str(c, "event", "?"));
+    fputs(" | ", out);
+    md(out, src);
+    fputs(json_is_true(json_object_get(c, "default")) ? " | default set" : " | asked for", out);
+    if (json_is_true(json_object_get(c, "hardware")))
+        fputs(", a PMU event", out);
+    if (json_is_true(json_object_get(c, "user_only")))
+        fputs(", user mode only", out);
+    if (json_is_true(json_object_get(c, "scaled")))
+        fprintf(out, ", ~ scaled (least running %.0f%%)", 100 * num(c, "min_running_fraction"));
+    fprintf(out, " | %d | %d | %d | %s", (int)num(c, "threads_counted"), (int)num(c, "threads_partial"),
+            (int)num(c, "threads_not_counted"), measured ? "" : reason ? "**not counted**: " : "**not counted**");
+    if (reason)
+        md(out, reason);
+    else if (measured)
+        fputs(PROF_CHECK_NONE, out);
+    fputs(" |\n", out);
 }
 
 /* The heading and the run's one-line header, then what the terminal says under it. */
@@ -364,7 +457,7 @@ static int by_place(const void *a, const void *b)
 static int rank_of(enum part p, size_t index, long messages_before)
 {
     static const int ranks[NPARTS] = {[P_VERDICT] = 3, [P_STAGE] = 6, [P_LOCK] = 4, [P_SITE] = 5, [P_IPC] = 5,
-                                      [P_NOTE] = 1, [P_ERROR] = 1};
+                                      [P_COUNTER] = 5, [P_NOTE] = 1, [P_ERROR] = 1};
     if (p == P_VERDICT && index == 0)
         return 0;
     if (p <= P_IPC && p != P_SITE && index == 0) /* overall's rows; a lock site's index is no stage's */
@@ -383,7 +476,8 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
     const json_t *p, *l;
     json_array_foreach(json_object_get(doc, "processes"), i, p)
         nsites += json_array_size(json_object_get(p, "locks"));
-    size_t cap = 4 * nst + nsites + json_array_size(json_object_get(ms, "notes")) + json_array_size(json_object_get(ms, "errors"));
+    size_t cap = 4 * nst + nsites + json_array_size(json_object_get(ms, "counters")) +
+                 json_array_size(json_object_get(ms, "notes")) + json_array_size(json_object_get(ms, "errors"));
     struct block *b = calloc(cap, sizeof *b);
     long messages = 0;
     size_t n = 0, site = 0;
@@ -411,6 +505,8 @@ static struct block *blocks(const json_t *doc, FILE *f[NPARTS], size_t *nb)
     json_array_foreach(json_object_get(doc, "processes"), i, p)
         json_array_foreach(json_object_get(p, "locks"), k, l)
             BLOCK(P_SITE, site++, site_row(f[P_SITE], p, l));
+    json_array_foreach(json_object_get(ms, "counters"), i, v)
+        BLOCK(P_COUNTER, i, counter_row(f[P_COUNTER], v));
     /* Errors before notes (in the part order too): when both cannot fit, what went wrong matters more than how. */
     json_array_foreach(json_object_get(ms, "errors"), i, v)
         BLOCK(P_ERROR, i, item(f[P_ERROR], json_string_value(v)));
@@ -435,6 +531,10 @@ static void part_head(FILE *out, enum part p)
         [P_IPC] = "\n### IPC between the target's processes\n\n"
                   "| stage | sent | received | messages | time | of busy | send wait |\n"
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        [P_COUNTER] = "\n### Perf counters\n\n"
+                      "| event | source | how | threads counted | from after their start | not counted | "
+                      "why not, or not as asked |\n"
+                      "| --- | --- | --- | ---: | ---: | ---: | --- |\n",
         [P_NOTE] = "\n### Measurement notes\n\n",
         [P_ERROR] = "\n### Recording problems\n\n",
     };
@@ -445,8 +545,8 @@ static void part_head(FILE *out, enum part p)
  * counted for the closing line, over one set of streams. */
 static int render_md(const json_t *doc, FILE *out, size_t limit)
 {
-    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "lock site rows", "IPC rows", "errors",
-                                             "notes"};
+    static const char *const what[NPARTS] = {"verdict rows", "stage sections", "lock rows", "lock site rows", "IPC rows",
+                                             "counter rows", "errors", "notes"};
     char *buf[NPARTS + 1] = {NULL};
     size_t lens[NPARTS + 1] = {0}, nb = 0, shown = 0, left[NPARTS] = {0}, kept[NPARTS] = {0};
     FILE *f[NPARTS + 1];
@@ -531,7 +631,8 @@ static int render_markdown(const struct prof_report *r, FILE *out)
 
 const struct prof_renderer prof_render_markdown = {
     .name = "markdown",
-    .summary = "GitHub-flavoured Markdown for pull requests and $GITHUB_STEP_SUMMARY: verdicts, locks, IPC, notes, under 1 MiB",
+    .summary = "GitHub-flavoured Markdown for pull requests and $GITHUB_STEP_SUMMARY: verdicts, locks, IPC, perf counters, "
+               "notes, under 1 MiB",
     .rundir_file = "report.md",
     .render = render_markdown,
 };
