@@ -1,4 +1,4 @@
-/* test_report_markdown.c: the report's Markdown format on stored report documents: golden files byte for byte, a target's hostile strings only escaped, GitHub's 1 MiB kept. */
+/* test_report_markdown.c: the report's Markdown format on stored report documents: golden files byte for byte, a target's hostile strings only escaped, perf counters per stage and per event, GitHub's 1 MiB kept. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -131,6 +131,65 @@ Test(report_markdown, hostile_strings_appear_only_escaped)
     cr_assert_not_null(strstr(md, "\n- 1\\. looks like a list"));
     cr_assert_not_null(strstr(md, "\n- 12\\) paren list"));
     cr_assert_not_null(strstr(md, "\n- \\+ plus first"));
+    free(md);
+    json_decref(doc);
+}
+
+/* The row of a stage's counters table or of the Perf counters table that starts with cells, or NULL. */
+static const char *row(const char *md, const char *cells)
+{
+    char want[512];
+    snprintf(want, sizeof want, "\n| %s |", cells);
+    const char *p = strstr(md, want);
+    return p ? p + 1 : NULL;
+}
+
+Test(report_markdown, counters_per_stage_and_per_event_with_reasons)
+{
+    json_t *doc = load("pipeline");
+    char *md = golden_render(&prof_render_markdown, doc, NULL);
+
+    tables_hold(md);
+    /* Each stage's section has its counts as report.json holds them, per CPU-second beside them. */
+    const char *overall = strstr(md, "\n### overall\n"), *next = strstr(overall + 1, "\n### ");
+    const char *cs = row(overall, "perf::CONTEXT-SWITCHES | 366 | 718.8");
+    cr_assert(cs && cs < next, "overall's context switches in its own section");
+    cr_assert_not_null(row(md, "perf::MINOR-FAULTS | 131 | 51,052.2"), "thousands grouped");
+    /* Every event is listed; one not counted says why, in the run's words. */
+    const char *events = strstr(md, "\n### Perf counters\n");
+    cr_assert_not_null(events);
+    cr_assert_not_null(strstr(events, "| cycles | none | asked for, a PMU event | 0 | 0 | 4 | **not counted**: no PMU counts "
+                                      "it here (perf\\_event\\_open: ENOENT) |\n"));
+    cr_assert_not_null(strstr(events, "| perf::CONTEXT-SWITCHES | perf | default set | 4 | 0 | 0 | \xE2\x80\x94 |\n"));
+    free(md);
+    json_decref(doc);
+
+    /* A multiplexed count, threads counted late or not at all, a stage none of whose threads was counted. */
+    doc = load("hostile");
+    md = golden_render(&prof_render_markdown, doc, NULL);
+    cr_assert_not_null(row(md, "cycles | 4,812,345 | 2,097,796,425.5 | ~ scaled (multiplexed: an estimate); 1 of 2 "
+                               "threads counted from after it began; 1 thread not counted"));
+    cr_assert_not_null(row(md, "cycles | 1,204,567 | \xE2\x80\x94 | ~ scaled (multiplexed: an estimate); 1 of 1 thread "
+                               "counted from after it began"),
+                       "under 1 ms of CPU: no rate");
+    cr_assert_not_null(strstr(md, "\n- counters: no thread of this stage was counted\n"));
+    /* The event's name and its reason are the user's strings: escaped in every table, markup never. */
+    cr_assert_not_null(row(md, "raw\\|&lt;b&gt;\\`ev\\`&lt;/b&gt;\\\\x1B\\[31m \\# | 12 | 5,231.0"));
+    cr_assert_not_null(strstr(md, "| EACCES: retried user-only &lt;i&gt;\\|&lt;/i&gt; |\n"), "a counted event's reason");
+    cr_assert_not_null(row(md, "- dash<br>newline | none | asked for | 0 | 0 | 3 | **not counted**: not supported by "
+                               "libpfm4 here (event \\`not\\` found) \\| &lt;script&gt;"));
+    free(md);
+    json_decref(doc);
+
+    /* A marker stage keeps no counts (null), said in its section; a report from before counters says nothing. */
+    doc = load("lock_hold");
+    json_t *st = json_array_get(json_object_get(doc, "stages"), 0);
+    json_object_set_new(st, "source", json_string("marker"));
+    json_object_set_new(st, "counters", json_null());
+    md = golden_render(&prof_render_markdown, doc, NULL);
+    cr_assert_not_null(strstr(md, "\n- counters: not kept per marker stage (see its threads' stages)\n"));
+    cr_assert_null(strstr(md, "| counter |"));
+    cr_assert_null(strstr(md, "### Perf counters"));
     free(md);
     json_decref(doc);
 }
