@@ -25,6 +25,16 @@
  * not drawn). No flow events: the run does not pair an IPC writer with its reader (the shim
  * and the sampler time each side's waits, not which process the bytes went to).
  *
+ * Perf counters: a thread's counts (its latest reading of each event, as report.json's
+ * processes[].threads[].counters) go into the args of its life's X event, "counters": {event: count}
+ * with "counters_from_start", where Perfetto's and chrome://tracing's selection panels show them
+ * beside the thread's stage; and into its thread_name event's args, the one event every thread has
+ * (a thread with no measurable life has no X event), for tools that read the file. Neither viewer
+ * shows a metadata event's args, and counter events ("ph":"C") would not serve: both viewers make
+ * them tracks of the process (the tid is ignored) named by event and arg, and poolprof has one
+ * reading per thread, its total at the end, so a thread's count would be a lone step on a track it
+ * shares with its siblings, drawn as if it were a level reached at that instant.
+ *
  * Streaming: every event is printed as it is made, from the run's arrays; nothing is built
  * in memory, so a long run's trace costs its file, not a tree.
  */
@@ -76,13 +86,37 @@ static void ev(struct tw *w, const char *ph, const char *name, const char *cat, 
     fprintf(w->out, ",\"pid\":%d,\"tid\":%d,\"ts\":%.3f", pid, tid, fin(ts_us));
 }
 
-static void meta(struct tw *w, const char *what, int pid, int tid, const char *name, int real_tid)
+/* ,"counters":{event: count, ...},"counters_from_start":bool inside an args object, for a thread some
+ * event counted (the values report.json has: multiplexed counts scaled); nothing for one none did. */
+static void thread_counters(struct tw *w, const struct prof_thread *t)
+{
+    const struct prof_run *m = w->m;
+    if (!t || !t->ctr_mask)
+        return;
+    size_t n = 0;
+    fputs(",\"counters\":{", w->out);
+    for (size_t i = 0; i < m->ncounters; i++) {
+        int ok;
+        uint64_t v = prof_thread_ctr_value(t, i, &ok, NULL);
+        if (!ok)
+            continue;
+        if (n++)
+            fputc(',', w->out);
+        jstr(w->out, m->counters[i].name);
+        fprintf(w->out, ":%llu", (unsigned long long)v);
+    }
+    fprintf(w->out, "},\"counters_from_start\":%s", t->ctr_born ? "true" : "false");
+}
+
+/* A track's name; real_tid and t (a thread's) add its tid and counters, 0 and NULL for a process's own tracks. */
+static void meta(struct tw *w, const char *what, int pid, int tid, const char *name, int real_tid, const struct prof_thread *t)
 {
     ev(w, "M", what, NULL, pid, tid, 0);
     fputs(",\"args\":{\"name\":", w->out);
     jstr(w->out, name);
     if (real_tid)
         fprintf(w->out, ",\"tid\":%d", real_tid);
+    thread_counters(w, t);
     fputs("}}", w->out);
 }
 
@@ -108,7 +142,7 @@ static void thread_events(struct tw *w, const struct prof_process *p, const stru
     const struct prof_run *m = w->m;
     char buf[32];
     const char *name = t->name[0] ? t->name : (snprintf(buf, sizeof buf, "tid %d", t->tid), buf);
-    meta(w, "thread_name", p->pid, tid, name, t->tid);
+    meta(w, "thread_name", p->pid, tid, name, t->tid, t);
     double a = t->start_s * 1e6, b = t->end_s * 1e6;
     if (t->nspans) {
         double s0 = us_of_ns(m, t->spans[0].t0_ns), s1 = us_of_ns(m, t->spans[t->nspans - 1].t1_ns);
@@ -119,7 +153,9 @@ static void thread_events(struct tw *w, const struct prof_process *p, const stru
         complete(w, name, "stage", p->pid, tid, a, b);
         fputs(",\"args\":{\"stage\":", w->out);
         jstr(w->out, name);
-        fprintf(w->out, ",\"source\":\"thread-name\",\"tid\":%d}}", t->tid);
+        fprintf(w->out, ",\"source\":\"thread-name\",\"tid\":%d", t->tid);
+        thread_counters(w, t);
+        fputs("}}", w->out);
     }
     for (size_t k = 0; k < t->nspans; k++) {
         const struct prof_span *sp = &t->spans[k];
@@ -169,7 +205,7 @@ static void process_stages(struct tw *w, const struct prof_process *p, int tid)
 {
     char buf[32], track[PROF_SHM_NAME_BYTES + 16];
     const char *name = proc_name(p, buf, sizeof buf);
-    meta(w, "thread_name", p->pid, tid, "process", 0);
+    meta(w, "thread_name", p->pid, tid, "process", 0, NULL);
     complete(w, name, "stage", p->pid, tid, p->start_s * 1e6, p->end_s * 1e6);
     fputs(",\"args\":{\"stage\":", w->out);
     jstr(w->out, name);
@@ -180,7 +216,7 @@ static void process_stages(struct tw *w, const struct prof_process *p, int tid)
             continue;
         tid++;
         snprintf(track, sizeof track, "marker %s", mk->name);
-        meta(w, "thread_name", p->pid, tid, track, 0);
+        meta(w, "thread_name", p->pid, tid, track, 0, NULL);
         complete(w, mk->name, "stage", p->pid, tid, us_of_ns(w->m, mk->first_begin_ns), us_of_ns(w->m, mk->last_end_ns));
         fputs(",\"args\":{\"stage\":", w->out);
         jstr(w->out, mk->name);
@@ -201,7 +237,7 @@ static int render_trace(const struct prof_report *r, FILE *out)
     for (size_t i = 0; i < m->nprocs; i++) {
         const struct prof_process *p = m->procs[i];
         char buf[32];
-        meta(&w, "process_name", p->pid, 1, proc_name(p, buf, sizeof buf), 0);
+        meta(&w, "process_name", p->pid, 1, proc_name(p, buf, sizeof buf), 0, NULL);
         /* The main thread is 1 wherever it is in the list; the others follow in the run's order. */
         int next = 2;
         for (size_t j = 0; j < p->nthreads; j++)
@@ -217,7 +253,7 @@ static int render_trace(const struct prof_report *r, FILE *out)
 const struct prof_renderer prof_render_trace = {
     .name = "trace",
     .summary = "timeline in the Chrome Trace Event Format (Perfetto, chrome://tracing): thread states, stages, RSS, "
-               "process events",
+               "process events, each thread's perf counters",
     .rundir_file = "trace.json",
     .needs_run = 1,
     .render = render_trace,
