@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_trace.sh: every run leaves trace.json, a valid Chrome Trace Event Format document whose thread
 # states add up to what the fixtures' own clocks say (a sleeping thread's sleep, a spinning thread's
-# CPU), also when the target kills itself with SIGKILL or poolprof itself is SIGKILLed mid-run.
+# CPU), whose threads carry report.json's perf counters (a ping-pong's context switches), also when the
+# target kills itself with SIGKILL or poolprof itself is SIGKILLed mid-run.
 . "$(dirname "$0")/lib.sh"
 
 # tcheck RUNDIR [PYTHON]: the trace's shape, then PYTHON with helpers bound: ev (the events), names
@@ -59,6 +60,18 @@ for p in rep["processes"]:
          f"process_name for {p['pid']}")
     need(any(e["ph"] == "i" and e["name"] == "exit" and e["pid"] == p["pid"] for e in ev), f"exit instant for {p['pid']}")
 names = {(e["pid"], e["tid"]): e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+# each thread's perf counters, where the trace puts them: its thread_name event and its life's X event
+# (keyed by the real tid both carry); a thread no counter was open for has neither key
+meta_ctr = {(e["pid"], e["args"].get("tid")): e["args"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+life_ctr = {(e["pid"], e["args"].get("tid")): e["args"] for e in ev
+            if e["ph"] == "X" and e.get("cat") == "stage" and e["args"].get("source") == "thread-name"}
+for p in rep["processes"]:
+    for t in p.get("threads", []):
+        k = (p["pid"], t["tid"])
+        need(meta_ctr.get(k, {}).get("counters") == t["counters"], f"thread_name counters of {k}: {meta_ctr.get(k)} vs {t['counters']}")
+        need(meta_ctr.get(k, {}).get("counters_from_start") == t["counters_from_start"], f"counters_from_start of {k}")
+        if k in life_ctr:
+            need(life_ctr[k].get("counters") == t["counters"], f"life slice counters of {k}: {life_ctr[k]} vs {t['counters']}")
 def states(name):
     out = collections.Counter()
     for e in ev:
@@ -113,6 +126,31 @@ need(any(e['ph'] == 'X' and e.get('cat') == 'stage' and e['args'].get('source') 
 # --format trace to standard output is the same document as the run directory's
 "$POOLPROF" report "$T/sb" --format trace=- >"$T/sb.stdout.json" 2>"$T/sb.report.err"
 if cmp -s "$T/sb.stdout.json" "$T/sb/trace.json"; then ok "report --format trace=- matches trace.json"; else bad "report --format trace=- differs from trace.json"; fi
+
+# ---- perf counters: a pinned pipe ping-pong, each side leaving the CPU once a round trip -------------
+# Each thread's context switches are in its args, equal to report.json's (tcheck compares every thread's
+# counters); here the figures themselves, so an empty trace and an empty report cannot agree on nothing.
+pp ping "$FIXTURES/ctr_pingpong" 5000
+expect_eq "ctr_pingpong exit" "$rc" 0
+jsontool "$T/ping"
+tally < <(tcheck "$T/ping" "
+CS = 'perf::CONTEXT-SWITCHES'
+for p in rep['processes']:
+    for t in p['threads']:
+        got = meta_ctr[(p['pid'], t['tid'])]['counters'][CS]
+        need(got == t['counters'][CS], f'{p[\"pid\"]}/{t[\"tid\"]}: trace {got} vs report {t[\"counters\"][CS]}')
+        need(life_ctr[(p['pid'], t['tid'])]['counters'][CS] == got, f'{t[\"tid\"]}: the life slice has the same count')
+        need(abs(got - 5000) <= 100, f'{t[\"tid\"]}: about one switch per round trip: {got}')
+        print(f'ok: ping-pong thread {t[\"tid\"]}: {got} context switches in trace.json, as in report.json')
+need(len([t for p in rep['processes'] for t in p['threads']]) == 2, 'parent and child')
+")
+
+# --no-counters: no thread carries counters
+"$POOLPROF" run -o "$T/nc" --no-counters -- "$FIXTURES/ctr_pingpong" 100 >/dev/null 2>&1
+expect_eq "--no-counters: exit" "$?" 0
+tally < <(tcheck "$T/nc" "
+need(not any('counters' in e.get('args', {}) for e in ev), 'no counters in any event')
+")
 
 # ---- a process tree: every process named, forked, exec'd and exited ----------------------------------
 pp tree "$FIXTURES/spawn_tree"
