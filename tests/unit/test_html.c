@@ -1,4 +1,4 @@
-/* test_html.c: the HTML renderer's escapers, and an hour's run of many threads and stacks rendered under 5 MB with a lane for every thread. */
+/* test_html.c: the HTML renderer's escapers, an hour's run of many threads, stacks and counters rendered under 5 MB with a lane for every thread, and the counters' thread table capped with its names escaped. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -55,10 +55,32 @@ Test(html, json_block_cannot_close_its_element)
 #define SPAN_NS 100000000ull
 #define NSTACKS 30000
 
-/* 120 threads switching state every 100 ms for an hour, 30 000 distinct Python stacks. */
+/* The default set's four events, named as the run lists them, and a thread's counts of them (i + 1) * base. */
+static void default_counters(struct prof_run *m)
+{
+    const char *names[] = {"perf::CONTEXT-SWITCHES", "perf::CPU-MIGRATIONS", "perf::MINOR-FAULTS", "perf::MAJOR-FAULTS"};
+    m->counters_present = 1;
+    m->ncounters = 4;
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(m->counters[i].name, sizeof m->counters[i].name, "%s", names[i]);
+        snprintf(m->counters[i].source, sizeof m->counters[i].source, "perf");
+    }
+}
+
+static void count(struct prof_thread *t, size_t nev, uint64_t base)
+{
+    t->ctr_born = 1;
+    for (size_t i = 0; i < nev; i++) {
+        t->ctr_mask |= 1ull << i;
+        t->ctr[i][0] = (i + 1) * base;
+    }
+}
+
+/* 120 threads switching state every 100 ms for an hour, 30 000 distinct Python stacks, each thread counted. */
 static struct prof_run *hour(void)
 {
     struct prof_run *m = calloc(1, sizeof *m);
+    default_counters(m);
     m->start_ns = 1000;
     m->end_ns = m->start_ns + HOUR_NS;
     m->wall_s = 3600;
@@ -78,6 +100,7 @@ static struct prof_run *hour(void)
             t->tid = p->pid * 10 + j;
             snprintf(t->name, sizeof t->name, "t%d", j);
             t->end_s = 3600;
+            count(t, m->ncounters, 123456789);
             t->nspans = HOUR_NS / SPAN_NS;
             t->spans = malloc(t->nspans * sizeof *t->spans);
             for (size_t k = 0; k < t->nspans; k++)
@@ -113,9 +136,10 @@ static struct prof_run *hour(void)
 Test(html, an_hours_run_stays_under_5_MB_with_every_thread)
 {
     struct prof_run *m = hour();
-    json_t *doc = json_pack("{s:[s], s:f, s:{s:s, s:s, s:{s:s, s:i}}, s:[], s:[], s:{}}", "command", "python3", "wall_seconds",
-                            3600.0, "overall", "name", "overall", "source", "overall", "recommendation", "model",
-                            "processes", "workers", 4, "stages", "processes", "measurement");
+    json_t *doc = json_pack("{s:[s], s:f, s:{s:s, s:s, s:{s:s, s:i}}, s:[], s:[], s:{s:[{s:s, s:s, s:b}]}}", "command",
+                            "python3", "wall_seconds", 3600.0, "overall", "name", "overall", "source", "overall",
+                            "recommendation", "model", "processes", "workers", 4, "stages", "processes", "measurement",
+                            "counters", "event", "perf::CONTEXT-SWITCHES", "source", "perf", "measured", 1);
     struct prof_report r = {.doc = doc, .run = m};
     char *buf = NULL;
     size_t n = 0;
@@ -128,12 +152,74 @@ Test(html, an_hours_run_stays_under_5_MB_with_every_thread)
         fclose(o);
     }
     cr_assert_lt(n, 5000000, "an hour's page is %zu bytes", n);
-    size_t lanes = 0;
-    for (const char *p = buf; (p = strstr(p, "data-tid=\"")); p++)
+    size_t lanes = 0, rows = 0;
+    for (const char *p = buf; (p = strstr(p, "data-lane=\"")); p++)
         lanes++;
+    for (const char *p = strstr(buf, "class=\"ctr-threads\""); p && (p = strstr(p, "<tr data-pid=")); p++)
+        rows++;
     cr_assert_eq(lanes, NPROC * NTHR, "a lane for each of %d threads, got %zu", NPROC * NTHR, lanes);
+    cr_assert_eq(rows, NPROC * NTHR, "a counters row for each of %d threads, got %zu", NPROC * NTHR, rows);
+    cr_assert(strstr(buf, "; counters: perf::CONTEXT-SWITCHES 123,456,789, perf::CPU-MIGRATIONS 246,913,578") != NULL,
+              "a lane's tooltip has its thread's counts");
     cr_assert(strstr(buf, "on-CPU flame graph: ") != NULL, "the flame graph's cap is noted");
     cr_assert(strstr(buf, "timeline: stretches shorter than") != NULL, "the lanes' merge is noted");
+    free(buf);
+    json_decref(doc);
+}
+
+/* 2,100 threads, counted by an event whose name is markup and by a multiplexed one: the thread table stops at
+ * 2,000 rows and says where the rest are; the name is text wherever it appears; a scaled count is marked. */
+Test(html, counters_thread_table_is_capped_and_names_are_text)
+{
+    const char *evil = "<img src=x onerror=\"alert(1)\">";
+    struct prof_run *m = calloc(1, sizeof *m);
+    m->start_ns = 1000;
+    m->end_ns = 2000000000;
+    m->wall_s = 2;
+    m->counters_present = 1;
+    m->ncounters = 2;
+    snprintf(m->counters[0].name, sizeof m->counters[0].name, "%s", evil);
+    snprintf(m->counters[0].source, sizeof m->counters[0].source, "raw");
+    snprintf(m->counters[1].name, sizeof m->counters[1].name, "cycles");
+    snprintf(m->counters[1].source, sizeof m->counters[1].source, "perf");
+    m->nprocs = 1;
+    m->procs = calloc(1, sizeof *m->procs);
+    struct prof_process *p = m->procs[0] = calloc(1, sizeof *p);
+    p->pid = 100;
+    p->nthreads = 2100;
+    p->threads = calloc(p->nthreads, sizeof *p->threads);
+    for (size_t j = 0; j < p->nthreads; j++) {
+        struct prof_thread *t = &p->threads[j];
+        t->tid = 100 + (int)j;
+        t->end_s = 2;
+        count(t, 2, 1000);
+        /* cycles on a PMU shared with other events: running a quarter of its enabled time, scaled by 4 */
+        t->ctr[1][1] = 400;
+        t->ctr[1][2] = 100;
+        t->ctr_born = j > 0;
+    }
+    json_t *doc = json_pack("{s:[s], s:f, s:{s:s, s:s, s:{s:s, s:i}}, s:[], s:[], s:{s:[{s:s, s:s, s:b, s:s}]}}",
+                            "command", "x", "wall_seconds", 2.0, "overall", "name", "overall", "source", "overall",
+                            "recommendation", "model", "threads", "workers", 1, "stages", "processes", "measurement",
+                            "counters", "event", evil, "source", "none", "measured", 0, "reason", "<b>no</b>");
+    struct prof_report r = {.doc = doc, .run = m};
+    char *buf = NULL;
+    size_t n = 0, rows = 0;
+    FILE *f = open_memstream(&buf, &n);
+    cr_assert_eq(prof_render(&prof_render_html, &r, f), 0);
+    fclose(f);
+    for (const char *q = strstr(buf, "class=\"ctr-threads\""); q && (q = strstr(q, "<tr data-pid=")); q++)
+        rows++;
+    cr_assert_eq(rows, 2000, "the thread table stops at 2,000 rows, got %zu", rows);
+    cr_assert(strstr(buf, "100 more threads counted: their counts are in each lane's tooltip and in report.json.") != NULL);
+    cr_assert_null(strstr(buf, "<img"), "the event's name is never markup");
+    cr_assert_null(strstr(buf, "<b>no"), "nor is its reason");
+    cr_assert(strstr(buf, "<th>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</th>") != NULL, "a column named as text");
+    cr_assert(strstr(buf, "<td class=\"reason\">not counted: &lt;b&gt;no&lt;/b&gt;</td>") != NULL, "the reason as text");
+    cr_assert(strstr(buf, "<td>8,000 <span class=\"mark\" title=\"scaled: ") != NULL, "a scaled count marked: 2,000 x 4");
+    cr_assert(strstr(buf, "(tid 100): 0.000 s to 2.000 s, not sampled; counters: &lt;img src=x onerror=&quot;alert(1)&quot;&gt; "
+                          "1,000, cycles ~8,000 (counted from when poolprof first saw it running)\"") != NULL,
+              "the first lane's tooltip: its counts, the scaled one marked, counted late");
     free(buf);
     json_decref(doc);
 }
