@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """counters_cost.py: what the default perf counters cost a profiled run: `poolprof run` against `poolprof run --no-counters` on the reference workloads, as ratios.
 
-usage: bench/counters_cost.py [--poolprof build/poolprof] [--runs 7] [--aa] [WORKLOAD ...]
+usage: bench/counters_cost.py [--poolprof build/poolprof] [--runs 7] [--aa] [--cmd 'CMD ARGS'] [WORKLOAD ...]
 
 For each workload it runs `poolprof run --no-counters` and `poolprof run` (the default set:
 context switches, migrations, minor and major faults, one counter per thread opened from
@@ -10,6 +10,9 @@ time of each and their ratio; then the geometric mean of the ratios. Two walls p
 workload's own (the root's life, run.json start to end: what the counters cost the target) and
 the whole `poolprof run` (start, merge and report included: what a user waits for). The machine
 is shared: compare ratios, not times.
+
+--cmd times one command of your own instead (repeatable): e.g. the worst case, a ping-pong that
+switches context hundreds of thousands of times a second (build/tests/fixtures/ctr_pingpong).
 
 --aa runs --no-counters in both arms: the ratios it prints are the machine's own noise floor
 for this measurement, what a difference must exceed to be the counters'.
@@ -31,11 +34,13 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--aa", action="store_true", help="both arms without counters: the noise floor")
+    ap.add_argument("--cmd", action="append", default=[], help="a command line to time instead of the workloads")
     ap.add_argument("workloads", nargs="*")
     a = ap.parse_args()
     poolprof = os.path.abspath(a.poolprof)
     spec = json.load(open(os.path.join(REF, "expected.json")))["workloads"]
-    names = a.workloads or list(spec)
+    names = [("cmd", c) for c in a.cmd] or [spec[n]["run"] for n in (a.workloads or list(spec))]
+    labels = [os.path.basename(c.split()[0]) for c in a.cmd] or (a.workloads or list(spec))
     work = tempfile.mkdtemp(prefix="poolprof-ctrbench.")
     portfile = os.path.join(work, "port")
     server = subprocess.Popen([a.python, os.path.join(REF, "slow_http.py"), portfile, "40"])
@@ -48,9 +53,10 @@ def main():
         print(f"{'workload':<18} {'target: off s':>13} {'on s':>7} {'ratio':>6}   {'whole: off s':>12} {'on s':>7} {'ratio':>6}"
               f"   (median of {a.runs}, interleaved)")
         tr, wr = [], []
-        for name in names:
-            kind, file = spec[name]["run"]
-            if kind == "c":
+        for name, (kind, file) in zip(labels, names):
+            if kind == "cmd":
+                cmd = file.split()
+            elif kind == "c":
                 exe = os.path.join(work, file)
                 subprocess.run(["cc", "-O2", "-g", "-pthread", "-o", exe, os.path.join(REF, "workloads", file + ".c")],
                                check=True)

@@ -32,6 +32,7 @@ int prof_merge_counters(struct prof_records *rec, struct prof_run *m)
     m->counters_present = 1;
     m->ncounters = C->nev;
     m->counters_refused = C->refused;
+    m->counters_ended = C->ended;
     for (size_t i = 0; i < C->nev; i++) {
         const struct prof_rec_ctr_event *e = &C->ev[i];
         struct prof_run_counter *k = &m->counters[i];

@@ -139,6 +139,7 @@ struct prof_rec_counters {
     size_t nev;
     struct prof_rec_ctr_task *tasks; size_t ntasks;   /* file order */
     uint64_t refused;           /* L what=descriptors: tasks not counted */
+    uint64_t ended;             /* L what=ended: tasks gone before their counters opened */
     uint64_t failed[PROF_CTRREC_MAX]; /* F lines per event */
     int fail_errno[PROF_CTRREC_MAX];  /* the latest F line's errno per event */
 };

@@ -87,10 +87,13 @@ static int line(struct prof_rec_counters *C, char type, struct prof_fields *f)
     switch (type) {
     case 'E':
         return event_line(C, f);
-    case 'L':
-        if (prof_field_u64(f, "tasks", &x) == 0 && x > C->refused)
-            C->refused = x;
+    case 'L': {
+        const char *what = prof_field(f, "what");
+        uint64_t *n = what && strcmp(what, "ended") == 0 ? &C->ended : &C->refused;
+        if (prof_field_u64(f, "tasks", &x) == 0 && x > *n)
+            *n = x;
         return 0;
+    }
     case 'O': {
         if (prof_field_u64(f, "t", &t) != 0 || prof_field_int(f, "pid", &pid) != 0 ||
             prof_field_int(f, "tid", &tid) != 0 || pid <= 0 || pid > INT_MAX || tid <= 0 || tid > INT_MAX)

@@ -574,6 +574,13 @@ static json_t *measurement_json(const struct prof_run *m, const struct prof_stag
                                                   "(a quarter of its RLIMIT_NOFILE) ran out",
                                                   (unsigned long long)m->counters_refused,
                                                   m->counters_refused == 1 ? " was" : "s were"));
+    if (m->counters_ended)
+        json_array_append_new(notes, json_sprintf("counters: %llu task%s ended before poolprof could open %s counters "
+                                                  "(threads found after they began, from switch records or a scan, "
+                                                  "that lived only microseconds): counted in no event",
+                                                  (unsigned long long)m->counters_ended,
+                                                  m->counters_ended == 1 ? "" : "s",
+                                                  m->counters_ended == 1 ? "its" : "their"));
     json_t *opts = json_object_get(m->run, "options");
     json_t *preload = json_object_get(opts, "preload");
     json_t *shim_path = json_object_get(m->run, "shim");

@@ -188,6 +188,7 @@ struct prof_run {
     struct prof_run_counter counters[PROF_CTRREC_MAX];
     size_t ncounters;
     uint64_t counters_refused;  /* tasks not counted: poolprof's descriptor budget ran out */
+    uint64_t counters_ended;    /* tasks not counted: gone before their counters opened */
     uint64_t counters_unmatched; /* tasks counted that no other record knew (their counts are in no thread) */
 };
 

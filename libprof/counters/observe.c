@@ -40,6 +40,7 @@ struct prof_ctrs {
     size_t cap, used;
     long fd_budget;             /* descriptors we may still take */
     uint64_t refused;           /* tasks not counted: no descriptor left */
+    uint64_t ended;             /* tasks gone before their counters could open (a short thread found late) */
     uint64_t next_read;
 };
 
@@ -275,11 +276,18 @@ void prof_ctrs_task(void *cv, pid_t pid, pid_t tid, int born)
     k->tid = tid;
     c->used++;
     uint64_t mask = 0, t = now_ns();
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; i < PROF_CTR_MAX; i++)
         k->fd[i] = -1;
+    for (size_t i = 0; i < c->n; i++) {
         if (!opened_here(&c->ev[i]))
             continue;
         int fd = prof_ctr_sys_open_task(&c->ev[i].attr, tid);
+        if (fd == -ESRCH) {
+            /* Not a refusal: the task ended before we got to it. Counted once, not per event. */
+            c->ended++;
+            out(c, "L t=%llu what=ended tasks=%llu\n", (unsigned long long)t, (unsigned long long)c->ended);
+            break;
+        }
         if (fd < 0) {
             out(c, "F t=%llu pid=%d tid=%d i=%zu err=%d\n", (unsigned long long)t, (int)pid, (int)tid, i, -fd);
             continue;
@@ -288,9 +296,11 @@ void prof_ctrs_task(void *cv, pid_t pid, pid_t tid, int born)
         c->fd_budget--;
         mask |= 1ull << i;
     }
-    out(c, "O t=%llu pid=%d tid=%d born=%d open=%llu\n", (unsigned long long)t, (int)pid, (int)tid, born ? 1 : 0,
-        (unsigned long long)mask);
-    if (!mask) {
+    if (mask)
+        out(c, "O t=%llu pid=%d tid=%d born=%d open=%llu\n", (unsigned long long)t, (int)pid, (int)tid, born ? 1 : 0,
+            (unsigned long long)mask);
+    else {
+        task_close(c, k);
         /* Gone already, or refused: nothing to keep (the F lines say why). */
         slot_remove(c, s);
     }

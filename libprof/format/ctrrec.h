@@ -23,8 +23,9 @@
  *       enabled: multiplexed, the count scales to V * ENA / RUN); "-" for an event not open for it.
  *       Written once a second when a count changed, and once more when the task is gone
  *   X t= tid=                                        the task is gone: its last R lines are final
- *   L t= what=descriptors tasks=                     a limit hit: so many tasks were not counted
- *                                                    (the latest line counts)
+ *   L t= what=descriptors|ended tasks=               tasks not counted so far (the latest line of each
+ *       kind counts): descriptors, poolprof's budget for them ran out; ended, the task was gone
+ *       when its counters were to open (a short thread found after it ended)
  */
 
 #define PROF_CTRREC_VERSION 1

@@ -399,6 +399,9 @@ void samp_proc_take_threads(struct prof_sampler *s, struct sproc *p)
             if (!th)
                 continue;
             fresh = 1;
+            /* Found running (attach, a thread missed by events): counted from now. */
+            if (s->o.task_new)
+                s->o.task_new(s->o.task_ctx, p->pid, v[i], 0);
             if (s->follow) {
                 int r = samp_seize(s, v[i]);
                 th->seized = r == 0;

@@ -74,8 +74,22 @@ expect_eq "bad list: exit" "$?" 2
 expect_eq "bad list: one line" "$(wc -l <"$T/bad.err")" 1
 expect_eq "bad list: no run directory" "$([[ -e $T/badlist ]] && echo made || echo none)" none
 
+# A static binary (no shim): its counters are opened from outside like any other's, before its exec.
+pp static "$FIXTURES/static_burn"
+expect_eq "static: poolprof exit is the program's" "$rc" 7
+expect_true "static: counted from its start, some context switches and faults" \
+  "$(q "$T/static.json" "str([(t['counters_from_start'], t['counters']['perf::MINOR-FAULTS'] > 0) for p in r['processes'] for t in p['threads']] == [(True, True)]).lower()")"
+
+# attach: the spinning thread is counted from when poolprof joins it, and says so.
+attach_known_stack att
+expect_eq "attach: exit" "$rc" 0
+expect_true "attach: the spinning thread counted, from when it was found running" \
+  "$(q "$T/att.json" "str(any(t['counters'] is not None and t['counters_from_start'] is False for p in r['processes'] for t in p['threads'])).lower()")"
+expect_true "attach: measurement.counters says its threads were counted partially" \
+  "$(q "$T/att.json" "str(all(c['threads_partial'] >= 1 for c in r['measurement']['counters'] if c['measured'])).lower()")"
+
 # Every report above matches the schema the build generates (counters included).
-for run in ping faults burn cyc2; do
+for run in ping faults burn cyc2 att; do
   out=$(/usr/bin/python3 - "$(dirname "$POOLPROF")/report.schema.json" "$T/$run.json" <<'PY'
 import json, sys, jsonschema
 schema, report = (json.load(open(p)) for p in sys.argv[1:3])
