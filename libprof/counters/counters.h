@@ -107,10 +107,11 @@ int prof_ctr_lib_init(const char **msg);
  * negative PFM_ERR_* with a static message in *msg. */
 int prof_ctr_encode(const char *name, struct prof_ctr_attr *a, char *fstr, size_t cap, const char **msg);
 
-/* perf_event_open of a for one task (sys.c, for the observer): counting from now, pid = tid,
+/* perf_event_open of a for one task (sys.c, for the observer), in the group whose leader is the
+ * descriptor group (-1: a leader of its own): counting from now, pid = tid,
  * cpu = -1, no inherit, close-on-exec, read_format TOTAL_TIME_ENABLED | TOTAL_TIME_RUNNING
  * (the probe's attr on another task). A descriptor, or -errno. */
-int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid);
+int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid, int group);
 
 /* The same with inherit: the process pid and every task it creates from now on, summed (a task's
  * count joins when it exits). For `poolprof sweep`'s timed runs: the tree's totals per run. */

@@ -15,7 +15,7 @@
 /* Counting (no sampling), enabled at once, both times read beside the value so a multiplexed
  * hardware counter can be scaled. inherit 0 for the observer: a counter follows one task, and it
  * opens one per thread it sees (counters.h); 1 for a whole tree (sweep's timed runs). */
-static int open_event(const struct prof_ctr_attr *a, pid_t pid, int inherit)
+static int open_event(const struct prof_ctr_attr *a, pid_t pid, int inherit, int group)
 {
     struct perf_event_attr pa;
 
@@ -31,18 +31,18 @@ static int open_event(const struct prof_ctr_attr *a, pid_t pid, int inherit)
     pa.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
     pa.disabled = 0;
     pa.inherit = inherit ? 1 : 0;
-    long fd = syscall(SYS_perf_event_open, &pa, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    long fd = syscall(SYS_perf_event_open, &pa, pid, -1, group, PERF_FLAG_FD_CLOEXEC);
     return fd < 0 ? -errno : (int)fd;
 }
 
-int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid)
+int prof_ctr_sys_open_task(const struct prof_ctr_attr *a, pid_t tid, int group)
 {
-    return open_event(a, tid, 0);
+    return open_event(a, tid, 0, group);
 }
 
 int prof_ctr_sys_open_tree(const struct prof_ctr_attr *a, pid_t pid)
 {
-    return open_event(a, pid, 1);
+    return open_event(a, pid, 1, -1);
 }
 
 static int real_encode(void *ctx, const char *name, struct prof_ctr_attr *a, char *fstr, size_t cap, const char **msg)
@@ -54,7 +54,7 @@ static int real_encode(void *ctx, const char *name, struct prof_ctr_attr *a, cha
 static int real_open(void *ctx, const struct prof_ctr_attr *a)
 {
     (void)ctx;
-    return open_event(a, 0, 0);
+    return open_event(a, 0, 0, -1);
 }
 
 static void real_close(void *ctx, int fd)

@@ -614,7 +614,7 @@ Test(libpfm4, the_listing_probes_each_encoding_once)
 Test(sys, a_counter_of_one_task)
 {
     struct prof_ctr_attr a = {.type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_TASK_CLOCK};
-    int fd = prof_ctr_sys_open_task(&a, (pid_t)syscall(SYS_gettid));
+    int fd = prof_ctr_sys_open_task(&a, (pid_t)syscall(SYS_gettid), -1);
     if (fd == -EACCES || fd == -EPERM) {
         cr_log_info("perf_event_open refused here (%d): nothing to read", fd);
         return;
@@ -628,5 +628,5 @@ Test(sys, a_counter_of_one_task)
     cr_assert_gt(v[0], 0, "task clock ran");
     cr_assert_gt(v[1], 0);
     close(fd);
-    cr_assert_eq(prof_ctr_sys_open_task(&a, 0x7ffffff0), -ESRCH);
+    cr_assert_eq(prof_ctr_sys_open_task(&a, 0x7ffffff0, -1), -ESRCH);
 }
