@@ -359,9 +359,13 @@ static int render_terminal(const struct prof_report *r, FILE *out)
     double mon = json_number_value(json_object_get(ms, "monitor_cpu_seconds"));
     double smpl = json_number_value(json_object_get(smp, "self_cpu_seconds"));
     double wall = num(report, "wall_seconds");
-    if ((mon > 0 || smpl > 0) && wall > 0)
-        fprintf(out, "  poolprof's own CPU %.0f ms (monitor %.0f, sampler %.0f): %.1f%% of one CPU over the run\n",
-                (mon + smpl) * 1e3, mon * 1e3, smpl * 1e3, 100.0 * (mon + smpl) / wall);
+    if ((mon > 0 || smpl > 0) && wall > 0) {
+        /* Wrapped like a reason: three figures of three digits each would pass the 80 columns. */
+        char own[160];
+        snprintf(own, sizeof own, "poolprof's own CPU %.0f ms (monitor %.0f, sampler %.0f): %.1f%% of one CPU over the run",
+                 (mon + smpl) * 1e3, mon * 1e3, smpl * 1e3, 100.0 * (mon + smpl) / wall);
+        wrap(out, 2, own);
+    }
 
     stage(out, json_object_get(report, "overall"));
     json_array_foreach(json_object_get(report, "stages"), i, v)

@@ -79,8 +79,9 @@ static int values(struct prof_rec_ctr_task *k, size_t nev, char *s)
 }
 
 /* One tokenised line: 0, 1 when malformed, or PROF_ENOMEM. */
-static int line(struct prof_rec_counters *C, char type, struct prof_fields *f)
+static int line(void *ctx, char type, struct prof_fields *f)
 {
+    struct prof_rec_counters *C = ctx;
     uint64_t t = 0, x = 0;
     long long pid = 0, tid = 0;
 
@@ -150,44 +151,14 @@ int prof_read_counters(struct prof_records *rec)
             prof_note(rec->counters_errors, "%s: %s: no counters", PROF_CTRREC_FILE, strerror(errno));
         return 0;
     }
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0, bad = 0;
-    int rc = 0;
-
-    while (rc == 0 && (len = getline(&buf, &cap, fp)) > 0) {
-        lineno++;
-        if (buf[len - 1] != '\n')
-            break; /* the line being written when poolprof stopped */
-        buf[--len] = '\0';
-        if (len == 0)
-            continue;
-        char type;
-        struct prof_fields f;
-        if (prof_rec_tokenize(buf, &type, &f) != 0) {
-            bad++;
-            continue;
-        }
-        if (lineno == 1) {
-            uint64_t v = 0;
-            if (type != 'V' || prof_field_u64(&f, "version", &v) != 0 || v != PROF_CTRREC_VERSION) {
-                prof_note(rec->counters_errors, "%s: skipped: not counters format version %d", PROF_CTRREC_FILE,
-                          PROF_CTRREC_VERSION);
-                break;
-            }
-            C->present = 1;
-            continue;
-        }
-        int r = line(C, type, &f);
-        if (r == 1)
-            bad++;
-        else if (r < 0)
-            rc = r;
-    }
-    if (bad)
-        prof_note(rec->counters_errors, "%s: %ld malformed lines skipped", PROF_CTRREC_FILE, bad);
-    free(buf);
+    struct prof_rec_read st;
+    int rc = prof_rec_read_lines(fp, PROF_CTRREC_VERSION, line, C, &st);
     fclose(fp);
+    C->present = st.version_ok;
+    if (st.lines && !st.version_ok)
+        prof_note(rec->counters_errors, "%s: skipped: not counters format version %d", PROF_CTRREC_FILE,
+                  PROF_CTRREC_VERSION);
+    if (st.bad)
+        prof_note(rec->counters_errors, "%s: %ld malformed lines skipped", PROF_CTRREC_FILE, st.bad);
     return rc;
 }

@@ -85,8 +85,9 @@ static int process_line(struct prof_rec_mon *l, struct prof_fields *f)
 }
 
 /* One tokenised line; returns 0, 1 for a line that is malformed (counted), or PROF_ENOMEM. */
-static int line(struct prof_rec_monitor *mon, char type, struct prof_fields *f)
+static int line(void *ctx, char type, struct prof_fields *f)
 {
+    struct prof_rec_monitor *mon = ctx;
     uint64_t t = 0, x = 0;
     long long pid = 0;
 
@@ -151,49 +152,17 @@ int prof_read_monitor(struct prof_records *rec)
         prof_note(rec->monitor_errors, "monitor.rec: %s: figures come from the shim's records only", strerror(errno));
         return 0;
     }
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0, bad = 0;
-    int rc = 0;
-
+    struct prof_rec_read st;
     mon->present = 1;
-    while (rc == 0 && (len = getline(&buf, &cap, fp)) > 0) {
-        lineno++;
-        if (buf[len - 1] != '\n') {
-            /* The monitor appends whole lines; a line without LF is the one being written when it stopped. */
-            prof_note(rec->monitor_notes, "monitor.rec: torn last line %ld ignored", lineno);
-            break;
-        }
-        buf[--len] = '\0';
-        if (len == 0)
-            continue;
-        char type;
-        struct prof_fields f;
-        if (prof_rec_tokenize(buf, &type, &f) != 0) {
-            bad++;
-            continue;
-        }
-        if (lineno == 1) {
-            uint64_t v = 0;
-            if (type != 'V' || prof_field_u64(&f, "version", &v) != 0 || v != PROF_MONREC_VERSION) {
-                prof_note(rec->monitor_errors, "monitor.rec: skipped: not monitor format version %d",
-                          PROF_MONREC_VERSION);
-                break;
-            }
-            continue;
-        }
-        int r = line(mon, type, &f);
-        if (r == 1)
-            bad++;
-        else if (r < 0)
-            rc = r;
-    }
-    if (bad)
-        prof_note(rec->monitor_errors, "monitor.rec: %ld malformed lines skipped", bad);
-    if (lineno == 0)
-        prof_note(rec->monitor_errors, "monitor.rec: empty");
-    free(buf);
+    int rc = prof_rec_read_lines(fp, PROF_MONREC_VERSION, line, mon, &st);
     fclose(fp);
+    if (st.torn)
+        prof_note(rec->monitor_notes, "monitor.rec: torn last line %ld ignored", st.torn);
+    if (st.lines && !st.version_ok)
+        prof_note(rec->monitor_errors, "monitor.rec: skipped: not monitor format version %d", PROF_MONREC_VERSION);
+    if (st.bad)
+        prof_note(rec->monitor_errors, "monitor.rec: %ld malformed lines skipped", st.bad);
+    if (st.lines == 0)
+        prof_note(rec->monitor_errors, "monitor.rec: empty");
     return rc;
 }

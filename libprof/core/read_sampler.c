@@ -175,8 +175,9 @@ static void self_report(json_t *info, struct prof_fields *f)
 }
 
 /* One tokenised line after the version: 0, 1 when malformed (counted), or PROF_ENOMEM. */
-static int line(struct prof_rec_sampler *R, char type, struct prof_fields *f)
+static int line(void *ctx, char type, struct prof_fields *f)
 {
+    struct prof_rec_sampler *R = ctx;
     struct prof_samples *S = R->samples;
 
     switch (type) {
@@ -291,39 +292,12 @@ int prof_read_sampler(struct prof_records *rec)
         fclose(fp);
         return PROF_ENOMEM;
     }
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0, bad = 0;
-    int rc = 0;
-    while (rc == 0 && (len = getline(&buf, &cap, fp)) > 0) {
-        lineno++;
-        if (buf[len - 1] != '\n')
-            break; /* torn last line: the sampler was writing it when it stopped */
-        buf[--len] = '\0';
-        char type;
-        struct prof_fields f;
-        if (!len || prof_rec_tokenize(buf, &type, &f) != 0) {
-            bad += len > 0;
-            continue;
-        }
-        if (lineno == 1) {
-            if (type != 'V' || fu64(&f, "version") != PROF_SAMPREC_VERSION) {
-                json_array_append_new(rec->sampler_errors,
-                                      json_string("sampler.rec: skipped: not sampler format version 1"));
-                break;
-            }
-            continue;
-        }
-        int r = line(R, type, &f);
-        if (r == 1)
-            bad++;
-        else if (r < 0)
-            rc = r;
-    }
-    free(buf);
+    struct prof_rec_read st;
+    int rc = prof_rec_read_lines(fp, PROF_SAMPREC_VERSION, line, R, &st);
     fclose(fp);
-    if (rc == 0 && bad)
-        prof_note(rec->sampler_errors, "sampler.rec: %ld malformed lines skipped", bad);
+    if (st.lines && !st.version_ok)
+        json_array_append_new(rec->sampler_errors, json_string("sampler.rec: skipped: not sampler format version 1"));
+    if (rc == 0 && st.bad)
+        prof_note(rec->sampler_errors, "sampler.rec: %ld malformed lines skipped", st.bad);
     return rc;
 }

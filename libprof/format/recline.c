@@ -1,5 +1,6 @@
 /* recline.c: the text-record line splitter shared by the monitor.rec and sampler.rec readers. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,47 @@ int prof_rec_parse_list(char ***argv, int *argc, char *list)
         s = comma + 1;
     }
     return 0;
+}
+
+int prof_rec_read_lines(FILE *fp, uint64_t version, int (*fn)(void *ctx, char type, struct prof_fields *f), void *ctx,
+                        struct prof_rec_read *st)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+
+    memset(st, 0, sizeof *st);
+    while (rc == 0 && (len = getline(&buf, &cap, fp)) > 0) {
+        st->lines++;
+        if (buf[len - 1] != '\n') {
+            st->torn = st->lines; /* writers append whole lines: this one was being written when it stopped */
+            break;
+        }
+        buf[--len] = '\0';
+        char type;
+        struct prof_fields f;
+        if (len == 0)
+            continue;
+        if (prof_rec_tokenize(buf, &type, &f) != 0) {
+            st->bad++;
+            continue;
+        }
+        if (st->lines == 1) {
+            uint64_t v = 0;
+            if (type != 'V' || prof_field_u64(&f, "version", &v) != 0 || v != version)
+                break;
+            st->version_ok = 1;
+            continue;
+        }
+        if (!st->version_ok)
+            break;
+        int r = fn(ctx, type, &f);
+        if (r == 1)
+            st->bad++;
+        else if (r < 0)
+            rc = r;
+    }
+    free(buf);
+    return rc;
 }
