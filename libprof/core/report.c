@@ -249,6 +249,7 @@ static json_t *work_json(const struct prof_stage *s)
                                                          "own_cpu_seconds", jsec(k->own_s), "worker_message_cost_seconds",
                                                          jsec(k->worker_msg_s))
                                              : json_null());
+        json_object_set_new(o, "fork_fault_seconds_per_worker", jsec(k->worker_fault_s));
     }
     return o;
 }
