@@ -65,7 +65,6 @@ struct adv_counters {
     double fault_s;         /* kernel time per minor fault after fork, bounded; 0 = not counted */
     double child_faults;    /* minor faults per forked child */
     double worker_fault_s;  /* child_faults x fault_s: what each forked worker pays */
-    double fork_fault_s;    /* what today's forked children paid: the pool's start-up, not work */
     uint64_t page_bytes;    /* the machine's page: what one fault copies at most */
     double ipc;             /* instructions per cycle; 0 = not counted */
     double llc_mpki;        /* last-level cache misses per thousand instructions; < 0 = not counted */

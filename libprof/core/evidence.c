@@ -70,7 +70,6 @@ void adv_counters(const struct prof_stage_figures *f, const struct split *s, int
         c->fault_s = per < FAULT_S_MIN ? FAULT_S_MIN : per > FAULT_S_MAX ? FAULT_S_MAX : per;
         c->child_faults = (double)f->fork_minflt / f->fork_children;
         c->worker_fault_s = c->child_faults * c->fault_s;
-        c->fork_fault_s = (double)f->fork_minflt * c->fault_s;
     }
     if (f->pmu_measured && f->cycles > 0 && f->instructions > 0) {
         c->ipc = (double)f->instructions / (double)f->cycles;

@@ -86,14 +86,14 @@ static double predict_seconds(const struct prof_work *k, int u, enum prof_model 
         return fixed + fmax(lw, fmax(c / loops, (c + w) / n));
     }
     case PROF_MODEL_PROCESSES:
-        /* Each forked worker's copy-on-write faults, like its start-up: paid before its work, side by
-         * side with the others' on the CPUs there are. */
-        return fixed + half + k->worker_fault_s * n / p +
+        /* Each forked worker beyond today's pays its faults after the fork, like its start-up: before
+         * its work, side by side with the others' on the CPUs there are. */
+        return fixed + half + k->worker_fault_s * (n > k->forked_now ? n - k->forked_now : 0) / p +
                fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / p,
                                        (c + w + half + wmsg) / n)));
     case PROF_MODEL_HYBRID:
         /* The CPU part on one process per usable CPU, the waits on n threads. */
-        return fixed + half + k->worker_fault_s +
+        return fixed + half + k->worker_fault_s * (u > k->forked_now ? u - k->forked_now : 0) / u +
                fmax(lw, fmax(msg, fmax(c * k->serial_processes + (c * (1 - k->serial_processes) + half + wmsg) / u,
                                        (c + w + half + wmsg) / n)));
     }
@@ -285,13 +285,17 @@ static void derive_work(const struct prof_stage_figures *f, const struct split *
     double bytes = (double)f->ipc_bytes;
     k->startup_s = fmin(adv_nonneg(f->startup_cpu_s), f->cpu_s);
     double work = f->cpu_s - k->startup_s;
-    /* The faults today's forked children took after the fork (copy-on-write, first touches: issue 30)
-     * are the process pool's price of starting them, not work: out of the work, charged to each
-     * worker a process pool starts (predict_seconds), and to no thread. Where the sampler split a
-     * pool's CPU (pool_split_work), the faults are taken to be in the tasks' ticks: a worker faults
-     * where it first touches the parent's data, which is what its tasks read. */
-    work -= fmin(s->ctr.fork_fault_s, work);
+    /*
+     * The faults today's forked children took after the fork (issue 30) stay in the work: a minor
+     * fault is a copy on write (the fork's price) or a first touch (the task's own: a worker that
+     * unpickles a 2.6 MiB frame per task faults in every page of it), and the counters cannot tell
+     * them apart. Taken out as the fork's price, they once left py_frame_stats's tasks no CPU at all
+     * (its children's kernel time, over their faults, also held their pipe reads) and predicted
+     * running them inline 2125x faster. So each worker a process pool starts beyond today's pays
+     * what one of today's took (predict_seconds); today's are in the measured work already.
+     */
     k->worker_fault_s = s->ctr.worker_fault_s;
+    k->forked_now = f->fork_faults_measured ? f->fork_children : 0;
     k->cpu_s = work;
     /* A CPython pool of many messages: its serializer frames also run per message (a pickler set
      * up, a buffer made, for 40 bytes), and that part is the per-message cost below, not bytes'. */
@@ -659,8 +663,10 @@ static void fork_fault_reason(struct prof_verdict *v, const struct split *s, int
     if (pc < 0)
         return;
     const struct prof_candidate *p = &v->candidates[pc];
-    int n = p->model == PROF_MODEL_HYBRID ? s->c : p->workers;
-    double charge = c->worker_fault_s * n / (n < s->c ? n : s->c);
+    int n = p->model == PROF_MODEL_HYBRID ? s->c : p->workers, more = n - v->work.forked_now;
+    if (more <= 0)
+        return; /* no more workers than today's, whose faults are in the measured work */
+    double charge = c->worker_fault_s * more / (n < s->c ? n : s->c);
     int alt = pick_without_faults(v, s->c, evloop, uses);
     int tipped = v->candidates[alt].model != v->candidates[pick].model ||
                  v->candidates[alt].workers != v->candidates[pick].workers;

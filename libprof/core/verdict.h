@@ -143,7 +143,8 @@ struct prof_work {
     double longest_s;        /* no pool finishes the waits sooner: the mean wait of the kind whose waits are longest; 0 = unbounded */
     double fixed_s;          /* off-CPU time, summed over threads, that no pool shortens: back-pressure, waits for input, untimed waits */
     double startup_s;        /* CPU before main(): paid as it was, whatever the pool (not in cpu_s) */
-    int loops;               /* async: event loops the CPU runs on, one per process of the stage today (at most the CPUs); 0/1 = one */
+    int loops;
+    int forked_now;          /* forked workers today, counted from their fork: their faults are in cpu_s already */               /* async: event loops the CPU runs on, one per process of the stage today (at most the CPUs); 0/1 = one */
     double worker_fault_s;   /* processes and hybrid: the kernel time each forked worker spends on the minor faults a
                                 forked child of the stage took (copy-on-write, first touches); 0 = not counted (issue 30) */
 };

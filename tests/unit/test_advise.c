@@ -2035,9 +2035,10 @@ static const struct prof_candidate *candidate(const struct prof_verdict *v, enum
     return NULL;
 }
 
-Test(counters, fork_faults_move_from_the_work_to_each_forked_worker)
+Test(counters, fork_faults_stay_in_the_work_and_charge_only_more_workers)
 {
-    /* 10,000 faults per child at 2 us: 20 ms each worker pays to start, not work a thread would do. */
+    /* Two forked workers today, 10,000 faults each at 2 us: in the measured work (a fault may be a
+     * task's own first touch), so processes x 2, as today, pays nothing more. */
     struct prof_machine m = machine2();
     struct prof_stage_figures f = forked_pool(20000, 0.04);
     struct prof_verdict v;
@@ -2045,13 +2046,13 @@ Test(counters, fork_faults_move_from_the_work_to_each_forked_worker)
     dump(&v);
     cr_assert_eq(v.model, PROF_MODEL_PROCESSES);
     cr_assert_float_eq(v.work.worker_fault_s, 0.02, 1e-12);
-    cr_assert_float_eq(v.work.cpu_s, 1.96, 1e-12);
+    cr_assert_eq(v.work.forked_now, 2);
+    cr_assert_float_eq(v.work.cpu_s, 2.0, 1e-12);
     cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
-    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 1.96, 1e-12);
-    cr_assert(has_reason(&v, "each forked worker took 10,000 minor faults after the fork (39.1 MiB of pages copied on write or first touched), 20.0 ms of kernel time at 2.00 us a fault: charged to processes x 2, 20.0 ms of its predicted 1.00 s"));
-    cr_assert_not(has_reason(&v, "tips the choice"));
+    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 2.0, 1e-12);
+    cr_assert_not(has_reason(&v, "minor faults"));
 
-    /* Not counted: the same CPU is all work, and processes pay nothing to start. */
+    /* Not counted: the same predictions, and no fault figure. */
     f.fork_faults_measured = 0;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     cr_assert_float_eq(v.work.worker_fault_s, 0, 1e-12);
@@ -2060,20 +2061,30 @@ Test(counters, fork_faults_move_from_the_work_to_each_forked_worker)
     cr_assert_not(has_reason(&v, "minor faults"));
 }
 
-Test(counters, fork_faults_that_outweigh_the_work_tip_processes_to_inline)
+Test(counters, fork_faults_charge_each_worker_beyond_todays)
 {
-    /* Each child copied its parent's heap page by page (CPython's reference counts write to every
-     * object it touches): 400,000 faults at 2 us, 0.8 s each, against 0.4 s of tasks in all. */
+    /* One forked worker today, busy 2 s; it took 400,000 faults at 2 us (0.8 s) after its fork.
+     * Processes x 2 starts one more, which pays them too: 0.8 s over the 2 CPUs, on top of the 1 s
+     * the work takes on two. */
     struct prof_machine m = machine2();
-    struct prof_stage_figures f = forked_pool(800000, 1.6);
+    struct prof_stage_figures f = forked_pool(400000, 0.8);
+    f.nprocesses = 2;
+    f.nthreads = 2;
+    f.fork_children = 1;
     struct prof_verdict v;
     cr_assert_eq(prof_advise_stage(&f, &m, &v), 0);
     dump(&v);
-    cr_assert_eq(v.model, PROF_MODEL_SEQUENTIAL, "got %s x %d", prof_model_name(v.model), v.workers);
-    cr_assert_float_eq(candidate(&v, PROF_MODEL_PROCESSES)->seconds, 1.0, 1e-12);
-    cr_assert_float_eq(candidate(&v, PROF_MODEL_SEQUENTIAL)->seconds, 0.4, 1e-12);
-    cr_assert_float_eq(v.predicted_speedup, 2.5, 1e-9);
-    cr_assert(has_reason(&v, "each forked worker took 400,000 minor faults after the fork (1.5 GiB of pages copied on write or first touched), 0.80 s of kernel time at 2.00 us a fault: charged to processes x 2, 0.80 s of its predicted 1.00 s; it tips the choice: without it, processes x 2 would win"));
+    cr_assert_eq(v.work.forked_now, 1);
+    cr_assert_float_eq(v.work.worker_fault_s, 0.8, 1e-12);
+    const struct prof_candidate *p = candidate(&v, PROF_MODEL_PROCESSES);
+    cr_assert_eq(p->workers, 2);
+    struct prof_stage_figures g = f;
+    g.fork_faults_measured = 0;
+    struct prof_verdict w;
+    cr_assert_eq(prof_advise_stage(&g, &m, &w), 0);
+    cr_assert_float_eq(p->seconds - candidate(&w, PROF_MODEL_PROCESSES)->seconds, 0.4, 1e-9);
+    cr_assert(has_reason(&v, "each forked worker took 400,000 minor faults after the fork (1.5 GiB of pages copied on write or first touched), 0.80 s of kernel time at 2.00 us a fault: charged to processes x 2"),
+              "no fault reason");
 
     /* A fault's cost is bounded: 1 s of children's kernel time over 1,000 faults is mostly system calls, 10 us a fault at most. */
     f = forked_pool(1000, 1.0);
