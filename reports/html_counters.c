@@ -10,7 +10,6 @@
 #define THREAD_ROWS 2000
 /* Under this share of its enabled time a thread's count was multiplexed and scaled: the report's bar
  * (core/stage_counters.c), so a "~" here marks what the JSON calls scaled. */
-#define SCALED_BELOW 0.8
 
 static const char SCALED_TITLE[] = "scaled: multiplexed with other events on the PMU, a thread's count ran under "
                                    "80% of the time it was enabled and is scaled by enabled / running: an estimate";
@@ -125,7 +124,7 @@ void prof_html_thread_counters(FILE *out, const struct prof_run *m, const struct
         fputs(sep, out);
         sep = ", ";
         prof_html_textn(out, m->counters[i].name, strnlen(m->counters[i].name, sizeof m->counters[i].name));
-        fputs(running < SCALED_BELOW ? " ~" : " ", out);
+        fputs(running < PROF_CTR_SCALED_BELOW ? " ~" : " ", out);
         grouped(out, (double)v, 0);
     }
     /* /proc's figures count from the task's creation whenever they are read; perf's only from its open. */
@@ -239,7 +238,7 @@ static void threads(FILE *out, const struct prof_run *m)
                     fputs("<span title=\"not counted for this thread\">&mdash;</span>", out);
                 else
                     grouped(out, (double)v, 0);
-                if (ok && running < SCALED_BELOW)
+                if (ok && running < PROF_CTR_SCALED_BELOW)
                     fprintf(out, " <span class=\"mark\" title=\"%s\">~</span>", SCALED_TITLE);
                 fputs("</td>", out);
             }

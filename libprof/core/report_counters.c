@@ -6,7 +6,6 @@
 
 #include "core/report_int.h"
 
-#define SCALED_BELOW 0.8 /* as stage_counters.c flags them */
 
 static json_t *jstr_or_null(const char *s)
 {
@@ -85,7 +84,7 @@ json_t *prof_report_counters_stage(const struct prof_run *m, const struct prof_s
             a, json_pack("{s:s, s:o, s:I, s:o, s:b, s:i, s:i, s:i}", "event", k->name, "role", jstr_or_null(k->role),
                          "value", (json_int_t)c->value, "per_cpu_second",
                          cpu_s > 1e-3 ? jround((double)c->value / cpu_s, 10) : json_null(), "scaled",
-                         c->min_running < SCALED_BELOW, "threads_counted", c->counted, "threads_partial", c->partial,
+                         c->min_running < PROF_CTR_SCALED_BELOW, "threads_counted", c->counted, "threads_partial", c->partial,
                          "threads_not_counted", s->ctr_threads > c->counted ? s->ctr_threads - c->counted : 0));
     }
     return a;

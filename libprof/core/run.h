@@ -208,6 +208,10 @@ struct prof_process *prof_run_process(const struct prof_run *m, int pid);
 /* Thread tid of process p (NULL p allowed), or NULL. */
 const struct prof_thread *prof_run_thread(const struct prof_process *p, int tid);
 
+/* A count that ran under this share of the time its event was enabled (multiplexed) is an estimate,
+ * flagged `scaled` wherever it is shown. */
+#define PROF_CTR_SCALED_BELOW 0.8
+
 /* The run's counted event with this role key ("cpu_migrations", ...), or -1. */
 int prof_run_counter_of(const struct prof_run *m, const char *role);
 

@@ -4,8 +4,6 @@
 
 #include "core/stages.h"
 
-/* Multiplexed below this share of its enabled time, a count is an estimate the report flags. */
-#define SCALED_BELOW 0.8
 
 void prof_stage_ctr_add(const struct prof_run *m, struct prof_stage *s, const struct prof_process *p,
                         const struct prof_thread *t)
@@ -23,7 +21,7 @@ void prof_stage_ctr_add(const struct prof_run *m, struct prof_stage *s, const st
         c->counted++;
         c->value += v;
         c->partial += !t->ctr_born && strcmp(m->counters[i].source, "proc") != 0;
-        c->scaled += running < SCALED_BELOW;
+        c->scaled += running < PROF_CTR_SCALED_BELOW;
     }
     /* A forked worker's faults are what starting it cost: copy-on-write copies of its parent's pages. */
     if (p->forked) {
