@@ -6,7 +6,6 @@
 
 #include "core/report_int.h"
 
-
 static json_t *jstr_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();

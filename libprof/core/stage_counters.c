@@ -4,7 +4,6 @@
 
 #include "core/stages.h"
 
-
 void prof_stage_ctr_add(const struct prof_run *m, struct prof_stage *s, const struct prof_process *p,
                         const struct prof_thread *t)
 {
