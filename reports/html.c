@@ -87,13 +87,13 @@ static const json_t *get(const json_t *o, const char *path)
     return v;
 }
 
-static double num(const json_t *o, const char *path)
+double prof_html_num(const json_t *o, const char *path)
 {
     const json_t *v = get(o, path);
     return json_is_number(v) ? json_number_value(v) : 0;
 }
 
-static const char *str(const json_t *o, const char *path)
+const char *prof_html_str(const json_t *o, const char *path)
 {
     const char *s = json_string_value(get(o, path));
     return s ? s : "";
@@ -146,13 +146,13 @@ static void summary(FILE *out, const json_t *doc)
             fputc(' ', out);
         prof_html_text(out, json_string_value(v));
     }
-    fprintf(out, "</code></p>\n<p class=\"facts\">wall %.2f s &middot; ", num(doc, "wall_seconds"));
+    fprintf(out, "</code></p>\n<p class=\"facts\">wall %.2f s &middot; ", prof_html_num(doc, "wall_seconds"));
     char exitbuf[48];
     fputs(prof_report_exit_text(doc, exitbuf, sizeof exitbuf), out);
-    fprintf(out, " &middot; %d usable CPUs &middot; %zu processes &middot; run directory ", (int)num(doc, "machine.usable_cpus"),
+    fprintf(out, " &middot; %d usable CPUs &middot; %zu processes &middot; run directory ", (int)prof_html_num(doc, "machine.usable_cpus"),
             json_array_size(json_object_get(doc, "processes")));
-    tag_text(out, "<code>", str(doc, "run_dir"), "</code>");
-    tag_text(out, " &middot; ", str(doc, "poolprof_version"), "");
+    tag_text(out, "<code>", prof_html_str(doc, "run_dir"), "</code>");
+    tag_text(out, " &middot; ", prof_html_str(doc, "poolprof_version"), "");
     fputs("</p>\n<noscript><p class=\"warn\">The verdicts and tables here need no script; the timeline, flame graphs "
           "and sweep curve are drawn by the page's script.</p></noscript>\n</header>\n",
           out);
@@ -168,38 +168,38 @@ static void card(FILE *out, const json_t *s)
 {
     const json_t *rec = json_object_get(s, "recommendation"), *seed = json_object_get(rec, "seed_rule");
     const json_t *ru = json_object_get(rec, "runner_up");
-    int overall = strcmp(str(s, "source"), "overall") == 0;
+    int overall = strcmp(prof_html_str(s, "source"), "overall") == 0;
     fputs(overall ? "<article class=\"card overall\" data-stage=\"" : "<article class=\"card\" data-stage=\"", out);
-    prof_html_text(out, str(s, "name"));
+    prof_html_text(out, prof_html_str(s, "name"));
     fputs("\" data-model=\"", out);
-    prof_html_text(out, str(rec, "model"));
-    fprintf(out, "\" data-workers=\"%d\">\n<header>", (int)num(rec, "workers"));
-    tag_text(out, "<h3>", str(s, "name"), "</h3>");
-    tag_text(out, "<span class=\"src\">", str(s, "source"), "</span></header>\n");
+    prof_html_text(out, prof_html_str(rec, "model"));
+    fprintf(out, "\" data-workers=\"%d\">\n<header>", (int)prof_html_num(rec, "workers"));
+    tag_text(out, "<h3>", prof_html_str(s, "name"), "</h3>");
+    tag_text(out, "<span class=\"src\">", prof_html_str(s, "source"), "</span></header>\n");
     fputs("<div class=\"pair\"><div class=\"verdict\"><span class=\"k\">verdict</span> <b class=\"model\">", out);
-    prof_html_text(out, str(rec, "model"));
-    fprintf(out, "</b> &times; <b class=\"workers\">%d</b>", (int)num(rec, "workers"));
+    prof_html_text(out, prof_html_str(rec, "model"));
+    fprintf(out, "</b> &times; <b class=\"workers\">%d</b>", (int)prof_html_num(rec, "workers"));
     if (json_is_integer(json_object_get(rec, "chunksize")))
-        fprintf(out, ", chunksize %d", (int)num(rec, "chunksize"));
-    fprintf(out, "<div class=\"speed\">%.2f&times; predicted</div></div>\n", num(rec, "predicted_speedup"));
+        fprintf(out, ", chunksize %d", (int)prof_html_num(rec, "chunksize"));
+    fprintf(out, "<div class=\"speed\">%.2f&times; predicted</div></div>\n", prof_html_num(rec, "predicted_speedup"));
     fputs("<div class=\"seed\"><span class=\"k\">seeds' rule</span> ", out);
-    prof_html_text(out, str(seed, "model"));
-    fprintf(out, " &times; %d", (int)num(seed, "workers"));
-    tag_text(out, "<div class=\"speed\">read as ", str(seed, "class"), "</div></div></div>\n");
+    prof_html_text(out, prof_html_str(seed, "model"));
+    fprintf(out, " &times; %d", (int)prof_html_num(seed, "workers"));
+    tag_text(out, "<div class=\"speed\">read as ", prof_html_str(seed, "class"), "</div></div></div>\n");
     fputs("<dl>", out);
-    tag_text(out, "<dt>class</dt><dd class=\"class\">", str(s, "class"), "</dd>");
-    fprintf(out, "<dt>CPU/wall</dt><dd>%.2f (demand %.2f)</dd>", num(s, "cpu_wall_ratio"), num(s, "demand_ratio"));
-    fprintf(out, "<dt>confidence</dt><dd>%s (%.2f): ", confidence_word(num(rec, "confidence")), num(rec, "confidence"));
-    prof_html_text(out, str(rec, "confidence_basis"));
+    tag_text(out, "<dt>class</dt><dd class=\"class\">", prof_html_str(s, "class"), "</dd>");
+    fprintf(out, "<dt>CPU/wall</dt><dd>%.2f (demand %.2f)</dd>", prof_html_num(s, "cpu_wall_ratio"), prof_html_num(s, "demand_ratio"));
+    fprintf(out, "<dt>confidence</dt><dd>%s (%.2f): ", confidence_word(prof_html_num(rec, "confidence")), prof_html_num(rec, "confidence"));
+    prof_html_text(out, prof_html_str(rec, "confidence_basis"));
     fputs("</dd>", out);
     if (json_is_object(ru)) {
         fputs("<dt>runner-up</dt><dd>", out);
-        prof_html_text(out, str(ru, "model"));
-        fprintf(out, " &times; %d, %.2f&times;%s</dd>", (int)num(ru, "workers"), num(ru, "predicted_speedup"),
+        prof_html_text(out, prof_html_str(ru, "model"));
+        fprintf(out, " &times; %d, %.2f&times;%s</dd>", (int)prof_html_num(ru, "workers"), prof_html_num(ru, "predicted_speedup"),
                 json_is_true(json_object_get(rec, "tie")) ? " (a tie: within run-to-run noise)" : "");
     }
-    fprintf(out, "<dt>processes, threads</dt><dd>%d, %d</dd></dl>\n", (int)num(s, "processes"),
-            (int)num(s, "threads"));
+    fprintf(out, "<dt>processes, threads</dt><dd>%d, %d</dd></dl>\n", (int)prof_html_num(s, "processes"),
+            (int)prof_html_num(s, "threads"));
     prof_html_stage_counters(out, s);
     fputs("<ol class=\"reasons\">", out);
     size_t i;
@@ -235,10 +235,10 @@ static void sweep_words(FILE *out, const json_t *sw)
 {
     const json_t *points = json_object_get(sw, "points"), *am = json_object_get(sw, "amdahl");
     const json_t *usl = json_object_get(sw, "usl"), *rec = json_object_get(sw, "recommended");
-    int n0 = (int)num(json_array_get(points, 0), "workers");
+    int n0 = (int)prof_html_num(json_array_get(points, 0), "workers");
     fprintf(out, "<p>poolprof sweep timed the command at %zu worker counts, %d run%s each, medians below; speedups "
                  "are relative to %d worker%s. This run is its profile run.",
-            json_array_size(points), (int)num(sw, "repeat"), num(sw, "repeat") == 1 ? "" : "s", n0, n0 == 1 ? "" : "s");
+            json_array_size(points), (int)prof_html_num(sw, "repeat"), prof_html_num(sw, "repeat") == 1 ? "" : "s", n0, n0 == 1 ? "" : "s");
     if (json_is_object(am)) {
         fputs(" Amdahl fit: serial fraction ", out);
         fig(out, am, "serial_fraction", "%.3f");
@@ -249,7 +249,7 @@ static void sweep_words(FILE *out, const json_t *sw)
         fputs(", kappa ", out);
         fig(out, usl, "kappa", "%.3g");
         if (json_is_number(json_object_get(usl, "peak_workers")))
-            fprintf(out, ", peak at %.0f workers", num(usl, "peak_workers"));
+            fprintf(out, ", peak at %.0f workers", prof_html_num(usl, "peak_workers"));
     }
     if (json_is_object(am) || json_is_object(usl))
         fputs(".", out);
@@ -257,10 +257,10 @@ static void sweep_words(FILE *out, const json_t *sw)
         fputs(" No fit: it needs at least two worker counts with measurable times.", out);
     if (json_is_object(rec)) {
         fputs(" <span class=\"recline\">poolprof run recommended <b>", out);
-        prof_html_text(out, str(rec, "model"));
-        fprintf(out, " &times; %d</b>: ", (int)num(rec, "workers"));
+        prof_html_text(out, prof_html_str(rec, "model"));
+        fprintf(out, " &times; %d</b>: ", (int)prof_html_num(rec, "workers"));
         if (json_is_true(json_object_get(rec, "measured")))
-            fprintf(out, "measured, %.2f of the best throughput", num(rec, "throughput_vs_best"));
+            fprintf(out, "measured, %.2f of the best throughput", prof_html_num(rec, "throughput_vs_best"));
         else
             fputs("not measured (above the largest count the sweep adds)", out);
         if (json_is_false(json_object_get(rec, "model_measured")))
@@ -277,7 +277,7 @@ static void sweep_section(FILE *out, const json_t *doc)
     const json_t *sw = json_object_get(doc, "sweep"), *rec = json_object_get(sw, "recommended"), *p;
     if (!json_is_object(sw))
         return;
-    int best = (int)num(sw, "best_workers"), recw = json_is_object(rec) ? (int)num(rec, "workers") : 0;
+    int best = (int)prof_html_num(sw, "best_workers"), recw = json_is_object(rec) ? (int)prof_html_num(rec, "workers") : 0;
     size_t i;
     fputs("<section id=\"sweep\"><h2>Sweep</h2>\n", out);
     sweep_words(out, sw);
@@ -289,10 +289,10 @@ static void sweep_section(FILE *out, const json_t *doc)
           "<th>efficiency</th><th></th></tr></thead><tbody>\n",
           out);
     json_array_foreach(json_object_get(sw, "points"), i, p) {
-        int n = (int)num(p, "workers");
+        int n = (int)prof_html_num(p, "workers");
         fprintf(out, "<tr data-workers=\"%d\"%s><td>%d</td><td>", n, n == recw ? " class=\"rec\"" : "", n);
         /* Three decimals, or three significant digits under 0.1 s, as the sweep's own table. */
-        fig(out, p, "median_seconds", num(p, "median_seconds") < 0.1 ? "%.3g" : "%.3f");
+        fig(out, p, "median_seconds", prof_html_num(p, "median_seconds") < 0.1 ? "%.3g" : "%.3f");
         fputs("</td><td>", out);
         fig(out, p, "speedup", "%.2f");
         fputs("</td><td>", out);
@@ -307,20 +307,20 @@ static void sweep_section(FILE *out, const json_t *doc)
 static void row_lock(FILE *out, const json_t *s)
 {
     const json_t *lock = json_object_get(s, "lock"), *hot = json_object_get(lock, "hottest");
-    tag_text(out, "<tr><th scope=\"row\">", str(s, "name"), "</th>");
+    tag_text(out, "<tr><th scope=\"row\">", prof_html_str(s, "name"), "</th>");
     if (!json_is_object(hot)) {
         fprintf(out, "<td colspan=\"6\" class=\"none\">%s</td>",
                 json_is_true(json_object_get(lock, "measured")) ? "no contended lock" : "not measured");
     } else {
         fputs("<td class=\"site\">", out);
-        if (*str(hot, "python_site"))
-            tag_text(out, "<div>", str(hot, "python_site"), "</div>");
-        tag_text(out, "<div class=\"native\">", str(hot, "site"), "</div></td>");
-        tag_text(out, "<td>", str(hot, "kind"), "</td>");
-        fprintf(out, "<td>%d</td><td>%.3f</td><td>%.3f</td><td>%.0f / %.0f</td>", (int)num(hot, "pid"),
-                num(hot, "wait_seconds"), num(hot, "hold_seconds"), num(hot, "contended"), num(hot, "acquisitions"));
+        if (*prof_html_str(hot, "python_site"))
+            tag_text(out, "<div>", prof_html_str(hot, "python_site"), "</div>");
+        tag_text(out, "<div class=\"native\">", prof_html_str(hot, "site"), "</div></td>");
+        tag_text(out, "<td>", prof_html_str(hot, "kind"), "</td>");
+        fprintf(out, "<td>%d</td><td>%.3f</td><td>%.3f</td><td>%.0f / %.0f</td>", (int)prof_html_num(hot, "pid"),
+                prof_html_num(hot, "wait_seconds"), prof_html_num(hot, "hold_seconds"), prof_html_num(hot, "contended"), prof_html_num(hot, "acquisitions"));
     }
-    fprintf(out, "<td>%.1f%%</td><td>%.3f</td></tr>\n", 100 * num(lock, "wait_fraction"), num(lock, "gil_wait_seconds"));
+    fprintf(out, "<td>%.1f%%</td><td>%.3f</td></tr>\n", 100 * prof_html_num(lock, "wait_fraction"), prof_html_num(lock, "gil_wait_seconds"));
 }
 
 /* Every lock of every process the report lists (processes[].locks[], most wait first in each): the
@@ -335,14 +335,14 @@ static void lock_sites(FILE *out, const json_t *doc)
           out);
     json_array_foreach(json_object_get(doc, "processes"), i, p) {
         json_array_foreach(json_object_get(p, "locks"), k, l) {
-            fprintf(out, "<tr><td>%d ", (int)num(p, "pid"));
-            tag_text(out, "", str(p, "name"), "</td><td class=\"site\">");
-            tag_text(out, "<div>", str(l, "site"), "</div>");
-            if (*str(l, "python_site"))
-                tag_text(out, "<div class=\"python\">", str(l, "python_site"), "</div>");
-            tag_text(out, "</td><td>", str(l, "kind"), "</td>");
-            fprintf(out, "<td>%.0f / %.0f</td><td>%.3f</td><td>%.3f</td><td>%.0f</td></tr>\n", num(l, "contended"),
-                    num(l, "acquisitions"), num(l, "wait_seconds"), num(l, "hold_seconds"), num(l, "owner_changes"));
+            fprintf(out, "<tr><td>%d ", (int)prof_html_num(p, "pid"));
+            tag_text(out, "", prof_html_str(p, "name"), "</td><td class=\"site\">");
+            tag_text(out, "<div>", prof_html_str(l, "site"), "</div>");
+            if (*prof_html_str(l, "python_site"))
+                tag_text(out, "<div class=\"python\">", prof_html_str(l, "python_site"), "</div>");
+            tag_text(out, "</td><td>", prof_html_str(l, "kind"), "</td>");
+            fprintf(out, "<td>%.0f / %.0f</td><td>%.3f</td><td>%.3f</td><td>%.0f</td></tr>\n", prof_html_num(l, "contended"),
+                    prof_html_num(l, "acquisitions"), prof_html_num(l, "wait_seconds"), prof_html_num(l, "hold_seconds"), prof_html_num(l, "owner_changes"));
             n++;
         }
     }
@@ -354,16 +354,16 @@ static void lock_sites(FILE *out, const json_t *doc)
 static void row_ipc(FILE *out, const json_t *s)
 {
     const json_t *ipc = json_object_get(s, "ipc");
-    tag_text(out, "<tr><th scope=\"row\">", str(s, "name"), "</th><td>");
+    tag_text(out, "<tr><th scope=\"row\">", prof_html_str(s, "name"), "</th><td>");
     if (!json_is_true(json_object_get(ipc, "measured"))) {
         fputs("not measured</td><td></td><td></td><td></td><td></td><td></td><td></td></tr>\n", out);
         return;
     }
-    bytes(out, num(ipc, "bytes_sent"));
+    bytes(out, prof_html_num(ipc, "bytes_sent"));
     fputs("</td><td>", out);
-    bytes(out, num(ipc, "bytes_received"));
-    fprintf(out, "</td><td>%.0f</td><td>%.3f</td><td>%.1f%%</td><td>%.3f</td><td>%.3f</td></tr>\n", num(ipc, "messages"),
-            num(ipc, "seconds"), 100 * num(ipc, "fraction"), num(ipc, "serialize_seconds"), num(ipc, "send_wait_seconds"));
+    bytes(out, prof_html_num(ipc, "bytes_received"));
+    fprintf(out, "</td><td>%.0f</td><td>%.3f</td><td>%.1f%%</td><td>%.3f</td><td>%.3f</td></tr>\n", prof_html_num(ipc, "messages"),
+            prof_html_num(ipc, "seconds"), 100 * prof_html_num(ipc, "fraction"), prof_html_num(ipc, "serialize_seconds"), prof_html_num(ipc, "send_wait_seconds"));
 }
 
 static void tables(FILE *out, const json_t *doc)
@@ -399,18 +399,18 @@ static void processes(FILE *out, const json_t *doc)
           "<tbody>\n",
           out);
     json_array_foreach(json_object_get(doc, "processes"), i, p) {
-        fprintf(out, "<tr data-pid=\"%d\"><td>%d</td><td>%d</td>", (int)num(p, "pid"), (int)num(p, "pid"), (int)num(p, "ppid"));
-        tag_text(out, "<td>", str(p, "name"), "</td><td class=\"argv\">");
+        fprintf(out, "<tr data-pid=\"%d\"><td>%d</td><td>%d</td>", (int)prof_html_num(p, "pid"), (int)prof_html_num(p, "pid"), (int)prof_html_num(p, "ppid"));
+        tag_text(out, "<td>", prof_html_str(p, "name"), "</td><td class=\"argv\">");
         json_array_foreach(json_object_get(p, "argv"), k, a)
             tag_text(out, "<span class=\"arg\">", json_string_value(a), "</span> ");
         fputs("</td><td>", out);
-        prof_html_text(out, str(p, "exit.how"));
+        prof_html_text(out, prof_html_str(p, "exit.how"));
         if (json_is_integer(get(p, "exit.code")))
-            fprintf(out, " %d", (int)num(p, "exit.code"));
+            fprintf(out, " %d", (int)prof_html_num(p, "exit.code"));
         else if (json_is_integer(get(p, "exit.signal")))
-            fprintf(out, " (signal %d)", (int)num(p, "exit.signal"));
-        fprintf(out, "</td><td>%.3f</td><td>%zu</td><td>", num(p, "wall_seconds"), json_array_size(json_object_get(p, "threads")));
-        bytes(out, num(p, "rss.peak_bytes"));
+            fprintf(out, " (signal %d)", (int)prof_html_num(p, "exit.signal"));
+        fprintf(out, "</td><td>%.3f</td><td>%zu</td><td>", prof_html_num(p, "wall_seconds"), json_array_size(json_object_get(p, "threads")));
+        bytes(out, prof_html_num(p, "rss.peak_bytes"));
         fputs("</td></tr>\n", out);
     }
     fputs("</tbody></table></section>\n", out);
@@ -500,10 +500,10 @@ static void measurement(FILE *out, const json_t *doc, const json_t *notes)
     fputs("<section id=\"measurement\"><h2>Measurement</h2>\n", out);
     fprintf(out, "<p>sampler %.0f Hz (achieved %.1f), monitor every %d ms; poolprof's own CPU: monitor %.3f s, sampler "
                  "%.3f s.",
-            num(ms, "sampler.rate_hz"), num(ms, "sampler.achieved_hz"), (int)num(ms, "sample_interval_ms"),
-            num(ms, "monitor_cpu_seconds"), num(ms, "sampler.self_cpu_seconds"));
-    if (*str(ms, "sampler.note"))
-        tag_text(out, " ", str(ms, "sampler.note"), "");
+            prof_html_num(ms, "sampler.rate_hz"), prof_html_num(ms, "sampler.achieved_hz"), (int)prof_html_num(ms, "sample_interval_ms"),
+            prof_html_num(ms, "monitor_cpu_seconds"), prof_html_num(ms, "sampler.self_cpu_seconds"));
+    if (*prof_html_str(ms, "sampler.note"))
+        tag_text(out, " ", prof_html_str(ms, "sampler.note"), "");
     fputs("</p>\n", out);
     list(out, "Errors and limits hit", "errors", json_object_get(ms, "errors"), NULL);
     list(out, "Notes", "notes", json_object_get(ms, "notes"), notes);

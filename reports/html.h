@@ -31,6 +31,11 @@ int prof_html_data(const struct prof_report *r, json_t *notes, json_t **data);
 /* The perf counters (html_counters.c): a stage's table inside its card (s: overall or stages[]); a
  * thread's counts appended to its lane's tooltip (text for a title attribute); the Counters section,
  * every event of measurement.counters with how it was counted or why not, and the threads' counts. */
+/* A figure of a report object by dotted path ("lock.wait_seconds"): the number (0 when absent) or the
+ * string ("" when absent); html.c's, shared with html_counters.c. */
+double prof_html_num(const json_t *o, const char *path);
+const char *prof_html_str(const json_t *o, const char *path);
+
 void prof_html_stage_counters(FILE *out, const json_t *s);
 void prof_html_thread_counters(FILE *out, const struct prof_run *m, const struct prof_thread *t);
 void prof_html_counters(FILE *out, const json_t *doc, const struct prof_run *m);

@@ -14,18 +14,6 @@
 static const char SCALED_TITLE[] = "scaled: multiplexed with other events on the PMU, a thread's count ran under "
                                    "80% of the time it was enabled and is scaled by enabled / running: an estimate";
 
-static double num(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : 0;
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 /* v with its thousands grouped ("10,018", "150,410.4"): counts run to billions, and a reader compares
  * their sizes at a glance. */
 static void grouped(FILE *out, double v, int decimals)
@@ -51,8 +39,8 @@ static void grouped(FILE *out, double v, int decimals)
  * from after they began or not at all; each says why in its title. */
 static void stage_marks(FILE *out, const json_t *c)
 {
-    int partial = (int)num(c, "threads_partial"), missing = (int)num(c, "threads_not_counted");
-    int counted = (int)num(c, "threads_counted");
+    int partial = (int)prof_html_num(c, "threads_partial"), missing = (int)prof_html_num(c, "threads_not_counted");
+    int counted = (int)prof_html_num(c, "threads_counted");
     if (json_is_true(json_object_get(c, "scaled")))
         fprintf(out, "<span class=\"mark\" title=\"%s\">~</span>", SCALED_TITLE);
     if (!partial && !missing)
@@ -77,7 +65,7 @@ void prof_html_stage_counters(FILE *out, const json_t *s)
     if (!json_is_array(a)) {
         /* null: a marker stage (the shim's per-stage figures hold no perf counts), or no counters recorded,
          * which the Counters section says once rather than every card. */
-        if (strcmp(str(s, "source"), "marker") == 0)
+        if (strcmp(prof_html_str(s, "source"), "marker") == 0)
             fputs("<p class=\"ctrnone\">counters: not kept per marker stage (see the threads' stages)</p>\n", out);
         return;
     }
@@ -91,13 +79,13 @@ void prof_html_stage_counters(FILE *out, const json_t *s)
     json_array_foreach(a, i, c) {
         const json_t *rate = json_object_get(c, "per_cpu_second");
         fputs("<tr data-event=\"", out);
-        prof_html_text(out, str(c, "event"));
+        prof_html_text(out, prof_html_str(c, "event"));
         fputs("\"><td title=\"", out);
-        prof_html_text(out, str(c, "role"));
+        prof_html_text(out, prof_html_str(c, "role"));
         fputs("\">", out);
-        prof_html_text(out, str(c, "event"));
+        prof_html_text(out, prof_html_str(c, "event"));
         fputs("</td><td>", out);
-        grouped(out, num(c, "value"), 0);
+        grouped(out, prof_html_num(c, "value"), 0);
         fputs("</td><td>", out);
         if (json_is_number(rate))
             grouped(out, json_number_value(rate), 1);
@@ -136,7 +124,7 @@ void prof_html_thread_counters(FILE *out, const struct prof_run *m, const struct
  * counted has only what it is (its reason is the next cell's). */
 static void how(FILE *out, const json_t *c)
 {
-    const char *src = str(c, "source");
+    const char *src = prof_html_str(c, "source");
     const char *words = strcmp(src, "perf") == 0   ? "perf_event_open, "
                         : strcmp(src, "raw") == 0  ? "perf_event_open (a raw software encoding), "
                         : strcmp(src, "proc") == 0 ? "/proc (perf_event_open refused), "
@@ -149,7 +137,7 @@ static void how(FILE *out, const json_t *c)
         fputs(", user mode only", out);
     if (json_is_true(json_object_get(c, "scaled")))
         fprintf(out, ", <span class=\"mark\" title=\"%s\">~</span> scaled (least running %.0f%%)", SCALED_TITLE,
-                100 * num(c, "min_running_fraction"));
+                100 * prof_html_num(c, "min_running_fraction"));
 }
 
 /* Every event of measurement.counters: the ones not counted first say why, so an event that was asked for
@@ -163,23 +151,23 @@ static void events(FILE *out, const json_t *list)
           out);
     json_array_foreach(list, i, c) {
         int measured = json_is_true(json_object_get(c, "measured"));
-        const char *reason = str(c, "reason");
+        const char *reason = prof_html_str(c, "reason");
         fputs(measured ? "<tr data-event=\"" : "<tr class=\"notcounted\" data-event=\"", out);
-        prof_html_text(out, str(c, "event"));
+        prof_html_text(out, prof_html_str(c, "event"));
         fputs("\"><td><code>", out);
-        prof_html_text(out, str(c, "event"));
+        prof_html_text(out, prof_html_str(c, "event"));
         fputs("</code>", out);
-        if (*str(c, "role") && strcmp(str(c, "role"), str(c, "event")) != 0) {
+        if (*prof_html_str(c, "role") && strcmp(prof_html_str(c, "role"), prof_html_str(c, "event")) != 0) {
             fputs(" <small>", out);
-            prof_html_text(out, str(c, "role"));
+            prof_html_text(out, prof_html_str(c, "role"));
             fputs("</small>", out);
         }
         fputs("</td><td>", out);
-        prof_html_text(out, str(c, "source"));
+        prof_html_text(out, prof_html_str(c, "source"));
         fputs("</td><td>", out);
         how(out, c);
-        fprintf(out, "</td><td>%d</td><td>%d</td><td>%d</td><td class=\"reason\">", (int)num(c, "threads_counted"),
-                (int)num(c, "threads_partial"), (int)num(c, "threads_not_counted"));
+        fprintf(out, "</td><td>%d</td><td>%d</td><td>%d</td><td class=\"reason\">", (int)prof_html_num(c, "threads_counted"),
+                (int)prof_html_num(c, "threads_partial"), (int)prof_html_num(c, "threads_not_counted"));
         if (!measured)
             fputs("not counted", out);
         if (*reason) {
